@@ -482,7 +482,7 @@ mod tests {
 
     #[test]
     fn canonical_order_is_right_to_left() {
-        let mut names = vec![
+        let mut names = [
             n("z.a.example"),
             n("a.example"),
             n("example"),

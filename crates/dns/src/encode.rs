@@ -1,0 +1,188 @@
+//! Encoding a [`Response`] plan, or an error reply, into wire format.
+//!
+//! Truncation follows RFC 2181 §9 and RFC 9471: when the answer or authority section, or the
+//! in-domain glue of a referral, does not fit in the client's limit, the reply carries only the
+//! header, the question and OPT, with TC set; optional additional records that do not fit are
+//! left out without TC.
+
+use crate::answer::{Item, Owner, Response};
+use crate::wire::query::{Edns, ErrorReply, Query};
+use crate::wire::writer::{Full, Writer};
+use crate::wire::{Rcode, rtype};
+
+/// The UDP payload size Turnout advertises and never exceeds (the DNS Flag Day 2020 value,
+/// which avoids IP fragmentation on common paths).
+pub const EDNS_UDP_PAYLOAD: u16 = 1232;
+/// The UDP limit without EDNS (RFC 1035 §4.2.1).
+pub const CLASSIC_UDP_LIMIT: usize = 512;
+/// The TCP limit: the two-byte length prefix (RFC 1035 §4.2.2).
+pub const TCP_LIMIT: usize = 65535;
+const OPT_LEN: usize = 11;
+
+const QR: u16 = 0x8000;
+const AA: u16 = 0x0400;
+const TC: u16 = 0x0200;
+const RD: u16 = 0x0100;
+const CD: u16 = 0x0010;
+
+/// The transport a query came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: responses are limited by EDNS.
+    Udp,
+    /// TCP: responses may use up to 65535 bytes.
+    Tcp,
+}
+
+/// The largest response allowed for this query on this transport.
+#[inline]
+pub fn response_limit(edns: Option<Edns>, transport: Transport) -> usize {
+    match (transport, edns) {
+        (Transport::Tcp, _) => TCP_LIMIT,
+        (Transport::Udp, Some(e)) => usize::from(e.udp_size.clamp(512, EDNS_UDP_PAYLOAD)),
+        (Transport::Udp, None) => CLASSIC_UDP_LIMIT,
+    }
+}
+
+fn write_item<'n>(w: &mut Writer<'_, 'n>, item: &Item<'n>) -> Result<u16, Full> {
+    for rec in item.rrset.records.iter() {
+        match item.owner {
+            Owner::Query => w.pointer(12)?,
+            Owner::Name(n) => w.name(n)?,
+        }
+        if rec.names.is_empty() {
+            w.bytes(&rec.bytes)?;
+            continue;
+        }
+        let b: &'n [u8] = &rec.bytes;
+        w.bytes(&b[..8])?;
+        let rdlen_at = w.len();
+        w.u16(0)?;
+        let mut pos = 10;
+        for &(off, len) in rec.names.iter() {
+            let (off, len) = (usize::from(off), usize::from(len));
+            w.bytes(&b[pos..off])?;
+            w.name(&b[off..off + len])?;
+            pos = off + len;
+        }
+        w.bytes(&b[pos..])?;
+        let rdlen = w.len() - rdlen_at - 2;
+        w.patch_u16(rdlen_at, rdlen as u16);
+    }
+    Ok(item.rrset.records.len() as u16)
+}
+
+fn write_section<'n>(w: &mut Writer<'_, 'n>, items: &[Item<'n>]) -> Result<u16, Full> {
+    let mut n = 0;
+    for item in items {
+        n += write_item(w, item)?;
+    }
+    Ok(n)
+}
+
+fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode) -> Result<(), Full> {
+    let ttl: u32 = (u32::from(rcode.0 >> 4) << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
+    w.bytes(&[0])?;
+    w.u16(rtype::OPT)?;
+    w.u16(EDNS_UDP_PAYLOAD)?;
+    w.bytes(&ttl.to_be_bytes())?;
+    w.u16(0)
+}
+
+fn header(w: &mut Writer<'_, '_>, id: u16, flags: u16, counts: [u16; 4]) {
+    w.patch_u16(0, id);
+    w.patch_u16(2, flags);
+    for (i, c) in counts.iter().enumerate() {
+        w.patch_u16(4 + 2 * i, *c);
+    }
+}
+
+/// Encodes the response to `q` into `buf`, within `limit` bytes; returns the length.
+pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u8]) -> usize {
+    let reserve = if q.edns.is_some() { OPT_LEN } else { 0 };
+    let mut w = Writer::new(buf, limit.saturating_sub(reserve));
+    // Header and question always fit: the limit is at least 512 and a question at most 259.
+    if w.bytes(&[0; 12]).is_err() || w.bytes(q.question).is_err() {
+        return 0;
+    }
+    w.remember(12, q.qname.as_wire());
+    let after_question = w.checkpoint();
+    let mut counts = [1u16, 0, 0, 0];
+    let mut truncated = false;
+    match write_section(&mut w, &r.answer) {
+        Ok(n) => counts[1] = n,
+        Err(Full) => truncated = true,
+    }
+    if !truncated {
+        match write_section(&mut w, &r.authority) {
+            Ok(n) => counts[2] = n,
+            Err(Full) => truncated = true,
+        }
+    }
+    if !truncated {
+        for (i, item) in r.additional.iter().enumerate() {
+            let cp = w.checkpoint();
+            match write_item(&mut w, item) {
+                Ok(n) => counts[3] += n,
+                Err(Full) => {
+                    w.rollback(cp);
+                    truncated = i < r.required_additional;
+                    break;
+                }
+            }
+        }
+    }
+    if truncated {
+        w.rollback(after_question);
+        counts = [1, 0, 0, 0];
+    }
+    w.set_limit(limit);
+    if let Some(edns) = q.edns
+        && write_opt(&mut w, edns, r.rcode).is_ok()
+    {
+        counts[3] += 1;
+    }
+    let mut flags = QR | (r.rcode.0 & 0xF);
+    if r.aa {
+        flags |= AA;
+    }
+    if truncated {
+        flags |= TC;
+    }
+    if q.rd {
+        flags |= RD;
+    }
+    if q.cd {
+        flags |= CD;
+    }
+    header(&mut w, q.id, flags, counts);
+    w.finish()
+}
+
+/// Encodes an error reply (FORMERR, NOTIMP, BADVERS, NOTAUTH) into `buf`; returns the length.
+pub fn encode_error(e: &ErrorReply<'_>, buf: &mut [u8]) -> usize {
+    let mut w = Writer::new(buf, CLASSIC_UDP_LIMIT);
+    if w.bytes(&[0; 12]).is_err() {
+        return 0;
+    }
+    let mut counts = [0u16; 4];
+    if let Some(q) = e.question
+        && w.bytes(q).is_ok()
+    {
+        counts[0] = 1;
+    }
+    if let Some(edns) = e.edns
+        && write_opt(&mut w, edns, e.rcode).is_ok()
+    {
+        counts[3] = 1;
+    }
+    let mut flags = QR | (u16::from(e.opcode & 0xF) << 11) | (e.rcode.0 & 0xF);
+    if e.rd {
+        flags |= RD;
+    }
+    if e.cd {
+        flags |= CD;
+    }
+    header(&mut w, e.id, flags, counts);
+    w.finish()
+}

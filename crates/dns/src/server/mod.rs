@@ -1,0 +1,309 @@
+//! The DNS server: binds every socket up front, then serves until shut down or until a listener
+//! dies.
+//!
+//! UDP runs on dedicated threads, one SO_REUSEPORT socket each, so the kernel spreads queries
+//! over the cores and each thread answers batches (`recvmmsg`/`sendmmsg` on Linux) without
+//! waking any other. TCP (RFC 7766) runs on the tokio runtime: pipelined queries, an idle
+//! timeout, a connection limit. Every worker reports its exit; [`DnsServer::run`] returns an
+//! error as soon as one ends unexpectedly, so the process can exit non-zero instead of serving
+//! on half its sockets. On shutdown UDP workers answer what they already read and stop; TCP
+//! connections finish the query in hand and close, within a grace period.
+
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::SnapshotHandle;
+
+/// Settings of the DNS listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Addresses to serve on, UDP and TCP each. Port 0 picks a free port (the same for both).
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets and threads per address.
+    pub udp_workers: usize,
+    /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3).
+    pub tcp_idle_timeout: Duration,
+    /// How many TCP connections may be open at once; more are closed on accept.
+    pub tcp_max_connections: usize,
+    /// How long shutdown waits for TCP connections to finish.
+    pub drain_grace: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5300))],
+            udp_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 512,
+            drain_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the server stopped serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A socket could not be opened.
+    #[error("cannot listen for DNS/{proto} on {addr}: {source}")]
+    Bind {
+        /// "UDP" or "TCP".
+        proto: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A listener stopped while the server was meant to be running.
+    #[error("the DNS/{proto} listener on {addr} died: {reason}")]
+    ListenerDied {
+        /// "UDP" or "TCP".
+        proto: &'static str,
+        /// Its address.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+}
+
+struct Endpoint {
+    addr: SocketAddr,
+    udp: Vec<std::net::UdpSocket>,
+    tcp: std::net::TcpListener,
+}
+
+/// A bound DNS server, ready to [`run`](DnsServer::run).
+pub struct DnsServer {
+    config: DnsConfig,
+    endpoints: Vec<Endpoint>,
+}
+
+/// How a worker ended.
+type Exit = (&'static str, SocketAddr, Result<(), String>);
+
+/// Reports a worker's end on drop, so a panic is reported too.
+struct ExitReport {
+    tx: mpsc::UnboundedSender<Exit>,
+    proto: &'static str,
+    addr: SocketAddr,
+    result: Option<Result<(), String>>,
+}
+
+impl Drop for ExitReport {
+    fn drop(&mut self) {
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err("the worker panicked".to_owned()));
+        // The receiver is gone only when the server already stopped; nothing left to tell.
+        let _ignored = self.tx.send((self.proto, self.addr, result));
+    }
+}
+
+impl DnsServer {
+    /// Opens every socket. Nothing is served until [`run`](DnsServer::run).
+    pub fn bind(config: DnsConfig) -> Result<DnsServer, ServerError> {
+        let mut endpoints = Vec::with_capacity(config.listen.len());
+        for &addr in &config.listen {
+            endpoints.push(bind_endpoint(addr, config.udp_workers.max(1))?);
+        }
+        Ok(DnsServer { config, endpoints })
+    }
+
+    /// The bound addresses (with the ports the OS picked for port 0), one per configured address.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.endpoints.iter().map(|e| e.addr).collect()
+    }
+
+    /// Serves until `shutdown` is cancelled (then drains and returns `Ok`) or a listener dies
+    /// (then stops the others and returns the error).
+    pub async fn run(
+        self,
+        handle: SnapshotHandle,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServerError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tcp_stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections.max(1)));
+        let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
+        let mut workers = 0usize;
+        for ep in self.endpoints {
+            let n = ep.udp.len();
+            for (i, sock) in ep.udp.into_iter().enumerate() {
+                let report = ExitReport {
+                    tx: tx.clone(),
+                    proto: "UDP",
+                    addr: ep.addr,
+                    result: None,
+                };
+                let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("dns-udp-{i}"))
+                    .spawn(move || {
+                        let mut report = report;
+                        let r = udp::serve(sock, &worker_handle, &worker_stop);
+                        report.result = Some(r.map_err(|e| e.to_string()));
+                    });
+                match spawned {
+                    Ok(_detached) => {}
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(ServerError::ListenerDied {
+                            proto: "UDP",
+                            addr: ep.addr,
+                            reason: format!("cannot start a worker thread: {e}"),
+                        });
+                    }
+                }
+                workers += 1;
+            }
+            info!("listening for DNS/UDP on {} ({n} sockets)", ep.addr);
+            let listener =
+                tokio::net::TcpListener::from_std(ep.tcp).map_err(|source| ServerError::Bind {
+                    proto: "TCP",
+                    addr: ep.addr,
+                    source,
+                })?;
+            info!("listening for DNS/TCP on {}", ep.addr);
+            let report = ExitReport {
+                tx: tx.clone(),
+                proto: "TCP",
+                addr: ep.addr,
+                result: None,
+            };
+            let conn = tcp::ConnSettings {
+                idle: self.config.tcp_idle_timeout,
+            };
+            let (handle, stop, tracker2, limit) = (
+                handle.clone(),
+                tcp_stop.clone(),
+                tracker.clone(),
+                limit.clone(),
+            );
+            tracker.spawn(async move {
+                let mut report = report;
+                let r = tcp::accept_loop(listener, handle, conn, stop, tracker2, limit).await;
+                report.result = Some(r.map_err(|e| e.to_string()));
+            });
+            workers += 1;
+        }
+        drop(tx);
+
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => Ok(()),
+            exit = rx.recv() => match exit {
+                Some((proto, addr, result)) => {
+                    let reason = match result {
+                        Ok(()) => "it stopped".to_owned(),
+                        Err(e) => e,
+                    };
+                    error!("the DNS/{proto} listener on {addr} died: {reason}");
+                    Err(ServerError::ListenerDied { proto, addr, reason })
+                }
+                None => Ok(()),
+            },
+        };
+        if outcome.is_ok() {
+            info!("shutting down: draining DNS listeners");
+        }
+        stop.store(true, Ordering::Relaxed);
+        tcp_stop.cancel();
+        tracker.close();
+        let grace = self.config.drain_grace;
+        let drained = tokio::time::timeout(grace, async {
+            tracker.wait().await;
+            while workers > 0 && rx.recv().await.is_some() {
+                workers -= 1;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!("DNS listeners did not drain within {grace:?}; closing the rest");
+        }
+        outcome
+    }
+}
+
+fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerError> {
+    let udp_err = |source| ServerError::Bind {
+        proto: "UDP",
+        addr,
+        source,
+    };
+    let tcp_err = |source| ServerError::Bind {
+        proto: "TCP",
+        addr,
+        source,
+    };
+    // With port 0 the OS picks the UDP port; TCP must get the same one, which may be taken:
+    // then try another.
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let first = udp_socket(addr).map_err(udp_err)?;
+        let bound = first.local_addr().map_err(udp_err)?;
+        match tcp_listener(bound) {
+            Ok(tcp) => {
+                let mut udp = vec![first];
+                for _ in 1..workers {
+                    udp.push(udp_socket(bound).map_err(udp_err)?);
+                }
+                return Ok(Endpoint {
+                    addr: bound,
+                    udp,
+                    tcp,
+                });
+            }
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                last = Some(e)
+            }
+            Err(e) => return Err(tcp_err(e)),
+        }
+    }
+    Err(tcp_err(
+        last.unwrap_or_else(|| std::io::Error::other("no free port")),
+    ))
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    #[cfg(unix)]
+    s.set_reuse_port(true)?;
+    // Best effort: bigger buffers absorb bursts; the kernel caps them at net.core.*mem_max.
+    let _best_effort = s.set_recv_buffer_size(4 << 20);
+    let _best_effort = s.set_send_buffer_size(4 << 20);
+    s.set_read_timeout(Some(udp::POLL_INTERVAL))?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The answer path end to end in process: packet -> decode -> answer -> encode -> an
+//! independent decoder. The black-box suite in `crates/turnout/tests/dns` covers the same
+//! behaviours over real sockets; these pin the internals (compression, truncation, the
+//! snapshot's index) close to the code.
+
+use turnout_model::zonefile;
+use turnout_testkit::{QueryBuilder, render};
+
+use super::*;
+use crate::encode::{EDNS_UDP_PAYLOAD, TCP_LIMIT, Transport};
+use crate::respond;
+
+pub(crate) fn test_snapshot() -> Snapshot {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/");
+    let parent =
+        zonefile::parse_file(format!("{dir}example.test.zone").as_ref(), None).expect("valid zone");
+    let child = zonefile::parse_file(format!("{dir}child.example.test.zone").as_ref(), None)
+        .expect("valid zone");
+    Snapshot::build(&[child, parent]).expect("builds")
+}
+
+fn ask_on(snap: &Snapshot, q: &QueryBuilder, transport: Transport) -> (usize, String) {
+    let mut out = vec![0u8; TCP_LIMIT];
+    let n = respond(snap, &q.build(), transport, &mut out).expect("a reply");
+    (
+        n,
+        render(&out[..n]).unwrap_or_else(|e| panic!("{e}: {:?}", &out[..n])),
+    )
+}
+
+fn ask(q: QueryBuilder) -> String {
+    ask_on(&test_snapshot(), &q, Transport::Udp).1
+}
+
+fn lines(text: &str, prefix: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn exact_match_is_authoritative() {
+    let r = ask(QueryBuilder::new("www.example.test", "A"));
+    assert_eq!(
+        r,
+        "rcode NOERROR\nflags qr aa\nqd www.example.test. A\n\
+         an www.example.test. 300 IN A 192.0.2.1\nan www.example.test. 300 IN A 192.0.2.2"
+    );
+}
+
+#[test]
+fn negative_answers_carry_the_soa_with_the_negative_ttl() {
+    let soa = "ns example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 900 1209600 60";
+    let r = ask(QueryBuilder::new("www.example.test", "AAAA"));
+    assert_eq!(
+        r,
+        format!("rcode NOERROR\nflags qr aa\nqd www.example.test. AAAA\n{soa}")
+    );
+    let r = ask(QueryBuilder::new("nothing.example.test", "A"));
+    assert_eq!(
+        r,
+        format!("rcode NXDOMAIN\nflags qr aa\nqd nothing.example.test. A\n{soa}")
+    );
+    // Empty non-terminals exist: NOERROR, no data.
+    let r = ask(QueryBuilder::new("b.c.ent.example.test", "A"));
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa"), "{r}");
+    assert_eq!(lines(&r, "ns ").len(), 1, "{r}");
+}
+
+#[test]
+fn cname_chains_loops_and_exits() {
+    let r = ask(QueryBuilder::new("chain1.example.test", "A"));
+    assert_eq!(
+        lines(&r, "an "),
+        [
+            "an chain1.example.test. 300 IN CNAME chain2.example.test.",
+            "an chain2.example.test. 300 IN CNAME alias.example.test.",
+            "an alias.example.test. 300 IN CNAME www.example.test.",
+            "an www.example.test. 300 IN A 192.0.2.1",
+            "an www.example.test. 300 IN A 192.0.2.2",
+        ]
+    );
+    let r = ask(QueryBuilder::new("loop1.example.test", "A"));
+    assert!(r.starts_with("rcode NOERROR"), "{r}");
+    assert_eq!(
+        lines(&r, "an ").len(),
+        2,
+        "each CNAME of the loop once: {r}"
+    );
+    let r = ask(QueryBuilder::new("out.example.test", "A"));
+    assert_eq!(
+        lines(&r, "an "),
+        ["an out.example.test. 300 IN CNAME www.elsewhere.example."]
+    );
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa"), "{r}");
+    let r = ask(QueryBuilder::new("dangling.example.test", "A"));
+    assert!(
+        r.starts_with("rcode NXDOMAIN\nflags qr aa"),
+        "RFC 6604: the last name's rcode: {r}"
+    );
+    assert_eq!(lines(&r, "an ").len(), 1, "{r}");
+    let r = ask(QueryBuilder::new("alias.example.test", "CNAME"));
+    assert_eq!(
+        lines(&r, "an "),
+        ["an alias.example.test. 300 IN CNAME www.example.test."]
+    );
+}
+
+#[test]
+fn wildcards_synthesize_at_the_query_name() {
+    let r = ask(QueryBuilder::new("X.y.Wild.example.test", "A"));
+    assert_eq!(
+        lines(&r, "an "),
+        ["an X.y.Wild.example.test. 300 IN A 192.0.2.30"]
+    );
+    let r = ask(QueryBuilder::new("x.wild.example.test", "AAAA"));
+    assert!(
+        r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(),
+        "wildcard NODATA: {r}"
+    );
+    // The wildcard does not cover the name that owns it, nor names below an existing name.
+    let r = ask(QueryBuilder::new("wild.example.test", "A"));
+    assert!(
+        r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(),
+        "{r}"
+    );
+    let r = ask(QueryBuilder::new("x.wcname.wild2.example.test", "A"));
+    assert!(
+        r.starts_with("rcode NXDOMAIN"),
+        "closest encloser wcname.wild2 has no wildcard: {r}"
+    );
+    let r = ask(QueryBuilder::new("other.wild2.example.test", "A"));
+    assert_eq!(
+        lines(&r, "an ")[0],
+        "an other.wild2.example.test. 300 IN CNAME www.example.test."
+    );
+    assert_eq!(lines(&r, "an ").len(), 3, "{r}");
+}
+
+#[test]
+fn referrals_have_glue_and_no_aa() {
+    let r = ask(QueryBuilder::new("deep.www.sub.example.test", "A"));
+    assert_eq!(
+        r,
+        "rcode NOERROR\nflags qr\nqd deep.www.sub.example.test. A\n\
+         ns sub.example.test. 300 IN NS ns.sub.example.test.\n\
+         ns sub.example.test. 300 IN NS ns.other.test.\n\
+         ar ns.sub.example.test. 300 IN A 192.0.2.54"
+    );
+    // The delegation point itself, and glue names, get the referral too.
+    assert!(
+        ask(QueryBuilder::new("sub.example.test", "NS")).starts_with("rcode NOERROR\nflags qr\n")
+    );
+    assert!(
+        ask(QueryBuilder::new("ns.sub.example.test", "A")).starts_with("rcode NOERROR\nflags qr\n")
+    );
+    // DS belongs to the parent side of the cut.
+    let r = ask(QueryBuilder::new("sub.example.test", "DS"));
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa\n"), "{r}");
+    assert_eq!(lines(&r, "an ").len(), 1, "{r}");
+}
+
+#[test]
+fn the_most_specific_zone_wins() {
+    let r = ask(QueryBuilder::new("host.child.example.test", "A"));
+    assert_eq!(
+        lines(&r, "an "),
+        ["an host.child.example.test. 120 IN A 192.0.2.71"]
+    );
+    assert!(r.contains("flags qr aa"), "{r}");
+    let r = ask(QueryBuilder::new("nope.child.example.test", "A"));
+    assert!(
+        r.contains("ns child.example.test. 30 IN SOA"),
+        "child SOA: {r}"
+    );
+    // DS at the child apex comes from the parent (NODATA there, with the parent's SOA).
+    let r = ask(QueryBuilder::new("child.example.test", "DS"));
+    assert!(r.contains("ns example.test. 60 IN SOA"), "{r}");
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa"), "{r}");
+    let r = ask(QueryBuilder::new("www.other.test", "A"));
+    assert_eq!(r, "rcode REFUSED\nflags qr\nqd www.other.test. A");
+}
+
+#[test]
+fn additional_addresses_for_ns_mx_srv_targets() {
+    let r = ask(QueryBuilder::new("example.test", "NS"));
+    assert_eq!(
+        lines(&r, "ar "),
+        [
+            "ar ns1.example.test. 300 IN A 192.0.2.53",
+            "ar ns2.example.test. 300 IN AAAA 2001:db8::53"
+        ]
+    );
+    let r = ask(QueryBuilder::new("example.test", "MX"));
+    assert_eq!(
+        lines(&r, "ar "),
+        ["ar mail.example.test. 300 IN A 192.0.2.25"]
+    );
+    let r = ask(QueryBuilder::new("_sip._udp.example.test", "SRV"));
+    assert_eq!(
+        lines(&r, "ar "),
+        ["ar sipserver.example.test. 300 IN A 192.0.2.60"]
+    );
+}
+
+#[test]
+fn names_are_compressed_and_the_query_case_is_echoed() {
+    let snap = test_snapshot();
+    let q = QueryBuilder::new("WwW.ExAmple.TEST", "A");
+    let (n, r) = ask_on(&snap, &q, Transport::Udp);
+    assert!(r.contains("an WwW.ExAmple.TEST. 300 IN A 192.0.2.1"), "{r}");
+    // header 12 + question 22 + 2 answers of (pointer 2 + 10 + 4).
+    assert_eq!(n, 12 + 22 + 2 * 16);
+    let (n, _) = ask_on(
+        &snap,
+        &QueryBuilder::new("example.test", "MX"),
+        Transport::Udp,
+    );
+    // MX: owner pointer, fixed 10, pref 2, "mail" + pointer (7); glue: "mail" pointer + 14.
+    assert_eq!(n, 12 + 18 + (2 + 10 + 2 + 7) + (2 + 14));
+}
+
+#[test]
+fn truncation_follows_the_client_limit() {
+    let snap = test_snapshot();
+    let (n, r) = ask_on(
+        &snap,
+        &QueryBuilder::new("big.example.test", "TXT"),
+        Transport::Udp,
+    );
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa tc\n"), "{r}");
+    assert!(lines(&r, "an ").is_empty());
+    assert_eq!(n, 12 + 22);
+    let (n, r) = ask_on(
+        &snap,
+        &QueryBuilder::new("big.example.test", "TXT").edns(1232),
+        Transport::Udp,
+    );
+    assert!(
+        r.starts_with("rcode NOERROR\nflags qr aa\n") && lines(&r, "an ").len() == 6,
+        "{r}"
+    );
+    assert!(n > 512 && n <= usize::from(EDNS_UDP_PAYLOAD));
+    // A client limit below 512 means 512.
+    let (_, r) = ask_on(
+        &snap,
+        &QueryBuilder::new("big.example.test", "TXT").edns(100),
+        Transport::Udp,
+    );
+    assert!(r.contains("flags qr aa tc"), "{r}");
+    let (_, r) = ask_on(
+        &snap,
+        &QueryBuilder::new("big.example.test", "TXT"),
+        Transport::Tcp,
+    );
+    assert_eq!(lines(&r, "an ").len(), 6, "TCP is not limited: {r}");
+}
+
+#[test]
+fn edns_is_answered_with_our_payload_size() {
+    let mut q = QueryBuilder::new("www.example.test", "A").edns(4096);
+    q.edns = Some((4096, 0, true));
+    let r = ask(q.clone());
+    assert!(r.ends_with("opt udp=1232 version=0 do"), "{r}");
+    q.edns = Some((4096, 1, false));
+    let r = ask(q);
+    assert_eq!(
+        r,
+        "rcode BADVERS\nflags qr\nqd www.example.test. A\nopt udp=1232 version=0"
+    );
+}
+
+#[test]
+fn any_gets_one_rrset() {
+    let r = ask(QueryBuilder::new("example.test", "ANY"));
+    assert_eq!(
+        lines(&r, "an ").len(),
+        2,
+        "the NS RRset (type 2), the lowest present: {r}"
+    );
+    assert!(
+        lines(&r, "an ").iter().all(|l| l.contains(" IN NS ")),
+        "{r}"
+    );
+}
+
+#[test]
+fn snapshot_build_rejects_bad_input() {
+    let z = zonefile::parse_str(
+        "$ORIGIN a.test.\n@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns\n",
+        "a",
+        None,
+    )
+    .expect("ok");
+    assert_eq!(
+        Snapshot::build(&[z.clone(), z.clone()]).err(),
+        Some(SnapshotError::DuplicateZone(z.apex().clone()))
+    );
+    let mut bad = turnout_model::Zone::new(z.apex().clone());
+    bad.insert(
+        z.apex().clone(),
+        RType::A,
+        1,
+        turnout_model::Rdata::from_text(RType::A, "192.0.2.1", None).expect("ok"),
+    )
+    .expect("ok");
+    assert!(matches!(
+        Snapshot::build(&[bad]),
+        Err(SnapshotError::InvalidZone { .. })
+    ));
+    let empty = Snapshot::empty();
+    let (_, r) = ask_on(
+        &empty,
+        &QueryBuilder::new("www.example.test", "A"),
+        Transport::Udp,
+    );
+    assert!(r.starts_with("rcode REFUSED"), "{r}");
+}

@@ -1,0 +1,485 @@
+//! Decoding a query packet, without allocating.
+//!
+//! [`decode`] reads the header, the one question (lowercasing its name into a stack buffer while
+//! the original bytes, in the client's case, stay available to echo), and the additional section
+//! looking for EDNS (RFC 6891) and TSIG. Anything malformed becomes a [`Rejection`]: either a
+//! packet to drop (too short to answer, or a response) or an error reply with its RCODE.
+
+use super::{MAX_NAME_LEN, Rcode, opcode, rtype};
+
+/// EDNS(0) parameters of a query (RFC 6891 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns {
+    /// The requestor's UDP payload size (values below 512 are treated as 512).
+    pub udp_size: u16,
+    /// The EDNS version.
+    pub version: u8,
+    /// The DNSSEC OK bit.
+    pub dnssec_ok: bool,
+}
+
+/// The query name, lowercased, in uncompressed wire format, on the stack.
+#[derive(Clone)]
+pub struct QName {
+    buf: [u8; MAX_NAME_LEN],
+    len: u8,
+}
+
+impl QName {
+    /// The lowercased name in wire format.
+    pub fn as_wire(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for QName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match turnout_model::Name::from_wire(self.as_wire()) {
+            Ok(n) => write!(f, "QName({n})"),
+            Err(_) => write!(f, "QName({:?})", self.as_wire()),
+        }
+    }
+}
+
+/// A well-formed query with opcode QUERY and one question.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    /// The message ID.
+    pub id: u16,
+    /// Recursion desired (copied into the reply).
+    pub rd: bool,
+    /// Checking disabled (copied into the reply, RFC 4035 §3.1.6).
+    pub cd: bool,
+    /// The question section exactly as received: name in the client's case, type, class.
+    pub question: &'a [u8],
+    /// The query name, lowercased.
+    pub qname: QName,
+    /// The query type.
+    pub qtype: u16,
+    /// The query class.
+    pub qclass: u16,
+    /// EDNS parameters, when the query carried an OPT record.
+    pub edns: Option<Edns>,
+}
+
+/// Why a packet gets no normal answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection<'a> {
+    /// No reply at all: too short to hold a header, or a response (QR=1).
+    Drop,
+    /// An error reply.
+    Reply(ErrorReply<'a>),
+}
+
+/// What an error reply echoes and says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply<'a> {
+    /// The message ID.
+    pub id: u16,
+    /// The opcode, echoed.
+    pub opcode: u8,
+    /// Recursion desired, echoed.
+    pub rd: bool,
+    /// Checking disabled, echoed.
+    pub cd: bool,
+    /// The RCODE (extended RCODEs such as BADVERS need `edns`).
+    pub rcode: Rcode,
+    /// The question, when it could be read.
+    pub question: Option<&'a [u8]>,
+    /// EDNS parameters, when a single well-formed OPT was read.
+    pub edns: Option<Edns>,
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.data.get(self.pos..self.pos + 2)?;
+        self.pos += 2;
+        Some(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.data.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn skip(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.data.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    /// Skips a possibly compressed name; pointers must point backwards (no loops).
+    /// Returns whether the name is the root.
+    fn skip_name(&mut self) -> Option<bool> {
+        let mut pos = self.pos;
+        let mut end = None;
+        let mut total = 0usize;
+        let mut root = true;
+        loop {
+            let len = *self.data.get(pos)?;
+            match len & 0xC0 {
+                0x00 => {
+                    if len == 0 {
+                        self.pos = end.unwrap_or(pos + 1);
+                        return Some(root);
+                    }
+                    root = false;
+                    total += usize::from(len) + 1;
+                    if total + 1 > MAX_NAME_LEN {
+                        return None;
+                    }
+                    pos += usize::from(len) + 1;
+                }
+                0xC0 => {
+                    let lo = *self.data.get(pos + 1)?;
+                    let target = usize::from(u16::from_be_bytes([len & 0x3F, lo]));
+                    if target >= pos {
+                        return None;
+                    }
+                    end.get_or_insert(pos + 2);
+                    pos = target;
+                }
+                _ => return None, // 0x40 and 0x80 label types are obsolete or reserved
+            }
+        }
+    }
+}
+
+fn header_reply(packet: &[u8], rcode: Rcode) -> ErrorReply<'_> {
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    ErrorReply {
+        id: u16::from_be_bytes([packet[0], packet[1]]),
+        opcode: ((flags >> 11) & 0xF) as u8,
+        rd: flags & 0x0100 != 0,
+        cd: flags & 0x0010 != 0,
+        rcode,
+        question: None,
+        edns: None,
+    }
+}
+
+/// Reads the question name at `pos`: uncompressed, lowercased into `out`. Returns its end.
+fn read_qname(packet: &[u8], mut pos: usize, out: &mut QName) -> Option<usize> {
+    let mut len = 0usize;
+    loop {
+        let l = usize::from(*packet.get(pos)?);
+        if l == 0 {
+            out.buf[len] = 0;
+            out.len = (len + 1) as u8;
+            return Some(pos + 1);
+        }
+        if l > 63 || len + l + 2 > MAX_NAME_LEN {
+            return None; // a compression pointer, a reserved label type, or too long
+        }
+        let label = packet.get(pos + 1..pos + 1 + l)?;
+        out.buf[len] = l as u8;
+        out.buf[len + 1..len + 1 + l].copy_from_slice(label);
+        out.buf[len + 1..len + 1 + l].make_ascii_lowercase();
+        len += l + 1;
+        pos += l + 1;
+    }
+}
+
+/// Decodes a query packet.
+pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
+    if packet.len() < 12 {
+        return Err(Rejection::Drop);
+    }
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    if flags & 0x8000 != 0 {
+        return Err(Rejection::Drop); // never answer a response
+    }
+    let op = ((flags >> 11) & 0xF) as u8;
+    let count = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
+    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    let reject = |rcode, question, edns| {
+        Err(Rejection::Reply(ErrorReply {
+            question,
+            edns,
+            ..header_reply(packet, rcode)
+        }))
+    };
+
+    let mut qname = QName {
+        buf: [0; MAX_NAME_LEN],
+        len: 0,
+    };
+    let question_end = if qdcount == 1 {
+        read_qname(packet, 12, &mut qname)
+            .and_then(|end| (end + 4 <= packet.len()).then_some(end + 4))
+    } else {
+        None
+    };
+    let question = question_end.map(|end| &packet[12..end]);
+    if op != opcode::QUERY {
+        return reject(Rcode::NOTIMP, question, None);
+    }
+    let Some(question_end) = question_end else {
+        return reject(Rcode::FORMERR, None, None);
+    };
+    let q = &packet[question_end - 4..question_end];
+    let qtype = u16::from_be_bytes([q[0], q[1]]);
+    let qclass = u16::from_be_bytes([q[2], q[3]]);
+    if ancount != 0 || nscount != 0 {
+        return reject(Rcode::FORMERR, question, None);
+    }
+
+    let mut cur = Cursor {
+        data: packet,
+        pos: question_end,
+    };
+    let mut edns: Option<Edns> = None;
+    let mut tsig = false;
+    for i in 0..arcount {
+        let Some(root) = cur.skip_name() else {
+            return reject(Rcode::FORMERR, question, None);
+        };
+        let (Some(rt), Some(class), Some(ttl), Some(rdlen)) =
+            (cur.u16(), cur.u16(), cur.u32(), cur.u16())
+        else {
+            return reject(Rcode::FORMERR, question, None);
+        };
+        let Some(rdata) = cur.skip(usize::from(rdlen)) else {
+            return reject(Rcode::FORMERR, question, None);
+        };
+        match rt {
+            rtype::OPT => {
+                // RFC 6891 §6.1.1: one OPT, owned by the root, with well-formed options.
+                if edns.is_some() || !root || !options_well_formed(rdata) {
+                    return reject(Rcode::FORMERR, question, None);
+                }
+                edns = Some(Edns {
+                    udp_size: class.max(512),
+                    version: (ttl >> 16) as u8,
+                    dnssec_ok: ttl & 0x8000 != 0,
+                });
+            }
+            rtype::TSIG => {
+                // RFC 8945 §5.1: TSIG must be the last record.
+                if i + 1 != arcount {
+                    return reject(Rcode::FORMERR, question, edns);
+                }
+                tsig = true;
+            }
+            _ => {}
+        }
+    }
+    if cur.pos != packet.len() {
+        return reject(Rcode::FORMERR, question, edns);
+    }
+    if let Some(e) = edns
+        && e.version > 0
+    {
+        return reject(Rcode::BADVERS, question, edns);
+    }
+    if tsig {
+        // Turnout has no TSIG keys: the key is unknown (RFC 8945 §5.2.2).
+        return reject(Rcode::NOTAUTH, question, edns);
+    }
+    match qtype {
+        0 | rtype::OPT | rtype::TSIG => return reject(Rcode::FORMERR, question, edns),
+        rtype::TKEY | rtype::MAILA | rtype::MAILB => return reject(Rcode::NOTIMP, question, edns),
+        _ => {}
+    }
+    Ok(Query {
+        id: u16::from_be_bytes([packet[0], packet[1]]),
+        rd: flags & 0x0100 != 0,
+        cd: flags & 0x0010 != 0,
+        question: &packet[12..question_end],
+        qname,
+        qtype,
+        qclass,
+        edns,
+    })
+}
+
+fn options_well_formed(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        let Some(head) = rdata.get(..4) else {
+            return false;
+        };
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let Some(rest) = rdata.get(4 + len..) else {
+            return false;
+        };
+        rdata = rest;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turnout_testkit::QueryBuilder;
+
+    fn rcode_of(p: &[u8]) -> Option<Rcode> {
+        match decode(p) {
+            Ok(_) => None,
+            Err(Rejection::Reply(e)) => Some(e.rcode),
+            Err(Rejection::Drop) => Some(Rcode(0xFFFF)),
+        }
+    }
+
+    #[test]
+    fn a_plain_query_decodes() {
+        let p = QueryBuilder::new("WWW.Example.test", "AAAA").build();
+        let q = decode(&p).expect("valid");
+        assert_eq!(q.id, 0x1234);
+        assert_eq!(q.qname.as_wire(), b"\x03www\x07example\x04test\x00");
+        assert_eq!(
+            &q.question[..4],
+            b"\x03WWW",
+            "the question keeps the client's case"
+        );
+        assert_eq!((q.qtype, q.qclass, q.edns), (28, 1, None));
+        let p = QueryBuilder::new("example.test", "A").edns(100).build();
+        assert_eq!(
+            decode(&p).expect("valid").edns,
+            Some(Edns {
+                udp_size: 512,
+                version: 0,
+                dnssec_ok: false
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_packets_are_rejected_with_the_right_code() {
+        let good = QueryBuilder::new("example.test", "A").build();
+        assert_eq!(
+            rcode_of(&good[..11]),
+            Some(Rcode(0xFFFF)),
+            "shorter than a header: dropped"
+        );
+        let mut response = good.clone();
+        response[2] |= 0x80;
+        assert_eq!(rcode_of(&response), Some(Rcode(0xFFFF)), "QR=1: dropped");
+        assert_eq!(
+            rcode_of(&good[..good.len() - 1]),
+            Some(Rcode::FORMERR),
+            "truncated question"
+        );
+        let mut two = good.clone();
+        two[5] = 2;
+        assert_eq!(rcode_of(&two), Some(Rcode::FORMERR), "QDCOUNT 2");
+        let mut zero = good.clone();
+        zero[5] = 0;
+        assert_eq!(rcode_of(&zero), Some(Rcode::FORMERR), "QDCOUNT 0");
+        let mut an = good.clone();
+        an[7] = 1;
+        assert_eq!(rcode_of(&an), Some(Rcode::FORMERR), "an answer in a query");
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(
+            rcode_of(&trailing),
+            Some(Rcode::FORMERR),
+            "trailing garbage"
+        );
+        let mut ptr = good[..12].to_vec();
+        ptr.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
+        assert_eq!(
+            rcode_of(&ptr),
+            Some(Rcode::FORMERR),
+            "a pointer in the question (to itself)"
+        );
+        let mut long_label = good[..12].to_vec();
+        long_label.push(64);
+        long_label.extend_from_slice(&[b'a'; 64]);
+        long_label.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert_eq!(rcode_of(&long_label), Some(Rcode::FORMERR), "label of 64");
+        let mut long_name = good[..12].to_vec();
+        for _ in 0..5 {
+            long_name.push(63);
+            long_name.extend_from_slice(&[b'a'; 63]);
+        }
+        long_name.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert_eq!(rcode_of(&long_name), Some(Rcode::FORMERR), "name over 255");
+        let mut notify = good.clone();
+        notify[2] |= 4 << 3;
+        assert_eq!(rcode_of(&notify), Some(Rcode::NOTIMP), "NOTIFY");
+        for (t, want) in [
+            ("OPT", Rcode::FORMERR),
+            ("TSIG", Rcode::FORMERR),
+            ("TKEY", Rcode::NOTIMP),
+            ("MAILA", Rcode::NOTIMP),
+        ] {
+            assert_eq!(
+                rcode_of(&QueryBuilder::new("example.test", t).build()),
+                Some(want),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn edns_rules() {
+        let one = QueryBuilder::new("example.test", "A").edns(1232).build();
+        let mut two_opts = one.clone();
+        two_opts[11] = 2;
+        two_opts.extend_from_slice(&one[one.len() - 11..]);
+        assert_eq!(rcode_of(&two_opts), Some(Rcode::FORMERR), "two OPT records");
+        let mut named = one[..one.len() - 11].to_vec();
+        named.extend_from_slice(&[1, b'x', 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            rcode_of(&named),
+            Some(Rcode::FORMERR),
+            "OPT not owned by the root"
+        );
+        let mut bad_option = one.clone();
+        let n = bad_option.len();
+        bad_option[n - 1] = 3;
+        bad_option.extend_from_slice(&[0, 8, 0]);
+        assert_eq!(
+            rcode_of(&bad_option),
+            Some(Rcode::FORMERR),
+            "an option longer than the rdata"
+        );
+        let mut good_option = one.clone();
+        good_option[n - 1] = 4;
+        good_option.extend_from_slice(&[0, 10, 0, 0]);
+        assert!(
+            decode(&good_option).is_ok(),
+            "an unknown, empty option is ignored"
+        );
+        let mut v1 = one.clone();
+        v1[n - 5] = 1;
+        assert_eq!(rcode_of(&v1), Some(Rcode::BADVERS));
+    }
+
+    #[test]
+    fn tsig_is_notauth_and_must_be_last() {
+        let base = QueryBuilder::new("example.test", "A").build();
+        let tsig = [0u8, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0];
+        let mut p = base.clone();
+        p[11] = 1;
+        p.extend_from_slice(&tsig);
+        assert_eq!(rcode_of(&p), Some(Rcode::NOTAUTH));
+        let opt = QueryBuilder::new("example.test", "A").edns(1232).build();
+        let mut p = base.clone();
+        p[11] = 2;
+        p.extend_from_slice(&tsig);
+        p.extend_from_slice(&opt[opt.len() - 11..]);
+        assert_eq!(rcode_of(&p), Some(Rcode::FORMERR), "TSIG before OPT");
+    }
+
+    #[test]
+    fn additional_names_may_be_compressed_but_not_forward() {
+        let base = QueryBuilder::new("example.test", "A").build();
+        let mut p = base.clone();
+        p[11] = 1;
+        p.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4]);
+        assert!(
+            decode(&p).is_ok(),
+            "a backward pointer in an additional record"
+        );
+        let mut p = base.clone();
+        p[11] = 1;
+        let here = p.len() as u8;
+        p.extend_from_slice(&[0xC0, here, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(rcode_of(&p), Some(Rcode::FORMERR), "a pointer to itself");
+    }
+}

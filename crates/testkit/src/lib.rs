@@ -1,0 +1,199 @@
+//! Helpers shared by Turnout's test suites (never used by the product itself).
+//!
+//! - [`QueryBuilder`] writes query packets byte by byte, including malformed ones.
+//! - [`render`] decodes a response with an independent decoder (hickory-proto) and prints it as
+//!   stable text, so scenario files can state whole responses.
+//! - [`process`] starts the real `turnout` binary and talks to it over loopback.
+
+pub mod process;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use turnout_model::{Name, RType, Rdata};
+
+/// Builds a query packet.
+#[derive(Debug, Clone)]
+pub struct QueryBuilder {
+    /// Message ID.
+    pub id: u16,
+    /// The query name exactly as it goes on the wire (case kept).
+    pub name: Vec<u8>,
+    /// Query type.
+    pub qtype: u16,
+    /// Query class.
+    pub qclass: u16,
+    /// Opcode.
+    pub opcode: u8,
+    /// RD flag.
+    pub rd: bool,
+    /// CD flag.
+    pub cd: bool,
+    /// EDNS: (UDP size, version, DO).
+    pub edns: Option<(u16, u8, bool)>,
+}
+
+/// Wire format of a presentation name, keeping its case (absolute; trailing dot optional).
+pub fn wire_name(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in text
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+impl QueryBuilder {
+    /// A query for `name` (presentation form, case kept) and type mnemonic `qtype`.
+    pub fn new(name: &str, qtype: &str) -> Self {
+        let t = RType::from_mnemonic(qtype).unwrap_or_else(|| panic!("unknown type {qtype}"));
+        QueryBuilder {
+            id: 0x1234,
+            name: wire_name(name),
+            qtype: t.0,
+            qclass: 1,
+            opcode: 0,
+            rd: false,
+            cd: false,
+            edns: None,
+        }
+    }
+
+    /// Adds EDNS with this UDP size, version 0, DO clear.
+    pub fn edns(mut self, udp: u16) -> Self {
+        self.edns = Some((udp, 0, false));
+        self
+    }
+
+    /// The packet bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(64);
+        p.extend_from_slice(&self.id.to_be_bytes());
+        let mut flags: u16 = u16::from(self.opcode & 0xF) << 11;
+        if self.rd {
+            flags |= 0x0100;
+        }
+        if self.cd {
+            flags |= 0x0010;
+        }
+        p.extend_from_slice(&flags.to_be_bytes());
+        let ar: u16 = self.edns.is_some().into();
+        for c in [1u16, 0, 0, ar] {
+            p.extend_from_slice(&c.to_be_bytes());
+        }
+        p.extend_from_slice(&self.name);
+        p.extend_from_slice(&self.qtype.to_be_bytes());
+        p.extend_from_slice(&self.qclass.to_be_bytes());
+        if let Some((udp, version, dnssec_ok)) = self.edns {
+            p.push(0);
+            p.extend_from_slice(&41u16.to_be_bytes());
+            p.extend_from_slice(&udp.to_be_bytes());
+            let ttl: u32 = (u32::from(version) << 16) | if dnssec_ok { 0x8000 } else { 0 };
+            p.extend_from_slice(&ttl.to_be_bytes());
+            p.extend_from_slice(&0u16.to_be_bytes());
+        }
+        p
+    }
+}
+
+fn render_record(r: &Record) -> Result<String, String> {
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_name_encoding(NameEncoding::Uncompressed);
+    r.data
+        .emit(&mut enc)
+        .map_err(|e| format!("cannot re-encode {r}: {e}"))?;
+    let rtype = RType(u16::from(r.record_type()));
+    let rdata = Rdata::from_wire(rtype, &buf)
+        .map_err(|e| format!("bad {rtype} rdata in the response: {e}"))?;
+    Ok(format!(
+        "{} {} IN {rtype} {}",
+        r.name,
+        r.ttl,
+        rdata.display(rtype)
+    ))
+}
+
+/// Decodes a response with hickory-proto and prints it, one line per item:
+///
+/// ```text
+/// rcode NOERROR
+/// flags qr aa
+/// qd www.Example.test. A
+/// an www.Example.test. 300 IN A 192.0.2.1
+/// ns example.test. 60 IN SOA ...
+/// ar ns1.example.test. 300 IN A 192.0.2.53
+/// opt udp=1232 version=0 do
+/// ```
+pub fn render(packet: &[u8]) -> Result<String, String> {
+    let m = Message::from_vec(packet).map_err(|e| format!("undecodable response: {e}"))?;
+    let md = &m.metadata;
+    let mut lines = vec![format!("rcode {}", rcode_name(u16::from(md.response_code)))];
+    let mut flags = vec![];
+    for (on, f) in [
+        (
+            md.message_type == hickory_proto::op::MessageType::Response,
+            "qr",
+        ),
+        (md.authoritative, "aa"),
+        (md.truncation, "tc"),
+        (md.recursion_desired, "rd"),
+        (md.recursion_available, "ra"),
+        (md.authentic_data, "ad"),
+        (md.checking_disabled, "cd"),
+    ] {
+        if on {
+            flags.push(f);
+        }
+    }
+    lines.push(format!("flags {}", flags.join(" ")));
+    for q in &m.queries {
+        lines.push(format!(
+            "qd {} {}",
+            q.name(),
+            RType(u16::from(q.query_type()))
+        ));
+    }
+    for (tag, section) in [
+        ("an", &m.answers),
+        ("ns", &m.authorities),
+        ("ar", &m.additionals),
+    ] {
+        for r in section {
+            lines.push(format!("{tag} {}", render_record(r)?));
+        }
+    }
+    if let Some(e) = &m.edns {
+        let mut s = format!("opt udp={} version={}", e.max_payload(), e.version());
+        if e.flags().dnssec_ok {
+            s.push_str(" do");
+        }
+        lines.push(s);
+    }
+    Ok(lines.join("\n"))
+}
+
+/// The name of an RCODE as dig prints it.
+pub fn rcode_name(code: u16) -> String {
+    match code {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        9 => "NOTAUTH".into(),
+        16 => "BADVERS".into(),
+        other => format!("RCODE{other}"),
+    }
+}
+
+/// Parses an absolute name, for tests.
+pub fn name(text: &str) -> Name {
+    Name::parse_absolute(text).unwrap_or_else(|e| panic!("bad test name {text:?}: {e}"))
+}

@@ -1,0 +1,199 @@
+//! Runs the real `turnout` binary for black-box tests: every port 0, bound addresses read from
+//! its log, queries over loopback UDP and TCP, signals, exit status. Every wait has a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the binary to start or answer.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running `turnout` process, killed on drop.
+pub struct Turnout {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    /// The DNS address it serves (UDP and TCP).
+    pub dns: SocketAddr,
+}
+
+/// Polls `f` every few milliseconds until it returns `Some` or `deadline` passes.
+pub fn poll<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn spawn_log_reader(stream: impl Read + Send + 'static, log: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut l) = log.lock() {
+                l.push(line);
+            }
+        }
+    });
+}
+
+impl Turnout {
+    /// Starts `bin` with `args` and waits until it logs its DNS addresses. Panics (failing the
+    /// test) if it exits or does not listen within [`DEADLINE`].
+    pub fn start(bin: &Path, args: &[&str]) -> Turnout {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(s) = child.stderr.take() {
+            spawn_log_reader(s, log.clone());
+        }
+        if let Some(s) = child.stdout.take() {
+            spawn_log_reader(s, log.clone());
+        }
+        let mut t = Turnout {
+            child,
+            log,
+            dns: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let found = poll(DEADLINE, || {
+            if let Ok(Some(status)) = t.child.try_wait() {
+                panic!(
+                    "turnout exited with {status} before listening; log:\n{}",
+                    t.log_text()
+                );
+            }
+            let udp = t.logged_addr("listening for DNS/UDP on ")?;
+            let tcp = t.logged_addr("listening for DNS/TCP on ")?;
+            assert_eq!(udp, tcp, "UDP and TCP must share the port");
+            Some(udp)
+        });
+        t.dns = found.unwrap_or_else(|| {
+            panic!(
+                "turnout did not listen within {DEADLINE:?}; log:\n{}",
+                t.log_text()
+            )
+        });
+        t
+    }
+
+    /// The first address logged after `prefix`.
+    pub fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {
+        let log = self.log.lock().ok()?;
+        log.iter().find_map(|l| {
+            let rest = &l[l.find(prefix)? + prefix.len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        })
+    }
+
+    /// Everything logged so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Waits until the log holds a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        poll(DEADLINE, || self.log_text().contains(needle).then_some(())).is_some()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, ...).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -s {sig} failed");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        poll(deadline, || self.child.try_wait().ok().flatten())
+    }
+
+    /// Sends one UDP query and waits for the reply with the same ID.
+    pub fn udp(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        udp_exchange(self.dns, packet, Duration::from_secs(2))
+    }
+
+    /// Sends queries on one TCP connection, all at once (pipelined), and reads `expect` replies.
+    pub fn tcp(&self, packets: &[Vec<u8>], expect: usize) -> std::io::Result<Vec<Vec<u8>>> {
+        tcp_exchange(self.dns, packets, expect)
+    }
+}
+
+impl Drop for Turnout {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _killed = self.child.kill();
+            let _reaped = self.child.wait();
+        }
+    }
+}
+
+/// Sends one UDP datagram to `to` and returns the first reply with a matching ID, if one comes
+/// within `wait`.
+pub fn udp_exchange(to: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = if to.is_ipv6() {
+        "[::1]:0".parse().ok()?
+    } else {
+        "127.0.0.1:0".parse().ok()?
+    };
+    let sock = UdpSocket::bind(bind).ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .ok()?;
+    sock.send_to(packet, to).ok()?;
+    let end = Instant::now() + wait;
+    let mut buf = vec![0u8; 65535];
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && n >= 2
+            && packet.len() >= 2
+            && buf[..2] == packet[..2]
+        {
+            return Some(buf[..n].to_vec());
+        }
+    }
+    None
+}
+
+/// Writes length-prefixed queries on one connection and reads `expect` length-prefixed replies.
+pub fn tcp_exchange(
+    to: SocketAddr,
+    packets: &[Vec<u8>],
+    expect: usize,
+) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut out = Vec::new();
+    for p in packets {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+    s.write_all(&out)?;
+    let mut replies = Vec::with_capacity(expect);
+    for _ in 0..expect {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len)?;
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut msg)?;
+        replies.push(msg);
+    }
+    Ok(replies)
+}
