@@ -1,1 +1,20 @@
-fn main() {}
+//! The `turnout` binary: parses the command line and hands over to the command. Wiring only;
+//! the work lives in the library crates.
+
+mod check_zone;
+mod cli;
+mod config;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match &cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::CheckZone(args) => check_zone::run(args),
+    }
+}

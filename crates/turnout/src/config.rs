@@ -1,0 +1,213 @@
+//! The daemon's startup settings: defaults < config file (strict TOML) < environment < flags.
+//!
+//! This is only how the process starts (addresses, workers, timeouts, static zone files); the
+//! zones and records an operator edits at run time live elsewhere (the store, later).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use turnout_dns::server::DnsConfig;
+
+use crate::cli::ServeArgs;
+
+/// A configuration that cannot be used; the message names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {err}", path = .0.display(), err = .1)]
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML for this format (the message names the key and line).
+    #[error("config file {path}: {err}", path = .0.display(), err = .1)]
+    Parse(PathBuf, String),
+    /// A field has a value that cannot work.
+    #[error("config field {0}: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// The file format (version 1).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// Format version; 1 if absent.
+    version: Option<u32>,
+    #[serde(default)]
+    dns: DnsSection,
+    /// Static zone files, relative to the config file.
+    #[serde(default)]
+    zone_files: Vec<PathBuf>,
+    #[serde(default)]
+    log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsSection {
+    listen: Option<Vec<SocketAddr>>,
+    udp_workers: Option<usize>,
+    tcp_idle_timeout: Option<String>,
+    tcp_max_connections: Option<usize>,
+    drain_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    level: Option<String>,
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The DNS listeners.
+    pub dns: DnsConfig,
+    /// Static zone files to serve.
+    pub zone_files: Vec<PathBuf>,
+    /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
+    pub log_level: String,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::Invalid(field, format!("{text:?} is not a duration (like 500ms, 10s, 2m)"));
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(bad()),
+    })
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))?;
+    if let Some(v) = file.version
+        && v != 1
+    {
+        return Err(ConfigError::Invalid("version", format!("{v} is not a known format version (this Turnout reads 1)")));
+    }
+    Ok(file)
+}
+
+/// Resolves defaults, the config file and the flags (clap has already applied the environment).
+pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
+    let mut s = Settings { dns: DnsConfig::default(), zone_files: Vec::new(), log_level: "info".to_owned() };
+    if let Some(path) = &args.config {
+        let f = read_file(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(l) = f.dns.listen {
+            s.dns.listen = l;
+        }
+        if let Some(n) = f.dns.udp_workers {
+            s.dns.udp_workers = n;
+        }
+        if let Some(t) = f.dns.tcp_idle_timeout {
+            s.dns.tcp_idle_timeout = parse_duration("dns.tcp_idle_timeout", &t)?;
+        }
+        if let Some(n) = f.dns.tcp_max_connections {
+            s.dns.tcp_max_connections = n;
+        }
+        if let Some(t) = f.dns.drain_grace {
+            s.dns.drain_grace = parse_duration("dns.drain_grace", &t)?;
+        }
+        s.zone_files = f.zone_files.iter().map(|z| base.join(z)).collect();
+        if let Some(l) = f.log.level {
+            s.log_level = l;
+        }
+    }
+    if !args.dns.is_empty() {
+        s.dns.listen.clone_from(&args.dns);
+    }
+    if !args.zone_files.is_empty() {
+        s.zone_files.clone_from(&args.zone_files);
+    }
+    if let Some(n) = args.udp_workers {
+        s.dns.udp_workers = n;
+    }
+    validate(&s)?;
+    Ok(s)
+}
+
+fn validate(s: &Settings) -> Result<(), ConfigError> {
+    if s.dns.listen.is_empty() {
+        return Err(ConfigError::Invalid("dns.listen", "at least one address is needed".to_owned()));
+    }
+    if !(1..=1024).contains(&s.dns.udp_workers) {
+        return Err(ConfigError::Invalid("dns.udp_workers", format!("{} is not between 1 and 1024", s.dns.udp_workers)));
+    }
+    if s.dns.tcp_max_connections == 0 {
+        return Err(ConfigError::Invalid("dns.tcp_max_connections", "must be at least 1".to_owned()));
+    }
+    if s.dns.tcp_idle_timeout.is_zero() {
+        return Err(ConfigError::Invalid("dns.tcp_idle_timeout", "must be longer than 0".to_owned()));
+    }
+    if !matches!(s.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+        return Err(ConfigError::Invalid("log.level", format!("{:?} is not one of error, warn, info, debug, trace", s.log_level)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<&Path>) -> ServeArgs {
+        ServeArgs { dns: vec![], zone_files: vec![], config: config.map(Path::to_owned), udp_workers: None, check_config: false }
+    }
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("turnout.toml");
+        std::fs::write(&p, text).expect("write");
+        (dir, p)
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let (dir, p) = write(
+            "version = 1\nzone_files = [\"a.zone\"]\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nudp_workers = 3\ntcp_idle_timeout = \"2s\"\n[log]\nlevel = \"debug\"\n",
+        );
+        let s = resolve(&args(Some(&p))).expect("valid");
+        assert_eq!(s.dns.listen, ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!((s.dns.udp_workers, s.dns.tcp_idle_timeout), (3, Duration::from_secs(2)));
+        assert_eq!(s.zone_files, [dir.path().join("a.zone")]);
+        assert_eq!(s.log_level, "debug");
+        let mut a = args(Some(&p));
+        a.dns = vec!["127.0.0.1:0".parse().expect("addr")];
+        a.udp_workers = Some(1);
+        let s = resolve(&a).expect("valid");
+        assert_eq!((s.dns.listen[0].port(), s.dns.udp_workers), (0, 1), "flags win");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("[dns]\nlisten = [\"nope\"]\n", "listen"),
+            ("[dns]\nudp_workers = 0\n", "dns.udp_workers"),
+            ("[dns]\ntcp_idle_timeout = \"10 years\"\n", "dns.tcp_idle_timeout"),
+            ("[dns]\nbogus = 1\n", "bogus"),
+            ("version = 2\n", "version"),
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+        ];
+        for (text, field) in cases {
+            let (_dir, p) = write(text);
+            let e = resolve(&args(Some(&p))).expect_err(text).to_string();
+            assert!(e.contains(field), "{text:?}: {e}");
+        }
+        let e = resolve(&args(Some(Path::new("/nonexistent/turnout.toml")))).expect_err("missing").to_string();
+        assert!(e.contains("cannot read config file /nonexistent/turnout.toml"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("f", "500ms").ok(), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("f", "2m").ok(), Some(Duration::from_secs(120)));
+        assert!(parse_duration("f", "5").is_err());
+        assert!(parse_duration("f", "s").is_err());
+    }
+}
