@@ -186,13 +186,16 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             owner = Owner::Name(target);
             continue;
         }
-        let found = if q.qtype == rtype::ANY {
-            // RFC 8482 §4.1: one RRset of those present (the lowest type) instead of all.
-            node.rrsets.first()
-        } else {
-            node.rrset(q.qtype)
-        };
-        match found {
+        if q.qtype == rtype::ANY {
+            // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
+            // without additional-section processing.
+            match node.rrsets.first() {
+                Some(set) => resp.answer.push(Item { owner, rrset: set }),
+                None => resp.negative(snap, node.zone),
+            }
+            return resp;
+        }
+        match node.rrset(q.qtype) {
             Some(set) => {
                 resp.answer.push(Item { owner, rrset: set });
                 resp.add_addresses(snap, &set.extra, false);

@@ -127,9 +127,14 @@ impl Turnout {
         poll(deadline, || self.child.try_wait().ok().flatten())
     }
 
-    /// Sends one UDP query and waits for the reply with the same ID.
+    /// Sends one UDP query and waits up to 2 s for the reply with the same ID.
     pub fn udp(&self, packet: &[u8]) -> Option<Vec<u8>> {
         udp_exchange(self.dns, packet, Duration::from_secs(2))
+    }
+
+    /// Sends one UDP query and waits up to `wait` for the reply with the same ID.
+    pub fn udp_wait(&self, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+        udp_exchange(self.dns, packet, wait)
     }
 
     /// Sends queries on one TCP connection, all at once (pipelined), and reads `expect` replies.

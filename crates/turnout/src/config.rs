@@ -70,7 +70,12 @@ pub struct Settings {
 
 /// Parses `10s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, ConfigError> {
-    let bad = || ConfigError::Invalid(field, format!("{text:?} is not a duration (like 500ms, 10s, 2m)"));
+    let bad = || {
+        ConfigError::Invalid(
+            field,
+            format!("{text:?} is not a duration (like 500ms, 10s, 2m)"),
+        )
+    };
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (num, unit) = text.split_at(split);
     let n: u64 = num.parse().map_err(|_| bad())?;
@@ -85,18 +90,26 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Confi
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))?;
     if let Some(v) = file.version
         && v != 1
     {
-        return Err(ConfigError::Invalid("version", format!("{v} is not a known format version (this Turnout reads 1)")));
+        return Err(ConfigError::Invalid(
+            "version",
+            format!("{v} is not a known format version (this Turnout reads 1)"),
+        ));
     }
     Ok(file)
 }
 
 /// Resolves defaults, the config file and the flags (clap has already applied the environment).
 pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
-    let mut s = Settings { dns: DnsConfig::default(), zone_files: Vec::new(), log_level: "info".to_owned() };
+    let mut s = Settings {
+        dns: DnsConfig::default(),
+        zone_files: Vec::new(),
+        log_level: "info".to_owned(),
+    };
     if let Some(path) = &args.config {
         let f = read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -135,19 +148,40 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
 
 fn validate(s: &Settings) -> Result<(), ConfigError> {
     if s.dns.listen.is_empty() {
-        return Err(ConfigError::Invalid("dns.listen", "at least one address is needed".to_owned()));
+        return Err(ConfigError::Invalid(
+            "dns.listen",
+            "at least one address is needed".to_owned(),
+        ));
     }
     if !(1..=1024).contains(&s.dns.udp_workers) {
-        return Err(ConfigError::Invalid("dns.udp_workers", format!("{} is not between 1 and 1024", s.dns.udp_workers)));
+        return Err(ConfigError::Invalid(
+            "dns.udp_workers",
+            format!("{} is not between 1 and 1024", s.dns.udp_workers),
+        ));
     }
     if s.dns.tcp_max_connections == 0 {
-        return Err(ConfigError::Invalid("dns.tcp_max_connections", "must be at least 1".to_owned()));
+        return Err(ConfigError::Invalid(
+            "dns.tcp_max_connections",
+            "must be at least 1".to_owned(),
+        ));
     }
     if s.dns.tcp_idle_timeout.is_zero() {
-        return Err(ConfigError::Invalid("dns.tcp_idle_timeout", "must be longer than 0".to_owned()));
+        return Err(ConfigError::Invalid(
+            "dns.tcp_idle_timeout",
+            "must be longer than 0".to_owned(),
+        ));
     }
-    if !matches!(s.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
-        return Err(ConfigError::Invalid("log.level", format!("{:?} is not one of error, warn, info, debug, trace", s.log_level)));
+    if !matches!(
+        s.log_level.as_str(),
+        "error" | "warn" | "info" | "debug" | "trace"
+    ) {
+        return Err(ConfigError::Invalid(
+            "log.level",
+            format!(
+                "{:?} is not one of error, warn, info, debug, trace",
+                s.log_level
+            ),
+        ));
     }
     Ok(())
 }
@@ -157,7 +191,13 @@ mod tests {
     use super::*;
 
     fn args(config: Option<&Path>) -> ServeArgs {
-        ServeArgs { dns: vec![], zone_files: vec![], config: config.map(Path::to_owned), udp_workers: None, check_config: false }
+        ServeArgs {
+            dns: vec![],
+            zone_files: vec![],
+            config: config.map(Path::to_owned),
+            udp_workers: None,
+            check_config: false,
+        }
     }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -173,15 +213,25 @@ mod tests {
             "version = 1\nzone_files = [\"a.zone\"]\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nudp_workers = 3\ntcp_idle_timeout = \"2s\"\n[log]\nlevel = \"debug\"\n",
         );
         let s = resolve(&args(Some(&p))).expect("valid");
-        assert_eq!(s.dns.listen, ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]);
-        assert_eq!((s.dns.udp_workers, s.dns.tcp_idle_timeout), (3, Duration::from_secs(2)));
+        assert_eq!(
+            s.dns.listen,
+            ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]
+        );
+        assert_eq!(
+            (s.dns.udp_workers, s.dns.tcp_idle_timeout),
+            (3, Duration::from_secs(2))
+        );
         assert_eq!(s.zone_files, [dir.path().join("a.zone")]);
         assert_eq!(s.log_level, "debug");
         let mut a = args(Some(&p));
         a.dns = vec!["127.0.0.1:0".parse().expect("addr")];
         a.udp_workers = Some(1);
         let s = resolve(&a).expect("valid");
-        assert_eq!((s.dns.listen[0].port(), s.dns.udp_workers), (0, 1), "flags win");
+        assert_eq!(
+            (s.dns.listen[0].port(), s.dns.udp_workers),
+            (0, 1),
+            "flags win"
+        );
     }
 
     #[test]
@@ -189,7 +239,10 @@ mod tests {
         let cases = [
             ("[dns]\nlisten = [\"nope\"]\n", "listen"),
             ("[dns]\nudp_workers = 0\n", "dns.udp_workers"),
-            ("[dns]\ntcp_idle_timeout = \"10 years\"\n", "dns.tcp_idle_timeout"),
+            (
+                "[dns]\ntcp_idle_timeout = \"10 years\"\n",
+                "dns.tcp_idle_timeout",
+            ),
             ("[dns]\nbogus = 1\n", "bogus"),
             ("version = 2\n", "version"),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
@@ -199,14 +252,25 @@ mod tests {
             let e = resolve(&args(Some(&p))).expect_err(text).to_string();
             assert!(e.contains(field), "{text:?}: {e}");
         }
-        let e = resolve(&args(Some(Path::new("/nonexistent/turnout.toml")))).expect_err("missing").to_string();
-        assert!(e.contains("cannot read config file /nonexistent/turnout.toml"), "{e}");
+        let e = resolve(&args(Some(Path::new("/nonexistent/turnout.toml"))))
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            e.contains("cannot read config file /nonexistent/turnout.toml"),
+            "{e}"
+        );
     }
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("f", "500ms").ok(), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("f", "2m").ok(), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("f", "500ms").ok(),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration("f", "2m").ok(),
+            Some(Duration::from_secs(120))
+        );
         assert!(parse_duration("f", "5").is_err());
         assert!(parse_duration("f", "s").is_err());
     }

@@ -36,8 +36,11 @@ fn describe(snap: &Snapshot) -> String {
     if snap.zones().is_empty() {
         return "no zones: every query will be refused".to_owned();
     }
-    let zones: Vec<String> =
-        snap.zones().iter().map(|(apex, serial, n)| format!("{apex} (serial {serial}, {n} records)")).collect();
+    let zones: Vec<String> = snap
+        .zones()
+        .iter()
+        .map(|(apex, serial, n)| format!("{apex} (serial {serial}, {n} records)"))
+        .collect();
     format!("serving {} zone(s): {}", zones.len(), zones.join(", "))
 }
 
@@ -66,7 +69,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         info!("configuration is valid; {}", describe(&snapshot));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the runtime: {e}");
@@ -122,7 +128,10 @@ async fn reload(handle: &SnapshotHandle, files: &[PathBuf]) {
             for e in &errors {
                 warn!("{e}");
             }
-            warn!("reload rejected: {} error(s); still serving the previous zones", errors.len());
+            warn!(
+                "reload rejected: {} error(s); still serving the previous zones",
+                errors.len()
+            );
         }
         Err(e) => warn!("reload failed: {e}; still serving the previous zones"),
     }

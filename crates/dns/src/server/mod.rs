@@ -248,15 +248,17 @@ fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerErr
         addr,
         source,
     };
-    // With port 0 the OS picks the UDP port; TCP must get the same one, which may be taken:
+    // TCP first: its listener is exclusive, so a second server on the same port fails here,
+    // before its SO_REUSEPORT UDP sockets could take a share of this one's queries. With
+    // port 0 the OS picks the TCP port and UDP must get the same one, which may be taken:
     // then try another.
     let attempts = if addr.port() == 0 { 16 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let first = udp_socket(addr).map_err(udp_err)?;
-        let bound = first.local_addr().map_err(udp_err)?;
-        match tcp_listener(bound) {
-            Ok(tcp) => {
+        let tcp = tcp_listener(addr).map_err(tcp_err)?;
+        let bound = tcp.local_addr().map_err(tcp_err)?;
+        match udp_socket(bound) {
+            Ok(first) => {
                 let mut udp = vec![first];
                 for _ in 1..workers {
                     udp.push(udp_socket(bound).map_err(udp_err)?);
@@ -270,10 +272,10 @@ fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerErr
             Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
                 last = Some(e)
             }
-            Err(e) => return Err(tcp_err(e)),
+            Err(e) => return Err(udp_err(e)),
         }
     }
-    Err(tcp_err(
+    Err(udp_err(
         last.unwrap_or_else(|| std::io::Error::other("no free port")),
     ))
 }

@@ -1,0 +1,97 @@
+//! Real clients: BIND's `dig` and Knot's `kdig` (Debian bind9-dnsutils, knot-dnsutils, which
+//! the test command installs) against the real binary.
+
+use std::process::Command;
+
+use super::start_with_suite_zones;
+
+fn tool(name: &str, args: &[String]) -> String {
+    let out = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name} ({e}); the README test command installs it"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn args(server: std::net::SocketAddr, rest: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        format!("@{}", server.ip()),
+        "-p".to_owned(),
+        server.port().to_string(),
+        "+time=2".to_owned(),
+    ];
+    a.extend(rest.iter().map(|s| (*s).to_owned()));
+    a
+}
+
+#[test]
+fn dig_over_udp_and_tcp() {
+    let t = start_with_suite_zones(&[]);
+    let short = tool("dig", &args(t.dns, &["+short", "alias.example.test", "A"]));
+    assert_eq!(
+        short.lines().collect::<Vec<_>>(),
+        ["www.example.test.", "192.0.2.1", "192.0.2.2"]
+    );
+    let tcp = tool(
+        "dig",
+        &args(t.dns, &["+tcp", "+short", "example.test", "MX"]),
+    );
+    assert_eq!(tcp.trim(), "10 mail.example.test.");
+    // dig sends an EDNS cookie by default; it must be ignored, not refused.
+    let full = tool("dig", &args(t.dns, &["+norec", "www.example.test", "A"]));
+    assert!(
+        full.contains("status: NOERROR") && full.contains("flags: qr aa;"),
+        "{full}"
+    );
+    assert!(
+        full.contains("; EDNS: version: 0, flags:; udp: 1232"),
+        "{full}"
+    );
+    let nx = tool("dig", &args(t.dns, &["nothing.example.test", "A"]));
+    assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+}
+
+#[test]
+fn dig_retries_over_tcp_after_truncation() {
+    let t = start_with_suite_zones(&[]);
+    // +ignore shows the truncated UDP reply itself.
+    let udp = tool(
+        "dig",
+        &args(
+            t.dns,
+            &["+noedns", "+norec", "+ignore", "big.example.test", "TXT"],
+        ),
+    );
+    assert!(udp.contains("flags: qr aa tc;"), "{udp}");
+    assert!(udp.contains("ANSWER: 0"), "{udp}");
+    // Without it dig falls back to TCP, as resolvers do, and gets every record.
+    let full = tool(
+        "dig",
+        &args(t.dns, &["+noedns", "+short", "big.example.test", "TXT"]),
+    );
+    assert_eq!(full.lines().count(), 6, "{full}");
+}
+
+#[test]
+fn kdig_over_tcp_and_with_dnssec_ok() {
+    let t = start_with_suite_zones(&[]);
+    let out = tool(
+        "kdig",
+        &args(t.dns, &["+tcp", "+dnssec", "_sip._udp.example.test", "SRV"]),
+    );
+    assert!(out.contains("NOERROR"), "{out}");
+    assert!(out.contains("0 5 5060 sip.example.test."), "{out}");
+    assert!(
+        out.contains("sip.example.test.") && out.contains("192.0.2.60"),
+        "additional address: {out}"
+    );
+    assert!(
+        out.contains("EDNS PSEUDOSECTION") && out.contains("flags: do"),
+        "DO echoed: {out}"
+    );
+}
