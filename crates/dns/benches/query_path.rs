@@ -22,21 +22,12 @@ fn query_path(c: &mut Criterion) {
     let mut out = vec![0u8; TCP_LIMIT];
     let cases = [
         ("exact A", QueryBuilder::new("www.example.test", "A")),
-        (
-            "exact A, EDNS",
-            QueryBuilder::new("www.example.test", "A").edns(1232),
-        ),
+        ("exact A, EDNS", QueryBuilder::new("www.example.test", "A").edns(1232)),
         ("NXDOMAIN", QueryBuilder::new("nothing.example.test", "A")),
         ("NODATA", QueryBuilder::new("www.example.test", "AAAA")),
-        (
-            "CNAME chain of 3",
-            QueryBuilder::new("chain1.example.test", "A"),
-        ),
+        ("CNAME chain of 3", QueryBuilder::new("chain1.example.test", "A")),
         ("wildcard", QueryBuilder::new("x.y.wild.example.test", "A")),
-        (
-            "referral with glue",
-            QueryBuilder::new("a.sub.example.test", "A"),
-        ),
+        ("referral with glue", QueryBuilder::new("a.sub.example.test", "A")),
         ("MX + additional", QueryBuilder::new("example.test", "MX")),
         ("REFUSED", QueryBuilder::new("www.example.org", "A")),
     ];
@@ -45,27 +36,16 @@ fn query_path(c: &mut Criterion) {
     for (label, q) in &cases {
         let packet = q.build();
         g.bench_function(*label, |b| {
-            b.iter(|| {
-                respond(
-                    black_box(&snap),
-                    black_box(&packet),
-                    Transport::Udp,
-                    &mut out,
-                )
-            });
+            b.iter(|| respond(black_box(&snap), black_box(&packet), Transport::Udp, &mut out));
         });
     }
     g.finish();
 
-    let packet = QueryBuilder::new("www.example.test", "A")
-        .edns(1232)
-        .build();
+    let packet = QueryBuilder::new("www.example.test", "A").edns(1232).build();
     let mut g = c.benchmark_group("steps");
     g.bench_function("decode", |b| b.iter(|| decode(black_box(&packet)).is_ok()));
     let q = decode(&packet).expect("valid");
-    g.bench_function("answer", |b| {
-        b.iter(|| answer(black_box(&snap), black_box(&q)).answer.len())
-    });
+    g.bench_function("answer", |b| b.iter(|| answer(black_box(&snap), black_box(&q)).answer.len()));
     let r = answer(&snap, &q);
     let limit = response_limit(q.edns, Transport::Udp);
     g.bench_function("encode", |b| {

@@ -81,10 +81,7 @@ impl<'s> Response<'s> {
             let node = snap.node(id);
             for t in [rtype::A, rtype::AAAA] {
                 if let Some(set) = node.rrset(t) {
-                    self.additional.push(Item {
-                        owner: Owner::Name(&node.name),
-                        rrset: set,
-                    });
+                    self.additional.push(Item { owner: Owner::Name(&node.name), rrset: set });
                     if required {
                         self.required_additional = self.additional.len();
                     }
@@ -96,10 +93,7 @@ impl<'s> Response<'s> {
     fn referral(&mut self, snap: &'s Snapshot, cut: NodeId) {
         let node = snap.node(cut);
         if let Some(ns) = node.rrset(rtype::NS) {
-            self.authority.push(Item {
-                owner: Owner::Name(&node.name),
-                rrset: ns,
-            });
+            self.authority.push(Item { owner: Owner::Name(&node.name), rrset: ns });
             self.add_addresses(snap, &ns.glue_required, true);
             self.add_addresses(snap, &ns.extra, false);
         }
@@ -107,10 +101,8 @@ impl<'s> Response<'s> {
 
     fn negative(&mut self, snap: &'s Snapshot, zone: u32) {
         let z = &snap.zones[zone as usize];
-        self.authority.push(Item {
-            owner: Owner::Name(&snap.node(z.apex).name),
-            rrset: &z.negative_soa,
-        });
+        self.authority
+            .push(Item { owner: Owner::Name(&snap.node(z.apex).name), rrset: &z.negative_soa });
     }
 }
 
@@ -174,10 +166,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
-            resp.answer.push(Item {
-                owner,
-                rrset: cname,
-            });
+            resp.answer.push(Item { owner, rrset: cname });
             visited.push(node_id);
             let Some(target) = cname.target.as_deref() else {
                 return resp;

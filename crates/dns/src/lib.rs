@@ -54,9 +54,7 @@ pub struct SnapshotHandle {
 impl SnapshotHandle {
     /// A handle serving `initial`.
     pub fn new(initial: Snapshot) -> Self {
-        SnapshotHandle {
-            current: Arc::new(ArcSwap::from_pointee(initial)),
-        }
+        SnapshotHandle { current: Arc::new(ArcSwap::from_pointee(initial)) }
     }
 
     /// Replaces what is served, atomically: queries answered after this returns see `next`.

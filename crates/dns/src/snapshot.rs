@@ -178,10 +178,7 @@ impl Builder {
             }
             let errors = z.validate();
             if !errors.is_empty() {
-                return Err(SnapshotError::InvalidZone {
-                    apex: z.apex().clone(),
-                    errors,
-                });
+                return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
             }
         }
         // The most specific served zone containing a name.
@@ -307,23 +304,17 @@ impl Builder {
                 errors: vec![ZoneError::NoSoa(z.apex().clone())],
             })?;
             let soa_set =
-                z.get(z.apex(), RType::SOA)
-                    .ok_or_else(|| SnapshotError::InvalidZone {
-                        apex: z.apex().clone(),
-                        errors: vec![ZoneError::NoSoa(z.apex().clone())],
-                    })?;
+                z.get(z.apex(), RType::SOA).ok_or_else(|| SnapshotError::InvalidZone {
+                    apex: z.apex().clone(),
+                    errors: vec![ZoneError::NoSoa(z.apex().clone())],
+                })?;
             zones_info.push(ZoneInfo {
                 apex: map[z.apex().as_wire()],
                 negative_soa: encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum)),
             });
             summary.push((z.apex().clone(), soa.serial, z.record_count()));
         }
-        Ok(Snapshot {
-            nodes: self.nodes,
-            index,
-            zones: zones_info,
-            summary,
-        })
+        Ok(Snapshot { nodes: self.nodes, index, zones: zones_info, summary })
     }
 
     /// The nodes whose addresses follow an NS, MX or SRV RRset into the additional section.
@@ -360,13 +351,7 @@ impl Builder {
                     .get(target)
                     .copied()
                     .filter(|&id| self.nodes[id as usize].cut.is_none())
-                    .or_else(|| {
-                        if at_cut {
-                            zone_map.get(target).copied()
-                        } else {
-                            None
-                        }
-                    });
+                    .or_else(|| if at_cut { zone_map.get(target).copied() } else { None });
                 if let Some(id) = candidate
                     && has_address(id)
                     && !extra.contains(&id)
@@ -395,10 +380,7 @@ fn encode_rrset(rt: RType, set: &RRset, ttl: u32) -> WireRRset {
             .filter(|n| n.compressible)
             .map(|n| ((10 + n.offset) as u16, n.len as u16))
             .collect();
-        records.push(WireRecord {
-            bytes: bytes.into(),
-            names: names.into(),
-        });
+        records.push(WireRecord { bytes: bytes.into(), names: names.into() });
     }
     let target = (rt == RType::CNAME)
         .then(|| set.rdatas.first().map(|r| Box::<[u8]>::from(r.as_wire())))

@@ -87,9 +87,7 @@ impl Name {
             return Err(NameError::Empty);
         }
         if text == "@" {
-            return origin
-                .cloned()
-                .ok_or_else(|| NameError::NoOrigin(text.to_owned()));
+            return origin.cloned().ok_or_else(|| NameError::NoOrigin(text.to_owned()));
         }
         if text == "." {
             return Ok(Name::root());
@@ -179,9 +177,7 @@ impl Name {
     /// The name with `label` prepended.
     pub fn prepend(&self, label: &[u8]) -> Result<Name, NameError> {
         if label.is_empty() {
-            return Err(NameError::EmptyLabel(
-                String::from_utf8_lossy(label).into_owned(),
-            ));
+            return Err(NameError::EmptyLabel(String::from_utf8_lossy(label).into_owned()));
         }
         if label.len() > MAX_LABEL_LEN {
             return Err(NameError::LabelTooLong {
@@ -308,9 +304,7 @@ pub(crate) fn unescape_at(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let v = digits
-            .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        let v = digits.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
         let v = u8::try_from(v).ok()?;
         Some((v, 4))
     } else {
@@ -406,29 +400,16 @@ mod tests {
         let a = n("WWW.Example.TEST.");
         assert_eq!(a.as_wire(), b"\x03www\x07example\x04test\x00");
         assert_eq!(a.to_string(), "www.example.test.");
-        assert_eq!(
-            n("www.example.test"),
-            a,
-            "trailing dot is optional in absolute parsing"
-        );
+        assert_eq!(n("www.example.test"), a, "trailing dot is optional in absolute parsing");
     }
 
     #[test]
     fn relative_names_use_the_origin() {
         let origin = n("example.test.");
-        assert_eq!(
-            Name::parse_in("www", Some(&origin)).expect("ok"),
-            n("www.example.test.")
-        );
+        assert_eq!(Name::parse_in("www", Some(&origin)).expect("ok"), n("www.example.test."));
         assert_eq!(Name::parse_in("@", Some(&origin)).expect("ok"), origin);
-        assert_eq!(
-            Name::parse_in("other.", Some(&origin)).expect("ok"),
-            n("other.")
-        );
-        assert_eq!(
-            Name::parse_in("www", None),
-            Err(NameError::NoOrigin("www".into()))
-        );
+        assert_eq!(Name::parse_in("other.", Some(&origin)).expect("ok"), n("other."));
+        assert_eq!(Name::parse_in("www", None), Err(NameError::NoOrigin("www".into())));
     }
 
     #[test]
@@ -437,14 +418,8 @@ mod tests {
         assert_eq!(a.as_wire(), b"\x03a.b\x03c d\x00");
         assert_eq!(a.to_string(), "a\\.b.c\\032d.");
         assert_eq!(Name::parse_absolute(&a.to_string()).expect("ok"), a);
-        assert!(matches!(
-            Name::parse_absolute("a\\256."),
-            Err(NameError::BadEscape(_))
-        ));
-        assert!(matches!(
-            Name::parse_absolute("a\\"),
-            Err(NameError::BadEscape(_))
-        ));
+        assert!(matches!(Name::parse_absolute("a\\256."), Err(NameError::BadEscape(_))));
+        assert!(matches!(Name::parse_absolute("a\\"), Err(NameError::BadEscape(_))));
     }
 
     #[test]
@@ -457,18 +432,9 @@ mod tests {
         let ok63 = "a".repeat(63);
         assert!(Name::parse_absolute(&ok63).is_ok());
         let too_long = vec!["abcdefghi"; 26].join("."); // 26 * 10 + 1 = 261 bytes
-        assert!(matches!(
-            Name::parse_absolute(&too_long),
-            Err(NameError::TooLong(_))
-        ));
-        assert!(matches!(
-            Name::parse_absolute("a..b"),
-            Err(NameError::EmptyLabel(_))
-        ));
-        assert!(matches!(
-            Name::parse_absolute(".a"),
-            Err(NameError::EmptyLabel(_))
-        ));
+        assert!(matches!(Name::parse_absolute(&too_long), Err(NameError::TooLong(_))));
+        assert!(matches!(Name::parse_absolute("a..b"), Err(NameError::EmptyLabel(_))));
+        assert!(matches!(Name::parse_absolute(".a"), Err(NameError::EmptyLabel(_))));
         assert_eq!(Name::parse_absolute(""), Err(NameError::Empty));
     }
 
@@ -493,13 +459,7 @@ mod tests {
         let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
-            [
-                "example.",
-                "a.example.",
-                "yljkjljk.a.example.",
-                "z.a.example.",
-                "b.example."
-            ]
+            ["example.", "a.example.", "yljkjljk.a.example.", "z.a.example.", "b.example."]
         );
     }
 
@@ -509,10 +469,7 @@ mod tests {
         assert_eq!(Name::from_wire(b"\x03abc"), Err(NameError::BadWire));
         assert_eq!(Name::from_wire(b"\x03abc\x00\x00"), Err(NameError::BadWire));
         assert_eq!(Name::from_wire(b"\xc0\x0c"), Err(NameError::BadWire));
-        assert_eq!(
-            Name::from_wire(b"\x03ABC\x00").expect("ok").as_wire(),
-            b"\x03abc\x00"
-        );
+        assert_eq!(Name::from_wire(b"\x03ABC\x00").expect("ok").as_wire(), b"\x03abc\x00");
     }
 
     #[test]

@@ -50,11 +50,7 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer over `src`, starting at line 1.
     pub fn new(src: &'a str) -> Self {
-        Lexer {
-            src,
-            pos: 0,
-            line: 1,
-        }
+        Lexer { src, pos: 0, line: 1 }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -140,11 +136,7 @@ impl<'a> Lexer<'a> {
                 }
             }
             if !tokens.is_empty() {
-                return Some(Ok(Entry {
-                    line: start_line,
-                    blank_start,
-                    tokens,
-                }));
+                return Some(Ok(Entry { line: start_line, blank_start, tokens }));
             }
         }
     }
@@ -169,11 +161,7 @@ impl<'a> Lexer<'a> {
                 Some(b'"') => {
                     let text = &self.src[start..self.pos];
                     self.pos += 1;
-                    return Ok(Token {
-                        text,
-                        quoted: true,
-                        line,
-                    });
+                    return Ok(Token { text, quoted: true, line });
                 }
                 Some(_) => self.pos += 1,
             }
@@ -201,11 +189,7 @@ impl<'a> Lexer<'a> {
         while !self.src.is_char_boundary(self.pos) {
             self.pos += 1;
         }
-        Token {
-            text: &self.src[start..self.pos],
-            quoted: false,
-            line: self.line,
-        }
+        Token { text: &self.src[start..self.pos], quoted: false, line: self.line }
     }
 }
 
@@ -301,9 +285,7 @@ pub fn parse_ttl(text: &str) -> Result<u32, String> {
         if let Some(d) = c.to_digit(10) {
             let v = current.unwrap_or(0) * 10 + u64::from(d);
             if v > u64::from(u32::MAX) {
-                return Err(format!(
-                    "{text:?} is larger than the maximum TTL 2147483647"
-                ));
+                return Err(format!("{text:?} is larger than the maximum TTL 2147483647"));
             }
             current = Some(v);
         } else {
@@ -325,9 +307,7 @@ pub fn parse_ttl(text: &str) -> Result<u32, String> {
         total = v;
     }
     if total > 2_147_483_647 {
-        return Err(format!(
-            "{text:?} is larger than the maximum TTL 2147483647"
-        ));
+        return Err(format!("{text:?} is larger than the maximum TTL 2147483647"));
     }
     Ok(total as u32)
 }
@@ -366,22 +346,12 @@ mod tests {
         assert_eq!(e1.line, 3);
         assert!(e1.blank_start);
         assert_eq!(
-            e1.tokens
-                .iter()
-                .map(|t| (t.text, t.line))
-                .collect::<Vec<_>>(),
+            e1.tokens.iter().map(|t| (t.text, t.line)).collect::<Vec<_>>(),
             [("b", 3), ("1", 3), ("2", 4)]
         );
         let e2 = e[2].as_ref().expect("ok");
         assert_eq!(e2.line, 5);
-        assert_eq!(
-            e2.tokens[1],
-            Token {
-                text: "q s",
-                quoted: true,
-                line: 5
-            }
-        );
+        assert_eq!(e2.tokens[1], Token { text: "q s", quoted: true, line: 5 });
         assert_eq!(e2.tokens[2].text, "\\;");
     }
 
@@ -418,21 +388,10 @@ mod tests {
 
     #[test]
     fn char_strings() {
-        let t = Token {
-            text: "a\\032b\\\\",
-            quoted: true,
-            line: 1,
-        };
+        let t = Token { text: "a\\032b\\\\", quoted: true, line: 1 };
         assert_eq!(char_string(&t).expect("ok"), b"a b\\");
         let long = "x".repeat(256);
-        assert!(
-            char_string(&Token {
-                text: &long,
-                quoted: false,
-                line: 1
-            })
-            .is_err()
-        );
+        assert!(char_string(&Token { text: &long, quoted: false, line: 1 }).is_err());
         let mut s = String::new();
         write_escaped(&mut s, b"a\"b\\c\x07");
         assert_eq!(s, "a\\\"b\\\\c\\007");

@@ -167,10 +167,7 @@ pub struct Zone {
 impl Zone {
     /// An empty zone at `apex`.
     pub fn new(apex: Name) -> Self {
-        Zone {
-            apex,
-            rrsets: BTreeMap::new(),
-        }
+        Zone { apex, rrsets: BTreeMap::new() }
     }
 
     /// The apex.
@@ -191,35 +188,20 @@ impl Zone {
             return Err(ZoneError::Unstorable { rtype, reason });
         }
         if !name.is_subdomain_of(&self.apex) {
-            return Err(ZoneError::OutOfZone {
-                name,
-                apex: self.apex.clone(),
-            });
+            return Err(ZoneError::OutOfZone { name, apex: self.apex.clone() });
         }
         if rtype == RType::SOA {
             if name != self.apex {
-                return Err(ZoneError::SoaNotAtApex {
-                    name,
-                    apex: self.apex.clone(),
-                });
+                return Err(ZoneError::SoaNotAtApex { name, apex: self.apex.clone() });
             }
-            if self
-                .rrsets
-                .get(&(name.clone(), rtype))
-                .is_some_and(|s| !s.rdatas.contains(&rdata))
-            {
+            if self.rrsets.get(&(name.clone(), rtype)).is_some_and(|s| !s.rdatas.contains(&rdata)) {
                 return Err(ZoneError::MultipleSoa);
             }
         }
         match self.rrsets.get_mut(&(name.clone(), rtype)) {
             Some(set) => {
                 if set.ttl != ttl {
-                    return Err(ZoneError::TtlMismatch {
-                        name,
-                        rtype,
-                        ttl,
-                        rrset_ttl: set.ttl,
-                    });
+                    return Err(ZoneError::TtlMismatch { name, rtype, ttl, rrset_ttl: set.ttl });
                 }
                 if set.rdatas.contains(&rdata) {
                     return Ok(false);
@@ -230,13 +212,7 @@ impl Zone {
                 set.rdatas.push(rdata);
             }
             None => {
-                self.rrsets.insert(
-                    (name, rtype),
-                    RRset {
-                        ttl,
-                        rdatas: vec![rdata],
-                    },
-                );
+                self.rrsets.insert((name, rtype), RRset { ttl, rdatas: vec![rdata] });
             }
         }
         Ok(true)
@@ -259,10 +235,7 @@ impl Zone {
             if types.contains(&RType::CNAME)
                 && let Some(other) = types.iter().find(|t| **t != RType::CNAME)
             {
-                errors.push(ZoneError::CnameAndOtherData {
-                    name: name.clone(),
-                    other: *other,
-                });
+                errors.push(ZoneError::CnameAndOtherData { name: name.clone(), other: *other });
             }
             if name.is_wildcard() && types.contains(&RType::NS) {
                 errors.push(ZoneError::WildcardNs(name.clone()));
@@ -301,12 +274,8 @@ impl fmt::Display for Zone {
     /// The zone as a master file, absolute names, canonical order, SOA first.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "$ORIGIN {}", self.apex)?;
-        let soa_first = self
-            .rrsets()
-            .filter(|(n, t, _)| **n == self.apex && *t == RType::SOA);
-        let rest = self
-            .rrsets()
-            .filter(|(n, t, _)| !(**n == self.apex && *t == RType::SOA));
+        let soa_first = self.rrsets().filter(|(n, t, _)| **n == self.apex && *t == RType::SOA);
+        let rest = self.rrsets().filter(|(n, t, _)| !(**n == self.apex && *t == RType::SOA));
         for (name, rtype, set) in soa_first.chain(rest) {
             for rdata in &set.rdatas {
                 writeln!(f, "{name} {} IN {rtype} {}", set.ttl, rdata.display(rtype))?;
@@ -335,13 +304,7 @@ mod tests {
             rd(RType::SOA, "ns1.example.test. h.example.test. 1 2 3 4 5"),
         )
         .expect("ok");
-        z.insert(
-            n("example.test"),
-            RType::NS,
-            60,
-            rd(RType::NS, "ns1.example.test."),
-        )
-        .expect("ok");
+        z.insert(n("example.test"), RType::NS, 60, rd(RType::NS, "ns1.example.test.")).expect("ok");
         z
     }
 
@@ -363,12 +326,9 @@ mod tests {
             z.insert(n("www.other.test"), RType::A, 60, a.clone()),
             Err(ZoneError::OutOfZone { .. })
         ));
-        z.insert(n("www.example.test"), RType::A, 60, a.clone())
-            .expect("ok");
+        z.insert(n("www.example.test"), RType::A, 60, a.clone()).expect("ok");
         let b = rd(RType::A, "192.0.2.2");
-        let err = z
-            .insert(n("www.example.test"), RType::A, 30, b)
-            .expect_err("ttl mismatch");
+        let err = z.insert(n("www.example.test"), RType::A, 30, b).expect_err("ttl mismatch");
         assert!(err.to_string().contains("RFC 2181"), "{err}");
         assert_eq!(
             z.insert(n("www.example.test"), RType::A, 60, a),
@@ -376,21 +336,11 @@ mod tests {
             "duplicates are ignored"
         );
         assert!(matches!(
-            z.insert(
-                n("x.example.test"),
-                RType::SOA,
-                60,
-                rd(RType::SOA, ". . 1 2 3 4 5")
-            ),
+            z.insert(n("x.example.test"), RType::SOA, 60, rd(RType::SOA, ". . 1 2 3 4 5")),
             Err(ZoneError::SoaNotAtApex { .. })
         ));
         assert_eq!(
-            z.insert(
-                n("example.test"),
-                RType::SOA,
-                60,
-                rd(RType::SOA, ". . 2 2 3 4 5")
-            ),
+            z.insert(n("example.test"), RType::SOA, 60, rd(RType::SOA, ". . 2 2 3 4 5")),
             Err(ZoneError::MultipleSoa)
         );
         assert_eq!(z.record_count(), before.record_count() + 1);
@@ -399,31 +349,15 @@ mod tests {
     #[test]
     fn whole_zone_rules() {
         let mut z = Zone::new(n("example.test"));
-        z.insert(
-            n("c.example.test"),
-            RType::CNAME,
-            60,
-            rd(RType::CNAME, "x.example.test."),
-        )
-        .expect("ok");
-        z.insert(n("c.example.test"), RType::TXT, 60, rd(RType::TXT, "hi"))
+        z.insert(n("c.example.test"), RType::CNAME, 60, rd(RType::CNAME, "x.example.test."))
             .expect("ok");
+        z.insert(n("c.example.test"), RType::TXT, 60, rd(RType::TXT, "hi")).expect("ok");
         assert_eq!(
-            z.insert(
-                n("c.example.test"),
-                RType::CNAME,
-                60,
-                rd(RType::CNAME, "y.example.test.")
-            ),
+            z.insert(n("c.example.test"), RType::CNAME, 60, rd(RType::CNAME, "y.example.test.")),
             Err(ZoneError::MultipleCname(n("c.example.test")))
         );
-        z.insert(
-            n("*.w.example.test"),
-            RType::NS,
-            60,
-            rd(RType::NS, "ns.example.test."),
-        )
-        .expect("ok");
+        z.insert(n("*.w.example.test"), RType::NS, 60, rd(RType::NS, "ns.example.test."))
+            .expect("ok");
         z.insert(
             n("d.example.test"),
             RType::DS,
@@ -445,29 +379,15 @@ mod tests {
     #[test]
     fn cname_at_apex_is_caught() {
         let mut z = base();
-        z.insert(
-            n("example.test"),
-            RType::CNAME,
-            60,
-            rd(RType::CNAME, "x.example.test."),
-        )
-        .expect("ok");
-        assert!(matches!(
-            z.validate()[..],
-            [ZoneError::CnameAndOtherData { .. }]
-        ));
+        z.insert(n("example.test"), RType::CNAME, 60, rd(RType::CNAME, "x.example.test."))
+            .expect("ok");
+        assert!(matches!(z.validate()[..], [ZoneError::CnameAndOtherData { .. }]));
     }
 
     #[test]
     fn display_is_a_master_file() {
         let mut z = base();
-        z.insert(
-            n("www.example.test"),
-            RType::A,
-            60,
-            rd(RType::A, "192.0.2.1"),
-        )
-        .expect("ok");
+        z.insert(n("www.example.test"), RType::A, 60, rd(RType::A, "192.0.2.1")).expect("ok");
         let text = z.to_string();
         assert_eq!(
             text,

@@ -54,7 +54,8 @@ struct Record {
 
 struct Parser {
     files: Vec<String>,
-    errors: Vec<ZoneFileError>,
+    /// With the index of their file, to report in file and line order.
+    errors: Vec<(usize, ZoneFileError)>,
     records: Vec<Record>,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
@@ -95,11 +96,14 @@ impl Parser {
     }
 
     fn error(&mut self, file: usize, line: usize, message: impl Into<String>) {
-        self.errors.push(ZoneFileError {
-            file: self.files[file].clone(),
-            line,
-            message: message.into(),
-        });
+        let e = ZoneFileError { file: self.files[file].clone(), line, message: message.into() };
+        self.errors.push((file, e));
+    }
+
+    /// The errors in file and line order.
+    fn into_errors(mut self) -> Vec<ZoneFileError> {
+        self.errors.sort_by_key(|(file, e)| (*file, e.line));
+        self.errors.into_iter().map(|(_, e)| e).collect()
     }
 
     fn include(
@@ -128,11 +132,9 @@ impl Parser {
             },
             Err(e) => {
                 match from {
-                    Some((file, line)) => self.error(
-                        file,
-                        line,
-                        format!("cannot read $INCLUDE file {shown}: {e}"),
-                    ),
+                    Some((file, line)) => {
+                        self.error(file, line, format!("cannot read $INCLUDE file {shown}: {e}"))
+                    }
                     None => {
                         self.files.push(shown);
                         let f = self.files.len() - 1;
@@ -144,9 +146,7 @@ impl Parser {
         };
         self.files.push(shown);
         let file = self.files.len() - 1;
-        let dir = path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         self.parse_text(&text, file, &dir, origin, depth);
     }
 
@@ -187,10 +187,9 @@ impl Parser {
         }
         let mut i = 0;
         let owner = if entry.blank_start {
-            self.last_owner.clone().ok_or((
-                line,
-                "no owner name: the first record must name its owner".to_owned(),
-            ))?
+            self.last_owner
+                .clone()
+                .ok_or((line, "no owner name: the first record must name its owner".to_owned()))?
         } else {
             i = 1;
             let n = Name::parse_in(first.text, origin.as_ref())
@@ -205,10 +204,7 @@ impl Parser {
                 ttl = Some(parse_ttl(t.text).map_err(|m| (t.line, m))?);
             } else if !class_seen && is_class(t.text) {
                 if !t.text.eq_ignore_ascii_case("IN") && !t.text.eq_ignore_ascii_case("CLASS1") {
-                    return Err((
-                        t.line,
-                        format!("class {} is not served; only IN is", t.text),
-                    ));
+                    return Err((t.line, format!("class {} is not served; only IN is", t.text)));
                 }
                 class_seen = true;
             } else {
@@ -216,24 +212,15 @@ impl Parser {
             }
             i += 1;
         }
-        let type_tok = tokens
-            .get(i)
-            .ok_or((line, "missing record type".to_owned()))?;
-        let rtype = RType::from_mnemonic(type_tok.text).ok_or_else(|| {
-            (
-                type_tok.line,
-                format!("unknown record type {:?}", type_tok.text),
-            )
-        })?;
+        let type_tok = tokens.get(i).ok_or((line, "missing record type".to_owned()))?;
+        let rtype = RType::from_mnemonic(type_tok.text)
+            .ok_or_else(|| (type_tok.line, format!("unknown record type {:?}", type_tok.text)))?;
         let data = &tokens[i + 1..];
         if data.is_empty() {
             return Err((type_tok.line, format!("missing {rtype} data")));
         }
         let rdata = Rdata::parse(rtype, data, origin.as_ref()).map_err(|e| {
-            let at = e
-                .token
-                .and_then(|k| data.get(k))
-                .map_or(type_tok.line, |t| t.line);
+            let at = e.token.and_then(|k| data.get(k)).map_or(type_tok.line, |t| t.line);
             (at, format!("{rtype} data: {}", e.message))
         })?;
         if let Some(t) = ttl {
@@ -241,14 +228,7 @@ impl Parser {
         }
         // Resolved here, where the $TTL in force is known; None waits for the SOA MINIMUM.
         let ttl = ttl.or(self.default_ttl).or(self.last_ttl);
-        self.records.push(Record {
-            file,
-            line,
-            name: owner,
-            rtype,
-            ttl,
-            rdata,
-        });
+        self.records.push(Record { file, line, name: owner, rtype, ttl, rdata });
         Ok(())
     }
 
@@ -262,10 +242,7 @@ impl Parser {
     ) -> Result<(), (usize, String)> {
         let d = tokens[0];
         let arg = |k: usize, what: &str| {
-            tokens
-                .get(k)
-                .copied()
-                .ok_or((d.line, format!("{} needs {what}", d.text)))
+            tokens.get(k).copied().ok_or((d.line, format!("{} needs {what}", d.text)))
         };
         match d.text.to_ascii_uppercase().as_str() {
             "$ORIGIN" => {
@@ -312,13 +289,14 @@ impl Parser {
 
     fn finish(mut self) -> Result<Zone, Vec<ZoneFileError>> {
         let Some(soa_at) = self.records.iter().position(|r| r.rtype == RType::SOA) else {
-            let file = self.files.first().cloned().unwrap_or_default();
-            self.errors.push(ZoneFileError {
-                file,
-                line: 0,
-                message: "no SOA record: the SOA's owner is the zone apex".to_owned(),
-            });
-            return Err(self.errors);
+            // Only worth saying when nothing else is wrong: a broken SOA line was reported.
+            if self.errors.is_empty() {
+                if self.files.is_empty() {
+                    self.files.push(String::new());
+                }
+                self.error(0, 0, "no SOA record: the SOA's owner is the zone apex");
+            }
+            return Err(self.into_errors());
         };
         let apex = self.records[soa_at].name.clone();
         let soa_min = Soa::from_rdata(&self.records[soa_at].rdata).map(|s| s.minimum);
@@ -326,12 +304,8 @@ impl Parser {
         let mut first_line: HashMap<(Name, Option<RType>), (usize, usize)> = HashMap::new();
         let records = std::mem::take(&mut self.records);
         for rec in records {
-            first_line
-                .entry((rec.name.clone(), Some(rec.rtype)))
-                .or_insert((rec.file, rec.line));
-            first_line
-                .entry((rec.name.clone(), None))
-                .or_insert((rec.file, rec.line));
+            first_line.entry((rec.name.clone(), Some(rec.rtype))).or_insert((rec.file, rec.line));
+            first_line.entry((rec.name.clone(), None)).or_insert((rec.file, rec.line));
             let Some(ttl) = rec.ttl.or(soa_min) else {
                 self.error(
                     rec.file,
@@ -348,28 +322,19 @@ impl Parser {
             let (file, line) = e
                 .subject()
                 .and_then(|(n, t)| {
-                    first_line
-                        .get(&(n.clone(), t))
-                        .or_else(|| first_line.get(&(n.clone(), None)))
+                    first_line.get(&(n.clone(), t)).or_else(|| first_line.get(&(n.clone(), None)))
                 })
                 .copied()
                 .unwrap_or((0, 0));
             self.error(file, line, e.to_string());
         }
-        if self.errors.is_empty() {
-            Ok(zone)
-        } else {
-            Err(self.errors)
-        }
+        if self.errors.is_empty() { Ok(zone) } else { Err(self.into_errors()) }
     }
 }
 
 fn extra(tokens: &[Token<'_>], from: usize) -> Result<(), (usize, String)> {
     match tokens.get(from) {
-        Some(t) => Err((
-            t.line,
-            format!("unexpected {:?} after {}", t.text, tokens[0].text),
-        )),
+        Some(t) => Err((t.line, format!("unexpected {:?} after {}", t.text, tokens[0].text))),
         None => Ok(()),
     }
 }

@@ -36,11 +36,7 @@ pub struct QueryBuilder {
 /// Wire format of a presentation name, keeping its case (absolute; trailing dot optional).
 pub fn wire_name(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    for label in text
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
+    for label in text.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
         out.push(label.len() as u8);
         out.extend_from_slice(label.as_bytes());
     }
@@ -105,18 +101,11 @@ fn render_record(r: &Record) -> Result<String, String> {
     let mut buf = Vec::new();
     let mut enc = BinEncoder::new(&mut buf);
     enc.set_name_encoding(NameEncoding::Uncompressed);
-    r.data
-        .emit(&mut enc)
-        .map_err(|e| format!("cannot re-encode {r}: {e}"))?;
+    r.data.emit(&mut enc).map_err(|e| format!("cannot re-encode {r}: {e}"))?;
     let rtype = RType(u16::from(r.record_type()));
     let rdata = Rdata::from_wire(rtype, &buf)
         .map_err(|e| format!("bad {rtype} rdata in the response: {e}"))?;
-    Ok(format!(
-        "{} {} IN {rtype} {}",
-        r.name,
-        r.ttl,
-        rdata.display(rtype)
-    ))
+    Ok(format!("{} {} IN {rtype} {}", r.name, r.ttl, rdata.display(rtype)))
 }
 
 /// Decodes a response with hickory-proto and prints it, one line per item:
@@ -136,10 +125,7 @@ pub fn render(packet: &[u8]) -> Result<String, String> {
     let mut lines = vec![format!("rcode {}", rcode_name(u16::from(md.response_code)))];
     let mut flags = vec![];
     for (on, f) in [
-        (
-            md.message_type == hickory_proto::op::MessageType::Response,
-            "qr",
-        ),
+        (md.message_type == hickory_proto::op::MessageType::Response, "qr"),
         (md.authoritative, "aa"),
         (md.truncation, "tc"),
         (md.recursion_desired, "rd"),
@@ -153,17 +139,9 @@ pub fn render(packet: &[u8]) -> Result<String, String> {
     }
     lines.push(format!("flags {}", flags.join(" ")));
     for q in &m.queries {
-        lines.push(format!(
-            "qd {} {}",
-            q.name(),
-            RType(u16::from(q.query_type()))
-        ));
+        lines.push(format!("qd {} {}", q.name(), RType(u16::from(q.query_type()))));
     }
-    for (tag, section) in [
-        ("an", &m.answers),
-        ("ns", &m.authorities),
-        ("ar", &m.additionals),
-    ] {
+    for (tag, section) in [("an", &m.answers), ("ns", &m.authorities), ("ar", &m.additionals)] {
         for r in section {
             lines.push(format!("{tag} {}", render_record(r)?));
         }

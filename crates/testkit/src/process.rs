@@ -63,17 +63,10 @@ impl Turnout {
         if let Some(s) = child.stdout.take() {
             spawn_log_reader(s, log.clone());
         }
-        let mut t = Turnout {
-            child,
-            log,
-            dns: SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
+        let mut t = Turnout { child, log, dns: SocketAddr::from(([0, 0, 0, 0], 0)) };
         let found = poll(DEADLINE, || {
             if let Ok(Some(status)) = t.child.try_wait() {
-                panic!(
-                    "turnout exited with {status} before listening; log:\n{}",
-                    t.log_text()
-                );
+                panic!("turnout exited with {status} before listening; log:\n{}", t.log_text());
             }
             let udp = t.logged_addr("listening for DNS/UDP on ")?;
             let tcp = t.logged_addr("listening for DNS/TCP on ")?;
@@ -81,10 +74,7 @@ impl Turnout {
             Some(udp)
         });
         t.dns = found.unwrap_or_else(|| {
-            panic!(
-                "turnout did not listen within {DEADLINE:?}; log:\n{}",
-                t.log_text()
-            )
+            panic!("turnout did not listen within {DEADLINE:?}; log:\n{}", t.log_text())
         });
         t
     }
@@ -155,14 +145,10 @@ impl Drop for Turnout {
 /// Sends one UDP datagram to `to` and returns the first reply with a matching ID, if one comes
 /// within `wait`.
 pub fn udp_exchange(to: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let bind: SocketAddr = if to.is_ipv6() {
-        "[::1]:0".parse().ok()?
-    } else {
-        "127.0.0.1:0".parse().ok()?
-    };
+    let bind: SocketAddr =
+        if to.is_ipv6() { "[::1]:0".parse().ok()? } else { "127.0.0.1:0".parse().ok()? };
     let sock = UdpSocket::bind(bind).ok()?;
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(200))).ok()?;
     sock.send_to(packet, to).ok()?;
     let end = Instant::now() + wait;
     let mut buf = vec![0u8; 65535];

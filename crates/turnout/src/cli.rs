@@ -31,12 +31,7 @@ pub enum Command {
 pub struct ServeArgs {
     /// Address to serve DNS on, UDP and TCP (repeatable; port 0 picks a free port)
     /// [default: 127.0.0.1:5300]
-    #[arg(
-        long = "dns",
-        value_name = "ADDR",
-        env = "TURNOUT_DNS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "dns", value_name = "ADDR", env = "TURNOUT_DNS", value_delimiter = ',')]
     pub dns: Vec<SocketAddr>,
     /// Serve this RFC 1035 zone file (repeatable)
     #[arg(

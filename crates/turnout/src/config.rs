@@ -70,12 +70,8 @@ pub struct Settings {
 
 /// Parses `10s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, ConfigError> {
-    let bad = || {
-        ConfigError::Invalid(
-            field,
-            format!("{text:?} is not a duration (like 500ms, 10s, 2m)"),
-        )
-    };
+    let bad =
+        || ConfigError::Invalid(field, format!("{text:?} is not a duration (like 500ms, 10s, 2m)"));
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (num, unit) = text.split_at(split);
     let n: u64 = num.parse().map_err(|_| bad())?;
@@ -171,16 +167,10 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
             "must be longer than 0".to_owned(),
         ));
     }
-    if !matches!(
-        s.log_level.as_str(),
-        "error" | "warn" | "info" | "debug" | "trace"
-    ) {
+    if !matches!(s.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
         return Err(ConfigError::Invalid(
             "log.level",
-            format!(
-                "{:?} is not one of error, warn, info, debug, trace",
-                s.log_level
-            ),
+            format!("{:?} is not one of error, warn, info, debug, trace", s.log_level),
         ));
     }
     Ok(())
@@ -213,25 +203,15 @@ mod tests {
             "version = 1\nzone_files = [\"a.zone\"]\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nudp_workers = 3\ntcp_idle_timeout = \"2s\"\n[log]\nlevel = \"debug\"\n",
         );
         let s = resolve(&args(Some(&p))).expect("valid");
-        assert_eq!(
-            s.dns.listen,
-            ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]
-        );
-        assert_eq!(
-            (s.dns.udp_workers, s.dns.tcp_idle_timeout),
-            (3, Duration::from_secs(2))
-        );
+        assert_eq!(s.dns.listen, ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!((s.dns.udp_workers, s.dns.tcp_idle_timeout), (3, Duration::from_secs(2)));
         assert_eq!(s.zone_files, [dir.path().join("a.zone")]);
         assert_eq!(s.log_level, "debug");
         let mut a = args(Some(&p));
         a.dns = vec!["127.0.0.1:0".parse().expect("addr")];
         a.udp_workers = Some(1);
         let s = resolve(&a).expect("valid");
-        assert_eq!(
-            (s.dns.listen[0].port(), s.dns.udp_workers),
-            (0, 1),
-            "flags win"
-        );
+        assert_eq!((s.dns.listen[0].port(), s.dns.udp_workers), (0, 1), "flags win");
     }
 
     #[test]
@@ -239,10 +219,7 @@ mod tests {
         let cases = [
             ("[dns]\nlisten = [\"nope\"]\n", "listen"),
             ("[dns]\nudp_workers = 0\n", "dns.udp_workers"),
-            (
-                "[dns]\ntcp_idle_timeout = \"10 years\"\n",
-                "dns.tcp_idle_timeout",
-            ),
+            ("[dns]\ntcp_idle_timeout = \"10 years\"\n", "dns.tcp_idle_timeout"),
             ("[dns]\nbogus = 1\n", "bogus"),
             ("version = 2\n", "version"),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
@@ -255,22 +232,13 @@ mod tests {
         let e = resolve(&args(Some(Path::new("/nonexistent/turnout.toml"))))
             .expect_err("missing")
             .to_string();
-        assert!(
-            e.contains("cannot read config file /nonexistent/turnout.toml"),
-            "{e}"
-        );
+        assert!(e.contains("cannot read config file /nonexistent/turnout.toml"), "{e}");
     }
 
     #[test]
     fn durations() {
-        assert_eq!(
-            parse_duration("f", "500ms").ok(),
-            Some(Duration::from_millis(500))
-        );
-        assert_eq!(
-            parse_duration("f", "2m").ok(),
-            Some(Duration::from_secs(120))
-        );
+        assert_eq!(parse_duration("f", "500ms").ok(), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("f", "2m").ok(), Some(Duration::from_secs(120)));
         assert!(parse_duration("f", "5").is_err());
         assert!(parse_duration("f", "s").is_err());
     }

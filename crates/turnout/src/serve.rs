@@ -69,10 +69,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         info!("configuration is valid; {}", describe(&snapshot));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the runtime: {e}");
@@ -128,10 +125,7 @@ async fn reload(handle: &SnapshotHandle, files: &[PathBuf]) {
             for e in &errors {
                 warn!("{e}");
             }
-            warn!(
-                "reload rejected: {} error(s); still serving the previous zones",
-                errors.len()
-            );
+            warn!("reload rejected: {} error(s); still serving the previous zones", errors.len());
         }
         Err(e) => warn!("reload failed: {e}; still serving the previous zones"),
     }

@@ -103,10 +103,7 @@ struct ExitReport {
 
 impl Drop for ExitReport {
     fn drop(&mut self) {
-        let result = self
-            .result
-            .take()
-            .unwrap_or_else(|| Err("the worker panicked".to_owned()));
+        let result = self.result.take().unwrap_or_else(|| Err("the worker panicked".to_owned()));
         // The receiver is gone only when the server already stopped; nothing left to tell.
         let _ignored = self.tx.send((self.proto, self.addr, result));
     }
@@ -143,16 +140,11 @@ impl DnsServer {
         for ep in self.endpoints {
             let n = ep.udp.len();
             for (i, sock) in ep.udp.into_iter().enumerate() {
-                let report = ExitReport {
-                    tx: tx.clone(),
-                    proto: "UDP",
-                    addr: ep.addr,
-                    result: None,
-                };
+                let report =
+                    ExitReport { tx: tx.clone(), proto: "UDP", addr: ep.addr, result: None };
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
-                let spawned = std::thread::Builder::new()
-                    .name(format!("dns-udp-{i}"))
-                    .spawn(move || {
+                let spawned =
+                    std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
                         let mut report = report;
                         let r = udp::serve(sock, &worker_handle, &worker_stop);
                         report.result = Some(r.map_err(|e| e.to_string()));
@@ -171,28 +163,13 @@ impl DnsServer {
                 workers += 1;
             }
             info!("listening for DNS/UDP on {} ({n} sockets)", ep.addr);
-            let listener =
-                tokio::net::TcpListener::from_std(ep.tcp).map_err(|source| ServerError::Bind {
-                    proto: "TCP",
-                    addr: ep.addr,
-                    source,
-                })?;
+            let listener = tokio::net::TcpListener::from_std(ep.tcp)
+                .map_err(|source| ServerError::Bind { proto: "TCP", addr: ep.addr, source })?;
             info!("listening for DNS/TCP on {}", ep.addr);
-            let report = ExitReport {
-                tx: tx.clone(),
-                proto: "TCP",
-                addr: ep.addr,
-                result: None,
-            };
-            let conn = tcp::ConnSettings {
-                idle: self.config.tcp_idle_timeout,
-            };
-            let (handle, stop, tracker2, limit) = (
-                handle.clone(),
-                tcp_stop.clone(),
-                tracker.clone(),
-                limit.clone(),
-            );
+            let report = ExitReport { tx: tx.clone(), proto: "TCP", addr: ep.addr, result: None };
+            let conn = tcp::ConnSettings { idle: self.config.tcp_idle_timeout };
+            let (handle, stop, tracker2, limit) =
+                (handle.clone(), tcp_stop.clone(), tracker.clone(), limit.clone());
             tracker.spawn(async move {
                 let mut report = report;
                 let r = tcp::accept_loop(listener, handle, conn, stop, tracker2, limit).await;
@@ -238,16 +215,8 @@ impl DnsServer {
 }
 
 fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerError> {
-    let udp_err = |source| ServerError::Bind {
-        proto: "UDP",
-        addr,
-        source,
-    };
-    let tcp_err = |source| ServerError::Bind {
-        proto: "TCP",
-        addr,
-        source,
-    };
+    let udp_err = |source| ServerError::Bind { proto: "UDP", addr, source };
+    let tcp_err = |source| ServerError::Bind { proto: "TCP", addr, source };
     // TCP first: its listener is exclusive, so a second server on the same port fails here,
     // before its SO_REUSEPORT UDP sockets could take a share of this one's queries. With
     // port 0 the OS picks the TCP port and UDP must get the same one, which may be taken:
@@ -263,11 +232,7 @@ fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerErr
                 for _ in 1..workers {
                     udp.push(udp_socket(bound).map_err(udp_err)?);
                 }
-                return Ok(Endpoint {
-                    addr: bound,
-                    udp,
-                    tcp,
-                });
+                return Ok(Endpoint { addr: bound, udp, tcp });
             }
             Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
                 last = Some(e)
@@ -275,9 +240,7 @@ fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerErr
             Err(e) => return Err(udp_err(e)),
         }
     }
-    Err(udp_err(
-        last.unwrap_or_else(|| std::io::Error::other("no free port")),
-    ))
+    Err(udp_err(last.unwrap_or_else(|| std::io::Error::other("no free port"))))
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {

@@ -106,10 +106,7 @@ async fn serve_connection(
             },
         };
         if len == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "zero-length message",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "zero-length message"));
         }
         if msg.len() < len {
             msg.resize(len, 0);
@@ -129,9 +126,7 @@ async fn serve_connection(
         }
         // Answer a pipelined burst in one write: flush only when no query is waiting.
         if reader.buffer().is_empty() {
-            timeout(settings.idle, writer.flush())
-                .await
-                .map_err(|_| timed_out())??;
+            timeout(settings.idle, writer.flush()).await.map_err(|_| timed_out())??;
         }
     }
     timeout(settings.idle, async {

@@ -33,14 +33,9 @@ async fn serves_udp_and_pipelined_tcp_then_drains() {
     let task = tokio::spawn(server.run(handle.clone(), shutdown.clone()));
 
     let q = QueryBuilder::new("www.example.test", "A").build();
-    let reply = blocking(move || udp_exchange(addr, &q, Duration::from_secs(5)))
-        .await
-        .expect("UDP reply");
-    assert!(
-        render(&reply)
-            .expect("decodes")
-            .contains("an www.example.test. 300 IN A 192.0.2.1")
-    );
+    let reply =
+        blocking(move || udp_exchange(addr, &q, Duration::from_secs(5))).await.expect("UDP reply");
+    assert!(render(&reply).expect("decodes").contains("an www.example.test. 300 IN A 192.0.2.1"));
 
     let queries: Vec<Vec<u8>> = (0..5u16)
         .map(|i| {
@@ -49,26 +44,16 @@ async fn serves_udp_and_pipelined_tcp_then_drains() {
             q.build()
         })
         .collect();
-    let replies = blocking(move || tcp_exchange(addr, &queries, 5))
-        .await
-        .expect("TCP replies");
-    let ids: Vec<u16> = replies
-        .iter()
-        .map(|r| u16::from_be_bytes([r[0], r[1]]))
-        .collect();
+    let replies = blocking(move || tcp_exchange(addr, &queries, 5)).await.expect("TCP replies");
+    let ids: Vec<u16> = replies.iter().map(|r| u16::from_be_bytes([r[0], r[1]])).collect();
     assert_eq!(ids, [0, 1, 2, 3, 4], "pipelined replies come back in order");
 
     // Publishing a new snapshot changes answers at once.
     handle.publish(Snapshot::empty());
     let q = QueryBuilder::new("www.example.test", "A").build();
-    let reply = blocking(move || udp_exchange(addr, &q, Duration::from_secs(5)))
-        .await
-        .expect("UDP reply");
-    assert!(
-        render(&reply)
-            .expect("decodes")
-            .starts_with("rcode REFUSED")
-    );
+    let reply =
+        blocking(move || udp_exchange(addr, &q, Duration::from_secs(5))).await.expect("UDP reply");
+    assert!(render(&reply).expect("decodes").starts_with("rcode REFUSED"));
 
     shutdown.cancel();
     let result = tokio::time::timeout(Duration::from_secs(5), task)
@@ -78,11 +63,7 @@ async fn serves_udp_and_pipelined_tcp_then_drains() {
     assert!(result.is_ok(), "{result:?}");
     // Nothing answers any more.
     let q = QueryBuilder::new("www.example.test", "A").build();
-    assert!(
-        blocking(move || udp_exchange(addr, &q, Duration::from_millis(300)))
-            .await
-            .is_none()
-    );
+    assert!(blocking(move || udp_exchange(addr, &q, Duration::from_millis(300))).await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,14 +78,11 @@ async fn tcp_limits_idle_time_and_connections() {
         let mut b = std::net::TcpStream::connect(addr).expect("connects");
         // A third connection over the limit of 2 is closed at once.
         let mut c = std::net::TcpStream::connect(addr).expect("connects");
-        c.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let third = c.read(&mut [0u8; 1]).map_or(true, |n| n == 0);
         // The idle ones are closed after the 500 ms idle timeout.
-        a.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        b.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        a.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        b.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let started = std::time::Instant::now();
         let closed = a.read(&mut [0u8; 1]).map_or(true, |n| n == 0)
             && b.read(&mut [0u8; 1]).map_or(true, |n| n == 0);
@@ -113,10 +91,7 @@ async fn tcp_limits_idle_time_and_connections() {
     .await;
     assert!(idle_closed.0, "the connection over the limit is closed");
     assert!(idle_closed.1, "idle connections are closed");
-    assert!(
-        idle_closed.2 < Duration::from_secs(4),
-        "closed by the idle timeout, not the test's"
-    );
+    assert!(idle_closed.2 < Duration::from_secs(4), "closed by the idle timeout, not the test's");
     shutdown.cancel();
     assert!(task.await.expect("joins").is_ok());
 }
@@ -144,16 +119,12 @@ fn stop_listening(fd: i32) {
 async fn a_dead_udp_listener_stops_the_server_with_an_error() {
     let server = DnsServer::bind(config()).expect("binds");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&server.endpoints[0].udp[1]);
-    let task = tokio::spawn(server.run(
-        SnapshotHandle::new(test_snapshot()),
-        CancellationToken::new(),
-    ));
+    let task =
+        tokio::spawn(server.run(SnapshotHandle::new(test_snapshot()), CancellationToken::new()));
     tokio::time::sleep(Duration::from_millis(50)).await;
     break_socket(fd);
-    let result = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("stops")
-        .expect("joins");
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops").expect("joins");
     match result {
         Err(ServerError::ListenerDied { proto: "UDP", .. }) => {}
         other => panic!("expected a dead UDP listener, got {other:?}"),
@@ -164,20 +135,13 @@ async fn a_dead_udp_listener_stops_the_server_with_an_error() {
 async fn a_dead_tcp_listener_stops_the_server_with_an_error() {
     let server = DnsServer::bind(config()).expect("binds");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&server.endpoints[0].tcp);
-    let task = tokio::spawn(server.run(
-        SnapshotHandle::new(test_snapshot()),
-        CancellationToken::new(),
-    ));
+    let task =
+        tokio::spawn(server.run(SnapshotHandle::new(test_snapshot()), CancellationToken::new()));
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop_listening(fd);
-    let result = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("stops")
-        .expect("joins");
-    assert!(
-        matches!(result, Err(ServerError::ListenerDied { proto: "TCP", .. })),
-        "{result:?}"
-    );
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops").expect("joins");
+    assert!(matches!(result, Err(ServerError::ListenerDied { proto: "TCP", .. })), "{result:?}");
 }
 
 #[test]
@@ -187,10 +151,7 @@ fn binding_a_busy_port_is_an_error_naming_it() {
     c.listen = first.local_addrs();
     match DnsServer::bind(c) {
         Err(e @ ServerError::Bind { proto: "TCP", .. }) => {
-            assert!(
-                e.to_string().contains(&first.local_addrs()[0].to_string()),
-                "{e}"
-            );
+            assert!(e.to_string().contains(&first.local_addrs()[0].to_string()), "{e}");
         }
         Err(other) => panic!("unexpected {other}"),
         Ok(_) => panic!("a second server must not share the port"),

@@ -36,10 +36,7 @@ fn transient(e: &io::Error) -> bool {
             | io::ErrorKind::PermissionDenied
             | io::ErrorKind::InvalidInput
             | io::ErrorKind::OutOfMemory
-    ) || matches!(
-        e.raw_os_error(),
-        Some(libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN)
-    )
+    ) || matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN))
 }
 
 /// Serves `socket` until `stop` is set. Returns an error only when the socket itself fails.
@@ -116,10 +113,7 @@ mod mmsg {
                 addr_lens: [0; BATCH],
                 in_lens: [0; BATCH],
                 out_lens: [0; BATCH],
-                iov: [libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                }; BATCH],
+                iov: [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
                 // SAFETY: as above.
                 hdr: unsafe { MaybeUninit::zeroed().assume_init() },
             })
@@ -128,10 +122,8 @@ mod mmsg {
         /// Receives up to BATCH datagrams; blocks for the first only (MSG_WAITFORONE).
         fn recv(&mut self, fd: i32) -> io::Result<usize> {
             for i in 0..BATCH {
-                self.iov[i] = libc::iovec {
-                    iov_base: self.inb[i].as_mut_ptr().cast(),
-                    iov_len: RECV_BUF,
-                };
+                self.iov[i] =
+                    libc::iovec { iov_base: self.inb[i].as_mut_ptr().cast(), iov_len: RECV_BUF };
                 let h = &mut self.hdr[i].msg_hdr;
                 h.msg_name = (&raw mut self.addrs[i]).cast();
                 h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -171,10 +163,8 @@ mod mmsg {
                 if len == 0 {
                     continue;
                 }
-                self.iov[k] = libc::iovec {
-                    iov_base: self.out[i].as_mut_ptr().cast(),
-                    iov_len: len,
-                };
+                self.iov[k] =
+                    libc::iovec { iov_base: self.out[i].as_mut_ptr().cast(), iov_len: len };
                 let h = &mut self.hdr[k].msg_hdr;
                 h.msg_name = (&raw mut self.addrs[i]).cast();
                 h.msg_namelen = self.addr_lens[i];
@@ -225,13 +215,7 @@ mod mmsg {
             };
             {
                 let snap = handle.load();
-                let Batch {
-                    inb,
-                    out,
-                    in_lens,
-                    out_lens,
-                    ..
-                } = &mut *b;
+                let Batch { inb, out, in_lens, out_lens, .. } = &mut *b;
                 for i in 0..n {
                     let len = in_lens[i].min(RECV_BUF);
                     out_lens[i] =

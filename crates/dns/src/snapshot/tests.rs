@@ -22,10 +22,7 @@ pub(crate) fn test_snapshot() -> Snapshot {
 fn ask_on(snap: &Snapshot, q: &QueryBuilder, transport: Transport) -> (usize, String) {
     let mut out = vec![0u8; TCP_LIMIT];
     let n = respond(snap, &q.build(), transport, &mut out).expect("a reply");
-    (
-        n,
-        render(&out[..n]).unwrap_or_else(|e| panic!("{e}: {:?}", &out[..n])),
-    )
+    (n, render(&out[..n]).unwrap_or_else(|e| panic!("{e}: {:?}", &out[..n])))
 }
 
 fn ask(q: QueryBuilder) -> String {
@@ -33,10 +30,7 @@ fn ask(q: QueryBuilder) -> String {
 }
 
 fn lines(text: &str, prefix: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    text.lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect()
 }
 
 #[test]
@@ -53,15 +47,9 @@ fn exact_match_is_authoritative() {
 fn negative_answers_carry_the_soa_with_the_negative_ttl() {
     let soa = "ns example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 900 1209600 60";
     let r = ask(QueryBuilder::new("www.example.test", "AAAA"));
-    assert_eq!(
-        r,
-        format!("rcode NOERROR\nflags qr aa\nqd www.example.test. AAAA\n{soa}")
-    );
+    assert_eq!(r, format!("rcode NOERROR\nflags qr aa\nqd www.example.test. AAAA\n{soa}"));
     let r = ask(QueryBuilder::new("nothing.example.test", "A"));
-    assert_eq!(
-        r,
-        format!("rcode NXDOMAIN\nflags qr aa\nqd nothing.example.test. A\n{soa}")
-    );
+    assert_eq!(r, format!("rcode NXDOMAIN\nflags qr aa\nqd nothing.example.test. A\n{soa}"));
     // Empty non-terminals exist: NOERROR, no data.
     let r = ask(QueryBuilder::new("b.c.ent.example.test", "A"));
     assert!(r.starts_with("rcode NOERROR\nflags qr aa"), "{r}");
@@ -83,58 +71,30 @@ fn cname_chains_loops_and_exits() {
     );
     let r = ask(QueryBuilder::new("loop1.example.test", "A"));
     assert!(r.starts_with("rcode NOERROR"), "{r}");
-    assert_eq!(
-        lines(&r, "an ").len(),
-        2,
-        "each CNAME of the loop once: {r}"
-    );
+    assert_eq!(lines(&r, "an ").len(), 2, "each CNAME of the loop once: {r}");
     let r = ask(QueryBuilder::new("out.example.test", "A"));
-    assert_eq!(
-        lines(&r, "an "),
-        ["an out.example.test. 300 IN CNAME www.elsewhere.example."]
-    );
+    assert_eq!(lines(&r, "an "), ["an out.example.test. 300 IN CNAME www.elsewhere.example."]);
     assert!(r.starts_with("rcode NOERROR\nflags qr aa"), "{r}");
     let r = ask(QueryBuilder::new("dangling.example.test", "A"));
-    assert!(
-        r.starts_with("rcode NXDOMAIN\nflags qr aa"),
-        "RFC 6604: the last name's rcode: {r}"
-    );
+    assert!(r.starts_with("rcode NXDOMAIN\nflags qr aa"), "RFC 6604: the last name's rcode: {r}");
     assert_eq!(lines(&r, "an ").len(), 1, "{r}");
     let r = ask(QueryBuilder::new("alias.example.test", "CNAME"));
-    assert_eq!(
-        lines(&r, "an "),
-        ["an alias.example.test. 300 IN CNAME www.example.test."]
-    );
+    assert_eq!(lines(&r, "an "), ["an alias.example.test. 300 IN CNAME www.example.test."]);
 }
 
 #[test]
 fn wildcards_synthesize_at_the_query_name() {
     let r = ask(QueryBuilder::new("X.y.Wild.example.test", "A"));
-    assert_eq!(
-        lines(&r, "an "),
-        ["an X.y.Wild.example.test. 300 IN A 192.0.2.30"]
-    );
+    assert_eq!(lines(&r, "an "), ["an X.y.Wild.example.test. 300 IN A 192.0.2.30"]);
     let r = ask(QueryBuilder::new("x.wild.example.test", "AAAA"));
-    assert!(
-        r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(),
-        "wildcard NODATA: {r}"
-    );
+    assert!(r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(), "wildcard NODATA: {r}");
     // The wildcard does not cover the name that owns it, nor names below an existing name.
     let r = ask(QueryBuilder::new("wild.example.test", "A"));
-    assert!(
-        r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(),
-        "{r}"
-    );
+    assert!(r.starts_with("rcode NOERROR") && lines(&r, "an ").is_empty(), "{r}");
     let r = ask(QueryBuilder::new("x.wcname.wild2.example.test", "A"));
-    assert!(
-        r.starts_with("rcode NXDOMAIN"),
-        "closest encloser wcname.wild2 has no wildcard: {r}"
-    );
+    assert!(r.starts_with("rcode NXDOMAIN"), "closest encloser wcname.wild2 has no wildcard: {r}");
     let r = ask(QueryBuilder::new("other.wild2.example.test", "A"));
-    assert_eq!(
-        lines(&r, "an ")[0],
-        "an other.wild2.example.test. 300 IN CNAME www.example.test."
-    );
+    assert_eq!(lines(&r, "an ")[0], "an other.wild2.example.test. 300 IN CNAME www.example.test.");
     assert_eq!(lines(&r, "an ").len(), 3, "{r}");
 }
 
@@ -164,16 +124,10 @@ fn referrals_have_glue_and_no_aa() {
 #[test]
 fn the_most_specific_zone_wins() {
     let r = ask(QueryBuilder::new("host.child.example.test", "A"));
-    assert_eq!(
-        lines(&r, "an "),
-        ["an host.child.example.test. 120 IN A 192.0.2.71"]
-    );
+    assert_eq!(lines(&r, "an "), ["an host.child.example.test. 120 IN A 192.0.2.71"]);
     assert!(r.contains("flags qr aa"), "{r}");
     let r = ask(QueryBuilder::new("nope.child.example.test", "A"));
-    assert!(
-        r.contains("ns child.example.test. 30 IN SOA"),
-        "child SOA: {r}"
-    );
+    assert!(r.contains("ns child.example.test. 30 IN SOA"), "child SOA: {r}");
     // DS at the child apex comes from the parent (NODATA there, with the parent's SOA).
     let r = ask(QueryBuilder::new("child.example.test", "DS"));
     assert!(r.contains("ns example.test. 60 IN SOA"), "{r}");
@@ -193,15 +147,9 @@ fn additional_addresses_for_ns_mx_srv_targets() {
         ]
     );
     let r = ask(QueryBuilder::new("example.test", "MX"));
-    assert_eq!(
-        lines(&r, "ar "),
-        ["ar mail.example.test. 300 IN A 192.0.2.25"]
-    );
+    assert_eq!(lines(&r, "ar "), ["ar mail.example.test. 300 IN A 192.0.2.25"]);
     let r = ask(QueryBuilder::new("_sip._udp.example.test", "SRV"));
-    assert_eq!(
-        lines(&r, "ar "),
-        ["ar sipserver.example.test. 300 IN A 192.0.2.60"]
-    );
+    assert_eq!(lines(&r, "ar "), ["ar sipserver.example.test. 300 IN A 192.0.2.60"]);
 }
 
 #[test]
@@ -212,11 +160,7 @@ fn names_are_compressed_and_the_query_case_is_echoed() {
     assert!(r.contains("an WwW.ExAmple.TEST. 300 IN A 192.0.2.1"), "{r}");
     // header 12 + question 22 + 2 answers of (pointer 2 + 10 + 4).
     assert_eq!(n, 12 + 22 + 2 * 16);
-    let (n, _) = ask_on(
-        &snap,
-        &QueryBuilder::new("example.test", "MX"),
-        Transport::Udp,
-    );
+    let (n, _) = ask_on(&snap, &QueryBuilder::new("example.test", "MX"), Transport::Udp);
     // MX: owner pointer, fixed 10, pref 2, "mail" + pointer (7); glue: "mail" pointer + 14.
     assert_eq!(n, 12 + 18 + (2 + 10 + 2 + 7) + (2 + 14));
 }
@@ -224,36 +168,19 @@ fn names_are_compressed_and_the_query_case_is_echoed() {
 #[test]
 fn truncation_follows_the_client_limit() {
     let snap = test_snapshot();
-    let (n, r) = ask_on(
-        &snap,
-        &QueryBuilder::new("big.example.test", "TXT"),
-        Transport::Udp,
-    );
+    let (n, r) = ask_on(&snap, &QueryBuilder::new("big.example.test", "TXT"), Transport::Udp);
     assert!(r.starts_with("rcode NOERROR\nflags qr aa tc\n"), "{r}");
     assert!(lines(&r, "an ").is_empty());
     assert_eq!(n, 12 + 22);
-    let (n, r) = ask_on(
-        &snap,
-        &QueryBuilder::new("big.example.test", "TXT").edns(1232),
-        Transport::Udp,
-    );
-    assert!(
-        r.starts_with("rcode NOERROR\nflags qr aa\n") && lines(&r, "an ").len() == 6,
-        "{r}"
-    );
+    let (n, r) =
+        ask_on(&snap, &QueryBuilder::new("big.example.test", "TXT").edns(1232), Transport::Udp);
+    assert!(r.starts_with("rcode NOERROR\nflags qr aa\n") && lines(&r, "an ").len() == 6, "{r}");
     assert!(n > 512 && n <= usize::from(EDNS_UDP_PAYLOAD));
     // A client limit below 512 means 512.
-    let (_, r) = ask_on(
-        &snap,
-        &QueryBuilder::new("big.example.test", "TXT").edns(100),
-        Transport::Udp,
-    );
+    let (_, r) =
+        ask_on(&snap, &QueryBuilder::new("big.example.test", "TXT").edns(100), Transport::Udp);
     assert!(r.contains("flags qr aa tc"), "{r}");
-    let (_, r) = ask_on(
-        &snap,
-        &QueryBuilder::new("big.example.test", "TXT"),
-        Transport::Tcp,
-    );
+    let (_, r) = ask_on(&snap, &QueryBuilder::new("big.example.test", "TXT"), Transport::Tcp);
     assert_eq!(lines(&r, "an ").len(), 6, "TCP is not limited: {r}");
 }
 
@@ -265,34 +192,21 @@ fn edns_is_answered_with_our_payload_size() {
     assert!(r.ends_with("opt udp=1232 version=0 do"), "{r}");
     q.edns = Some((4096, 1, false));
     let r = ask(q);
-    assert_eq!(
-        r,
-        "rcode BADVERS\nflags qr\nqd www.example.test. A\nopt udp=1232 version=0"
-    );
+    assert_eq!(r, "rcode BADVERS\nflags qr\nqd www.example.test. A\nopt udp=1232 version=0");
 }
 
 #[test]
 fn any_gets_one_rrset() {
     let r = ask(QueryBuilder::new("example.test", "ANY"));
-    assert_eq!(
-        lines(&r, "an ").len(),
-        2,
-        "the NS RRset (type 2), the lowest present: {r}"
-    );
-    assert!(
-        lines(&r, "an ").iter().all(|l| l.contains(" IN NS ")),
-        "{r}"
-    );
+    assert_eq!(lines(&r, "an ").len(), 2, "the NS RRset (type 2), the lowest present: {r}");
+    assert!(lines(&r, "an ").iter().all(|l| l.contains(" IN NS ")), "{r}");
 }
 
 #[test]
 fn snapshot_build_rejects_bad_input() {
-    let z = zonefile::parse_str(
-        "$ORIGIN a.test.\n@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns\n",
-        "a",
-        None,
-    )
-    .expect("ok");
+    let z =
+        zonefile::parse_str("$ORIGIN a.test.\n@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns\n", "a", None)
+            .expect("ok");
     assert_eq!(
         Snapshot::build(&[z.clone(), z.clone()]).err(),
         Some(SnapshotError::DuplicateZone(z.apex().clone()))
@@ -305,15 +219,8 @@ fn snapshot_build_rejects_bad_input() {
         turnout_model::Rdata::from_text(RType::A, "192.0.2.1", None).expect("ok"),
     )
     .expect("ok");
-    assert!(matches!(
-        Snapshot::build(&[bad]),
-        Err(SnapshotError::InvalidZone { .. })
-    ));
+    assert!(matches!(Snapshot::build(&[bad]), Err(SnapshotError::InvalidZone { .. })));
     let empty = Snapshot::empty();
-    let (_, r) = ask_on(
-        &empty,
-        &QueryBuilder::new("www.example.test", "A"),
-        Transport::Udp,
-    );
+    let (_, r) = ask_on(&empty, &QueryBuilder::new("www.example.test", "A"), Transport::Udp);
     assert!(r.starts_with("rcode REFUSED"), "{r}");
 }

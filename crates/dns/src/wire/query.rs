@@ -197,17 +197,10 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
     let count = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
     let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
     let reject = |rcode, question, edns| {
-        Err(Rejection::Reply(ErrorReply {
-            question,
-            edns,
-            ..header_reply(packet, rcode)
-        }))
+        Err(Rejection::Reply(ErrorReply { question, edns, ..header_reply(packet, rcode) }))
     };
 
-    let mut qname = QName {
-        buf: [0; MAX_NAME_LEN],
-        len: 0,
-    };
+    let mut qname = QName { buf: [0; MAX_NAME_LEN], len: 0 };
     let question_end = if qdcount == 1 {
         read_qname(packet, 12, &mut qname)
             .and_then(|end| (end + 4 <= packet.len()).then_some(end + 4))
@@ -228,10 +221,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         return reject(Rcode::FORMERR, question, None);
     }
 
-    let mut cur = Cursor {
-        data: packet,
-        pos: question_end,
-    };
+    let mut cur = Cursor { data: packet, pos: question_end };
     let mut edns: Option<Edns> = None;
     let mut tsig = false;
     for i in 0..arcount {
@@ -330,39 +320,23 @@ mod tests {
         let q = decode(&p).expect("valid");
         assert_eq!(q.id, 0x1234);
         assert_eq!(q.qname.as_wire(), b"\x03www\x07example\x04test\x00");
-        assert_eq!(
-            &q.question[..4],
-            b"\x03WWW",
-            "the question keeps the client's case"
-        );
+        assert_eq!(&q.question[..4], b"\x03WWW", "the question keeps the client's case");
         assert_eq!((q.qtype, q.qclass, q.edns), (28, 1, None));
         let p = QueryBuilder::new("example.test", "A").edns(100).build();
         assert_eq!(
             decode(&p).expect("valid").edns,
-            Some(Edns {
-                udp_size: 512,
-                version: 0,
-                dnssec_ok: false
-            })
+            Some(Edns { udp_size: 512, version: 0, dnssec_ok: false })
         );
     }
 
     #[test]
     fn malformed_packets_are_rejected_with_the_right_code() {
         let good = QueryBuilder::new("example.test", "A").build();
-        assert_eq!(
-            rcode_of(&good[..11]),
-            Some(Rcode(0xFFFF)),
-            "shorter than a header: dropped"
-        );
+        assert_eq!(rcode_of(&good[..11]), Some(Rcode(0xFFFF)), "shorter than a header: dropped");
         let mut response = good.clone();
         response[2] |= 0x80;
         assert_eq!(rcode_of(&response), Some(Rcode(0xFFFF)), "QR=1: dropped");
-        assert_eq!(
-            rcode_of(&good[..good.len() - 1]),
-            Some(Rcode::FORMERR),
-            "truncated question"
-        );
+        assert_eq!(rcode_of(&good[..good.len() - 1]), Some(Rcode::FORMERR), "truncated question");
         let mut two = good.clone();
         two[5] = 2;
         assert_eq!(rcode_of(&two), Some(Rcode::FORMERR), "QDCOUNT 2");
@@ -374,18 +348,10 @@ mod tests {
         assert_eq!(rcode_of(&an), Some(Rcode::FORMERR), "an answer in a query");
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(
-            rcode_of(&trailing),
-            Some(Rcode::FORMERR),
-            "trailing garbage"
-        );
+        assert_eq!(rcode_of(&trailing), Some(Rcode::FORMERR), "trailing garbage");
         let mut ptr = good[..12].to_vec();
         ptr.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
-        assert_eq!(
-            rcode_of(&ptr),
-            Some(Rcode::FORMERR),
-            "a pointer in the question (to itself)"
-        );
+        assert_eq!(rcode_of(&ptr), Some(Rcode::FORMERR), "a pointer in the question (to itself)");
         let mut long_label = good[..12].to_vec();
         long_label.push(64);
         long_label.extend_from_slice(&[b'a'; 64]);
@@ -407,11 +373,7 @@ mod tests {
             ("TKEY", Rcode::NOTIMP),
             ("MAILA", Rcode::NOTIMP),
         ] {
-            assert_eq!(
-                rcode_of(&QueryBuilder::new("example.test", t).build()),
-                Some(want),
-                "{t}"
-            );
+            assert_eq!(rcode_of(&QueryBuilder::new("example.test", t).build()), Some(want), "{t}");
         }
     }
 
@@ -424,27 +386,16 @@ mod tests {
         assert_eq!(rcode_of(&two_opts), Some(Rcode::FORMERR), "two OPT records");
         let mut named = one[..one.len() - 11].to_vec();
         named.extend_from_slice(&[1, b'x', 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            rcode_of(&named),
-            Some(Rcode::FORMERR),
-            "OPT not owned by the root"
-        );
+        assert_eq!(rcode_of(&named), Some(Rcode::FORMERR), "OPT not owned by the root");
         let mut bad_option = one.clone();
         let n = bad_option.len();
         bad_option[n - 1] = 3;
         bad_option.extend_from_slice(&[0, 8, 0]);
-        assert_eq!(
-            rcode_of(&bad_option),
-            Some(Rcode::FORMERR),
-            "an option longer than the rdata"
-        );
+        assert_eq!(rcode_of(&bad_option), Some(Rcode::FORMERR), "an option longer than the rdata");
         let mut good_option = one.clone();
         good_option[n - 1] = 4;
         good_option.extend_from_slice(&[0, 10, 0, 0]);
-        assert!(
-            decode(&good_option).is_ok(),
-            "an unknown, empty option is ignored"
-        );
+        assert!(decode(&good_option).is_ok(), "an unknown, empty option is ignored");
         let mut v1 = one.clone();
         v1[n - 5] = 1;
         assert_eq!(rcode_of(&v1), Some(Rcode::BADVERS));
@@ -472,10 +423,7 @@ mod tests {
         let mut p = base.clone();
         p[11] = 1;
         p.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4]);
-        assert!(
-            decode(&p).is_ok(),
-            "a backward pointer in an additional record"
-        );
+        assert!(decode(&p).is_ok(), "a backward pointer in an additional record");
         let mut p = base.clone();
         p[11] = 1;
         let here = p.len() as u8;

@@ -32,13 +32,7 @@ impl<'b, 'n> Writer<'b, 'n> {
     /// A writer that will write at most `limit` bytes into `buf`.
     pub fn new(buf: &'b mut [u8], limit: usize) -> Self {
         let limit = limit.min(buf.len());
-        Writer {
-            buf,
-            len: 0,
-            limit,
-            table: [(0, &[]); TABLE],
-            entries: 0,
-        }
+        Writer { buf, len: 0, limit, table: [(0, &[]); TABLE], entries: 0 }
     }
 
     /// Bytes written so far.
@@ -60,10 +54,7 @@ impl<'b, 'n> Writer<'b, 'n> {
     /// The current position, to roll back to.
     #[inline]
     pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            len: self.len,
-            entries: self.entries,
-        }
+        Checkpoint { len: self.len, entries: self.entries }
     }
 
     /// Forgets everything written after `cp`.
@@ -112,10 +103,7 @@ impl<'b, 'n> Writer<'b, 'n> {
 
     #[inline]
     fn lookup(&self, suffix: &[u8]) -> Option<u16> {
-        self.table[..self.entries]
-            .iter()
-            .find(|(_, s)| *s == suffix)
-            .map(|(o, _)| *o)
+        self.table[..self.entries].iter().find(|(_, s)| *s == suffix).map(|(o, _)| *o)
     }
 
     /// Writes a pointer to `offset`.
@@ -175,19 +163,11 @@ mod tests {
         // "mail" literally, then a pointer to "example.test" at 12 + 4.
         assert_eq!(&w.written()[30..], b"\x04mail\xc0\x10");
         w.name(b"\x04mail\x07example\x04test\x00").expect("fits");
-        assert_eq!(
-            &w.written()[37..],
-            b"\xc0\x1e",
-            "the whole name is now a pointer"
-        );
+        assert_eq!(&w.written()[37..], b"\xc0\x1e", "the whole name is now a pointer");
         w.rollback(cp);
         assert_eq!(w.len(), 30);
         w.name(b"\x04mail\x07example\x04test\x00").expect("fits");
-        assert_eq!(
-            &w.written()[30..],
-            b"\x04mail\xc0\x10",
-            "rolled-back names are forgotten"
-        );
+        assert_eq!(&w.written()[30..], b"\x04mail\xc0\x10", "rolled-back names are forgotten");
         w.name(b"\x00").expect("fits");
         assert_eq!(w.written()[w.len() - 1], 0);
     }

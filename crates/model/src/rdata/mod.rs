@@ -35,16 +35,10 @@ pub struct RdataError {
 
 impl RdataError {
     fn at(token: usize, message: impl Into<String>) -> Self {
-        RdataError {
-            message: message.into(),
-            token: Some(token),
-        }
+        RdataError { message: message.into(), token: Some(token) }
     }
     fn whole(message: impl Into<String>) -> Self {
-        RdataError {
-            message: message.into(),
-            token: None,
-        }
+        RdataError { message: message.into(), token: None }
     }
 }
 
@@ -86,39 +80,18 @@ enum Field {
 
 fn schema(rtype: RType) -> Option<&'static [Field]> {
     use Field::*;
-    const NAME_C: Field = Name {
-        field: "target",
-        compressible: true,
-    };
+    const NAME_C: Field = Name { field: "target", compressible: true };
     Some(match rtype {
         RType::A => &[Ipv4],
         RType::AAAA => &[Ipv6],
-        RType::NS => &[Name {
-            field: "name server",
-            compressible: true,
-        }],
-        RType::CNAME => &[Name {
-            field: "canonical name",
-            compressible: true,
-        }],
+        RType::NS => &[Name { field: "name server", compressible: true }],
+        RType::CNAME => &[Name { field: "canonical name", compressible: true }],
         RType::PTR => &[NAME_C],
-        RType::MX => &[
-            U16("preference"),
-            Name {
-                field: "exchange",
-                compressible: true,
-            },
-        ],
+        RType::MX => &[U16("preference"), Name { field: "exchange", compressible: true }],
         RType::TXT | RType::SPF => &[CharStrings],
         RType::SOA => &[
-            Name {
-                field: "MNAME",
-                compressible: true,
-            },
-            Name {
-                field: "RNAME",
-                compressible: true,
-            },
+            Name { field: "MNAME", compressible: true },
+            Name { field: "RNAME", compressible: true },
             U32("serial"),
             Timer("refresh"),
             Timer("retry"),
@@ -129,10 +102,7 @@ fn schema(rtype: RType) -> Option<&'static [Field]> {
             U16("priority"),
             U16("weight"),
             U16("port"),
-            Name {
-                field: "target",
-                compressible: false,
-            },
+            Name { field: "target", compressible: false },
         ],
         RType::NAPTR => &[
             U16("order"),
@@ -140,33 +110,15 @@ fn schema(rtype: RType) -> Option<&'static [Field]> {
             CharString("flags"),
             CharString("services"),
             CharString("regexp"),
-            Name {
-                field: "replacement",
-                compressible: false,
-            },
+            Name { field: "replacement", compressible: false },
         ],
-        RType::DS => &[
-            U16("key tag"),
-            U8("algorithm"),
-            U8("digest type"),
-            Hex("digest"),
-        ],
-        RType::TLSA => &[
-            U8("usage"),
-            U8("selector"),
-            U8("matching type"),
-            Hex("certificate data"),
-        ],
+        RType::DS => &[U16("key tag"), U8("algorithm"), U8("digest type"), Hex("digest")],
+        RType::TLSA => &[U8("usage"), U8("selector"), U8("matching type"), Hex("certificate data")],
         RType::SSHFP => &[U8("algorithm"), U8("fingerprint type"), Hex("fingerprint")],
         RType::CAA => &[U8("flags"), CaaTagValue],
-        RType::SVCB | RType::HTTPS => &[
-            U16("priority"),
-            Name {
-                field: "target",
-                compressible: false,
-            },
-            SvcParams,
-        ],
+        RType::SVCB | RType::HTTPS => {
+            &[U16("priority"), Name { field: "target", compressible: false }, SvcParams]
+        }
         _ => return None,
     })
 }
@@ -344,9 +296,7 @@ impl fmt::Display for RdataDisplay<'_> {
 }
 
 fn token<'t>(tokens: &'t [Token<'t>], i: usize, what: &str) -> Result<&'t Token<'t>, RdataError> {
-    tokens
-        .get(i)
-        .ok_or_else(|| RdataError::whole(format!("missing {what}")))
+    tokens.get(i).ok_or_else(|| RdataError::whole(format!("missing {what}")))
 }
 
 fn parse_field(
@@ -407,9 +357,7 @@ fn parse_field(
         }
         Field::CharStrings => {
             if i >= tokens.len() {
-                return Err(RdataError::whole(
-                    "missing text (write \"\" for an empty string)",
-                ));
+                return Err(RdataError::whole("missing text (write \"\" for an empty string)"));
             }
             for (j, t) in tokens.iter().enumerate().skip(i) {
                 let s = char_string(t).map_err(|m| RdataError::at(j, m))?;
@@ -424,10 +372,7 @@ fn parse_field(
             }
             let hex: String = tokens[i..].iter().map(|t| t.text).collect();
             let bytes = HEXUPPER_PERMISSIVE.decode(hex.as_bytes()).map_err(|_| {
-                RdataError::at(
-                    i,
-                    format!("{what}: {hex:?} is not an even number of hex digits"),
-                )
+                RdataError::at(i, format!("{what}: {hex:?} is not an even number of hex digits"))
             })?;
             out.extend_from_slice(&bytes);
             return Ok(tokens.len());
@@ -444,12 +389,8 @@ fn parse_field(
             return Ok(i + 2);
         }
         Field::SvcParams => {
-            svcb::parse_params(&tokens[i.min(tokens.len())..], out).map_err(|(j, m)| {
-                RdataError {
-                    message: m,
-                    token: j.map(|j| j + i),
-                }
-            })?;
+            svcb::parse_params(&tokens[i.min(tokens.len())..], out)
+                .map_err(|(j, m)| RdataError { message: m, token: j.map(|j| j + i) })?;
             return Ok(tokens.len());
         }
     }
@@ -469,9 +410,7 @@ fn copy_field(field: Field, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(),
             out.extend_from_slice(rest);
         }
         Field::CaaTagValue => {
-            let tag = r
-                .char_string()
-                .map_err(|_| "truncated CAA tag".to_owned())?;
+            let tag = r.char_string().map_err(|_| "truncated CAA tag".to_owned())?;
             check_caa_tag(tag)?;
             out.push(tag.len() as u8);
             out.extend_from_slice(tag);
@@ -572,24 +511,15 @@ fn check_semantics(rtype: RType, wire: &[u8]) -> Result<(), RdataError> {
         Ok(())
     };
     match rtype {
-        RType::DS if wire.len() >= 4 => digest_len(
-            "digest",
-            wire[3],
-            wire.len() - 4,
-            &[(1, 20), (2, 32), (4, 48)],
-        ),
-        RType::TLSA if wire.len() >= 3 => digest_len(
-            "TLSA matching",
-            wire[2],
-            wire.len() - 3,
-            &[(1, 32), (2, 64)],
-        ),
-        RType::SSHFP if wire.len() >= 2 => digest_len(
-            "SSHFP fingerprint",
-            wire[1],
-            wire.len() - 2,
-            &[(1, 20), (2, 32)],
-        ),
+        RType::DS if wire.len() >= 4 => {
+            digest_len("digest", wire[3], wire.len() - 4, &[(1, 20), (2, 32), (4, 48)])
+        }
+        RType::TLSA if wire.len() >= 3 => {
+            digest_len("TLSA matching", wire[2], wire.len() - 3, &[(1, 32), (2, 64)])
+        }
+        RType::SSHFP if wire.len() >= 2 => {
+            digest_len("SSHFP fingerprint", wire[1], wire.len() - 2, &[(1, 20), (2, 32)])
+        }
         _ => Ok(()),
     }
 }

@@ -40,9 +40,7 @@ fn key_number(name: &str) -> Result<u16, String> {
         && digits.bytes().all(|b| b.is_ascii_digit())
         && digits.len() <= 5
     {
-        let k: u32 = digits
-            .parse()
-            .map_err(|_| format!("unknown SvcParamKey {name:?}"))?;
+        let k: u32 = digits.parse().map_err(|_| format!("unknown SvcParamKey {name:?}"))?;
         if k == 65535 {
             return Err("SvcParamKey key65535 is reserved".to_owned());
         }
@@ -155,9 +153,7 @@ fn encode_value(key: u16, raw: Option<&[u8]>) -> Result<Vec<u8>, String> {
         }
         ECH => {
             let v = raw.ok_or_else(needs)?;
-            out = BASE64
-                .decode(v)
-                .map_err(|_| "ech is not base64".to_owned())?;
+            out = BASE64.decode(v).map_err(|_| "ech is not base64".to_owned())?;
             if out.is_empty() {
                 return Err("ech needs a value".to_owned());
             }
@@ -210,10 +206,7 @@ pub(crate) fn parse_params(
         }
         let key = key_number(key_text).map_err(|m| (Some(at), m))?;
         if params.contains_key(&key) {
-            return Err((
-                Some(at),
-                format!("SvcParamKey {} appears twice", key_name(key)),
-            ));
+            return Err((Some(at), format!("SvcParamKey {} appears twice", key_name(key))));
         }
         let raw = value.map(unescape).transpose().map_err(|m| (Some(at), m))?;
         let wire = encode_value(key, raw.as_deref()).map_err(|m| (Some(at), m))?;
@@ -234,10 +227,7 @@ fn check_consistency(params: &BTreeMap<u16, Vec<u8>>) -> Result<(), String> {
         for k in m.chunks_exact(2) {
             let k = u16::from_be_bytes([k[0], k[1]]);
             if !params.contains_key(&k) {
-                return Err(format!(
-                    "mandatory lists {} but it is not present",
-                    key_name(k)
-                ));
+                return Err(format!("mandatory lists {} but it is not present", key_name(k)));
             }
         }
     }
@@ -255,9 +245,7 @@ fn split_wire(wire: &[u8]) -> Result<BTreeMap<u16, &[u8]>, String> {
         let head = wire.get(i..i + 4).ok_or("truncated SvcParam")?;
         let key = u16::from_be_bytes([head[0], head[1]]);
         let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let value = wire
-            .get(i + 4..i + 4 + len)
-            .ok_or("truncated SvcParam value")?;
+        let value = wire.get(i + 4..i + 4 + len).ok_or("truncated SvcParam value")?;
         if last.is_some_and(|l| l >= key) {
             return Err("SvcParamKeys are not in strictly increasing order".to_owned());
         }
@@ -278,10 +266,8 @@ pub(crate) fn check_wire_params(wire: &[u8]) -> Result<(), String> {
     for (&k, &v) in &params {
         let ok = match k {
             MANDATORY => {
-                let keys: Vec<u16> = v
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
+                let keys: Vec<u16> =
+                    v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
                 !v.is_empty()
                     && v.len() % 2 == 0
                     && keys.windows(2).all(|w| w[0] < w[1])
@@ -328,10 +314,8 @@ pub(crate) fn show_params(wire: &[u8]) -> Result<String, String> {
         let name = key_name(k);
         let shown = match k {
             MANDATORY => {
-                let keys: Vec<String> = v
-                    .chunks_exact(2)
-                    .map(|c| key_name(u16::from_be_bytes([c[0], c[1]])))
-                    .collect();
+                let keys: Vec<String> =
+                    v.chunks_exact(2).map(|c| key_name(u16::from_be_bytes([c[0], c[1]]))).collect();
                 format!("{name}={}", keys.join(","))
             }
             ALPN => {

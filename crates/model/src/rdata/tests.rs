@@ -21,16 +21,8 @@ fn round_trip(rtype: RType, text: &str) -> String {
     let b = parse(rtype, &shown).unwrap_or_else(|e| panic!("re-parse of {shown:?}: {e}"));
     assert_eq!(a, b, "{rtype}: {text:?} -> {shown:?}");
     // The generic form of the same bytes must also parse to the same rdata.
-    let generic = format!(
-        "\\# {} {}",
-        a.as_wire().len(),
-        HEXUPPER_PERMISSIVE.encode(a.as_wire())
-    );
-    let c = if a.as_wire().is_empty() {
-        parse(rtype, "\\# 0")
-    } else {
-        parse(rtype, &generic)
-    };
+    let generic = format!("\\# {} {}", a.as_wire().len(), HEXUPPER_PERMISSIVE.encode(a.as_wire()));
+    let c = if a.as_wire().is_empty() { parse(rtype, "\\# 0") } else { parse(rtype, &generic) };
     assert_eq!(Ok(a), c, "{rtype}: generic form {generic:?}");
     shown
 }
@@ -52,16 +44,8 @@ fn every_listed_type_round_trips() {
             "ns1 hostmaster 2024010101 1h 10m 1w 60",
             "ns1.example.test. hostmaster.example.test. 2024010101 3600 600 604800 60",
         ),
-        (
-            RType::SRV,
-            "0 5 5060 sip.example.test.",
-            "0 5 5060 sip.example.test.",
-        ),
-        (
-            RType::CAA,
-            "0 issue \"ca.example.net\"",
-            "0 issue \"ca.example.net\"",
-        ),
+        (RType::SRV, "0 5 5060 sip.example.test.", "0 5 5060 sip.example.test."),
+        (RType::CAA, "0 issue \"ca.example.net\"", "0 issue \"ca.example.net\""),
         (
             RType::NAPTR,
             "100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.test!\" .",
@@ -115,43 +99,19 @@ fn wire_matches_an_independent_encoder() {
         (RType::NS, HType::NS, "ns1.example.test."),
         (RType::MX, HType::MX, "10 mail.example.test."),
         (RType::TXT, HType::TXT, "\"a b\" c \"\""),
-        (
-            RType::SOA,
-            HType::SOA,
-            "ns1.example.test. host.example.test. 1 7200 900 1209600 86400",
-        ),
+        (RType::SOA, HType::SOA, "ns1.example.test. host.example.test. 1 7200 900 1209600 86400"),
         (RType::SRV, HType::SRV, "1 2 3 t.example.test."),
         (RType::CAA, HType::CAA, "0 issue \"ca.example.net\""),
-        (
-            RType::CAA,
-            HType::CAA,
-            "128 iodef \"mailto:sec@example.test\"",
-        ),
-        (
-            RType::NAPTR,
-            HType::NAPTR,
-            "100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:x@y!\" .",
-        ),
+        (RType::CAA, HType::CAA, "128 iodef \"mailto:sec@example.test\""),
+        (RType::NAPTR, HType::NAPTR, "100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:x@y!\" ."),
         (
             RType::TLSA,
             HType::TLSA,
             "3 1 1 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
         ),
-        (
-            RType::SSHFP,
-            HType::SSHFP,
-            "1 1 0123456789ABCDEF0123456789ABCDEF01234567",
-        ),
-        (
-            RType::SVCB,
-            HType::SVCB,
-            "1 svc.example.test. alpn=h2,h3 port=443 ipv4hint=192.0.2.1",
-        ),
-        (
-            RType::HTTPS,
-            HType::HTTPS,
-            "1 . alpn=h2 ipv6hint=2001:db8::1",
-        ),
+        (RType::SSHFP, HType::SSHFP, "1 1 0123456789ABCDEF0123456789ABCDEF01234567"),
+        (RType::SVCB, HType::SVCB, "1 svc.example.test. alpn=h2,h3 port=443 ipv4hint=192.0.2.1"),
+        (RType::HTTPS, HType::HTTPS, "1 . alpn=h2 ipv6hint=2001:db8::1"),
     ];
     for (ours, theirs, text) in cases {
         let a = ok(*ours, text);
@@ -172,19 +132,11 @@ fn errors_name_the_field() {
         (RType::A, "192.0.2.1 192.0.2.2", "unexpected"),
         (RType::AAAA, "192.0.2.1", "not an IPv6 address"),
         (RType::MX, "mail", "preference"),
-        (
-            RType::MX,
-            "70000 mail",
-            "preference \"70000\" is out of range",
-        ),
+        (RType::MX, "70000 mail", "preference \"70000\" is out of range"),
         (RType::MX, "10", "missing exchange"),
         (RType::SOA, "ns1 host 1 2 3 4", "missing minimum"),
         (RType::SOA, "ns1 host x 2 3 4 5", "serial"),
-        (
-            RType::TXT,
-            &format!("\"{}\"", "a".repeat(256)),
-            "limit is 255",
-        ),
+        (RType::TXT, &format!("\"{}\"", "a".repeat(256)), "limit is 255"),
         (RType::CAA, "0 is_sue \"x\"", "CAA tag"),
         (RType::DS, "1 8 2 ABCD", "needs 32 bytes"),
         (RType::DS, "1 8 2 ABC", "hex"),
@@ -218,24 +170,10 @@ fn embedded_names_are_reported() {
     let soa = ok(RType::SOA, "ns1 host 1 2 3 4 5");
     let names = soa.names(RType::SOA);
     assert_eq!(names.len(), 2);
-    assert_eq!(
-        names[0],
-        EmbeddedName {
-            offset: 0,
-            len: 18,
-            compressible: true
-        }
-    );
+    assert_eq!(names[0], EmbeddedName { offset: 0, len: 18, compressible: true });
     assert_eq!(names[1].offset, 18);
     let srv = ok(RType::SRV, "1 2 3 t.example.test.");
-    assert_eq!(
-        srv.names(RType::SRV),
-        [EmbeddedName {
-            offset: 6,
-            len: 16,
-            compressible: false
-        }]
-    );
+    assert_eq!(srv.names(RType::SRV), [EmbeddedName { offset: 6, len: 16, compressible: false }]);
     assert!(ok(RType::A, "192.0.2.1").names(RType::A).is_empty());
 }
 

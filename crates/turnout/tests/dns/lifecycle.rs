@@ -9,9 +9,7 @@ use turnout_testkit::{QueryBuilder, render};
 use super::{bin, start_with_suite_zones, suite_file};
 
 fn answer_of(t: &Turnout, name: &str) -> String {
-    let reply = t
-        .udp(&QueryBuilder::new(name, "A").build())
-        .expect("a reply");
+    let reply = t.udp(&QueryBuilder::new(name, "A").build()).expect("a reply");
     render(&reply).expect("decodes")
 }
 
@@ -21,15 +19,7 @@ fn serves_every_configured_address_and_logs_each() {
     let zone = zone.to_string_lossy();
     let t = Turnout::start(
         bin(),
-        &[
-            "serve",
-            "--dns",
-            "127.0.0.1:0",
-            "--dns",
-            "[::1]:0",
-            "--zone-file",
-            &zone,
-        ],
+        &["serve", "--dns", "127.0.0.1:0", "--dns", "[::1]:0", "--zone-file", &zone],
     );
     let log = t.log_text();
     let v6: Vec<&str> = log
@@ -38,22 +28,12 @@ fn serves_every_configured_address_and_logs_each() {
         .filter(|a| a.starts_with("[::1]"))
         .collect();
     assert_eq!(v6.len(), 1, "{log}");
-    let v6_addr = v6[0]
-        .split_whitespace()
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("an address");
-    assert!(
-        log.contains(&format!("listening for DNS/TCP on {v6_addr}")),
-        "{log}"
-    );
+    let v6_addr = v6[0].split_whitespace().next().and_then(|a| a.parse().ok()).expect("an address");
+    assert!(log.contains(&format!("listening for DNS/TCP on {v6_addr}")), "{log}");
     let q = QueryBuilder::new("www.example.test", "A").build();
     for addr in [t.dns, v6_addr] {
         let r = udp_exchange(addr, &q, Duration::from_secs(2)).expect("reply");
-        assert!(
-            render(&r).expect("decodes").contains("IN A 192.0.2.1"),
-            "{addr}"
-        );
+        assert!(render(&r).expect("decodes").contains("IN A 192.0.2.1"), "{addr}");
     }
 }
 
@@ -85,24 +65,16 @@ fn sighup_reloads_only_valid_zone_files() {
 
     std::fs::write(&zone, version("192.0.2.20", 2)).expect("write");
     t.signal("HUP");
-    let changed = poll(DEADLINE, || {
-        answer_of(&t, "www.reload.test")
-            .contains("192.0.2.20")
-            .then_some(())
-    });
-    assert!(
-        changed.is_some(),
-        "reload did not take effect; log:\n{}",
-        t.log_text()
-    );
+    let changed =
+        poll(DEADLINE, || answer_of(&t, "www.reload.test").contains("192.0.2.20").then_some(()));
+    assert!(changed.is_some(), "reload did not take effect; log:\n{}", t.log_text());
 
     // A broken file is rejected whole: the previous zone keeps being served.
     std::fs::write(&zone, version("300.0.0.1", 3)).expect("write");
     t.signal("HUP");
     assert!(t.wait_for_log("reload rejected"), "{}", t.log_text());
     assert!(
-        t.log_text()
-            .contains("reload.test.zone:5: A data: \"300.0.0.1\" is not an IPv4 address"),
+        t.log_text().contains("reload.test.zone:5: A data: \"300.0.0.1\" is not an IPv4 address"),
         "{}",
         t.log_text()
     );
@@ -110,16 +82,9 @@ fn sighup_reloads_only_valid_zone_files() {
 }
 
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(bin()).args(args).env("RUST_LOG", "info").output().expect("runs");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
 }
 
@@ -136,14 +101,8 @@ fn a_broken_zone_file_is_refused_with_every_error_and_exit_2() {
     let (code, text) = run_to_exit(&["serve", "--dns", "127.0.0.1:0", "--zone-file", &z]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("bad.zone:4: A data"), "{text}");
-    assert!(
-        text.contains("bad.zone:5: MX data: missing exchange"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("listening for DNS"),
-        "nothing may be served: {text}"
-    );
+    assert!(text.contains("bad.zone:5: MX data: missing exchange"), "{text}");
+    assert!(!text.contains("listening for DNS"), "nothing may be served: {text}");
 }
 
 #[test]
@@ -154,10 +113,7 @@ fn a_bad_config_is_refused_naming_the_field() {
     let c = cfg.to_string_lossy().into_owned();
     let (code, text) = run_to_exit(&["serve", "--config", &c]);
     assert_eq!(code, Some(2), "{text}");
-    assert!(
-        text.contains("config field dns.udp_workers: 0 is not between 1 and 1024"),
-        "{text}"
-    );
+    assert!(text.contains("config field dns.udp_workers: 0 is not between 1 and 1024"), "{text}");
     std::fs::write(&cfg, "[dns]\nlisten = [\"127.0.0.1:0\"]\ntypo = 1\n").expect("write");
     let (code, text) = run_to_exit(&["serve", "--config", &c]);
     assert_eq!(code, Some(2), "{text}");
@@ -171,19 +127,13 @@ fn check_config_validates_without_serving() {
     let zone = suite_file("zones/example.test.zone");
     std::fs::write(
         &cfg,
-        format!(
-            "version = 1\nzone_files = [{:?}]\n[dns]\nlisten = [\"127.0.0.1:0\"]\n",
-            zone
-        ),
+        format!("version = 1\nzone_files = [{:?}]\n[dns]\nlisten = [\"127.0.0.1:0\"]\n", zone),
     )
     .expect("write");
     let c = cfg.to_string_lossy().into_owned();
     let (code, text) = run_to_exit(&["serve", "--config", &c, "--check-config"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.contains("configuration is valid; serving 1 zone(s): example.test."),
-        "{text}"
-    );
+    assert!(text.contains("configuration is valid; serving 1 zone(s): example.test."), "{text}");
     assert!(!text.contains("listening"), "{text}");
 }
 
@@ -208,10 +158,7 @@ fn check_zone_lists_each_error_with_its_line() {
         format!("{b}:5: www.bad.test. has a CNAME and also TXT data"),
         format!("{b}: 3 error(s)"),
     ] {
-        assert!(
-            text.lines().any(|l| l.starts_with(&want)),
-            "missing {want:?} in:\n{text}"
-        );
+        assert!(text.lines().any(|l| l.starts_with(&want)), "missing {want:?} in:\n{text}");
     }
     let (code, text) = run_to_exit(&["check-zone", "--origin", "bad..test", &b]);
     assert_eq!(code, Some(2), "{text}");
@@ -223,10 +170,7 @@ fn a_busy_port_ends_the_process_non_zero() {
     let addr = first.dns.to_string();
     let (code, text) = run_to_exit(&["serve", "--dns", &addr]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains(&format!("cannot listen for DNS/TCP on {addr}")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("cannot listen for DNS/TCP on {addr}")), "{text}");
     // The first server is unaffected.
     assert!(answer_of(&first, "www.example.test").contains("192.0.2.1"));
 }

@@ -4,6 +4,7 @@
 mod interop;
 mod lifecycle;
 mod scenarios;
+mod tcp;
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +17,7 @@ pub fn bin() -> &'static Path {
 
 /// A file of this suite.
 pub fn suite_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/dns")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns").join(rel)
 }
 
 /// Starts turnout on a free loopback port serving the suite's zones.
@@ -26,10 +25,7 @@ pub fn start_with_suite_zones(extra: &[&str]) -> Turnout {
     let parent = suite_file("zones/example.test.zone");
     let child = suite_file("zones/child.example.test.zone");
     let mut args = vec!["serve", "--dns", "127.0.0.1:0", "--udp-workers", "2"];
-    let (p, c) = (
-        parent.to_string_lossy().into_owned(),
-        child.to_string_lossy().into_owned(),
-    );
+    let (p, c) = (parent.to_string_lossy().into_owned(), child.to_string_lossy().into_owned());
     args.extend(["--zone-file", &p, "--zone-file", &c]);
     args.extend_from_slice(extra);
     Turnout::start(bin(), &args)

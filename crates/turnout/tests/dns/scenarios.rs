@@ -42,9 +42,7 @@ fn hex(text: &str) -> Vec<u8> {
 }
 
 fn query(words: &[&str]) -> Vec<u8> {
-    let [name, qtype, opts @ ..] = words else {
-        panic!("query needs NAME TYPE: {words:?}")
-    };
+    let [name, qtype, opts @ ..] = words else { panic!("query needs NAME TYPE: {words:?}") };
     let mut q = QueryBuilder::new(name, qtype);
     for o in opts {
         match o.split_once('=') {
@@ -154,21 +152,11 @@ fn every_scenario_gets_exactly_its_response() {
         .collect();
     files.sort();
     let mut cases = Vec::new();
-    for f in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "scn"))
-    {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "scn")) {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         cases.extend(parse(&name, &fs::read_to_string(f).expect("readable")));
     }
-    assert!(
-        cases.len() >= 40,
-        "the suite must keep at least 40 query cases, has {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 40, "the suite must keep at least 40 query cases, has {}", cases.len());
     for c in &cases {
         assert!(
             !c.packet.is_empty() && !c.expect.is_empty(),
