@@ -3,7 +3,7 @@
 //!
 //! [`answer`] takes no lock, does no I/O and allocates only when a response holds more RRsets
 //! than the inline capacity of its sections. It returns a [`Response`] plan made of references
-//! into the snapshot; [`crate::encode`] turns the plan into bytes.
+//! into the snapshot; [`crate::encode()`] turns the plan into bytes.
 
 use smallvec::SmallVec;
 

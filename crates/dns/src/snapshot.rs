@@ -299,15 +299,12 @@ impl Builder {
                 sets.sort_by_key(|s| s.rtype);
                 self.nodes[id as usize].rrsets = sets.into();
             }
-            let (soa_ttl, soa) = z.soa().ok_or_else(|| SnapshotError::InvalidZone {
-                apex: z.apex().clone(),
-                errors: vec![ZoneError::NoSoa(z.apex().clone())],
-            })?;
-            let soa_set =
-                z.get(z.apex(), RType::SOA).ok_or_else(|| SnapshotError::InvalidZone {
-                    apex: z.apex().clone(),
-                    errors: vec![ZoneError::NoSoa(z.apex().clone())],
-                })?;
+            // validate() guarantees the SOA; this only keeps a broken zone from panicking.
+            let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA))
+            else {
+                let errors = vec![ZoneError::NoSoa(z.apex().clone())];
+                return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+            };
             zones_info.push(ZoneInfo {
                 apex: map[z.apex().as_wire()],
                 negative_soa: encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum)),

@@ -127,7 +127,10 @@ fn ttl_defaults_follow_bind() {
 #[test]
 fn missing_pieces_are_errors() {
     let errs = parse_str("www A 192.0.2.1\n", "t", None).expect_err("no origin");
-    assert!(errs.len() == 1 && errs[0].line == 1 && errs[0].message.contains("no origin"), "{errs:?}");
+    assert!(
+        errs.len() == 1 && errs[0].line == 1 && errs[0].message.contains("no origin"),
+        "{errs:?}"
+    );
     let errs = parse_str("$ORIGIN x.test.\nwww 60 A 192.0.2.1\n", "t", None).expect_err("no soa");
     assert_eq!(errs[0].to_string(), "t: no SOA record: the SOA's owner is the zone apex");
     let errs = parse_str("  A 192.0.2.1\n", "t", Some(&n("x.test"))).expect_err("no owner");

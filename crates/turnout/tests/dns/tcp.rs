@@ -31,14 +31,17 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     s.set_read_timeout(Some(within)).expect("timeout");
     match s.read(&mut [0u8; 1]) {
         Ok(n) => n == 0,
-        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        Err(e) => {
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        }
     }
 }
 
 #[test]
 fn pipelined_queries_are_answered_in_order_on_one_connection() {
     let (_dir, t) = start_with_limits();
-    let names = ["www", "mail", "nothing", "alias", "ns1", "x.wild", "host.sub", "txt", "caa", "svc"];
+    let names =
+        ["www", "mail", "nothing", "alias", "ns1", "x.wild", "host.sub", "txt", "caa", "svc"];
     let queries: Vec<Vec<u8>> = names
         .iter()
         .enumerate()
