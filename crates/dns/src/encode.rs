@@ -89,6 +89,12 @@ fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode) -> Result<(), Ful
     w.u16(0)
 }
 
+/// The flags word of a reply: QR, the opcode, the low RCODE bits and each bit that is on.
+fn reply_flags<const N: usize>(opcode: u8, rcode: Rcode, bits: [(u16, bool); N]) -> u16 {
+    let on = bits.iter().filter(|(_, set)| *set).fold(0, |acc, (bit, _)| acc | bit);
+    QR | (u16::from(opcode & 0xF) << 11) | (rcode.0 & 0xF) | on
+}
+
 fn header(w: &mut Writer<'_, '_>, id: u16, flags: u16, counts: [u16; 4]) {
     w.patch_u16(0, id);
     w.patch_u16(2, flags);
@@ -142,19 +148,7 @@ pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u
     {
         counts[3] += 1;
     }
-    let mut flags = QR | (r.rcode.0 & 0xF);
-    if r.aa {
-        flags |= AA;
-    }
-    if truncated {
-        flags |= TC;
-    }
-    if q.rd {
-        flags |= RD;
-    }
-    if q.cd {
-        flags |= CD;
-    }
+    let flags = reply_flags(0, r.rcode, [(AA, r.aa), (TC, truncated), (RD, q.rd), (CD, q.cd)]);
     header(&mut w, q.id, flags, counts);
     w.finish()
 }
@@ -176,13 +170,7 @@ pub fn encode_error(e: &ErrorReply<'_>, buf: &mut [u8]) -> usize {
     {
         counts[3] = 1;
     }
-    let mut flags = QR | (u16::from(e.opcode & 0xF) << 11) | (e.rcode.0 & 0xF);
-    if e.rd {
-        flags |= RD;
-    }
-    if e.cd {
-        flags |= CD;
-    }
+    let flags = reply_flags(e.opcode, e.rcode, [(RD, e.rd), (CD, e.cd)]);
     header(&mut w, e.id, flags, counts);
     w.finish()
 }

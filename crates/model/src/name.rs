@@ -259,15 +259,30 @@ impl std::str::FromStr for Name {
 /// Canonical DNS name order (RFC 4034 §6.1): compare label by label from the right.
 impl Ord for Name {
     fn cmp(&self, other: &Self) -> Ordering {
-        let a: Vec<&[u8]> = self.labels().collect();
-        let b: Vec<&[u8]> = other.labels().collect();
-        for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-            match x.cmp(y) {
+        // Label start offsets on the stack: a name has at most 127 labels, each offset < 255.
+        fn starts(wire: &[u8], out: &mut [u8; 128]) -> usize {
+            let mut n = 0;
+            let mut i = 0;
+            while i < wire.len() && wire[i] != 0 && n < out.len() {
+                out[n] = i as u8;
+                n += 1;
+                i += usize::from(wire[i]) + 1;
+            }
+            n
+        }
+        fn label(wire: &[u8], at: u8) -> &[u8] {
+            let at = usize::from(at);
+            &wire[at + 1..=at + usize::from(wire[at])]
+        }
+        let (mut sa, mut sb) = ([0u8; 128], [0u8; 128]);
+        let (na, nb) = (starts(&self.0, &mut sa), starts(&other.0, &mut sb));
+        for (x, y) in sa[..na].iter().rev().zip(sb[..nb].iter().rev()) {
+            match label(&self.0, *x).cmp(label(&other.0, *y)) {
                 Ordering::Equal => {}
                 o => return o,
             }
         }
-        a.len().cmp(&b.len())
+        na.cmp(&nb)
     }
 }
 
