@@ -36,19 +36,13 @@ impl Item<'_> {
     pub fn rtype(&self) -> u16 {
         self.rrset.rtype
     }
-    /// How many records it holds.
-    pub fn len(&self) -> usize {
-        self.rrset.records.len()
-    }
-    /// Whether it holds no records (never true for served data).
-    pub fn is_empty(&self) -> bool {
-        self.rrset.records.is_empty()
-    }
 }
 
 /// What the response to a query holds, before encoding.
 #[derive(Debug)]
 pub struct Response<'s> {
+    /// The snapshot the items point into.
+    pub(crate) snap: &'s Snapshot,
     /// The response code.
     pub rcode: Rcode,
     /// Authoritative answer.
@@ -64,8 +58,9 @@ pub struct Response<'s> {
 }
 
 impl<'s> Response<'s> {
-    fn new(rcode: Rcode, aa: bool) -> Self {
+    fn new(snap: &'s Snapshot, rcode: Rcode, aa: bool) -> Self {
         Response {
+            snap,
             rcode,
             aa,
             answer: SmallVec::new(),
@@ -76,12 +71,12 @@ impl<'s> Response<'s> {
     }
 
     /// Adds the A and AAAA RRsets of `nodes` to the additional section.
-    fn add_addresses(&mut self, snap: &'s Snapshot, nodes: &[NodeId], required: bool) {
+    fn add_addresses(&mut self, nodes: &'s [NodeId], required: bool) {
+        let snap = self.snap;
         for &id in nodes {
-            let node = snap.node(id);
             for t in [rtype::A, rtype::AAAA] {
-                if let Some(set) = node.rrset(t) {
-                    self.additional.push(Item { owner: Owner::Name(&node.name), rrset: set });
+                if let Some(set) = snap.rrset(id, t) {
+                    self.additional.push(Item { owner: Owner::Name(snap.name(id)), rrset: set });
                     if required {
                         self.required_additional = self.additional.len();
                     }
@@ -90,36 +85,36 @@ impl<'s> Response<'s> {
         }
     }
 
-    fn referral(&mut self, snap: &'s Snapshot, cut: NodeId) {
-        let node = snap.node(cut);
-        if let Some(ns) = node.rrset(rtype::NS) {
-            self.authority.push(Item { owner: Owner::Name(&node.name), rrset: ns });
-            self.add_addresses(snap, &ns.glue_required, true);
-            self.add_addresses(snap, &ns.extra, false);
+    fn referral(&mut self, cut: NodeId) {
+        let snap = self.snap;
+        if let Some(ns) = snap.rrset(cut, rtype::NS) {
+            self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns });
+            self.add_addresses(snap.targets(ns.glue_required), true);
+            self.add_addresses(snap.targets(ns.extra), false);
         }
     }
 
-    fn negative(&mut self, snap: &'s Snapshot, zone: u32) {
-        let z = &snap.zones[zone as usize];
-        self.authority
-            .push(Item { owner: Owner::Name(&snap.node(z.apex).name), rrset: &z.negative_soa });
+    fn negative(&mut self, zone: u32) {
+        let snap = self.snap;
+        let apex = snap.name(snap.zones[zone as usize].apex);
+        self.authority.push(Item { owner: Owner::Name(apex), rrset: snap.negative_soa(zone) });
     }
 }
 
 /// Answers a well-formed query from the snapshot.
 pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
     if q.qclass != CLASS_IN {
-        return Response::new(Rcode::REFUSED, false);
+        return Response::new(snap, Rcode::REFUSED, false);
     }
     match q.qtype {
         // Zone transfers come with a later issue.
-        rtype::AXFR | rtype::IXFR => return Response::new(Rcode::REFUSED, false),
+        rtype::AXFR | rtype::IXFR => return Response::new(snap, Rcode::REFUSED, false),
         t if (128..=255).contains(&t) && t != rtype::ANY => {
-            return Response::new(Rcode::NOTIMP, false);
+            return Response::new(snap, Rcode::NOTIMP, false);
         }
         _ => {}
     }
-    let mut resp = Response::new(Rcode::NOERROR, true);
+    let mut resp = Response::new(snap, Rcode::NOERROR, true);
     let mut name: &[u8] = q.qname.as_wire();
     let mut owner = Owner::Query;
     let mut visited: SmallVec<[NodeId; 4]> = SmallVec::new();
@@ -141,7 +136,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
                 if visited.is_empty() {
                     resp.aa = false;
                 }
-                resp.referral(snap, cut);
+                resp.referral(cut);
                 return resp;
             }
         }
@@ -151,24 +146,25 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             w
         } else {
             resp.rcode = Rcode::NXDOMAIN;
-            resp.negative(snap, ce_node.zone);
+            resp.negative(ce_node.zone);
             return resp;
         };
-        let mut node = snap.node(node_id);
+        let mut node_id = node_id;
         if q.qtype == rtype::DS
-            && let Some(parent) = node.parent_side
+            && let Some(parent) = snap.node(node_id).parent_side
         {
-            node = snap.node(parent);
+            node_id = parent;
         }
+        let zone = snap.node(node_id).zone;
         if q.qtype != rtype::CNAME
-            && let Some(cname) = node.rrset(rtype::CNAME)
+            && let Some(cname) = snap.rrset(node_id, rtype::CNAME)
         {
             if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
             resp.answer.push(Item { owner, rrset: cname });
             visited.push(node_id);
-            let Some(target) = cname.target.as_deref() else {
+            let Some(target) = snap.cname_target(cname) else {
                 return resp;
             };
             name = target;
@@ -178,18 +174,18 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
         if q.qtype == rtype::ANY {
             // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
             // without additional-section processing.
-            match node.rrsets.first() {
+            match snap.rrsets(node_id).first() {
                 Some(set) => resp.answer.push(Item { owner, rrset: set }),
-                None => resp.negative(snap, node.zone),
+                None => resp.negative(zone),
             }
             return resp;
         }
-        match node.rrset(q.qtype) {
+        match snap.rrset(node_id, q.qtype) {
             Some(set) => {
                 resp.answer.push(Item { owner, rrset: set });
-                resp.add_addresses(snap, &set.extra, false);
+                resp.add_addresses(snap.targets(set.extra), false);
             }
-            None => resp.negative(snap, node.zone),
+            None => resp.negative(zone),
         }
         return resp;
     }

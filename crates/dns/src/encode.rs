@@ -5,6 +5,7 @@
 //! header, the question and OPT, with TC set; optional additional records that do not fit are
 //! left out without TC.
 
+use crate::Snapshot;
 use crate::answer::{Item, Owner, Response};
 use crate::wire::query::{Edns, ErrorReply, Query};
 use crate::wire::writer::{Full, Writer};
@@ -44,22 +45,27 @@ pub fn response_limit(edns: Option<Edns>, transport: Transport) -> usize {
     }
 }
 
-fn write_item<'n>(w: &mut Writer<'_, 'n>, item: &Item<'n>) -> Result<u16, Full> {
-    for rec in item.rrset.records.iter() {
+fn write_item<'n>(
+    w: &mut Writer<'_, 'n>,
+    snap: &'n Snapshot,
+    item: &Item<'n>,
+) -> Result<u16, Full> {
+    let records = snap.records(item.rrset);
+    for rec in records {
         match item.owner {
             Owner::Query => w.pointer(12)?,
             Owner::Name(n) => w.name(n)?,
         }
-        if rec.names.is_empty() {
-            w.bytes(&rec.bytes)?;
+        let (b, names) = snap.record(rec);
+        if names.is_empty() {
+            w.bytes(b)?;
             continue;
         }
-        let b: &'n [u8] = &rec.bytes;
         w.bytes(&b[..8])?;
         let rdlen_at = w.len();
         w.u16(0)?;
         let mut pos = 10;
-        for &(off, len) in rec.names.iter() {
+        for &(off, len) in names {
             let (off, len) = (usize::from(off), usize::from(len));
             w.bytes(&b[pos..off])?;
             w.name(&b[off..off + len])?;
@@ -69,13 +75,17 @@ fn write_item<'n>(w: &mut Writer<'_, 'n>, item: &Item<'n>) -> Result<u16, Full> 
         let rdlen = w.len() - rdlen_at - 2;
         w.patch_u16(rdlen_at, rdlen as u16);
     }
-    Ok(item.rrset.records.len() as u16)
+    Ok(records.len() as u16)
 }
 
-fn write_section<'n>(w: &mut Writer<'_, 'n>, items: &[Item<'n>]) -> Result<u16, Full> {
+fn write_section<'n>(
+    w: &mut Writer<'_, 'n>,
+    snap: &'n Snapshot,
+    items: &[Item<'n>],
+) -> Result<u16, Full> {
     let mut n = 0;
     for item in items {
-        n += write_item(w, item)?;
+        n += write_item(w, snap, item)?;
     }
     Ok(n)
 }
@@ -115,12 +125,12 @@ pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u
     let after_question = w.checkpoint();
     let mut counts = [1u16, 0, 0, 0];
     let mut truncated = false;
-    match write_section(&mut w, &r.answer) {
+    match write_section(&mut w, r.snap, &r.answer) {
         Ok(n) => counts[1] = n,
         Err(Full) => truncated = true,
     }
     if !truncated {
-        match write_section(&mut w, &r.authority) {
+        match write_section(&mut w, r.snap, &r.authority) {
             Ok(n) => counts[2] = n,
             Err(Full) => truncated = true,
         }
@@ -128,7 +138,7 @@ pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u
     if !truncated {
         for (i, item) in r.additional.iter().enumerate() {
             let cp = w.checkpoint();
-            match write_item(&mut w, item) {
+            match write_item(&mut w, r.snap, item) {
                 Ok(n) => counts[3] += n,
                 Err(Full) => {
                     w.rollback(cp);

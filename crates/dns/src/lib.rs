@@ -58,13 +58,52 @@ impl SnapshotHandle {
     }
 
     /// Replaces what is served, atomically: queries answered after this returns see `next`.
-    pub fn publish(&self, next: Snapshot) {
-        self.current.store(Arc::new(next));
+    /// Returns the previous snapshot, which workers may still be reading for a moment.
+    pub fn publish(&self, next: Snapshot) -> Retired {
+        Retired(self.current.swap(Arc::new(next)))
     }
 
     /// The snapshot being served. Cheap: no lock, no reference-count contention.
     #[inline]
     pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.current.load()
+    }
+}
+
+/// A snapshot that is no longer served. Dropping it is always fine; [`Retired::release`] also
+/// makes sure the memory is freed on the caller's thread, at a moment of its choosing.
+pub struct Retired(Arc<Snapshot>);
+
+impl Retired {
+    /// Blocks until no worker reads the snapshot any more (each holds it for at most one batch
+    /// of queries), then frees it.
+    pub fn release(self) {
+        while Arc::strong_count(&self.0) > 1 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn release_waits_for_the_last_reader() {
+        let handle = SnapshotHandle::new(Snapshot::empty());
+        let reader = handle.load();
+        let retired = handle.publish(Snapshot::empty());
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let t = std::thread::spawn(move || {
+            retired.release();
+            flag.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!done.load(Ordering::SeqCst), "released while a reader still held the snapshot");
+        drop(reader);
+        t.join().expect("joins");
+        assert!(done.load(Ordering::SeqCst));
     }
 }

@@ -10,13 +10,15 @@
 //! and each zone's SOA with its negative TTL (RFC 2308 §3).
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use turnout_model::{Name, RRset, RType, Zone, ZoneError};
 
 use crate::wire::{CLASS_IN, rtype};
 
-/// Index of a node in [`Snapshot::nodes`].
+/// Index of a node in the snapshot.
 pub(crate) type NodeId = u32;
 
 /// Why a snapshot could not be built.
@@ -34,34 +36,59 @@ pub enum SnapshotError {
         /// Every rule it breaks.
         errors: Vec<ZoneError>,
     },
+    /// More data than the snapshot's 32-bit offsets can address (4 GiB of records).
+    #[error("the zones are too large for one snapshot")]
+    TooLarge,
 }
 
-/// One record, pre-encoded: `TYPE CLASS TTL RDLENGTH RDATA`.
-#[derive(Debug)]
+/// A run of consecutive items in one of the snapshot's arenas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Run {
+    start: u32,
+    len: u32,
+}
+
+impl Run {
+    #[inline]
+    fn of<T>(self, arena: &[T]) -> &[T] {
+        &arena[self.start as usize..self.start as usize + self.len as usize]
+    }
+
+    /// The run from `start` to the arena's current end.
+    fn since<T>(start: usize, arena: &[T]) -> Result<Run, SnapshotError> {
+        let start = u32::try_from(start).map_err(|_| SnapshotError::TooLarge)?;
+        let len =
+            u32::try_from(arena.len() - start as usize).map_err(|_| SnapshotError::TooLarge)?;
+        Ok(Run { start, len })
+    }
+}
+
+/// One record, pre-encoded as `TYPE CLASS TTL RDLENGTH RDATA` in the wire arena.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct WireRecord {
-    pub(crate) bytes: Box<[u8]>,
-    /// (offset in `bytes`, length) of each name the encoder may compress.
-    pub(crate) names: Box<[(u16, u16)]>,
+    pub(crate) bytes: Run,
+    /// (offset in the record, length) of each name the encoder may compress, in the spans arena.
+    pub(crate) names: Run,
 }
 
 /// One RRset, pre-encoded, with what answering it drags along.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct WireRRset {
     pub(crate) rtype: u16,
-    pub(crate) records: Box<[WireRecord]>,
+    pub(crate) records: Run,
     /// Nodes whose A/AAAA must go in the additional section (in-domain glue of a referral,
     /// RFC 9471): if they do not fit, the response is truncated.
-    pub(crate) glue_required: Box<[NodeId]>,
+    pub(crate) glue_required: Run,
     /// Nodes whose A/AAAA go in the additional section if they fit.
-    pub(crate) extra: Box<[NodeId]>,
-    /// The canonical name of a CNAME RRset.
-    pub(crate) target: Option<Box<[u8]>>,
+    pub(crate) extra: Run,
+    /// The canonical name of a CNAME RRset, in the wire arena; empty for other types.
+    target: Run,
 }
 
 /// A name in a zone: its RRsets, or none for an empty non-terminal.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
-    pub(crate) name: Box<[u8]>,
+    name: Run,
     pub(crate) zone: u32,
     /// The delegation point at or above this node (never the apex), if any: the node is then
     /// not authoritative and queries get a referral.
@@ -70,30 +97,41 @@ pub(crate) struct Node {
     /// which answers DS queries (RFC 4035 §3.1.4.1).
     pub(crate) parent_side: Option<NodeId>,
     /// Sorted by type.
-    pub(crate) rrsets: Box<[WireRRset]>,
-}
-
-impl Node {
-    pub(crate) fn rrset(&self, t: u16) -> Option<&WireRRset> {
-        self.rrsets.iter().find(|s| s.rtype == t)
-    }
+    rrsets: Run,
 }
 
 #[derive(Debug)]
 pub(crate) struct ZoneInfo {
     pub(crate) apex: NodeId,
-    /// The apex SOA with TTL min(SOA TTL, MINIMUM), for negative answers.
-    pub(crate) negative_soa: WireRRset,
+    /// The apex SOA with TTL min(SOA TTL, MINIMUM), for negative answers (index in `rrsets`).
+    negative_soa: u32,
 }
 
 /// Everything the query path needs, immutable once built.
+///
+/// The data lives in a few flat arenas (names, nodes, RRsets, records, record bytes) addressed
+/// by 32-bit runs, not in one allocation per record: a large zone costs a handful of big
+/// allocations, which stay compact in memory and go back to the OS when a reload replaces it.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub(crate) nodes: Vec<Node>,
-    index: FxHashMap<Box<[u8]>, NodeId>,
+    /// Node names, lowercase wire format, back to back.
+    names: Vec<u8>,
+    nodes: Vec<Node>,
+    /// Node ids, hashed by name: one lookup per label of the query name at most.
+    index: HashTable<NodeId>,
+    rrsets: Vec<WireRRset>,
+    records: Vec<WireRecord>,
+    spans: Vec<(u16, u16)>,
+    wire: Vec<u8>,
+    targets: Vec<NodeId>,
     pub(crate) zones: Vec<ZoneInfo>,
-    /// Which zones it holds, with their serials, for logs and tests.
+    /// Which zones it holds, with their serials and record counts, for logs.
     summary: Vec<(Name, u32, usize)>,
+}
+
+#[inline]
+fn hash_name(name: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(name)
 }
 
 impl Snapshot {
@@ -104,7 +142,7 @@ impl Snapshot {
 
     /// Compiles validated zones into a snapshot.
     pub fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
-        Builder::default().build(zones)
+        build(zones)
     }
 
     /// The zones served: apex, SOA serial and record count.
@@ -112,15 +150,72 @@ impl Snapshot {
         &self.summary
     }
 
-    /// The node of `name` (lowercase wire format) in the most specific zone holding it.
-    #[inline]
-    pub(crate) fn find(&self, name: &[u8]) -> Option<NodeId> {
-        self.index.get(name).copied()
+    /// Bytes held by the snapshot's arenas and index (for logs and benchmarks).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.names.capacity()
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.index.capacity() * (size_of::<NodeId>() + 1)
+            + self.rrsets.capacity() * size_of::<WireRRset>()
+            + self.records.capacity() * size_of::<WireRecord>()
+            + self.spans.capacity() * size_of::<(u16, u16)>()
+            + self.wire.capacity()
+            + self.targets.capacity() * size_of::<NodeId>()
     }
 
     #[inline]
     pub(crate) fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
+    }
+
+    /// The lowercase wire-format name of a node.
+    #[inline]
+    pub(crate) fn name(&self, id: NodeId) -> &[u8] {
+        self.node(id).name.of(&self.names)
+    }
+
+    /// The RRsets of a node, sorted by type.
+    #[inline]
+    pub(crate) fn rrsets(&self, id: NodeId) -> &[WireRRset] {
+        self.node(id).rrsets.of(&self.rrsets)
+    }
+
+    #[inline]
+    pub(crate) fn rrset(&self, id: NodeId, t: u16) -> Option<&WireRRset> {
+        self.rrsets(id).iter().find(|s| s.rtype == t)
+    }
+
+    #[inline]
+    pub(crate) fn records(&self, set: &WireRRset) -> &[WireRecord] {
+        set.records.of(&self.records)
+    }
+
+    /// A record's bytes and the spans of its compressible names.
+    #[inline]
+    pub(crate) fn record(&self, rec: &WireRecord) -> (&[u8], &[(u16, u16)]) {
+        (rec.bytes.of(&self.wire), rec.names.of(&self.spans))
+    }
+
+    #[inline]
+    pub(crate) fn targets(&self, run: Run) -> &[NodeId] {
+        run.of(&self.targets)
+    }
+
+    /// The canonical name of a CNAME RRset.
+    #[inline]
+    pub(crate) fn cname_target(&self, set: &WireRRset) -> Option<&[u8]> {
+        (set.target.len > 0).then(|| set.target.of(&self.wire))
+    }
+
+    #[inline]
+    pub(crate) fn negative_soa(&self, zone: u32) -> &WireRRset {
+        &self.rrsets[self.zones[zone as usize].negative_soa as usize]
+    }
+
+    /// The node of `name` (lowercase wire format) in the most specific zone holding it.
+    #[inline]
+    pub(crate) fn find(&self, name: &[u8]) -> Option<NodeId> {
+        self.index.find(hash_name(name), |&id| self.name(id) == name).copied()
     }
 
     /// The closest encloser of `name`: the node of its longest existing suffix, and whether
@@ -146,196 +241,236 @@ impl Snapshot {
     /// The wildcard `*.<closest encloser>` in the encloser's zone (RFC 4592 §3.3.1).
     #[inline]
     pub(crate) fn wildcard(&self, encloser: NodeId) -> Option<NodeId> {
-        let ce = self.node(encloser);
+        let ce = self.name(encloser);
         let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
-        let len = ce.name.len() + 2;
+        let len = ce.len() + 2;
         if len > crate::wire::MAX_NAME_LEN {
             return None;
         }
         buf[0] = 1;
         buf[1] = b'*';
-        buf[2..len].copy_from_slice(&ce.name);
+        buf[2..len].copy_from_slice(ce);
         let id = self.find(&buf[..len])?;
-        (self.node(id).zone == ce.zone).then_some(id)
+        (self.node(id).zone == self.node(encloser).zone).then_some(id)
     }
 }
 
-#[derive(Default)]
-struct Builder {
-    nodes: Vec<Node>,
-    /// Per zone: name -> node, including names a more specific zone shadows.
-    zone_maps: Vec<FxHashMap<Box<[u8]>, NodeId>>,
+/// The most specific zone (index into the depth-sorted zones) containing a name.
+fn owner_zone(apexes: &HashMap<&[u8], u32>, name: &[u8]) -> Option<u32> {
+    let mut pos = 0;
+    loop {
+        if let Some(z) = apexes.get(&name[pos..]) {
+            return Some(*z);
+        }
+        let len = usize::from(*name.get(pos)?);
+        if len == 0 {
+            return None;
+        }
+        pos += len + 1;
+    }
 }
 
-impl Builder {
-    fn build(mut self, zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
-        let mut order: Vec<&Zone> = zones.iter().collect();
-        order.sort_by_key(|z| z.apex().label_count());
-        let mut apexes: HashMap<&[u8], u32> = HashMap::new();
-        for (i, z) in order.iter().enumerate() {
-            if apexes.insert(z.apex().as_wire(), i as u32).is_some() {
-                return Err(SnapshotError::DuplicateZone(z.apex().clone()));
-            }
-            let errors = z.validate();
-            if !errors.is_empty() {
-                return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
+    let mut order: Vec<&Zone> = zones.iter().collect();
+    order.sort_by_key(|z| z.apex().label_count());
+    let mut apexes: HashMap<&[u8], u32> = HashMap::new();
+    for (i, z) in order.iter().enumerate() {
+        if apexes.insert(z.apex().as_wire(), i as u32).is_some() {
+            return Err(SnapshotError::DuplicateZone(z.apex().clone()));
+        }
+        let errors = z.validate();
+        if !errors.is_empty() {
+            return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+        }
+    }
+    let mut snap = Snapshot::default();
+
+    // 1. Nodes for every owner and every empty non-terminal up to the apex. The per-zone maps
+    //    borrow names from the zones and include names a more specific zone shadows.
+    let mut zone_maps: Vec<FxHashMap<&[u8], NodeId>> = Vec::with_capacity(order.len());
+    for (zi, z) in order.iter().enumerate() {
+        let mut map: FxHashMap<&[u8], NodeId> = FxHashMap::default();
+        let apex_len = z.apex().as_wire().len();
+        for (name, _, _) in z.rrsets() {
+            let mut w: &[u8] = name.as_wire();
+            while w.len() >= apex_len && !map.contains_key(w) {
+                let id = NodeId::try_from(snap.nodes.len()).map_err(|_| SnapshotError::TooLarge)?;
+                let start = snap.names.len();
+                snap.names.extend_from_slice(w);
+                let name = Run::since(start, &snap.names)?;
+                snap.nodes.push(Node {
+                    name,
+                    zone: zi as u32,
+                    cut: None,
+                    parent_side: None,
+                    rrsets: Run::default(),
+                });
+                map.insert(w, id);
+                if w.len() == apex_len {
+                    break;
+                }
+                w = &w[usize::from(w[0]) + 1..];
             }
         }
-        // The most specific served zone containing a name.
-        let owner_zone = |name: &[u8]| -> Option<u32> {
-            let mut pos = 0;
-            loop {
-                if let Some(z) = apexes.get(&name[pos..]) {
-                    return Some(*z);
+        zone_maps.push(map);
+    }
+
+    // 2. Zone cuts: the highest ancestor-or-self below the apex that holds NS.
+    for (zi, z) in order.iter().enumerate() {
+        let apex_len = z.apex().as_wire().len();
+        let map = &zone_maps[zi];
+        let with_ns: FxHashSet<&[u8]> =
+            z.rrsets().filter(|(_, t, _)| *t == RType::NS).map(|(n, _, _)| n.as_wire()).collect();
+        for (&name, &id) in map {
+            let mut cut = None;
+            let mut w: &[u8] = name;
+            while w.len() > apex_len {
+                if with_ns.contains(w) {
+                    cut = map.get(w).copied();
                 }
-                let len = usize::from(*name.get(pos)?);
-                if len == 0 {
-                    return None;
-                }
-                pos += len + 1;
+                w = &w[usize::from(w[0]) + 1..];
             }
+            snap.nodes[id as usize].cut = cut;
+        }
+    }
+
+    // 3. The index: each name in its most specific zone only.
+    let Snapshot { names, nodes, index, .. } = &mut snap;
+    for (id, node) in nodes.iter().enumerate() {
+        let name = node.name.of(names);
+        if owner_zone(&apexes, name) == Some(node.zone) {
+            let hasher = |&other: &NodeId| hash_name(nodes[other as usize].name.of(names));
+            index.insert_unique(hash_name(name), id as NodeId, hasher);
+        }
+    }
+
+    // 4. The parent side of apexes that a less specific served zone delegates.
+    for (zi, z) in order.iter().enumerate() {
+        let apex = z.apex().as_wire();
+        let Some(parent) = z.apex().parent() else { continue };
+        let Some(pz) = owner_zone(&apexes, parent.as_wire()) else { continue };
+        if let Some(&pid) = zone_maps[pz as usize].get(apex) {
+            let aid = zone_maps[zi][apex];
+            snap.nodes[aid as usize].parent_side = Some(pid);
+        }
+    }
+
+    // 5. RRsets, with additional-section targets resolved to nodes that hold addresses. The
+    //    zone iterates by (name, type), so a node's RRsets come out together, sorted by type.
+    let mut has_addr = vec![false; snap.nodes.len()];
+    for (zi, z) in order.iter().enumerate() {
+        for (name, rt, _) in z.rrsets() {
+            if rt == RType::A || rt == RType::AAAA {
+                has_addr[zone_maps[zi][name.as_wire()] as usize] = true;
+            }
+        }
+    }
+    for (zi, z) in order.iter().enumerate() {
+        let map = &zone_maps[zi];
+        let mut current: Option<(NodeId, usize)> = None;
+        for (name, rt, set) in z.rrsets() {
+            let id = map[name.as_wire()];
+            if current.is_none_or(|(c, _)| c != id) {
+                if let Some((c, start)) = current {
+                    snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
+                }
+                current = Some((id, snap.rrsets.len()));
+            }
+            let mut w = snap.encode_rrset(rt, set, set.ttl)?;
+            if matches!(rt.0, rtype::NS | rtype::MX | rtype::SRV) {
+                (w.glue_required, w.extra) =
+                    snap.additional_targets(set, rt, id, map, &has_addr)?;
+            }
+            snap.rrsets.push(w);
+        }
+        if let Some((c, start)) = current {
+            snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
+        }
+        // validate() guarantees the SOA; this only keeps a broken zone from panicking.
+        let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
+            let errors = vec![ZoneError::NoSoa(z.apex().clone())];
+            return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
         };
+        let negative = snap.encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum))?;
+        snap.rrsets.push(negative);
+        snap.zones.push(ZoneInfo {
+            apex: map[z.apex().as_wire()],
+            negative_soa: (snap.rrsets.len() - 1) as u32,
+        });
+        snap.summary.push((z.apex().clone(), soa.serial, z.record_count()));
+    }
+    snap.names.shrink_to_fit();
+    snap.wire.shrink_to_fit();
+    snap.spans.shrink_to_fit();
+    snap.targets.shrink_to_fit();
+    snap.records.shrink_to_fit();
+    snap.rrsets.shrink_to_fit();
+    snap.nodes.shrink_to_fit();
+    Ok(snap)
+}
 
-        // 1. Nodes for every owner and every empty non-terminal up to the apex.
-        for (zi, z) in order.iter().enumerate() {
-            let mut map: FxHashMap<Box<[u8]>, NodeId> = FxHashMap::default();
-            let apex_len = z.apex().as_wire().len();
-            for (name, _, _) in z.rrsets() {
-                let mut w: &[u8] = name.as_wire();
-                while w.len() >= apex_len {
-                    if map.contains_key(w) {
-                        break;
-                    }
-                    let id = self.nodes.len() as NodeId;
-                    self.nodes.push(Node {
-                        name: w.into(),
-                        zone: zi as u32,
-                        cut: None,
-                        parent_side: None,
-                        rrsets: Box::new([]),
-                    });
-                    map.insert(w.into(), id);
-                    if w.len() == apex_len {
-                        break;
-                    }
-                    w = &w[usize::from(w[0]) + 1..];
-                }
+impl Snapshot {
+    /// Appends the records of an RRset to the arenas.
+    fn encode_rrset(
+        &mut self,
+        rt: RType,
+        set: &RRset,
+        ttl: u32,
+    ) -> Result<WireRRset, SnapshotError> {
+        let first = self.records.len();
+        for rdata in &set.rdatas {
+            let rd = rdata.as_wire();
+            let start = self.wire.len();
+            self.wire.extend_from_slice(&rt.0.to_be_bytes());
+            self.wire.extend_from_slice(&CLASS_IN.to_be_bytes());
+            self.wire.extend_from_slice(&ttl.to_be_bytes());
+            self.wire.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            self.wire.extend_from_slice(rd);
+            let bytes = Run::since(start, &self.wire)?;
+            let spans_start = self.spans.len();
+            for n in rdata.names(rt).into_iter().filter(|n| n.compressible) {
+                self.spans.push(((10 + n.offset) as u16, n.len as u16));
             }
-            self.zone_maps.push(map);
+            let names = Run::since(spans_start, &self.spans)?;
+            self.records.push(WireRecord { bytes, names });
         }
-
-        // 2. Zone cuts: the highest ancestor-or-self below the apex that holds NS.
-        for (zi, z) in order.iter().enumerate() {
-            let apex_len = z.apex().as_wire().len();
-            let map = &self.zone_maps[zi];
-            let with_ns: rustc_hash::FxHashSet<&[u8]> = z
-                .rrsets()
-                .filter(|(_, t, _)| *t == RType::NS)
-                .map(|(n, _, _)| n.as_wire())
-                .collect();
-            for (name, &id) in map {
-                let mut cut = None;
-                let mut w: &[u8] = name;
-                while w.len() > apex_len {
-                    if with_ns.contains(w) {
-                        cut = map.get(w).copied();
-                    }
-                    w = &w[usize::from(w[0]) + 1..];
-                }
-                self.nodes[id as usize].cut = cut;
+        let records = Run::since(first, &self.records)?;
+        let target = match (rt, records.of(&self.records).first()) {
+            // The CNAME's rdata is its target: the record's bytes after the 10-byte header.
+            (RType::CNAME, Some(rec)) => {
+                Run { start: rec.bytes.start + 10, len: rec.bytes.len - 10 }
             }
-        }
-
-        // 3. The global index: each name in its most specific zone only.
-        let mut index: FxHashMap<Box<[u8]>, NodeId> = FxHashMap::default();
-        for node_id in 0..self.nodes.len() {
-            let node = &self.nodes[node_id];
-            if owner_zone(&node.name) == Some(node.zone) {
-                index.insert(node.name.clone(), node_id as NodeId);
-            }
-        }
-
-        // 4. The parent side of apexes that a less specific served zone delegates.
-        for (zi, z) in order.iter().enumerate() {
-            let apex = z.apex().as_wire();
-            let Some(parent) = z.apex().parent() else {
-                continue;
-            };
-            let Some(pz) = owner_zone(parent.as_wire()) else {
-                continue;
-            };
-            if let Some(&pid) = self.zone_maps[pz as usize].get(apex) {
-                let aid = self.zone_maps[zi][apex];
-                self.nodes[aid as usize].parent_side = Some(pid);
-            }
-        }
-
-        // 5. RRsets, with additional-section targets resolved to nodes that hold addresses.
-        let mut has_addr = vec![false; self.nodes.len()];
-        for (zi, z) in order.iter().enumerate() {
-            for (name, rt, _) in z.rrsets() {
-                if rt == RType::A || rt == RType::AAAA {
-                    has_addr[self.zone_maps[zi][name.as_wire()] as usize] = true;
-                }
-            }
-        }
-        let mut zones_info = Vec::with_capacity(order.len());
-        let mut summary = Vec::with_capacity(order.len());
-        for (zi, z) in order.iter().enumerate() {
-            let map = &self.zone_maps[zi];
-            let mut per_node: FxHashMap<NodeId, Vec<WireRRset>> = FxHashMap::default();
-            for (name, rt, set) in z.rrsets() {
-                let id = map[name.as_wire()];
-                let mut w = encode_rrset(rt, set, set.ttl);
-                if matches!(rt.0, rtype::NS | rtype::MX | rtype::SRV) {
-                    let (required, extra) =
-                        self.additional_targets(set, rt, id, map, &index, &has_addr);
-                    w.glue_required = required.into();
-                    w.extra = extra.into();
-                }
-                per_node.entry(id).or_default().push(w);
-            }
-            for (id, mut sets) in per_node {
-                sets.sort_by_key(|s| s.rtype);
-                self.nodes[id as usize].rrsets = sets.into();
-            }
-            // validate() guarantees the SOA; this only keeps a broken zone from panicking.
-            let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA))
-            else {
-                let errors = vec![ZoneError::NoSoa(z.apex().clone())];
-                return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
-            };
-            zones_info.push(ZoneInfo {
-                apex: map[z.apex().as_wire()],
-                negative_soa: encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum)),
-            });
-            summary.push((z.apex().clone(), soa.serial, z.record_count()));
-        }
-        Ok(Snapshot { nodes: self.nodes, index, zones: zones_info, summary })
+            _ => Run::default(),
+        };
+        Ok(WireRRset {
+            rtype: rt.0,
+            records,
+            glue_required: Run::default(),
+            extra: Run::default(),
+            target,
+        })
     }
 
-    /// The nodes whose addresses follow an NS, MX or SRV RRset into the additional section.
+    /// Appends the nodes whose addresses follow an NS, MX or SRV RRset into the additional
+    /// section: (required glue, optional extras).
     fn additional_targets(
-        &self,
+        &mut self,
         set: &RRset,
         rt: RType,
         owner: NodeId,
-        zone_map: &FxHashMap<Box<[u8]>, NodeId>,
-        index: &FxHashMap<Box<[u8]>, NodeId>,
+        zone_map: &FxHashMap<&[u8], NodeId>,
         has_addr: &[bool],
-    ) -> (Vec<NodeId>, Vec<NodeId>) {
-        let at_cut = self.nodes[owner as usize].cut == Some(owner);
-        let owner = &self.nodes[owner as usize].name;
-        let mut required = Vec::new();
-        let mut extra = Vec::new();
+    ) -> Result<(Run, Run), SnapshotError> {
+        let at_cut = self.node(owner).cut == Some(owner);
+        let mut required: Vec<NodeId> = Vec::new();
+        let mut extra: Vec<NodeId> = Vec::new();
         for rdata in &set.rdatas {
             for n in rdata.names(rt) {
                 let target = &rdata.as_wire()[n.offset..n.offset + n.len];
-                let has_address = |id: NodeId| has_addr[id as usize];
                 // Referral glue: addresses below the cut come from this zone's (occluded) data.
-                if at_cut && turnout_model::name::is_wire_subdomain(target, owner) {
+                if at_cut && turnout_model::name::is_wire_subdomain(target, self.name(owner)) {
                     if let Some(&id) = zone_map.get(target)
-                        && has_address(id)
+                        && has_addr[id as usize]
                         && !required.contains(&id)
                     {
                         required.push(id);
@@ -344,50 +479,24 @@ impl Builder {
                 }
                 // Otherwise only authoritative data: a served node outside any delegation, or
                 // (for a referral) sibling glue in the same zone.
-                let candidate = index
-                    .get(target)
-                    .copied()
-                    .filter(|&id| self.nodes[id as usize].cut.is_none())
+                let candidate = self
+                    .find(target)
+                    .filter(|&id| self.node(id).cut.is_none())
                     .or_else(|| if at_cut { zone_map.get(target).copied() } else { None });
                 if let Some(id) = candidate
-                    && has_address(id)
+                    && has_addr[id as usize]
                     && !extra.contains(&id)
                 {
                     extra.push(id);
                 }
             }
         }
-        (required, extra)
-    }
-}
-
-fn encode_rrset(rt: RType, set: &RRset, ttl: u32) -> WireRRset {
-    let mut records = Vec::with_capacity(set.rdatas.len());
-    for rdata in &set.rdatas {
-        let rd = rdata.as_wire();
-        let mut bytes = Vec::with_capacity(10 + rd.len());
-        bytes.extend_from_slice(&rt.0.to_be_bytes());
-        bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
-        bytes.extend_from_slice(&ttl.to_be_bytes());
-        bytes.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(rd);
-        let names: Vec<(u16, u16)> = rdata
-            .names(rt)
-            .into_iter()
-            .filter(|n| n.compressible)
-            .map(|n| ((10 + n.offset) as u16, n.len as u16))
-            .collect();
-        records.push(WireRecord { bytes: bytes.into(), names: names.into() });
-    }
-    let target = (rt == RType::CNAME)
-        .then(|| set.rdatas.first().map(|r| Box::<[u8]>::from(r.as_wire())))
-        .flatten();
-    WireRRset {
-        rtype: rt.0,
-        records: records.into(),
-        glue_required: Box::new([]),
-        extra: Box::new([]),
-        target,
+        let start = self.targets.len();
+        self.targets.extend_from_slice(&required);
+        let required = Run::since(start, &self.targets)?;
+        let start = self.targets.len();
+        self.targets.extend_from_slice(&extra);
+        Ok((required, Run::since(start, &self.targets)?))
     }
 }
 

@@ -5,6 +5,7 @@ mod check_zone;
 mod cli;
 mod config;
 mod logging;
+mod memory;
 mod serve;
 
 use std::process::ExitCode;

@@ -41,7 +41,8 @@ fn describe(snap: &Snapshot) -> String {
         .iter()
         .map(|(apex, serial, n)| format!("{apex} (serial {serial}, {n} records)"))
         .collect();
-    format!("serving {} zone(s): {}", zones.len(), zones.join(", "))
+    let mib = snap.heap_bytes() as f64 / (1024.0 * 1024.0);
+    format!("serving {} zone(s) in {mib:.1} MiB: {}", zones.len(), zones.join(", "))
 }
 
 /// Runs `turnout serve`.
@@ -65,6 +66,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    crate::memory::return_freed_memory();
     if args.check_config {
         info!("configuration is valid; {}", describe(&snapshot));
         return ExitCode::SUCCESS;
@@ -118,8 +120,16 @@ async fn reload(handle: &SnapshotHandle, files: &[PathBuf]) {
     match tokio::task::spawn_blocking(move || load_snapshot(&files)).await {
         Ok(Ok(snap)) => {
             let what = describe(&snap);
-            handle.publish(snap);
+            let retired = handle.publish(snap);
             info!("reloaded; {what}");
+            // Free the previous zones off the runtime, once no worker reads them.
+            let freed = tokio::task::spawn_blocking(move || {
+                retired.release();
+                crate::memory::return_freed_memory();
+            });
+            if let Err(e) = freed.await {
+                warn!("releasing the previous zones failed: {e}");
+            }
         }
         Ok(Err(errors)) => {
             for e in &errors {
