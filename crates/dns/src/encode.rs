@@ -45,22 +45,36 @@ pub fn response_limit(edns: Option<Edns>, transport: Transport) -> usize {
     }
 }
 
+fn write_owner<'n>(w: &mut Writer<'_, 'n>, owner: Owner<'n>) -> Result<(), Full> {
+    match owner {
+        Owner::Query => w.pointer(12),
+        Owner::Name(n) => w.name(n),
+    }
+}
+
 fn write_item<'n>(
     w: &mut Writer<'_, 'n>,
     snap: &'n Snapshot,
     item: &Item<'n>,
 ) -> Result<u16, Full> {
+    if item.rrset.plain {
+        // No name to compress inside: owner, then the record's bytes as they are.
+        let mut rest = snap.rrset_bytes(item.rrset);
+        let mut n = 0;
+        while rest.len() >= 10 {
+            let len = 10 + usize::from(u16::from_be_bytes([rest[8], rest[9]]));
+            let (record, tail) = rest.split_at(len.min(rest.len()));
+            write_owner(w, item.owner)?;
+            w.bytes(record)?;
+            rest = tail;
+            n += 1;
+        }
+        return Ok(n);
+    }
     let records = snap.records(item.rrset);
     for rec in records {
-        match item.owner {
-            Owner::Query => w.pointer(12)?,
-            Owner::Name(n) => w.name(n)?,
-        }
+        write_owner(w, item.owner)?;
         let (b, names) = snap.record(rec);
-        if names.is_empty() {
-            w.bytes(b)?;
-            continue;
-        }
         w.bytes(&b[..8])?;
         let rdlen_at = w.len();
         w.u16(0)?;

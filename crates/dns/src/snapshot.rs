@@ -75,6 +75,11 @@ pub(crate) struct WireRecord {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WireRRset {
     pub(crate) rtype: u16,
+    /// Whether no record holds a compressible name: then `bytes` can be copied record by record
+    /// without looking at `records`.
+    pub(crate) plain: bool,
+    /// Every record's bytes, back to back, in the wire arena.
+    bytes: Run,
     pub(crate) records: Run,
     /// Nodes whose A/AAAA must go in the additional section (in-domain glue of a referral,
     /// RFC 9471): if they do not fit, the response is truncated.
@@ -194,6 +199,12 @@ impl Snapshot {
     #[inline]
     pub(crate) fn record(&self, rec: &WireRecord) -> (&[u8], &[(u16, u16)]) {
         (rec.bytes.of(&self.wire), rec.names.of(&self.spans))
+    }
+
+    /// All records of an RRset, back to back, each `TYPE CLASS TTL RDLENGTH RDATA`.
+    #[inline]
+    pub(crate) fn rrset_bytes(&self, set: &WireRRset) -> &[u8] {
+        set.bytes.of(&self.wire)
     }
 
     #[inline]
@@ -418,6 +429,8 @@ impl Snapshot {
         ttl: u32,
     ) -> Result<WireRRset, SnapshotError> {
         let first = self.records.len();
+        let first_byte = self.wire.len();
+        let first_span = self.spans.len();
         for rdata in &set.rdatas {
             let rd = rdata.as_wire();
             let start = self.wire.len();
@@ -435,6 +448,8 @@ impl Snapshot {
             self.records.push(WireRecord { bytes, names });
         }
         let records = Run::since(first, &self.records)?;
+        let bytes = Run::since(first_byte, &self.wire)?;
+        let plain = self.spans.len() == first_span;
         let target = match (rt, records.of(&self.records).first()) {
             // The CNAME's rdata is its target: the record's bytes after the 10-byte header.
             (RType::CNAME, Some(rec)) => {
@@ -444,6 +459,8 @@ impl Snapshot {
         };
         Ok(WireRRset {
             rtype: rt.0,
+            plain,
+            bytes,
             records,
             glue_required: Run::default(),
             extra: Run::default(),

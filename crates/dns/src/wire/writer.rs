@@ -6,6 +6,8 @@
 //! byte match, which is a case-insensitive match because every name given to the writer is
 //! lowercase (the question's own bytes keep the client's case and are only pointed to).
 
+use smallvec::SmallVec;
+
 /// The write did not fit within the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
@@ -17,6 +19,7 @@ pub struct Checkpoint {
     entries: usize,
 }
 
+/// How many name suffixes the compression table remembers.
 const TABLE: usize = 48;
 
 /// Writes a DNS message into a buffer.
@@ -24,15 +27,15 @@ pub struct Writer<'b, 'n> {
     buf: &'b mut [u8],
     len: usize,
     limit: usize,
-    table: [(u16, &'n [u8]); TABLE],
-    entries: usize,
+    /// (offset, lowercase suffix) of names written; inline and never zero-filled.
+    table: SmallVec<[(u16, &'n [u8]); TABLE]>,
 }
 
 impl<'b, 'n> Writer<'b, 'n> {
     /// A writer that will write at most `limit` bytes into `buf`.
     pub fn new(buf: &'b mut [u8], limit: usize) -> Self {
         let limit = limit.min(buf.len());
-        Writer { buf, len: 0, limit, table: [(0, &[]); TABLE], entries: 0 }
+        Writer { buf, len: 0, limit, table: SmallVec::new() }
     }
 
     /// Bytes written so far.
@@ -54,14 +57,14 @@ impl<'b, 'n> Writer<'b, 'n> {
     /// The current position, to roll back to.
     #[inline]
     pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint { len: self.len, entries: self.entries }
+        Checkpoint { len: self.len, entries: self.table.len() }
     }
 
     /// Forgets everything written after `cp`.
     #[inline]
     pub fn rollback(&mut self, cp: Checkpoint) {
         self.len = cp.len;
-        self.entries = cp.entries;
+        self.table.truncate(cp.entries);
     }
 
     /// Appends bytes.
@@ -92,9 +95,8 @@ impl<'b, 'n> Writer<'b, 'n> {
     /// to it and to each of its suffixes.
     pub fn remember(&mut self, mut offset: usize, name: &'n [u8]) {
         let mut pos = 0;
-        while pos < name.len() && name[pos] != 0 && offset < 0x4000 && self.entries < TABLE {
-            self.table[self.entries] = (offset as u16, &name[pos..]);
-            self.entries += 1;
+        while pos < name.len() && name[pos] != 0 && offset < 0x4000 && self.table.len() < TABLE {
+            self.table.push((offset as u16, &name[pos..]));
             let step = usize::from(name[pos]) + 1;
             pos += step;
             offset += step;
@@ -103,7 +105,7 @@ impl<'b, 'n> Writer<'b, 'n> {
 
     #[inline]
     fn lookup(&self, suffix: &[u8]) -> Option<u16> {
-        self.table[..self.entries].iter().find(|(_, s)| *s == suffix).map(|(o, _)| *o)
+        self.table.iter().find(|(_, s)| *s == suffix).map(|(o, _)| *o)
     }
 
     /// Writes a pointer to `offset`.
@@ -126,9 +128,8 @@ impl<'b, 'n> Writer<'b, 'n> {
             }
             let at = self.len;
             self.bytes(&name[pos..pos + 1 + len])?;
-            if at < 0x4000 && self.entries < TABLE {
-                self.table[self.entries] = (at as u16, suffix);
-                self.entries += 1;
+            if at < 0x4000 && self.table.len() < TABLE {
+                self.table.push((at as u16, suffix));
             }
             pos += 1 + len;
         }

@@ -1,0 +1,52 @@
+//! Answers one kind of query N times from the test snapshot, for instruction counting under
+//! callgrind (`bench/callgrind.sh`): `respond_loop KIND N`, KIND an index into `CASES`.
+
+use std::hint::black_box;
+
+use turnout_dns::encode::{TCP_LIMIT, Transport};
+use turnout_dns::{Snapshot, respond};
+use turnout_model::zonefile;
+use turnout_testkit::QueryBuilder;
+
+/// The query kinds, as in `benches/query_path.rs`.
+const CASES: [(&str, &str, &str); 9] = [
+    ("exact A", "www.example.test", "A"),
+    ("NXDOMAIN", "nothing.example.test", "A"),
+    ("NODATA", "www.example.test", "AAAA"),
+    ("CNAME chain of 3", "chain1.example.test", "A"),
+    ("wildcard", "x.y.wild.example.test", "A"),
+    ("referral with glue", "a.sub.example.test", "A"),
+    ("MX + additional", "example.test", "MX"),
+    ("REFUSED", "www.example.org", "A"),
+    ("exact A, EDNS", "www.example.test", "A+"),
+];
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    if kind >= CASES.len() {
+        for (i, (label, _, _)) in CASES.iter().enumerate() {
+            println!("{i} {label}");
+        }
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/");
+    let zones = ["example.test.zone", "child.example.test.zone"].map(|f| {
+        zonefile::parse_file(format!("{dir}{f}").as_ref(), None).expect("valid test zone")
+    });
+    let snap = Snapshot::build(&zones).expect("builds");
+    let (_, name, t) = CASES[kind];
+    let q = match t.strip_suffix('+') {
+        Some(t) => QueryBuilder::new(name, t).edns(1232),
+        None => QueryBuilder::new(name, t),
+    };
+    let packet = q.build();
+    let mut out = vec![0u8; TCP_LIMIT];
+    let mut total = 0usize;
+    for _ in 0..n {
+        total +=
+            respond(black_box(&snap), black_box(&packet), Transport::Udp, &mut out).unwrap_or(0);
+    }
+    black_box(total);
+}
