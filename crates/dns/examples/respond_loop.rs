@@ -1,5 +1,6 @@
 //! Answers one kind of query N times from the test snapshot, for instruction counting under
 //! callgrind (`bench/callgrind.sh`): `respond_loop KIND N`, KIND an index into `CASES`.
+#![allow(clippy::print_stdout)] // listing the kinds is its output
 
 use std::hint::black_box;
 
