@@ -14,6 +14,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use turnout_model::name::suffixes;
 use turnout_model::{Name, RRset, RType, Zone, ZoneError};
 
 use crate::wire::{CLASS_IN, rtype};
@@ -236,17 +237,7 @@ impl Snapshot {
         if self.index.is_empty() {
             return None;
         }
-        let mut pos = 0;
-        loop {
-            if let Some(id) = self.find(&name[pos..]) {
-                return Some((id, pos == 0));
-            }
-            let len = usize::from(*name.get(pos)?);
-            if len == 0 {
-                return None;
-            }
-            pos += len + 1;
-        }
+        suffixes(name).find_map(|s| self.find(s)).map(|id| (id, self.name(id).len() == name.len()))
     }
 
     /// The wildcard `*.<closest encloser>` in the encloser's zone (RFC 4592 §3.3.1).
@@ -268,17 +259,7 @@ impl Snapshot {
 
 /// The most specific zone (index into the depth-sorted zones) containing a name.
 fn owner_zone(apexes: &HashMap<&[u8], u32>, name: &[u8]) -> Option<u32> {
-    let mut pos = 0;
-    loop {
-        if let Some(z) = apexes.get(&name[pos..]) {
-            return Some(*z);
-        }
-        let len = usize::from(*name.get(pos)?);
-        if len == 0 {
-            return None;
-        }
-        pos += len + 1;
-    }
+    suffixes(name).find_map(|s| apexes.get(s).copied())
 }
 
 fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
@@ -303,8 +284,11 @@ fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
         let mut map: FxHashMap<&[u8], NodeId> = FxHashMap::default();
         let apex_len = z.apex().as_wire().len();
         for (name, _, _) in z.rrsets() {
-            let mut w: &[u8] = name.as_wire();
-            while w.len() >= apex_len && !map.contains_key(w) {
+            // The owner and its ancestors down to the apex, until one already has a node.
+            for w in suffixes(name.as_wire()).take_while(|w| w.len() >= apex_len) {
+                if map.contains_key(w) {
+                    break;
+                }
                 let id = NodeId::try_from(snap.nodes.len()).map_err(|_| SnapshotError::TooLarge)?;
                 let start = snap.names.len();
                 snap.names.extend_from_slice(w);
@@ -317,10 +301,6 @@ fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
                     rrsets: Run::default(),
                 });
                 map.insert(w, id);
-                if w.len() == apex_len {
-                    break;
-                }
-                w = &w[usize::from(w[0]) + 1..];
             }
         }
         zone_maps.push(map);
@@ -333,14 +313,11 @@ fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
         let with_ns: FxHashSet<&[u8]> =
             z.rrsets().filter(|(_, t, _)| *t == RType::NS).map(|(n, _, _)| n.as_wire()).collect();
         for (&name, &id) in map {
-            let mut cut = None;
-            let mut w: &[u8] = name;
-            while w.len() > apex_len {
-                if with_ns.contains(w) {
-                    cut = map.get(w).copied();
-                }
-                w = &w[usize::from(w[0]) + 1..];
-            }
+            let cut = suffixes(name)
+                .take_while(|w| w.len() > apex_len)
+                .filter(|w| with_ns.contains(w))
+                .last()
+                .and_then(|w| map.get(w).copied());
             snap.nodes[id as usize].cut = cut;
         }
     }

@@ -385,6 +385,31 @@ pub fn wire_name_len(wire: &[u8]) -> Option<usize> {
     }
 }
 
+/// The suffixes of a well-formed uncompressed wire name, longest first: the name itself, its
+/// parent, ... down to the root (`\0`). Stops early on malformed input instead of panicking.
+#[inline]
+pub fn suffixes(wire: &[u8]) -> Suffixes<'_> {
+    Suffixes { rest: Some(wire) }
+}
+
+/// Iterator returned by [`suffixes`].
+pub struct Suffixes<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Suffixes<'a> {
+    type Item = &'a [u8];
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let cur = self.rest?;
+        self.rest = match cur.first() {
+            Some(&len) if len != 0 => cur.get(usize::from(len) + 1..),
+            _ => None,
+        };
+        Some(cur)
+    }
+}
+
 /// Whether wire name `a` equals or lies below wire name `b` (both canonical, uncompressed).
 pub fn is_wire_subdomain(a: &[u8], b: &[u8]) -> bool {
     if b.len() > a.len() {
@@ -493,6 +518,14 @@ mod tests {
         assert_eq!(n("www.example.test").to_relative_string(&origin), "www");
         assert_eq!(origin.to_relative_string(&origin), "@");
         assert_eq!(n("other.test").to_relative_string(&origin), "other.test.");
+    }
+
+    #[test]
+    fn suffixes_run_down_to_the_root() {
+        let w = n("a.b").as_wire().to_vec();
+        let all: Vec<&[u8]> = suffixes(&w).collect();
+        assert_eq!(all, [&b"\x01a\x01b\x00"[..], b"\x01b\x00", b"\x00"]);
+        assert_eq!(suffixes(b"\x05ab").count(), 1, "malformed input ends the walk");
     }
 
     #[test]
