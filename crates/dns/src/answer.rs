@@ -9,7 +9,9 @@ use smallvec::SmallVec;
 
 use crate::snapshot::{NodeId, Snapshot, WireRRset};
 use crate::wire::query::Query;
-use crate::wire::{CLASS_IN, Rcode, rtype};
+use turnout_model::RType;
+
+use crate::wire::{CLASS_IN, Rcode};
 
 /// How many CNAMEs a chain may have before the server stops following it.
 pub const MAX_CNAME_CHAIN: usize = 16;
@@ -33,7 +35,7 @@ pub struct Item<'s> {
 
 impl Item<'_> {
     /// The RRset's type.
-    pub fn rtype(&self) -> u16 {
+    pub fn rtype(&self) -> RType {
         self.rrset.rtype
     }
 }
@@ -74,7 +76,7 @@ impl<'s> Response<'s> {
     fn add_addresses(&mut self, nodes: &'s [NodeId], required: bool) {
         let snap = self.snap;
         for &id in nodes {
-            for t in [rtype::A, rtype::AAAA] {
+            for t in [RType::A, RType::AAAA] {
                 if let Some(set) = snap.rrset(id, t) {
                     self.additional.push(Item { owner: Owner::Name(snap.name(id)), rrset: set });
                     if required {
@@ -87,7 +89,7 @@ impl<'s> Response<'s> {
 
     fn referral(&mut self, cut: NodeId) {
         let snap = self.snap;
-        if let Some(ns) = snap.rrset(cut, rtype::NS) {
+        if let Some(ns) = snap.rrset(cut, RType::NS) {
             self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns });
             self.add_addresses(snap.targets(ns.glue_required), true);
             self.add_addresses(snap.targets(ns.extra), false);
@@ -108,8 +110,8 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
     }
     match q.qtype {
         // Zone transfers come with a later issue.
-        rtype::AXFR | rtype::IXFR => return Response::new(snap, Rcode::REFUSED, false),
-        t if (128..=255).contains(&t) && t != rtype::ANY => {
+        RType::AXFR | RType::IXFR => return Response::new(snap, Rcode::REFUSED, false),
+        RType(t) if (128..=255).contains(&t) && t != RType::ANY.0 => {
             return Response::new(snap, Rcode::NOTIMP, false);
         }
         _ => {}
@@ -132,7 +134,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
         if let Some(cut) = ce_node.cut {
             // Below a delegation, except a DS query at the delegation point itself, which the
             // parent answers (RFC 4035 §3.1.4.1).
-            if !(exact && cut == ce && q.qtype == rtype::DS) {
+            if !(exact && cut == ce && q.qtype == RType::DS) {
                 if visited.is_empty() {
                     resp.aa = false;
                 }
@@ -150,14 +152,14 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             return resp;
         };
         let mut node_id = node_id;
-        if q.qtype == rtype::DS
+        if q.qtype == RType::DS
             && let Some(parent) = snap.node(node_id).parent_side
         {
             node_id = parent;
         }
         let zone = snap.node(node_id).zone;
-        if q.qtype != rtype::CNAME
-            && let Some(cname) = snap.rrset(node_id, rtype::CNAME)
+        if q.qtype != RType::CNAME
+            && let Some(cname) = snap.rrset(node_id, RType::CNAME)
         {
             if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
@@ -171,7 +173,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             owner = Owner::Name(target);
             continue;
         }
-        if q.qtype == rtype::ANY {
+        if q.qtype == RType::ANY {
             // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
             // without additional-section processing.
             match snap.rrsets(node_id).first() {

@@ -9,7 +9,9 @@ use crate::Snapshot;
 use crate::answer::{Item, Owner, Response};
 use crate::wire::query::{Edns, ErrorReply, Query};
 use crate::wire::writer::{Full, Writer};
-use crate::wire::{Rcode, rtype};
+use turnout_model::RType;
+
+use crate::wire::Rcode;
 
 /// The UDP payload size Turnout advertises and never exceeds (the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on common paths).
@@ -107,7 +109,7 @@ fn write_section<'n>(
 fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode) -> Result<(), Full> {
     let ttl: u32 = (u32::from(rcode.0 >> 4) << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
     w.bytes(&[0])?;
-    w.u16(rtype::OPT)?;
+    w.u16(RType::OPT.0)?;
     w.u16(EDNS_UDP_PAYLOAD)?;
     w.bytes(&ttl.to_be_bytes())?;
     w.u16(0)

@@ -17,7 +17,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use turnout_model::name::suffixes;
 use turnout_model::{Name, RRset, RType, Zone, ZoneError};
 
-use crate::wire::{CLASS_IN, rtype};
+use crate::wire::CLASS_IN;
 
 /// Index of a node in the snapshot.
 pub(crate) type NodeId = u32;
@@ -75,7 +75,7 @@ pub(crate) struct WireRecord {
 /// One RRset, pre-encoded, with what answering it drags along.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WireRRset {
-    pub(crate) rtype: u16,
+    pub(crate) rtype: RType,
     /// Whether no record holds a compressible name: then `bytes` can be copied record by record
     /// without looking at `records`.
     pub(crate) plain: bool,
@@ -187,7 +187,7 @@ impl Snapshot {
     }
 
     #[inline]
-    pub(crate) fn rrset(&self, id: NodeId, t: u16) -> Option<&WireRRset> {
+    pub(crate) fn rrset(&self, id: NodeId, t: RType) -> Option<&WireRRset> {
         self.rrsets(id).iter().find(|s| s.rtype == t)
     }
 
@@ -365,7 +365,7 @@ fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
                 current = Some((id, snap.rrsets.len()));
             }
             let mut w = snap.encode_rrset(rt, set, set.ttl)?;
-            if matches!(rt.0, rtype::NS | rtype::MX | rtype::SRV) {
+            if matches!(rt, RType::NS | RType::MX | RType::SRV) {
                 (w.glue_required, w.extra) =
                     snap.additional_targets(set, rt, id, map, &has_addr)?;
             }
@@ -435,7 +435,7 @@ impl Snapshot {
             _ => Run::default(),
         };
         Ok(WireRRset {
-            rtype: rt.0,
+            rtype: rt,
             plain,
             bytes,
             records,

@@ -52,41 +52,5 @@ pub mod opcode {
     pub const QUERY: u8 = 0;
 }
 
-/// Type codes the query path treats specially.
-pub mod rtype {
-    /// IPv4 address.
-    pub const A: u16 = 1;
-    /// Name server.
-    pub const NS: u16 = 2;
-    /// Canonical name.
-    pub const CNAME: u16 = 5;
-    /// Start of authority.
-    pub const SOA: u16 = 6;
-    /// Mail exchange.
-    pub const MX: u16 = 15;
-    /// IPv6 address.
-    pub const AAAA: u16 = 28;
-    /// Service location.
-    pub const SRV: u16 = 33;
-    /// EDNS pseudo-record.
-    pub const OPT: u16 = 41;
-    /// Delegation signer.
-    pub const DS: u16 = 43;
-    /// Transaction key.
-    pub const TKEY: u16 = 249;
-    /// Transaction signature.
-    pub const TSIG: u16 = 250;
-    /// Incremental zone transfer.
-    pub const IXFR: u16 = 251;
-    /// Full zone transfer.
-    pub const AXFR: u16 = 252;
-    /// Obsolete mailbox query.
-    pub const MAILB: u16 = 253;
-    /// Obsolete mail agent query.
-    pub const MAILA: u16 = 254;
-    /// Any type (RFC 8482).
-    pub const ANY: u16 = 255;
-}
-
 /// The Internet class.
 pub const CLASS_IN: u16 = 1;

@@ -5,7 +5,9 @@
 //! looking for EDNS (RFC 6891) and TSIG. Anything malformed becomes a [`Rejection`]: either a
 //! packet to drop (too short to answer, or a response) or an error reply with its RCODE.
 
-use super::{MAX_NAME_LEN, Rcode, opcode, rtype};
+use turnout_model::RType;
+
+use super::{MAX_NAME_LEN, Rcode, opcode};
 
 /// EDNS(0) parameters of a query (RFC 6891 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ pub struct Query<'a> {
     /// The query name, lowercased.
     pub qname: QName,
     /// The query type.
-    pub qtype: u16,
+    pub qtype: RType,
     /// The query class.
     pub qclass: u16,
     /// EDNS parameters, when the query carried an OPT record.
@@ -215,7 +217,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         return reject(Rcode::FORMERR, None, None);
     };
     let q = &packet[question_end - 4..question_end];
-    let qtype = u16::from_be_bytes([q[0], q[1]]);
+    let qtype = RType(u16::from_be_bytes([q[0], q[1]]));
     let qclass = u16::from_be_bytes([q[2], q[3]]);
     if ancount != 0 || nscount != 0 {
         return reject(Rcode::FORMERR, question, None);
@@ -236,8 +238,8 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         let Some(rdata) = cur.skip(usize::from(rdlen)) else {
             return reject(Rcode::FORMERR, question, None);
         };
-        match rt {
-            rtype::OPT => {
+        match RType(rt) {
+            RType::OPT => {
                 // RFC 6891 §6.1.1: one OPT, owned by the root, with well-formed options.
                 if edns.is_some() || !root || !options_well_formed(rdata) {
                     return reject(Rcode::FORMERR, question, None);
@@ -248,7 +250,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
                     dnssec_ok: ttl & 0x8000 != 0,
                 });
             }
-            rtype::TSIG => {
+            RType::TSIG => {
                 // RFC 8945 §5.1: TSIG must be the last record.
                 if i + 1 != arcount {
                     return reject(Rcode::FORMERR, question, edns);
@@ -271,8 +273,8 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         return reject(Rcode::NOTAUTH, question, edns);
     }
     match qtype {
-        0 | rtype::OPT | rtype::TSIG => return reject(Rcode::FORMERR, question, edns),
-        rtype::TKEY | rtype::MAILA | rtype::MAILB => return reject(Rcode::NOTIMP, question, edns),
+        RType(0) | RType::OPT | RType::TSIG => return reject(Rcode::FORMERR, question, edns),
+        RType::TKEY | RType::MAILA | RType::MAILB => return reject(Rcode::NOTIMP, question, edns),
         _ => {}
     }
     Ok(Query {
@@ -321,7 +323,7 @@ mod tests {
         assert_eq!(q.id, 0x1234);
         assert_eq!(q.qname.as_wire(), b"\x03www\x07example\x04test\x00");
         assert_eq!(&q.question[..4], b"\x03WWW", "the question keeps the client's case");
-        assert_eq!((q.qtype, q.qclass, q.edns), (28, 1, None));
+        assert_eq!((q.qtype, q.qclass, q.edns), (RType::AAAA, 1, None));
         let p = QueryBuilder::new("example.test", "A").edns(100).build();
         assert_eq!(
             decode(&p).expect("valid").edns,
