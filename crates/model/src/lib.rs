@@ -2,17 +2,25 @@
 //!
 //! Everything here is plain data and validation: no tokio, no sockets, no files except where
 //! [`zonefile::parse_file`] reads a zone file the caller named. The data plane compiles these
-//! types into its answer snapshot; the control plane (a later crate) stores and edits them.
+//! types into its answer snapshot; the control plane stores record sets and edits them through
+//! validated change batches ([`change::plan`]).
 
+pub mod change;
+pub mod geo;
 pub mod name;
 pub mod presentation;
 pub mod rdata;
+pub mod records;
 pub mod rtype;
 pub mod zone;
 pub mod zonefile;
 
+pub use change::{Action, ChangeBatchSpec, ChangeError, ChangeSpec, Plan, ZoneDelta, ZoneRecords};
 pub use name::{Name, NameError};
 pub use rdata::{EmbeddedName, Rdata, RdataError};
+pub use records::{
+    ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
+};
 pub use rtype::RType;
 pub use zone::{RRset, Soa, Zone, ZoneError};
 pub use zonefile::ZoneFileError;
