@@ -1,0 +1,279 @@
+//! The store: a revisioned key-value map shaped like etcd's KV API, so that the embedded backend
+//! (redb, this crate) and the cluster backend (etcd, a later issue) are two implementations of
+//! one trait.
+//!
+//! Semantics follow etcd v3: every write transaction that changes something gets the next
+//! store-wide revision; each key carries its create revision, mod revision and version (0 when
+//! absent, for comparisons); a transaction compares keys and then runs its success or failure
+//! operations atomically; a watch delivers, in revision order, every change under a prefix from
+//! a start revision on, one batch per revision. The store knows nothing about zones or records:
+//! the key layout belongs to `turnout-control`.
+
+mod embedded;
+mod export;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub use embedded::{EmbeddedStore, Options as EmbeddedOptions};
+pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportEntry};
+
+/// A store-wide revision: 0 before the first write, then one more per writing transaction.
+pub type Revision = i64;
+
+/// One key and its value at some revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Vec<u8>,
+    /// The revision that created the key (since its last deletion).
+    pub create_revision: Revision,
+    /// The revision that last wrote it.
+    pub mod_revision: Revision,
+    /// Writes since creation, 1 for a new key.
+    pub version: i64,
+}
+
+/// What a comparison looks at; an absent key has version, create and mod revision 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The key's mod revision.
+    ModRevision(Revision),
+    /// The key's create revision.
+    CreateRevision(Revision),
+    /// The key's version.
+    Version(i64),
+    /// The key's value (an absent key never matches).
+    Value(Vec<u8>),
+}
+
+/// How a comparison compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `==`.
+    Equal,
+    /// `!=`.
+    NotEqual,
+    /// `>`.
+    Greater,
+    /// `<`.
+    Less,
+}
+
+/// One guard of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compare {
+    /// The key.
+    pub key: String,
+    /// What to look at, and the operand.
+    pub target: Target,
+    /// The comparison.
+    pub op: CompareOp,
+}
+
+impl Compare {
+    /// The key's mod revision equals `revision` (0: the key is absent).
+    pub fn mod_revision(key: impl Into<String>, revision: Revision) -> Self {
+        Compare { key: key.into(), target: Target::ModRevision(revision), op: CompareOp::Equal }
+    }
+
+    /// The key is absent.
+    pub fn absent(key: impl Into<String>) -> Self {
+        Compare { key: key.into(), target: Target::Version(0), op: CompareOp::Equal }
+    }
+
+    /// Whether `kv` (None: absent) satisfies this comparison.
+    pub fn holds(&self, kv: Option<&KeyValue>) -> bool {
+        use std::cmp::Ordering;
+        let ordering = match &self.target {
+            Target::ModRevision(r) => kv.map_or(0, |kv| kv.mod_revision).cmp(r),
+            Target::CreateRevision(r) => kv.map_or(0, |kv| kv.create_revision).cmp(r),
+            Target::Version(v) => kv.map_or(0, |kv| kv.version).cmp(v),
+            Target::Value(v) => match kv {
+                Some(kv) => kv.value.as_slice().cmp(v.as_slice()),
+                None => return false,
+            },
+        };
+        match self.op {
+            CompareOp::Equal => ordering == Ordering::Equal,
+            CompareOp::NotEqual => ordering != Ordering::Equal,
+            CompareOp::Greater => ordering == Ordering::Greater,
+            CompareOp::Less => ordering == Ordering::Less,
+        }
+    }
+}
+
+/// A write inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Sets a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Removes a key (nothing if absent).
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Removes every key starting with the prefix.
+    DeletePrefix {
+        /// The prefix.
+        prefix: String,
+    },
+}
+
+impl Op {
+    /// A put.
+    pub fn put(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Op::Put { key: key.into(), value: value.into() }
+    }
+
+    /// A delete.
+    pub fn delete(key: impl Into<String>) -> Self {
+        Op::Delete { key: key.into() }
+    }
+}
+
+/// A transaction: if every comparison holds, the success operations run, else the failure ones;
+/// all at one revision, atomically and durably.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Txn {
+    /// The guards.
+    pub compares: Vec<Compare>,
+    /// Run when every guard holds.
+    pub success: Vec<Op>,
+    /// Run otherwise.
+    pub failure: Vec<Op>,
+}
+
+/// The outcome of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnResponse {
+    /// Whether every comparison held.
+    pub succeeded: bool,
+    /// The store's revision after the transaction (its own revision if it wrote anything).
+    pub revision: Revision,
+}
+
+/// Keys under a prefix at one revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeResponse {
+    /// The keys, in byte order.
+    pub kvs: Vec<KeyValue>,
+    /// The revision this view is consistent with.
+    pub revision: Revision,
+}
+
+/// A change seen by a watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The key was written; its new value.
+    Put(KeyValue),
+    /// The key was removed.
+    Delete {
+        /// The key.
+        key: String,
+        /// The revision of the removal.
+        mod_revision: Revision,
+    },
+}
+
+impl Event {
+    /// The key concerned.
+    pub fn key(&self) -> &str {
+        match self {
+            Event::Put(kv) => &kv.key,
+            Event::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// Every change of one revision under a watched prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchBatch {
+    /// The revision.
+    pub revision: Revision,
+    /// The changes, in the order the transaction made them.
+    pub events: Vec<Event>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached or opened.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's data is not what this version can read.
+    #[error("store data is corrupt or from an unknown format: {0}")]
+    Corrupt(String),
+    /// The watch start revision was compacted away; re-read and watch from the new revision.
+    #[error("revision {requested} is compacted (the oldest available is {oldest})")]
+    Compacted {
+        /// The revision asked for.
+        requested: Revision,
+        /// The oldest revision still available.
+        oldest: Revision,
+    },
+    /// An import into a store that holds data.
+    #[error("the store is not empty ({0} keys); import needs an empty store")]
+    NotEmpty(usize),
+    /// Reading or writing the store's files failed.
+    #[error("store I/O error: {0}")]
+    Io(String),
+}
+
+/// A stream of watch batches.
+#[async_trait]
+pub trait Watcher: Send {
+    /// The next batch, in revision order. An error ends the watch.
+    async fn next(&mut self) -> Result<WatchBatch, StoreError>;
+}
+
+/// The store trait: etcd's KV and Watch, reduced to what Turnout uses.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// One key (None if absent) and the store revision of the read.
+    async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError>;
+
+    /// Every key starting with `prefix`, in byte order, from one consistent view.
+    async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError>;
+
+    /// Runs a transaction atomically; returns once it is durable.
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;
+
+    /// Watches `prefix` from `start` (inclusive). A start older than the retained history
+    /// fails with [`StoreError::Compacted`].
+    async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError>;
+
+    /// Every key and the revision, for backups and format upgrades.
+    async fn export(&self) -> Result<Export, StoreError> {
+        let range = self.range("").await?;
+        Export::from_range(&range)
+    }
+
+    /// Loads an export into an empty store, in one transaction.
+    async fn import(&self, export: &Export) -> Result<TxnResponse, StoreError> {
+        let existing = self.range("").await?;
+        if !existing.kvs.is_empty() {
+            return Err(StoreError::NotEmpty(existing.kvs.len()));
+        }
+        let mut compares = Vec::new();
+        let mut success = Vec::new();
+        for entry in &export.entries {
+            compares.push(Compare::absent(entry.key.clone()));
+            success.push(Op::put(entry.key.clone(), entry.value.clone().into_bytes()));
+        }
+        let response = self.txn(Txn { compares, success, failure: Vec::new() }).await?;
+        if !response.succeeded {
+            return Err(StoreError::NotEmpty(0));
+        }
+        Ok(response)
+    }
+}
