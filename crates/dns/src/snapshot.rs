@@ -147,8 +147,8 @@ impl Snapshot {
     }
 
     /// Compiles validated zones into a snapshot.
-    pub fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
-        build(zones)
+    pub fn build<'z>(zones: impl IntoIterator<Item = &'z Zone>) -> Result<Snapshot, SnapshotError> {
+        build(zones.into_iter().collect())
     }
 
     /// The zones served: apex, SOA serial and record count.
@@ -262,8 +262,7 @@ fn owner_zone(apexes: &HashMap<&[u8], u32>, name: &[u8]) -> Option<u32> {
     suffixes(name).find_map(|s| apexes.get(s).copied())
 }
 
-fn build(zones: &[Zone]) -> Result<Snapshot, SnapshotError> {
-    let mut order: Vec<&Zone> = zones.iter().collect();
+fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
     order.sort_by_key(|z| z.apex().label_count());
     let mut apexes: HashMap<&[u8], u32> = HashMap::new();
     for (i, z) in order.iter().enumerate() {

@@ -1,0 +1,160 @@
+//! Record sets -> a servable [`Zone`].
+//!
+//! Until routing policies are evaluated per query (the policy crate of a later issue), each
+//! (name, type) group is compiled to the one RRset Route 53 would answer with when every record
+//! is healthy and nothing is known about the client:
+//!
+//! | policy | answered |
+//! |---|---|
+//! | simple | its values |
+//! | failover | the primary (the secondary if there is no primary) |
+//! | weighted | the record with the largest weight (the first set id on ties; all weights 0: the first) |
+//! | latency, geoproximity | the first record by set id |
+//! | geolocation, IP-based | the default `*` record, else the first by set id |
+//! | multivalue | the values of up to 8 records, in set-id order, at the smallest TTL |
+//!
+//! Aliases are resolved to their target group's answer with the target's TTL (reference §2.4
+//! rule 7), never a CNAME.
+
+use std::collections::BTreeMap;
+
+use turnout_model::geo::GeoLocation;
+use turnout_model::{
+    Name, Policy, RType, Rdata, RecordData, RecordSet, Zone, ZoneError, ZoneRecords,
+};
+
+/// Records answered by a multivalue group.
+const MULTIVALUE_MAX: usize = 8;
+/// Alias links followed before giving up (validation refuses loops; this is a backstop).
+const MAX_ALIAS_DEPTH: usize = 16;
+
+/// Compiles a zone's record sets into a validated zone.
+pub fn compile_zone(records: &ZoneRecords) -> Result<Zone, Vec<ZoneError>> {
+    let mut groups: BTreeMap<(&Name, RType), Vec<&RecordSet>> = BTreeMap::new();
+    for set in records.sets.values() {
+        groups.entry((&set.name, set.rtype)).or_default().push(set);
+    }
+    let mut zone = Zone::new(records.apex.clone());
+    let mut errors = Vec::new();
+    for &(name, rtype) in groups.keys() {
+        let Some((ttl, rdatas)) = resolve(&groups, name, rtype, 0) else { continue };
+        for rdata in rdatas {
+            if let Err(e) = zone.insert(name.clone(), rtype, ttl, rdata.clone()) {
+                errors.push(e);
+            }
+        }
+    }
+    errors.extend(zone.validate());
+    if errors.is_empty() { Ok(zone) } else { Err(errors) }
+}
+
+type Groups<'a> = BTreeMap<(&'a Name, RType), Vec<&'a RecordSet>>;
+
+/// The TTL and records a group answers with.
+fn resolve<'a>(
+    groups: &Groups<'a>,
+    name: &Name,
+    rtype: RType,
+    depth: usize,
+) -> Option<(u32, Vec<&'a Rdata>)> {
+    if depth > MAX_ALIAS_DEPTH {
+        return None;
+    }
+    let group = groups.get(&(name, rtype))?;
+    let first = group.first()?;
+    if matches!(first.policy, Policy::Multivalue) {
+        let mut ttl = u32::MAX;
+        let mut rdatas = Vec::new();
+        for set in group.iter().take(MULTIVALUE_MAX) {
+            if let RecordData::Values { ttl: t, rdatas: r } = &set.data {
+                ttl = ttl.min(*t);
+                rdatas.extend(r.iter());
+            }
+        }
+        return (!rdatas.is_empty()).then_some((ttl, rdatas));
+    }
+    let chosen = choose(group)?;
+    match &chosen.data {
+        RecordData::Values { ttl, rdatas } => Some((*ttl, rdatas.iter().collect())),
+        RecordData::Alias { target, .. } => resolve(groups, target, rtype, depth + 1),
+    }
+}
+
+/// The record an all-healthy group answers with, for a client nothing is known about.
+fn choose<'a>(group: &[&'a RecordSet]) -> Option<&'a RecordSet> {
+    let first = *group.first()?;
+    Some(match &first.policy {
+        Policy::Failover(_) => group
+            .iter()
+            .find(|s| {
+                matches!(s.policy, Policy::Failover(turnout_model::records::FailoverRole::Primary))
+            })
+            .copied()
+            .unwrap_or(first),
+        Policy::Weighted(_) => {
+            let weight = |s: &RecordSet| match s.policy {
+                Policy::Weighted(w) => w,
+                _ => 0,
+            };
+            let max = group.iter().map(|s| weight(s)).max().unwrap_or(0);
+            group.iter().find(|s| weight(s) == max).copied().unwrap_or(first)
+        }
+        Policy::Geolocation(_) => group
+            .iter()
+            .find(|s| matches!(&s.policy, Policy::Geolocation(GeoLocation::Default)))
+            .copied()
+            .unwrap_or(first),
+        Policy::Cidr { .. } => group
+            .iter()
+            .find(|s| matches!(&s.policy, Policy::Cidr { location, .. } if location == "*"))
+            .copied()
+            .unwrap_or(first),
+        _ => first,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turnout_model::RecordSetSpec;
+
+    fn zone(specs: &[&str]) -> ZoneRecords {
+        let apex = Name::parse_absolute("ex.test.").unwrap();
+        let mut z = ZoneRecords::new(apex.clone());
+        let base = [
+            r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
+            r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
+        ];
+        for json in base.iter().chain(specs) {
+            let set = serde_json::from_str::<RecordSetSpec>(json).unwrap().validate(&apex).unwrap();
+            z.sets.insert(set.key(), set);
+        }
+        z
+    }
+
+    fn answer(z: &Zone, name: &str, rtype: RType) -> Option<(u32, Vec<String>)> {
+        let set = z.get(&Name::parse_absolute(name).unwrap(), rtype)?;
+        Some((set.ttl, set.rdatas.iter().map(|r| r.display(rtype).to_string()).collect()))
+    }
+
+    #[test]
+    fn all_healthy_answers() {
+        let z = compile_zone(&zone(&[
+            r#"{"name":"www","type":"A","ttl":60,"set_id":"b","failover":"secondary","values":["192.0.2.2"]}"#,
+            r#"{"name":"www","type":"A","ttl":60,"set_id":"a","failover":"primary","values":["192.0.2.1"]}"#,
+            r#"{"name":"w","type":"A","ttl":5,"set_id":"a","weight":1,"values":["192.0.2.1"]}"#,
+            r#"{"name":"w","type":"A","ttl":5,"set_id":"b","weight":9,"values":["192.0.2.9"]}"#,
+            r#"{"name":"m","type":"A","ttl":30,"set_id":"a","multivalue":true,"values":["192.0.2.1"]}"#,
+            r#"{"name":"m","type":"A","ttl":20,"set_id":"b","multivalue":true,"values":["192.0.2.2"]}"#,
+            r#"{"name":"@","type":"A","alias":{"target":"www","evaluate_target_health":true}}"#,
+        ]))
+        .unwrap();
+        assert_eq!(answer(&z, "www.ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
+        assert_eq!(answer(&z, "w.ex.test.", RType::A), Some((5, vec!["192.0.2.9".into()])));
+        assert_eq!(
+            answer(&z, "m.ex.test.", RType::A),
+            Some((20, vec!["192.0.2.1".into(), "192.0.2.2".into()]))
+        );
+        assert_eq!(answer(&z, "ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
+    }
+}

@@ -1,0 +1,99 @@
+//! The key layout of Turnout's configuration in the store (documented in `docs/store.md`).
+//!
+//! ```text
+//! /turnout/zones/<apex>                          zone metadata (JSON)
+//! /turnout/rrsets/<apex>/<name>/<TYPE>/<set id>  one record set (JSON, canonical form)
+//! /turnout/changes/<id>                          one accepted change batch (JSON)
+//! /turnout/callerrefs/<reference>                the zone a caller reference created
+//! /turnout/tokens/<name>                         an API token's name, scopes and SHA-256
+//! ```
+//! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
+//! percent-encoded so that no two record sets share a key.
+
+use turnout_model::{Name, RecordKey};
+
+/// The prefix of every Turnout key.
+pub const ROOT: &str = "/turnout/";
+
+fn escape(text: &str) -> String {
+    text.replace('%', "%25").replace('/', "%2F")
+}
+
+/// Every zone's metadata.
+pub fn zones() -> String {
+    format!("{ROOT}zones/")
+}
+
+/// One zone's metadata.
+pub fn zone(apex: &Name) -> String {
+    format!("{ROOT}zones/{}", escape(&apex.to_string()))
+}
+
+/// Every record set.
+pub fn all_rrsets() -> String {
+    format!("{ROOT}rrsets/")
+}
+
+/// Every record set of one zone.
+pub fn rrsets(apex: &Name) -> String {
+    format!("{ROOT}rrsets/{}/", escape(&apex.to_string()))
+}
+
+/// One record set.
+pub fn rrset(apex: &Name, key: &RecordKey) -> String {
+    format!(
+        "{}{}/{}/{}",
+        rrsets(apex),
+        escape(&key.name.to_string()),
+        key.rtype,
+        escape(&key.set_id)
+    )
+}
+
+/// Every change.
+pub fn changes() -> String {
+    format!("{ROOT}changes/")
+}
+
+/// One change.
+pub fn change(id: &str) -> String {
+    format!("{ROOT}changes/{}", escape(id))
+}
+
+/// One caller reference.
+pub fn caller_reference(reference: &str) -> String {
+    format!("{ROOT}callerrefs/{}", escape(reference))
+}
+
+/// Every token.
+pub fn tokens() -> String {
+    format!("{ROOT}tokens/")
+}
+
+/// One token.
+pub fn token(name: &str) -> String {
+    format!("{ROOT}tokens/{}", escape(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turnout_model::RType;
+
+    #[test]
+    fn keys_do_not_collide() {
+        let apex = Name::parse_absolute("example.test.").unwrap();
+        let a = RecordKey {
+            name: Name::parse_absolute("a.example.test.").unwrap(),
+            rtype: RType::A,
+            set_id: "b.example.test./A/".into(),
+        };
+        let b = RecordKey {
+            name: Name::parse_absolute("a.example.test./A/b.example.test.").unwrap(),
+            rtype: RType::A,
+            set_id: String::new(),
+        };
+        assert_ne!(rrset(&apex, &a), rrset(&apex, &b));
+        assert!(rrset(&apex, &a).starts_with(&rrsets(&apex)));
+    }
+}

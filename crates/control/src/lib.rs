@@ -1,0 +1,93 @@
+//! Turnout's control plane: the runtime configuration (zones, record sets, tokens) in the
+//! store, change batches committed as single store transactions, and the sync task that turns
+//! every committed revision into a new DNS snapshot.
+//!
+//! ```text
+//!  API handler ──plan (turnout-model)──▶ Store::txn (compare the zones' SOA revisions)
+//!                                              │ watch
+//!  sync task ◀─────────────────────────────────┘
+//!     Config::apply ─▶ compile changed zones ─▶ Snapshot::build ─▶ SnapshotHandle::publish
+//!     ─▶ served revision (changes at or below it are INSYNC)
+//! ```
+//! This crate owns the key layout ([`keys`]) and the meaning of stored values; it must not know
+//! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
+
+pub mod compile;
+pub mod keys;
+mod service;
+pub mod state;
+mod sync;
+pub mod tokens;
+pub mod types;
+
+pub use service::{
+    Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, parse_zone_name,
+};
+pub use sync::{SyncOptions, run_sync};
+
+use turnout_model::{ChangeError, Name};
+use turnout_store::StoreError;
+
+/// Why a control-plane operation failed. Each variant maps to one stable API error code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// The batch breaks rules; every problem is listed.
+    #[error("the change batch is invalid: {}", list(.0))]
+    InvalidChangeBatch(Vec<ChangeError>),
+    /// A request field is malformed.
+    #[error("{field}: {message}")]
+    InvalidInput {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such zone.
+    #[error("no zone {0}")]
+    NoSuchZone(Name),
+    /// A zone with this name exists.
+    #[error("the zone {0} already exists")]
+    ZoneAlreadyExists(Name),
+    /// The zone is served from a zone file given to `turnout serve`.
+    #[error("the zone {0} is served from a zone file; it cannot be managed through the API")]
+    ZoneFromFile(Name),
+    /// The caller reference was used for another zone.
+    #[error("caller reference {reference:?} was already used to create the zone {zone}")]
+    CallerReferenceInUse {
+        /// The reference.
+        reference: String,
+        /// The zone it created.
+        zone: String,
+    },
+    /// The zone holds more than its SOA and apex NS.
+    #[error("the zone {0} contains record sets other than its SOA and NS; delete them or force")]
+    ZoneNotEmpty(Name),
+    /// No such change.
+    #[error("no change {0:?}")]
+    NoSuchChange(String),
+    /// Concurrent writers kept changing the same zones; the request was not applied.
+    #[error("the zones kept changing under this request; nothing was applied, retry it")]
+    Conflict,
+    /// The store failed; nothing was applied.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn list(errors: &[ChangeError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// The current time in RFC 3339, to the second.
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// `n` random bytes from the OS, base-32 encoded without padding.
+pub(crate) fn random_base32(n: usize) -> Result<String, StoreError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
+    Ok(data_encoding::BASE32_NOPAD.encode(&bytes))
+}

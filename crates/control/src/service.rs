@@ -1,0 +1,594 @@
+//! The control service: every operation of the configuration API, as methods that validate
+//! against the in-memory [`Config`] and commit with one compare-and-swap transaction.
+//!
+//! Concurrency: a batch is planned against the state at revision R and committed only if the
+//! metadata key and SOA key of every zone it touches are unchanged since R (every batch rewrites
+//! its zones' SOA to bump the serial). If another writer got there first, the service waits
+//! until its state has caught up and plans again, up to [`MAX_ATTEMPTS`] times. Writes made
+//! through one node are serialized by a local lock (each costs about one fsync), so retries
+//! only happen between nodes sharing a store.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use turnout_model::change::{self, ZoneDelta};
+use turnout_model::{
+    ChangeBatchSpec, Name, RType, Rdata, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa,
+    ZoneRecords,
+};
+use turnout_store::{Compare, Op, Revision, Store, Txn};
+
+use crate::state::Config;
+use crate::types::{
+    ChangeInfo, ChangeRecord, ChangeStatus, CreateZone, DryRun, RecordSetPage, TokenRecord,
+    ZoneCreated, ZoneInfo, ZoneMeta, ZonePage,
+};
+use crate::{ControlError, keys, now_rfc3339, random_base32};
+
+/// Plans retried when concurrent writers touch the same zones.
+const MAX_ATTEMPTS: usize = 8;
+/// How long a write waits for the in-memory state to show it (read-your-writes).
+const STATE_WAIT: Duration = Duration::from_secs(5);
+/// Default SOA timers: refresh, retry, expire, minimum (reference §3.3).
+const SOA_TIMERS: (u32, u32, u32, u32) = (7200, 900, 1_209_600, 86_400);
+/// Default SOA TTL (reference §3.3).
+const SOA_TTL: i64 = 900;
+/// Default apex NS TTL (reference §3.3).
+const NS_TTL: i64 = 172_800;
+/// The most zones one page lists.
+pub const MAX_ZONE_PAGE: usize = 100;
+/// The most record sets one page lists.
+pub const MAX_RRSET_PAGE: usize = 300;
+
+/// Settings of the control service.
+#[derive(Debug, Clone, Default)]
+pub struct ControlOptions {
+    /// Zones served from zone files: the API refuses to create or edit them.
+    pub static_zones: BTreeSet<Name>,
+}
+
+/// The control service. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Control {
+    store: Arc<dyn Store>,
+    state: RwLock<Config>,
+    state_revision: watch::Sender<Revision>,
+    served: watch::Sender<Option<Revision>>,
+    options: ControlOptions,
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// What a submitted batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// Committed.
+    Applied(ChangeInfo),
+    /// Validated only.
+    DryRun(DryRun),
+}
+
+impl Control {
+    /// A service over `store`. Its state is empty until the sync task loads it.
+    pub fn new(store: Arc<dyn Store>, options: ControlOptions) -> Arc<Self> {
+        Arc::new(Control {
+            store,
+            state: RwLock::new(Config::default()),
+            state_revision: watch::Sender::new(0),
+            served: watch::Sender::new(None),
+            options,
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current configuration, read-locked (never hold it across an await).
+    pub fn read(&self) -> RwLockReadGuard<'_, Config> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Config> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state_caught_up(&self, revision: Revision) {
+        self.state_revision.send_replace(revision);
+    }
+
+    pub(crate) fn served_now(&self, revision: Revision) {
+        self.served.send_replace(Some(revision));
+    }
+
+    /// The store revision the DNS data plane serves, once the first snapshot is published.
+    pub fn served_revision(&self) -> Option<Revision> {
+        *self.served.borrow()
+    }
+
+    /// Waits (at most `timeout`) until the DNS data plane serves `revision`.
+    pub async fn wait_served(&self, revision: Revision, timeout: Duration) -> bool {
+        let mut rx = self.served.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|s| s.is_some_and(|s| s >= revision)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    async fn wait_state(&self, revision: Revision) {
+        let mut rx = self.state_revision.subscribe();
+        let _timed_out = tokio::time::timeout(STATE_WAIT, rx.wait_for(|r| *r >= revision)).await;
+    }
+
+    /// The token's record, if `token` is a valid API token.
+    pub fn authenticate(&self, token: &str) -> Option<TokenRecord> {
+        let digest = hex_sha256(token);
+        self.read().tokens.get(&digest).cloned()
+    }
+
+    fn status(&self, revision: Revision) -> ChangeStatus {
+        match self.served_revision() {
+            Some(served) if served >= revision => ChangeStatus::Insync,
+            _ => ChangeStatus::Pending,
+        }
+    }
+
+    fn change_info(&self, record: ChangeRecord, revision: Revision) -> ChangeInfo {
+        ChangeInfo {
+            status: self.status(revision),
+            id: record.id,
+            submitted_at: record.submitted_at,
+            comment: record.comment,
+            kind: record.kind,
+            zones: record.zones,
+            changes: record.changes,
+            revision,
+        }
+    }
+
+    fn new_change(
+        kind: &str,
+        comment: Option<String>,
+        zones: Vec<String>,
+        changes: usize,
+    ) -> Result<ChangeRecord, ControlError> {
+        Ok(ChangeRecord {
+            id: format!("C{}", random_base32(10)?),
+            submitted_at: now_rfc3339(),
+            comment,
+            kind: kind.into(),
+            zones,
+            changes,
+        })
+    }
+
+    /// One change by id.
+    pub async fn change(&self, id: &str) -> Result<ChangeInfo, ControlError> {
+        let id = id.strip_prefix("/change/").unwrap_or(id);
+        let (kv, _) = self.store.get(&keys::change(id)).await?;
+        let kv = kv.ok_or_else(|| ControlError::NoSuchChange(id.to_owned()))?;
+        let record: ChangeRecord = serde_json::from_slice(&kv.value)
+            .map_err(|e| turnout_store::StoreError::Corrupt(format!("change {id}: {e}")))?;
+        Ok(self.change_info(record, kv.mod_revision))
+    }
+
+    /// Creates a zone with its SOA and NS records; idempotent by caller reference.
+    pub async fn create_zone(&self, request: &CreateZone) -> Result<ZoneCreated, ControlError> {
+        let apex = parse_zone_name(&request.name, "name")?;
+        if apex.is_root() {
+            return Err(invalid("name", "the root zone cannot be created"));
+        }
+        if self.options.static_zones.contains(&apex) {
+            return Err(ControlError::ZoneFromFile(apex));
+        }
+        if request.comment.as_ref().is_some_and(|c| c.chars().count() > 256) {
+            return Err(invalid("comment", "a comment has at most 256 characters"));
+        }
+        if let Some(reference) = &request.caller_reference
+            && (reference.is_empty() || reference.chars().count() > 128)
+        {
+            return Err(invalid("caller_reference", "a caller reference has 1-128 characters"));
+        }
+        let ns = default_name_servers(&apex, request.name_servers.as_deref())?;
+        let _writer = self.writer.lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(reference) = &request.caller_reference {
+                let (kv, _) = self.store.get(&keys::caller_reference(reference)).await?;
+                if let Some(kv) = kv {
+                    let used: CallerReference = serde_json::from_slice(&kv.value)
+                        .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
+                    if Name::parse_absolute(&used.zone).ok().as_ref() != Some(&apex) {
+                        return Err(ControlError::CallerReferenceInUse {
+                            reference: reference.clone(),
+                            zone: used.zone,
+                        });
+                    }
+                    self.wait_state(kv.mod_revision).await;
+                    let change = self.change(&used.change).await?;
+                    let zone = self.zone(&apex.to_string())?;
+                    return Ok(ZoneCreated { zone, change, created: false });
+                }
+            }
+            if self.read().zones.contains_key(&apex) {
+                return Err(ControlError::ZoneAlreadyExists(apex));
+            }
+            let meta = ZoneMeta {
+                name: apex.to_string(),
+                caller_reference: request.caller_reference.clone(),
+                comment: request.comment.clone(),
+                created_at: now_rfc3339(),
+            };
+            let soa = RecordSetSpec {
+                name: apex.to_string(),
+                rtype: "SOA".into(),
+                ttl: Some(SOA_TTL),
+                values: Some(vec![format!(
+                    "{} hostmaster.{apex} 1 {} {} {} {}",
+                    ns[0], SOA_TIMERS.0, SOA_TIMERS.1, SOA_TIMERS.2, SOA_TIMERS.3
+                )]),
+                ..RecordSetSpec::default()
+            };
+            let ns_set = RecordSetSpec {
+                name: apex.to_string(),
+                rtype: "NS".into(),
+                ttl: Some(NS_TTL),
+                values: Some(ns.iter().map(ToString::to_string).collect()),
+                ..RecordSetSpec::default()
+            };
+            let record = Self::new_change(
+                "create_zone",
+                request.comment.clone(),
+                vec![apex.to_string()],
+                2,
+            )?;
+            let mut compares = vec![Compare::absent(keys::zone(&apex))];
+            let mut success = vec![Op::put(keys::zone(&apex), to_json(&meta))];
+            for spec in [soa, ns_set] {
+                let set = spec.validate(&apex).map_err(|errors| {
+                    let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    invalid("name_servers", &message.join("; "))
+                })?;
+                success.push(Op::put(keys::rrset(&apex, &set.key()), to_json(&set.to_spec())));
+            }
+            if let Some(reference) = &request.caller_reference {
+                let used = CallerReference { zone: apex.to_string(), change: record.id.clone() };
+                compares.push(Compare::absent(keys::caller_reference(reference)));
+                success.push(Op::put(keys::caller_reference(reference), to_json(&used)));
+            }
+            success.push(Op::put(keys::change(&record.id), to_json(&record)));
+            let response = self.store.txn(Txn { compares, success, failure: Vec::new() }).await?;
+            self.wait_state(response.revision).await;
+            if response.succeeded {
+                let change = self.change_info(record, response.revision);
+                let zone = self.zone(&apex.to_string())?;
+                return Ok(ZoneCreated { zone, change, created: true });
+            }
+        }
+        Err(ControlError::Conflict)
+    }
+
+    /// Deletes a zone: only when it holds nothing but its SOA and apex NS, unless `force`.
+    pub async fn delete_zone(&self, zone: &str, force: bool) -> Result<ChangeInfo, ControlError> {
+        let apex = parse_zone_name(zone, "zone")?;
+        let _writer = self.writer.lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let (compares, meta) = {
+                let st = self.read();
+                let entry =
+                    st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+                let records = st.records.get(&apex);
+                let content = records.map_or(0, |z| {
+                    z.sets
+                        .keys()
+                        .filter(|k| !(k.name == apex && matches!(k.rtype, RType::SOA | RType::NS)))
+                        .count()
+                });
+                if content > 0 && !force {
+                    return Err(ControlError::ZoneNotEmpty(apex));
+                }
+                let soa_rev = st.soa_revision.get(&apex).copied().unwrap_or(0);
+                (
+                    vec![
+                        Compare::mod_revision(keys::zone(&apex), entry.meta_revision),
+                        Compare::mod_revision(keys::rrset(&apex, &Config::soa_key(&apex)), soa_rev),
+                    ],
+                    entry.meta.clone(),
+                )
+            };
+            let record = Self::new_change("delete_zone", None, vec![apex.to_string()], 1)?;
+            let mut success = vec![
+                Op::DeletePrefix { prefix: keys::rrsets(&apex) },
+                Op::delete(keys::zone(&apex)),
+                Op::put(keys::change(&record.id), to_json(&record)),
+            ];
+            if let Some(reference) = &meta.caller_reference {
+                success.push(Op::delete(keys::caller_reference(reference)));
+            }
+            let response = self.store.txn(Txn { compares, success, failure: Vec::new() }).await?;
+            self.wait_state(response.revision).await;
+            if response.succeeded {
+                return Ok(self.change_info(record, response.revision));
+            }
+        }
+        Err(ControlError::Conflict)
+    }
+
+    /// One zone.
+    pub fn zone(&self, zone: &str) -> Result<ZoneInfo, ControlError> {
+        let apex = parse_zone_name(zone, "zone")?;
+        let st = self.read();
+        zone_info(&st, &apex).ok_or(ControlError::NoSuchZone(apex))
+    }
+
+    /// A page of zones, from `marker` (a zone name) on.
+    pub fn list_zones(
+        &self,
+        marker: Option<&str>,
+        max_items: Option<usize>,
+    ) -> Result<ZonePage, ControlError> {
+        let max_items = page_size(max_items, MAX_ZONE_PAGE, "max_items")?;
+        let start = marker.map(|m| parse_zone_name(m, "marker")).transpose()?;
+        let st = self.read();
+        let lower = start.as_ref().map_or(Bound::Unbounded, Bound::Included);
+        let mut names = st.zones.range::<Name, _>((lower, Bound::Unbounded)).map(|(n, _)| n);
+        let zones: Vec<ZoneInfo> =
+            names.by_ref().take(max_items).filter_map(|n| zone_info(&st, n)).collect();
+        let next = names.next();
+        Ok(ZonePage {
+            zones,
+            is_truncated: next.is_some(),
+            next_marker: next.map(ToString::to_string),
+            max_items,
+        })
+    }
+
+    /// A page of a zone's record sets, from (name, type, set id) on.
+    pub fn list_record_sets(
+        &self,
+        zone: &str,
+        name: Option<&str>,
+        rtype: Option<&str>,
+        set_id: Option<&str>,
+        max_items: Option<usize>,
+    ) -> Result<RecordSetPage, ControlError> {
+        let apex = parse_zone_name(zone, "zone")?;
+        let max_items = page_size(max_items, MAX_RRSET_PAGE, "max_items")?;
+        if rtype.is_some() && name.is_none() {
+            return Err(invalid("type", "type needs name"));
+        }
+        let start = match name {
+            Some(n) => Some(RecordKey {
+                name: Name::parse_absolute(n).map_err(|e| invalid("name", &e.to_string()))?,
+                rtype: match rtype {
+                    Some(t) => RType::from_mnemonic(t)
+                        .ok_or_else(|| invalid("type", &format!("{t:?} is not a record type")))?,
+                    None => RType(0),
+                },
+                set_id: set_id.unwrap_or_default().to_owned(),
+            }),
+            None => None,
+        };
+        let st = self.read();
+        let zone = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
+        let zone = zone.ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+        let lower = start.as_ref().map_or(Bound::Unbounded, Bound::Included);
+        let mut sets = zone.sets.range::<RecordKey, _>((lower, Bound::Unbounded)).map(|(_, s)| s);
+        let record_sets: Vec<RecordSetSpec> =
+            sets.by_ref().take(max_items).map(RecordSet::to_spec).collect();
+        let next = sets.next();
+        Ok(RecordSetPage {
+            record_sets,
+            is_truncated: next.is_some(),
+            next_name: next.map(|s| s.name.to_string()),
+            next_type: next.map(|s| s.rtype.to_string()),
+            next_set_id: next.map(|s| s.set_id.clone().unwrap_or_default()),
+            max_items,
+        })
+    }
+
+    /// Validates a batch and, unless `dry_run`, commits it atomically.
+    pub async fn submit(
+        &self,
+        batch: &ChangeBatchSpec,
+        zone: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Submitted, ControlError> {
+        let default_zone = zone.map(|z| parse_zone_name(z, "zone")).transpose()?;
+        if let Some(apex) = &default_zone
+            && !self.read().zones.contains_key(apex)
+        {
+            return Err(ControlError::NoSuchZone(apex.clone()));
+        }
+        let _writer = if dry_run { None } else { Some(self.writer.lock().await) };
+        for _ in 0..MAX_ATTEMPTS {
+            let (txn, record) = {
+                let st = self.read();
+                let plan = change::plan(batch, default_zone.as_ref(), &st.records)
+                    .map_err(ControlError::InvalidChangeBatch)?;
+                if dry_run {
+                    return Ok(Submitted::DryRun(dry_run_of(&st, &plan.zones)));
+                }
+                let record = Self::new_change(
+                    "records",
+                    batch.comment.clone(),
+                    plan.zones.keys().map(ToString::to_string).collect(),
+                    plan.change_count,
+                )?;
+                let mut txn = Txn::default();
+                for (apex, delta) in &plan.zones {
+                    add_zone_delta(&st, apex, delta, &mut txn)?;
+                }
+                txn.success.push(Op::put(keys::change(&record.id), to_json(&record)));
+                (txn, record)
+            };
+            let response = self.store.txn(txn).await?;
+            self.wait_state(response.revision).await;
+            if response.succeeded {
+                return Ok(Submitted::Applied(self.change_info(record, response.revision)));
+            }
+        }
+        Err(ControlError::Conflict)
+    }
+}
+
+/// What a caller reference created, as stored.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CallerReference {
+    zone: String,
+    change: String,
+}
+
+/// Adds one zone's guarded writes (record sets and the SOA serial bump) to a transaction.
+fn add_zone_delta(
+    st: &Config,
+    apex: &Name,
+    delta: &ZoneDelta,
+    txn: &mut Txn,
+) -> Result<(), ControlError> {
+    let entry = st.zones.get(apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+    let soa_key = Config::soa_key(apex);
+    txn.compares.push(Compare::mod_revision(keys::zone(apex), entry.meta_revision));
+    txn.compares.push(Compare::mod_revision(
+        keys::rrset(apex, &soa_key),
+        st.soa_revision.get(apex).copied().unwrap_or(0),
+    ));
+    for (key, set) in &delta.puts {
+        if *key != soa_key {
+            txn.success.push(Op::put(keys::rrset(apex, key), to_json(&set.to_spec())));
+        }
+    }
+    for key in &delta.deletes {
+        txn.success.push(Op::delete(keys::rrset(apex, key)));
+    }
+    let current = st.records.get(apex).and_then(|z| z.sets.get(&soa_key));
+    let current = current.ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+    let bumped = bump_serial(current, delta.puts.get(&soa_key))?;
+    txn.success.push(Op::put(keys::rrset(apex, &soa_key), to_json(&bumped.to_spec())));
+    Ok(())
+}
+
+/// The SOA to store after a batch: the batch's own SOA if it has one, with a serial that is
+/// the given one if it is ahead of the current serial (RFC 1982), else the current plus one.
+fn bump_serial(current: &RecordSet, given: Option<&RecordSet>) -> Result<RecordSet, ControlError> {
+    let soa_of = |set: &RecordSet| match &set.data {
+        RecordData::Values { rdatas, .. } => rdatas.first().and_then(Soa::from_rdata),
+        RecordData::Alias { .. } => None,
+    };
+    let old = soa_of(current).ok_or_else(|| invalid("SOA", "the stored SOA is unreadable"))?;
+    let base = given.unwrap_or(current);
+    let mut soa = soa_of(base).ok_or_else(|| invalid("SOA", "the SOA is unreadable"))?;
+    let ahead = soa.serial.wrapping_sub(old.serial);
+    soa.serial =
+        if ahead != 0 && ahead < 1 << 31 { soa.serial } else { old.serial.wrapping_add(1) };
+    let text = format!(
+        "{} {} {} {} {} {} {}",
+        soa.mname, soa.rname, soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
+    );
+    let rdata =
+        Rdata::from_text(RType::SOA, &text, None).map_err(|e| invalid("SOA", &e.message))?;
+    let mut out = base.clone();
+    if let RecordData::Values { rdatas, .. } = &mut out.data {
+        *rdatas = vec![rdata];
+    }
+    Ok(out)
+}
+
+fn dry_run_of(st: &Config, zones: &std::collections::BTreeMap<Name, ZoneDelta>) -> DryRun {
+    let mut out = DryRun { puts: Vec::new(), deletes: Vec::new() };
+    for (apex, delta) in zones {
+        out.puts.extend(delta.puts.values().map(RecordSet::to_spec));
+        let base = st.records.get(apex);
+        out.deletes.extend(
+            delta
+                .deletes
+                .iter()
+                .filter_map(|k| base.and_then(|z| z.sets.get(k)))
+                .map(RecordSet::to_spec),
+        );
+    }
+    out
+}
+
+fn zone_info(st: &Config, apex: &Name) -> Option<ZoneInfo> {
+    let entry = st.zones.get(apex)?;
+    let records = st.records.get(apex);
+    let soa_key = Config::soa_key(apex);
+    let serial = records
+        .and_then(|z| z.sets.get(&soa_key))
+        .and_then(|s| match &s.data {
+            RecordData::Values { rdatas, .. } => rdatas.first().and_then(Soa::from_rdata),
+            RecordData::Alias { .. } => None,
+        })
+        .map_or(0, |soa| soa.serial);
+    let ns_key = RecordKey { name: apex.clone(), rtype: RType::NS, set_id: String::new() };
+    let name_servers = records
+        .and_then(|z| z.sets.get(&ns_key))
+        .map(|s| match &s.data {
+            RecordData::Values { rdatas, .. } => {
+                rdatas.iter().map(|r| r.display(RType::NS).to_string()).collect()
+            }
+            RecordData::Alias { .. } => Vec::new(),
+        })
+        .unwrap_or_default();
+    Some(ZoneInfo {
+        name: entry.meta.name.clone(),
+        caller_reference: entry.meta.caller_reference.clone(),
+        comment: entry.meta.comment.clone(),
+        created_at: entry.meta.created_at.clone(),
+        serial,
+        record_set_count: records.map_or(0, |z: &ZoneRecords| z.sets.len()),
+        name_servers,
+    })
+}
+
+fn default_name_servers(apex: &Name, given: Option<&[String]>) -> Result<Vec<Name>, ControlError> {
+    match given {
+        Some([]) => Err(invalid("name_servers", "give at least one name server")),
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                Name::parse_absolute(n)
+                    .map_err(|e| invalid(&format!("name_servers[{i}]"), &e.to_string()))
+            })
+            .collect(),
+        None => ["ns1", "ns2"]
+            .iter()
+            .map(|l| apex.prepend(l.as_bytes()).map_err(|e| invalid("name", &e.to_string())))
+            .collect(),
+    }
+}
+
+/// Parses a zone name from a request (trailing dot optional).
+pub fn parse_zone_name(text: &str, field: &str) -> Result<Name, ControlError> {
+    if text.is_empty() {
+        return Err(invalid(field, "the zone name is empty"));
+    }
+    Name::parse_absolute(text).map_err(|e| invalid(field, &e.to_string()))
+}
+
+fn page_size(given: Option<usize>, max: usize, field: &str) -> Result<usize, ControlError> {
+    match given {
+        None => Ok(max),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(invalid(field, &format!("{n} is outside 1-{max}"))),
+    }
+}
+
+fn invalid(field: &str, message: &str) -> ControlError {
+    ControlError::InvalidInput { field: field.to_owned(), message: message.to_owned() }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Hex SHA-256 of a token.
+pub(crate) fn hex_sha256(token: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()))
+}

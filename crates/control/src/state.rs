@@ -1,0 +1,176 @@
+//! The configuration as of one store revision, materialized in memory from a range and kept
+//! current by applying watch batches. The sync task is its only writer; API handlers read it to
+//! validate batches and answer lists without touching the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use tracing::warn;
+use turnout_model::{Name, RType, RecordKey, RecordSetSpec, ZoneRecords};
+use turnout_store::{Event, KeyValue, Revision, WatchBatch};
+
+use crate::keys;
+use crate::types::{TokenRecord, ZoneMeta};
+
+/// A zone's metadata and the revisions that guard concurrent changes to it.
+#[derive(Debug, Clone)]
+pub struct ZoneEntry {
+    /// As stored.
+    pub meta: ZoneMeta,
+    /// The mod revision of the zone's metadata key.
+    pub meta_revision: Revision,
+}
+
+/// Everything the control plane knows, at one store revision.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// The store revision this state reflects.
+    pub revision: Revision,
+    /// Zone metadata by apex.
+    pub zones: BTreeMap<Name, ZoneEntry>,
+    /// Record sets by zone.
+    pub records: BTreeMap<Name, ZoneRecords>,
+    /// Mod revision of each zone's SOA key: every change batch rewrites the SOA (its serial),
+    /// so this is the zone's version for compare-and-swap.
+    pub soa_revision: HashMap<Name, Revision>,
+    /// API tokens by SHA-256.
+    pub tokens: HashMap<String, TokenRecord>,
+}
+
+/// What applying store events changed.
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// Zones whose records or existence changed.
+    pub zones: BTreeSet<Name>,
+}
+
+impl Config {
+    /// Builds the state from a full range of [`keys::ROOT`].
+    pub fn from_range(kvs: &[KeyValue], revision: Revision) -> (Config, Touched) {
+        let mut config = Config { revision, ..Config::default() };
+        let mut touched = Touched::default();
+        for kv in kvs {
+            config.put(kv, &mut touched);
+        }
+        (config, touched)
+    }
+
+    /// Applies one watch batch.
+    pub fn apply(&mut self, batch: &WatchBatch, touched: &mut Touched) {
+        for event in &batch.events {
+            match event {
+                Event::Put(kv) => self.put(kv, touched),
+                Event::Delete { key, .. } => self.delete(key, touched),
+            }
+        }
+        self.revision = self.revision.max(batch.revision);
+    }
+
+    fn put(&mut self, kv: &KeyValue, touched: &mut Touched) {
+        let key = kv.key.as_str();
+        if let Some(rest) = key.strip_prefix(&keys::zones()) {
+            let Some(meta) = decode::<ZoneMeta>(key, &kv.value) else { return };
+            let Ok(apex) = Name::parse_absolute(&meta.name) else {
+                warn!("stored zone {rest:?} has an invalid name; ignored");
+                return;
+            };
+            self.records.entry(apex.clone()).or_insert_with(|| ZoneRecords::new(apex.clone()));
+            self.zones.insert(apex.clone(), ZoneEntry { meta, meta_revision: kv.mod_revision });
+            touched.zones.insert(apex);
+        } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
+            let Some((apex, _)) = parse_rrset_key(rest) else {
+                warn!("unreadable record set key {key:?}; ignored");
+                return;
+            };
+            let Some(spec) = decode::<RecordSetSpec>(key, &kv.value) else { return };
+            let set = match spec.validate(&apex) {
+                Ok(set) => set,
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    warn!("stored record set {key:?} is invalid ({}); ignored", errors.join("; "));
+                    return;
+                }
+            };
+            if set.rtype == RType::SOA {
+                self.soa_revision.insert(apex.clone(), kv.mod_revision);
+            }
+            let zone =
+                self.records.entry(apex.clone()).or_insert_with(|| ZoneRecords::new(apex.clone()));
+            zone.sets.insert(set.key(), set);
+            touched.zones.insert(apex);
+        } else if key.starts_with(&keys::tokens())
+            && let Some(token) = decode::<TokenRecord>(key, &kv.value)
+        {
+            self.tokens.retain(|_, t| t.name != token.name);
+            self.tokens.insert(token.sha256.clone(), token);
+        }
+    }
+
+    fn delete(&mut self, key: &str, touched: &mut Touched) {
+        if let Some(rest) = key.strip_prefix(&keys::zones()) {
+            let Ok(apex) = Name::parse_absolute(&unescape(rest)) else { return };
+            self.zones.remove(&apex);
+            self.records.remove(&apex);
+            self.soa_revision.remove(&apex);
+            touched.zones.insert(apex);
+        } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
+            let Some((apex, rkey)) = parse_rrset_key(rest) else { return };
+            if let Some(zone) = self.records.get_mut(&apex) {
+                zone.sets.remove(&rkey);
+            }
+            touched.zones.insert(apex);
+        } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
+            let name = unescape(rest);
+            self.tokens.retain(|_, t| t.name != name);
+        }
+    }
+
+    /// The SOA record set key of a zone.
+    pub fn soa_key(apex: &Name) -> RecordKey {
+        RecordKey { name: apex.clone(), rtype: RType::SOA, set_id: String::new() }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {
+    match serde_json::from_slice(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            warn!("stored value of {key:?} is unreadable ({e}); ignored");
+            None
+        }
+    }
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("%2F", "/").replace("%25", "%")
+}
+
+/// `<apex>/<name>/<TYPE>/<set id>` (escaped) -> (apex, key).
+fn parse_rrset_key(rest: &str) -> Option<(Name, RecordKey)> {
+    let mut parts = rest.split('/');
+    let apex = Name::parse_absolute(&unescape(parts.next()?)).ok()?;
+    let name = Name::parse_absolute(&unescape(parts.next()?)).ok()?;
+    let rtype = RType::from_mnemonic(parts.next()?)?;
+    let set_id = unescape(parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((apex, RecordKey { name, rtype, set_id }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrset_keys_parse_back() {
+        let apex = Name::parse_absolute("ex.test.").unwrap();
+        let key = RecordKey {
+            name: Name::parse_absolute("a/b%c.ex.test.").unwrap(),
+            rtype: RType::TXT,
+            set_id: "x/y%z".into(),
+        };
+        let text = keys::rrset(&apex, &key);
+        let rest = text.strip_prefix(&keys::all_rrsets()).unwrap();
+        assert_eq!(parse_rrset_key(rest), Some((apex, key)));
+    }
+}

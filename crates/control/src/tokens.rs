@@ -1,0 +1,80 @@
+//! API tokens: the store keeps each token's name, scopes and SHA-256; the admin token made at
+//! first start is also written, in clear, to `<data-dir>/admin.token` (mode 0600), where the
+//! CLI finds it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use turnout_store::{Compare, Op, Store, StoreError, Txn};
+
+use crate::service::hex_sha256;
+use crate::types::TokenRecord;
+use crate::{keys, now_rfc3339, random_base32};
+
+/// The admin token's file name inside the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// What [`ensure_admin_token`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminToken {
+    /// A new admin token was made and written to this file.
+    Created(PathBuf),
+    /// The store already has an admin token.
+    Exists,
+}
+
+/// Makes the admin token on first start: writes it to `<data_dir>/admin.token` (0600, fsynced,
+/// atomically renamed) and then records its digest in the store.
+pub async fn ensure_admin_token(
+    store: &dyn Store,
+    data_dir: &Path,
+) -> Result<AdminToken, StoreError> {
+    let key = keys::token("admin");
+    if store.get(&key).await?.0.is_some() {
+        return Ok(AdminToken::Exists);
+    }
+    let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &token).map_err(|e| {
+        StoreError::Io(format!("cannot write the admin token to {}: {e}", path.display()))
+    })?;
+    let record = TokenRecord {
+        name: "admin".into(),
+        scopes: vec!["admin".into()],
+        sha256: hex_sha256(&token),
+        created_at: now_rfc3339(),
+    };
+    let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let response = store
+        .txn(Txn {
+            compares: vec![Compare::absent(key.clone())],
+            success: vec![Op::put(key, value)],
+            failure: Vec::new(),
+        })
+        .await?;
+    if !response.succeeded {
+        return Ok(AdminToken::Exists);
+    }
+    Ok(AdminToken::Created(path))
+}
+
+/// Writes a secret file readable only by its owner, durably: temp file, fsync, rename, fsync
+/// of the directory.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("token.tmp");
+    let _absent = fs::remove_file(&tmp);
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// Reads the admin token from a data directory.
+pub fn read_admin_token(data_dir: &Path) -> std::io::Result<String> {
+    Ok(fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE))?.trim().to_owned())
+}

@@ -1,0 +1,177 @@
+//! The control plane's data as it is stored and as the API shows it: zones, changes, tokens and
+//! pages. These are plain serde types shared by the daemon, the HTTP API and the CLI.
+
+use serde::{Deserialize, Serialize};
+use turnout_model::RecordSetSpec;
+
+/// A request to create a zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateZone {
+    /// The apex (trailing dot optional).
+    #[serde(default)]
+    pub name: String,
+    /// Makes the request safe to retry: the same reference for the same name returns the zone
+    /// it created, for another name is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The apex NS records; default `ns1.<apex>` and `ns2.<apex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_servers: Option<Vec<String>>,
+}
+
+/// A zone's metadata as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMeta {
+    /// The apex, absolute.
+    pub name: String,
+    /// The caller reference that created it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+    /// The comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A zone as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    /// The apex, absolute.
+    pub name: String,
+    /// The caller reference that created it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+    /// The comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The current SOA serial.
+    pub serial: u32,
+    /// Record sets in the zone, SOA and NS included.
+    pub record_set_count: usize,
+    /// The apex NS names.
+    pub name_servers: Vec<String>,
+}
+
+/// What a zone creation returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneCreated {
+    /// The zone.
+    pub zone: ZoneInfo,
+    /// The change that created it (or created it first, for a retried request).
+    pub change: ChangeInfo,
+    /// False when a retried request found the zone its caller reference created.
+    pub created: bool,
+}
+
+/// The status of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChangeStatus {
+    /// Committed to the store, not yet served by the DNS data plane.
+    Pending,
+    /// Served by the DNS data plane.
+    Insync,
+}
+
+/// An accepted change as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// The id, `C` and 16 base-32 characters.
+    pub id: String,
+    /// RFC 3339.
+    pub submitted_at: String,
+    /// The batch comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// What it was: `records`, `create_zone` or `delete_zone`.
+    pub kind: String,
+    /// The zones it touched.
+    pub zones: Vec<String>,
+    /// How many changes the batch held.
+    pub changes: usize,
+}
+
+/// A change as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeInfo {
+    /// The id.
+    pub id: String,
+    /// PENDING until the DNS data plane serves the change's revision, then INSYNC.
+    pub status: ChangeStatus,
+    /// RFC 3339.
+    pub submitted_at: String,
+    /// The batch comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `records`, `create_zone` or `delete_zone`.
+    pub kind: String,
+    /// The zones it touched.
+    pub zones: Vec<String>,
+    /// How many changes the batch held.
+    pub changes: usize,
+    /// The store revision that holds it.
+    pub revision: i64,
+}
+
+/// The result of a dry run: what the batch would write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// Record sets that would be created or replaced.
+    pub puts: Vec<RecordSetSpec>,
+    /// Record sets that would be removed.
+    pub deletes: Vec<RecordSetSpec>,
+}
+
+/// A page of zones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZonePage {
+    /// The zones, in canonical order of their names.
+    pub zones: Vec<ZoneInfo>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+    /// Pass as `marker` to get the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// The page size used.
+    pub max_items: usize,
+}
+
+/// A page of record sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSetPage {
+    /// The record sets, in canonical order of (name, type, set id).
+    pub record_sets: Vec<RecordSetSpec>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+    /// With `next_type` and `next_set_id`: where the next page starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_name: Option<String>,
+    /// The next page's first type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_type: Option<String>,
+    /// The next page's first set id (empty for simple records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_set_id: Option<String>,
+    /// The page size used.
+    pub max_items: usize,
+}
+
+/// An API token as stored: its SHA-256, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The token's name (`admin` for the one made at first start).
+    pub name: String,
+    /// What it may do: `read`, `config`, `controls` or `admin`.
+    pub scopes: Vec<String>,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// RFC 3339.
+    pub created_at: String,
+}

@@ -1,0 +1,144 @@
+//! The control service over a real embedded store, with the sync task publishing snapshots.
+#![allow(clippy::unwrap_used)] // A panic is how a test fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use turnout_control::types::{ChangeStatus, CreateZone};
+use turnout_control::{Control, ControlError, ControlOptions, Submitted, SyncOptions, run_sync};
+use turnout_dns::{Snapshot, SnapshotHandle};
+use turnout_model::{ChangeBatchSpec, ErrorCode};
+use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
+
+struct Fixture {
+    control: Arc<Control>,
+    handle: SnapshotHandle,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
+    );
+    let control = Control::new(store, ControlOptions::default());
+    let handle = SnapshotHandle::new(Snapshot::empty());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(run_sync(
+        control.clone(),
+        handle.clone(),
+        SyncOptions::default(),
+        shutdown.clone(),
+    ));
+    Fixture { control, handle, shutdown, _dir: dir }
+}
+
+fn batch(json: &str) -> ChangeBatchSpec {
+    serde_json::from_str(json).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_lifecycle_and_insync() {
+    let f = start().await;
+    let created = f
+        .control
+        .create_zone(&CreateZone {
+            name: "example.test".into(),
+            caller_reference: Some("r1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(created.created);
+    assert_eq!(created.zone.serial, 1);
+    assert_eq!(created.zone.name_servers, vec!["ns1.example.test.", "ns2.example.test."]);
+    // A retry with the same reference returns the same zone; another name is refused.
+    let again = f
+        .control
+        .create_zone(&CreateZone {
+            name: "example.test.".into(),
+            caller_reference: Some("r1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.change.id, created.change.id);
+    let err = f
+        .control
+        .create_zone(&CreateZone {
+            name: "other.test".into(),
+            caller_reference: Some("r1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ControlError::CallerReferenceInUse { .. }), "{err}");
+
+    let Submitted::Applied(change) = f
+        .control
+        .submit(
+            &batch(r#"{"changes":[{"action":"CREATE","record_set":{"name":"www","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#),
+            Some("example.test"),
+            false,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not applied")
+    };
+    assert!(f.control.wait_served(change.revision, Duration::from_secs(10)).await);
+    assert_eq!(f.control.change(&change.id).await.unwrap().status, ChangeStatus::Insync);
+    let zones = f.handle.load().zones().to_vec();
+    assert_eq!(zones.len(), 1);
+    assert_eq!((zones[0].1, zones[0].2), (2, 4), "serial bumped; SOA, 2 NS and the A record");
+
+    let err = f.control.delete_zone("example.test", false).await.unwrap_err();
+    assert!(matches!(err, ControlError::ZoneNotEmpty(_)), "{err}");
+    let change = f.control.delete_zone("example.test", true).await.unwrap();
+    assert!(f.control.wait_served(change.revision, Duration::from_secs(10)).await);
+    assert!(f.handle.load().zones().is_empty());
+    f.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_on_one_zone_all_land() {
+    let f = start().await;
+    f.control
+        .create_zone(&CreateZone { name: "c.test".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let control = f.control.clone();
+        tasks.push(tokio::spawn(async move {
+            let json = format!(
+                r#"{{"changes":[{{"action":"CREATE","record_set":{{"name":"h{i}","type":"A","ttl":60,"values":["192.0.2.{i}"]}}}}]}}"#
+            );
+            control.submit(&batch(&json), Some("c.test"), false).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(matches!(r, Ok(Submitted::Applied(_))), "{r:?}");
+    }
+    let zone = f.control.zone("c.test").unwrap();
+    assert_eq!(zone.record_set_count, 22);
+    assert_eq!(zone.serial, 21, "one serial bump per batch");
+    // A rejected batch changes nothing.
+    let err = f
+        .control
+        .submit(
+            &batch(r#"{"changes":[{"action":"CREATE","record_set":{"name":"h0","type":"A","ttl":60,"values":["192.0.2.0"]}},{"action":"CREATE","record_set":{"name":"new","type":"A","ttl":60,"values":["192.0.2.99"]}}]}"#),
+            Some("c.test"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    let ControlError::InvalidChangeBatch(errors) = err else { panic!("{err}") };
+    assert_eq!(errors[0].code, ErrorCode::AlreadyExists);
+    assert_eq!(f.control.zone("c.test").unwrap().record_set_count, 22);
+    f.shutdown.cancel();
+}
