@@ -21,9 +21,10 @@ pub mod tokens;
 pub mod types;
 
 pub use service::{
-    Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, parse_zone_name,
+    Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers,
+    default_records, parse_zone_name,
 };
-pub use sync::{SyncOptions, run_sync};
+pub use sync::{StaticZones, SyncOptions, run_sync};
 
 use turnout_model::{ChangeError, Name};
 use turnout_store::StoreError;

@@ -222,23 +222,7 @@ impl Control {
                 comment: request.comment.clone(),
                 created_at: now_rfc3339(),
             };
-            let soa = RecordSetSpec {
-                name: apex.to_string(),
-                rtype: "SOA".into(),
-                ttl: Some(SOA_TTL),
-                values: Some(vec![format!(
-                    "{} hostmaster.{apex} 1 {} {} {} {}",
-                    ns[0], SOA_TIMERS.0, SOA_TIMERS.1, SOA_TIMERS.2, SOA_TIMERS.3
-                )]),
-                ..RecordSetSpec::default()
-            };
-            let ns_set = RecordSetSpec {
-                name: apex.to_string(),
-                rtype: "NS".into(),
-                ttl: Some(NS_TTL),
-                values: Some(ns.iter().map(ToString::to_string).collect()),
-                ..RecordSetSpec::default()
-            };
+            let [soa, ns_set] = default_records(&apex, &ns);
             let record = Self::new_change(
                 "create_zone",
                 request.comment.clone(),
@@ -359,6 +343,9 @@ impl Control {
         let max_items = page_size(max_items, MAX_RRSET_PAGE, "max_items")?;
         if rtype.is_some() && name.is_none() {
             return Err(invalid("type", "type needs name"));
+        }
+        if set_id.is_some() && rtype.is_none() {
+            return Err(invalid("set_id", "set_id needs name and type"));
         }
         let start = match name {
             Some(n) => Some(RecordKey {
@@ -545,7 +532,34 @@ fn zone_info(st: &Config, apex: &Name) -> Option<ZoneInfo> {
     })
 }
 
-fn default_name_servers(apex: &Name, given: Option<&[String]>) -> Result<Vec<Name>, ControlError> {
+/// The SOA and NS record sets a new zone starts with (reference §3.3 timers and TTLs).
+pub fn default_records(apex: &Name, name_servers: &[Name]) -> [RecordSetSpec; 2] {
+    let mname = name_servers.first().cloned().unwrap_or_else(|| apex.clone());
+    let soa = RecordSetSpec {
+        name: apex.to_string(),
+        rtype: "SOA".into(),
+        ttl: Some(SOA_TTL),
+        values: Some(vec![format!(
+            "{mname} hostmaster.{apex} 1 {} {} {} {}",
+            SOA_TIMERS.0, SOA_TIMERS.1, SOA_TIMERS.2, SOA_TIMERS.3
+        )]),
+        ..RecordSetSpec::default()
+    };
+    let ns = RecordSetSpec {
+        name: apex.to_string(),
+        rtype: "NS".into(),
+        ttl: Some(NS_TTL),
+        values: Some(name_servers.iter().map(ToString::to_string).collect()),
+        ..RecordSetSpec::default()
+    };
+    [soa, ns]
+}
+
+/// The apex NS names of a new zone: the given ones, or `ns1` and `ns2` under the apex.
+pub fn default_name_servers(
+    apex: &Name,
+    given: Option<&[String]>,
+) -> Result<Vec<Name>, ControlError> {
     match given {
         Some([]) => Err(invalid("name_servers", "give at least one name server")),
         Some(list) => list

@@ -1,37 +1,82 @@
 //! The sync task: store -> watch -> compile -> publish.
 //!
-//! It loads the whole configuration with one range, publishes a snapshot, then follows the
-//! store's watch from the next revision. Each batch of revisions (whatever arrived together)
-//! is applied to the in-memory [`Config`], the zones it touched are recompiled, a new snapshot
-//! is built off to the side and swapped in with one atomic store; then the served revision
-//! advances, which turns the changes at or below it INSYNC. If the store fails, the task keeps
-//! the last snapshot serving, retries with backoff and re-reads everything when it is back.
+//! Two loops share a "dirty" set:
+//! - the **follower** loads the whole configuration with one range, then follows the store's
+//!   watch from the next revision, applying each batch of revisions to the in-memory
+//!   [`Config`] at once (so API reads and validation see a write as soon as it is committed) and
+//!   marking the zones it touched dirty;
+//! - the **builder** takes whatever is dirty, recompiles those zones, builds a new snapshot off
+//!   to the side, swaps it in with one atomic store, then advances the served revision (changes
+//!   at or below it are INSYNC). Bursts of changes coalesce into one build.
+//!
+//! If the store fails, the last snapshot keeps serving; the follower retries with backoff and
+//! re-reads everything when the store is back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_model::{Name, Zone};
-use turnout_store::{Revision, WatchBatch};
+use turnout_store::{Revision, StoreError, WatchBatch};
 
 use crate::compile::compile_zone;
 use crate::state::{Config, Touched};
 use crate::{Control, keys};
 
+/// Zones from zone files, served alongside the store's; replaced on reload.
+pub type StaticZones = watch::Receiver<Arc<Vec<Zone>>>;
+
 /// Settings of the sync task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SyncOptions {
-    /// Zones from zone files, served alongside the store's.
-    pub static_zones: Vec<Zone>,
+    /// Zones from zone files (the binary sends new ones on SIGHUP).
+    pub static_zones: StaticZones,
     /// Called after a replaced snapshot is freed (the binary returns memory to the OS).
     pub on_retired: Option<fn()>,
 }
 
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { static_zones: watch::channel(Arc::new(Vec::new())).1, on_retired: None }
+    }
+}
+
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default)]
+struct Dirty {
+    zones: BTreeSet<Name>,
+    /// Everything must be recompiled (first load, re-read after a store failure).
+    all: bool,
+    revision: Option<Revision>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    dirty: Mutex<Dirty>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn mark(&self, touched: Touched, all: bool, revision: Revision) {
+        {
+            let mut d = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
+            d.zones.extend(touched.zones);
+            d.all |= all;
+            d.revision = Some(d.revision.map_or(revision, |r| r.max(revision)));
+        }
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Dirty {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 /// Runs until `shutdown`; never gives up on the store.
 pub async fn run_sync(
@@ -40,130 +85,177 @@ pub async fn run_sync(
     options: SyncOptions,
     shutdown: CancellationToken,
 ) {
-    let mut sync = Sync {
-        control,
+    let shared = Arc::new(Shared::default());
+    let builder = Builder {
+        control: control.clone(),
         handle,
-        static_apexes: options.static_zones.iter().map(|z| z.apex().clone()).collect(),
-        options,
+        static_zones: options.static_zones,
+        on_retired: options.on_retired,
         compiled: BTreeMap::new(),
+        shared: shared.clone(),
     };
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = follow_forever(control, shared) => {}
+        () = builder.run() => {}
+    }
+}
+
+async fn follow_forever(control: Arc<Control>, shared: Arc<Shared>) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            result = sync.follow() => {
-                let e = match result { Ok(()) => continue, Err(e) => e };
-                warn!("store sync interrupted ({e}); still serving revision {:?}; retrying in \
-                       {backoff:?}", sync.control.served_revision());
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
+        let e = follow(&control, &shared, &mut backoff).await;
+        warn!(
+            "store sync interrupted ({e}); still serving revision {:?}; retrying in {backoff:?}",
+            control.served_revision()
+        );
+        tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
-struct Sync {
-    control: Arc<Control>,
-    handle: SnapshotHandle,
-    options: SyncOptions,
-    static_apexes: BTreeSet<Name>,
-    compiled: BTreeMap<Name, Zone>,
+/// Loads everything, then follows the watch until it fails.
+async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> StoreError {
+    let store = Arc::clone(control.store());
+    let range = match store.range(keys::ROOT).await {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    *control.write() = config;
+    control.state_caught_up(range.revision);
+    shared.mark(touched, true, range.revision);
+    let mut watcher = match store.watch(keys::ROOT, range.revision + 1).await {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
+    *backoff = BACKOFF_MIN;
+    loop {
+        let mut batches: Vec<WatchBatch> = match watcher.next().await {
+            Ok(b) => vec![b],
+            Err(e) => return e,
+        };
+        // Whatever else is already there is applied with it.
+        while batches.len() < 1024 {
+            match tokio::time::timeout(Duration::ZERO, watcher.next()).await {
+                Ok(Ok(batch)) => batches.push(batch),
+                Ok(Err(e)) => return e,
+                Err(_) => break,
+            }
+        }
+        let mut touched = Touched::default();
+        let revision = {
+            let mut st = control.write();
+            for batch in &batches {
+                st.apply(batch, &mut touched);
+            }
+            st.revision
+        };
+        control.state_caught_up(revision);
+        shared.mark(touched, false, revision);
+    }
 }
 
-impl Sync {
-    /// Loads everything, then follows the watch until it fails.
-    async fn follow(&mut self) -> Result<(), turnout_store::StoreError> {
-        let store = Arc::clone(self.control.store());
-        let range = store.range(keys::ROOT).await?;
-        let (config, touched) = Config::from_range(&range.kvs, range.revision);
-        *self.control.write() = config;
-        self.control.state_caught_up(range.revision);
-        self.compiled.clear();
-        self.rebuild(&touched, range.revision).await;
-        let mut watcher = store.watch(keys::ROOT, range.revision + 1).await?;
+struct Builder {
+    control: Arc<Control>,
+    handle: SnapshotHandle,
+    static_zones: StaticZones,
+    on_retired: Option<fn()>,
+    compiled: BTreeMap<Name, Zone>,
+    shared: Arc<Shared>,
+}
+
+impl Builder {
+    async fn run(mut self) {
+        let mut static_open = true;
         loop {
-            let mut batches: Vec<WatchBatch> = vec![watcher.next().await?];
-            // Whatever else is already there goes into the same snapshot.
-            while batches.len() < 1024 {
-                match tokio::time::timeout(Duration::ZERO, watcher.next()).await {
-                    Ok(batch) => batches.push(batch?),
-                    Err(_) => break,
+            let mut rebuild_static = false;
+            tokio::select! {
+                () = self.shared.wake.notified() => {}
+                changed = self.static_zones.changed(), if static_open => {
+                    match changed {
+                        Ok(()) => rebuild_static = true,
+                        Err(_) => static_open = false,
+                    }
                 }
             }
-            let mut touched = Touched::default();
-            let revision = {
-                let mut st = self.control.write();
-                for batch in &batches {
-                    st.apply(batch, &mut touched);
-                }
-                st.revision
-            };
-            self.control.state_caught_up(revision);
-            self.rebuild(&touched, revision).await;
-        }
-    }
-
-    /// Recompiles the touched zones, publishes a new snapshot and marks `revision` served.
-    async fn rebuild(&mut self, touched: &Touched, revision: Revision) {
-        if !touched.zones.is_empty() || self.control.served_revision().is_none() {
-            let started = Instant::now();
-            self.recompile(touched);
-            let zones = self.options.static_zones.iter().chain(self.compiled.values());
-            let built = tokio::task::block_in_place(|| Snapshot::build(zones));
-            match built {
-                Ok(snapshot) => {
-                    let count = snapshot.zones().len();
-                    let retired = self.handle.publish(snapshot);
-                    let on_retired = self.options.on_retired;
-                    tokio::task::spawn_blocking(move || {
-                        retired.release();
-                        if let Some(f) = on_retired {
-                            f();
-                        }
-                    });
-                    debug!(
-                        "revision {revision}: {} zone(s) recompiled, {count} served, in {:?}",
-                        touched.zones.len(),
-                        started.elapsed()
-                    );
-                }
-                Err(e) => error!("revision {revision} not served: {e}; serving the previous one"),
-            }
-        }
-        if self.control.served_revision().is_none() {
-            info!("serving store revision {revision}");
-        }
-        self.control.served_now(revision);
-    }
-
-    fn recompile(&mut self, touched: &Touched) {
-        let st = self.control.read();
-        for apex in &touched.zones {
-            if self.static_apexes.contains(apex) {
-                warn!("zone {apex} is in the store and in a zone file; the zone file wins");
+            let dirty = self.shared.take();
+            let Some(revision) = dirty.revision.or(self.control.served_revision()) else {
                 continue;
+            };
+            if dirty.all || rebuild_static || !dirty.zones.is_empty() {
+                self.build(&dirty, revision);
+            }
+            if self.control.served_revision().is_none() {
+                info!("serving store revision {revision}");
+            }
+            self.control.served_now(revision);
+        }
+    }
+
+    fn build(&mut self, dirty: &Dirty, revision: Revision) {
+        let started = Instant::now();
+        let static_zones = Arc::clone(&self.static_zones.borrow());
+        let static_apexes: BTreeSet<&Name> = static_zones.iter().map(Zone::apex).collect();
+        let recompiled = tokio::task::block_in_place(|| self.recompile(dirty, &static_apexes));
+        let zones = static_zones.iter().chain(
+            self.compiled.iter().filter(|(apex, _)| !static_apexes.contains(apex)).map(|(_, z)| z),
+        );
+        match tokio::task::block_in_place(|| Snapshot::build(zones)) {
+            Ok(snapshot) => {
+                let count = snapshot.zones().len();
+                let retired = self.handle.publish(snapshot);
+                let on_retired = self.on_retired;
+                tokio::task::spawn_blocking(move || {
+                    retired.release();
+                    if let Some(f) = on_retired {
+                        f();
+                    }
+                });
+                debug!(
+                    "revision {revision}: {recompiled} zone(s) recompiled, {count} served, in {:?}",
+                    started.elapsed()
+                );
+            }
+            Err(e) => error!("revision {revision} not served: {e}; serving the previous snapshot"),
+        }
+    }
+
+    /// Recompiles dirty zones (all with `dirty.all`); returns how many.
+    fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> usize {
+        let st = self.control.read();
+        let all: Vec<Name>;
+        let targets: Box<dyn Iterator<Item = &Name>> = if dirty.all {
+            self.compiled.clear();
+            all = st.zones.keys().cloned().collect();
+            Box::new(all.iter())
+        } else {
+            Box::new(dirty.zones.iter())
+        };
+        let mut count = 0;
+        for apex in targets {
+            if static_apexes.contains(apex) && st.zones.contains_key(apex) {
+                warn!("zone {apex} is in the store and in a zone file; the zone file wins");
             }
             let records = st.records.get(apex).filter(|_| st.zones.contains_key(apex));
-            match records {
-                None => {
-                    self.compiled.remove(apex);
+            let Some(records) = records else {
+                self.compiled.remove(apex);
+                continue;
+            };
+            count += 1;
+            match compile_zone(records) {
+                Ok(zone) => {
+                    self.compiled.insert(apex.clone(), zone);
                 }
-                Some(records) => match compile_zone(records) {
-                    Ok(zone) => {
-                        self.compiled.insert(apex.clone(), zone);
-                    }
-                    Err(errors) => {
-                        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                        error!(
-                            "zone {apex} cannot be served ({}); serving its previous version",
-                            errors.join("; ")
-                        );
-                    }
-                },
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    error!(
+                        "zone {apex} cannot be served ({}); serving its previous version",
+                        errors.join("; ")
+                    );
+                }
             }
         }
+        count
     }
 }

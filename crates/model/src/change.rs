@@ -396,7 +396,7 @@ impl<'z> Overlay<'z> {
                 ErrorCode::NotFound,
                 format!("tried to delete resource record set {key} but it was not found"),
             )),
-            Action::Delete if !current.is_some_and(|c| same_content(c, &set)) => {
+            Action::Delete if !current.is_some_and(|c| c.same_content(&set)) => {
                 Err(ChangeError::record(
                     index,
                     "values",
@@ -693,30 +693,6 @@ fn check_group(
             ));
         }
     }
-}
-
-/// Whether two record sets are the same apart from the order of their values.
-fn same_content(a: &RecordSet, b: &RecordSet) -> bool {
-    fn sorted(s: &RecordSet) -> (Option<u32>, Vec<&[u8]>) {
-        match &s.data {
-            RecordData::Values { ttl, rdatas } => {
-                let mut v: Vec<&[u8]> = rdatas.iter().map(|r| r.as_wire()).collect();
-                v.sort_unstable();
-                (Some(*ttl), v)
-            }
-            RecordData::Alias { .. } => (None, Vec::new()),
-        }
-    }
-    a.name == b.name
-        && a.rtype == b.rtype
-        && a.set_id == b.set_id
-        && a.policy == b.policy
-        && a.health_check == b.health_check
-        && match (&a.data, &b.data) {
-            (RecordData::Alias { .. }, RecordData::Alias { .. }) => a.data == b.data,
-            (RecordData::Values { .. }, RecordData::Values { .. }) => sorted(a) == sorted(b),
-            _ => false,
-        }
 }
 
 #[cfg(test)]

@@ -592,7 +592,7 @@ impl RecordSetSpec {
             },
             Some("region") => {
                 let region = self.region.clone().unwrap_or_default();
-                check_label(&region, "region", errors);
+                check_label(&region, "region", MAX_LABEL_LEN, errors);
                 Policy::Latency(region)
             }
             Some("geo") => {
@@ -614,7 +614,7 @@ impl RecordSetSpec {
             }
             Some("cidr") => {
                 let spec = self.cidr.clone().unwrap_or_default();
-                check_label(&spec.collection, "cidr.collection", errors);
+                check_label(&spec.collection, "cidr.collection", MAX_LABEL_LEN, errors);
                 if spec.location.is_empty()
                     || spec.location.len() > 16
                     || !spec
@@ -693,7 +693,7 @@ impl RecordSetSpec {
             ));
             return None;
         }
-        check_label(hc, "health_check", errors);
+        check_label(hc, "health_check", MAX_HEALTH_CHECK_LEN, errors);
         Some(hc.clone())
     }
 
@@ -887,15 +887,15 @@ fn check_type_rules(
 }
 
 /// A short identifier: a region, a collection or a health-check name.
-fn check_label(text: &str, field: &str, errors: &mut Vec<FieldError>) {
+fn check_label(text: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) {
     if text.is_empty()
-        || text.len() > MAX_LABEL_LEN
+        || text.len() > max
         || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
     {
         errors.push(FieldError::new(
             field,
             ErrorCode::InvalidValue,
-            format!("{text:?} must be 1-63 characters of A-Z a-z 0-9 _ - . /"),
+            format!("{text:?} must be 1-{max} characters of A-Z a-z 0-9 _ - . /"),
         ));
     }
 }
@@ -919,7 +919,7 @@ fn validate_geoproximity(
     };
     let locator = match (&spec.region, spec.latitude, spec.longitude) {
         (Some(region), None, None) => {
-            check_label(region, "geoproximity.region", errors);
+            check_label(region, "geoproximity.region", MAX_LABEL_LEN, errors);
             GeoproximityLocator::Region(region.clone())
         }
         (None, Some(lat), Some(lon)) => {
@@ -1010,6 +1010,32 @@ impl RecordSet {
             RecordData::Values { rdatas, .. } => rdatas.len(),
             RecordData::Alias { .. } => 1,
         }
+    }
+
+    /// Whether `other` is the same record set apart from the order of its values.
+    pub fn same_content(&self, other: &RecordSet) -> bool {
+        fn sorted(s: &RecordSet) -> Option<(u32, Vec<&[u8]>)> {
+            match &s.data {
+                RecordData::Values { ttl, rdatas } => {
+                    let mut v: Vec<&[u8]> = rdatas.iter().map(Rdata::as_wire).collect();
+                    v.sort_unstable();
+                    Some((*ttl, v))
+                }
+                RecordData::Alias { .. } => None,
+            }
+        }
+        self.name == other.name
+            && self.rtype == other.rtype
+            && self.set_id == other.set_id
+            && self.policy == other.policy
+            && self.health_check == other.health_check
+            && match (&self.data, &other.data) {
+                (RecordData::Alias { .. }, RecordData::Alias { .. }) => self.data == other.data,
+                (RecordData::Values { .. }, RecordData::Values { .. }) => {
+                    sorted(self) == sorted(other)
+                }
+                _ => false,
+            }
     }
 
     /// The identity of this record set within its zone.

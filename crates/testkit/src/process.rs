@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,8 +15,14 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub struct Turnout {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    bin: PathBuf,
     /// The DNS address it serves (UDP and TCP).
     pub dns: SocketAddr,
+    /// The API address, for `serve`.
+    pub api: Option<SocketAddr>,
+    /// The data directory (a temporary one unless the arguments name one).
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
 }
 
 /// Polls `f` every few milliseconds until it returns `Some` or `deadline` passes.
@@ -47,7 +53,38 @@ fn spawn_log_reader(stream: impl Read + Send + 'static, log: Arc<Mutex<Vec<Strin
 impl Turnout {
     /// Starts `bin` with `args` and waits until it logs its DNS addresses. Panics (failing the
     /// test) if it exits or does not listen within [`DEADLINE`].
+    ///
+    /// For `serve`, unless the arguments say otherwise, the API listens on `127.0.0.1:0` and the
+    /// data directory is a fresh temporary one, removed on drop.
     pub fn start(bin: &Path, args: &[&str]) -> Turnout {
+        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let serve = args.first().is_some_and(|a| a == "serve");
+        let mut temp = None;
+        if serve && !args.iter().any(|a| a == "--api") {
+            args.extend(["--api".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
+        let data_dir = match args.iter().position(|a| a == "--data-dir") {
+            Some(i) => PathBuf::from(args.get(i + 1).cloned().unwrap_or_default()),
+            None => {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+                let path = dir.path().join("data");
+                if serve {
+                    args.extend(["--data-dir".to_owned(), path.display().to_string()]);
+                }
+                temp = Some(dir);
+                path
+            }
+        };
+        Self::spawn(bin, &args, data_dir, temp)
+    }
+
+    /// Starts `bin` with exactly `args` (nothing added), waiting as [`Turnout::start`] does.
+    pub fn spawn(
+        bin: &Path,
+        args: &[String],
+        data_dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+    ) -> Turnout {
         let mut child = Command::new(bin)
             .args(args)
             .env("RUST_LOG", "info")
@@ -63,7 +100,15 @@ impl Turnout {
         if let Some(s) = child.stdout.take() {
             spawn_log_reader(s, log.clone());
         }
-        let mut t = Turnout { child, log, dns: SocketAddr::from(([0, 0, 0, 0], 0)) };
+        let mut t = Turnout {
+            child,
+            log,
+            bin: bin.to_owned(),
+            dns: SocketAddr::from(([0, 0, 0, 0], 0)),
+            api: None,
+            data_dir,
+            _temp: temp,
+        };
         let found = poll(DEADLINE, || {
             if let Ok(Some(status)) = t.child.try_wait() {
                 panic!("turnout exited with {status} before listening; log:\n{}", t.log_text());
@@ -76,7 +121,27 @@ impl Turnout {
         t.dns = found.unwrap_or_else(|| {
             panic!("turnout did not listen within {DEADLINE:?}; log:\n{}", t.log_text())
         });
+        if args.iter().any(|a| a == "--api") {
+            t.api = poll(DEADLINE, || t.logged_addr("listening for the API on http://"));
+        }
         t
+    }
+
+    /// The API's base URL.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api.unwrap_or_else(|| panic!("no API address")))
+    }
+
+    /// Runs a CLI command against this server (its API and its data directory's admin token).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(["--api".to_owned(), self.api_url()]);
+        all.extend(["--data-dir".to_owned(), self.data_dir.display().to_string()]);
+        Command::new(&self.bin)
+            .args(&all)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()))
     }
 
     /// The first address logged after `prefix`.

@@ -1,12 +1,15 @@
-//! The command line: `turnout serve` and `turnout check-zone`, with documented exit codes.
+//! The command line: `turnout serve`, `turnout check-zone`, and the commands that talk to the
+//! API (`zone`, `record`, `change`, `import`, `export`, `apply`) or to a stopped node's store
+//! (`store export|import`).
 //!
-//! Exit codes: 0 success; 1 a failure while running (a listener died) or, for `check-zone`,
-//! errors found in the zone; 2 bad usage or configuration (nothing was served).
+//! Exit codes: 0 success; 1 a failure while running (a listener died), errors found by
+//! `check-zone`, or a request the API refused; 2 bad usage, configuration or input file
+//! (nothing was changed); 3 the API or store could not be reached.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Turnout: an authoritative DNS server with health-checked failover.
 #[derive(Debug, Parser)]
@@ -20,10 +23,29 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve DNS for the given zones until SIGTERM or SIGINT; SIGHUP reloads the zone files.
+    /// Serve DNS and the API until SIGTERM or SIGINT; SIGHUP reloads the zone files.
     Serve(ServeArgs),
     /// Check RFC 1035 zone files and list every error with its line.
     CheckZone(CheckZoneArgs),
+    /// Create, list, show and delete zones.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+    /// List, create or replace, and delete record sets.
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Show a change batch's status.
+    #[command(subcommand)]
+    Change(ChangeCommand),
+    /// Load an RFC 1035 zone file into a zone (created if missing), in batches.
+    Import(ImportArgs),
+    /// Print a zone as a zone file or as a desired-state YAML file.
+    Export(ExportArgs),
+    /// Make the configuration match a desired-state file (YAML or JSON): prints the plan,
+    /// applies it with --yes.
+    Apply(ApplyArgs),
+    /// Back up or restore a stopped node's whole store as JSON.
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 /// Flags of `turnout serve`. Each overrides the config file; each has an environment variable.
@@ -33,6 +55,12 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:5300]
     #[arg(long = "dns", value_name = "ADDR", env = "TURNOUT_DNS", value_delimiter = ',')]
     pub dns: Vec<SocketAddr>,
+    /// Address to serve the HTTP API on (port 0 picks a free port) [default: 127.0.0.1:8053]
+    #[arg(long = "api", value_name = "ADDR", env = "TURNOUT_API_LISTEN")]
+    pub api: Option<SocketAddr>,
+    /// Directory of the embedded store and the admin token [default: ./turnout-data]
+    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Serve this RFC 1035 zone file (repeatable)
     #[arg(
         long = "zone-file",
@@ -61,4 +89,238 @@ pub struct CheckZoneArgs {
     /// The initial $ORIGIN, for files that use relative names without setting one
     #[arg(long, value_name = "NAME")]
     pub origin: Option<String>,
+}
+
+/// How every API command reaches the API and prints.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The API's URL
+    #[arg(long, value_name = "URL", env = "TURNOUT_API", default_value = "http://127.0.0.1:8053")]
+    pub api: String,
+    /// The API token [default: read from DATA_DIR/admin.token]
+    #[arg(long, value_name = "TOKEN", env = "TURNOUT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where to find admin.token when no --token is given
+    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
+    pub data_dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// The API's JSON.
+    Json,
+}
+
+/// `turnout zone ...`.
+#[derive(Debug, Subcommand)]
+pub enum ZoneCommand {
+    /// Create a zone with its SOA and NS records.
+    Create {
+        /// The zone's apex, e.g. example.com
+        name: String,
+        /// Free text
+        #[arg(long)]
+        comment: Option<String>,
+        /// Makes a retried create safe: the same reference returns the zone it made
+        #[arg(long)]
+        caller_reference: Option<String>,
+        /// An apex name server (repeatable) [default: ns1.<zone> and ns2.<zone>]
+        #[arg(long = "name-server", value_name = "NAME")]
+        name_servers: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List zones.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one zone.
+    Get {
+        /// The zone
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a zone (it must hold only its SOA and NS, unless --force).
+    Delete {
+        /// The zone
+        name: String,
+        /// Delete its record sets too
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `turnout record ...`.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// List a zone's record sets.
+    List {
+        /// The zone
+        zone: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create or replace one record set.
+    Upsert {
+        /// The zone
+        zone: String,
+        #[command(flatten)]
+        record: RecordArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete one record set (found by name, type and set id).
+    Delete {
+        /// The zone
+        zone: String,
+        /// The owner name (relative to the zone, or absolute with a trailing dot)
+        name: String,
+        /// The type
+        #[arg(value_name = "TYPE")]
+        rtype: String,
+        /// The set identifier, for records with a routing policy
+        #[arg(long)]
+        set_id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// A record set on the command line.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The owner name (relative to the zone, `@`, or absolute with a trailing dot)
+    pub name: String,
+    /// The type
+    #[arg(value_name = "TYPE")]
+    pub rtype: String,
+    /// TTL in seconds (not for aliases)
+    #[arg(long)]
+    pub ttl: Option<i64>,
+    /// One record's data (repeatable)
+    #[arg(long = "value", value_name = "DATA")]
+    pub values: Vec<String>,
+    /// Set identifier (every policy but simple)
+    #[arg(long)]
+    pub set_id: Option<String>,
+    /// Failover role: primary or secondary
+    #[arg(long)]
+    pub failover: Option<String>,
+    /// Weight, 0-255
+    #[arg(long)]
+    pub weight: Option<i64>,
+    /// Latency region
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Multivalue answer
+    #[arg(long)]
+    pub multivalue: bool,
+    /// Health check name
+    #[arg(long)]
+    pub health_check: Option<String>,
+    /// Alias target (a group of the same type in the zone)
+    #[arg(long, value_name = "NAME")]
+    pub alias: Option<String>,
+    /// With --alias: healthy only while the target is
+    #[arg(long)]
+    pub evaluate_target_health: bool,
+    /// The whole record set as JSON (the API's form), instead of the flags above
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["ttl", "values", "alias"])]
+    pub json: Option<String>,
+}
+
+/// `turnout change ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChangeCommand {
+    /// Show a change: PENDING until the DNS data plane serves it, then INSYNC.
+    Get {
+        /// The change id
+        id: String,
+        /// Wait (up to 30 s) until it is INSYNC
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Flags of `turnout import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The zone file
+    pub file: PathBuf,
+    /// The zone (default: the file's $ORIGIN or SOA owner)
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Records per change batch (at most 1000; an UPSERT counts double)
+    #[arg(long, default_value_t = 1000)]
+    pub batch_records: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Flags of `turnout export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The zone
+    pub zone: String,
+    /// Output format
+    #[arg(long, value_enum, default_value = "zone")]
+    pub format: ExportFormat,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// RFC 1035 zone file (record sets with a routing policy or an alias become comments)
+    Zone,
+    /// Desired-state YAML, every field (round-trips through `turnout apply`)
+    Yaml,
+}
+
+/// Flags of `turnout apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The desired-state file (YAML, or JSON if it ends in .json)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Apply the plan (without it, only print it)
+    #[arg(long)]
+    pub yes: bool,
+    /// Delete record sets of the file's zones that the file does not name
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `turnout store ...` (the node must be stopped: the store file is locked while it runs).
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Print every key of the store as one JSON document.
+    Export {
+        /// The data directory
+        #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
+        data_dir: PathBuf,
+    },
+    /// Load a JSON export into an empty store.
+    Import {
+        /// The export file
+        file: PathBuf,
+        /// The data directory
+        #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
+        data_dir: PathBuf,
+    },
 }

@@ -1,7 +1,8 @@
 //! The daemon's startup settings: defaults < config file (strict TOML) < environment < flags.
 //!
-//! This is only how the process starts (addresses, workers, timeouts, static zone files); the
-//! zones and records an operator edits at run time live elsewhere (the store, later).
+//! This is only how the process starts (addresses, workers, timeouts, the data directory,
+//! static zone files); the zones and records an operator edits at run time live in the store
+//! and change through the API.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ struct FileConfig {
     version: Option<u32>,
     #[serde(default)]
     dns: DnsSection,
+    #[serde(default)]
+    api: ApiSection,
+    /// The embedded store's directory, relative to the config file.
+    data_dir: Option<PathBuf>,
     /// Static zone files, relative to the config file.
     #[serde(default)]
     zone_files: Vec<PathBuf>,
@@ -53,6 +58,12 @@ struct DnsSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ApiSection {
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogSection {
     level: Option<String>,
 }
@@ -62,6 +73,10 @@ struct LogSection {
 pub struct Settings {
     /// The DNS listeners.
     pub dns: DnsConfig,
+    /// The HTTP API listener.
+    pub api: SocketAddr,
+    /// The data directory (embedded store, admin token).
+    pub data_dir: PathBuf,
     /// Static zone files to serve.
     pub zone_files: Vec<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
@@ -103,6 +118,8 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     let mut s = Settings {
         dns: DnsConfig::default(),
+        api: SocketAddr::from(([127, 0, 0, 1], 8053)),
+        data_dir: PathBuf::from("turnout-data"),
         zone_files: Vec::new(),
         log_level: "info".to_owned(),
     };
@@ -125,6 +142,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             s.dns.drain_grace = parse_duration("dns.drain_grace", &t)?;
         }
         s.zone_files = f.zone_files.iter().map(|z| base.join(z)).collect();
+        if let Some(a) = f.api.listen {
+            s.api = a;
+        }
+        if let Some(d) = f.data_dir {
+            s.data_dir = base.join(d);
+        }
         if let Some(l) = f.log.level {
             s.log_level = l;
         }
@@ -137,6 +160,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     }
     if let Some(n) = args.udp_workers {
         s.dns.udp_workers = n;
+    }
+    if let Some(a) = args.api {
+        s.api = a;
+    }
+    if let Some(d) = &args.data_dir {
+        s.data_dir.clone_from(d);
     }
     validate(&s)?;
     Ok(s)
@@ -185,6 +214,8 @@ mod tests {
             dns: vec![],
             zone_files: vec![],
             config: config.map(Path::to_owned),
+            api: None,
+            data_dir: None,
             udp_workers: None,
             check_config: false,
         }
@@ -200,13 +231,14 @@ mod tests {
     #[test]
     fn file_then_flags() {
         let (dir, p) = write(
-            "version = 1\nzone_files = [\"a.zone\"]\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nudp_workers = 3\ntcp_idle_timeout = \"2s\"\n[log]\nlevel = \"debug\"\n",
+            "version = 1\nzone_files = [\"a.zone\"]\ndata_dir = \"data\"\n[api]\nlisten = \"127.0.0.1:9053\"\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nudp_workers = 3\ntcp_idle_timeout = \"2s\"\n[log]\nlevel = \"debug\"\n",
         );
         let s = resolve(&args(Some(&p))).expect("valid");
         assert_eq!(s.dns.listen, ["127.0.0.1:5353".parse::<SocketAddr>().expect("addr")]);
         assert_eq!((s.dns.udp_workers, s.dns.tcp_idle_timeout), (3, Duration::from_secs(2)));
         assert_eq!(s.zone_files, [dir.path().join("a.zone")]);
         assert_eq!(s.log_level, "debug");
+        assert_eq!((s.api.port(), s.data_dir.clone()), (9053, dir.path().join("data")));
         let mut a = args(Some(&p));
         a.dns = vec!["127.0.0.1:0".parse().expect("addr")];
         a.udp_workers = Some(1);
@@ -223,6 +255,7 @@ mod tests {
             ("[dns]\nbogus = 1\n", "bogus"),
             ("version = 2\n", "version"),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[api]\nlisten = \"localhost\"\n", "listen"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

@@ -3,7 +3,9 @@
 
 mod check_zone;
 mod cli;
+mod commands;
 mod config;
+mod desired;
 mod logging;
 mod memory;
 mod serve;
@@ -17,5 +19,6 @@ fn main() -> ExitCode {
     match &cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::CheckZone(args) => check_zone::run(args),
+        command => commands::run(command),
     }
 }

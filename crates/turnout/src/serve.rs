@@ -1,23 +1,29 @@
-//! `turnout serve`: load the zones, bind the sockets, serve; SIGHUP reloads the zone files (a
-//! new snapshot is published only if every file is valid); SIGTERM/SIGINT drain and exit 0; a
-//! dead listener exits 1.
+//! `turnout serve`: open the store, load the zone files, bind the DNS and API sockets, start
+//! the store -> snapshot sync, serve. SIGHUP reloads the zone files (used only if every file is
+//! valid); SIGTERM/SIGINT drain and exit 0; a dead listener exits 1.
 
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+use turnout_api::ApiServer;
+use turnout_control::tokens::{AdminToken, ensure_admin_token};
+use turnout_control::{Control, ControlOptions, SyncOptions, run_sync};
 use turnout_dns::server::DnsServer;
 use turnout_dns::{Snapshot, SnapshotHandle};
-use turnout_model::zonefile;
+use turnout_model::{Zone, zonefile};
+use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
 
-/// Loads every zone file into one snapshot, or returns every error found.
-pub fn load_snapshot(files: &[PathBuf]) -> Result<Snapshot, Vec<String>> {
+/// Loads every zone file, or returns every error found.
+pub fn load_zones(files: &[PathBuf]) -> Result<Vec<Zone>, Vec<String>> {
     let mut zones = Vec::with_capacity(files.len());
     let mut errors = Vec::new();
     for f in files {
@@ -29,20 +35,23 @@ pub fn load_snapshot(files: &[PathBuf]) -> Result<Snapshot, Vec<String>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Snapshot::build(&zones).map_err(|e| vec![e.to_string()])
+    // Building a snapshot is the last check (duplicate zones, zone rules).
+    Snapshot::build(&zones).map_err(|e| vec![e.to_string()])?;
+    Ok(zones)
 }
 
-fn describe(snap: &Snapshot) -> String {
-    if snap.zones().is_empty() {
-        return "no zones: every query will be refused".to_owned();
+fn describe(zones: &[Zone]) -> String {
+    if zones.is_empty() {
+        return "no zone files".to_owned();
     }
-    let zones: Vec<String> = snap
-        .zones()
+    let zones: Vec<String> = zones
         .iter()
-        .map(|(apex, serial, n)| format!("{apex} (serial {serial}, {n} records)"))
+        .map(|z| {
+            let serial = z.soa().map_or(0, |(_, soa)| soa.serial);
+            format!("{} (serial {serial}, {} records)", z.apex(), z.record_count())
+        })
         .collect();
-    let mib = snap.heap_bytes() as f64 / (1024.0 * 1024.0);
-    format!("serving {} zone(s) in {mib:.1} MiB: {}", zones.len(), zones.join(", "))
+    format!("serving {} zone file(s): {}", zones.len(), zones.join(", "))
 }
 
 /// Runs `turnout serve`.
@@ -56,8 +65,8 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     crate::logging::init(&settings.log_level);
-    let snapshot = match load_snapshot(&settings.zone_files) {
-        Ok(s) => s,
+    let zones = match load_zones(&settings.zone_files) {
+        Ok(z) => z,
         Err(errors) => {
             for e in &errors {
                 error!("{e}");
@@ -68,9 +77,16 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     crate::memory::return_freed_memory();
     if args.check_config {
-        info!("configuration is valid; {}", describe(&snapshot));
+        info!("configuration is valid; {}", describe(&zones));
         return ExitCode::SUCCESS;
     }
+    let store = match open_store(&settings.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -78,7 +94,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(settings, snapshot)) {
+    match runtime.block_on(serve(settings, zones, store)) {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
@@ -90,46 +106,88 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings, snapshot: Snapshot) -> anyhow::Result<()> {
-    info!("{}", describe(&snapshot));
-    let handle = SnapshotHandle::new(snapshot);
-    let server = DnsServer::bind(settings.dns.clone())?;
+/// Creates the data directory (mode 0700) if needed and opens the embedded store in it.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    }
+    let path = data_dir.join(STORE_FILE);
+    Ok(EmbeddedStore::open(&path, EmbeddedOptions::default())?)
+}
+
+/// The embedded store's file inside the data directory.
+pub const STORE_FILE: &str = "store.redb";
+
+async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> anyhow::Result<()> {
+    info!("{}", describe(&zones));
+    let store: Arc<dyn Store> = Arc::new(store);
+    if let AdminToken::Created(path) =
+        ensure_admin_token(store.as_ref(), &settings.data_dir).await?
+    {
+        info!("first start: wrote the admin API token to {} (mode 0600)", path.display());
+    }
+    let control = Control::new(
+        store,
+        ControlOptions { static_zones: zones.iter().map(|z| z.apex().clone()).collect() },
+    );
+    let handle = SnapshotHandle::new(Snapshot::build(&zones)?);
+    let dns = DnsServer::bind(settings.dns.clone())?;
+    let api = ApiServer::bind(settings.api).await?;
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let (static_tx, static_rx) = tokio::sync::watch::channel(Arc::new(zones));
+    let sync_options = SyncOptions {
+        static_zones: static_rx,
+        on_retired: Some(crate::memory::return_freed_memory),
+    };
+    let sync =
+        tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
+    let api_task = tokio::spawn(api.run(control.clone(), shutdown.clone()));
     let stop = shutdown.clone();
-    let reload_handle = handle.clone();
     let files = settings.zone_files.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = term.recv() => { info!("SIGTERM received"); break; }
                 _ = int.recv() => { info!("SIGINT received"); break; }
-                _ = hup.recv() => reload(&reload_handle, &files).await,
+                _ = hup.recv() => reload(&static_tx, &files).await,
             }
         }
         stop.cancel();
     });
-    server.run(handle, shutdown).await.map_err(Into::into)
+    let dns_result = tokio::select! {
+        r = dns.run(handle, shutdown.clone()) => r.map_err(anyhow::Error::from),
+        r = api_task => {
+            shutdown.cancel();
+            match r {
+                Ok(Ok(())) if shutdown.is_cancelled() => Ok(()),
+                Ok(Ok(())) => Err(anyhow::anyhow!("the API server stopped")),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(anyhow::anyhow!("the API server task failed: {e}")),
+            }
+        }
+    };
+    shutdown.cancel();
+    if let Err(e) = sync.await {
+        warn!("the store sync task failed: {e}");
+    }
+    dns_result
 }
 
-async fn reload(handle: &SnapshotHandle, files: &[PathBuf]) {
+async fn reload(static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>, files: &[PathBuf]) {
     info!("SIGHUP received: reloading {} zone file(s)", files.len());
     let files = files.to_vec();
-    match tokio::task::spawn_blocking(move || load_snapshot(&files)).await {
-        Ok(Ok(snap)) => {
-            let what = describe(&snap);
-            let retired = handle.publish(snap);
+    match tokio::task::spawn_blocking(move || load_zones(&files)).await {
+        Ok(Ok(zones)) => {
+            let what = describe(&zones);
+            static_zones.send_replace(Arc::new(zones));
             info!("reloaded; {what}");
-            // Free the previous zones off the runtime, once no worker reads them.
-            let freed = tokio::task::spawn_blocking(move || {
-                retired.release();
-                crate::memory::return_freed_memory();
-            });
-            if let Err(e) = freed.await {
-                warn!("releasing the previous zones failed: {e}");
-            }
         }
         Ok(Err(errors)) => {
             for e in &errors {

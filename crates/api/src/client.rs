@@ -1,0 +1,234 @@
+//! The client the CLI uses: typed requests and typed errors ([`ApiError`] from the server's JSON
+//! body), so that a failure prints its code, field and reason.
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use turnout_control::types::{
+    ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
+};
+use turnout_model::{ChangeBatchSpec, RecordSetSpec};
+
+use crate::error::{ApiError, ErrorBody};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not usable.
+    #[error("bad API URL {url:?}: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server could not be reached.
+    #[error(
+        "cannot reach the Turnout API at {url}: {reason} (is `turnout serve` running? use --api URL)"
+    )]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The answer was not what this client understands.
+    #[error("unexpected answer from the API ({status}): {reason}")]
+    Decode {
+        /// The HTTP status.
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An API client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+/// Percent-encodes one path segment or query value.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:8053`).
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            return Err(ClientError::Url {
+                url: base,
+                reason: "only http:// is supported (put TLS in front with a proxy)".into(),
+            });
+        }
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        Ok(Client { base, token, http })
+    }
+
+    /// Sends a request and decodes the JSON answer.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut builder = Request::builder().method(method).uri(&url);
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Url { url: url.clone(), reason: e.to_string() })?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ClientError::Connect { url: self.base.clone(), reason: e.to_string() })?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Connect { url: self.base.clone(), reason: e.to_string() })?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api(ApiError { status: status.as_u16(), ..body.error }),
+                Err(_) => ClientError::Decode {
+                    status: status.as_u16(),
+                    reason: String::from_utf8_lossy(&bytes).trim().to_owned(),
+                },
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Decode { status: status.as_u16(), reason: e.to_string() })
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode { status: 0, reason: e.to_string() })?;
+        self.request(method, path, Some(bytes)).await
+    }
+
+    /// Creates a zone.
+    pub async fn create_zone(&self, request: &CreateZone) -> Result<ZoneCreated, ClientError> {
+        self.send(Method::POST, "/v1/zones", request).await
+    }
+
+    /// Every zone (all pages).
+    pub async fn zones(&self) -> Result<Vec<ZoneInfo>, ClientError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let path = match &marker {
+                Some(m) => format!("/v1/zones?marker={}", encode_component(m)),
+                None => "/v1/zones".to_owned(),
+            };
+            let page: ZonePage = self.request(Method::GET, &path, None).await?;
+            out.extend(page.zones);
+            match page.next_marker {
+                Some(next) if page.is_truncated => marker = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One zone.
+    pub async fn zone(&self, name: &str) -> Result<ZoneInfo, ClientError> {
+        self.request(Method::GET, &format!("/v1/zones/{}", encode_component(name)), None).await
+    }
+
+    /// Deletes a zone.
+    pub async fn delete_zone(&self, name: &str, force: bool) -> Result<ChangeInfo, ClientError> {
+        let path = format!("/v1/zones/{}?force={force}", encode_component(name));
+        self.request(Method::DELETE, &path, None).await
+    }
+
+    /// Every record set of a zone (all pages).
+    pub async fn record_sets(&self, zone: &str) -> Result<Vec<RecordSetSpec>, ClientError> {
+        let mut out = Vec::new();
+        let mut next: Option<(String, String, String)> = None;
+        loop {
+            let mut path = format!("/v1/zones/{}/rrsets", encode_component(zone));
+            if let Some((name, rtype, set_id)) = &next {
+                path.push_str(&format!(
+                    "?name={}&type={}&set_id={}",
+                    encode_component(name),
+                    encode_component(rtype),
+                    encode_component(set_id)
+                ));
+            }
+            let page: RecordSetPage = self.request(Method::GET, &path, None).await?;
+            out.extend(page.record_sets);
+            match (page.is_truncated, page.next_name, page.next_type) {
+                (true, Some(name), Some(rtype)) => {
+                    next = Some((name, rtype, page.next_set_id.unwrap_or_default()));
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Submits a batch; `zone` fills in changes that name none.
+    pub async fn submit(
+        &self,
+        zone: Option<&str>,
+        batch: &ChangeBatchSpec,
+        wait: bool,
+    ) -> Result<ChangeInfo, ClientError> {
+        self.send(Method::POST, &changes_path(zone, false, wait), batch).await
+    }
+
+    /// Validates a batch without applying it.
+    pub async fn dry_run(
+        &self,
+        zone: Option<&str>,
+        batch: &ChangeBatchSpec,
+    ) -> Result<DryRun, ClientError> {
+        self.send(Method::POST, &changes_path(zone, true, false), batch).await
+    }
+
+    /// One change; with `wait`, once it is INSYNC (or after 30 s).
+    pub async fn change(&self, id: &str, wait: bool) -> Result<ChangeInfo, ClientError> {
+        let path = format!("/v1/changes/{}?wait={wait}", encode_component(id));
+        self.request(Method::GET, &path, None).await
+    }
+}
+
+fn changes_path(zone: Option<&str>, dry_run: bool, wait: bool) -> String {
+    let base = match zone {
+        Some(z) => format!("/v1/zones/{}/changes", encode_component(z)),
+        None => "/v1/changes".to_owned(),
+    };
+    format!("{base}?dry_run={dry_run}&wait={wait}")
+}

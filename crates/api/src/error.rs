@@ -1,0 +1,122 @@
+//! The API's error format, shared by the server (which writes it) and the client (which reads
+//! it so that the CLI prints a typed reason, never a bare HTTP status):
+//!
+//! ```json
+//! {"error": {"code": "InvalidChangeBatch", "message": "...", "field": "changes[0].record_set.ttl",
+//!            "errors": [{"index": 0, "field": "changes[0].record_set.ttl", "code": "MissingField",
+//!                        "message": "ttl is required"}]}}
+//! ```
+//! `code` is stable: scripts may match on it. `errors` lists every problem of a rejected batch.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use turnout_control::ControlError;
+use turnout_model::ChangeError;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ApiError,
+}
+
+/// One API error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// Stable code, e.g. `InvalidChangeBatch`, `NoSuchZone`, `Unauthorized`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The offending field, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every problem of a rejected change batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ChangeError>,
+    /// The HTTP status (not serialized).
+    #[serde(skip)]
+    pub status: u16,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            code: code.to_owned(),
+            message: message.into(),
+            field: None,
+            errors: Vec::new(),
+            status: status.as_u16(),
+        }
+    }
+
+    /// The same error naming a field.
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// `InvalidInput` for `field`.
+    pub fn invalid_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", message).field(field)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let message = e.to_string();
+        match e {
+            ControlError::InvalidChangeBatch(errors) => {
+                let mut out = ApiError::new(StatusCode::BAD_REQUEST, "InvalidChangeBatch", message);
+                out.field = errors.first().map(|e| e.field.clone());
+                out.errors = errors;
+                out
+            }
+            ControlError::InvalidInput { field, message } => {
+                ApiError::invalid_input(field, message)
+            }
+            ControlError::NoSuchZone(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchZone", message).field("zone")
+            }
+            ControlError::ZoneAlreadyExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ZoneAlreadyExists", message).field("name")
+            }
+            ControlError::ZoneFromFile(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ZoneFromFile", message).field("name")
+            }
+            ControlError::CallerReferenceInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "CallerReferenceInUse", message)
+                    .field("caller_reference")
+            }
+            ControlError::ZoneNotEmpty(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "ZoneNotEmpty", message).field("zone")
+            }
+            ControlError::NoSuchChange(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchChange", message).field("id")
+            }
+            ControlError::Conflict => ApiError::new(StatusCode::CONFLICT, "Conflict", message),
+            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(ErrorBody { error: self })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

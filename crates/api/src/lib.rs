@@ -1,0 +1,23 @@
+//! Turnout's HTTP API: the axum server in front of the control service, the JSON error format,
+//! the metrics, and the typed client the CLI uses.
+//!
+//! Routes (all JSON; `/v1/openapi.json` describes them):
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (the store's configuration is served), Prometheus |
+//! | `GET/POST /v1/zones`, `GET/DELETE /v1/zones/{zone}` | zones |
+//! | `GET /v1/zones/{zone}/rrsets` | record sets, paginated |
+//! | `POST /v1/zones/{zone}/changes`, `POST /v1/changes` | change batches (`?dry_run=true`, `?wait=true`) |
+//! | `GET /v1/changes/{id}` | a change's status (`?wait=true` waits for INSYNC) |
+//!
+//! Writes need `Authorization: Bearer <token>`; reads do not. This crate maps
+//! [`turnout_control::ControlError`] to HTTP once, in [`error`]; it owns no state of its own.
+
+pub mod client;
+pub mod error;
+mod metrics;
+mod server;
+
+pub use error::{ApiError, ErrorBody};
+pub use server::{ApiServer, ApiServerError, MAX_BODY, router};

@@ -1,0 +1,189 @@
+//! The HTTP server: routing, authentication, JSON bodies and the mapping of every failure to an
+//! [`ApiError`]. Handlers live in one module per resource; they call the control service and
+//! never touch the store themselves.
+
+mod changes;
+mod ops;
+mod zones;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use turnout_control::Control;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// The longest `wait=true` waits for INSYNC.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub control: Arc<Control>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A bound API listener.
+#[derive(Debug)]
+pub struct ApiServer {
+    listener: TcpListener,
+}
+
+/// Why the API server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiServerError {
+    /// The address could not be bound.
+    #[error("cannot listen for the API on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the API server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl ApiServer {
+    /// Binds the listener (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> Result<Self, ApiServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ApiServerError::Bind { addr, source })?;
+        Ok(ApiServer { listener })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, then finishes the requests in hand.
+    pub async fn run(
+        self,
+        control: Arc<Control>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ApiServerError> {
+        if let Ok(addr) = self.listener.local_addr() {
+            info!("listening for the API on http://{addr}");
+        }
+        let app = router(control);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(ApiServerError::Serve)
+    }
+}
+
+/// Every route.
+pub fn router(control: Arc<Control>) -> Router {
+    let state = AppState { control, metrics: Arc::new(Metrics::new()) };
+    let v1 = Router::new()
+        .route("/openapi.json", get(ops::openapi))
+        .route("/zones", get(zones::list).post(zones::create))
+        .route("/zones/{zone}", get(zones::get).delete(zones::delete))
+        .route("/zones/{zone}/rrsets", get(zones::record_sets))
+        .route("/zones/{zone}/changes", axum::routing::post(changes::submit_to_zone))
+        .route("/changes", axum::routing::post(changes::submit))
+        .route("/changes/{id}", get(changes::get))
+        // Only on matched routes: an unknown path is a 404, not a 401.
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/v1", v1)
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Counts every request by method and status.
+async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    state.metrics.request(&method, response.status());
+    response
+}
+
+/// Writes need a valid bearer token; reads do not.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    if is_write(&method) {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match token {
+            None => axum::response::IntoResponse::into_response(ApiError::unauthorized(
+                "this request changes the configuration and needs an Authorization: Bearer \
+                 token",
+            )),
+            Some(token) => match state.control.authenticate(token) {
+                Some(record) if record.scopes.iter().any(|s| s == "admin" || s == "config") => {
+                    next.run(request).await
+                }
+                Some(record) => axum::response::IntoResponse::into_response(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    format!("the token {:?} may not change the configuration", record.name),
+                )),
+                None => axum::response::IntoResponse::into_response(ApiError::unauthorized(
+                    "the bearer token is not valid",
+                )),
+            },
+        }
+    } else {
+        next.run(request).await
+    }
+}
+
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Parses a JSON body, naming the offending field on error.
+pub(crate) fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST),
+            "InvalidInput",
+            format!("cannot read the request body: {}", e.body_text()),
+        )
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::invalid_input(field, format!("invalid JSON body: {}", e.inner()))
+    })
+}
+
+/// Parses query parameters.
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| ApiError::invalid_input("query", e.body_text()))
+}

@@ -1,0 +1,53 @@
+//! Operations endpoints: liveness, readiness, metrics, the OpenAPI document, and JSON answers for
+//! unknown routes and methods.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// The OpenAPI 3.1 description of this API.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready once the DNS data plane serves the store's configuration.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.control.served_revision() {
+        Some(revision) => {
+            (StatusCode::OK, format!("ready: serving store revision {revision}\n")).into_response()
+        }
+        None => {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the configuration is not loaded yet\n")
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.encode(&state.control) {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", e.to_string())
+            .into_response(),
+    }
+}
+
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint; see /v1/openapi.json")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed here")
+}

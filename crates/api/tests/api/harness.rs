@@ -1,0 +1,90 @@
+//! Starts store + control + sync + API server on 127.0.0.1:0, with a real admin token.
+
+use std::sync::Arc;
+
+use hyper::Method;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use turnout_api::client::{Client, ClientError};
+use turnout_api::{ApiError, ApiServer};
+use turnout_control::tokens::{AdminToken, ensure_admin_token, read_admin_token};
+use turnout_control::types::CreateZone;
+use turnout_control::{Control, ControlOptions, SyncOptions, run_sync};
+use turnout_dns::{Snapshot, SnapshotHandle};
+use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
+
+pub struct Server {
+    pub client: Client,
+    pub anonymous: Client,
+    pub base: String,
+    pub handle: SnapshotHandle,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
+    );
+    let created = ensure_admin_token(store.as_ref(), dir.path()).await.unwrap();
+    assert!(matches!(created, AdminToken::Created(_)));
+    let token = read_admin_token(dir.path()).unwrap();
+    let control = Control::new(store, ControlOptions::default());
+    let handle = SnapshotHandle::new(Snapshot::empty());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(run_sync(
+        control.clone(),
+        handle.clone(),
+        SyncOptions::default(),
+        shutdown.clone(),
+    ));
+    let server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    tokio::spawn(server.run(control.clone(), shutdown.clone()));
+    let client = Client::new(&base, Some(token)).unwrap();
+    let anonymous = Client::new(&base, None).unwrap();
+    // Ready once the first snapshot is served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while control.served_revision().is_none() {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Server { client, anonymous, base, handle, shutdown, _dir: dir }
+}
+
+impl Server {
+    pub async fn zone(&self, name: &str) {
+        self.client
+            .create_zone(&CreateZone { name: name.into(), ..Default::default() })
+            .await
+            .unwrap();
+    }
+
+    /// Sends JSON and returns the JSON answer or the API error.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        match self.client.request::<Value>(method, path, body.map(|b| b.as_bytes().to_vec())).await
+        {
+            Ok(v) => Ok(v),
+            Err(ClientError::Api(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Everything a zone holds, to check that a rejected request changed nothing.
+    pub async fn zone_state(&self, zone: &str) -> (u32, Vec<turnout_model::RecordSetSpec>) {
+        let info = self.client.zone(zone).await.unwrap();
+        (info.serial, self.client.record_sets(zone).await.unwrap())
+    }
+}

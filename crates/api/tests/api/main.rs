@@ -1,0 +1,6 @@
+//! The HTTP API over a real embedded store and the real sync task, on loopback.
+#![allow(clippy::unwrap_used)] // A panic is how a test fails.
+
+mod harness;
+mod lifecycle;
+mod validation;

@@ -1,0 +1,263 @@
+//! `turnout apply -f FILE [--yes] [--prune]`: plan, print, and apply a desired-state file.
+//!
+//! The whole file is validated first, locally, including the group rules against what the API
+//! holds (a new zone is checked against the SOA and NS it will start with), so a bad file is
+//! refused before anything changes. With `--yes`, zones the file names that do not exist are
+//! created, then every record change of every zone goes in one change batch; if that batch is
+//! refused, the zones just created are deleted again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+use turnout_api::client::ClientError;
+use turnout_control::types::{ChangeInfo, CreateZone};
+use turnout_control::{default_name_servers, default_records};
+use turnout_model::change::{self, Action};
+use turnout_model::{ChangeBatchSpec, ChangeSpec, Name, RecordSet, RecordSetSpec, ZoneRecords};
+
+use super::records::describe;
+use super::{Failure, client, output, say};
+use crate::cli::{ApplyArgs, Output};
+use crate::desired::{DesiredState, Step, plan_zone, validate_zone};
+
+/// The plan as `--output json` prints it.
+#[derive(Debug, Serialize)]
+struct PlanOut {
+    zones: Vec<ZonePlanOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<ChangeInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct ZonePlanOut {
+    name: String,
+    create: bool,
+    changes: Vec<StepOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepOut {
+    action: &'static str,
+    origin: String,
+    record_set: RecordSetSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<RecordSetSpec>,
+}
+
+/// Reads a desired-state file: JSON if it ends in `.json`, else YAML.
+pub fn read_file(path: &Path) -> Result<DesiredState, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+    let parsed = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+}
+
+struct ZonePlan {
+    apex: Name,
+    create: Option<CreateZone>,
+    steps: Vec<Step>,
+}
+
+pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
+    let state = read_file(&args.file)?;
+    let mut errors = Vec::new();
+    let mut desired = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, zone) in state.zones.iter().enumerate() {
+        match validate_zone(i, zone) {
+            Ok((apex, sets)) => {
+                if !names.insert(apex.clone()) {
+                    errors.push(format!("zones[{i}].name: the zone {apex} is named twice"));
+                }
+                desired.push((i, apex, sets));
+            }
+            Err(es) => errors.extend(es),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Failure::Input(format!(
+            "{} is not valid:\n  {}",
+            args.file.display(),
+            errors.join("\n  ")
+        )));
+    }
+    if !state.health_checks.is_empty() || !state.control_panels.is_empty() {
+        super::warn(&format!(
+            "{}: health_checks ({}) and control_panels ({}) are not applied: this version does not \
+             run health checks or routing controls yet, and answers as if every check were healthy",
+            args.file.display(),
+            state.health_checks.len(),
+            state.control_panels.len()
+        ));
+    }
+    let api = client(&args.client)?;
+    let existing: BTreeSet<Name> =
+        api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
+    let mut plans = Vec::new();
+    let mut base: BTreeMap<Name, ZoneRecords> = BTreeMap::new();
+    for (index, apex, sets) in &desired {
+        let spec = &state.zones[*index];
+        let (current, create) = if existing.contains(apex) {
+            let specs = api.record_sets(&apex.to_string()).await?;
+            let current: Vec<RecordSet> =
+                specs.iter().filter_map(|s| s.validate(apex).ok()).collect();
+            (current, None)
+        } else {
+            let ns = default_name_servers(apex, spec.name_servers.as_deref())
+                .map_err(|e| Failure::Input(format!("zones[{index}]: {e}")))?;
+            let current: Vec<RecordSet> =
+                default_records(apex, &ns).iter().filter_map(|s| s.validate(apex).ok()).collect();
+            let create = CreateZone {
+                name: apex.to_string(),
+                caller_reference: None,
+                comment: spec.comment.clone(),
+                name_servers: spec.name_servers.clone(),
+            };
+            (current, Some(create))
+        };
+        let steps = plan_zone(*index, sets, Some(&current), args.prune);
+        let mut zone = ZoneRecords::new(apex.clone());
+        zone.sets = current.into_iter().map(|s| (s.key(), s)).collect();
+        base.insert(apex.clone(), zone);
+        plans.push(ZonePlan { apex: apex.clone(), create, steps });
+    }
+    let batch = ChangeBatchSpec {
+        comment: Some(format!("turnout apply -f {}", args.file.display()))
+            .map(|c| c.chars().take(change::MAX_COMMENT_LEN).collect()),
+        changes: plans
+            .iter()
+            .flat_map(|p| {
+                p.steps.iter().map(|s| ChangeSpec {
+                    action: s.action.as_str().into(),
+                    zone: Some(p.apex.to_string()),
+                    record_set: s.set.to_spec(),
+                })
+            })
+            .collect(),
+    };
+    let origins: Vec<String> =
+        plans.iter().flat_map(|p| p.steps.iter().map(|s| s.origin.clone())).collect();
+    if !batch.changes.is_empty()
+        && let Err(errors) = change::plan(&batch, None, &base)
+    {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let at = e.index.and_then(|i| origins.get(i)).map_or("batch", String::as_str);
+                format!("{at}: {} ({}; {})", e.message, e.code, e.field)
+            })
+            .collect();
+        return Err(Failure::Input(format!(
+            "{} cannot be applied:\n  {}",
+            args.file.display(),
+            lines.join("\n  ")
+        )));
+    }
+    let mut out = PlanOut {
+        zones: plans
+            .iter()
+            .map(|p| ZonePlanOut {
+                name: p.apex.to_string(),
+                create: p.create.is_some(),
+                changes: p
+                    .steps
+                    .iter()
+                    .map(|s| StepOut {
+                        action: s.action.as_str(),
+                        origin: s.origin.clone(),
+                        record_set: s.set.to_spec(),
+                        before: s.before.as_ref().map(RecordSet::to_spec),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        applied: None,
+    };
+    let creates = plans.iter().filter(|p| p.create.is_some()).count();
+    if batch.changes.is_empty() && creates == 0 {
+        return output(args.client.output, &out, |_| {
+            "no changes: the store matches the file".into()
+        });
+    }
+    if !args.yes {
+        return output(args.client.output, &out, |o| {
+            format!("{}\nrun again with --yes to apply", render(o))
+        });
+    }
+    let mut created = Vec::new();
+    for p in &plans {
+        if let Some(request) = &p.create {
+            match api.create_zone(request).await {
+                Ok(_) => created.push(p.apex.to_string()),
+                Err(ClientError::Api(e)) if e.code == "ZoneAlreadyExists" => {}
+                Err(e) => {
+                    rollback(&api, &created).await;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    if !batch.changes.is_empty() {
+        match api.submit(None, &batch, true).await {
+            Ok(change) => out.applied = Some(change),
+            Err(e) => {
+                rollback(&api, &created).await;
+                return Err(e.into());
+            }
+        }
+    }
+    if args.client.output == Output::Text {
+        say(&render(&out));
+    }
+    output(args.client.output, &out, |o| match &o.applied {
+        Some(c) => format!("applied: change {} {:?}", c.id, c.status),
+        None => format!("applied: {creates} zone(s) created"),
+    })
+}
+
+/// Deletes zones this run created, after a later step failed.
+async fn rollback(api: &turnout_api::client::Client, created: &[String]) {
+    for zone in created {
+        if let Err(e) = api.delete_zone(zone, true).await {
+            super::warn(&format!("could not delete the zone {zone} created by this run: {e}"));
+        }
+    }
+}
+
+fn render(plan: &PlanOut) -> String {
+    let mut text = String::new();
+    let (mut create, mut update, mut delete) = (0, 0, 0);
+    for zone in &plan.zones {
+        let state = if zone.create { " (new zone)" } else { "" };
+        text.push_str(&format!("zone {}{state}\n", zone.name));
+        if zone.changes.is_empty() {
+            text.push_str("  (no changes)\n");
+        }
+        for step in &zone.changes {
+            match step.action {
+                a if a == Action::Create.as_str() => {
+                    create += 1;
+                    text.push_str(&format!("  + {}\n", describe(&step.record_set)));
+                }
+                a if a == Action::Delete.as_str() => {
+                    delete += 1;
+                    text.push_str(&format!("  - {}\n", describe(&step.record_set)));
+                }
+                _ => {
+                    update += 1;
+                    if let Some(before) = &step.before {
+                        text.push_str(&format!("  ~ {}\n", describe(before)));
+                    }
+                    text.push_str(&format!("  → {}\n", describe(&step.record_set)));
+                }
+            }
+        }
+    }
+    text.push_str(&format!("plan: {create} to create, {update} to change, {delete} to delete"));
+    text
+}

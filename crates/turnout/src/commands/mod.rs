@@ -1,0 +1,132 @@
+//! The commands that talk to the API (`zone`, `record`, `change`, `import`, `export`, `apply`)
+//! and to a stopped node's store (`store`). Each prints for people, or the API's JSON with
+//! `--output json`, and exits with the code documented in [`crate::cli`].
+
+mod apply;
+mod records;
+mod store;
+mod transfer;
+mod zones;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use turnout_api::client::{Client, ClientError};
+use turnout_control::tokens::read_admin_token;
+
+use crate::cli::{ClientArgs, Command, Output};
+
+/// A command's failure, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The API refused or failed the request.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Bad input on this side (a file, a flag); nothing was sent.
+    #[error("{0}")]
+    Input(String),
+    /// The store could not be opened or read.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Client(ClientError::Api(e)) if e.status >= 500 => 3,
+            Failure::Client(ClientError::Api(_) | ClientError::Decode { .. }) => 1,
+            Failure::Client(ClientError::Url { .. }) | Failure::Input(_) => 2,
+            Failure::Client(_) | Failure::Store(_) => 3,
+        }
+    }
+}
+
+/// Runs an API or store command.
+pub fn run(command: &Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&Failure::Store(format!("cannot start the runtime: {e}"))),
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Zone(c) => zones::run(c).await,
+            Command::Record(c) => records::run(c).await,
+            Command::Change(c) => records::change(c).await,
+            Command::Import(a) => transfer::import(a).await,
+            Command::Export(a) => transfer::export(a).await,
+            Command::Apply(a) => apply::run(a).await,
+            Command::Store(c) => store::run(c).await,
+            Command::Serve(_) | Command::CheckZone(_) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+#[allow(clippy::print_stderr)] // The CLI's error output.
+fn fail(e: &Failure) -> ExitCode {
+    eprintln!("error: {e}");
+    if let Failure::Client(ClientError::Api(api)) = e {
+        if let Some(field) = &api.field
+            && api.errors.is_empty()
+        {
+            eprintln!("  field: {field}");
+        }
+        for error in &api.errors {
+            eprintln!("  {}: {} ({})", error.field, error.message, error.code);
+        }
+        if api.code == "Unauthorized" {
+            eprintln!(
+                "  hint: give --token, set TURNOUT_TOKEN, or run from where --data-dir holds \
+                 admin.token"
+            );
+        }
+    }
+    ExitCode::from(e.exit_code())
+}
+
+/// The API client for a command: `--token`, else the data directory's admin token if present.
+pub fn client(args: &ClientArgs) -> Result<Client, Failure> {
+    let token = args.token.clone().or_else(|| read_admin_token(&args.data_dir).ok());
+    Ok(Client::new(&args.api, token)?)
+}
+
+/// Prints a warning to stderr.
+#[allow(clippy::print_stderr)]
+pub fn warn(text: &str) {
+    eprintln!("warning: {text}");
+}
+
+/// Prints a line to stdout (the CLI's output).
+#[allow(clippy::print_stdout)]
+pub fn say(text: &str) {
+    println!("{text}");
+}
+
+/// Prints a value as pretty JSON.
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Input(e.to_string()))?;
+    say(&text);
+    Ok(())
+}
+
+/// Prints either JSON or, for people, the text `f` makes.
+pub fn output<T: Serialize>(
+    output: Output,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), Failure> {
+    match output {
+        Output::Json => print_json(value),
+        Output::Text => {
+            let mut out = std::io::stdout().lock();
+            let body = text(value);
+            // A closed stdout (`| head`) is not an error worth reporting.
+            let _closed = writeln!(out, "{}", body.trim_end());
+            Ok(())
+        }
+    }
+}
