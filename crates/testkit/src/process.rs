@@ -253,3 +253,25 @@ pub fn tcp_exchange(
     }
     Ok(replies)
 }
+
+/// Runs a DNS client (`dig` or `kdig`) against `server` with `+time=2` and the given arguments;
+/// panics (failing the test) if it cannot run or fails.
+pub fn dns_tool(name: &str, server: SocketAddr, rest: &[&str]) -> String {
+    let mut args = vec![
+        format!("@{}", server.ip()),
+        "-p".to_owned(),
+        server.port().to_string(),
+        "+time=2".to_owned(),
+    ];
+    args.extend(rest.iter().map(|s| (*s).to_owned()));
+    let out = Command::new(name)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name} ({e}); the README test command installs it"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -213,6 +213,9 @@ pub async fn export(args: &ExportArgs) -> Result<(), Failure> {
                 format!("; zone {} exported by turnout (serial {})\n", info.name, info.serial);
             text.push_str(&format!("$ORIGIN {}\n", info.name));
             let mut skipped = Vec::new();
+            // The SOA first, as zone files have it.
+            let mut sets = sets;
+            sets.sort_by_key(|s| s.rtype != "SOA");
             for s in &sets {
                 let simple = s.set_id.is_none() && s.alias.is_none();
                 if !simple {

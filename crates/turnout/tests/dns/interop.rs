@@ -1,30 +1,18 @@
 //! Real clients: BIND's `dig` and Knot's `kdig` (Debian bind9-dnsutils, knot-dnsutils, which
 //! the test command installs) against the real binary.
 
-use std::process::Command;
+use turnout_testkit::process::dns_tool;
 
 use super::start_with_suite_zones;
 
 fn tool(name: &str, args: &[String]) -> String {
-    let out = Command::new(name)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {name} ({e}); the README test command installs it"));
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let server: std::net::SocketAddr = args[0].parse().unwrap_or_else(|e| panic!("{e}"));
+    let rest: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    dns_tool(name, server, &rest)
 }
 
 fn args(server: std::net::SocketAddr, rest: &[&str]) -> Vec<String> {
-    let mut a = vec![
-        format!("@{}", server.ip()),
-        "-p".to_owned(),
-        server.port().to_string(),
-        "+time=2".to_owned(),
-    ];
+    let mut a = vec![server.to_string()];
     a.extend(rest.iter().map(|s| (*s).to_owned()));
     a
 }

@@ -1,0 +1,182 @@
+//! `turnout apply`, `zone`, `record`, tokens, and the answers that follow.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+use turnout_testkit::process::dns_tool;
+
+use crate::{example, ok, start, text};
+
+fn dig_short(t: &turnout_testkit::process::Turnout, name: &str, rtype: &str) -> String {
+    dns_tool("dig", t.dns, &["+short", name, rtype]).trim().to_owned()
+}
+
+#[test]
+fn apply_the_example_then_dig_then_edit_shows_exactly_the_edits() {
+    let t = start(None);
+    let file = example("failover.yaml");
+    let file = file.to_str().unwrap();
+    let plan = ok(&t, &["apply", "-f", file]);
+    assert!(plan.contains("plan: 6 to create, 0 to change, 0 to delete"), "{plan}");
+    assert!(plan.contains("run again with --yes"), "{plan}");
+    assert_eq!(dig_short(&t, "www.example.test", "A"), "", "nothing applied without --yes");
+    let applied = ok(&t, &["apply", "-f", file, "--yes"]);
+    assert!(applied.contains("applied: change C") && applied.contains("Insync"), "{applied}");
+    assert_eq!(dig_short(&t, "www.example.test", "A"), "192.0.2.10");
+    assert_eq!(dig_short(&t, "app.example.test", "A"), "192.0.2.10", "alias answers the target");
+    assert_eq!(dig_short(&t, "example.test", "MX"), "10 mail.example.test.");
+    let soa = dig_short(&t, "example.test", "SOA");
+    assert!(soa.starts_with("ns1.example.test. hostmaster.example.test. 2 "), "{soa}");
+
+    // Edit the file: one value changes, one TTL changes; the plan lists exactly those.
+    let dir = tempfile::tempdir().unwrap();
+    let edited = dir.path().join("edited.yaml");
+    let original = std::fs::read_to_string(example("failover.yaml")).unwrap();
+    std::fs::write(
+        &edited,
+        original.replace("192.0.2.20", "192.0.2.21").replace("ttl: 300", "ttl: 600"),
+    )
+    .unwrap();
+    let edited = edited.to_str().unwrap();
+    let plan: Value =
+        serde_json::from_str(&ok(&t, &["apply", "-f", edited, "--output", "json"])).unwrap();
+    let changes = plan["zones"][0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{plan:#}");
+    assert_eq!(changes[0]["action"], "UPSERT");
+    assert_eq!(changes[0]["before"]["values"][0], "192.0.2.20");
+    assert_eq!(changes[0]["record_set"]["values"][0], "192.0.2.21");
+    assert_eq!(
+        (changes[1]["record_set"]["type"].as_str(), changes[1]["record_set"]["ttl"].as_i64()),
+        (Some("TXT"), Some(600))
+    );
+    ok(&t, &["apply", "-f", edited, "--yes"]);
+    assert!(ok(&t, &["apply", "-f", edited]).contains("no changes"));
+
+    // --prune deletes what the file no longer names, and nothing else (SOA and NS stay).
+    let pruned = dir.path().join("pruned.yaml");
+    let without_txt: String = std::fs::read_to_string(edited)
+        .unwrap()
+        .split("      - name: \"@\"\n        type: TXT")
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&pruned, without_txt).unwrap();
+    let plan = ok(&t, &["apply", "-f", pruned.to_str().unwrap(), "--prune"]);
+    assert!(plan.contains("plan: 0 to create, 0 to change, 1 to delete"), "{plan}");
+    assert!(plan.contains("  - example.test. TXT ttl=600"), "{plan}");
+    ok(&t, &["apply", "-f", pruned.to_str().unwrap(), "--prune", "--yes"]);
+    assert_eq!(dig_short(&t, "example.test", "TXT"), "");
+    assert_eq!(dig_short(&t, "example.test", "NS"), "ns1.example.test.\nns2.example.test.");
+}
+
+#[test]
+fn a_bad_file_is_refused_naming_the_place_and_changes_nothing() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "zones:\n  - name: bad.test\n    records:\n      - {name: www, type: A, ttl: -5, values: [192.0.2.1]}\n",
+            "zones[0].records[0].ttl",
+        ),
+        (
+            "zones:\n  - name: bad.test\n    records:\n      - {name: www, type: A, ttl: 5, values: [192.0.2.1], wat: 1}\n",
+            "unknown field `wat`",
+        ),
+        (
+            "zones:\n  - name: bad.test\n    records:\n      - {name: a, type: A, alias: {target: nowhere, evaluate_target_health: false}}\n",
+            "AliasTargetNotFound",
+        ),
+        (
+            "zones:\n  - name: bad.test\n    records:\n      - {name: f, type: A, ttl: 5, set_id: a, failover: primary, values: [192.0.2.1]}\n      - {name: f, type: A, ttl: 5, set_id: b, failover: primary, values: [192.0.2.2]}\n",
+            "zones[0].records[1]: ",
+        ),
+    ];
+    for (yaml, expect) in cases {
+        let f = dir.path().join("bad.yaml");
+        std::fs::write(&f, yaml).unwrap();
+        let out = t.cli(&["apply", "-f", f.to_str().unwrap(), "--yes"]);
+        assert_eq!(out.status.code(), Some(2), "{yaml}: {}", text(&out));
+        assert!(text(&out).contains(expect), "{yaml}: expected {expect:?} in {}", text(&out));
+    }
+    assert_eq!(ok(&t, &["zone", "list", "--output", "json"]).trim(), "[]", "no zone was created");
+}
+
+#[test]
+fn the_admin_token_is_private_and_writes_need_it() {
+    let t = start(None);
+    let token = t.data_dir.join("admin.token");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = t.cli(&["zone", "create", "x.test", "--token", "turnout_wrong"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Unauthorized"), "{}", text(&out));
+    // The data directory's token works, and the zone answers at once.
+    let created = ok(&t, &["zone", "create", "x.test", "--caller-reference", "once"]);
+    assert!(created.starts_with("created x.test."), "{created}");
+    let again = ok(&t, &["zone", "create", "x.test", "--caller-reference", "once"]);
+    assert!(again.starts_with("already created"), "{again}");
+    ok(&t, &["record", "upsert", "x.test", "www", "A", "--ttl", "30", "--value", "192.0.2.7"]);
+    assert_eq!(dig_short(&t, "www.x.test", "A"), "192.0.2.7");
+    let listed = ok(&t, &["record", "list", "x.test"]);
+    assert!(listed.contains("www.x.test. A ttl=30 192.0.2.7"), "{listed}");
+    ok(&t, &["record", "delete", "x.test", "www", "A"]);
+    assert_eq!(dig_short(&t, "www.x.test", "A"), "");
+    let out = t.cli(&["zone", "delete", "x.test"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = t.cli(&["zone", "get", "x.test"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("NoSuchZone"), "{}", text(&out));
+}
+
+#[test]
+fn import_then_export_round_trips_and_a_broken_file_changes_nothing() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("imp.test.zone");
+    let mut text_zone = String::from(
+        "$ORIGIN imp.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 2026010101 3600 600 86400 300\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\n@ MX 10 mail\nmail A 192.0.2.25\n_sip._tcp SRV 10 5 5060 sip\nsip AAAA 2001:db8::5\ntxt TXT \"hello\" \"world\"\n",
+    );
+    for i in 0..1500 {
+        text_zone.push_str(&format!("h{i} A 10.{}.{}.1\n", i / 256, i % 256));
+    }
+    std::fs::write(&zone, &text_zone).unwrap();
+    let out = ok(&t, &["import", zone.to_str().unwrap()]);
+    assert!(
+        out.contains("imported 1510 records")
+            && out.contains("(new zone)")
+            && out.contains("in 2 batch(es)"),
+        "{out}"
+    );
+    assert_eq!(dig_short(&t, "h1499.imp.test", "A"), "10.5.219.1");
+    assert_eq!(dig_short(&t, "_sip._tcp.imp.test", "SRV"), "10 5 5060 sip.imp.test.");
+    let soa = dig_short(&t, "imp.test", "SOA");
+    assert!(
+        soa.starts_with("ns1.imp.test. hostmaster.imp.test. 2026010102 3600 600 86400 300"),
+        "{soa}"
+    );
+    // Export as a zone file: it is valid and holds the same records.
+    let exported = ok(&t, &["export", "imp.test"]);
+    let back = dir.path().join("back.zone");
+    std::fs::write(&back, &exported).unwrap();
+    let out = std::process::Command::new(crate::bin())
+        .args(["check-zone", back.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(exported.lines().filter(|l| l.contains("\tIN\tA\t")).count(), 1503);
+    // Importing the export again changes nothing but the serial.
+    let out = ok(&t, &["import", back.to_str().unwrap()]);
+    assert!(out.contains("imported 1510 records") && out.contains("in 4 batch(es)"), "{out}");
+    // A broken file: every error with its line, no zone created.
+    let broken = dir.path().join("broken.zone");
+    std::fs::write(&broken, "$ORIGIN broken.test.\n@ 300 SOA ns1 h 1 1 1 1 1\n@ 300 NS ns1\nx 300 A 300.1.1.1\ny 300 MX mail\n").unwrap();
+    let out = t.cli(&["import", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("broken.zone:4:") && text(&out).contains("broken.zone:5:"),
+        "{}",
+        text(&out)
+    );
+    let zones = ok(&t, &["zone", "list"]);
+    assert!(!zones.contains("broken.test"), "{zones}");
+}
