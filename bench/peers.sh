@@ -17,5 +17,6 @@ cargo build --release --locked -p turnout --manifest-path "$here/Cargo.toml" >&2
 export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305}
 # Static zone for now: Turnout is compared with the static servers (knot, nsd) until health
 # checks land, then it joins the failover test with ":fo".
-export EXTRA_CMD_turnout="$here/target/release/turnout serve --dns 127.0.0.1:\$BENCH_PORT --zone-file \$BENCH_ZONE_FILE"
+data=$(mktemp -d /tmp/turnout-peers-data.XXXXXX)
+export EXTRA_CMD_turnout="$here/target/release/turnout serve --dns 127.0.0.1:\$BENCH_PORT --api 127.0.0.1:0 --data-dir $data --zone-file \$BENCH_ZONE_FILE"
 exec bash "$run" "$@"

@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use turnout_model::change::{self, ZoneDelta};
 use turnout_model::{
     ChangeBatchSpec, Name, RType, Rdata, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa,
-    ZoneRecords,
 };
 use turnout_store::{Compare, Op, Revision, Store, Txn};
 
@@ -527,7 +526,7 @@ fn zone_info(st: &Config, apex: &Name) -> Option<ZoneInfo> {
         comment: entry.meta.comment.clone(),
         created_at: entry.meta.created_at.clone(),
         serial,
-        record_set_count: records.map_or(0, |z: &ZoneRecords| z.sets.len()),
+        record_set_count: records.map_or(0, |z| z.sets.len()),
         name_servers,
     })
 }

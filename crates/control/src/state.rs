@@ -3,6 +3,7 @@
 //! validate batches and answer lists without touching the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use tracing::warn;
 use turnout_model::{Name, RType, RecordKey, RecordSetSpec, ZoneRecords};
@@ -27,8 +28,9 @@ pub struct Config {
     pub revision: Revision,
     /// Zone metadata by apex.
     pub zones: BTreeMap<Name, ZoneEntry>,
-    /// Record sets by zone.
-    pub records: BTreeMap<Name, ZoneRecords>,
+    /// Record sets by zone. Shared with the snapshot builder, which compiles a zone without
+    /// holding the lock; a write to a zone the builder holds copies it first.
+    pub records: BTreeMap<Name, Arc<ZoneRecords>>,
     /// Mod revision of each zone's SOA key: every change batch rewrites the SOA (its serial),
     /// so this is the zone's version for compare-and-swap.
     pub soa_revision: HashMap<Name, Revision>,
@@ -73,7 +75,9 @@ impl Config {
                 warn!("stored zone {rest:?} has an invalid name; ignored");
                 return;
             };
-            self.records.entry(apex.clone()).or_insert_with(|| ZoneRecords::new(apex.clone()));
+            self.records
+                .entry(apex.clone())
+                .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
             self.zones.insert(apex.clone(), ZoneEntry { meta, meta_revision: kv.mod_revision });
             touched.zones.insert(apex);
         } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
@@ -93,9 +97,11 @@ impl Config {
             if set.rtype == RType::SOA {
                 self.soa_revision.insert(apex.clone(), kv.mod_revision);
             }
-            let zone =
-                self.records.entry(apex.clone()).or_insert_with(|| ZoneRecords::new(apex.clone()));
-            zone.sets.insert(set.key(), set);
+            let zone = self
+                .records
+                .entry(apex.clone())
+                .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
+            Arc::make_mut(zone).sets.insert(set.key(), set);
             touched.zones.insert(apex);
         } else if key.starts_with(&keys::tokens())
             && let Some(token) = decode::<TokenRecord>(key, &kv.value)
@@ -115,7 +121,7 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
             let Some((apex, rkey)) = parse_rrset_key(rest) else { return };
             if let Some(zone) = self.records.get_mut(&apex) {
-                zone.sets.remove(&rkey);
+                Arc::make_mut(zone).sets.remove(&rkey);
             }
             touched.zones.insert(apex);
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {

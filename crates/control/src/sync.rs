@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_dns::{Snapshot, SnapshotHandle};
-use turnout_model::{Name, Zone};
+use turnout_model::{Name, Zone, ZoneRecords};
 use turnout_store::{Revision, StoreError, WatchBatch};
 
 use crate::compile::compile_zone;
@@ -94,11 +94,14 @@ pub async fn run_sync(
         compiled: BTreeMap::new(),
         shared: shared.clone(),
     };
+    // The builder is its own task: a long build blocks its thread (block_in_place), never the
+    // follower, so committed writes keep reaching the in-memory state while a snapshot builds.
+    let builder = tokio::spawn(builder.run());
     tokio::select! {
         () = shutdown.cancelled() => {}
         () = follow_forever(control, shared) => {}
-        () = builder.run() => {}
     }
+    builder.abort();
 }
 
 async fn follow_forever(control: Arc<Control>, shared: Arc<Shared>) {
@@ -221,31 +224,39 @@ impl Builder {
         }
     }
 
-    /// Recompiles dirty zones (all with `dirty.all`); returns how many.
+    /// Recompiles dirty zones (all with `dirty.all`); returns how many. The lock is held only
+    /// to take the zones' shared record sets, not while compiling.
     fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> usize {
-        let st = self.control.read();
-        let all: Vec<Name>;
-        let targets: Box<dyn Iterator<Item = &Name>> = if dirty.all {
-            self.compiled.clear();
-            all = st.zones.keys().cloned().collect();
-            Box::new(all.iter())
-        } else {
-            Box::new(dirty.zones.iter())
+        let work: Vec<(Name, Option<Arc<ZoneRecords>>)> = {
+            let st = self.control.read();
+            let targets: Vec<Name> = if dirty.all {
+                self.compiled.clear();
+                st.zones.keys().cloned().collect()
+            } else {
+                dirty.zones.iter().cloned().collect()
+            };
+            targets
+                .into_iter()
+                .map(|apex| {
+                    let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
+                    let records = records.cloned();
+                    (apex, records)
+                })
+                .collect()
         };
         let mut count = 0;
-        for apex in targets {
-            if static_apexes.contains(apex) && st.zones.contains_key(apex) {
-                warn!("zone {apex} is in the store and in a zone file; the zone file wins");
-            }
-            let records = st.records.get(apex).filter(|_| st.zones.contains_key(apex));
+        for (apex, records) in work {
             let Some(records) = records else {
-                self.compiled.remove(apex);
+                self.compiled.remove(&apex);
                 continue;
             };
+            if static_apexes.contains(&apex) {
+                warn!("zone {apex} is in the store and in a zone file; the zone file wins");
+            }
             count += 1;
-            match compile_zone(records) {
+            match compile_zone(&records) {
                 Ok(zone) => {
-                    self.compiled.insert(apex.clone(), zone);
+                    self.compiled.insert(apex, zone);
                 }
                 Err(errors) => {
                     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();

@@ -8,6 +8,7 @@
 //! each with the index of the change it concerns, the field, a stable code and a message. The
 //! caller commits the puts and deletes in one store transaction; nothing here does I/O.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
@@ -173,10 +174,10 @@ pub struct Plan {
 /// `default_zone` is used for changes that name no zone. On error nothing is returned but
 /// every error found: per-change errors first (in change order), then the group and name rules
 /// on the state the batch would leave.
-pub fn plan(
+pub fn plan<Z: Borrow<ZoneRecords>>(
     batch: &ChangeBatchSpec,
     default_zone: Option<&Name>,
-    zones: &BTreeMap<Name, ZoneRecords>,
+    zones: &BTreeMap<Name, Z>,
 ) -> Result<Plan, Vec<ChangeError>> {
     let mut errors = Vec::new();
     if batch.comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT_LEN) {
@@ -292,11 +293,11 @@ pub fn plan(
     Ok(Plan { comment: batch.comment.clone(), zones, change_count: batch.changes.len() })
 }
 
-fn resolve_zone<'z>(
+fn resolve_zone<'z, Z: Borrow<ZoneRecords>>(
     index: usize,
     change: &ChangeSpec,
     default_zone: Option<&Name>,
-    zones: &'z BTreeMap<Name, ZoneRecords>,
+    zones: &'z BTreeMap<Name, Z>,
     errors: &mut Vec<ChangeError>,
 ) -> Option<&'z ZoneRecords> {
     let apex = match (&change.zone, default_zone) {
@@ -330,7 +331,7 @@ fn resolve_zone<'z>(
         ));
         return None;
     }
-    let zone = zones.get(&apex);
+    let zone = zones.get(&apex).map(Borrow::borrow);
     if zone.is_none() {
         errors.push(ChangeError::at(
             index,

@@ -31,11 +31,14 @@ const LIVE_BUFFER: usize = 1024;
 pub struct Options {
     /// Revisions kept in the log for watches that start in the past.
     pub history: u64,
+    /// Bytes of redb's page cache. The configuration lives in memory elsewhere; the store is
+    /// read in full only at start, so a small cache is enough.
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { history: 10_000 }
+        Options { history: 10_000, cache_bytes: 16 * 1024 * 1024 }
     }
 }
 
@@ -66,12 +69,16 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 impl EmbeddedStore {
     /// Opens (or creates) the store file at `path`.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::Unavailable(format!("{} is in use by another process", path.display()))
-            }
-            e => StoreError::Unavailable(format!("cannot open {}: {e}", path.display())),
-        })?;
+        let db =
+            redb::Builder::new().set_cache_size(options.cache_bytes).create(path).map_err(|e| {
+                match e {
+                    redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                        "{} is in use by another process",
+                        path.display()
+                    )),
+                    e => StoreError::Unavailable(format!("cannot open {}: {e}", path.display())),
+                }
+            })?;
         let w = db.begin_write().map_err(io)?;
         {
             w.open_table(KV).map_err(io)?;

@@ -4,7 +4,11 @@ use super::*;
 use crate::{Compare, Export};
 
 fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
-    EmbeddedStore::open(&dir.path().join("store.redb"), Options { history: 5 }).unwrap()
+    EmbeddedStore::open(
+        &dir.path().join("store.redb"),
+        Options { history: 5, ..Options::default() },
+    )
+    .unwrap()
 }
 
 async fn put(store: &EmbeddedStore, key: &str, value: &str) -> Revision {
