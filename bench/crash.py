@@ -7,8 +7,8 @@ Each batch i is one UPSERT of two record sets, b<i> and c<i> (TXT "batch <i>"), 
 was cut in half would leave one without the other. A batch is acknowledged when the API answered
 200 with a change id; a batch in flight when the server died is retried after the restart (an
 UPSERT is idempotent). At the end the zone must hold, for every batch, both or neither record,
-every acknowledged batch, and an SOA serial equal to 1 + the number of committed batches (each
-batch bumps it once).
+every acknowledged batch, and an SOA serial of at least 1 + the number of batches (each commit
+bumps it once; a batch that committed just before a kill commits again when it is retried).
 
     bench/crash.py                 # 1,000 batches, a kill every 0.02-0.2 s
     BATCHES=200 bench/crash.py

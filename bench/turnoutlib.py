@@ -36,7 +36,7 @@ class Server:
              "--data-dir", data_dir, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "RUST_LOG": "info"})
-        self.log, self.api, self.dns = [], None, None
+        self.log, self.api, self.dns, self.serving = [], None, None, False
         ready = threading.Event()
 
         def drain():
@@ -50,6 +50,8 @@ class Server:
                     host, port = m.group(1).rsplit(":", 1)
                     self.dns = (host, int(port))
                 if "serving store revision" in line:
+                    self.serving = True
+                if self.serving and self.api and self.dns:
                     ready.set()
         threading.Thread(target=drain, daemon=True).start()
         if not ready.wait(30) or self.api is None or self.dns is None:

@@ -16,11 +16,10 @@
 //! Aliases are resolved to their target group's answer with the target's TTL (reference §2.4
 //! rule 7), never a CNAME.
 
-use std::collections::BTreeMap;
-
 use turnout_model::geo::GeoLocation;
 use turnout_model::{
-    Name, Policy, RType, Rdata, RecordData, RecordSet, Zone, ZoneError, ZoneRecords,
+    Name, Policy, RRset, RType, Rdata, RecordData, RecordKey, RecordSet, Zone, ZoneError,
+    ZoneRecords,
 };
 
 /// Records answered by a multivalue group.
@@ -30,42 +29,54 @@ const MAX_ALIAS_DEPTH: usize = 16;
 
 /// Compiles a zone's record sets into a validated zone.
 pub fn compile_zone(records: &ZoneRecords) -> Result<Zone, Vec<ZoneError>> {
-    let mut groups: BTreeMap<(&Name, RType), Vec<&RecordSet>> = BTreeMap::new();
-    for set in records.sets.values() {
-        groups.entry((&set.name, set.rtype)).or_default().push(set);
-    }
-    let mut zone = Zone::new(records.apex.clone());
-    let mut errors = Vec::new();
-    for &(name, rtype) in groups.keys() {
-        let Some((ttl, rdatas)) = resolve(&groups, name, rtype, 0) else { continue };
-        for rdata in rdatas {
-            if let Err(e) = zone.insert(name.clone(), rtype, ttl, rdata.clone()) {
-                errors.push(e);
-            }
+    // Record sets are sorted by (name, type, set id): each group is a contiguous run.
+    let sets: Vec<&RecordSet> = records.sets.values().collect();
+    let mut rrsets = Vec::new();
+    let mut start = 0;
+    while start < sets.len() {
+        let (name, rtype) = (&sets[start].name, sets[start].rtype);
+        let end = start
+            + sets[start..].iter().take_while(|s| s.name == *name && s.rtype == rtype).count();
+        if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
+            rrsets.push((
+                name.clone(),
+                rtype,
+                RRset { ttl, rdatas: rdatas.into_iter().cloned().collect() },
+            ));
         }
+        start = end;
     }
-    errors.extend(zone.validate());
+    let zone = Zone::from_rrsets(records.apex.clone(), rrsets)?;
+    let errors = zone.validate();
     if errors.is_empty() { Ok(zone) } else { Err(errors) }
 }
 
-type Groups<'a> = BTreeMap<(&'a Name, RType), Vec<&'a RecordSet>>;
+/// The record sets of one group.
+fn group<'a>(records: &'a ZoneRecords, name: &Name, rtype: RType) -> Vec<&'a RecordSet> {
+    let from = RecordKey { name: name.clone(), rtype, set_id: String::new() };
+    records
+        .sets
+        .range(from..)
+        .take_while(|(k, _)| k.name == *name && k.rtype == rtype)
+        .map(|(_, s)| s)
+        .collect()
+}
 
 /// The TTL and records a group answers with.
 fn resolve<'a>(
-    groups: &Groups<'a>,
-    name: &Name,
+    records: &'a ZoneRecords,
+    group_sets: &[&'a RecordSet],
     rtype: RType,
     depth: usize,
 ) -> Option<(u32, Vec<&'a Rdata>)> {
     if depth > MAX_ALIAS_DEPTH {
         return None;
     }
-    let group = groups.get(&(name, rtype))?;
-    let first = group.first()?;
+    let first = group_sets.first()?;
     if matches!(first.policy, Policy::Multivalue) {
         let mut ttl = u32::MAX;
         let mut rdatas = Vec::new();
-        for set in group.iter().take(MULTIVALUE_MAX) {
+        for set in group_sets.iter().take(MULTIVALUE_MAX) {
             if let RecordData::Values { ttl: t, rdatas: r } = &set.data {
                 ttl = ttl.min(*t);
                 rdatas.extend(r.iter());
@@ -73,10 +84,12 @@ fn resolve<'a>(
         }
         return (!rdatas.is_empty()).then_some((ttl, rdatas));
     }
-    let chosen = choose(group)?;
+    let chosen = choose(group_sets)?;
     match &chosen.data {
         RecordData::Values { ttl, rdatas } => Some((*ttl, rdatas.iter().collect())),
-        RecordData::Alias { target, .. } => resolve(groups, target, rtype, depth + 1),
+        RecordData::Alias { target, .. } => {
+            resolve(records, &group(records, target, rtype), rtype, depth + 1)
+        }
     }
 }
 

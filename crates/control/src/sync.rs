@@ -186,8 +186,16 @@ impl Builder {
             let Some(revision) = dirty.revision.or(self.control.served_revision()) else {
                 continue;
             };
-            if dirty.all || rebuild_static || !dirty.zones.is_empty() {
-                self.build(&dirty, revision);
+            let served = if dirty.all || rebuild_static || !dirty.zones.is_empty() {
+                self.build(&dirty, revision)
+            } else {
+                true
+            };
+            // INSYNC must never lie: a revision whose zones did not all make it into the
+            // published snapshot is not served (the errors are logged; the next good build
+            // catches up).
+            if !served {
+                continue;
             }
             if self.control.served_revision().is_none() {
                 info!("serving store revision {revision}");
@@ -196,11 +204,14 @@ impl Builder {
         }
     }
 
-    fn build(&mut self, dirty: &Dirty, revision: Revision) {
+    /// Recompiles and publishes; true when every dirty zone is in the published snapshot.
+    fn build(&mut self, dirty: &Dirty, revision: Revision) -> bool {
         let started = Instant::now();
         let static_zones = Arc::clone(&self.static_zones.borrow());
         let static_apexes: BTreeSet<&Name> = static_zones.iter().map(Zone::apex).collect();
-        let recompiled = tokio::task::block_in_place(|| self.recompile(dirty, &static_apexes));
+        let (recompiled, failed) =
+            tokio::task::block_in_place(|| self.recompile(dirty, &static_apexes));
+        let compiled_in = started.elapsed();
         let zones = static_zones.iter().chain(
             self.compiled.iter().filter(|(apex, _)| !static_apexes.contains(apex)).map(|(_, z)| z),
         );
@@ -216,17 +227,22 @@ impl Builder {
                     }
                 });
                 debug!(
-                    "revision {revision}: {recompiled} zone(s) recompiled, {count} served, in {:?}",
+                    "revision {revision}: {recompiled} zone(s) recompiled in {compiled_in:?}, \
+                     {count} served, snapshot published after {:?}",
                     started.elapsed()
                 );
+                failed == 0
             }
-            Err(e) => error!("revision {revision} not served: {e}; serving the previous snapshot"),
+            Err(e) => {
+                error!("revision {revision} not served: {e}; serving the previous snapshot");
+                false
+            }
         }
     }
 
-    /// Recompiles dirty zones (all with `dirty.all`); returns how many. The lock is held only
-    /// to take the zones' shared record sets, not while compiling.
-    fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> usize {
+    /// Recompiles dirty zones (all with `dirty.all`); returns how many, and how many failed.
+    /// The lock is held only to take the zones' shared record sets, not while compiling.
+    fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> (usize, usize) {
         let work: Vec<(Name, Option<Arc<ZoneRecords>>)> = {
             let st = self.control.read();
             let targets: Vec<Name> = if dirty.all {
@@ -244,7 +260,7 @@ impl Builder {
                 })
                 .collect()
         };
-        let mut count = 0;
+        let (mut count, mut failed) = (0, 0);
         for (apex, records) in work {
             let Some(records) = records else {
                 self.compiled.remove(&apex);
@@ -259,6 +275,7 @@ impl Builder {
                     self.compiled.insert(apex, zone);
                 }
                 Err(errors) => {
+                    failed += 1;
                     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                     error!(
                         "zone {apex} cannot be served ({}); serving its previous version",
@@ -267,6 +284,6 @@ impl Builder {
                 }
             }
         }
-        count
+        (count, failed)
     }
 }

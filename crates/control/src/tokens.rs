@@ -23,6 +23,9 @@ pub enum AdminToken {
     Created(PathBuf),
     /// The store already has an admin token.
     Exists,
+    /// The store has an admin token but its file is not in the data directory (a restored
+    /// backup, or a deleted file): the token cannot be read from there.
+    FileMissing(PathBuf),
 }
 
 /// Makes the admin token on first start: writes it to `<data_dir>/admin.token` (0600, fsynced,
@@ -33,7 +36,8 @@ pub async fn ensure_admin_token(
 ) -> Result<AdminToken, StoreError> {
     let key = keys::token("admin");
     if store.get(&key).await?.0.is_some() {
-        return Ok(AdminToken::Exists);
+        let path = data_dir.join(ADMIN_TOKEN_FILE);
+        return Ok(if path.exists() { AdminToken::Exists } else { AdminToken::FileMissing(path) });
     }
     let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
     let path = data_dir.join(ADMIN_TOKEN_FILE);

@@ -80,6 +80,22 @@ pub enum ChangeStatus {
     Insync,
 }
 
+impl ChangeStatus {
+    /// `PENDING` or `INSYNC`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Pending => "PENDING",
+            ChangeStatus::Insync => "INSYNC",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An accepted change as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeRecord {

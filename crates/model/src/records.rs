@@ -130,8 +130,8 @@ pub struct AliasSpec {
     /// The target group's owner name (relative to the zone, or absolute with a trailing dot).
     #[serde(default)]
     pub target: String,
-    /// Whether the alias is healthy only while its target group is (reference §2.4).
-    #[serde(default)]
+    /// Whether the alias is healthy only while its target group is (reference §2.4). Required,
+    /// as in Route 53.
     pub evaluate_target_health: bool,
 }
 
@@ -573,7 +573,7 @@ impl RecordSetSpec {
                         ErrorCode::InvalidValue,
                         format!(
                             "{:?} is not a failover role; use primary or secondary",
-                            self.failover
+                            self.failover.as_deref().unwrap_or_default()
                         ),
                     ));
                     return None;

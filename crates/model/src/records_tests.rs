@@ -172,24 +172,32 @@ fn per_record_rules_name_the_field() {
             ErrorCode::InvalidValue,
         ),
         (
-            r#"{"name":"a","type":"A","ttl":1,"alias":{"target":"b"},"values":["192.0.2.1"]}"#,
+            r#"{"name":"a","type":"A","ttl":1,"alias":{"target":"b","evaluate_target_health":false},"values":["192.0.2.1"]}"#,
             "alias",
             ErrorCode::ConflictingFields,
         ),
-        (r#"{"name":"a","type":"A","ttl":1,"alias":{"target":"b"}}"#, "ttl", ErrorCode::NotAllowed),
-        (r#"{"name":"a","type":"NS","alias":{"target":"b"}}"#, "alias", ErrorCode::NotAllowed),
         (
-            r#"{"name":"a","type":"A","set_id":"x","multivalue":true,"alias":{"target":"b"}}"#,
+            r#"{"name":"a","type":"A","ttl":1,"alias":{"target":"b","evaluate_target_health":false}}"#,
+            "ttl",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"a","type":"NS","alias":{"target":"b","evaluate_target_health":false}}"#,
             "alias",
             ErrorCode::NotAllowed,
         ),
         (
-            r#"{"name":"a","type":"A","set_id":"x","failover":"primary","alias":{"target":"b"}}"#,
+            r#"{"name":"a","type":"A","set_id":"x","multivalue":true,"alias":{"target":"b","evaluate_target_health":false}}"#,
+            "alias",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"a","type":"A","set_id":"x","failover":"primary","alias":{"target":"b","evaluate_target_health":false}}"#,
             "alias.evaluate_target_health",
             ErrorCode::InvalidValue,
         ),
         (
-            r#"{"name":"a","type":"A","alias":{"target":"b.other.org."}}"#,
+            r#"{"name":"a","type":"A","alias":{"target":"b.other.org.","evaluate_target_health":false}}"#,
             "alias.target",
             ErrorCode::OutOfZone,
         ),

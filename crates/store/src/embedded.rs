@@ -79,6 +79,9 @@ impl EmbeddedStore {
                     e => StoreError::Unavailable(format!("cannot open {}: {e}", path.display())),
                 }
             })?;
+        // The store holds token digests and the whole configuration: owner only.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| StoreError::Io(format!("cannot restrict {}: {e}", path.display())))?;
         let w = db.begin_write().map_err(io)?;
         {
             w.open_table(KV).map_err(io)?;

@@ -235,7 +235,14 @@ pub struct RecordArgs {
     #[arg(long)]
     pub evaluate_target_health: bool,
     /// The whole record set as JSON (the API's form), instead of the flags above
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["ttl", "values", "alias"])]
+    #[arg(
+        long,
+        value_name = "JSON",
+        conflicts_with_all = [
+            "ttl", "values", "set_id", "failover", "weight", "region", "multivalue",
+            "health_check", "alias", "evaluate_target_health",
+        ]
+    )]
     pub json: Option<String>,
 }
 
@@ -259,8 +266,9 @@ pub enum ChangeCommand {
 pub struct ImportArgs {
     /// The zone file
     pub file: PathBuf,
-    /// The zone (default: the file's $ORIGIN or SOA owner)
-    #[arg(long)]
+    /// The initial $ORIGIN, for files with relative names and no $ORIGIN (the zone is the
+    /// owner of the file's SOA)
+    #[arg(long, value_name = "NAME")]
     pub zone: Option<String>,
     /// Records per change batch (at most 1000; an UPSERT counts double)
     #[arg(long, default_value_t = 1000)]

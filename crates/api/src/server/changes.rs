@@ -51,7 +51,9 @@ async fn submit_batch(
     let params = query(params)?;
     let batch: ChangeBatchSpec = json_body(body)?;
     let result = state.control.submit(&batch, zone.as_deref(), params.dry_run).await;
-    state.metrics.batch(result.is_ok());
+    if !params.dry_run {
+        state.metrics.batch(result.is_ok());
+    }
     match result? {
         Submitted::DryRun(plan) => Ok(Json(plan).into_response()),
         Submitted::Applied(change) => {

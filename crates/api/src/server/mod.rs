@@ -178,7 +178,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
+        let field = if path == "." || path == "?" { String::new() } else { path };
         ApiError::invalid_input(field, format!("invalid JSON body: {}", e.inner()))
     })
 }

@@ -149,6 +149,7 @@ fn cases() -> Vec<Case> {
         case("zone of a change", vec![], r#"{"changes":[{"action":"CREATE","zone":"other.test","record_set":{"name":"x","type":"A","ttl":1,"values":["192.0.2.1"]}}]}"#.to_owned(), vec![("changes[0].zone", "InvalidValue")]),
         Case { rule: "unknown field", setup: vec![], body: r#"{"changes":[{"action":"CREATE","record_set":{"name":"x","type":"A","ttl":1,"values":["192.0.2.1"],"wieght":3}}]}"#.to_owned(), status: 400, code: "InvalidInput", expect: vec![("changes[0].record_set.wieght", "")] },
         Case { rule: "wrong JSON type", setup: vec![], body: r#"{"changes":[{"action":"CREATE","record_set":{"name":"x","type":"A","ttl":"sixty","values":["192.0.2.1"]}}]}"#.to_owned(), status: 400, code: "InvalidInput", expect: vec![("changes[0].record_set.ttl", "")] },
+        Case { rule: "evaluate_target_health is required", setup: vec![], body: batch(&[create(r#"{"name":"x","type":"A","alias":{"target":"y"}}"#)]), status: 400, code: "InvalidInput", expect: vec![("changes[0].record_set.alias", "")] },
         Case { rule: "malformed JSON", setup: vec![], body: r#"{"changes":["#.to_owned(), status: 400, code: "InvalidInput", expect: vec![] },
         Case { rule: "unknown zone", setup: vec![], body: batch(&[create(&a("x", ""))]), status: 404, code: "NoSuchZone", expect: vec![("zone", "")] },
     ]

@@ -52,7 +52,10 @@ pub fn read_file(path: &Path) -> Result<DesiredState, Failure> {
     let parsed = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| e.to_string())
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let text = e.to_string();
+            text.strip_prefix("error: ").map(str::to_owned).unwrap_or(text)
+        })
     };
     parsed.map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
@@ -215,7 +218,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         say(&render(&out));
     }
     output(args.client.output, &out, |o| match &o.applied {
-        Some(c) => format!("applied: change {} {:?}", c.id, c.status),
+        Some(c) => format!("applied: change {} {}", c.id, c.status),
         None => format!("applied: {creates} zone(s) created"),
     })
 }

@@ -101,7 +101,7 @@ pub async fn run(command: &RecordCommand) -> Result<(), Failure> {
         RecordCommand::Upsert { zone, record, client: args } => {
             let batch = one_change("UPSERT", record_spec(record)?);
             let change = client(args)?.submit(Some(zone), &batch, true).await?;
-            output(args.output, &change, |c| format!("change {} {:?}", c.id, c.status))
+            output(args.output, &change, |c| format!("change {} {}", c.id, c.status))
         }
         RecordCommand::Delete { zone, name, rtype, set_id, client: args } => {
             let api = client(args)?;
@@ -116,13 +116,18 @@ pub async fn run(command: &RecordCommand) -> Result<(), Failure> {
                 s.name == owner && s.rtype.eq_ignore_ascii_case(rtype) && s.set_id == *set_id
             });
             let Some(current) = found else {
+                let hint = if set_id.is_none() {
+                    " (a record set with a routing policy needs --set-id)"
+                } else {
+                    ""
+                };
                 return Err(Failure::Input(format!(
-                    "no record set {owner} {rtype}{} in {zone}",
+                    "no record set {owner} {rtype}{} in {zone}{hint}",
                     set_id.as_ref().map(|s| format!(" set_id={s}")).unwrap_or_default()
                 )));
             };
             let change = api.submit(Some(zone), &one_change("DELETE", current), true).await?;
-            output(args.output, &change, |c| format!("change {} {:?}", c.id, c.status))
+            output(args.output, &change, |c| format!("change {} {}", c.id, c.status))
         }
     }
 }
@@ -132,7 +137,7 @@ pub async fn change(command: &ChangeCommand) -> Result<(), Failure> {
     let change = client(args)?.change(id, *wait).await?;
     output(args.output, &change, |c| {
         format!(
-            "change {} {:?}\nsubmitted {}\nkind {} zones {} changes {}\nrevision {}{}",
+            "change {} {}\nsubmitted {}\nkind {} zones {} changes {}\nrevision {}{}",
             c.id,
             c.status,
             c.submitted_at,

@@ -27,17 +27,17 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             let created = client(args)?.create_zone(&request).await?;
             output(args.output, &created, |c| {
                 let verb = if c.created { "created" } else { "already created by this reference:" };
-                format!(
-                    "{verb} {}\nchange {} {:?}",
-                    zone_line(&c.zone),
-                    c.change.id,
-                    c.change.status
-                )
+                format!("{verb} {}\nchange {} {}", zone_line(&c.zone), c.change.id, c.change.status)
             })
         }
         ZoneCommand::List { client: args } => {
             let zones = client(args)?.zones().await?;
-            output(args.output, &zones, |zs| zs.iter().map(|z| zone_line(z) + "\n").collect())
+            output(args.output, &zones, |zs| {
+                if zs.is_empty() {
+                    return "no zones".to_owned();
+                }
+                zs.iter().map(|z| zone_line(z) + "\n").collect()
+            })
         }
         ZoneCommand::Get { name, client: args } => {
             let zone = client(args)?.zone(name).await?;
@@ -53,7 +53,7 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
         ZoneCommand::Delete { name, force, client: args } => {
             let change = client(args)?.delete_zone(name, *force).await?;
             output(args.output, &change, |c| {
-                format!("deleted {name}; change {} {:?}", c.id, c.status)
+                format!("deleted {name}; change {} {}", c.id, c.status)
             })
         }
     }

@@ -21,7 +21,7 @@ fn apply_the_example_then_dig_then_edit_shows_exactly_the_edits() {
     assert!(plan.contains("run again with --yes"), "{plan}");
     assert_eq!(dig_short(&t, "www.example.test", "A"), "", "nothing applied without --yes");
     let applied = ok(&t, &["apply", "-f", file, "--yes"]);
-    assert!(applied.contains("applied: change C") && applied.contains("Insync"), "{applied}");
+    assert!(applied.contains("applied: change C") && applied.contains("INSYNC"), "{applied}");
     assert_eq!(dig_short(&t, "www.example.test", "A"), "192.0.2.10");
     assert_eq!(dig_short(&t, "app.example.test", "A"), "192.0.2.10", "alias answers the target");
     assert_eq!(dig_short(&t, "example.test", "MX"), "10 mail.example.test.");

@@ -81,8 +81,15 @@ fn sighup_reloads_only_valid_zone_files() {
     assert!(answer_of(&t, "www.reload.test").contains("192.0.2.20"));
 }
 
+/// Runs the binary to its exit in a scratch directory (so a default `./turnout-data` lands there).
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(bin()).args(args).env("RUST_LOG", "info").output().expect("runs");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(cwd.path())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("runs");
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
