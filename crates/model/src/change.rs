@@ -461,12 +461,15 @@ impl<'z> Overlay<'z> {
         types
     }
 
-    /// Every alias record set after the batch, with the index of the change that wrote it.
-    fn aliases(&self) -> impl Iterator<Item = (&RecordSet, Option<usize>)> {
+    /// The alias record sets the checks must see, with the index of the change that wrote
+    /// each: the batch's own, and (only when the batch emptied some group, which an old alias
+    /// might target) every other alias of the zone.
+    fn aliases(&self, with_base: bool) -> impl Iterator<Item = (&RecordSet, Option<usize>)> {
         let base = self
             .base
             .sets
             .iter()
+            .take(if with_base { usize::MAX } else { 0 })
             .filter(|(k, _)| !self.changed.contains_key(*k))
             .map(|(_, s)| (s, None));
         let changed =
@@ -544,7 +547,7 @@ impl<'z> Overlay<'z> {
         emptied: &HashMap<(&Name, RType), usize>,
         errors: &mut Vec<ChangeError>,
     ) {
-        for (set, written_by) in self.aliases() {
+        for (set, written_by) in self.aliases(!emptied.is_empty()) {
             let RecordData::Alias { target, .. } = &set.data else { continue };
             let target_exists = !self.group(target, set.rtype).is_empty();
             match written_by {
