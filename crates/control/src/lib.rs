@@ -26,6 +26,28 @@ pub use service::{
 };
 pub use sync::{StaticZones, SyncOptions, run_sync};
 
+/// Prunes change records older than `retention` once an hour (and once at start), until
+/// `shutdown`. Store errors are logged and retried at the next round.
+pub async fn run_change_gc(
+    control: std::sync::Arc<Control>,
+    retention: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(retention) else { continue };
+        match control.prune_changes(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("pruned {n} change record(s) older than {retention:?}"),
+            Err(e) => tracing::warn!("pruning old change records failed: {e}"),
+        }
+    }
+}
+
 use turnout_model::{ChangeError, Name};
 use turnout_store::StoreError;
 

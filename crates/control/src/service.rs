@@ -175,6 +175,32 @@ impl Control {
         Ok(self.change_info(record, kv.mod_revision))
     }
 
+    /// Deletes the records of changes submitted before `cutoff`; returns how many. Their status
+    /// is no longer needed once they are long INSYNC, and keeping them forever would grow the
+    /// store by one key per change.
+    pub async fn prune_changes(
+        &self,
+        cutoff: std::time::SystemTime,
+    ) -> Result<usize, ControlError> {
+        let range = self.store.range(&keys::changes()).await?;
+        let old: Vec<Op> = range
+            .kvs
+            .iter()
+            .filter(|kv| {
+                serde_json::from_slice::<ChangeRecord>(&kv.value)
+                    .ok()
+                    .and_then(|c| humantime::parse_rfc3339(&c.submitted_at).ok())
+                    .is_some_and(|at| at < cutoff)
+            })
+            .map(|kv| Op::delete(kv.key.clone()))
+            .collect();
+        let count = old.len();
+        for chunk in old.chunks(1000) {
+            self.store.txn(Txn { success: chunk.to_vec(), ..Txn::default() }).await?;
+        }
+        Ok(count)
+    }
+
     /// Creates a zone with its SOA and NS records; idempotent by caller reference.
     pub async fn create_zone(&self, request: &CreateZone) -> Result<ZoneCreated, ControlError> {
         let apex = parse_zone_name(&request.name, "name")?;
@@ -207,8 +233,23 @@ impl Control {
                         });
                     }
                     self.wait_state(kv.mod_revision).await;
-                    let change = self.change(&used.change).await?;
                     let zone = self.zone(&apex.to_string())?;
+                    let change = match self.change(&used.change).await {
+                        Ok(change) => change,
+                        // The change record aged out (see `prune_changes`); the zone's creation
+                        // is long served.
+                        Err(ControlError::NoSuchChange(_)) => ChangeInfo {
+                            id: used.change,
+                            status: self.status(kv.mod_revision),
+                            submitted_at: zone.created_at.clone(),
+                            comment: zone.comment.clone(),
+                            kind: "create_zone".into(),
+                            zones: vec![zone.name.clone()],
+                            changes: 2,
+                            revision: kv.mod_revision,
+                        },
+                        Err(e) => return Err(e),
+                    };
                     return Ok(ZoneCreated { zone, change, created: false });
                 }
             }

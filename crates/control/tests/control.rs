@@ -142,3 +142,48 @@ async fn concurrent_batches_on_one_zone_all_land() {
     assert_eq!(f.control.zone("c.test").unwrap().record_set_count, 22);
     f.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_change_records_are_pruned() {
+    let f = start().await;
+    let created = f
+        .control
+        .create_zone(&CreateZone {
+            name: "p.test".into(),
+            caller_reference: Some("r".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let Submitted::Applied(change) = f
+        .control
+        .submit(
+            &batch(r#"{"changes":[{"action":"CREATE","record_set":{"name":"a","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#),
+            Some("p.test"),
+            false,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not applied")
+    };
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(f.control.prune_changes(an_hour_ago).await.unwrap(), 0, "recent changes stay");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    assert_eq!(f.control.prune_changes(later).await.unwrap(), 2);
+    assert!(matches!(f.control.change(&change.id).await, Err(ControlError::NoSuchChange(_))));
+    // A retried create still finds its zone, and reports the (pruned) change by id.
+    let again = f
+        .control
+        .create_zone(&CreateZone {
+            name: "p.test".into(),
+            caller_reference: Some("r".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.change.id, created.change.id);
+    assert_eq!(f.control.zone("p.test").unwrap().record_set_count, 3, "records are untouched");
+    f.shutdown.cancel();
+}

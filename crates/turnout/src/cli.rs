@@ -130,7 +130,7 @@ pub enum ZoneCommand {
         /// Makes a retried create safe: the same reference returns the zone it made
         #[arg(long)]
         caller_reference: Option<String>,
-        /// An apex name server (repeatable) [default: ns1.<zone> and ns2.<zone>]
+        /// An apex name server (repeatable) [default: ns1 and ns2 under the zone]
         #[arg(long = "name-server", value_name = "NAME")]
         name_servers: Vec<String>,
         #[command(flatten)]

@@ -37,6 +37,8 @@ struct FileConfig {
     dns: DnsSection,
     #[serde(default)]
     api: ApiSection,
+    #[serde(default)]
+    control: ControlSection,
     /// The embedded store's directory, relative to the config file.
     data_dir: Option<PathBuf>,
     /// Static zone files, relative to the config file.
@@ -64,6 +66,12 @@ struct ApiSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ControlSection {
+    change_retention: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogSection {
     level: Option<String>,
 }
@@ -77,6 +85,8 @@ pub struct Settings {
     pub api: SocketAddr,
     /// The data directory (embedded store, admin token).
     pub data_dir: PathBuf,
+    /// How long change records are kept.
+    pub change_retention: Duration,
     /// Static zone files to serve.
     pub zone_files: Vec<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
@@ -120,6 +130,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         dns: DnsConfig::default(),
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         data_dir: PathBuf::from("turnout-data"),
+        change_retention: Duration::from_secs(7 * 24 * 3600),
         zone_files: Vec::new(),
         log_level: "info".to_owned(),
     };
@@ -147,6 +158,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
+        }
+        if let Some(t) = f.control.change_retention {
+            s.change_retention = parse_duration("control.change_retention", &t)?;
         }
         if let Some(l) = f.log.level {
             s.log_level = l;
@@ -256,6 +270,7 @@ mod tests {
             ("version = 2\n", "version"),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
             ("[api]\nlisten = \"localhost\"\n", "listen"),
+            ("[control]\nchange_retention = \"a week\"\n", "control.change_retention"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

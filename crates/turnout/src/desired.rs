@@ -37,7 +37,7 @@ pub struct DesiredZone {
     /// Kept with the zone when `apply` creates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    /// The apex NS names when `apply` creates the zone (default ns1 and ns2.<zone>).
+    /// The apex NS names when `apply` creates the zone (default `ns1` and `ns2` under the zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_servers: Option<Vec<String>>,
     /// The record sets.

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use turnout_api::ApiServer;
 use turnout_control::tokens::{AdminToken, ensure_admin_token};
-use turnout_control::{Control, ControlOptions, SyncOptions, run_sync};
+use turnout_control::{Control, ControlOptions, SyncOptions, run_change_gc, run_sync};
 use turnout_dns::server::DnsServer;
 use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_model::{Zone, zonefile};
@@ -149,6 +149,7 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
     let sync =
         tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
     let api_task = tokio::spawn(api.run(control.clone(), shutdown.clone()));
+    tokio::spawn(run_change_gc(control.clone(), settings.change_retention, shutdown.clone()));
     let stop = shutdown.clone();
     let files = settings.zone_files.clone();
     tokio::spawn(async move {
@@ -161,23 +162,40 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
         }
         stop.cancel();
     });
-    let dns_result = tokio::select! {
-        r = dns.run(handle, shutdown.clone()) => r.map_err(anyhow::Error::from),
-        r = api_task => {
+    let mut api_task = api_task;
+    let dns_task = dns.run(handle, shutdown.clone());
+    tokio::pin!(dns_task);
+    // Whichever ends first, the other is stopped and awaited: the DNS server always drains.
+    let result = tokio::select! {
+        r = &mut dns_task => {
             shutdown.cancel();
-            match r {
-                Ok(Ok(())) if shutdown.is_cancelled() => Ok(()),
-                Ok(Ok(())) => Err(anyhow::anyhow!("the API server stopped")),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(anyhow::anyhow!("the API server task failed: {e}")),
-            }
+            let api = api_task.await;
+            r.map_err(anyhow::Error::from).and(api_outcome(api, true))
+        }
+        r = &mut api_task => {
+            let stopping = shutdown.is_cancelled();
+            shutdown.cancel();
+            let dns = dns_task.await.map_err(anyhow::Error::from);
+            api_outcome(r, stopping).and(dns)
         }
     };
-    shutdown.cancel();
     if let Err(e) = sync.await {
         warn!("the store sync task failed: {e}");
     }
-    dns_result
+    result
+}
+
+/// What the API task's end means: fine while stopping, an error otherwise.
+fn api_outcome(
+    r: Result<Result<(), turnout_api::ApiServerError>, tokio::task::JoinError>,
+    stopping: bool,
+) -> anyhow::Result<()> {
+    match r {
+        Ok(Ok(())) if stopping => Ok(()),
+        Ok(Ok(())) => Err(anyhow::anyhow!("the API server stopped")),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("the API server task failed: {e}")),
+    }
 }
 
 async fn reload(static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>, files: &[PathBuf]) {

@@ -63,3 +63,61 @@ fn survives_sigkill_and_restores_from_a_backup() {
         &["record", "upsert", "example.test", "new", "A", "--ttl", "60", "--value", "192.0.2.99"],
     );
 }
+
+/// While changes are applied and snapshots swapped, every query gets a whole answer: one A
+/// record, from one of the versions written, never a drop, never a mix.
+#[test]
+fn no_query_is_dropped_or_half_answered_during_swaps() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use turnout_testkit::QueryBuilder;
+    use turnout_testkit::process::udp_exchange;
+
+    let t = start(None);
+    ok(&t, &["zone", "create", "swap.test"]);
+    // Two names changed in every batch, queried in turn while 40 batches are applied.
+    let apply = |i: u32| {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s.yaml");
+        std::fs::write(
+            &f,
+            format!(
+                "zones:\n  - name: swap.test\n    records:\n      - {{name: a, type: A, ttl: 60, values: [10.0.0.{i}]}}\n      - {{name: b, type: A, ttl: 60, values: [10.0.0.{i}]}}\n"
+            ),
+        )
+        .unwrap();
+        ok(&t, &["apply", "-f", f.to_str().unwrap(), "--yes"]);
+    };
+    apply(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let dns = t.dns;
+    let flag = stop.clone();
+    let querier = std::thread::spawn(move || {
+        let (mut answered, mut bad) = (0u32, Vec::new());
+        while !flag.load(Ordering::Relaxed) {
+            for name in ["a.swap.test", "b.swap.test"] {
+                let q = QueryBuilder::new(name, "A").build();
+                match udp_exchange(dns, &q, Duration::from_secs(2)) {
+                    None => bad.push(format!("{name}: no reply")),
+                    Some(reply) => {
+                        let text = turnout_testkit::render(&reply).unwrap_or_default();
+                        let answers = text.lines().filter(|l| l.contains(" IN A 10.0.0.")).count();
+                        if !text.contains("NOERROR") || answers != 1 {
+                            bad.push(format!("{name}: {text}"));
+                        }
+                        answered += 1;
+                    }
+                }
+            }
+        }
+        (answered, bad)
+    });
+    for i in 1..=40 {
+        apply(i);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (answered, bad) = querier.join().unwrap();
+    assert!(bad.is_empty(), "{} bad answers, first: {}", bad.len(), bad[0]);
+    assert!(answered > 100, "only {answered} queries answered");
+    assert_eq!(dns_tool("dig", t.dns, &["+short", "b.swap.test", "A"]).trim(), "10.0.0.40");
+}
