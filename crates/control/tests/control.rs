@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use turnout_control::types::{ChangeStatus, CreateZone};
+use turnout_control::types::{ChangeInfo, ChangeStatus, CreateZone, ZoneCreated};
 use turnout_control::{Control, ControlError, ControlOptions, Submitted, SyncOptions, run_sync};
 use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_model::{ChangeBatchSpec, ErrorCode};
@@ -39,56 +39,43 @@ fn batch(json: &str) -> ChangeBatchSpec {
     serde_json::from_str(json).unwrap()
 }
 
+/// Creates a zone, optionally with a caller reference.
+async fn zone(
+    f: &Fixture,
+    name: &str,
+    reference: Option<&str>,
+) -> Result<ZoneCreated, ControlError> {
+    let request = CreateZone {
+        name: name.into(),
+        caller_reference: reference.map(Into::into),
+        ..Default::default()
+    };
+    f.control.create_zone(&request).await
+}
+
+/// Submits one batch to `zone` and returns the applied change.
+async fn submit(f: &Fixture, zone: &str, json: &str) -> ChangeInfo {
+    match f.control.submit(&batch(json), Some(zone), false).await.unwrap() {
+        Submitted::Applied(change) => change,
+        other => panic!("not applied: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zone_lifecycle_and_insync() {
     let f = start().await;
-    let created = f
-        .control
-        .create_zone(&CreateZone {
-            name: "example.test".into(),
-            caller_reference: Some("r1".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let created = zone(&f, "example.test", Some("r1")).await.unwrap();
     assert!(created.created);
     assert_eq!(created.zone.serial, 1);
     assert_eq!(created.zone.name_servers, vec!["ns1.example.test.", "ns2.example.test."]);
     // A retry with the same reference returns the same zone; another name is refused.
-    let again = f
-        .control
-        .create_zone(&CreateZone {
-            name: "example.test.".into(),
-            caller_reference: Some("r1".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let again = zone(&f, "example.test.", Some("r1")).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.change.id, created.change.id);
-    let err = f
-        .control
-        .create_zone(&CreateZone {
-            name: "other.test".into(),
-            caller_reference: Some("r1".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = zone(&f, "other.test", Some("r1")).await.unwrap_err();
     assert!(matches!(err, ControlError::CallerReferenceInUse { .. }), "{err}");
 
-    let Submitted::Applied(change) = f
-        .control
-        .submit(
-            &batch(r#"{"changes":[{"action":"CREATE","record_set":{"name":"www","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#),
-            Some("example.test"),
-            false,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("not applied")
-    };
+    let change = submit(&f, "example.test", r#"{"changes":[{"action":"CREATE","record_set":{"name":"www","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#).await;
     assert!(f.control.wait_served(change.revision, Duration::from_secs(10)).await);
     assert_eq!(f.control.change(&change.id).await.unwrap().status, ChangeStatus::Insync);
     let zones = f.handle.load().zones().to_vec();
@@ -106,10 +93,7 @@ async fn zone_lifecycle_and_insync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_on_one_zone_all_land() {
     let f = start().await;
-    f.control
-        .create_zone(&CreateZone { name: "c.test".into(), ..Default::default() })
-        .await
-        .unwrap();
+    zone(&f, "c.test", None).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let control = f.control.clone();
@@ -146,42 +130,15 @@ async fn concurrent_batches_on_one_zone_all_land() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_change_records_are_pruned() {
     let f = start().await;
-    let created = f
-        .control
-        .create_zone(&CreateZone {
-            name: "p.test".into(),
-            caller_reference: Some("r".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let Submitted::Applied(change) = f
-        .control
-        .submit(
-            &batch(r#"{"changes":[{"action":"CREATE","record_set":{"name":"a","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#),
-            Some("p.test"),
-            false,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("not applied")
-    };
+    let created = zone(&f, "p.test", Some("r")).await.unwrap();
+    let change = submit(&f, "p.test", r#"{"changes":[{"action":"CREATE","record_set":{"name":"a","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#).await;
     let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
     assert_eq!(f.control.prune_changes(an_hour_ago).await.unwrap(), 0, "recent changes stay");
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
     assert_eq!(f.control.prune_changes(later).await.unwrap(), 2);
     assert!(matches!(f.control.change(&change.id).await, Err(ControlError::NoSuchChange(_))));
     // A retried create still finds its zone, and reports the (pruned) change by id.
-    let again = f
-        .control
-        .create_zone(&CreateZone {
-            name: "p.test".into(),
-            caller_reference: Some("r".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let again = zone(&f, "p.test", Some("r")).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.change.id, created.change.id);
     assert_eq!(f.control.zone("p.test").unwrap().record_set_count, 3, "records are untouched");

@@ -30,28 +30,17 @@ fn survives_sigkill_and_restores_from_a_backup() {
     let backup = dir.path().join("backup.json");
     std::fs::write(&backup, &out.stdout).unwrap();
     let restored = dir.path().join("restored");
-    let out = std::process::Command::new(bin())
-        .args([
-            "store",
-            "import",
-            backup.to_str().unwrap(),
-            "--data-dir",
-            restored.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let import = || {
+        std::process::Command::new(bin())
+            .args(["store", "import", backup.to_str().unwrap()])
+            .args(["--data-dir", restored.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = import();
     assert!(out.status.success(), "{}", text(&out));
     // Importing into a store that has data is refused.
-    let again = std::process::Command::new(bin())
-        .args([
-            "store",
-            "import",
-            backup.to_str().unwrap(),
-            "--data-dir",
-            restored.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let again = import();
     assert_eq!(again.status.code(), Some(3), "{}", text(&again));
     assert!(text(&again).contains("not empty"), "{}", text(&again));
     // The restored store has the admin token's digest; the old token file still works.
