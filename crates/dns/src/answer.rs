@@ -177,7 +177,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
             // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
             // without additional-section processing.
             match snap.rrsets(node_id).first() {
-                Some(set) => resp.answer.push(Item { owner, rrset: set }),
+                Some(set) => resp.answer.push(Item { owner, rrset: snap.resolve(set) }),
                 None => resp.negative(zone),
             }
             return resp;

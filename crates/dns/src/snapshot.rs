@@ -11,11 +11,13 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use turnout_model::health::HealthSlot;
 use turnout_model::name::suffixes;
-use turnout_model::{Name, RRset, RType, Zone, ZoneError};
+use turnout_model::{Candidate, Name, RRset, RType, Zone, ZoneError};
 
 use crate::wire::CLASS_IN;
 
@@ -89,6 +91,20 @@ pub(crate) struct WireRRset {
     pub(crate) extra: Run,
     /// The canonical name of a CNAME RRset, in the wire arena; empty for other types.
     target: Run,
+    /// For an RRset whose answer depends on health: its candidates (index in `choices`);
+    /// [`NO_CHOICE`] otherwise.
+    choice: u32,
+}
+
+/// [`WireRRset::choice`] of an RRset that does not depend on health.
+const NO_CHOICE: u32 = u32::MAX;
+
+/// One candidate answer: an RRset (index in `rrsets`, outside every node's run) and the slot of
+/// its health check (index in `slots`, or [`NO_CHOICE`] for none: always healthy).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireCandidate {
+    rrset: u32,
+    slot: u32,
 }
 
 /// A name in a zone: its RRsets, or none for an empty non-terminal.
@@ -130,6 +146,11 @@ pub struct Snapshot {
     spans: Vec<(u16, u16)>,
     wire: Vec<u8>,
     targets: Vec<NodeId>,
+    /// Per health-dependent RRset, its run of candidates, in policy order.
+    choices: Vec<Run>,
+    candidates: Vec<WireCandidate>,
+    /// The health slots the candidates read; the health engine writes them.
+    slots: Vec<Arc<HealthSlot>>,
     pub(crate) zones: Vec<ZoneInfo>,
     /// Which zones it holds, with their serials and record counts, for logs.
     summary: Vec<(Name, u32, usize)>,
@@ -186,9 +207,25 @@ impl Snapshot {
         self.node(id).rrsets.of(&self.rrsets)
     }
 
+    /// The RRset of type `t` at a node, as answered now: for one that depends on health, the
+    /// first candidate whose check is healthy, or the first candidate when none is.
     #[inline]
     pub(crate) fn rrset(&self, id: NodeId, t: RType) -> Option<&WireRRset> {
-        self.rrsets(id).iter().find(|s| s.rtype == t)
+        self.rrsets(id).iter().find(|s| s.rtype == t).map(|s| self.resolve(s))
+    }
+
+    /// The health-dependent answer of an RRset (itself when it does not depend on health).
+    #[inline]
+    pub(crate) fn resolve<'a>(&'a self, set: &'a WireRRset) -> &'a WireRRset {
+        if set.choice == NO_CHOICE {
+            return set;
+        }
+        let candidates = self.choices[set.choice as usize].of(&self.candidates);
+        let chosen = candidates
+            .iter()
+            .find(|c| c.slot == NO_CHOICE || self.slots[c.slot as usize].healthy())
+            .or(candidates.first());
+        chosen.map_or(set, |c| &self.rrsets[c.rrset as usize])
     }
 
     #[inline]
@@ -352,9 +389,11 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
             }
         }
     }
+    let mut slot_ids: HashMap<*const HealthSlot, u32> = HashMap::new();
     for (zi, z) in order.iter().enumerate() {
         let map = &zone_maps[zi];
         let mut current: Option<(NodeId, usize)> = None;
+        let mut pending: Vec<(u32, NodeId, RType, &[Candidate])> = Vec::new();
         for (name, rt, set) in z.rrsets() {
             let id = map[name.as_wire()];
             if current.is_none_or(|(c, _)| c != id) {
@@ -368,10 +407,45 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                 (w.glue_required, w.extra) =
                     snap.additional_targets(set, rt, id, map, &has_addr)?;
             }
+            if let Some(candidates) = z.candidates(name, rt) {
+                w.choice =
+                    u32::try_from(snap.choices.len()).map_err(|_| SnapshotError::TooLarge)?;
+                snap.choices.push(Run::default());
+                pending.push((w.choice, id, rt, candidates));
+            }
             snap.rrsets.push(w);
         }
         if let Some((c, start)) = current {
             snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
+        }
+        // Candidate RRsets go after every node's run: they are reached only through a choice.
+        for (choice, id, rt, candidates) in pending {
+            let mut wire = Vec::with_capacity(candidates.len());
+            for c in candidates {
+                let mut w = snap.encode_rrset(rt, &c.rrset, c.rrset.ttl)?;
+                if matches!(rt, RType::NS | RType::MX | RType::SRV) {
+                    (w.glue_required, w.extra) =
+                        snap.additional_targets(&c.rrset, rt, id, map, &has_addr)?;
+                }
+                let rrset =
+                    u32::try_from(snap.rrsets.len()).map_err(|_| SnapshotError::TooLarge)?;
+                snap.rrsets.push(w);
+                let slot = match &c.slot {
+                    None => NO_CHOICE,
+                    Some(slot) => {
+                        let next =
+                            u32::try_from(snap.slots.len()).map_err(|_| SnapshotError::TooLarge)?;
+                        *slot_ids.entry(Arc::as_ptr(slot)).or_insert_with(|| {
+                            snap.slots.push(Arc::clone(slot));
+                            next
+                        })
+                    }
+                };
+                wire.push(WireCandidate { rrset, slot });
+            }
+            let start = snap.candidates.len();
+            snap.candidates.extend(wire);
+            snap.choices[choice as usize] = Run::since(start, &snap.candidates)?;
         }
         // validate() guarantees the SOA; this only keeps a broken zone from panicking.
         let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
@@ -441,6 +515,7 @@ impl Snapshot {
             glue_required: Run::default(),
             extra: Run::default(),
             target,
+            choice: NO_CHOICE,
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod geo;
+pub mod health;
 pub mod name;
 pub mod presentation;
 pub mod rdata;
@@ -22,5 +23,5 @@ pub use records::{
     ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
 };
 pub use rtype::RType;
-pub use zone::{RRset, Soa, Zone, ZoneError};
+pub use zone::{Candidate, RRset, Soa, Zone, ZoneError};
 pub use zonefile::ZoneFileError;

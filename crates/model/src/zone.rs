@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
+use crate::health::HealthSlot;
 use crate::name::Name;
 use crate::rdata::Rdata;
 use crate::rtype::RType;
@@ -166,17 +168,46 @@ impl ZoneError {
     }
 }
 
+/// One possible answer of an RRset that depends on health.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The records answered when this candidate is chosen.
+    pub rrset: RRset,
+    /// The health check deciding whether it may be; `None`: always healthy.
+    pub slot: Option<Arc<HealthSlot>>,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.rrset == other.rrset
+            && match (&self.slot, &other.slot) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Candidate {}
+
 /// A zone: its apex and RRsets keyed by (owner, type), in canonical order.
+///
+/// An RRset may also have *candidates* ([`Zone::set_candidates`]): answers in policy order,
+/// each with the health slot that decides it. The query path answers with the first candidate
+/// whose check is healthy, or with the first one when none is (reference §2.4, the last
+/// resort). The RRset itself is the first candidate's, so everything that only reads RRsets
+/// (validation, zone files) sees the all-healthy answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
     apex: Name,
     rrsets: BTreeMap<(Name, RType), RRset>,
+    candidates: BTreeMap<(Name, RType), Vec<Candidate>>,
 }
 
 impl Zone {
     /// An empty zone at `apex`.
     pub fn new(apex: Name) -> Self {
-        Zone { apex, rrsets: BTreeMap::new() }
+        Zone { apex, rrsets: BTreeMap::new(), candidates: BTreeMap::new() }
     }
 
     /// The apex.
@@ -262,7 +293,7 @@ impl Zone {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Zone { apex, rrsets: entries.into_iter().collect() })
+        Ok(Zone { apex, rrsets: entries.into_iter().collect(), candidates: BTreeMap::new() })
     }
 
     /// The whole-zone rules; every violation, in canonical name order.
@@ -296,6 +327,32 @@ impl Zone {
             }
         }
         errors
+    }
+
+    /// Makes the answer of an existing RRset depend on health: the first healthy candidate
+    /// answers, or the first one. The RRset becomes the first candidate's. Fewer than two
+    /// candidates, or no RRset at (name, type), changes nothing and returns false.
+    pub fn set_candidates(
+        &mut self,
+        name: &Name,
+        rtype: RType,
+        candidates: Vec<Candidate>,
+    ) -> bool {
+        let key = (name.clone(), rtype);
+        let (Some(set), Some(first)) = (self.rrsets.get_mut(&key), candidates.first()) else {
+            return false;
+        };
+        if candidates.len() < 2 {
+            return false;
+        }
+        *set = first.rrset.clone();
+        self.candidates.insert(key, candidates);
+        true
+    }
+
+    /// The candidates of an RRset whose answer depends on health.
+    pub fn candidates(&self, name: &Name, rtype: RType) -> Option<&[Candidate]> {
+        self.candidates.get(&(name.clone(), rtype)).map(Vec::as_slice)
     }
 
     /// One RRset.

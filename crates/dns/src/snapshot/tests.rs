@@ -224,3 +224,59 @@ fn snapshot_build_rejects_bad_input() {
     let (_, r) = ask_on(&empty, &QueryBuilder::new("www.example.test", "A"), Transport::Udp);
     assert!(r.starts_with("rcode REFUSED"), "{r}");
 }
+
+#[test]
+fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
+    use std::sync::Arc;
+    use turnout_model::health::{HealthSlot, Status};
+    use turnout_model::{Candidate, Rdata};
+
+    let mut zone = zonefile::parse_str(
+        "$ORIGIN fo.test.\n@ 60 SOA ns h 1 1 1 1 60\n@ 60 NS ns\nns 60 A 192.0.2.53\n\
+         www 60 A 192.0.2.10\n@ 60 MX 10 mail\nmail 60 A 192.0.2.25\n",
+        "fo.test",
+        None,
+    )
+    .expect("valid");
+    let rrset = |ip: &str| RRset {
+        ttl: 60,
+        rdatas: vec![Rdata::from_text(RType::A, ip, None).expect("valid")],
+    };
+    let primary = Arc::new(HealthSlot::new(Status::Healthy));
+    let secondary = Arc::new(HealthSlot::new(Status::Healthy));
+    let www = turnout_testkit::name("www.fo.test.");
+    assert!(zone.set_candidates(
+        &www,
+        RType::A,
+        vec![
+            Candidate { rrset: rrset("192.0.2.10"), slot: Some(primary.clone()) },
+            Candidate { rrset: rrset("192.0.2.20"), slot: Some(secondary.clone()) },
+        ],
+    ));
+    // The mail host fails over to a secondary without a check (always healthy).
+    let mail = turnout_testkit::name("mail.fo.test.");
+    assert!(zone.set_candidates(
+        &mail,
+        RType::A,
+        vec![
+            Candidate { rrset: rrset("192.0.2.25"), slot: Some(primary.clone()) },
+            Candidate { rrset: rrset("192.0.2.26"), slot: None },
+        ],
+    ));
+    let snap = Snapshot::build(&[zone]).expect("builds");
+    let www_a = |snap: &Snapshot| {
+        lines(&ask_on(snap, &QueryBuilder::new("www.fo.test", "A"), Transport::Udp).1, "an ")
+    };
+    let mx = |snap: &Snapshot| {
+        lines(&ask_on(snap, &QueryBuilder::new("fo.test", "MX"), Transport::Udp).1, "ar ")
+    };
+    assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.10"]);
+    assert_eq!(mx(&snap), ["ar mail.fo.test. 60 IN A 192.0.2.25"]);
+    primary.set(Status::Unhealthy);
+    assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.20"], "primary down: secondary");
+    assert_eq!(mx(&snap), ["ar mail.fo.test. 60 IN A 192.0.2.26"], "additional data follows");
+    secondary.set(Status::Unhealthy);
+    assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.10"], "both down: the primary");
+    primary.set(Status::Healthy);
+    assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.10"]);
+}

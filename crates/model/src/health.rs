@@ -1,0 +1,556 @@
+//! Health checks as the control plane stores them, and the slot through which a check's status
+//! reaches the query path.
+//!
+//! [`HealthCheckSpec`] is the written form (API bodies, the `health_checks` section of
+//! desired-state files, store values); [`HealthCheckSpec::validate`] checks every field against
+//! reference §1.2 with Turnout's documented departures (any interval from 1 s, from 100 ms for
+//! tcp; private and loopback targets allowed; a recovery threshold and a hold-down). A
+//! [`HealthSlot`] holds one check's current status; compiled snapshots keep `Arc`s to the slots
+//! of the checks their records name, so a status change reaches the answers without a rebuild.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::name::Name;
+use crate::records::{ErrorCode, FieldError};
+
+/// The longest check name.
+pub const MAX_CHECK_NAME_LEN: usize = 64;
+/// The longest resource path or search string (reference §1.2).
+pub const MAX_PATH_LEN: usize = 255;
+/// The most children of a calculated check (reference §1.2).
+pub const MAX_CHILDREN: usize = 256;
+
+/// A health check as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// The check's name, which records refer to.
+    #[serde(default)]
+    pub name: String,
+    /// `tcp`, `http`, `https` or `calculated`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The endpoint's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The endpoint's name: the Host header and SNI, and resolved each interval when `ip` is
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// The port; default 80 for http and tcp, 443 for https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    /// The HTTP path (a leading `/` is added), with an optional query string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A string that must appear in the first 5,120 bytes of the body (case-sensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// Time between the end of one probe and the start of the next, e.g. `10s`; default `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Consecutive failures that make a healthy endpoint unhealthy, 1-10; default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i64>,
+    /// Consecutive successes that make an unhealthy endpoint healthy, 1-10; default: the
+    /// failure threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_threshold: Option<i64>,
+    /// How long a recovered endpoint must keep succeeding before it is used again; default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_down: Option<String>,
+    /// Time to connect; default 4 s (10 s for tcp), as Route 53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<String>,
+    /// Time from connecting to the status line, and then to the body; default 2 s each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_timeout: Option<String>,
+    /// Send the FQDN as TLS SNI (https); default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_sni: Option<bool>,
+    /// Verify the endpoint's certificate (https); default false, as Route 53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_tls: Option<bool>,
+    /// Healthy becomes unhealthy and back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverted: Option<bool>,
+    /// No probing; the check counts as healthy (unhealthy if also inverted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// Calculated: the child checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
+    /// Calculated: healthy iff at least this many children are, 0-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_threshold: Option<i64>,
+}
+
+/// What a check looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A TCP connection.
+    Tcp,
+    /// An HTTP request; `search` makes it a string match.
+    Http {
+        /// TLS.
+        tls: bool,
+        /// Path and query, starting with `/`.
+        path: String,
+        /// String to find in the first 5,120 bytes of the body.
+        search: Option<String>,
+        /// Send SNI.
+        sni: bool,
+        /// Verify the certificate.
+        verify: bool,
+    },
+    /// N of M children.
+    Calculated {
+        /// The children's names.
+        children: Vec<String>,
+        /// Healthy iff at least this many children are.
+        threshold: u16,
+    },
+}
+
+/// Where an endpoint check connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The address; when absent, `fqdn` is resolved before each probe.
+    pub ip: Option<IpAddr>,
+    /// The name for Host and SNI.
+    pub fqdn: Option<Name>,
+    /// The port.
+    pub port: u16,
+}
+
+/// A validated health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The name.
+    pub name: String,
+    /// What it probes.
+    pub kind: CheckKind,
+    /// For tcp and http(s).
+    pub target: Option<Target>,
+    /// Between probes.
+    pub interval: Duration,
+    /// Consecutive failures to turn unhealthy.
+    pub failure_threshold: u8,
+    /// Consecutive successes to turn healthy.
+    pub recovery_threshold: u8,
+    /// Successes must last this long before a recovery counts.
+    pub hold_down: Duration,
+    /// To connect.
+    pub connect_timeout: Duration,
+    /// To the status line, then to the body.
+    pub response_timeout: Duration,
+    /// Flip the result.
+    pub inverted: bool,
+    /// No probing: healthy (unhealthy if inverted).
+    pub disabled: bool,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    })
+}
+
+/// Writes a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(3_600_000) && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+fn duration_field(
+    text: Option<&str>,
+    field: &str,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+    errors: &mut Vec<FieldError>,
+) -> Duration {
+    let Some(text) = text else { return default };
+    match parse_duration(text) {
+        Some(d) if d >= min && d <= max => d,
+        Some(_) => {
+            errors.push(FieldError::new(
+                field,
+                ErrorCode::InvalidValue,
+                format!("{text:?} is outside {}-{}", format_duration(min), format_duration(max)),
+            ));
+            default
+        }
+        None => {
+            errors.push(FieldError::new(
+                field,
+                ErrorCode::InvalidValue,
+                format!("{text:?} is not a duration (like 500ms, 10s, 2m)"),
+            ));
+            default
+        }
+    }
+}
+
+fn threshold(value: Option<i64>, field: &str, default: u8, errors: &mut Vec<FieldError>) -> u8 {
+    match value {
+        None => default,
+        Some(v @ 1..=10) => u8::try_from(v).unwrap_or(default),
+        Some(v) => {
+            errors.push(FieldError::new(
+                field,
+                ErrorCode::InvalidValue,
+                format!("{v} is outside 1-10"),
+            ));
+            default
+        }
+    }
+}
+
+impl HealthCheckSpec {
+    /// Validates the check: every field, every error.
+    pub fn validate(&self) -> Result<HealthCheck, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.name.is_empty()
+            || self.name.len() > MAX_CHECK_NAME_LEN
+            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+        {
+            errors.push(FieldError::new(
+                "name",
+                if self.name.is_empty() {
+                    ErrorCode::MissingField
+                } else {
+                    ErrorCode::InvalidValue
+                },
+                format!(
+                    "{:?} must be 1-{MAX_CHECK_NAME_LEN} characters of A-Z a-z 0-9 _ - . /",
+                    self.name
+                ),
+            ));
+        }
+        let kind = self.kind.to_ascii_lowercase();
+        let endpoint = matches!(kind.as_str(), "tcp" | "http" | "https");
+        let is_http = matches!(kind.as_str(), "http" | "https");
+        match kind.as_str() {
+            "tcp" | "http" | "https" | "calculated" => {}
+            "metric" | "control" => errors.push(FieldError::new(
+                "type",
+                ErrorCode::NotAllowed,
+                format!("{kind} checks are not supported by this version yet"),
+            )),
+            "" => errors.push(FieldError::new(
+                "type",
+                ErrorCode::MissingField,
+                "the type is required",
+            )),
+            other => errors.push(FieldError::new(
+                "type",
+                ErrorCode::InvalidValue,
+                format!("{other:?} is not a check type; use tcp, http, https or calculated"),
+            )),
+        }
+        let mut not_for = |set: bool, field: &str, what: &str| {
+            if set {
+                errors.push(FieldError::new(
+                    field,
+                    ErrorCode::NotAllowed,
+                    format!("{field} is only for {what} checks"),
+                ));
+            }
+        };
+        not_for(!endpoint && self.ip.is_some(), "ip", "tcp, http and https");
+        not_for(!endpoint && self.fqdn.is_some(), "fqdn", "tcp, http and https");
+        not_for(!endpoint && self.port.is_some(), "port", "tcp, http and https");
+        not_for(!is_http && self.path.is_some(), "path", "http and https");
+        not_for(!is_http && self.search.is_some(), "search", "http and https");
+        not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
+        not_for(kind != "https" && self.verify_tls.is_some(), "verify_tls", "https");
+        not_for(kind != "calculated" && self.children.is_some(), "children", "calculated");
+        not_for(
+            kind != "calculated" && self.health_threshold.is_some(),
+            "health_threshold",
+            "calculated",
+        );
+        let target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
+        let min_interval =
+            if kind == "tcp" { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let interval = duration_field(
+            self.interval.as_deref(),
+            "interval",
+            Duration::from_secs(30),
+            min_interval,
+            Duration::from_secs(3600),
+            &mut errors,
+        );
+        let failure_threshold =
+            threshold(self.failure_threshold, "failure_threshold", 3, &mut errors);
+        let recovery_threshold = threshold(
+            self.recovery_threshold,
+            "recovery_threshold",
+            failure_threshold,
+            &mut errors,
+        );
+        let hold_down = duration_field(
+            self.hold_down.as_deref(),
+            "hold_down",
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::from_secs(24 * 3600),
+            &mut errors,
+        );
+        let default_connect =
+            if kind == "tcp" { Duration::from_secs(10) } else { Duration::from_secs(4) };
+        let connect_timeout = duration_field(
+            self.connect_timeout.as_deref(),
+            "connect_timeout",
+            default_connect,
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+            &mut errors,
+        );
+        let response_timeout = duration_field(
+            self.response_timeout.as_deref(),
+            "response_timeout",
+            Duration::from_secs(2),
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+            &mut errors,
+        );
+        let mut path = self.path.clone().unwrap_or_else(|| "/".to_owned());
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if path.len() > MAX_PATH_LEN || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            errors.push(FieldError::new(
+                "path",
+                ErrorCode::InvalidValue,
+                format!("the path has at most {MAX_PATH_LEN} characters and no spaces"),
+            ));
+        }
+        if let Some(s) = &self.search
+            && (s.is_empty() || s.len() > MAX_PATH_LEN)
+        {
+            errors.push(FieldError::new(
+                "search",
+                ErrorCode::InvalidValue,
+                format!("the search string has 1-{MAX_PATH_LEN} characters"),
+            ));
+        }
+        let kind = match kind.as_str() {
+            "tcp" => Some(CheckKind::Tcp),
+            "http" | "https" => Some(CheckKind::Http {
+                tls: kind == "https",
+                path,
+                search: self.search.clone(),
+                sni: self.enable_sni.unwrap_or(true),
+                verify: self.verify_tls.unwrap_or(false),
+            }),
+            "calculated" => self.validate_calculated(&mut errors),
+            _ => None,
+        };
+        match kind {
+            Some(kind) if errors.is_empty() => Ok(HealthCheck {
+                name: self.name.clone(),
+                kind,
+                target,
+                interval,
+                failure_threshold,
+                recovery_threshold,
+                hold_down,
+                connect_timeout,
+                response_timeout,
+                inverted: self.inverted.unwrap_or(false),
+                disabled: self.disabled.unwrap_or(false),
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    fn validate_target(&self, kind: &str, errors: &mut Vec<FieldError>) -> Option<Target> {
+        let ip = match self.ip.as_deref().map(str::parse::<IpAddr>) {
+            None => None,
+            Some(Ok(ip)) if ip.is_unspecified() || ip.is_multicast() => {
+                errors.push(FieldError::new(
+                    "ip",
+                    ErrorCode::InvalidValue,
+                    format!("{ip} cannot be probed (unspecified or multicast)"),
+                ));
+                None
+            }
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(_)) => {
+                errors.push(FieldError::new(
+                    "ip",
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "{:?} is not an IPv4 or IPv6 address",
+                        self.ip.as_deref().unwrap_or_default()
+                    ),
+                ));
+                None
+            }
+        };
+        let fqdn = match self.fqdn.as_deref().map(Name::parse_absolute) {
+            None => None,
+            Some(Ok(n)) => Some(n),
+            Some(Err(e)) => {
+                errors.push(FieldError::new("fqdn", ErrorCode::InvalidValue, e.to_string()));
+                None
+            }
+        };
+        if self.ip.is_none() && self.fqdn.is_none() {
+            errors.push(FieldError::new(
+                "ip",
+                ErrorCode::MissingField,
+                "give the endpoint's ip, or its fqdn (resolved before each probe)",
+            ));
+        }
+        let port = match self.port {
+            None if kind == "https" => 443,
+            None => 80,
+            Some(p @ 1..=65535) => u16::try_from(p).unwrap_or(80),
+            Some(p) => {
+                errors.push(FieldError::new(
+                    "port",
+                    ErrorCode::InvalidValue,
+                    format!("{p} is outside 1-65535"),
+                ));
+                80
+            }
+        };
+        (ip.is_some() || fqdn.is_some()).then_some(Target { ip, fqdn, port })
+    }
+
+    fn validate_calculated(&self, errors: &mut Vec<FieldError>) -> Option<CheckKind> {
+        let children = self.children.clone().unwrap_or_default();
+        if children.is_empty() {
+            errors.push(FieldError::new(
+                "children",
+                ErrorCode::MissingField,
+                "a calculated check needs children",
+            ));
+        }
+        if children.len() > MAX_CHILDREN {
+            errors.push(FieldError::new(
+                "children",
+                ErrorCode::LimitExceeded,
+                format!("{} children; the limit is {MAX_CHILDREN}", children.len()),
+            ));
+        }
+        for (i, c) in children.iter().enumerate() {
+            if *c == self.name || children[..i].contains(c) {
+                errors.push(FieldError::new(
+                    format!("children[{i}]"),
+                    ErrorCode::InvalidValue,
+                    format!("{c:?} is the check itself or listed twice"),
+                ));
+            }
+        }
+        let threshold = match self.health_threshold {
+            None => u16::try_from(children.len()).unwrap_or(u16::MAX),
+            Some(t @ 0..=256) => u16::try_from(t).unwrap_or(0),
+            Some(t) => {
+                errors.push(FieldError::new(
+                    "health_threshold",
+                    ErrorCode::InvalidValue,
+                    format!("{t} is outside 0-256"),
+                ));
+                0
+            }
+        };
+        Some(CheckKind::Calculated { children, threshold })
+    }
+}
+
+impl HealthCheck {
+    /// The status before any probe result (reference §1.4): healthy, or unhealthy if inverted;
+    /// a disabled check is healthy, or unhealthy if also inverted (§1.5).
+    pub fn initial_status(&self) -> Status {
+        if self.inverted { Status::Unhealthy } else { Status::Healthy }
+    }
+}
+
+/// A check's status as the query path sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Answers may use the record.
+    Healthy,
+    /// Answers avoid the record while another is healthy.
+    Unhealthy,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Healthy => "healthy",
+            Status::Unhealthy => "unhealthy",
+        })
+    }
+}
+
+/// One check's current status, shared by the health engine (which writes it) and every
+/// snapshot whose records name the check (which read it on the query path, lock-free).
+#[derive(Debug, Default)]
+pub struct HealthSlot(AtomicU8);
+
+const UNHEALTHY: u8 = 1;
+
+impl HealthSlot {
+    /// A slot holding `status`.
+    pub fn new(status: Status) -> Self {
+        let slot = HealthSlot::default();
+        slot.set(status);
+        slot
+    }
+
+    /// The current status.
+    #[inline]
+    pub fn get(&self) -> Status {
+        if self.0.load(Ordering::Relaxed) == UNHEALTHY {
+            Status::Unhealthy
+        } else {
+            Status::Healthy
+        }
+    }
+
+    /// Whether the status is healthy.
+    #[inline]
+    pub fn healthy(&self) -> bool {
+        self.get() == Status::Healthy
+    }
+
+    /// Sets the status; returns the previous one.
+    pub fn set(&self, status: Status) -> Status {
+        let v = if status == Status::Unhealthy { UNHEALTHY } else { 0 };
+        if self.0.swap(v, Ordering::Relaxed) == UNHEALTHY {
+            Status::Unhealthy
+        } else {
+            Status::Healthy
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+
+fn check(json: &str) -> Result<HealthCheck, Vec<(String, ErrorCode)>> {
+    let spec: HealthCheckSpec = serde_json::from_str(json).unwrap();
+    spec.validate().map_err(|es| es.into_iter().map(|e| (e.field, e.code)).collect())
+}
+
+#[test]
+fn defaults_follow_the_reference() {
+    let c = check(r#"{"name":"web","type":"http","ip":"127.0.0.1"}"#).unwrap();
+    assert_eq!(c.interval, Duration::from_secs(30));
+    assert_eq!((c.failure_threshold, c.recovery_threshold), (3, 3));
+    assert_eq!(
+        (c.connect_timeout, c.response_timeout),
+        (Duration::from_secs(4), Duration::from_secs(2))
+    );
+    assert_eq!(c.target.as_ref().unwrap().port, 80);
+    let CheckKind::Http { path, sni, verify, .. } = &c.kind else { panic!() };
+    assert_eq!((path.as_str(), *sni, *verify), ("/", true, false));
+    let c = check(r#"{"name":"t","type":"tcp","ip":"::1","port":22,"interval":"100ms"}"#).unwrap();
+    assert_eq!(
+        (c.connect_timeout, c.interval),
+        (Duration::from_secs(10), Duration::from_millis(100))
+    );
+    let c =
+        check(r#"{"name":"s","type":"https","fqdn":"example.test","path":"health?x=1"}"#).unwrap();
+    let CheckKind::Http { path, .. } = &c.kind else { panic!() };
+    assert_eq!((path.as_str(), c.target.unwrap().port), ("/health?x=1", 443));
+    assert_eq!(
+        check(r#"{"name":"i","type":"tcp","ip":"10.0.0.1","inverted":true}"#)
+            .unwrap()
+            .initial_status(),
+        Status::Unhealthy
+    );
+}
+
+#[test]
+fn every_rule_names_its_field() {
+    let cases: &[(&str, &str, ErrorCode)] = &[
+        (r#"{"type":"tcp","ip":"127.0.0.1"}"#, "name", ErrorCode::MissingField),
+        (r#"{"name":"a b","type":"tcp","ip":"127.0.0.1"}"#, "name", ErrorCode::InvalidValue),
+        (r#"{"name":"x","type":"ftp","ip":"127.0.0.1"}"#, "type", ErrorCode::InvalidValue),
+        (r#"{"name":"x","type":"metric"}"#, "type", ErrorCode::NotAllowed),
+        (r#"{"name":"x","type":"tcp"}"#, "ip", ErrorCode::MissingField),
+        (r#"{"name":"x","type":"tcp","ip":"300.1.1.1"}"#, "ip", ErrorCode::InvalidValue),
+        (r#"{"name":"x","type":"tcp","ip":"224.0.0.1"}"#, "ip", ErrorCode::InvalidValue),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","port":70000}"#,
+            "port",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"http","ip":"127.0.0.1","interval":"500ms"}"#,
+            "interval",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","interval":"50ms"}"#,
+            "interval",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","interval":"soon"}"#,
+            "interval",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","failure_threshold":11}"#,
+            "failure_threshold",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","recovery_threshold":0}"#,
+            "recovery_threshold",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"tcp","ip":"127.0.0.1","search":"OK"}"#,
+            "search",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"x","type":"http","ip":"127.0.0.1","enable_sni":true}"#,
+            "enable_sni",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"x","type":"http","ip":"127.0.0.1","search":""}"#,
+            "search",
+            ErrorCode::InvalidValue,
+        ),
+        (r#"{"name":"x","type":"calculated"}"#, "children", ErrorCode::MissingField),
+        (
+            r#"{"name":"x","type":"calculated","children":["a","a"]}"#,
+            "children[1]",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"calculated","children":["a"],"health_threshold":300}"#,
+            "health_threshold",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"calculated","children":["a"],"ip":"127.0.0.1"}"#,
+            "ip",
+            ErrorCode::NotAllowed,
+        ),
+    ];
+    for (json, field, code) in cases {
+        let got = check(json).unwrap_err();
+        assert!(
+            got.iter().any(|(f, c)| f == field && c == code),
+            "{json}: expected {field} {code}, got {got:?}"
+        );
+    }
+}
+
+#[test]
+fn slots_and_durations() {
+    let slot = HealthSlot::new(Status::Healthy);
+    assert!(slot.healthy());
+    assert_eq!(slot.set(Status::Unhealthy), Status::Healthy);
+    assert_eq!(slot.get(), Status::Unhealthy);
+    for text in ["500ms", "10s", "2m", "1h"] {
+        assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+    }
+}
