@@ -1,0 +1,305 @@
+//! The engine: one task per endpoint check (probe, state machine, slot), and one evaluator for
+//! calculated checks; driven by [`HealthEngine::apply`] with the whole set of checks whenever
+//! the configuration changes.
+//!
+//! Scheduling: each check starts after a random delay within its interval (so a thousand
+//! checks do not fire together), then probes, and sleeps `interval` from the end of one probe
+//! to the start of the next (reference §1.2: "measured from receiving a response to sending the
+//! next request"). A probe never outlives its timeouts, so a slow endpoint delays only its own
+//! check. Every status change is applied to the check's slot at once: the DNS snapshots read
+//! the slot, so answers change within microseconds, with no rebuild.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use turnout_model::health::{CheckKind, HealthCheck, HealthSlot, Status};
+
+use crate::hysteresis::{Hysteresis, final_status};
+use crate::probe::{ProbeResult, probe};
+
+/// Probe results kept per check.
+const KEEP_RESULTS: usize = 32;
+/// Status transitions kept per check.
+const KEEP_TRANSITIONS: usize = 64;
+
+/// One probe result and when it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    /// The result.
+    #[serde(flatten)]
+    pub result: ProbeResult,
+}
+
+/// One change of a check's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    /// `healthy` or `unhealthy`, before.
+    pub from: String,
+    /// After.
+    pub to: String,
+    /// The probe result (or rule) that caused it.
+    pub reason: String,
+}
+
+/// What the engine knows about one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState {
+    /// The status answers use (after disabled and inverted).
+    pub status: String,
+    /// The status the probes established (before disabled and inverted).
+    pub observed: String,
+    /// The newest results first.
+    pub results: Vec<Observation>,
+    /// The last failed result.
+    pub last_failure: Option<Observation>,
+    /// The newest transitions first.
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Default)]
+struct Record {
+    observed: Option<Status>,
+    results: VecDeque<Observation>,
+    last_failure: Option<Observation>,
+    transitions: VecDeque<Transition>,
+}
+
+struct Running {
+    check: HealthCheck,
+    stop: CancellationToken,
+    record: Arc<Mutex<Record>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: Mutex<HashMap<String, Arc<HealthSlot>>>,
+    running: Mutex<HashMap<String, Running>>,
+    /// Woken on every status change (calculated checks recompute).
+    changed: Notify,
+    stop: CancellationToken,
+}
+
+/// The health engine. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct HealthEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HealthEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthEngine").finish_non_exhaustive()
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl HealthEngine {
+    /// An engine with no checks. Must run inside a tokio runtime once checks are applied.
+    pub fn new() -> Self {
+        let engine = HealthEngine::default();
+        let calculated = engine.clone();
+        tokio::spawn(async move { calculated.evaluate_calculated().await });
+        engine
+    }
+
+    /// The slot of a check, created healthy if the check is not known yet (a record may name a
+    /// check the engine has not seen: it counts as healthy, as a record without a check does).
+    pub fn slot(&self, name: &str) -> Arc<HealthSlot> {
+        lock(&self.inner.slots)
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(HealthSlot::default()))
+            .clone()
+    }
+
+    /// Runs exactly these checks: starts new ones, restarts changed ones (keeping the current
+    /// status), stops removed ones.
+    pub fn apply(&self, checks: &[HealthCheck]) {
+        let mut running = lock(&self.inner.running);
+        let wanted: HashMap<&str, &HealthCheck> =
+            checks.iter().map(|c| (c.name.as_str(), c)).collect();
+        running.retain(|name, r| {
+            let keep = wanted.get(name.as_str()).is_some_and(|c| **c == r.check);
+            if !keep {
+                r.stop.cancel();
+            }
+            keep
+        });
+        for check in checks {
+            if running.contains_key(&check.name) {
+                continue;
+            }
+            let slot = self.slot(&check.name);
+            let record = Arc::new(Mutex::new(Record::default()));
+            let stop = self.inner.stop.child_token();
+            // A new check starts at its initial status (reference §1.4); a changed one keeps
+            // what its probes established.
+            let observed = Status::Healthy;
+            let initial = final_status(observed, check);
+            if slot.set(initial) != initial {
+                self.inner.changed.notify_waiters();
+            }
+            lock(&record).observed = Some(observed);
+            if !matches!(check.kind, CheckKind::Calculated { .. }) && !check.disabled {
+                let task = EndpointTask {
+                    check: check.clone(),
+                    slot,
+                    record: record.clone(),
+                    engine: self.clone(),
+                };
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = task.run() => {}
+                    }
+                });
+            }
+            running.insert(check.name.clone(), Running { check: check.clone(), stop, record });
+        }
+        drop(running);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// What the engine knows about a check.
+    pub fn state(&self, name: &str) -> Option<CheckState> {
+        let running = lock(&self.inner.running);
+        let r = running.get(name)?;
+        let record = lock(&r.record);
+        let status = self.slot(name).get();
+        Some(CheckState {
+            status: status.to_string(),
+            observed: record.observed.unwrap_or(Status::Healthy).to_string(),
+            results: record.results.iter().rev().cloned().collect(),
+            last_failure: record.last_failure.clone(),
+            transitions: record.transitions.iter().rev().cloned().collect(),
+        })
+    }
+
+    /// Stops every check.
+    pub fn shutdown(&self) {
+        self.inner.stop.cancel();
+    }
+
+    fn transition(
+        &self,
+        record: &Mutex<Record>,
+        name: &str,
+        from: Status,
+        to: Status,
+        reason: &str,
+    ) {
+        info!("health check {name}: {from} -> {to} ({reason})");
+        let mut r = lock(record);
+        r.transitions.push_back(Transition {
+            at: now_rfc3339(),
+            from: from.to_string(),
+            to: to.to_string(),
+            reason: reason.to_owned(),
+        });
+        while r.transitions.len() > KEEP_TRANSITIONS {
+            r.transitions.pop_front();
+        }
+        drop(r);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Recomputes calculated checks whenever any status changes (and once a second).
+    async fn evaluate_calculated(&self) {
+        loop {
+            let woken = self.inner.changed.notified();
+            let calculated: Vec<(HealthCheck, Arc<Mutex<Record>>)> = lock(&self.inner.running)
+                .values()
+                .filter(|r| matches!(r.check.kind, CheckKind::Calculated { .. }))
+                .map(|r| (r.check.clone(), r.record.clone()))
+                .collect();
+            for (check, record) in calculated {
+                let CheckKind::Calculated { children, threshold } = &check.kind else { continue };
+                // A disabled child's slot is healthy (unhealthy if also inverted), as §1.4 says.
+                let healthy = children.iter().filter(|c| self.slot(c).healthy()).count();
+                let observed = if healthy >= usize::from(*threshold) {
+                    Status::Healthy
+                } else {
+                    Status::Unhealthy
+                };
+                let fin = final_status(observed, &check);
+                lock(&record).observed = Some(observed);
+                let slot = self.slot(&check.name);
+                let before = slot.set(fin);
+                if before != fin {
+                    let reason = format!(
+                        "{healthy} of {} children healthy, threshold {threshold}",
+                        children.len()
+                    );
+                    self.transition(&record, &check.name, before, fin, &reason);
+                }
+            }
+            tokio::select! {
+                () = self.inner.stop.cancelled() => return,
+                () = woken => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+struct EndpointTask {
+    check: HealthCheck,
+    slot: Arc<HealthSlot>,
+    record: Arc<Mutex<Record>>,
+    engine: HealthEngine,
+}
+
+impl EndpointTask {
+    async fn run(self) {
+        let interval = self.check.interval;
+        let jitter = std::hash::RandomState::new().hash_one(&self.check.name)
+            % (interval.as_millis().max(1) as u64);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        let mut machine = Hysteresis::new(&self.check);
+        loop {
+            let result = probe(&self.check).await;
+            let changed = machine.observe(result.success, Instant::now());
+            let fin = final_status(machine.status(), &self.check);
+            let before = self.slot.set(fin);
+            let observation = Observation { at: now_rfc3339(), result };
+            {
+                let mut r = lock(&self.record);
+                r.observed = Some(machine.status());
+                if !observation.result.success {
+                    r.last_failure = Some(observation.clone());
+                }
+                r.results.push_back(observation.clone());
+                while r.results.len() > KEEP_RESULTS {
+                    r.results.pop_front();
+                }
+            }
+            if changed.is_some() && before != fin {
+                self.engine.transition(
+                    &self.record,
+                    &self.check.name,
+                    before,
+                    fin,
+                    &observation.result.reason,
+                );
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Turnout's health checks: probes per kind ([`probe`]), the hysteresis state machine
+//! ([`hysteresis`]), and the engine ([`engine`]) that schedules probes with jitter, feeds the
+//! state machines and sets each check's [`HealthSlot`](turnout_model::health::HealthSlot), which
+//! the DNS snapshots read on the query path.
+//!
+//! This crate knows nothing about zones, the store or HTTP APIs: the control plane hands it
+//! validated checks and reads its observations.
+
+pub mod engine;
+pub mod hysteresis;
+pub mod probe;
+
+pub use engine::{HealthEngine, Observation, Transition};
+pub use probe::{FailureClass, ProbeResult, probe};

@@ -1,0 +1,429 @@
+//! One probe of an endpoint, as Route 53 defines success (reference §1.1): a TCP connection
+//! within the connect timeout; for http(s), a status from 200 to 399 within the response
+//! timeout after connecting; for a string match, the search string in the first 5,120 bytes of
+//! the (gzip/deflate-decoded) body, which must arrive within the next response timeout.
+//!
+//! The connection is our own `TcpStream` (and TLS stream) under hyper's HTTP/1 client, so that
+//! connect, TLS handshake and first byte are timed separately. Failures are classified; the
+//! class and a Route 53-style reason are what observations and metrics report.
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+use turnout_model::health::{CheckKind, HealthCheck, Target};
+
+/// How much of the body a string match looks at (reference §1.1).
+pub const SEARCH_WINDOW: usize = 5120;
+
+/// Why a probe failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The name did not resolve.
+    Dns,
+    /// No connection within the connect timeout.
+    Timeout,
+    /// The connection was refused or reset.
+    Refused,
+    /// The TLS handshake failed.
+    Tls,
+    /// No response (or body) within the response timeout.
+    ResponseTimeout,
+    /// The HTTP exchange failed (bad response, connection closed).
+    Http,
+    /// A status outside 200-399.
+    BadStatus,
+    /// The search string is not in the first 5,120 bytes.
+    NoMatch,
+}
+
+/// The outcome of one probe.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProbeResult {
+    /// Success as the check type defines it.
+    pub success: bool,
+    /// The failure's class.
+    pub class: Option<FailureClass>,
+    /// For people: `Success: HTTP Status Code 200, OK`, `Failure: HTTP Status Code 503`, ...
+    pub reason: String,
+    /// The address probed.
+    pub address: Option<SocketAddr>,
+    /// Time to establish the TCP connection.
+    pub connect: Option<Duration>,
+    /// Time of the TLS handshake.
+    pub tls: Option<Duration>,
+    /// Time from connecting to the first byte of the response.
+    pub first_byte: Option<Duration>,
+}
+
+impl ProbeResult {
+    fn fail(class: FailureClass, reason: impl Into<String>) -> Self {
+        ProbeResult {
+            success: false,
+            class: Some(class),
+            reason: format!("Failure: {}", reason.into()),
+            address: None,
+            connect: None,
+            tls: None,
+            first_byte: None,
+        }
+    }
+}
+
+/// Probes `check`'s endpoint once. Calculated checks have no endpoint: they are computed from
+/// their children by the engine.
+pub async fn probe(check: &HealthCheck) -> ProbeResult {
+    let Some(target) = &check.target else {
+        return ProbeResult::fail(FailureClass::Http, "this check has no endpoint");
+    };
+    let addr = match resolve(target).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let started = Instant::now();
+    let stream = match timeout(check.connect_timeout, TcpStream::connect(addr)).await {
+        Err(_) => {
+            let mut r = ProbeResult::fail(
+                FailureClass::Timeout,
+                format!("Connection timed out after {:?} to {addr}", check.connect_timeout),
+            );
+            r.address = Some(addr);
+            return r;
+        }
+        Ok(Err(e)) => {
+            let mut r =
+                ProbeResult::fail(FailureClass::Refused, format!("Connection to {addr}: {e}"));
+            r.address = Some(addr);
+            return r;
+        }
+        Ok(Ok(s)) => s,
+    };
+    let connect = started.elapsed();
+    let _nodelay = stream.set_nodelay(true);
+    let mut result = match &check.kind {
+        CheckKind::Tcp => ProbeResult {
+            success: true,
+            class: None,
+            reason: format!("Success: TCP connection to {addr} established"),
+            address: None,
+            connect: None,
+            tls: None,
+            first_byte: None,
+        },
+        CheckKind::Http { tls, path, search, sni, verify } => {
+            let http = HttpProbe { check, target, addr, path, search: search.as_deref(), started };
+            if *tls {
+                http.over_tls(stream, *sni, *verify).await
+            } else {
+                http.exchange(TokioIo::new(stream), None).await
+            }
+        }
+        CheckKind::Calculated { .. } => {
+            ProbeResult::fail(FailureClass::Http, "calculated checks are not probed")
+        }
+    };
+    result.address = Some(addr);
+    result.connect = Some(connect);
+    result
+}
+
+/// The address to probe: the configured IP, or the FQDN resolved now (IPv4 first, as Route 53).
+async fn resolve(target: &Target) -> Result<SocketAddr, ProbeResult> {
+    if let Some(ip) = target.ip {
+        return Ok(SocketAddr::new(ip, target.port));
+    }
+    let Some(fqdn) = &target.fqdn else {
+        return Err(ProbeResult::fail(FailureClass::Dns, "no address to probe"));
+    };
+    let host = fqdn.to_string();
+    let host = host.trim_end_matches('.');
+    match tokio::net::lookup_host((host, target.port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| {
+                ProbeResult::fail(
+                    FailureClass::Dns,
+                    format!("DNS resolution failed: {host} has no address"),
+                )
+            })
+        }
+        Err(e) => Err(ProbeResult::fail(
+            FailureClass::Dns,
+            format!("DNS resolution failed for {host}: {e}"),
+        )),
+    }
+}
+
+struct HttpProbe<'a> {
+    check: &'a HealthCheck,
+    target: &'a Target,
+    addr: SocketAddr,
+    path: &'a str,
+    search: Option<&'a str>,
+    started: Instant,
+}
+
+impl HttpProbe<'_> {
+    async fn over_tls(&self, stream: TcpStream, sni: bool, verify: bool) -> ProbeResult {
+        let connector = tokio_rustls::TlsConnector::from(tls_config(verify));
+        // With SNI the FQDN names the server; without it (or without an FQDN) the IP does,
+        // and rustls sends no server_name extension.
+        let name = match (&self.target.fqdn, sni) {
+            (Some(fqdn), true) => {
+                let host = fqdn.to_string();
+                ServerName::try_from(host.trim_end_matches('.').to_owned()).ok()
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| ServerName::IpAddress(self.addr.ip().into()));
+        let t0 = Instant::now();
+        let remaining = self.check.response_timeout;
+        match timeout(remaining, connector.connect(name, stream)).await {
+            Err(_) => ProbeResult::fail(FailureClass::Tls, "TLS handshake timed out"),
+            Ok(Err(e)) => {
+                ProbeResult::fail(FailureClass::Tls, format!("TLS handshake failed: {e}"))
+            }
+            Ok(Ok(tls)) => {
+                let handshake = t0.elapsed();
+                let mut r = self.exchange(TokioIo::new(tls), Some(handshake)).await;
+                r.tls = Some(handshake);
+                r
+            }
+        }
+    }
+
+    async fn exchange<S>(&self, io: TokioIo<S>, _tls: Option<Duration>) -> ProbeResult
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let deadline = self.check.response_timeout;
+        let (mut sender, conn) =
+            match timeout(deadline, hyper::client::conn::http1::handshake(io)).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => return ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
+                Err(_) => {
+                    return ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out");
+                }
+            };
+        let driver = tokio::spawn(async move {
+            let _closed = conn.await;
+        });
+        let request = match hyper::Request::get(self.path)
+            .header(hyper::header::HOST, host_header(self.target, self.addr, self.check))
+            .header(hyper::header::USER_AGENT, "Turnout-Health-Check/1")
+            .header(hyper::header::ACCEPT_ENCODING, "gzip, deflate")
+            .body(Empty::<Bytes>::new())
+        {
+            Ok(r) => r,
+            Err(e) => return ProbeResult::fail(FailureClass::Http, format!("bad request: {e}")),
+        };
+        let result = match timeout(deadline, sender.send_request(request)).await {
+            Err(_) => ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out"),
+            Ok(Err(e)) => ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
+            Ok(Ok(response)) => self.judge(response).await,
+        };
+        driver.abort();
+        result
+    }
+
+    async fn judge(&self, response: hyper::Response<hyper::body::Incoming>) -> ProbeResult {
+        let first_byte = self.started.elapsed();
+        let status = response.status();
+        let code = status.as_u16();
+        let reason = status.canonical_reason().unwrap_or("");
+        let ok = (200..400).contains(&code);
+        let mut r = if ok {
+            ProbeResult {
+                success: true,
+                class: None,
+                reason: format!("Success: HTTP Status Code {code}, {reason}"),
+                address: None,
+                connect: None,
+                tls: None,
+                first_byte: None,
+            }
+        } else {
+            ProbeResult::fail(FailureClass::BadStatus, format!("HTTP Status Code {code}"))
+        };
+        r.first_byte = Some(first_byte);
+        let Some(search) = self.search.filter(|_| ok) else { return r };
+        let encoding = response
+            .headers()
+            .get(hyper::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        let body =
+            match timeout(self.check.response_timeout, read_prefix(response.into_body())).await {
+                Err(_) => {
+                    let mut f = ProbeResult::fail(
+                        FailureClass::ResponseTimeout,
+                        "the body did not arrive in time",
+                    );
+                    f.first_byte = Some(first_byte);
+                    return f;
+                }
+                Ok(body) => body,
+            };
+        let body = decode(&body, encoding.as_deref());
+        let window = &body[..body.len().min(SEARCH_WINDOW)];
+        if window.windows(search.len().max(1)).any(|w| w == search.as_bytes()) {
+            r
+        } else {
+            let mut f = ProbeResult::fail(
+                FailureClass::NoMatch,
+                format!(
+                    "the search string was not found in the first {SEARCH_WINDOW} bytes of the body"
+                ),
+            );
+            f.first_byte = Some(first_byte);
+            f
+        }
+    }
+}
+
+/// The body's first bytes: enough for the search window even after decompression (at most
+/// 1 MiB of encoded bytes are read).
+async fn read_prefix(mut body: hyper::body::Incoming) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < 1 << 20 {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Decodes gzip or deflate bodies (the first 5,120 bytes are enough); others pass through.
+fn decode(body: &[u8], encoding: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let limit = SEARCH_WINDOW as u64;
+    let decoded = match encoding {
+        Some("gzip" | "x-gzip") => {
+            flate2::read::GzDecoder::new(body).take(limit).read_to_end(&mut out)
+        }
+        Some("deflate") => {
+            // "deflate" is zlib-wrapped by the RFC, raw in some servers: try both.
+            let zlib = flate2::read::ZlibDecoder::new(body).take(limit).read_to_end(&mut out);
+            if zlib.is_err() || out.is_empty() {
+                out.clear();
+                flate2::read::DeflateDecoder::new(body).take(limit).read_to_end(&mut out)
+            } else {
+                zlib
+            }
+        }
+        _ => return body.to_vec(),
+    };
+    if decoded.is_err() && out.is_empty() { body.to_vec() } else { out }
+}
+
+/// Host header (reference §1.2): the FQDN (or IP) alone on the scheme's default port, with
+/// `:port` otherwise.
+fn host_header(target: &Target, addr: SocketAddr, check: &HealthCheck) -> String {
+    let tls = matches!(check.kind, CheckKind::Http { tls: true, .. });
+    let default_port = if tls { 443 } else { 80 };
+    let host = match &target.fqdn {
+        Some(f) => f.to_string().trim_end_matches('.').to_owned(),
+        None => match addr.ip() {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        },
+    };
+    if addr.port() == default_port { host } else { format!("{host}:{}", addr.port()) }
+}
+
+/// A TLS client configuration, built once per mode.
+fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
+    static UNVERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    static VERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    if verify {
+        VERIFIED
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _skipped = roots.add(cert);
+                }
+                let config = rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+                Arc::new(config.unwrap_or_else(|_| unverified_config(provider())))
+            })
+            .clone()
+    } else {
+        UNVERIFIED.get_or_init(|| Arc::new(unverified_config(provider()))).clone()
+    }
+}
+
+/// Route 53 does not validate endpoint certificates (reference §1.1): any certificate passes.
+fn unverified_config(provider: Arc<rustls::crypto::CryptoProvider>) -> rustls::ClientConfig {
+    let verifier = Arc::new(AcceptAny(provider.clone()));
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth()
+}
+
+/// A certificate verifier that accepts every certificate but still checks the handshake
+/// signatures with the provider's algorithms.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

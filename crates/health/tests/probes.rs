@@ -1,0 +1,233 @@
+//! Probes and the engine against real targets on loopback: TCP listeners, an HTTP server
+//! (axum), and an HTTPS server (rustls with an rcgen certificate) that records the SNI it got.
+#![allow(clippy::unwrap_used)] // A panic is how a test fails.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use turnout_health::{FailureClass, HealthEngine, probe};
+use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
+
+fn check(json: &str) -> HealthCheck {
+    serde_json::from_str::<HealthCheckSpec>(json).unwrap().validate().unwrap()
+}
+
+/// An HTTP target: `/ok`, `/down` (503), `/moved` (301), `/slow` (never answers in time),
+/// `/late` (the match at byte 6000), `/gzip` (gzip body), `/host` (echoes Host).
+async fn http_target() -> SocketAddr {
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"all systems OK").unwrap();
+        e.finish().unwrap()
+    };
+    let app = Router::new()
+        .route("/ok", get(|| async { "status: OK" }))
+        .route("/down", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }))
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/ok")]) }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route("/late", get(|| async { format!("{}OK", "x".repeat(6000)) }))
+        .route(
+            "/gzip",
+            get(move || {
+                let gz = gz.clone();
+                async move { ([(header::CONTENT_ENCODING, "gzip")], gz) }
+            }),
+        )
+        .route(
+            "/host",
+            get(|headers: HeaderMap| async move {
+                format!(
+                    "host={}",
+                    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("")
+                )
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn http(addr: SocketAddr, path: &str, extra: &str) -> HealthCheck {
+    check(&format!(
+        r#"{{"name":"h","type":"http","ip":"127.0.0.1","port":{},"path":"{path}","response_timeout":"300ms"{extra}}}"#,
+        addr.port()
+    ))
+}
+
+#[tokio::test]
+async fn tcp_success_and_refusal() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let c = check(&format!(r#"{{"name":"t","type":"tcp","ip":"127.0.0.1","port":{port}}}"#));
+    let r = probe(&c).await;
+    assert!(r.success, "{r:?}");
+    assert!(r.connect.is_some());
+    drop(listener);
+    let r = probe(&c).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Refused)), "{r:?}");
+    assert!(r.reason.starts_with("Failure: Connection to 127.0.0.1:"), "{}", r.reason);
+}
+
+#[tokio::test]
+async fn http_status_rules() {
+    let addr = http_target().await;
+    let r = probe(&http(addr, "/ok", "")).await;
+    assert_eq!((r.success, r.reason.as_str()), (true, "Success: HTTP Status Code 200, OK"));
+    assert!(r.first_byte.is_some() && r.connect.is_some());
+    let r = probe(&http(addr, "/down", "")).await;
+    assert_eq!(
+        (r.success, r.class, r.reason.as_str()),
+        (false, Some(FailureClass::BadStatus), "Failure: HTTP Status Code 503")
+    );
+    assert!(probe(&http(addr, "/moved", "")).await.success, "a 3xx is a success, not followed");
+    let r = probe(&http(addr, "/slow", "")).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::ResponseTimeout)), "{r:?}");
+}
+
+#[tokio::test]
+async fn string_match_window_case_and_gzip() {
+    let addr = http_target().await;
+    assert!(probe(&http(addr, "/ok", r#","search":"OK""#)).await.success);
+    let r = probe(&http(addr, "/ok", r#","search":"ok""#)).await;
+    assert_eq!(r.class, Some(FailureClass::NoMatch), "case-sensitive: {r:?}");
+    let r = probe(&http(addr, "/late", r#","search":"OK""#)).await;
+    assert_eq!(r.class, Some(FailureClass::NoMatch), "beyond 5,120 bytes: {r:?}");
+    assert!(
+        probe(&http(addr, "/gzip", r#","search":"systems OK""#)).await.success,
+        "gzip is decoded"
+    );
+}
+
+#[tokio::test]
+async fn host_header_follows_the_reference() {
+    let addr = http_target().await;
+    let port = addr.port();
+    // The body is not shown by a probe; a string match on it checks what the server saw.
+    let by_ip = http(addr, "/host", &format!(r#","search":"host=127.0.0.1:{port}""#));
+    assert!(probe(&by_ip).await.success);
+    let by_name = check(&format!(
+        r#"{{"name":"h","type":"http","ip":"127.0.0.1","fqdn":"web.example.test","port":{port},"path":"/host","search":"host=web.example.test:{port}"}}"#
+    ));
+    assert!(probe(&by_name).await.success);
+}
+
+/// An HTTPS target with a self-signed certificate for `localhost`; records each client's SNI.
+async fn https_target() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                log.lock().unwrap().push(tls.get_ref().1.server_name().map(str::to_owned));
+                let mut buf = [0u8; 2048];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn https_sni_and_verification() {
+    let (addr, seen) = https_target().await;
+    let port = addr.port();
+    let https = |extra: &str| {
+        check(&format!(
+            r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
+        ))
+    };
+    let r = probe(&https("")).await;
+    assert!(r.success, "a self-signed certificate passes by default: {r:?}");
+    assert!(r.tls.is_some() && r.first_byte.is_some());
+    assert!(probe(&https(r#","enable_sni":false"#)).await.success);
+    let r = probe(&https(r#","verify_tls":true"#)).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "verification on: {r:?}");
+    let sni = seen.lock().unwrap().clone();
+    assert_eq!(sni[0].as_deref(), Some("localhost"));
+    assert_eq!(sni[1], None, "no SNI when disabled");
+}
+
+async fn wait_for(slot: &turnout_model::health::HealthSlot, want: Status, within: Duration) {
+    let end = tokio::time::Instant::now() + within;
+    while slot.get() != want {
+        assert!(tokio::time::Instant::now() < end, "still {} after {within:?}", slot.get());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_engine_follows_the_endpoint_and_computes_calculated_checks() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tcp = check(&format!(
+        r#"{{"name":"web","type":"tcp","ip":"127.0.0.1","port":{},"interval":"100ms","failure_threshold":2,"recovery_threshold":1}}"#,
+        addr.port()
+    ));
+    let always = check(r#"{"name":"off","type":"tcp","ip":"127.0.0.1","disabled":true}"#);
+    let both = check(
+        r#"{"name":"both","type":"calculated","children":["web","off"],"health_threshold":2}"#,
+    );
+    let inverted = check(
+        r#"{"name":"inv","type":"tcp","ip":"127.0.0.1","port":1,"disabled":true,"inverted":true}"#,
+    );
+    let engine = HealthEngine::new();
+    engine.apply(&[tcp.clone(), always.clone(), both.clone(), inverted.clone()]);
+    let (web, calc) = (engine.slot("web"), engine.slot("both"));
+    assert_eq!(engine.slot("inv").get(), Status::Unhealthy, "disabled + inverted");
+    assert_eq!(engine.slot("off").get(), Status::Healthy, "disabled");
+    wait_for(&web, Status::Healthy, Duration::from_secs(2)).await;
+    wait_for(&calc, Status::Healthy, Duration::from_secs(2)).await;
+    drop(listener);
+    // Two failures 100 ms apart, plus the first probe's jitter.
+    wait_for(&web, Status::Unhealthy, Duration::from_secs(2)).await;
+    wait_for(&calc, Status::Unhealthy, Duration::from_secs(2)).await;
+    let state = engine.state("web").unwrap();
+    assert_eq!(state.status, "unhealthy");
+    assert!(state.last_failure.unwrap().result.reason.starts_with("Failure: Connection to"));
+    assert_eq!(state.transitions[0].to, "unhealthy");
+    let _back = TcpListener::bind(addr).await.unwrap();
+    wait_for(&web, Status::Healthy, Duration::from_secs(2)).await;
+    wait_for(&calc, Status::Healthy, Duration::from_secs(2)).await;
+    // Removing a check stops it; its slot stays (snapshots may still hold it).
+    engine.apply(&[always]);
+    assert!(engine.state("web").is_none());
+    engine.shutdown();
+}
