@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use turnout_control::types::{
     ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
 };
+use turnout_model::health::HealthCheckSpec;
 use turnout_model::{ChangeBatchSpec, RecordSetSpec};
 
 use crate::error::{ApiError, ErrorBody};
@@ -125,7 +126,8 @@ impl Client {
                 },
             });
         }
-        serde_json::from_slice(&bytes)
+        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(body)
             .map_err(|e| ClientError::Decode { status: status.as_u16(), reason: e.to_string() })
     }
 
@@ -221,6 +223,40 @@ impl Client {
     /// One change; with `wait`, once it is INSYNC (or after 30 s).
     pub async fn change(&self, id: &str, wait: bool) -> Result<ChangeInfo, ClientError> {
         let path = format!("/v1/changes/{}?wait={wait}", encode_component(id));
+        self.request(Method::GET, &path, None).await
+    }
+}
+
+impl Client {
+    /// Every health check.
+    pub async fn checks(&self) -> Result<Vec<HealthCheckSpec>, ClientError> {
+        let list: crate::server::checks::CheckList =
+            self.request(Method::GET, "/v1/checks", None).await?;
+        Ok(list.checks)
+    }
+
+    /// One health check.
+    pub async fn check(&self, name: &str) -> Result<HealthCheckSpec, ClientError> {
+        self.request(Method::GET, &format!("/v1/checks/{}", encode_component(name)), None).await
+    }
+
+    /// Creates or replaces a health check.
+    pub async fn put_check(&self, spec: &HealthCheckSpec) -> Result<HealthCheckSpec, ClientError> {
+        self.send(Method::PUT, &format!("/v1/checks/{}", encode_component(&spec.name)), spec).await
+    }
+
+    /// Deletes a health check.
+    pub async fn delete_check(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/checks/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// What the health engine observed.
+    pub async fn check_status(
+        &self,
+        name: &str,
+    ) -> Result<crate::server::checks::CheckStatus, ClientError> {
+        let path = format!("/v1/checks/{}/status", encode_component(name));
         self.request(Method::GET, &path, None).await
     }
 }

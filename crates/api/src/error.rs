@@ -102,6 +102,26 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchChange", message).field("id")
             }
             ControlError::Conflict => ApiError::new(StatusCode::CONFLICT, "Conflict", message),
+            ControlError::NoSuchCheck(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchHealthCheck", message).field("name")
+            }
+            ControlError::CheckInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "CheckInUse", message).field("name")
+            }
+            ControlError::InvalidCheck(errors) => {
+                let mut out = ApiError::new(StatusCode::BAD_REQUEST, "InvalidHealthCheck", message);
+                out.field = errors.first().map(|e| e.field.clone());
+                out.errors = errors
+                    .into_iter()
+                    .map(|e| ChangeError {
+                        index: None,
+                        field: e.field,
+                        code: e.code,
+                        message: e.message,
+                    })
+                    .collect();
+                out
+            }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", message),
         }
     }

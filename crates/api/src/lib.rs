@@ -10,6 +10,8 @@
 //! | `GET /v1/zones/{zone}/rrsets` | record sets, paginated |
 //! | `POST /v1/zones/{zone}/changes`, `POST /v1/changes` | change batches (`?dry_run=true`, `?wait=true`) |
 //! | `GET /v1/changes/{id}` | a change's status (`?wait=true` waits for INSYNC) |
+//! | `GET /v1/checks`, `GET/PUT/DELETE /v1/checks/{name}` | health checks |
+//! | `GET /v1/checks/{name}/status` | a check's status, last results, last failure, transitions |
 //!
 //! Writes need `Authorization: Bearer <token>`; reads do not. This crate maps
 //! [`turnout_control::ControlError`] to HTTP once, in [`error`]; it owns no state of its own.
@@ -20,4 +22,9 @@ mod metrics;
 mod server;
 
 pub use error::{ApiError, ErrorBody};
+
+/// Response types of the health-check endpoints, shared with the CLI.
+pub mod server_types {
+    pub use crate::server::checks::{CheckList, CheckStatus};
+}
 pub use server::{ApiServer, ApiServerError, MAX_BODY, router};

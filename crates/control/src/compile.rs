@@ -16,10 +16,14 @@
 //! Aliases are resolved to their target group's answer with the target's TTL (reference §2.4
 //! rule 7), never a CNAME.
 
+use std::sync::Arc;
+
 use turnout_model::geo::GeoLocation;
+use turnout_model::health::HealthSlot;
+use turnout_model::records::FailoverRole;
 use turnout_model::{
-    Name, Policy, RRset, RType, Rdata, RecordData, RecordKey, RecordSet, Zone, ZoneError,
-    ZoneRecords,
+    Candidate, Name, Policy, RRset, RType, Rdata, RecordData, RecordKey, RecordSet, Zone,
+    ZoneError, ZoneRecords,
 };
 
 /// Records answered by a multivalue group.
@@ -27,16 +31,26 @@ const MULTIVALUE_MAX: usize = 8;
 /// Alias links followed before giving up (validation refuses loops; this is a backstop).
 const MAX_ALIAS_DEPTH: usize = 16;
 
-/// Compiles a zone's record sets into a validated zone.
-pub fn compile_zone(records: &ZoneRecords) -> Result<Zone, Vec<ZoneError>> {
+/// Compiles a zone's record sets into a validated zone. `slot` gives the health slot of a
+/// check by name: a failover group becomes an RRset with two candidates, primary then
+/// secondary, each decided by its check's slot, so health changes reach the answers without a
+/// rebuild.
+pub fn compile_zone(
+    records: &ZoneRecords,
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+) -> Result<Zone, Vec<ZoneError>> {
     // Record sets are sorted by (name, type, set id): each group is a contiguous run.
     let sets: Vec<&RecordSet> = records.sets.values().collect();
     let mut rrsets = Vec::new();
+    let mut choices = Vec::new();
     let mut start = 0;
     while start < sets.len() {
         let (name, rtype) = (&sets[start].name, sets[start].rtype);
         let end = start
             + sets[start..].iter().take_while(|s| s.name == *name && s.rtype == rtype).count();
+        if let Some(candidates) = candidates_of(records, &sets[start..end], rtype, slot, 0) {
+            choices.push((name.clone(), rtype, candidates));
+        }
         if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
             rrsets.push((
                 name.clone(),
@@ -46,9 +60,58 @@ pub fn compile_zone(records: &ZoneRecords) -> Result<Zone, Vec<ZoneError>> {
         }
         start = end;
     }
-    let zone = Zone::from_rrsets(records.apex.clone(), rrsets)?;
+    let mut zone = Zone::from_rrsets(records.apex.clone(), rrsets)?;
+    for (name, rtype, candidates) in choices {
+        zone.set_candidates(&name, rtype, candidates);
+    }
     let errors = zone.validate();
     if errors.is_empty() { Ok(zone) } else { Err(errors) }
+}
+
+/// The health-dependent candidates of a group: a failover group's own, or, for a simple
+/// alias, its target group's (so the alias follows the target's failover).
+fn candidates_of(
+    records: &ZoneRecords,
+    group: &[&RecordSet],
+    rtype: RType,
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+    depth: usize,
+) -> Option<Vec<Candidate>> {
+    if depth > MAX_ALIAS_DEPTH {
+        return None;
+    }
+    match group {
+        [one] if matches!(one.policy, Policy::Simple) => match &one.data {
+            RecordData::Alias { target, .. } => {
+                candidates_of(records, &self::group(records, target, rtype), rtype, slot, depth + 1)
+            }
+            RecordData::Values { .. } => None,
+        },
+        _ => failover_candidates(records, group, rtype, slot),
+    }
+}
+
+/// A failover group's candidates: the primary, then the secondary (reference §2.3: the
+/// secondary answers while the primary is unhealthy; with both unhealthy, the primary).
+fn failover_candidates(
+    records: &ZoneRecords,
+    group: &[&RecordSet],
+    rtype: RType,
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+) -> Option<Vec<Candidate>> {
+    let role = |r: FailoverRole| {
+        group.iter().find(|s| matches!(s.policy, Policy::Failover(x) if x == r)).copied()
+    };
+    let (primary, secondary) = (role(FailoverRole::Primary)?, role(FailoverRole::Secondary)?);
+    let mut out = Vec::with_capacity(2);
+    for set in [primary, secondary] {
+        let (ttl, rdatas) = resolve(records, &[set], rtype, 0)?;
+        out.push(Candidate {
+            rrset: RRset { ttl, rdatas: rdatas.into_iter().cloned().collect() },
+            slot: set.health_check.as_deref().map(slot),
+        });
+    }
+    Some(out)
 }
 
 /// The record sets of one group.
@@ -99,9 +162,7 @@ fn choose<'a>(group: &[&'a RecordSet]) -> Option<&'a RecordSet> {
     Some(match &first.policy {
         Policy::Failover(_) => group
             .iter()
-            .find(|s| {
-                matches!(s.policy, Policy::Failover(turnout_model::records::FailoverRole::Primary))
-            })
+            .find(|s| matches!(s.policy, Policy::Failover(FailoverRole::Primary)))
             .copied()
             .unwrap_or(first),
         Policy::Weighted(_) => {
@@ -160,7 +221,7 @@ mod tests {
             r#"{"name":"m","type":"A","ttl":30,"set_id":"a","multivalue":true,"values":["192.0.2.1"]}"#,
             r#"{"name":"m","type":"A","ttl":20,"set_id":"b","multivalue":true,"values":["192.0.2.2"]}"#,
             r#"{"name":"@","type":"A","alias":{"target":"www","evaluate_target_health":true}}"#,
-        ]))
+        ]), &|_| Arc::new(HealthSlot::default()))
         .unwrap();
         assert_eq!(answer(&z, "www.ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
         assert_eq!(answer(&z, "w.ex.test.", RType::A), Some((5, vec!["192.0.2.9".into()])));

@@ -6,6 +6,7 @@
 //! /turnout/changes/<id>                          one accepted change batch (JSON)
 //! /turnout/callerrefs/<reference>                the zone a caller reference created
 //! /turnout/tokens/<name>                         an API token's name, scopes and SHA-256
+//! /turnout/checks/<name>                         a health check (JSON, as written)
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -63,6 +64,16 @@ pub fn change(id: &str) -> String {
 /// One caller reference.
 pub fn caller_reference(reference: &str) -> String {
     format!("{ROOT}callerrefs/{}", escape(reference))
+}
+
+/// Every health check.
+pub fn checks() -> String {
+    format!("{ROOT}checks/")
+}
+
+/// One health check.
+pub fn check(name: &str) -> String {
+    format!("{ROOT}checks/{}", escape(name))
 }
 
 /// Every token.

@@ -89,12 +89,31 @@ pub enum ControlError {
     /// No such change.
     #[error("no change {0:?}")]
     NoSuchChange(String),
+    /// No such health check.
+    #[error("no health check {0:?}")]
+    NoSuchCheck(String),
+    /// The health check is invalid; every problem is listed.
+    #[error("the health check is invalid: {}", fields(.0))]
+    InvalidCheck(Vec<turnout_model::FieldError>),
+    /// The health check is still named by a record or a calculated check.
+    #[error("the health check {name:?} is still used by the {user}")]
+    CheckInUse {
+        /// The check.
+        name: String,
+        /// What uses it.
+        user: String,
+    },
     /// Concurrent writers kept changing the same zones; the request was not applied.
     #[error("the zones kept changing under this request; nothing was applied, retry it")]
     Conflict,
     /// The store failed; nothing was applied.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn fields(errors: &[turnout_model::FieldError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("[{}]", parts.join(", "))
 }
 
 fn list(errors: &[ChangeError]) -> String {

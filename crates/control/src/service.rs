@@ -21,6 +21,10 @@ use turnout_model::{
 };
 use turnout_store::{Compare, Op, Revision, Store, Txn};
 
+use turnout_health::HealthEngine;
+use turnout_model::health::{CheckKind, HealthCheckSpec};
+use turnout_model::{ErrorCode, FieldError};
+
 use crate::state::Config;
 use crate::types::{
     ChangeInfo, ChangeRecord, ChangeStatus, CreateZone, DryRun, RecordSetPage, TokenRecord,
@@ -59,6 +63,7 @@ pub struct Control {
     served: watch::Sender<Option<Revision>>,
     options: ControlOptions,
     writer: tokio::sync::Mutex<()>,
+    health: HealthEngine,
 }
 
 /// What a submitted batch did.
@@ -80,12 +85,18 @@ impl Control {
             served: watch::Sender::new(None),
             options,
             writer: tokio::sync::Mutex::new(()),
+            health: HealthEngine::new(),
         })
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The health engine running this configuration's checks.
+    pub fn health(&self) -> &HealthEngine {
+        &self.health
     }
 
     /// The current configuration, read-locked (never hold it across an await).
@@ -434,7 +445,8 @@ impl Control {
         for _ in 0..MAX_ATTEMPTS {
             let (txn, record) = {
                 let st = self.read();
-                let plan = change::plan(batch, default_zone.as_ref(), &st.records)
+                let exists = |name: &str| st.checks.contains_key(name);
+                let plan = change::plan(batch, default_zone.as_ref(), &st.records, &exists)
                     .map_err(ControlError::InvalidChangeBatch)?;
                 if dry_run {
                     return Ok(Submitted::DryRun(dry_run_of(&st, &plan.zones)));
@@ -459,6 +471,89 @@ impl Control {
             }
         }
         Err(ControlError::Conflict)
+    }
+}
+
+impl Control {
+    /// Every health check, in name order, as written.
+    pub fn checks(&self) -> Vec<HealthCheckSpec> {
+        self.read().checks.values().map(|(spec, _)| spec.clone()).collect()
+    }
+
+    /// One health check, as written.
+    pub fn check(&self, name: &str) -> Result<HealthCheckSpec, ControlError> {
+        self.read()
+            .checks
+            .get(name)
+            .map(|(spec, _)| spec.clone())
+            .ok_or_else(|| ControlError::NoSuchCheck(name.to_owned()))
+    }
+
+    /// Creates or replaces a health check; returns whether it was created. A calculated
+    /// check's children must exist. The stored form is the one given (defaults stay implicit).
+    pub async fn put_check(&self, spec: &HealthCheckSpec) -> Result<bool, ControlError> {
+        let check = spec.validate().map_err(ControlError::InvalidCheck)?;
+        let _writer = self.writer.lock().await;
+        let created = {
+            let st = self.read();
+            if let CheckKind::Calculated { children, .. } = &check.kind {
+                for (i, child) in children.iter().enumerate() {
+                    if !st.checks.contains_key(child) {
+                        return Err(ControlError::InvalidCheck(vec![FieldError::new(
+                            format!("children[{i}]"),
+                            ErrorCode::NoSuchHealthCheck,
+                            format!("no health check {child:?}"),
+                        )]));
+                    }
+                }
+            }
+            !st.checks.contains_key(&check.name)
+        };
+        let value = serde_json::to_vec(spec)
+            .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
+        let response = self
+            .store
+            .txn(Txn { success: vec![Op::put(keys::check(&check.name), value)], ..Txn::default() })
+            .await?;
+        self.wait_state(response.revision).await;
+        Ok(created)
+    }
+
+    /// Deletes a health check that no record and no calculated check names.
+    pub async fn delete_check(&self, name: &str) -> Result<(), ControlError> {
+        let _writer = self.writer.lock().await;
+        {
+            let st = self.read();
+            if !st.checks.contains_key(name) {
+                return Err(ControlError::NoSuchCheck(name.to_owned()));
+            }
+            let by_record = st
+                .records
+                .values()
+                .flat_map(|z| z.sets.values())
+                .find(|s| s.health_check.as_deref() == Some(name));
+            if let Some(set) = by_record {
+                return Err(ControlError::CheckInUse {
+                    name: name.to_owned(),
+                    user: format!("record set {}", set.key()),
+                });
+            }
+            let by_check = st.checks.values().find(|(_, c)| {
+                matches!(&c.kind, CheckKind::Calculated { children, .. } if children.iter().any(|x| x == name))
+            });
+            if let Some((_, c)) = by_check {
+                return Err(ControlError::CheckInUse {
+                    name: name.to_owned(),
+                    user: format!("calculated check {:?}", c.name),
+                });
+            }
+        }
+        let response = self
+            .store
+            .txn(Txn { success: vec![Op::delete(keys::check(name))], ..Txn::default() })
+            .await?;
+        self.wait_state(response.revision).await;
+        Ok(())
     }
 }
 

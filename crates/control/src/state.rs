@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::warn;
+use turnout_model::health::{HealthCheck, HealthCheckSpec};
 use turnout_model::{Name, RType, RecordKey, RecordSetSpec, ZoneRecords};
 use turnout_store::{Event, KeyValue, Revision, WatchBatch};
 
@@ -36,6 +37,8 @@ pub struct Config {
     pub soa_revision: HashMap<Name, Revision>,
     /// API tokens by SHA-256.
     pub tokens: HashMap<String, TokenRecord>,
+    /// Health checks by name, as written and validated.
+    pub checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
 }
 
 /// What applying store events changed.
@@ -43,6 +46,8 @@ pub struct Config {
 pub struct Touched {
     /// Zones whose records or existence changed.
     pub zones: BTreeSet<Name>,
+    /// Whether any health check was added, changed or removed.
+    pub checks: bool,
 }
 
 impl Config {
@@ -103,6 +108,21 @@ impl Config {
                 .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
             Arc::make_mut(zone).sets.insert(set.key(), set);
             touched.zones.insert(apex);
+        } else if key.starts_with(&keys::checks()) {
+            let Some(spec) = decode::<HealthCheckSpec>(key, &kv.value) else { return };
+            match spec.validate() {
+                Ok(check) => {
+                    self.checks.insert(check.name.clone(), (spec, check));
+                    touched.checks = true;
+                }
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    warn!(
+                        "stored health check {key:?} is invalid ({}); ignored",
+                        errors.join("; ")
+                    );
+                }
+            }
         } else if key.starts_with(&keys::tokens())
             && let Some(token) = decode::<TokenRecord>(key, &kv.value)
         {
@@ -127,6 +147,9 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
             let name = unescape(rest);
             self.tokens.retain(|_, t| t.name != name);
+        } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
+            self.checks.remove(&unescape(rest));
+            touched.checks = true;
         }
     }
 

@@ -125,7 +125,9 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         Err(e) => return e,
     };
     let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
     *control.write() = config;
+    control.health().apply(&checks);
     control.state_caught_up(range.revision);
     shared.mark(touched, true, range.revision);
     let mut watcher = match store.watch(keys::ROOT, range.revision + 1).await {
@@ -147,13 +149,18 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
             }
         }
         let mut touched = Touched::default();
-        let revision = {
+        let (revision, checks) = {
             let mut st = control.write();
             for batch in &batches {
                 st.apply(batch, &mut touched);
             }
-            st.revision
+            let checks: Option<Vec<_>> =
+                touched.checks.then(|| st.checks.values().map(|(_, c)| c.clone()).collect());
+            (st.revision, checks)
         };
+        if let Some(checks) = checks {
+            control.health().apply(&checks);
+        }
         control.state_caught_up(revision);
         shared.mark(touched, false, revision);
     }
@@ -270,7 +277,8 @@ impl Builder {
                 warn!("zone {apex} is in the store and in a zone file; the zone file wins");
             }
             count += 1;
-            match compile_zone(&records) {
+            let health = self.control.health();
+            match compile_zone(&records, &|name| health.slot(name)) {
                 Ok(zone) => {
                     self.compiled.insert(apex, zone);
                 }

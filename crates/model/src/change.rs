@@ -174,10 +174,13 @@ pub struct Plan {
 /// `default_zone` is used for changes that name no zone. On error nothing is returned but
 /// every error found: per-change errors first (in change order), then the group and name rules
 /// on the state the batch would leave.
+/// `check_exists` says whether a health check of that name exists (records may only name
+/// existing checks).
 pub fn plan<Z: Borrow<ZoneRecords>>(
     batch: &ChangeBatchSpec,
     default_zone: Option<&Name>,
     zones: &BTreeMap<Name, Z>,
+    check_exists: &dyn Fn(&str) -> bool,
 ) -> Result<Plan, Vec<ChangeError>> {
     let mut errors = Vec::new();
     if batch.comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT_LEN) {
@@ -231,6 +234,17 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
             }
         };
         let Some(action) = action else { continue };
+        if action != Action::Delete
+            && let Some(hc) = &set.health_check
+            && !check_exists(hc)
+        {
+            errors.push(ChangeError::record(
+                index,
+                "health_check",
+                ErrorCode::NoSuchHealthCheck,
+                format!("no health check {hc:?}; create it first"),
+            ));
+        }
         let factor = if action == Action::Upsert { 2 } else { 1 };
         records += set.record_count() * factor;
         chars += value_chars(&change.record_set) * factor;

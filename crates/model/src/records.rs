@@ -360,6 +360,10 @@ pub enum ErrorCode {
     RequiredRecord,
     /// A quota (records per group, records or characters per batch) would be exceeded.
     LimitExceeded,
+    /// A record names a health check that does not exist.
+    NoSuchHealthCheck,
+    /// A health check is still named by records or calculated checks.
+    CheckInUse,
 }
 
 impl ErrorCode {
@@ -384,6 +388,8 @@ impl ErrorCode {
             ErrorCode::AliasTargetInUse => "AliasTargetInUse",
             ErrorCode::RequiredRecord => "RequiredRecord",
             ErrorCode::LimitExceeded => "LimitExceeded",
+            ErrorCode::NoSuchHealthCheck => "NoSuchHealthCheck",
+            ErrorCode::CheckInUse => "CheckInUse",
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Command {
     /// Show a change batch's status.
     #[command(subcommand)]
     Change(ChangeCommand),
+    /// List health checks and show what they observe.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Load an RFC 1035 zone file into a zone (created if missing), in batches.
     Import(ImportArgs),
     /// Print a zone as a zone file or as a desired-state YAML file.
@@ -256,6 +259,37 @@ pub enum ChangeCommand {
         /// Wait (up to 30 s) until it is INSYNC
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `turnout check ...` (checks are created and changed with `turnout apply`).
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// List health checks.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a health check as written.
+    Get {
+        /// The check
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a check's status, its last results and its last failure.
+    Status {
+        /// The check
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a check's status transitions, newest first.
+    History {
+        /// The check
+        name: String,
         #[command(flatten)]
         client: ClientArgs,
     },

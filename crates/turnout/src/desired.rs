@@ -20,9 +20,9 @@ pub struct DesiredState {
     /// Zones and their record sets.
     #[serde(default)]
     pub zones: Vec<DesiredZone>,
-    /// Health checks (read, not applied by this version).
+    /// Health checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub health_checks: Vec<serde_json::Value>,
+    pub health_checks: Vec<turnout_model::health::HealthCheckSpec>,
     /// Control panels (read, not applied by this version).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control_panels: Vec<serde_json::Value>,

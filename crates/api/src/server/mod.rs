@@ -3,6 +3,7 @@
 //! never touch the store themselves.
 
 mod changes;
+pub(crate) mod checks;
 mod ops;
 mod zones;
 
@@ -104,6 +105,9 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/zones/{zone}/changes", axum::routing::post(changes::submit_to_zone))
         .route("/changes", axum::routing::post(changes::submit))
         .route("/changes/{id}", get(changes::get))
+        .route("/checks", get(checks::list))
+        .route("/checks/{name}", get(checks::get).put(checks::put).delete(checks::delete))
+        .route("/checks/{name}/status", get(checks::status))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()

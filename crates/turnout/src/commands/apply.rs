@@ -14,6 +14,7 @@ use turnout_api::client::ClientError;
 use turnout_control::types::{ChangeInfo, CreateZone};
 use turnout_control::{default_name_servers, default_records};
 use turnout_model::change::{self, Action};
+use turnout_model::health::{HealthCheck, HealthCheckSpec};
 use turnout_model::{ChangeBatchSpec, ChangeSpec, Name, RecordSet, RecordSetSpec, ZoneRecords};
 
 use super::records::describe;
@@ -25,6 +26,7 @@ use crate::desired::{DesiredState, Step, plan_zone, validate_zone};
 #[derive(Debug, Serialize)]
 struct PlanOut {
     zones: Vec<ZonePlanOut>,
+    checks: Vec<CheckStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<ChangeInfo>,
 }
@@ -82,6 +84,20 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             Err(es) => errors.extend(es),
         }
     }
+    let mut wanted_checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)> = BTreeMap::new();
+    for (i, spec) in state.health_checks.iter().enumerate() {
+        match spec.validate() {
+            Ok(check) => {
+                if wanted_checks.insert(check.name.clone(), (spec.clone(), check)).is_some() {
+                    errors.push(format!("health_checks[{i}].name: {:?} is named twice", spec.name));
+                }
+            }
+            Err(es) => errors
+                .extend(es.into_iter().map(|e| {
+                    format!("health_checks[{i}].{}: {} ({})", e.field, e.message, e.code)
+                })),
+        }
+    }
     if !errors.is_empty() {
         return Err(Failure::Input(format!(
             "{} is not valid:\n  {}",
@@ -89,16 +105,17 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             errors.join("\n  ")
         )));
     }
-    if !state.health_checks.is_empty() || !state.control_panels.is_empty() {
+    if !state.control_panels.is_empty() {
         super::warn(&format!(
-            "{}: health_checks ({}) and control_panels ({}) are not applied: this version does not \
-             run health checks or routing controls yet, and answers as if every check were healthy",
+            "{}: control_panels ({}) are not applied: this version has no routing controls yet",
             args.file.display(),
-            state.health_checks.len(),
             state.control_panels.len()
         ));
     }
     let api = client(&args.client)?;
+    let current_checks: BTreeMap<String, HealthCheckSpec> =
+        api.checks().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+    let check_plan = plan_checks(&wanted_checks, &current_checks, args.prune);
     let existing: BTreeSet<Name> =
         api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
     let mut plans = Vec::new();
@@ -145,8 +162,10 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     };
     let origins: Vec<String> =
         plans.iter().flat_map(|p| p.steps.iter().map(|s| s.origin.clone())).collect();
+    let check_exists =
+        |name: &str| wanted_checks.contains_key(name) || current_checks.contains_key(name);
     if !batch.changes.is_empty()
-        && let Err(errors) = change::plan(&batch, None, &base)
+        && let Err(errors) = change::plan(&batch, None, &base, &check_exists)
     {
         let lines: Vec<String> = errors
             .iter()
@@ -179,10 +198,11 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
                     .collect(),
             })
             .collect(),
+        checks: check_plan.clone(),
         applied: None,
     };
     let creates = plans.iter().filter(|p| p.create.is_some()).count();
-    if batch.changes.is_empty() && creates == 0 {
+    if batch.changes.is_empty() && creates == 0 && check_plan.is_empty() {
         return output(args.client.output, &out, |_| {
             "no changes: the store matches the file".into()
         });
@@ -205,6 +225,16 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
+    // Checks first (children before the calculated checks that name them), then the records
+    // that name them, then the checks no longer wanted.
+    let mut puts: Vec<&CheckStep> = check_plan.iter().filter(|c| c.action != "DELETE").collect();
+    puts.sort_by_key(|c| c.check.kind.eq_ignore_ascii_case("calculated"));
+    for step in puts {
+        if let Err(e) = api.put_check(&step.check).await {
+            rollback(&api, &created).await;
+            return Err(e.into());
+        }
+    }
     if !batch.changes.is_empty() {
         match api.submit(None, &batch, true).await {
             Ok(change) => out.applied = Some(change),
@@ -214,13 +244,81 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
+    let mut deletes: Vec<&CheckStep> = check_plan.iter().filter(|c| c.action == "DELETE").collect();
+    deletes.sort_by_key(|c| !c.check.kind.eq_ignore_ascii_case("calculated"));
+    for step in deletes {
+        api.delete_check(&step.check.name).await?;
+    }
     if args.client.output == Output::Text {
         say(&render(&out));
     }
     output(args.client.output, &out, |o| match &o.applied {
         Some(c) => format!("applied: change {} {}", c.id, c.status),
-        None => format!("applied: {creates} zone(s) created"),
+        None => {
+            format!("applied: {creates} zone(s) created, {} health check change(s)", o.checks.len())
+        }
     })
+}
+
+/// One planned health-check change.
+#[derive(Debug, Clone, Serialize)]
+struct CheckStep {
+    action: &'static str,
+    check: HealthCheckSpec,
+}
+
+/// CREATE new checks, UPSERT changed ones (compared after validation, so a default written
+/// out is not a change), DELETE (with prune) the ones the file does not name.
+fn plan_checks(
+    wanted: &BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
+    current: &BTreeMap<String, HealthCheckSpec>,
+    prune: bool,
+) -> Vec<CheckStep> {
+    let mut steps = Vec::new();
+    for (name, (spec, check)) in wanted {
+        match current.get(name) {
+            None => steps.push(CheckStep { action: "CREATE", check: spec.clone() }),
+            Some(now) if now.validate().ok().as_ref() == Some(check) => {}
+            Some(_) => steps.push(CheckStep { action: "UPSERT", check: spec.clone() }),
+        }
+    }
+    if prune {
+        for (name, spec) in current {
+            if !wanted.contains_key(name) {
+                steps.push(CheckStep { action: "DELETE", check: spec.clone() });
+            }
+        }
+    }
+    steps
+}
+
+fn describe_check(c: &HealthCheckSpec) -> String {
+    let mut parts = vec![format!("check {}", c.name), c.kind.clone()];
+    if let Some(ip) = &c.ip {
+        parts.push(ip.clone());
+    }
+    if let Some(f) = &c.fqdn {
+        parts.push(f.clone());
+    }
+    if let Some(p) = c.port {
+        parts.push(format!("port={p}"));
+    }
+    if let Some(p) = &c.path {
+        parts.push(format!("path={p}"));
+    }
+    if let Some(s) = &c.search {
+        parts.push(format!("search={s:?}"));
+    }
+    if let Some(i) = &c.interval {
+        parts.push(format!("interval={i}"));
+    }
+    if let Some(t) = c.failure_threshold {
+        parts.push(format!("failure_threshold={t}"));
+    }
+    if let Some(ch) = &c.children {
+        parts.push(format!("children={}", ch.join(",")));
+    }
+    parts.join(" ")
 }
 
 /// Deletes zones this run created, after a later step failed.
@@ -235,6 +333,14 @@ async fn rollback(api: &turnout_api::client::Client, created: &[String]) {
 fn render(plan: &PlanOut) -> String {
     let mut text = String::new();
     let (mut create, mut update, mut delete) = (0, 0, 0);
+    for step in &plan.checks {
+        let mark = match step.action {
+            "CREATE" => "+",
+            "DELETE" => "-",
+            _ => "~",
+        };
+        text.push_str(&format!("{mark} {}\n", describe_check(&step.check)));
+    }
     for zone in &plan.zones {
         let state = if zone.create { " (new zone)" } else { "" };
         text.push_str(&format!("zone {}{state}\n", zone.name));

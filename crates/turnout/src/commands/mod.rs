@@ -3,6 +3,7 @@
 //! `--output json`, and exits with the code documented in [`crate::cli`].
 
 mod apply;
+mod checks;
 mod records;
 mod store;
 mod transfer;
@@ -53,6 +54,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Zone(c) => zones::run(c).await,
             Command::Record(c) => records::run(c).await,
             Command::Change(c) => records::change(c).await,
+            Command::Check(c) => checks::run(c).await,
             Command::Import(a) => transfer::import(a).await,
             Command::Export(a) => transfer::export(a).await,
             Command::Apply(a) => apply::run(a).await,

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use serde_json::Value;
 use turnout_testkit::process::dns_tool;
 
-use crate::{example, ok, start, text};
+use crate::{Backend, failover_example, ok, start, text};
 
 fn dig_short(t: &turnout_testkit::process::Turnout, name: &str, rtype: &str) -> String {
     dns_tool("dig", t.dns, &["+short", name, rtype]).trim().to_owned()
@@ -14,9 +14,12 @@ fn dig_short(t: &turnout_testkit::process::Turnout, name: &str, rtype: &str) -> 
 #[test]
 fn apply_the_example_then_dig_then_edit_shows_exactly_the_edits() {
     let t = start(None);
-    let file = example("failover.yaml");
+    let backend = Backend::start(0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = failover_example(dir.path(), backend.port);
     let file = file.to_str().unwrap();
     let plan = ok(&t, &["apply", "-f", file]);
+    assert!(plan.contains("+ check web-primary http 127.0.0.1"), "{plan}");
     assert!(plan.contains("plan: 6 to create, 0 to change, 0 to delete"), "{plan}");
     assert!(plan.contains("run again with --yes"), "{plan}");
     assert_eq!(dig_short(&t, "www.example.test", "A"), "", "nothing applied without --yes");
@@ -29,9 +32,8 @@ fn apply_the_example_then_dig_then_edit_shows_exactly_the_edits() {
     assert!(soa.starts_with("ns1.example.test. hostmaster.example.test. 2 "), "{soa}");
 
     // Edit the file: one value changes, one TTL changes; the plan lists exactly those.
-    let dir = tempfile::tempdir().unwrap();
     let edited = dir.path().join("edited.yaml");
-    let original = std::fs::read_to_string(example("failover.yaml")).unwrap();
+    let original = std::fs::read_to_string(file).unwrap();
     std::fs::write(
         &edited,
         original.replace("192.0.2.20", "192.0.2.21").replace("ttl: 300", "ttl: 600"),

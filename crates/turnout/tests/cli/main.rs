@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
 mod apply;
+mod failover;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,63 @@ pub fn ok(t: &Turnout, args: &[&str]) -> String {
     let out = t.cli(args);
     assert!(out.status.success(), "{args:?}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A real HTTP backend on loopback: answers `OK` on every path until dropped (then its port
+/// refuses connections, as a dead server's does).
+pub struct Backend {
+    /// The port it listens on.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Backend {
+    /// Listens on `port` (0: any free port).
+    pub fn start(port: u16) -> Backend {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                        let mut buf = [0u8; 2048];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK",
+                        );
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Backend { port, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `examples/failover.yaml` with its health check pointed at `port`, written to `dir`.
+pub fn failover_example(dir: &Path, port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(example("failover.yaml")).unwrap();
+    assert!(text.contains("port: 8081"), "the example's check port moved");
+    let path = dir.join("failover.yaml");
+    std::fs::write(&path, text.replace("port: 8081", &format!("port: {port}"))).unwrap();
+    path
 }
 
 /// Everything a command printed.

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use turnout_testkit::process::dns_tool;
 
-use crate::{bin, example, ok, start, text};
+use crate::{Backend, bin, failover_example, ok, start, text};
 
 #[test]
 fn survives_sigkill_and_restores_from_a_backup() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut t = start(Some(&data));
-    ok(&t, &["apply", "-f", example("failover.yaml").to_str().unwrap(), "--yes"]);
+    let backend = Backend::start(0);
+    let file = failover_example(dir.path(), backend.port);
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
     t.signal("KILL");
     t.wait_exit(Duration::from_secs(10)).unwrap();
     drop(t);

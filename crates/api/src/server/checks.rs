@@ -1,0 +1,84 @@
+//! `/v1/checks`: create or replace, list, get and delete health checks, and read what the
+//! health engine observed.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use turnout_health::engine::CheckState;
+use turnout_model::health::HealthCheckSpec;
+
+use super::{AppState, json_body};
+use crate::error::ApiError;
+
+/// The list of checks.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckList {
+    /// In name order, as written.
+    pub checks: Vec<HealthCheckSpec>,
+}
+
+/// A check's observed state.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// The check.
+    pub name: String,
+    /// What the engine observed.
+    #[serde(flatten)]
+    pub state: CheckState,
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> Json<CheckList> {
+    Json(CheckList { checks: state.control.checks() })
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<HealthCheckSpec>, ApiError> {
+    Ok(Json(state.control.check(&name)?))
+}
+
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<HealthCheckSpec>), ApiError> {
+    let mut spec: HealthCheckSpec = json_body(body)?;
+    if spec.name.is_empty() {
+        spec.name.clone_from(&name);
+    }
+    if spec.name != name {
+        return Err(ApiError::invalid_input(
+            "name",
+            format!("the body names {:?} but the path {name:?}", spec.name),
+        ));
+    }
+    let created = state.control.put_check(&spec).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(spec)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.control.delete_check(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<CheckStatus>, ApiError> {
+    state.control.check(&name)?;
+    let check_state = state.control.health().state(&name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchHealthCheck",
+            format!("no health check {name:?}"),
+        )
+    })?;
+    Ok(Json(CheckStatus { name, state: check_state }))
+}

@@ -1,0 +1,65 @@
+//! `turnout check list|get|status|history`.
+
+use turnout_api::server_types::CheckStatus;
+
+use super::{Failure, client, output};
+use crate::cli::CheckCommand;
+
+fn ms(d: Option<std::time::Duration>) -> String {
+    d.map_or("-".to_owned(), |d| format!("{:.1}ms", d.as_secs_f64() * 1000.0))
+}
+
+pub async fn run(command: &CheckCommand) -> Result<(), Failure> {
+    match command {
+        CheckCommand::List { client: args } => {
+            let checks = client(args)?.checks().await?;
+            output(args.output, &checks, |cs| {
+                if cs.is_empty() {
+                    return "no health checks".to_owned();
+                }
+                cs.iter()
+                    .map(|c| {
+                        let at = c.ip.clone().or_else(|| c.fqdn.clone()).unwrap_or_default();
+                        format!("{:<24} {:<10} {at}\n", c.name, c.kind)
+                    })
+                    .collect()
+            })
+        }
+        CheckCommand::Get { name, client: args } => {
+            let check = client(args)?.check(name).await?;
+            output(args.output, &check, |c| serde_json::to_string_pretty(c).unwrap_or_default())
+        }
+        CheckCommand::Status { name, client: args } => {
+            let status = client(args)?.check_status(name).await?;
+            output(args.output, &status, |s: &CheckStatus| {
+                let mut text =
+                    format!("{} {} (observed {})\n", s.name, s.state.status, s.state.observed);
+                for o in s.state.results.iter().take(10) {
+                    text.push_str(&format!(
+                        "  {} {} connect {} tls {} first byte {}\n",
+                        o.at,
+                        o.result.reason,
+                        ms(o.result.connect),
+                        ms(o.result.tls),
+                        ms(o.result.first_byte)
+                    ));
+                }
+                if let Some(f) = &s.state.last_failure {
+                    text.push_str(&format!("last failure: {} {}\n", f.at, f.result.reason));
+                }
+                text
+            })
+        }
+        CheckCommand::History { name, client: args } => {
+            let status = client(args)?.check_status(name).await?;
+            output(args.output, &status.state.transitions, |ts| {
+                if ts.is_empty() {
+                    return "no transitions yet".to_owned();
+                }
+                ts.iter()
+                    .map(|t| format!("{} {} -> {} ({})\n", t.at, t.from, t.to, t.reason))
+                    .collect()
+            })
+        }
+    }
+}
