@@ -160,6 +160,9 @@ async fn operations_endpoints() {
         "/v1/zones/{zone}/changes",
         "/v1/changes",
         "/v1/changes/{id}",
+        "/v1/checks",
+        "/v1/checks/{name}",
+        "/v1/checks/{name}/status",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
