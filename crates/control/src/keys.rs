@@ -7,6 +7,7 @@
 //! /turnout/callerrefs/<reference>                the zone a caller reference created
 //! /turnout/tokens/<name>                         an API token's name, scopes and SHA-256
 //! /turnout/checks/<name>                         a health check (JSON, as written)
+//! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -74,6 +75,19 @@ pub fn checks() -> String {
 /// One health check.
 pub fn check(name: &str) -> String {
     format!("{ROOT}checks/{}", escape(name))
+}
+
+/// The checker label of this node (one checker per node; cluster mode will name them).
+pub const LOCAL_CHECKER: &str = "local";
+
+/// Every checker's observed statuses.
+pub fn health() -> String {
+    format!("{ROOT}health/")
+}
+
+/// One checker's observed status of one check.
+pub fn health_status(checker: &str, check: &str) -> String {
+    format!("{ROOT}health/{}/{}", escape(checker), escape(check))
 }
 
 /// Every token.

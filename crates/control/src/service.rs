@@ -78,6 +78,24 @@ pub enum Submitted {
 impl Control {
     /// A service over `store`. Its state is empty until the sync task loads it.
     pub fn new(store: Arc<dyn Store>, options: ControlOptions) -> Arc<Self> {
+        let health = HealthEngine::new();
+        let persist = Arc::clone(&store);
+        // Each transition is persisted (rare: only changes), so that a restart answers from the
+        // last known status instead of a default-healthy window.
+        health.on_transition(Box::new(move |name, observed| {
+            let store = Arc::clone(&persist);
+            let key = keys::health_status(keys::LOCAL_CHECKER, name);
+            let value = to_json(&crate::state::ObservedStatus {
+                status: observed.to_string(),
+                at: now_rfc3339(),
+            });
+            tokio::spawn(async move {
+                let txn = Txn { success: vec![Op::put(key, value)], ..Txn::default() };
+                if let Err(e) = store.txn(txn).await {
+                    tracing::warn!("cannot persist a health status: {e}");
+                }
+            });
+        }));
         Arc::new(Control {
             store,
             state: RwLock::new(Config::default()),
@@ -85,7 +103,7 @@ impl Control {
             served: watch::Sender::new(None),
             options,
             writer: tokio::sync::Mutex::new(()),
-            health: HealthEngine::new(),
+            health,
         })
     }
 
@@ -548,10 +566,11 @@ impl Control {
                 });
             }
         }
-        let response = self
-            .store
-            .txn(Txn { success: vec![Op::delete(keys::check(name))], ..Txn::default() })
-            .await?;
+        let success = vec![
+            Op::delete(keys::check(name)),
+            Op::delete(keys::health_status(keys::LOCAL_CHECKER, name)),
+        ];
+        let response = self.store.txn(Txn { success, ..Txn::default() }).await?;
         self.wait_state(response.revision).await;
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::warn;
-use turnout_model::health::{HealthCheck, HealthCheckSpec};
+use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
 use turnout_model::{Name, RType, RecordKey, RecordSetSpec, ZoneRecords};
 use turnout_store::{Event, KeyValue, Revision, WatchBatch};
 
@@ -39,6 +39,17 @@ pub struct Config {
     pub tokens: HashMap<String, TokenRecord>,
     /// Health checks by name, as written and validated.
     pub checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
+    /// This node's last persisted observed status of each check (a restart starts from it).
+    pub observed: HashMap<String, Status>,
+}
+
+/// A persisted observed status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObservedStatus {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// What applying store events changed.
@@ -123,6 +134,16 @@ impl Config {
                     );
                 }
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::health()) {
+            let Some((checker, check)) = rest.split_once('/') else { return };
+            if unescape(checker) != keys::LOCAL_CHECKER {
+                return;
+            }
+            if let Some(o) = decode::<ObservedStatus>(key, &kv.value) {
+                let status =
+                    if o.status == "unhealthy" { Status::Unhealthy } else { Status::Healthy };
+                self.observed.insert(unescape(check), status);
+            }
         } else if key.starts_with(&keys::tokens())
             && let Some(token) = decode::<TokenRecord>(key, &kv.value)
         {
@@ -150,6 +171,10 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::health())
+            && let Some((_, check)) = rest.split_once('/')
+        {
+            self.observed.remove(&unescape(check));
         }
     }
 

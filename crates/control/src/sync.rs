@@ -126,8 +126,9 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
     };
     let (config, touched) = Config::from_range(&range.kvs, range.revision);
     let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
+    let observed = config.observed.clone();
     *control.write() = config;
-    control.health().apply(&checks);
+    control.health().apply(&checks, &|name| observed.get(name).copied());
     control.state_caught_up(range.revision);
     shared.mark(touched, true, range.revision);
     let mut watcher = match store.watch(keys::ROOT, range.revision + 1).await {
@@ -154,12 +155,15 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
             for batch in &batches {
                 st.apply(batch, &mut touched);
             }
-            let checks: Option<Vec<_>> =
-                touched.checks.then(|| st.checks.values().map(|(_, c)| c.clone()).collect());
+            let checks: Option<(Vec<_>, _)> = touched.checks.then(|| {
+                (st.checks.values().map(|(_, c)| c.clone()).collect(), st.observed.clone())
+            });
             (st.revision, checks)
         };
-        if let Some(checks) = checks {
-            control.health().apply(&checks);
+        if let Some((checks, observed)) = checks {
+            let observed: std::collections::HashMap<String, turnout_model::health::Status> =
+                observed;
+            control.health().apply(&checks, &|name| observed.get(name).copied());
         }
         control.state_caught_up(revision);
         shared.mark(touched, false, revision);

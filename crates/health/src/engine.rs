@@ -81,6 +81,10 @@ struct Running {
     record: Arc<Mutex<Record>>,
 }
 
+/// Called on every transition with the check's name and its new observed status, so that the
+/// status can be persisted (and a restart starts from it).
+pub type OnTransition = Box<dyn Fn(&str, Status) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     slots: Mutex<HashMap<String, Arc<HealthSlot>>>,
@@ -88,6 +92,7 @@ struct Inner {
     /// Woken on every status change (calculated checks recompute).
     changed: Notify,
     stop: CancellationToken,
+    on_transition: Mutex<Option<OnTransition>>,
 }
 
 /// The health engine. Cheap to clone.
@@ -128,16 +133,26 @@ impl HealthEngine {
             .clone()
     }
 
-    /// Runs exactly these checks: starts new ones, restarts changed ones (keeping the current
-    /// status), stops removed ones.
-    pub fn apply(&self, checks: &[HealthCheck]) {
+    /// Sets what is called on every transition (to persist the observed status).
+    pub fn on_transition(&self, f: OnTransition) {
+        *lock(&self.inner.on_transition) = Some(f);
+    }
+
+    /// Runs exactly these checks: starts new ones, restarts changed ones, stops removed ones.
+    /// A check that starts takes its observed status from `known` (a persisted one, or the
+    /// status a changed check had), else healthy (reference §1.4).
+    pub fn apply(&self, checks: &[HealthCheck], known: &dyn Fn(&str) -> Option<Status>) {
         let mut running = lock(&self.inner.running);
         let wanted: HashMap<&str, &HealthCheck> =
             checks.iter().map(|c| (c.name.as_str(), c)).collect();
+        let mut previous: HashMap<String, Status> = HashMap::new();
         running.retain(|name, r| {
             let keep = wanted.get(name.as_str()).is_some_and(|c| **c == r.check);
             if !keep {
                 r.stop.cancel();
+                if let Some(observed) = lock(&r.record).observed {
+                    previous.insert(name.clone(), observed);
+                }
             }
             keep
         });
@@ -148,9 +163,13 @@ impl HealthEngine {
             let slot = self.slot(&check.name);
             let record = Arc::new(Mutex::new(Record::default()));
             let stop = self.inner.stop.child_token();
-            // A new check starts at its initial status (reference §1.4); a changed one keeps
-            // what its probes established.
-            let observed = Status::Healthy;
+            // A new check starts at its initial status (reference §1.4), or at what was known
+            // of it; a changed one keeps what its probes established.
+            let observed = previous
+                .get(&check.name)
+                .copied()
+                .or_else(|| known(&check.name))
+                .unwrap_or(Status::Healthy);
             let initial = final_status(observed, check);
             if slot.set(initial) != initial {
                 self.inner.changed.notify_waiters();
@@ -162,6 +181,7 @@ impl HealthEngine {
                     slot,
                     record: record.clone(),
                     engine: self.clone(),
+                    observed,
                 };
                 let stop = stop.clone();
                 tokio::spawn(async move {
@@ -206,6 +226,10 @@ impl HealthEngine {
         reason: &str,
     ) {
         info!("health check {name}: {from} -> {to} ({reason})");
+        let observed = lock(record).observed;
+        if let (Some(observed), Some(f)) = (observed, lock(&self.inner.on_transition).as_ref()) {
+            f(name, observed);
+        }
         let mut r = lock(record);
         r.transitions.push_back(Transition {
             at: now_rfc3339(),
@@ -264,6 +288,7 @@ struct EndpointTask {
     slot: Arc<HealthSlot>,
     record: Arc<Mutex<Record>>,
     engine: HealthEngine,
+    observed: Status,
 }
 
 impl EndpointTask {
@@ -272,7 +297,7 @@ impl EndpointTask {
         let jitter = std::hash::RandomState::new().hash_one(&self.check.name)
             % (interval.as_millis().max(1) as u64);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
-        let mut machine = Hysteresis::new(&self.check);
+        let mut machine = Hysteresis::new(&self.check).with_status(self.observed);
         loop {
             let result = probe(&self.check).await;
             let changed = machine.observe(result.success, Instant::now());

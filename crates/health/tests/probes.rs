@@ -209,7 +209,7 @@ async fn the_engine_follows_the_endpoint_and_computes_calculated_checks() {
         r#"{"name":"inv","type":"tcp","ip":"127.0.0.1","port":1,"disabled":true,"inverted":true}"#,
     );
     let engine = HealthEngine::new();
-    engine.apply(&[tcp.clone(), always.clone(), both.clone(), inverted.clone()]);
+    engine.apply(&[tcp.clone(), always.clone(), both.clone(), inverted.clone()], &|_| None);
     let (web, calc) = (engine.slot("web"), engine.slot("both"));
     assert_eq!(engine.slot("inv").get(), Status::Unhealthy, "disabled + inverted");
     assert_eq!(engine.slot("off").get(), Status::Healthy, "disabled");
@@ -227,7 +227,7 @@ async fn the_engine_follows_the_endpoint_and_computes_calculated_checks() {
     wait_for(&web, Status::Healthy, Duration::from_secs(2)).await;
     wait_for(&calc, Status::Healthy, Duration::from_secs(2)).await;
     // Removing a check stops it; its slot stays (snapshots may still hold it).
-    engine.apply(&[always]);
+    engine.apply(&[always], &|_| None);
     assert!(engine.state("web").is_none());
     engine.shutdown();
 }

@@ -25,6 +25,9 @@ pub struct CheckList {
 pub struct CheckStatus {
     /// The check.
     pub name: String,
+    /// The observed status stored for this node, which a restart starts from (none before the
+    /// first transition).
+    pub persisted: Option<String>,
     /// What the engine observed.
     #[serde(flatten)]
     pub state: CheckState,
@@ -80,5 +83,6 @@ pub(crate) async fn status(
             format!("no health check {name:?}"),
         )
     })?;
-    Ok(Json(CheckStatus { name, state: check_state }))
+    let persisted = state.control.read().observed.get(&name).map(ToString::to_string);
+    Ok(Json(CheckStatus { name, persisted, state: check_state }))
 }

@@ -57,3 +57,34 @@ fn a_failing_primary_moves_answers_to_the_secondary_and_back() {
     until(&t, "192.0.2.10", limit);
     assert!(took <= limit, "failed over in {took:?}");
 }
+
+#[test]
+fn after_a_restart_the_first_answer_already_avoids_a_down_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut t = start(Some(&data));
+    // A port nothing listens on: the primary is down from the start.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let file = failover_example(dir.path(), port);
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    until(&t, "192.0.2.20", Duration::from_secs(3));
+    // Wait until the unhealthy status is stored, then kill the node without warning.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&ok(&t, &["check", "status", "web-primary", "--output", "json"]))
+                .unwrap();
+        if status["persisted"] == "unhealthy" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never persisted: {status:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.signal("KILL");
+    t.wait_exit(Duration::from_secs(10)).unwrap();
+    drop(t);
+    // The restarted node answers with the secondary from its very first query: no
+    // default-healthy window.
+    let t = start(Some(&data));
+    assert_eq!(www(&t), "192.0.2.20");
+}
