@@ -1,12 +1,19 @@
 //! Prometheus metrics of the control plane, in the OpenMetrics text format at `/metrics`.
 
 use axum::http::{Method, StatusCode};
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use turnout_control::Control;
+use turnout_health::engine::CheckState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -31,16 +38,79 @@ pub struct Metrics {
     record_sets: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// Per-check series, read from the health engine at each scrape.
+#[derive(Debug)]
+struct HealthCollector(Arc<Control>);
+
+impl Collector for HealthCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let health = self.0.health();
+        let states: Vec<(String, CheckState)> = self
+            .0
+            .checks()
+            .into_iter()
+            .filter_map(|c| health.state(&c.name).map(|s| (c.name, s)))
+            .collect();
+        let mut status = encoder.encode_descriptor(
+            "health_check_status",
+            "1 while the check is healthy (as answers see it), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (name, s) in &states {
+            let v = i64::from(s.status == "healthy");
+            ConstGauge::new(v).encode(status.encode_family(&[("check", name.as_str())])?)?;
+        }
+        let mut pct = encoder.encode_descriptor(
+            "health_check_percentage_healthy",
+            "Checkers reporting healthy, in percent (one checker per node)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (name, s) in &states {
+            let v = if s.observed == "healthy" { 100 } else { 0 };
+            ConstGauge::new(v).encode(pct.encode_family(&[("check", name.as_str())])?)?;
+        }
+        let mut probes = encoder.encode_descriptor(
+            "health_check_probes",
+            "Probes by result: success or the failure class",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, s) in &states {
+            for (result, n) in &s.probes {
+                let labels = [("check", name.as_str()), ("result", result.as_str())];
+                ConstCounter::new(*n).encode(probes.encode_family(&labels)?)?;
+            }
+        }
+        for (metric, help, pick) in [
+            ("health_check_connect_seconds", "Connect time of the last probe", 0),
+            ("health_check_tls_seconds", "TLS handshake time of the last probe", 1),
+            ("health_check_first_byte_seconds", "Time to the first byte of the last probe", 2),
+        ] {
+            let mut family = encoder.encode_descriptor(metric, help, None, MetricType::Gauge)?;
+            for (name, s) in &states {
+                let Some(last) = s.results.first() else { continue };
+                let d = match pick {
+                    0 => last.result.connect,
+                    1 => last.result.tls,
+                    _ => last.result.first_byte,
+                };
+                if let Some(d) = d {
+                    ConstGauge::new(d.as_secs_f64())
+                        .encode(family.encode_family(&[("check", name.as_str())])?)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 impl Metrics {
     /// Registers every series.
-    pub fn new() -> Self {
+    pub fn new(control: Arc<Control>) -> Self {
         let mut registry = Registry::with_prefix("turnout");
+        registry.register_collector(Box::new(HealthCollector(control)));
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("api_requests", "API requests by method and status", requests.clone());
         let batches = Family::<BatchLabels, Counter>::default();

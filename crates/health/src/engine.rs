@@ -65,10 +65,13 @@ pub struct CheckState {
     pub last_failure: Option<Observation>,
     /// The newest transitions first.
     pub transitions: Vec<Transition>,
+    /// Probes since the check started, by result (`success` or a failure class).
+    pub probes: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
 struct Record {
+    probes: std::collections::BTreeMap<String, u64>,
     observed: Option<Status>,
     results: VecDeque<Observation>,
     last_failure: Option<Observation>,
@@ -209,6 +212,7 @@ impl HealthEngine {
             results: record.results.iter().rev().cloned().collect(),
             last_failure: record.last_failure.clone(),
             transitions: record.transitions.iter().rev().cloned().collect(),
+            probes: record.probes.clone(),
         })
     }
 
@@ -307,6 +311,11 @@ impl EndpointTask {
             {
                 let mut r = lock(&self.record);
                 r.observed = Some(machine.status());
+                let result = match observation.result.class {
+                    None => "success".to_owned(),
+                    Some(class) => serde_json_class(class),
+                };
+                *r.probes.entry(result).or_default() += 1;
                 if !observation.result.success {
                     r.last_failure = Some(observation.clone());
                 }
@@ -327,4 +336,20 @@ impl EndpointTask {
             tokio::time::sleep(interval).await;
         }
     }
+}
+
+/// The snake_case name of a failure class, as in JSON.
+fn serde_json_class(class: crate::probe::FailureClass) -> String {
+    use crate::probe::FailureClass::*;
+    match class {
+        Dns => "dns",
+        Timeout => "timeout",
+        Refused => "refused",
+        Tls => "tls",
+        ResponseTimeout => "response_timeout",
+        Http => "http",
+        BadStatus => "bad_status",
+        NoMatch => "no_match",
+    }
+    .to_owned()
 }

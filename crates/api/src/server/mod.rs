@@ -96,7 +96,7 @@ impl ApiServer {
 
 /// Every route.
 pub fn router(control: Arc<Control>) -> Router {
-    let state = AppState { control, metrics: Arc::new(Metrics::new()) };
+    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control };
     let v1 = Router::new()
         .route("/openapi.json", get(ops::openapi))
         .route("/zones", get(zones::list).post(zones::create))

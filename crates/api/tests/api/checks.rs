@@ -49,7 +49,9 @@ async fn checks_are_validated_referenced_and_guarded() {
         .call(
             Method::PUT,
             "/v1/checks/web",
-            Some(r#"{"type":"tcp","ip":"127.0.0.1","port":9,"interval":"1s"}"#),
+            Some(
+                r#"{"type":"tcp","ip":"127.0.0.1","port":9,"interval":"1s","failure_threshold":1}"#,
+            ),
         )
         .await
         .unwrap();
@@ -80,6 +82,21 @@ async fn checks_are_validated_referenced_and_guarded() {
         assert!(std::time::Instant::now() < deadline, "{st:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // Per-check metrics.
+    let out = std::process::Command::new("curl")
+        .args(["-s", &format!("{}/metrics", s.base)])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8(out.stdout).unwrap();
+    assert!(metrics.contains("turnout_health_check_status{check=\"web\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("turnout_health_check_percentage_healthy{check=\"web\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("turnout_health_check_probes_total{check=\"web\",result=\"refused\"} "),
+        "{metrics}"
+    );
     // Deleting works once nothing names it.
     s.call(Method::DELETE, "/v1/checks/calc", None).await.unwrap();
     let delete = r#"{"changes":[{"action":"DELETE","record_set":{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"web","values":["192.0.2.1"]}}]}"#;
