@@ -213,9 +213,6 @@ impl HttpProbe<'_> {
                     return ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out");
                 }
             };
-        let driver = tokio::spawn(async move {
-            let _closed = conn.await;
-        });
         let request = match hyper::Request::get(self.path)
             .header(hyper::header::HOST, host_header(self.target, self.addr, self.check))
             .header(hyper::header::USER_AGENT, "Turnout-Health-Check/1")
@@ -225,13 +222,29 @@ impl HttpProbe<'_> {
             Ok(r) => r,
             Err(e) => return ProbeResult::fail(FailureClass::Http, format!("bad request: {e}")),
         };
-        let result = match timeout(deadline, sender.send_request(request)).await {
-            Err(_) => ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out"),
-            Ok(Err(e)) => ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
-            Ok(Ok(response)) => self.judge(response).await,
+        // The connection is driven in this task, next to the exchange (no task per probe); it
+        // is dropped, closing the socket, once the verdict is in.
+        let exchange = async {
+            match timeout(deadline, sender.send_request(request)).await {
+                Err(_) => ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out"),
+                Ok(Err(e)) => ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
+                Ok(Ok(response)) => self.judge(response).await,
+            }
         };
-        driver.abort();
-        result
+        tokio::pin!(conn);
+        tokio::pin!(exchange);
+        loop {
+            tokio::select! {
+                result = &mut exchange => return result,
+                closed = &mut conn => {
+                    // The server closed the connection; whatever was received is judged.
+                    if let Err(e) = closed {
+                        return ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}"));
+                    }
+                    return exchange.await;
+                }
+            }
+        }
     }
 
     async fn judge(&self, response: hyper::Response<hyper::body::Incoming>) -> ProbeResult {

@@ -1,0 +1,85 @@
+//! Probe throughput: N HTTP checks against one local HTTP target (axum, loopback), each at
+//! the given interval, for a fixed time; prints the probes per second achieved and how far the
+//! schedule fell behind. Used by `bench/probes.sh`.
+//!
+//!     cargo run --release -p turnout-health --example probe_load -- CHECKS INTERVAL_MS SECONDS
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // A benchmark driver: panics and prints are its interface.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use turnout_health::HealthEngine;
+use turnout_model::health::{HealthCheck, HealthCheckSpec};
+
+fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let (checks, interval_ms, seconds) = match args[..] {
+        [c, i, s] => (c, i, s),
+        _ => (2000, 200, 10),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        // A deep accept queue: with the default 1,024, bursts of new connections overflow it
+        // and the dropped SYNs come back a second later, which measures the target, not us.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(16384).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new().route("/health", get(|| async { "OK" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let specs: Vec<HealthCheck> = (0..checks)
+            .map(|i| {
+                let json = format!(
+                    r#"{{"name":"c{i}","type":"http","ip":"127.0.0.1","port":{port},"path":"/health","search":"OK","interval":"{interval_ms}ms","response_timeout":"2s"}}"#
+                );
+                serde_json::from_str::<HealthCheckSpec>(&json).unwrap().validate().unwrap()
+            })
+            .collect();
+        let engine = HealthEngine::new();
+        let started = Instant::now();
+        engine.apply(&specs, &|_| None);
+        // The first round starts within one interval (jitter); measure whole seconds after it.
+        tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+        let count = |engine: &HealthEngine| -> (u64, u64) {
+            let mut ok = 0;
+            let mut failed = 0;
+            for c in &specs {
+                if let Some(s) = engine.state(&c.name) {
+                    for (result, n) in &s.probes {
+                        if result == "success" { ok += n } else { failed += n }
+                    }
+                }
+            }
+            (ok, failed)
+        };
+        let (ok0, failed0) = count(&engine);
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let (ok1, failed1) = count(&engine);
+        let elapsed = t0.elapsed().as_secs_f64();
+        let probes = (ok1 - ok0) + (failed1 - failed0);
+        let rate = probes as f64 / elapsed;
+        let scheduled = checks as f64 * 1000.0 / interval_ms as f64;
+        let mut latency: Vec<f64> = specs
+            .iter()
+            .filter_map(|c| engine.state(&c.name))
+            .filter_map(|s| s.results.first().and_then(|r| r.result.first_byte))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        latency.sort_by(f64::total_cmp);
+        let p = |q: f64| latency.get(((latency.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0);
+        engine.shutdown();
+        println!("checks                 {checks}");
+        println!("interval               {interval_ms} ms (next probe starts an interval after the last ends)");
+        println!("measured for           {elapsed:.1} s (after {:.1} s of start-up)", t0.duration_since(started).as_secs_f64());
+        println!("probes per second      {rate:.0}");
+        println!("upper bound            {scheduled:.0} (if a probe took no time)");
+        println!("failed probes          {}", failed1 - failed0);
+        println!("last first-byte p50    {:.2} ms, p99 {:.2} ms", p(0.5), p(0.99));
+        println!(
+            "mean probe + wait      {:.1} ms per check (interval {interval_ms} ms; the excess is the probe itself and scheduling delay)",
+            checks as f64 * elapsed * 1000.0 / probes.max(1) as f64
+        );
+    });
+}
