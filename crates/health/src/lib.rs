@@ -1,4 +1,4 @@
-//! Turnout's health checks: probes per kind ([`probe`]), the hysteresis state machine
+//! Turnout's health checks: probes per kind ([`probe`](mod@probe)), the hysteresis state machine
 //! ([`hysteresis`]), and the engine ([`engine`]) that schedules probes with jitter, feeds the
 //! state machines and sets each check's [`HealthSlot`](turnout_model::health::HealthSlot), which
 //! the DNS snapshots read on the query path.

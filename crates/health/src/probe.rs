@@ -233,17 +233,13 @@ impl HttpProbe<'_> {
         };
         tokio::pin!(conn);
         tokio::pin!(exchange);
-        loop {
-            tokio::select! {
-                result = &mut exchange => return result,
-                closed = &mut conn => {
-                    // The server closed the connection; whatever was received is judged.
-                    if let Err(e) = closed {
-                        return ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}"));
-                    }
-                    return exchange.await;
-                }
-            }
+        tokio::select! {
+            result = &mut exchange => result,
+            closed = &mut conn => match closed {
+                Err(e) => ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
+                // The server closed the connection; whatever was received is judged.
+                Ok(()) => exchange.await,
+            },
         }
     }
 
