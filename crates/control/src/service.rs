@@ -515,14 +515,38 @@ impl Control {
         let created = {
             let st = self.read();
             if let CheckKind::Calculated { children, .. } = &check.kind {
+                // As in Route 53, a calculated check monitors endpoint checks only: no nesting,
+                // so no cycle can make statuses chase each other.
+                let mut errors = Vec::new();
                 for (i, child) in children.iter().enumerate() {
-                    if !st.checks.contains_key(child) {
-                        return Err(ControlError::InvalidCheck(vec![FieldError::new(
+                    match st.checks.get(child) {
+                        None => errors.push(FieldError::new(
                             format!("children[{i}]"),
                             ErrorCode::NoSuchHealthCheck,
                             format!("no health check {child:?}"),
-                        )]));
+                        )),
+                        Some((_, c)) if matches!(c.kind, CheckKind::Calculated { .. }) => {
+                            errors.push(FieldError::new(
+                                format!("children[{i}]"),
+                                ErrorCode::NotAllowed,
+                                format!("{child:?} is a calculated check; a calculated check monitors endpoint checks only"),
+                            ))
+                        }
+                        Some(_) => {}
                     }
+                }
+                let parent = st.checks.values().find(|(_, c)| {
+                    matches!(&c.kind, CheckKind::Calculated { children, .. } if children.contains(&check.name))
+                });
+                if let Some((_, p)) = parent {
+                    errors.push(FieldError::new(
+                        "type",
+                        ErrorCode::NotAllowed,
+                        format!("{:?} is a child of the calculated check {:?} and cannot be calculated itself", check.name, p.name),
+                    ));
+                }
+                if !errors.is_empty() {
+                    return Err(ControlError::InvalidCheck(errors));
                 }
             }
             !st.checks.contains_key(&check.name)

@@ -247,7 +247,14 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     let mut deletes: Vec<&CheckStep> = check_plan.iter().filter(|c| c.action == "DELETE").collect();
     deletes.sort_by_key(|c| !c.check.kind.eq_ignore_ascii_case("calculated"));
     for step in deletes {
-        api.delete_check(&step.check.name).await?;
+        // Checks are shared by every zone: one that a record elsewhere still names stays.
+        match api.delete_check(&step.check.name).await {
+            Ok(()) => {}
+            Err(ClientError::Api(e)) if e.code == "CheckInUse" => {
+                super::warn(&format!("kept the health check {:?}: {}", step.check.name, e.message));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if args.client.output == Output::Text {
         say(&render(&out));
