@@ -14,9 +14,17 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 run=${PEERS_RUN:-$here/../shared/bench/peers/run.sh}
 [ -f "$run" ] || { echo "bench/peers.sh: peer harness not found at $run (set PEERS_RUN)" >&2; exit 1; }
 cargo build --release --locked -p turnout --manifest-path "$here/Cargo.toml" >&2
-export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305}
-# Static zone for now: Turnout is compared with the static servers (knot, nsd) until health
-# checks land, then it joins the failover test with ":fo".
-data=$(mktemp -d /tmp/turnout-peers-data.XXXXXX)
-export EXTRA_CMD_turnout="$here/target/release/turnout serve --dns 127.0.0.1:\$BENCH_PORT --api 127.0.0.1:0 --data-dir $data --zone-file \$BENCH_ZONE_FILE"
+# Turnout joins as a failover server: www is a failover pair whose primary is health-checked
+# over HTTP every second with threshold 1 (bench/peers-turnout-fo.sh sets it up through the
+# API). TURNOUT_STATIC=1 serves the zone file as is instead (www static, like knot and nsd).
+export TURNOUT_BIN=$here/target/release/turnout
+if [ "${TURNOUT_STATIC:-0}" = 1 ]; then
+  export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305}
+  data=$(mktemp -d /tmp/turnout-peers-data.XXXXXX)
+  export EXTRA_CMD_turnout="$TURNOUT_BIN serve --dns 127.0.0.1:\$BENCH_PORT --api 127.0.0.1:0 --data-dir $data --zone-file \$BENCH_ZONE_FILE"
+else
+  export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305:fo}
+  export EXTRA_CMD_turnout="$here/bench/peers-turnout-fo.sh"
+  export EXTRA_HC_INTERVAL_turnout=1
+fi
 exec bash "$run" "$@"
