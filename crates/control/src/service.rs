@@ -21,7 +21,8 @@ use turnout_model::{
 };
 use turnout_store::{Compare, Op, Revision, Store, Txn};
 
-use turnout_health::HealthEngine;
+use tokio_util::sync::CancellationToken;
+use turnout_health::{HealthEngine, Webhook, WebhookEvent};
 use turnout_model::health::{CheckKind, HealthCheckSpec};
 use turnout_model::{ErrorCode, FieldError};
 
@@ -52,6 +53,8 @@ pub const MAX_RRSET_PAGE: usize = 300;
 pub struct ControlOptions {
     /// Zones served from zone files: the API refuses to create or edit them.
     pub static_zones: BTreeSet<Name>,
+    /// An http:// URL to POST a JSON event to on every health-check status change.
+    pub webhook: Option<String>,
 }
 
 /// The control service. Cheap to share behind an `Arc`.
@@ -82,11 +85,23 @@ impl Control {
         let persist = Arc::clone(&store);
         // Each transition is persisted (rare: only changes), so that a restart answers from the
         // last known status instead of a default-healthy window.
-        health.on_transition(Box::new(move |name, observed| {
+        let webhook =
+            options.webhook.clone().map(|url| Webhook::start(url, CancellationToken::new()));
+        health.on_transition(Box::new(move |change| {
+            if let Some(hook) = &webhook {
+                hook.send(WebhookEvent {
+                    event: "health_check.status_changed",
+                    check: change.check.to_owned(),
+                    from: change.from.to_string(),
+                    to: change.to.to_string(),
+                    reason: change.reason.to_owned(),
+                    at: now_rfc3339(),
+                });
+            }
             let store = Arc::clone(&persist);
-            let key = keys::health_status(keys::LOCAL_CHECKER, name);
+            let key = keys::health_status(keys::LOCAL_CHECKER, change.check);
             let value = to_json(&crate::state::ObservedStatus {
-                status: observed.to_string(),
+                status: change.observed.to_string(),
                 at: now_rfc3339(),
             });
             tokio::spawn(async move {

@@ -19,11 +19,15 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
+    start_with(ControlOptions::default()).await
+}
+
+async fn start_with(options: ControlOptions) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
     );
-    let control = Control::new(store, ControlOptions::default());
+    let control = Control::new(store, options);
     let handle = SnapshotHandle::new(Snapshot::empty());
     let shutdown = CancellationToken::new();
     tokio::spawn(run_sync(
@@ -142,5 +146,46 @@ async fn old_change_records_are_pruned() {
     assert!(!again.created);
     assert_eq!(again.change.id, created.change.id);
     assert_eq!(f.control.zone("p.test").unwrap().record_set_count, 3, "records are untouched");
+    f.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_changes_are_posted_to_the_webhook() {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let f = start_with(ControlOptions { webhook: Some(url), ..Default::default() }).await;
+    // A port nothing listens on: the first probe fails and, with threshold 1, flips the check.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spec: turnout_model::health::HealthCheckSpec = serde_json::from_str(&format!(
+        r#"{{"name":"down","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":1}}"#
+    ))
+    .unwrap();
+    f.control.put_check(&spec).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook call");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let event = got.lock().unwrap()[0].clone();
+    assert_eq!(event["event"], "health_check.status_changed");
+    assert_eq!(
+        (event["check"].as_str(), event["from"].as_str(), event["to"].as_str()),
+        (Some("down"), Some("healthy"), Some("unhealthy"))
+    );
+    assert!(event["reason"].as_str().unwrap().starts_with("Failure: Connection to 127.0.0.1:"));
     f.shutdown.cancel();
 }

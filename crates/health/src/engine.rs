@@ -84,9 +84,23 @@ struct Running {
     record: Arc<Mutex<Record>>,
 }
 
-/// Called on every transition with the check's name and its new observed status, so that the
-/// status can be persisted (and a restart starts from it).
-pub type OnTransition = Box<dyn Fn(&str, Status) + Send + Sync>;
+/// What a transition hook gets.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// The check.
+    pub check: &'a str,
+    /// The new observed status (before disabled and inverted): what a restart starts from.
+    pub observed: Status,
+    /// The status answers saw before.
+    pub from: Status,
+    /// The status answers see now.
+    pub to: Status,
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// Called on every transition (to persist the observed status, to send a webhook).
+pub type OnTransition = Box<dyn Fn(&Change<'_>) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
@@ -232,7 +246,7 @@ impl HealthEngine {
         info!("health check {name}: {from} -> {to} ({reason})");
         let observed = lock(record).observed;
         if let (Some(observed), Some(f)) = (observed, lock(&self.inner.on_transition).as_ref()) {
-            f(name, observed);
+            f(&Change { check: name, observed, from, to, reason });
         }
         let mut r = lock(record);
         r.transitions.push_back(Transition {

@@ -9,6 +9,8 @@
 pub mod engine;
 pub mod hysteresis;
 pub mod probe;
+pub mod webhook;
 
-pub use engine::{HealthEngine, Observation, Transition};
+pub use engine::{Change, HealthEngine, Observation, Transition};
 pub use probe::{FailureClass, ProbeResult, probe};
+pub use webhook::{Webhook, WebhookEvent};

@@ -39,6 +39,8 @@ struct FileConfig {
     api: ApiSection,
     #[serde(default)]
     control: ControlSection,
+    #[serde(default)]
+    health: HealthSection,
     /// The embedded store's directory, relative to the config file.
     data_dir: Option<PathBuf>,
     /// Static zone files, relative to the config file.
@@ -66,6 +68,12 @@ struct ApiSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct HealthSection {
+    webhook: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ControlSection {
     change_retention: Option<String>,
 }
@@ -87,6 +95,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// How long change records are kept.
     pub change_retention: Duration,
+    /// Where to POST health-check status changes.
+    pub webhook: Option<String>,
     /// Static zone files to serve.
     pub zone_files: Vec<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
@@ -131,6 +141,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         data_dir: PathBuf::from("turnout-data"),
         change_retention: Duration::from_secs(7 * 24 * 3600),
+        webhook: None,
         zone_files: Vec::new(),
         log_level: "info".to_owned(),
     };
@@ -158,6 +169,15 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
+        }
+        if let Some(url) = f.health.webhook {
+            if !url.starts_with("http://") {
+                return Err(ConfigError::Invalid(
+                    "health.webhook",
+                    format!("{url:?} is not an http:// URL (put a TLS proxy in front for https)"),
+                ));
+            }
+            s.webhook = Some(url);
         }
         if let Some(t) = f.control.change_retention {
             s.change_retention = parse_duration("control.change_retention", &t)?;
@@ -271,6 +291,7 @@ mod tests {
             ("[log]\nlevel = \"loud\"\n", "log.level"),
             ("[api]\nlisten = \"localhost\"\n", "listen"),
             ("[control]\nchange_retention = \"a week\"\n", "control.change_retention"),
+            ("[health]\nwebhook = \"https://x\"\n", "health.webhook"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

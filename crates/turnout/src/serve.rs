@@ -132,7 +132,10 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
     }
     let control = Control::new(
         store,
-        ControlOptions { static_zones: zones.iter().map(|z| z.apex().clone()).collect() },
+        ControlOptions {
+            static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
+            webhook: settings.webhook.clone(),
+        },
     );
     let handle = SnapshotHandle::new(Snapshot::build(&zones)?);
     let dns = DnsServer::bind(settings.dns.clone())?;
