@@ -444,6 +444,8 @@ fn skip_field(field: Field, r: &mut Reader<'_>) -> Result<(), String> {
             }
             Ok(())
         }
+        // As in presentation format, where the field cannot be left out.
+        Field::Hex(what) if r.is_empty() => Err(format!("missing {what}")),
         Field::Hex(_) | Field::CaaTagValue | Field::SvcParams => {
             r.rest();
             Ok(())
