@@ -23,7 +23,7 @@ use turnout_store::{Compare, Op, Revision, Store, Txn};
 
 use tokio_util::sync::CancellationToken;
 use turnout_health::{HealthEngine, Webhook, WebhookEvent};
-use turnout_model::health::{CheckKind, HealthCheckSpec};
+use turnout_model::health::{CheckKind, HealthCheckSpec, TargetPolicy};
 use turnout_model::{ErrorCode, FieldError};
 
 use crate::state::Config;
@@ -55,6 +55,8 @@ pub struct ControlOptions {
     pub static_zones: BTreeSet<Name>,
     /// An http:// URL to POST a JSON event to on every health-check status change.
     pub webhook: Option<String>,
+    /// The networks health checks may probe.
+    pub target_policy: TargetPolicy,
 }
 
 /// The control service. Cheap to share behind an `Arc`.
@@ -82,6 +84,7 @@ impl Control {
     /// A service over `store`. Its state is empty until the sync task loads it.
     pub fn new(store: Arc<dyn Store>, options: ControlOptions) -> Arc<Self> {
         let health = HealthEngine::new();
+        health.set_target_policy(options.target_policy.clone());
         let persist = Arc::clone(&store);
         // Each transition is persisted (rare: only changes), so that a restart answers from the
         // last known status instead of a default-healthy window.
@@ -526,6 +529,15 @@ impl Control {
     /// check's children must exist. The stored form is the one given (defaults stay implicit).
     pub async fn put_check(&self, spec: &HealthCheckSpec) -> Result<bool, ControlError> {
         let check = spec.validate().map_err(ControlError::InvalidCheck)?;
+        if let Some(ip) = check.target.as_ref().and_then(|t| t.ip)
+            && let Err(why) = self.options.target_policy.permits(ip)
+        {
+            return Err(ControlError::InvalidCheck(vec![FieldError::new(
+                "ip",
+                ErrorCode::NotAllowed,
+                format!("{why} (health.allowed_networks / health.denied_networks)"),
+            )]));
+        }
         let _writer = self.writer.lock().await;
         let created = {
             let st = self.read();

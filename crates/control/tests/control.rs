@@ -189,3 +189,17 @@ async fn status_changes_are_posted_to_the_webhook() {
     assert!(event["reason"].as_str().unwrap().starts_with("Failure: Connection to 127.0.0.1:"));
     f.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_targets_are_refused() {
+    let policy = turnout_model::health::TargetPolicy::parse(&[], &["192.0.2.0/24".into()]).unwrap();
+    let f = start_with(ControlOptions { target_policy: policy, ..Default::default() }).await;
+    let spec: turnout_model::health::HealthCheckSpec =
+        serde_json::from_str(r#"{"name":"x","type":"tcp","ip":"192.0.2.7"}"#).unwrap();
+    let err = f.control.put_check(&spec).await.unwrap_err();
+    let ControlError::InvalidCheck(errors) = err else { panic!("{err}") };
+    assert_eq!((errors[0].field.as_str(), errors[0].code), ("ip", ErrorCode::NotAllowed));
+    assert!(errors[0].message.contains("denied network 192.0.2.0/24"), "{}", errors[0].message);
+    assert!(f.control.checks().is_empty());
+    f.shutdown.cancel();
+}

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use turnout_model::health::{CheckKind, HealthCheck, HealthSlot, Status};
+use turnout_model::health::{CheckKind, HealthCheck, HealthSlot, Status, TargetPolicy};
 
 use crate::hysteresis::{Hysteresis, final_status};
 use crate::probe::{ProbeResult, probe};
@@ -110,6 +110,7 @@ struct Inner {
     changed: Notify,
     stop: CancellationToken,
     on_transition: Mutex<Option<OnTransition>>,
+    policy: Mutex<Arc<TargetPolicy>>,
 }
 
 /// The health engine. Cheap to clone.
@@ -148,6 +149,11 @@ impl HealthEngine {
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(HealthSlot::default()))
             .clone()
+    }
+
+    /// Sets the networks checks may probe (checks started from now on use it).
+    pub fn set_target_policy(&self, policy: TargetPolicy) {
+        *lock(&self.inner.policy) = Arc::new(policy);
     }
 
     /// Sets what is called on every transition (to persist the observed status).
@@ -194,6 +200,7 @@ impl HealthEngine {
             lock(&record).observed = Some(observed);
             if !matches!(check.kind, CheckKind::Calculated { .. }) && !check.disabled {
                 let task = EndpointTask {
+                    policy: lock(&self.inner.policy).clone(),
                     check: check.clone(),
                     slot,
                     record: record.clone(),
@@ -302,6 +309,7 @@ impl HealthEngine {
 }
 
 struct EndpointTask {
+    policy: Arc<TargetPolicy>,
     check: HealthCheck,
     slot: Arc<HealthSlot>,
     record: Arc<Mutex<Record>>,
@@ -317,7 +325,7 @@ impl EndpointTask {
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         let mut machine = Hysteresis::new(&self.check).with_status(self.observed);
         loop {
-            let result = probe(&self.check).await;
+            let result = probe(&self.check, &self.policy).await;
             let changed = machine.observe(result.success, Instant::now());
             let fin = final_status(machine.status(), &self.check);
             let before = self.slot.set(fin);
@@ -364,6 +372,7 @@ fn serde_json_class(class: crate::probe::FailureClass) -> String {
         Http => "http",
         BadStatus => "bad_status",
         NoMatch => "no_match",
+        Denied => "denied",
     }
     .to_owned()
 }

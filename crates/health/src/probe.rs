@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
-use turnout_model::health::{CheckKind, HealthCheck, Target};
+use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy};
 
 /// How much of the body a string match looks at (reference §1.1).
 pub const SEARCH_WINDOW: usize = 5120;
@@ -43,6 +43,8 @@ pub enum FailureClass {
     BadStatus,
     /// The search string is not in the first 5,120 bytes.
     NoMatch,
+    /// The operator's target networks do not allow the address.
+    Denied,
 }
 
 /// The outcome of one probe.
@@ -78,9 +80,9 @@ impl ProbeResult {
     }
 }
 
-/// Probes `check`'s endpoint once. Calculated checks have no endpoint: they are computed from
-/// their children by the engine.
-pub async fn probe(check: &HealthCheck) -> ProbeResult {
+/// Probes `check`'s endpoint once, if `policy` permits its address. Calculated checks have no
+/// endpoint: they are computed from their children by the engine.
+pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     let Some(target) = &check.target else {
         return ProbeResult::fail(FailureClass::Http, "this check has no endpoint");
     };
@@ -88,6 +90,11 @@ pub async fn probe(check: &HealthCheck) -> ProbeResult {
         Ok(a) => a,
         Err(r) => return r,
     };
+    if let Err(why) = policy.permits(addr.ip()) {
+        let mut r = ProbeResult::fail(FailureClass::Denied, format!("not probed: {why}"));
+        r.address = Some(addr);
+        return r;
+    }
     let started = Instant::now();
     let stream = match timeout(check.connect_timeout, TcpStream::connect(addr)).await {
         Err(_) => {

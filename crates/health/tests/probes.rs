@@ -13,7 +13,7 @@ use axum::routing::get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use turnout_health::{FailureClass, HealthEngine, probe};
-use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
+use turnout_model::health::{HealthCheck, HealthCheckSpec, Status, TargetPolicy};
 
 fn check(json: &str) -> HealthCheck {
     serde_json::from_str::<HealthCheckSpec>(json).unwrap().validate().unwrap()
@@ -76,11 +76,11 @@ async fn tcp_success_and_refusal() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let c = check(&format!(r#"{{"name":"t","type":"tcp","ip":"127.0.0.1","port":{port}}}"#));
-    let r = probe(&c).await;
+    let r = probe(&c, &TargetPolicy::default()).await;
     assert!(r.success, "{r:?}");
     assert!(r.connect.is_some());
     drop(listener);
-    let r = probe(&c).await;
+    let r = probe(&c, &TargetPolicy::default()).await;
     assert_eq!((r.success, r.class), (false, Some(FailureClass::Refused)), "{r:?}");
     assert!(r.reason.starts_with("Failure: Connection to 127.0.0.1:"), "{}", r.reason);
 }
@@ -88,29 +88,34 @@ async fn tcp_success_and_refusal() {
 #[tokio::test]
 async fn http_status_rules() {
     let addr = http_target().await;
-    let r = probe(&http(addr, "/ok", "")).await;
+    let r = probe(&http(addr, "/ok", ""), &TargetPolicy::default()).await;
     assert_eq!((r.success, r.reason.as_str()), (true, "Success: HTTP Status Code 200, OK"));
     assert!(r.first_byte.is_some() && r.connect.is_some());
-    let r = probe(&http(addr, "/down", "")).await;
+    let r = probe(&http(addr, "/down", ""), &TargetPolicy::default()).await;
     assert_eq!(
         (r.success, r.class, r.reason.as_str()),
         (false, Some(FailureClass::BadStatus), "Failure: HTTP Status Code 503")
     );
-    assert!(probe(&http(addr, "/moved", "")).await.success, "a 3xx is a success, not followed");
-    let r = probe(&http(addr, "/slow", "")).await;
+    assert!(
+        probe(&http(addr, "/moved", ""), &TargetPolicy::default()).await.success,
+        "a 3xx is a success, not followed"
+    );
+    let r = probe(&http(addr, "/slow", ""), &TargetPolicy::default()).await;
     assert_eq!((r.success, r.class), (false, Some(FailureClass::ResponseTimeout)), "{r:?}");
 }
 
 #[tokio::test]
 async fn string_match_window_case_and_gzip() {
     let addr = http_target().await;
-    assert!(probe(&http(addr, "/ok", r#","search":"OK""#)).await.success);
-    let r = probe(&http(addr, "/ok", r#","search":"ok""#)).await;
+    assert!(probe(&http(addr, "/ok", r#","search":"OK""#), &TargetPolicy::default()).await.success);
+    let r = probe(&http(addr, "/ok", r#","search":"ok""#), &TargetPolicy::default()).await;
     assert_eq!(r.class, Some(FailureClass::NoMatch), "case-sensitive: {r:?}");
-    let r = probe(&http(addr, "/late", r#","search":"OK""#)).await;
+    let r = probe(&http(addr, "/late", r#","search":"OK""#), &TargetPolicy::default()).await;
     assert_eq!(r.class, Some(FailureClass::NoMatch), "beyond 5,120 bytes: {r:?}");
     assert!(
-        probe(&http(addr, "/gzip", r#","search":"systems OK""#)).await.success,
+        probe(&http(addr, "/gzip", r#","search":"systems OK""#), &TargetPolicy::default())
+            .await
+            .success,
         "gzip is decoded"
     );
 }
@@ -121,11 +126,11 @@ async fn host_header_follows_the_reference() {
     let port = addr.port();
     // The body is not shown by a probe; a string match on it checks what the server saw.
     let by_ip = http(addr, "/host", &format!(r#","search":"host=127.0.0.1:{port}""#));
-    assert!(probe(&by_ip).await.success);
+    assert!(probe(&by_ip, &TargetPolicy::default()).await.success);
     let by_name = check(&format!(
         r#"{{"name":"h","type":"http","ip":"127.0.0.1","fqdn":"web.example.test","port":{port},"path":"/host","search":"host=web.example.test:{port}"}}"#
     ));
-    assert!(probe(&by_name).await.success);
+    assert!(probe(&by_name, &TargetPolicy::default()).await.success);
 }
 
 /// An HTTPS target with a self-signed certificate for `localhost`; records each client's SNI.
@@ -174,11 +179,11 @@ async fn https_sni_and_verification() {
             r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
         ))
     };
-    let r = probe(&https("")).await;
+    let r = probe(&https(""), &TargetPolicy::default()).await;
     assert!(r.success, "a self-signed certificate passes by default: {r:?}");
     assert!(r.tls.is_some() && r.first_byte.is_some());
-    assert!(probe(&https(r#","enable_sni":false"#)).await.success);
-    let r = probe(&https(r#","verify_tls":true"#)).await;
+    assert!(probe(&https(r#","enable_sni":false"#), &TargetPolicy::default()).await.success);
+    let r = probe(&https(r#","verify_tls":true"#), &TargetPolicy::default()).await;
     assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "verification on: {r:?}");
     let sni = seen.lock().unwrap().clone();
     assert_eq!(sni[0].as_deref(), Some("localhost"));
@@ -230,4 +235,17 @@ async fn the_engine_follows_the_endpoint_and_computes_calculated_checks() {
     engine.apply(&[always], &|_| None);
     assert!(engine.state("web").is_none());
     engine.shutdown();
+}
+
+#[tokio::test]
+async fn denied_networks_are_not_probed_even_after_resolution() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let policy = TargetPolicy::parse(&[], &["127.0.0.0/8".into()]).unwrap();
+    let by_name =
+        check(&format!(r#"{{"name":"n","type":"tcp","fqdn":"localhost","port":{port}}}"#));
+    let r = probe(&by_name, &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Denied)), "{r:?}");
+    assert!(r.reason.contains("is in the denied network 127.0.0.0/8"), "{}", r.reason);
+    assert!(probe(&by_name, &TargetPolicy::default()).await.success);
 }

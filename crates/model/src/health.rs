@@ -491,6 +491,47 @@ impl HealthCheck {
     }
 }
 
+/// Which addresses health checks may probe: the operator's replacement for Route 53's fixed
+/// refusal of private and loopback targets. A denied network always wins; when `allow` is not
+/// empty, an address must also lie in one of its networks. The default allows everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// Networks targets must lie in (empty: any).
+    pub allow: Vec<ipnet::IpNet>,
+    /// Networks targets must not lie in.
+    pub deny: Vec<ipnet::IpNet>,
+}
+
+impl TargetPolicy {
+    /// Parses CIDR lists like `10.0.0.0/8` and `::1/128`; the error names the bad entry.
+    pub fn parse(allow: &[String], deny: &[String]) -> Result<TargetPolicy, String> {
+        let parse = |list: &[String], what: &str| -> Result<Vec<ipnet::IpNet>, String> {
+            list.iter()
+                .map(|n| {
+                    n.parse::<ipnet::IpNet>()
+                        .or_else(|_| n.parse::<IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| format!("{what}: {n:?} is not a network like 10.0.0.0/8"))
+                })
+                .collect()
+        };
+        Ok(TargetPolicy {
+            allow: parse(allow, "allowed_networks")?,
+            deny: parse(deny, "denied_networks")?,
+        })
+    }
+
+    /// Whether `ip` may be probed; the error says which rule refuses it.
+    pub fn permits(&self, ip: IpAddr) -> Result<(), String> {
+        if let Some(net) = self.deny.iter().find(|n| n.contains(&ip)) {
+            return Err(format!("{ip} is in the denied network {net}"));
+        }
+        if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(&ip)) {
+            return Err(format!("{ip} is not in any allowed network"));
+        }
+        Ok(())
+    }
+}
+
 /// A check's status as the query path sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

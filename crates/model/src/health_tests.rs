@@ -125,3 +125,22 @@ fn slots_and_durations() {
         assert_eq!(format_duration(parse_duration(text).unwrap()), text);
     }
 }
+
+#[test]
+fn target_policy() {
+    let p =
+        TargetPolicy::parse(&["10.0.0.0/8".into(), "::1".into()], &["10.9.0.0/16".into()]).unwrap();
+    assert!(p.permits("10.1.2.3".parse().unwrap()).is_ok());
+    assert!(p.permits("::1".parse().unwrap()).is_ok());
+    assert_eq!(
+        p.permits("10.9.1.1".parse().unwrap()).unwrap_err(),
+        "10.9.1.1 is in the denied network 10.9.0.0/16"
+    );
+    assert!(
+        p.permits("192.0.2.1".parse().unwrap()).unwrap_err().contains("not in any allowed network")
+    );
+    assert!(TargetPolicy::default().permits("127.0.0.1".parse().unwrap()).is_ok());
+    assert!(
+        TargetPolicy::parse(&["10/8".into()], &[]).unwrap_err().starts_with("allowed_networks: ")
+    );
+}

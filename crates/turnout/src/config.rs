@@ -70,6 +70,10 @@ struct ApiSection {
 #[serde(deny_unknown_fields)]
 struct HealthSection {
     webhook: Option<String>,
+    #[serde(default)]
+    allowed_networks: Vec<String>,
+    #[serde(default)]
+    denied_networks: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +101,8 @@ pub struct Settings {
     pub change_retention: Duration,
     /// Where to POST health-check status changes.
     pub webhook: Option<String>,
+    /// The networks health checks may probe.
+    pub target_policy: turnout_model::health::TargetPolicy,
     /// Static zone files to serve.
     pub zone_files: Vec<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
@@ -142,6 +148,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         data_dir: PathBuf::from("turnout-data"),
         change_retention: Duration::from_secs(7 * 24 * 3600),
         webhook: None,
+        target_policy: turnout_model::health::TargetPolicy::default(),
         zone_files: Vec::new(),
         log_level: "info".to_owned(),
     };
@@ -179,6 +186,11 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             }
             s.webhook = Some(url);
         }
+        s.target_policy = turnout_model::health::TargetPolicy::parse(
+            &f.health.allowed_networks,
+            &f.health.denied_networks,
+        )
+        .map_err(|e| ConfigError::Invalid("health", e))?;
         if let Some(t) = f.control.change_retention {
             s.change_retention = parse_duration("control.change_retention", &t)?;
         }
@@ -292,6 +304,7 @@ mod tests {
             ("[api]\nlisten = \"localhost\"\n", "listen"),
             ("[control]\nchange_retention = \"a week\"\n", "control.change_retention"),
             ("[health]\nwebhook = \"https://x\"\n", "health.webhook"),
+            ("[health]\ndenied_networks = [\"10/8\"]\n", "denied_networks"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

@@ -135,6 +135,7 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
         ControlOptions {
             static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
             webhook: settings.webhook.clone(),
+            target_policy: settings.target_policy.clone(),
         },
     );
     let handle = SnapshotHandle::new(Snapshot::build(&zones)?);
