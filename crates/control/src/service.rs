@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use turnout_model::change::{self, ZoneDelta};
 use turnout_model::{
-    ChangeBatchSpec, Name, RType, Rdata, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa,
+    ChangeBatchSpec, Name, RType, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa,
 };
 use turnout_store::{Compare, Op, Revision, Store, Txn};
 
@@ -676,15 +676,9 @@ fn bump_serial(current: &RecordSet, given: Option<&RecordSet>) -> Result<RecordS
     let ahead = soa.serial.wrapping_sub(old.serial);
     soa.serial =
         if ahead != 0 && ahead < 1 << 31 { soa.serial } else { old.serial.wrapping_add(1) };
-    let text = format!(
-        "{} {} {} {} {} {} {}",
-        soa.mname, soa.rname, soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
-    );
-    let rdata =
-        Rdata::from_text(RType::SOA, &text, None).map_err(|e| invalid("SOA", &e.message))?;
     let mut out = base.clone();
     if let RecordData::Values { rdatas, .. } = &mut out.data {
-        *rdatas = vec![rdata];
+        *rdatas = vec![soa.to_rdata()];
     }
     Ok(out)
 }

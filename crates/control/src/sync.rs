@@ -161,8 +161,6 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
             (st.revision, checks)
         };
         if let Some((checks, observed)) = checks {
-            let observed: std::collections::HashMap<String, turnout_model::health::Status> =
-                observed;
             control.health().apply(&checks, &|name| observed.get(name).copied());
         }
         control.state_caught_up(revision);

@@ -335,7 +335,7 @@ impl EndpointTask {
                 r.observed = Some(machine.status());
                 let result = match observation.result.class {
                     None => "success".to_owned(),
-                    Some(class) => serde_json_class(class),
+                    Some(class) => class.as_str().to_owned(),
                 };
                 *r.probes.entry(result).or_default() += 1;
                 if !observation.result.success {
@@ -358,21 +358,4 @@ impl EndpointTask {
             tokio::time::sleep(interval).await;
         }
     }
-}
-
-/// The snake_case name of a failure class, as in JSON.
-fn serde_json_class(class: crate::probe::FailureClass) -> String {
-    use crate::probe::FailureClass::*;
-    match class {
-        Dns => "dns",
-        Timeout => "timeout",
-        Refused => "refused",
-        Tls => "tls",
-        ResponseTimeout => "response_timeout",
-        Http => "http",
-        BadStatus => "bad_status",
-        NoMatch => "no_match",
-        Denied => "denied",
-    }
-    .to_owned()
 }

@@ -47,6 +47,23 @@ pub enum FailureClass {
     Denied,
 }
 
+impl FailureClass {
+    /// The class as JSON and metrics write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Dns => "dns",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Refused => "refused",
+            FailureClass::Tls => "tls",
+            FailureClass::ResponseTimeout => "response_timeout",
+            FailureClass::Http => "http",
+            FailureClass::BadStatus => "bad_status",
+            FailureClass::NoMatch => "no_match",
+            FailureClass::Denied => "denied",
+        }
+    }
+}
+
 /// The outcome of one probe.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeResult {
@@ -130,7 +147,7 @@ pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
             if *tls {
                 http.over_tls(stream, *sni, *verify).await
             } else {
-                http.exchange(TokioIo::new(stream), None).await
+                http.exchange(TokioIo::new(stream)).await
             }
         }
         CheckKind::Calculated { .. } => {
@@ -200,14 +217,14 @@ impl HttpProbe<'_> {
             }
             Ok(Ok(tls)) => {
                 let handshake = t0.elapsed();
-                let mut r = self.exchange(TokioIo::new(tls), Some(handshake)).await;
+                let mut r = self.exchange(TokioIo::new(tls)).await;
                 r.tls = Some(handshake);
                 r
             }
         }
     }
 
-    async fn exchange<S>(&self, io: TokioIo<S>, _tls: Option<Duration>) -> ProbeResult
+    async fn exchange<S>(&self, io: TokioIo<S>) -> ProbeResult
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {

@@ -249,3 +249,11 @@ async fn denied_networks_are_not_probed_even_after_resolution() {
     assert!(r.reason.contains("is in the denied network 127.0.0.0/8"), "{}", r.reason);
     assert!(probe(&by_name, &TargetPolicy::default()).await.success);
 }
+
+#[test]
+fn failure_class_names_match_their_json() {
+    use FailureClass::*;
+    for class in [Dns, Timeout, Refused, Tls, ResponseTimeout, Http, BadStatus, NoMatch, Denied] {
+        assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
+    }
+}

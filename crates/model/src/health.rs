@@ -155,6 +155,22 @@ pub struct HealthCheck {
     pub disabled: bool,
 }
 
+/// What is wrong with a check name (a check's own, or one a record refers to), if anything.
+pub fn check_name_error(name: &str, field: &str) -> Option<FieldError> {
+    if !name.is_empty()
+        && name.len() <= MAX_CHECK_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+    {
+        return None;
+    }
+    let code = if name.is_empty() { ErrorCode::MissingField } else { ErrorCode::InvalidValue };
+    Some(FieldError::new(
+        field,
+        code,
+        format!("{name:?} must be 1-{MAX_CHECK_NAME_LEN} characters of A-Z a-z 0-9 _ - . /"),
+    ))
+}
+
 /// Parses `500ms`, `10s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
@@ -232,23 +248,7 @@ impl HealthCheckSpec {
     /// Validates the check: every field, every error.
     pub fn validate(&self) -> Result<HealthCheck, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.name.is_empty()
-            || self.name.len() > MAX_CHECK_NAME_LEN
-            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
-        {
-            errors.push(FieldError::new(
-                "name",
-                if self.name.is_empty() {
-                    ErrorCode::MissingField
-                } else {
-                    ErrorCode::InvalidValue
-                },
-                format!(
-                    "{:?} must be 1-{MAX_CHECK_NAME_LEN} characters of A-Z a-z 0-9 _ - . /",
-                    self.name
-                ),
-            ));
-        }
+        errors.extend(check_name_error(&self.name, "name"));
         let kind = self.kind.to_ascii_lowercase();
         let endpoint = matches!(kind.as_str(), "tcp" | "http" | "https");
         let is_http = matches!(kind.as_str(), "http" | "https");

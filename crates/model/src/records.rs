@@ -25,8 +25,6 @@ pub const MAX_VALUES: usize = 400;
 pub const MAX_VALUE_LEN: usize = 4000;
 /// The largest TTL (reference §2.1; RFC 2181 §8).
 pub const MAX_TTL: i64 = 2_147_483_647;
-/// The longest health-check name.
-pub const MAX_HEALTH_CHECK_LEN: usize = 64;
 
 /// A record set as written: every field optional so that its absence is reported by
 /// [`RecordSetSpec::validate`] with the field's name.
@@ -691,16 +689,13 @@ impl RecordSetSpec {
 
     fn validate_health_check(&self, errors: &mut Vec<FieldError>) -> Option<String> {
         let hc = self.health_check.as_ref()?;
-        if hc.len() > MAX_HEALTH_CHECK_LEN {
-            errors.push(FieldError::new(
-                "health_check",
-                ErrorCode::InvalidValue,
-                format!("a health check name has at most {MAX_HEALTH_CHECK_LEN} characters"),
-            ));
-            return None;
+        match crate::health::check_name_error(hc, "health_check") {
+            Some(e) => {
+                errors.push(e);
+                None
+            }
+            None => Some(hc.clone()),
         }
-        check_label(hc, "health_check", MAX_HEALTH_CHECK_LEN, errors);
-        Some(hc.clone())
     }
 
     fn validate_data(

@@ -65,6 +65,19 @@ impl Soa {
             minimum: n(16),
         })
     }
+
+    /// The SOA as rdata (the inverse of [`Soa::from_rdata`]).
+    pub fn to_rdata(&self) -> Rdata {
+        let mut w =
+            Vec::with_capacity(self.mname.as_wire().len() + self.rname.as_wire().len() + 20);
+        w.extend_from_slice(self.mname.as_wire());
+        w.extend_from_slice(self.rname.as_wire());
+        for n in [self.serial, self.refresh, self.retry, self.expire, self.minimum] {
+            w.extend_from_slice(&n.to_be_bytes());
+        }
+        // Two valid names and five numbers are always valid SOA data.
+        Rdata::from_wire(RType::SOA, &w).unwrap_or_else(|_| unreachable!("valid SOA data"))
+    }
 }
 
 /// Why a record or a zone was rejected.
@@ -533,5 +546,13 @@ mod tests {
             (name("www.ex.test."), RType::SOA, set(RType::SOA, "a. b. 1 2 3 4 5")),
         ];
         assert_eq!(Zone::from_rrsets(apex, wrong).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn soa_rdata_round_trips() {
+        let rdata = rd(RType::SOA, "ns1.example.test. h.example.test. 7 3600 600 86400 300");
+        let soa = Soa::from_rdata(&rdata).expect("an SOA");
+        assert_eq!(soa.serial, 7);
+        assert_eq!(soa.to_rdata(), rdata);
     }
 }
