@@ -532,8 +532,10 @@ impl Control {
         if let Some(ip) = check.target.as_ref().and_then(|t| t.ip)
             && let Err(why) = self.options.target_policy.permits(ip)
         {
+            let field =
+                if matches!(check.kind, CheckKind::Metric(_)) { "prometheus" } else { "ip" };
             return Err(ControlError::InvalidCheck(vec![FieldError::new(
-                "ip",
+                field,
                 ErrorCode::NotAllowed,
                 format!("{why} (health.allowed_networks / health.denied_networks)"),
             )]));

@@ -200,6 +200,14 @@ async fn denied_targets_are_refused() {
     let ControlError::InvalidCheck(errors) = err else { panic!("{err}") };
     assert_eq!((errors[0].field.as_str(), errors[0].code), ("ip", ErrorCode::NotAllowed));
     assert!(errors[0].message.contains("denied network 192.0.2.0/24"), "{}", errors[0].message);
+    // A metric check's Prometheus server is its target.
+    let spec: turnout_model::health::HealthCheckSpec = serde_json::from_str(
+        r#"{"name":"m","type":"metric","prometheus":"http://192.0.2.9:9090","query":"up","comparison":"<","threshold":1}"#,
+    )
+    .unwrap();
+    let err = f.control.put_check(&spec).await.unwrap_err();
+    let ControlError::InvalidCheck(errors) = err else { panic!("{err}") };
+    assert_eq!((errors[0].field.as_str(), errors[0].code), ("prometheus", ErrorCode::NotAllowed));
     assert!(f.control.checks().is_empty());
     f.shutdown.cancel();
 }

@@ -326,7 +326,11 @@ impl EndpointTask {
         let mut machine = Hysteresis::new(&self.check).with_status(self.observed);
         loop {
             let result = probe(&self.check, &self.policy).await;
-            let changed = machine.observe(result.success, Instant::now());
+            // A metric check without a value keeps its last known status, if so configured.
+            let changed = match &self.check.kind {
+                CheckKind::Metric(m) if crate::metric::keeps_status(m, &result) => None,
+                _ => machine.observe(result.success, Instant::now()),
+            };
             let fin = final_status(machine.status(), &self.check);
             let before = self.slot.set(fin);
             let observation = Observation { at: now_rfc3339(), result };

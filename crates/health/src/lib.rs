@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod hysteresis;
+mod metric;
 pub mod probe;
 pub mod webhook;
 

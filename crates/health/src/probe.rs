@@ -22,6 +22,8 @@ use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy};
 
 /// How much of the body a string match looks at (reference §1.1).
 pub const SEARCH_WINDOW: usize = 5120;
+/// The largest decoded Prometheus response a metric check reads.
+const MAX_METRIC_BODY: usize = 1 << 20;
 
 /// Why a probe failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -45,6 +47,10 @@ pub enum FailureClass {
     NoMatch,
     /// The operator's target networks do not allow the address.
     Denied,
+    /// A metric check's value is in alarm.
+    Alarm,
+    /// A metric check got no value to compare (its `insufficient_data` choice decides).
+    InsufficientData,
 }
 
 impl FailureClass {
@@ -60,6 +66,8 @@ impl FailureClass {
             FailureClass::BadStatus => "bad_status",
             FailureClass::NoMatch => "no_match",
             FailureClass::Denied => "denied",
+            FailureClass::Alarm => "alarm",
+            FailureClass::InsufficientData => "insufficient_data",
         }
     }
 }
@@ -69,7 +77,7 @@ impl FailureClass {
 pub struct ProbeResult {
     /// Success as the check type defines it.
     pub success: bool,
-    /// The failure's class.
+    /// The failure's class (or `insufficient_data`, which a metric check may count as healthy).
     pub class: Option<FailureClass>,
     /// For people: `Success: HTTP Status Code 200, OK`, `Failure: HTTP Status Code 503`, ...
     pub reason: String,
@@ -84,7 +92,19 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    fn fail(class: FailureClass, reason: impl Into<String>) -> Self {
+    pub(crate) fn succeed(reason: String) -> Self {
+        ProbeResult {
+            success: true,
+            class: None,
+            reason,
+            address: None,
+            connect: None,
+            tls: None,
+            first_byte: None,
+        }
+    }
+
+    pub(crate) fn fail(class: FailureClass, reason: impl Into<String>) -> Self {
         ProbeResult {
             success: false,
             class: Some(class),
@@ -98,8 +118,17 @@ impl ProbeResult {
 }
 
 /// Probes `check`'s endpoint once, if `policy` permits its address. Calculated checks have no
-/// endpoint: they are computed from their children by the engine.
+/// endpoint: they are computed from their children by the engine. A metric check queries its
+/// Prometheus server; failing to get a value is insufficient data, not a failure.
 pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
+    let result = probe_target(check, policy).await;
+    match &check.kind {
+        CheckKind::Metric(m) => crate::metric::settle(m, result),
+        _ => result,
+    }
+}
+
+async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     let Some(target) = &check.target else {
         return ProbeResult::fail(FailureClass::Http, "this check has no endpoint");
     };
@@ -133,19 +162,26 @@ pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     let connect = started.elapsed();
     let _nodelay = stream.set_nodelay(true);
     let mut result = match &check.kind {
-        CheckKind::Tcp => ProbeResult {
-            success: true,
-            class: None,
-            reason: format!("Success: TCP connection to {addr} established"),
-            address: None,
-            connect: None,
-            tls: None,
-            first_byte: None,
-        },
+        CheckKind::Tcp => {
+            ProbeResult::succeed(format!("Success: TCP connection to {addr} established"))
+        }
         CheckKind::Http { tls, path, search, sni, verify } => {
-            let http = HttpProbe { check, target, addr, path, search: search.as_deref(), started };
+            let judge = match search {
+                Some(s) => Judge::Search(s),
+                None => Judge::Status,
+            };
+            let http = HttpProbe { check, target, addr, path, judge, started };
             if *tls {
                 http.over_tls(stream, *sni, *verify).await
+            } else {
+                http.exchange(TokioIo::new(stream)).await
+            }
+        }
+        CheckKind::Metric(m) => {
+            let http =
+                HttpProbe { check, target, addr, path: &m.path, judge: Judge::Metric(m), started };
+            if m.tls {
+                http.over_tls(stream, true, m.verify).await
             } else {
                 http.exchange(TokioIo::new(stream)).await
             }
@@ -186,12 +222,22 @@ async fn resolve(target: &Target) -> Result<SocketAddr, ProbeResult> {
     }
 }
 
+/// What decides an HTTP probe's verdict.
+enum Judge<'a> {
+    /// The status code.
+    Status,
+    /// The status code, then the search string in the body.
+    Search(&'a str),
+    /// A Prometheus query response.
+    Metric(&'a turnout_model::metric::MetricCheck),
+}
+
 struct HttpProbe<'a> {
     check: &'a HealthCheck,
     target: &'a Target,
     addr: SocketAddr,
     path: &'a str,
-    search: Option<&'a str>,
+    judge: Judge<'a>,
     started: Instant,
 }
 
@@ -241,6 +287,7 @@ impl HttpProbe<'_> {
             .header(hyper::header::HOST, host_header(self.target, self.addr, self.check))
             .header(hyper::header::USER_AGENT, "Turnout-Health-Check/1")
             .header(hyper::header::ACCEPT_ENCODING, "gzip, deflate")
+            .header(hyper::header::ACCEPT, "*/*")
             .body(Empty::<Bytes>::new())
         {
             Ok(r) => r,
@@ -274,20 +321,17 @@ impl HttpProbe<'_> {
         let reason = status.canonical_reason().unwrap_or("");
         let ok = (200..400).contains(&code);
         let mut r = if ok {
-            ProbeResult {
-                success: true,
-                class: None,
-                reason: format!("Success: HTTP Status Code {code}, {reason}"),
-                address: None,
-                connect: None,
-                tls: None,
-                first_byte: None,
-            }
+            ProbeResult::succeed(format!("Success: HTTP Status Code {code}, {reason}"))
         } else {
             ProbeResult::fail(FailureClass::BadStatus, format!("HTTP Status Code {code}"))
         };
         r.first_byte = Some(first_byte);
-        let Some(search) = self.search.filter(|_| ok) else { return r };
+        let limit = match self.judge {
+            Judge::Status => return r,
+            Judge::Search(_) if !ok => return r,
+            Judge::Search(_) => SEARCH_WINDOW,
+            Judge::Metric(_) => MAX_METRIC_BODY,
+        };
         let encoding = response
             .headers()
             .get(hyper::header::CONTENT_ENCODING)
@@ -305,9 +349,20 @@ impl HttpProbe<'_> {
                 }
                 Ok(body) => body,
             };
-        let body = decode(&body, encoding.as_deref());
-        let window = &body[..body.len().min(SEARCH_WINDOW)];
-        if window.windows(search.len().max(1)).any(|w| w == search.as_bytes()) {
+        let body = decode(&body, encoding.as_deref(), limit);
+        let found = match self.judge {
+            Judge::Metric(m) => {
+                let mut verdict = crate::metric::judge(m, code, &body);
+                verdict.first_byte = Some(first_byte);
+                return verdict;
+            }
+            Judge::Search(search) => {
+                let window = &body[..body.len().min(SEARCH_WINDOW)];
+                window.windows(search.len().max(1)).any(|w| w == search.as_bytes())
+            }
+            Judge::Status => true,
+        };
+        if found {
             r
         } else {
             let mut f = ProbeResult::fail(
@@ -322,8 +377,8 @@ impl HttpProbe<'_> {
     }
 }
 
-/// The body's first bytes: enough for the search window even after decompression (at most
-/// 1 MiB of encoded bytes are read).
+/// The body's first bytes: enough for the search window, or a metric response, even after
+/// decompression (at most 1 MiB of encoded bytes are read).
 async fn read_prefix(mut body: hyper::body::Incoming) -> Vec<u8> {
     let mut out = Vec::new();
     while out.len() < 1 << 20 {
@@ -339,10 +394,10 @@ async fn read_prefix(mut body: hyper::body::Incoming) -> Vec<u8> {
     out
 }
 
-/// Decodes gzip or deflate bodies (the first 5,120 bytes are enough); others pass through.
-fn decode(body: &[u8], encoding: Option<&str>) -> Vec<u8> {
+/// Decodes gzip or deflate bodies, up to `limit` bytes; others pass through.
+fn decode(body: &[u8], encoding: Option<&str>, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    let limit = SEARCH_WINDOW as u64;
+    let limit = limit as u64;
     let decoded = match encoding {
         Some("gzip" | "x-gzip") => {
             flate2::read::GzDecoder::new(body).take(limit).read_to_end(&mut out)
@@ -365,7 +420,7 @@ fn decode(body: &[u8], encoding: Option<&str>) -> Vec<u8> {
 /// Host header (reference §1.2): the FQDN (or IP) alone on the scheme's default port, with
 /// `:port` otherwise.
 fn host_header(target: &Target, addr: SocketAddr, check: &HealthCheck) -> String {
-    let tls = matches!(check.kind, CheckKind::Http { tls: true, .. });
+    let tls = check.kind.tls();
     let default_port = if tls { 443 } else { 80 };
     let host = match &target.fqdn {
         Some(f) => f.to_string().trim_end_matches('.').to_owned(),

@@ -253,7 +253,130 @@ async fn denied_networks_are_not_probed_even_after_resolution() {
 #[test]
 fn failure_class_names_match_their_json() {
     use FailureClass::*;
-    for class in [Dns, Timeout, Refused, Tls, ResponseTimeout, Http, BadStatus, NoMatch, Denied] {
+    for class in [
+        Dns,
+        Timeout,
+        Refused,
+        Tls,
+        ResponseTimeout,
+        Http,
+        BadStatus,
+        NoMatch,
+        Denied,
+        Alarm,
+        InsufficientData,
+    ] {
         assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
     }
+}
+
+/// A Prometheus stand-in: a real HTTP server answering `/api/v1/query` with whatever body
+/// the test sets, and recording the queries it was asked.
+async fn prometheus() -> (SocketAddr, Arc<Mutex<(u16, String)>>, Arc<Mutex<Vec<String>>>) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let answer = Arc::new(Mutex::new((200, vector(&["0"]))));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (a, q) = (answer.clone(), asked.clone());
+    let app = Router::new().route(
+        "/prom/api/v1/query",
+        get(move |Query(params): Query<HashMap<String, String>>| {
+            q.lock().unwrap().push(params.get("query").cloned().unwrap_or_default());
+            let (status, body) = a.lock().unwrap().clone();
+            async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, answer, asked)
+}
+
+fn vector(values: &[&str]) -> String {
+    let samples: Vec<String> = values
+        .iter()
+        .map(|v| format!(r#"{{"metric":{{"job":"web"}},"value":[1700000000.5,"{v}"]}}"#))
+        .collect();
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        samples.join(",")
+    )
+}
+
+fn metric(addr: SocketAddr, extra: &str) -> HealthCheck {
+    check(&format!(
+        r#"{{"name":"errors","type":"metric","prometheus":"http://{addr}/prom/","query":"sum(rate(errors[1m])) > bool 0","comparison":">=","threshold":0.5,"interval":"1s","failure_threshold":1{extra}}}"#
+    ))
+}
+
+#[tokio::test]
+async fn metric_checks_compare_the_query_value() {
+    let (addr, answer, asked) = prometheus().await;
+    let c = metric(addr, "");
+    let policy = TargetPolicy::default();
+    let r = probe(&c, &policy).await;
+    assert!(r.success && r.class.is_none(), "{r:?}");
+    assert_eq!(r.reason, "Success: metric value 0 (in alarm when >= 0.5)");
+    assert_eq!(
+        asked.lock().unwrap()[0],
+        "sum(rate(errors[1m])) > bool 0",
+        "the query arrives intact"
+    );
+    *answer.lock().unwrap() = (200, vector(&["0.5"]));
+    let r = probe(&c, &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Alarm)), "{r:?}");
+    // No value: the choice decides.
+    *answer.lock().unwrap() = (200, vector(&[]));
+    for (choice, success) in [("healthy", true), ("unhealthy", false), ("last_known", false)] {
+        let c = metric(addr, &format!(r#","insufficient_data":"{choice}""#));
+        let r = probe(&c, &policy).await;
+        assert_eq!((r.success, r.class), (success, Some(FailureClass::InsufficientData)));
+        assert!(r.reason.contains("the query returned no series"), "{}", r.reason);
+    }
+    *answer.lock().unwrap() = (
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#.into(),
+    );
+    let r = probe(&c, &policy).await;
+    assert_eq!(r.class, Some(FailureClass::InsufficientData));
+    assert!(r.reason.contains("HTTP 400: parse error at char 3"), "{}", r.reason);
+    // Prometheus down is insufficient data too, and the denied networks apply to it.
+    let down = metric("127.0.0.1:1".parse().unwrap(), r#","insufficient_data":"unhealthy""#);
+    let r = probe(&down, &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::InsufficientData)), "{r:?}");
+    let deny = TargetPolicy::parse(&[], &["127.0.0.0/8".into()]).unwrap();
+    assert!(probe(&c, &deny).await.reason.contains("denied network"));
+}
+
+#[tokio::test]
+async fn a_metric_check_without_data_keeps_its_last_known_status() {
+    let (addr, answer, _asked) = prometheus().await;
+    let c = metric(addr, "");
+    let engine = HealthEngine::new();
+    engine.apply(std::slice::from_ref(&c), &|_| None);
+    let slot = engine.slot("errors");
+    *answer.lock().unwrap() = (200, vector(&["1"]));
+    wait_for(&slot, Status::Unhealthy, Duration::from_secs(3)).await;
+    // The data stops: the check stays unhealthy through several evaluations.
+    *answer.lock().unwrap() = (200, vector(&[]));
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = engine.state("errors").unwrap();
+        if state.probes.get("insufficient_data").copied().unwrap_or(0) >= 2 {
+            assert_eq!(state.status, "unhealthy", "{state:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "{state:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(slot.get(), Status::Unhealthy);
+    *answer.lock().unwrap() = (200, vector(&["0"]));
+    wait_for(&slot, Status::Healthy, Duration::from_secs(3)).await;
+    engine.shutdown();
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metric::{Comparison, InsufficientData, MAX_QUERY_LEN, MetricCheck, prometheus_url};
 use crate::name::Name;
 use crate::records::{ErrorCode, FieldError};
 
@@ -32,7 +33,7 @@ pub struct HealthCheckSpec {
     /// The check's name, which records refer to.
     #[serde(default)]
     pub name: String,
-    /// `tcp`, `http`, `https` or `calculated`.
+    /// `tcp`, `http`, `https`, `calculated` or `metric`.
     #[serde(rename = "type", default)]
     pub kind: String,
     /// The endpoint's address.
@@ -88,6 +89,22 @@ pub struct HealthCheckSpec {
     /// Calculated: healthy iff at least this many children are, 0-256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_threshold: Option<i64>,
+    /// Metric: the Prometheus server's base URL, e.g. `http://127.0.0.1:9090`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// Metric: the PromQL instant query; it must yield one value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Metric: in alarm (unhealthy) while `value <comparison> threshold`: `>`, `>=`, `<`, `<=`
+    /// (or CloudWatch's `GreaterThanThreshold`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
+    /// Metric: the value compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Metric: the status without a value: `healthy`, `unhealthy` or `last_known` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data: Option<String>,
 }
 
 /// What a check looks at.
@@ -115,6 +132,19 @@ pub enum CheckKind {
         /// Healthy iff at least this many children are.
         threshold: u16,
     },
+    /// A Prometheus query compared with a threshold; the target is the Prometheus server.
+    Metric(MetricCheck),
+}
+
+impl CheckKind {
+    /// Whether the check talks TLS to its target.
+    pub fn tls(&self) -> bool {
+        match self {
+            CheckKind::Http { tls, .. } => *tls,
+            CheckKind::Metric(m) => m.tls,
+            CheckKind::Tcp | CheckKind::Calculated { .. } => false,
+        }
+    }
 }
 
 /// Where an endpoint check connects.
@@ -253,8 +283,8 @@ impl HealthCheckSpec {
         let endpoint = matches!(kind.as_str(), "tcp" | "http" | "https");
         let is_http = matches!(kind.as_str(), "http" | "https");
         match kind.as_str() {
-            "tcp" | "http" | "https" | "calculated" => {}
-            "metric" | "control" => errors.push(FieldError::new(
+            "tcp" | "http" | "https" | "calculated" | "metric" => {}
+            "control" => errors.push(FieldError::new(
                 "type",
                 ErrorCode::NotAllowed,
                 format!("{kind} checks are not supported by this version yet"),
@@ -267,7 +297,9 @@ impl HealthCheckSpec {
             other => errors.push(FieldError::new(
                 "type",
                 ErrorCode::InvalidValue,
-                format!("{other:?} is not a check type; use tcp, http, https or calculated"),
+                format!(
+                    "{other:?} is not a check type; use tcp, http, https, calculated or metric"
+                ),
             )),
         }
         let mut not_for = |set: bool, field: &str, what: &str| {
@@ -285,14 +317,24 @@ impl HealthCheckSpec {
         not_for(!is_http && self.path.is_some(), "path", "http and https");
         not_for(!is_http && self.search.is_some(), "search", "http and https");
         not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
-        not_for(kind != "https" && self.verify_tls.is_some(), "verify_tls", "https");
+        not_for(
+            !matches!(kind.as_str(), "https" | "metric") && self.verify_tls.is_some(),
+            "verify_tls",
+            "https and metric",
+        );
+        let metric = kind == "metric";
+        not_for(!metric && self.prometheus.is_some(), "prometheus", "metric");
+        not_for(!metric && self.query.is_some(), "query", "metric");
+        not_for(!metric && self.comparison.is_some(), "comparison", "metric");
+        not_for(!metric && self.threshold.is_some(), "threshold", "metric");
+        not_for(!metric && self.insufficient_data.is_some(), "insufficient_data", "metric");
         not_for(kind != "calculated" && self.children.is_some(), "children", "calculated");
         not_for(
             kind != "calculated" && self.health_threshold.is_some(),
             "health_threshold",
             "calculated",
         );
-        let target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
+        let mut target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
         let min_interval =
             if kind == "tcp" { Duration::from_millis(100) } else { Duration::from_secs(1) };
         let interval = duration_field(
@@ -367,6 +409,7 @@ impl HealthCheckSpec {
                 verify: self.verify_tls.unwrap_or(false),
             }),
             "calculated" => self.validate_calculated(&mut errors),
+            "metric" => self.validate_metric(&mut target, &mut errors).map(CheckKind::Metric),
             _ => None,
         };
         match kind {
@@ -440,6 +483,101 @@ impl HealthCheckSpec {
             }
         };
         (ip.is_some() || fqdn.is_some()).then_some(Target { ip, fqdn, port })
+    }
+
+    /// A metric check's fields; its Prometheus server becomes the check's target.
+    fn validate_metric(
+        &self,
+        target: &mut Option<Target>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<MetricCheck> {
+        let query = self.query.as_deref().unwrap_or_default();
+        if query.trim().is_empty() || query.len() > MAX_QUERY_LEN {
+            let code =
+                if query.is_empty() { ErrorCode::MissingField } else { ErrorCode::InvalidValue };
+            errors.push(FieldError::new(
+                "query",
+                code,
+                format!("a metric check needs a PromQL query of 1-{MAX_QUERY_LEN} characters"),
+            ));
+        }
+        let url = match self.prometheus.as_deref() {
+            None => {
+                errors.push(FieldError::new(
+                    "prometheus",
+                    ErrorCode::MissingField,
+                    "give the Prometheus server's base URL, e.g. http://127.0.0.1:9090",
+                ));
+                None
+            }
+            Some(text) => prometheus_url(text, query).map_err(|e| errors.push(e)).ok(),
+        };
+        let comparison = match self.comparison.as_deref() {
+            None => {
+                errors.push(FieldError::new(
+                    "comparison",
+                    ErrorCode::MissingField,
+                    "give when the metric is in alarm: >, >=, < or <=",
+                ));
+                None
+            }
+            Some(text) => Comparison::parse(text).or_else(|| {
+                errors.push(FieldError::new(
+                    "comparison",
+                    ErrorCode::InvalidValue,
+                    format!("{text:?} is not >, >=, < or <= (or a CloudWatch operator name)"),
+                ));
+                None
+            }),
+        };
+        let threshold = match self.threshold {
+            Some(t) if t.is_finite() => Some(t),
+            Some(_) | None => {
+                errors.push(FieldError::new(
+                    "threshold",
+                    ErrorCode::MissingField,
+                    "a metric check needs a finite threshold to compare the value with",
+                ));
+                None
+            }
+        };
+        let insufficient_data = match self.insufficient_data.as_deref() {
+            None => InsufficientData::LastKnown,
+            Some(text) => InsufficientData::parse(text).unwrap_or_else(|| {
+                errors.push(FieldError::new(
+                    "insufficient_data",
+                    ErrorCode::InvalidValue,
+                    format!("{text:?} is not healthy, unhealthy or last_known"),
+                ));
+                InsufficientData::LastKnown
+            }),
+        };
+        let url = url?;
+        let (ip, fqdn) = match &url.host {
+            url::Host::Ipv4(v4) => (Some(IpAddr::V4(*v4)), None),
+            url::Host::Ipv6(v6) => (Some(IpAddr::V6(*v6)), None),
+            url::Host::Domain(d) => match Name::parse_absolute(d) {
+                Ok(n) => (None, Some(n)),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        "prometheus",
+                        ErrorCode::InvalidValue,
+                        e.to_string(),
+                    ));
+                    return None;
+                }
+            },
+        };
+        *target = Some(Target { ip, fqdn, port: url.port });
+        Some(MetricCheck {
+            query: query.to_owned(),
+            path: url.path,
+            tls: url.tls,
+            verify: self.verify_tls.unwrap_or(false),
+            comparison: comparison?,
+            threshold: threshold?,
+            insufficient_data,
+        })
     }
 
     fn validate_calculated(&self, errors: &mut Vec<FieldError>) -> Option<CheckKind> {

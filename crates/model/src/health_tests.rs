@@ -40,7 +40,7 @@ fn every_rule_names_its_field() {
         (r#"{"type":"tcp","ip":"127.0.0.1"}"#, "name", ErrorCode::MissingField),
         (r#"{"name":"a b","type":"tcp","ip":"127.0.0.1"}"#, "name", ErrorCode::InvalidValue),
         (r#"{"name":"x","type":"ftp","ip":"127.0.0.1"}"#, "type", ErrorCode::InvalidValue),
-        (r#"{"name":"x","type":"metric"}"#, "type", ErrorCode::NotAllowed),
+        (r#"{"name":"x","type":"control"}"#, "type", ErrorCode::NotAllowed),
         (r#"{"name":"x","type":"tcp"}"#, "ip", ErrorCode::MissingField),
         (r#"{"name":"x","type":"tcp","ip":"300.1.1.1"}"#, "ip", ErrorCode::InvalidValue),
         (r#"{"name":"x","type":"tcp","ip":"224.0.0.1"}"#, "ip", ErrorCode::InvalidValue),
@@ -105,6 +105,51 @@ fn every_rule_names_its_field() {
             "ip",
             ErrorCode::NotAllowed,
         ),
+        (
+            r#"{"name":"x","type":"metric","query":"up","comparison":"<","threshold":1}"#,
+            "prometheus",
+            ErrorCode::MissingField,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"ftp://p","query":"up","comparison":"<","threshold":1}"#,
+            "prometheus",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","comparison":"<","threshold":1}"#,
+            "query",
+            ErrorCode::MissingField,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","query":"up","threshold":1}"#,
+            "comparison",
+            ErrorCode::MissingField,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","query":"up","comparison":"=","threshold":1}"#,
+            "comparison",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","query":"up","comparison":"<"}"#,
+            "threshold",
+            ErrorCode::MissingField,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","query":"up","comparison":"<","threshold":1,"insufficient_data":"maybe"}"#,
+            "insufficient_data",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"x","type":"metric","prometheus":"http://p","query":"up","comparison":"<","threshold":1,"ip":"127.0.0.1"}"#,
+            "ip",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"x","type":"http","ip":"127.0.0.1","query":"up"}"#,
+            "query",
+            ErrorCode::NotAllowed,
+        ),
     ];
     for (json, field, code) in cases {
         let got = check(json).unwrap_err();
@@ -113,6 +158,27 @@ fn every_rule_names_its_field() {
             "{json}: expected {field} {code}, got {got:?}"
         );
     }
+}
+
+#[test]
+fn metric_checks() {
+    let c = check(
+        r#"{"name":"m","type":"metric","prometheus":"http://127.0.0.1:9090","query":"sum(up)","comparison":"LessThanThreshold","threshold":2.5,"interval":"5s"}"#,
+    )
+    .unwrap();
+    let target = c.target.as_ref().unwrap();
+    assert_eq!((target.ip, target.port), (Some("127.0.0.1".parse().unwrap()), 9090));
+    let CheckKind::Metric(m) = &c.kind else { panic!("{:?}", c.kind) };
+    assert_eq!(m.path, "/api/v1/query?query=sum%28up%29");
+    assert_eq!((m.comparison.to_string(), m.threshold), ("<".to_owned(), 2.5));
+    assert_eq!(m.insufficient_data, crate::metric::InsufficientData::LastKnown);
+    assert_eq!(c.initial_status(), Status::Healthy);
+    let by_name = check(
+        r#"{"name":"m","type":"metric","prometheus":"https://prom.example.test","query":"x","comparison":">","threshold":0,"verify_tls":true}"#,
+    )
+    .unwrap();
+    assert_eq!(by_name.target.unwrap().fqdn.unwrap().to_string(), "prom.example.test.");
+    assert!(by_name.kind.tls());
 }
 
 #[test]

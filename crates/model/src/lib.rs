@@ -8,6 +8,7 @@
 pub mod change;
 pub mod geo;
 pub mod health;
+pub mod metric;
 pub mod name;
 pub mod presentation;
 pub mod rdata;

@@ -301,29 +301,38 @@ fn plan_checks(
 
 fn describe_check(c: &HealthCheckSpec) -> String {
     let mut parts = vec![format!("check {}", c.name), c.kind.clone()];
-    if let Some(ip) = &c.ip {
-        parts.push(ip.clone());
-    }
-    if let Some(f) = &c.fqdn {
-        parts.push(f.clone());
-    }
-    if let Some(p) = c.port {
-        parts.push(format!("port={p}"));
-    }
-    if let Some(p) = &c.path {
-        parts.push(format!("path={p}"));
-    }
-    if let Some(s) = &c.search {
-        parts.push(format!("search={s:?}"));
-    }
-    if let Some(i) = &c.interval {
-        parts.push(format!("interval={i}"));
-    }
-    if let Some(t) = c.failure_threshold {
-        parts.push(format!("failure_threshold={t}"));
-    }
-    if let Some(ch) = &c.children {
-        parts.push(format!("children={}", ch.join(",")));
+    parts.extend(c.ip.clone());
+    parts.extend(c.fqdn.clone());
+    let show = |v: &Option<String>| v.clone();
+    let num = |v: Option<i64>| v.map(|n| n.to_string());
+    let flag = |v: Option<bool>| v.map(|b| b.to_string());
+    let quoted = |v: &Option<String>| v.as_ref().map(|s| format!("{s:?}"));
+    let fields = [
+        ("prometheus", show(&c.prometheus)),
+        ("query", quoted(&c.query)),
+        ("comparison", show(&c.comparison)),
+        ("threshold", c.threshold.map(|t| t.to_string())),
+        ("insufficient_data", show(&c.insufficient_data)),
+        ("port", num(c.port)),
+        ("path", show(&c.path)),
+        ("search", quoted(&c.search)),
+        ("interval", show(&c.interval)),
+        ("failure_threshold", num(c.failure_threshold)),
+        ("recovery_threshold", num(c.recovery_threshold)),
+        ("hold_down", show(&c.hold_down)),
+        ("connect_timeout", show(&c.connect_timeout)),
+        ("response_timeout", show(&c.response_timeout)),
+        ("enable_sni", flag(c.enable_sni)),
+        ("verify_tls", flag(c.verify_tls)),
+        ("inverted", flag(c.inverted)),
+        ("disabled", flag(c.disabled)),
+        ("children", c.children.as_ref().map(|ch| ch.join(","))),
+        ("health_threshold", num(c.health_threshold)),
+    ];
+    for (field, value) in fields {
+        if let Some(v) = value {
+            parts.push(format!("{field}={v}"));
+        }
     }
     parts.join(" ")
 }
