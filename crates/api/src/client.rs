@@ -261,6 +261,23 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The answer `name`/`rtype` gets now (for `client`), and why.
+    pub async fn explain(
+        &self,
+        name: &str,
+        rtype: &str,
+        client: Option<&str>,
+    ) -> Result<turnout_control::Explained, ClientError> {
+        let mut path =
+            format!("/v1/explain?name={}&type={}", encode_component(name), encode_component(rtype));
+        if let Some(c) = client {
+            path.push_str(&format!("&client={}", encode_component(c)));
+        }
+        self.request(Method::GET, &path, None).await
+    }
+}
+
 fn changes_path(zone: Option<&str>, dry_run: bool, wait: bool) -> String {
     let base = match zone {
         Some(z) => format!("/v1/zones/{}/changes", encode_component(z)),

@@ -102,6 +102,9 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchChange", message).field("id")
             }
             ControlError::Conflict => ApiError::new(StatusCode::CONFLICT, "Conflict", message),
+            ControlError::NotReady => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
+            }
             ControlError::NoSuchCheck(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchHealthCheck", message).field("name")
             }

@@ -1,8 +1,9 @@
 //! Record sets -> a servable [`Zone`].
 //!
-//! Until routing policies are evaluated per query (the policy crate of a later issue), each
-//! (name, type) group is compiled to the one RRset Route 53 would answer with when every record
-//! is healthy and nothing is known about the client:
+//! Every (name, type) with a routing policy (or a simple alias) becomes a policy [`Group`],
+//! chosen per query by the data plane (`turnout_dns::policy`). Each also gets the one RRset
+//! Route 53 would answer with when every record is healthy and nothing is known about the
+//! client, which zone validation, zone files and exports read:
 //!
 //! | policy | answered |
 //! |---|---|
@@ -22,19 +23,19 @@ use turnout_model::geo::GeoLocation;
 use turnout_model::health::HealthSlot;
 use turnout_model::records::FailoverRole;
 use turnout_model::{
-    Candidate, Name, Policy, RRset, RType, Rdata, RecordData, RecordKey, RecordSet, Zone,
-    ZoneError, ZoneRecords,
+    Group, Member, MemberAnswer, Name, Policy, RRset, RType, Rdata, RecordData, RecordKey,
+    RecordSet, Zone, ZoneError, ZoneRecords,
 };
 
-/// Records answered by a multivalue group.
+/// Records answered by a multivalue group (as the data plane's limit).
 const MULTIVALUE_MAX: usize = 8;
 /// Alias links followed before giving up (validation refuses loops; this is a backstop).
 const MAX_ALIAS_DEPTH: usize = 16;
 
 /// Compiles a zone's record sets into a validated zone. `slot` gives the health slot of a
-/// check by name: a failover group becomes an RRset with two candidates, primary then
-/// secondary, each decided by its check's slot, so health changes reach the answers without a
-/// rebuild.
+/// check by name. Every group but a simple record with values becomes a policy [`Group`]
+/// whose answer the query path chooses per query, reading the slots, so health changes reach
+/// the answers without a rebuild; its RRset is the all-healthy answer above.
 pub fn compile_zone(
     records: &ZoneRecords,
     slot: &dyn Fn(&str) -> Arc<HealthSlot>,
@@ -42,14 +43,14 @@ pub fn compile_zone(
     // Record sets are sorted by (name, type, set id): each group is a contiguous run.
     let sets: Vec<&RecordSet> = records.sets.values().collect();
     let mut rrsets = Vec::new();
-    let mut choices = Vec::new();
+    let mut groups = Vec::new();
     let mut start = 0;
     while start < sets.len() {
         let (name, rtype) = (&sets[start].name, sets[start].rtype);
         let end = start
             + sets[start..].iter().take_while(|s| s.name == *name && s.rtype == rtype).count();
-        if let Some(candidates) = candidates_of(records, &sets[start..end], rtype, slot, 0) {
-            choices.push((name.clone(), rtype, candidates));
+        if let Some(group) = policy_group(&sets[start..end], slot) {
+            groups.push((name.clone(), rtype, group));
         }
         if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
             rrsets.push((
@@ -61,57 +62,50 @@ pub fn compile_zone(
         start = end;
     }
     let mut zone = Zone::from_rrsets(records.apex.clone(), rrsets)?;
-    for (name, rtype, candidates) in choices {
-        zone.set_candidates(&name, rtype, candidates);
+    for (name, rtype, group) in groups {
+        zone.set_group(&name, rtype, group);
     }
     let errors = zone.validate();
     if errors.is_empty() { Ok(zone) } else { Err(errors) }
 }
 
-/// The health-dependent candidates of a group: a failover group's own, or, for a simple
-/// alias, its target group's (so the alias follows the target's failover).
-fn candidates_of(
-    records: &ZoneRecords,
-    group: &[&RecordSet],
-    rtype: RType,
-    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
-    depth: usize,
-) -> Option<Vec<Candidate>> {
-    if depth > MAX_ALIAS_DEPTH {
+/// The policy group of a (name, type), unless it is one simple record with values (which
+/// always answers with its values). Members come in the policy's order: a failover group's
+/// primary first; for geolocation and IP-based groups the default `*` first (clients are not
+/// located yet); otherwise by set id.
+fn policy_group(sets: &[&RecordSet], slot: &dyn Fn(&str) -> Arc<HealthSlot>) -> Option<Group> {
+    if let [one] = sets
+        && matches!(one.policy, Policy::Simple)
+        && matches!(one.data, RecordData::Values { .. })
+    {
         return None;
     }
-    match group {
-        [one] if matches!(one.policy, Policy::Simple) => match &one.data {
-            RecordData::Alias { target, .. } => {
-                candidates_of(records, &self::group(records, target, rtype), rtype, slot, depth + 1)
-            }
-            RecordData::Values { .. } => None,
-        },
-        _ => failover_candidates(records, group, rtype, slot),
-    }
-}
-
-/// A failover group's candidates: the primary, then the secondary (reference §2.3: the
-/// secondary answers while the primary is unhealthy; with both unhealthy, the primary).
-fn failover_candidates(
-    records: &ZoneRecords,
-    group: &[&RecordSet],
-    rtype: RType,
-    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
-) -> Option<Vec<Candidate>> {
-    let role = |r: FailoverRole| {
-        group.iter().find(|s| matches!(s.policy, Policy::Failover(x) if x == r)).copied()
-    };
-    let (primary, secondary) = (role(FailoverRole::Primary)?, role(FailoverRole::Secondary)?);
-    let mut out = Vec::with_capacity(2);
-    for set in [primary, secondary] {
-        let (ttl, rdatas) = resolve(records, &[set], rtype, 0)?;
-        out.push(Candidate {
-            rrset: RRset { ttl, rdatas: rdatas.into_iter().cloned().collect() },
+    let mut members: Vec<Member> = sets
+        .iter()
+        .map(|set| Member {
+            set_id: set.set_id.clone().unwrap_or_default(),
+            policy: set.policy.clone(),
+            check: set.health_check.clone(),
             slot: set.health_check.as_deref().map(slot),
-        });
-    }
-    Some(out)
+            answer: match &set.data {
+                RecordData::Values { ttl, rdatas } => {
+                    MemberAnswer::Records(RRset { ttl: *ttl, rdatas: rdatas.clone() })
+                }
+                RecordData::Alias { target, evaluate_target_health } => MemberAnswer::Alias {
+                    target: target.clone(),
+                    evaluate_target_health: *evaluate_target_health,
+                },
+            },
+        })
+        .collect();
+    // Stable sorts: set-id order within each rank.
+    members.sort_by_key(|m| match &m.policy {
+        Policy::Failover(FailoverRole::Secondary) => 1,
+        Policy::Geolocation(g) if *g != GeoLocation::Default => 1,
+        Policy::Cidr { location, .. } if location != "*" => 1,
+        _ => 0,
+    });
+    Some(Group { members })
 }
 
 /// The record sets of one group.

@@ -13,6 +13,8 @@
 //! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
 
 pub mod compile;
+mod explain;
+pub use explain::{CheckView, Explained};
 pub mod keys;
 mod service;
 pub mod state;
@@ -103,6 +105,9 @@ pub enum ControlError {
         /// What uses it.
         user: String,
     },
+    /// The DNS data plane has not published its first snapshot yet.
+    #[error("not ready: the configuration is not loaded yet")]
+    NotReady,
     /// Concurrent writers kept changing the same zones; the request was not applied.
     #[error("the zones kept changing under this request; nothing was applied, retry it")]
     Conflict,

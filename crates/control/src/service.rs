@@ -69,6 +69,8 @@ pub struct Control {
     options: ControlOptions,
     writer: tokio::sync::Mutex<()>,
     health: HealthEngine,
+    /// What the DNS server answers from, once the sync task runs.
+    snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
 }
 
 /// What a submitted batch did.
@@ -122,7 +124,19 @@ impl Control {
             options,
             writer: tokio::sync::Mutex::new(()),
             health,
+            snapshots: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Remembers what the DNS server answers from (the sync task publishes there), for
+    /// `explain`. Only the first call counts.
+    pub fn attach_snapshots(&self, handle: turnout_dns::SnapshotHandle) {
+        let _first = self.snapshots.set(handle);
+    }
+
+    /// What the DNS server answers from, once attached.
+    pub fn snapshots(&self) -> Option<&turnout_dns::SnapshotHandle> {
+        self.snapshots.get()
     }
 
     /// The store.

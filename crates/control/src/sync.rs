@@ -85,6 +85,7 @@ pub async fn run_sync(
     options: SyncOptions,
     shutdown: CancellationToken,
 ) {
+    control.attach_snapshots(handle.clone());
     let shared = Arc::new(Shared::default());
     let builder = Builder {
         control: control.clone(),

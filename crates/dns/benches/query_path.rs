@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_main};
 use turnout_dns::encode::{TCP_LIMIT, Transport};
-use turnout_dns::{Snapshot, answer, decode, encode, respond, response_limit};
+use turnout_dns::{Context, Snapshot, answer, decode, encode, respond, response_limit};
 use turnout_model::zonefile;
 use turnout_testkit::QueryBuilder;
 
@@ -36,7 +36,9 @@ fn query_path(c: &mut Criterion) {
     for (label, q) in &cases {
         let packet = q.build();
         g.bench_function(*label, |b| {
-            b.iter(|| respond(black_box(&snap), black_box(&packet), Transport::Udp, &mut out));
+            b.iter(|| {
+                respond(black_box(&snap), black_box(&packet), Transport::Udp, None, &mut out)
+            });
         });
     }
     g.finish();
@@ -45,8 +47,11 @@ fn query_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("steps");
     g.bench_function("decode", |b| b.iter(|| decode(black_box(&packet)).is_ok()));
     let q = decode(&packet).expect("valid");
-    g.bench_function("answer", |b| b.iter(|| answer(black_box(&snap), black_box(&q)).answer.len()));
-    let r = answer(&snap, &q);
+    let mut ctx = Context::new(None, 1);
+    g.bench_function("answer", |b| {
+        b.iter(|| answer(black_box(&snap), black_box(&q), &mut ctx).answer.len())
+    });
+    let r = answer(&snap, &q, &mut ctx);
     let limit = response_limit(q.edns, Transport::Udp);
     g.bench_function("encode", |b| {
         b.iter(|| encode(black_box(&q), black_box(&r), limit, &mut out))

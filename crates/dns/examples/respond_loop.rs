@@ -46,8 +46,8 @@ fn main() {
     let mut out = vec![0u8; TCP_LIMIT];
     let mut total = 0usize;
     for _ in 0..n {
-        total +=
-            respond(black_box(&snap), black_box(&packet), Transport::Udp, &mut out).unwrap_or(0);
+        total += respond(black_box(&snap), black_box(&packet), Transport::Udp, None, &mut out)
+            .unwrap_or(0);
     }
     black_box(total);
 }

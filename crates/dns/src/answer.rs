@@ -3,10 +3,12 @@
 //!
 //! [`answer`] takes no lock, does no I/O and allocates only when a response holds more RRsets
 //! than the inline capacity of its sections. It returns a [`Response`] plan made of references
-//! into the snapshot; [`crate::encode()`] turns the plan into bytes.
+//! into the snapshot; [`crate::encode()`] turns the plan into bytes. RRsets chosen by a routing
+//! policy are resolved through [`crate::policy`], with the query's [`Context`].
 
 use smallvec::SmallVec;
 
+use crate::policy::{Context, NoTrace, Picks, Trace};
 use crate::snapshot::{NodeId, Snapshot, WireRRset};
 use crate::wire::query::Query;
 use turnout_model::RType;
@@ -49,8 +51,8 @@ pub struct Response<'s> {
     pub rcode: Rcode,
     /// Authoritative answer.
     pub aa: bool,
-    /// The answer section.
-    pub answer: SmallVec<[Item<'s>; 4]>,
+    /// The answer section (a multivalue answer is up to 8 items of one owner and type).
+    pub answer: SmallVec<[Item<'s>; 8]>,
     /// The authority section.
     pub authority: SmallVec<[Item<'s>; 2]>,
     /// The additional section (without OPT, which the encoder adds).
@@ -72,13 +74,24 @@ impl<'s> Response<'s> {
         }
     }
 
-    /// Adds the A and AAAA RRsets of `nodes` to the additional section.
-    fn add_addresses(&mut self, nodes: &'s [NodeId], required: bool) {
+    /// Adds the A and AAAA RRsets of `nodes` to the additional section, as this query's
+    /// policies choose them.
+    fn add_addresses(
+        &mut self,
+        nodes: &'s [NodeId],
+        required: bool,
+        ctx: &mut Context,
+        trace: &mut impl Trace,
+    ) {
         let snap = self.snap;
         for &id in nodes {
             for t in [RType::A, RType::AAAA] {
-                if let Some(set) = snap.rrset(id, t) {
-                    self.additional.push(Item { owner: Owner::Name(snap.name(id)), rrset: set });
+                if let Some(set) = snap.rrset_at(id, t) {
+                    let mut picks = Picks::new();
+                    snap.select(set, ctx, trace, &mut picks);
+                    for rrset in picks {
+                        self.additional.push(Item { owner: Owner::Name(snap.name(id)), rrset });
+                    }
                     if required {
                         self.required_additional = self.additional.len();
                     }
@@ -87,12 +100,13 @@ impl<'s> Response<'s> {
         }
     }
 
-    fn referral(&mut self, cut: NodeId) {
+    /// NS RRsets are never chosen by a policy (validation refuses it).
+    fn referral(&mut self, cut: NodeId, ctx: &mut Context, trace: &mut impl Trace) {
         let snap = self.snap;
-        if let Some(ns) = snap.rrset(cut, RType::NS) {
+        if let Some(ns) = snap.rrset_at(cut, RType::NS) {
             self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns });
-            self.add_addresses(snap.targets(ns.glue_required), true);
-            self.add_addresses(snap.targets(ns.extra), false);
+            self.add_addresses(snap.targets(ns.glue_required), true, ctx, trace);
+            self.add_addresses(snap.targets(ns.extra), false, ctx, trace);
         }
     }
 
@@ -104,7 +118,17 @@ impl<'s> Response<'s> {
 }
 
 /// Answers a well-formed query from the snapshot.
-pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
+pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>, ctx: &mut Context) -> Response<'s> {
+    answer_traced(snap, q, ctx, &mut NoTrace)
+}
+
+/// [`answer`], reporting every policy decision to `trace` (for explanations).
+pub fn answer_traced<'s>(
+    snap: &'s Snapshot,
+    q: &Query<'_>,
+    ctx: &mut Context,
+    trace: &mut impl Trace,
+) -> Response<'s> {
     if q.qclass != CLASS_IN {
         return Response::new(snap, Rcode::REFUSED, false);
     }
@@ -138,7 +162,7 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
                 if visited.is_empty() {
                     resp.aa = false;
                 }
-                resp.referral(cut);
+                resp.referral(cut, ctx, trace);
                 return resp;
             }
         }
@@ -159,8 +183,12 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
         }
         let zone = snap.node(node_id).zone;
         if q.qtype != RType::CNAME
-            && let Some(cname) = snap.rrset(node_id, RType::CNAME)
+            && let Some(set) = snap.rrset_at(node_id, RType::CNAME)
         {
+            // A CNAME group chooses one record (multivalue CNAMEs are refused).
+            let mut picks = Picks::new();
+            snap.select(set, ctx, trace, &mut picks);
+            let Some(&cname) = picks.first() else { return resp };
             if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
@@ -176,18 +204,28 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>) -> Response<'s> {
         if q.qtype == RType::ANY {
             // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
             // without additional-section processing.
-            match snap.rrsets(node_id).first() {
-                Some(set) => resp.answer.push(Item { owner, rrset: snap.resolve(set) }),
-                None => resp.negative(zone),
+            let mut picks = Picks::new();
+            if let Some(set) = snap.rrsets(node_id).first() {
+                snap.select(set, ctx, trace, &mut picks);
+            }
+            if picks.is_empty() {
+                resp.negative(zone);
+            }
+            for rrset in picks {
+                resp.answer.push(Item { owner, rrset });
             }
             return resp;
         }
-        match snap.rrset(node_id, q.qtype) {
-            Some(set) => {
-                resp.answer.push(Item { owner, rrset: set });
-                resp.add_addresses(snap.targets(set.extra), false);
-            }
-            None => resp.negative(zone),
+        let mut picks = Picks::new();
+        if let Some(set) = snap.rrset_at(node_id, q.qtype) {
+            snap.select(set, ctx, trace, &mut picks);
+        }
+        if picks.is_empty() {
+            resp.negative(zone);
+        }
+        for rrset in picks {
+            resp.answer.push(Item { owner, rrset });
+            resp.add_addresses(snap.targets(rrset.extra), false, ctx, trace);
         }
         return resp;
     }

@@ -9,6 +9,8 @@
 
 pub mod answer;
 pub mod encode;
+pub mod explain;
+pub mod policy;
 pub mod server;
 pub mod snapshot;
 pub mod wire;
@@ -17,8 +19,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use answer::{Owner, Response, answer};
+pub use answer::{Owner, Response, answer, answer_traced};
 pub use encode::{Transport, encode, encode_error, response_limit};
+pub use explain::{Explanation, explain};
+pub use policy::Context;
 pub use snapshot::{Snapshot, SnapshotError};
 pub use wire::Rcode;
 pub use wire::query::{Query, Rejection, decode};
@@ -28,16 +32,22 @@ pub use wire::query::{Query, Rejection, decode};
 /// Returns the reply length, or `None` when the packet gets no reply (too short, or a
 /// response). `out` should hold at least [`encode::TCP_LIMIT`] bytes for TCP and
 /// [`encode::EDNS_UDP_PAYLOAD`] for UDP; a smaller buffer only truncates sooner.
+///
+/// `client` is the query's source address; routing policies that depend on the client use it
+/// (or the EDNS Client Subnet). Random choices (weighted, multivalue) draw from a fast
+/// per-thread generator.
 #[inline]
 pub fn respond(
     snap: &Snapshot,
     packet: &[u8],
     transport: Transport,
+    client: Option<std::net::IpAddr>,
     out: &mut [u8],
 ) -> Option<usize> {
     match decode(packet) {
         Ok(q) => {
-            let r = answer(snap, &q);
+            let mut ctx = Context::new(client, fastrand::u64(..));
+            let r = answer(snap, &q, &mut ctx);
             Some(encode(&q, &r, response_limit(q.edns, transport), out))
         }
         Err(Rejection::Reply(e)) => Some(encode_error(&e, out)),
@@ -49,6 +59,12 @@ pub fn respond(
 #[derive(Clone)]
 pub struct SnapshotHandle {
     current: Arc<ArcSwap<Snapshot>>,
+}
+
+impl std::fmt::Debug for SnapshotHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotHandle").finish_non_exhaustive()
+    }
 }
 
 impl SnapshotHandle {

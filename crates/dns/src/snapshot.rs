@@ -17,7 +17,7 @@ use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use turnout_model::health::HealthSlot;
 use turnout_model::name::suffixes;
-use turnout_model::{Candidate, Name, RRset, RType, Zone, ZoneError};
+use turnout_model::{Group, MemberAnswer, Name, PolicyKind, RRset, RType, Zone, ZoneError};
 
 use crate::wire::CLASS_IN;
 
@@ -42,18 +42,28 @@ pub enum SnapshotError {
     /// More data than the snapshot's 32-bit offsets can address (4 GiB of records).
     #[error("the zones are too large for one snapshot")]
     TooLarge,
+    /// An alias whose target has no RRset of its type in the zone.
+    #[error("the alias {name} {rtype} targets {target}, which has no {rtype} records")]
+    AliasTargetMissing {
+        /// The alias's owner.
+        name: Name,
+        /// Its type.
+        rtype: RType,
+        /// The missing target.
+        target: Name,
+    },
 }
 
 /// A run of consecutive items in one of the snapshot's arenas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Run {
-    start: u32,
+    pub(crate) start: u32,
     len: u32,
 }
 
 impl Run {
     #[inline]
-    fn of<T>(self, arena: &[T]) -> &[T] {
+    pub(crate) fn of<T>(self, arena: &[T]) -> &[T] {
         &arena[self.start as usize..self.start as usize + self.len as usize]
     }
 
@@ -91,20 +101,46 @@ pub(crate) struct WireRRset {
     pub(crate) extra: Run,
     /// The canonical name of a CNAME RRset, in the wire arena; empty for other types.
     target: Run,
-    /// For an RRset whose answer depends on health: its candidates (index in `choices`);
-    /// [`NO_CHOICE`] otherwise.
-    choice: u32,
+    /// For an RRset chosen per query: its policy group (index in `groups`); [`NONE`]
+    /// otherwise.
+    pub(crate) group: u32,
 }
 
-/// [`WireRRset::choice`] of an RRset that does not depend on health.
-const NO_CHOICE: u32 = u32::MAX;
+/// No group, no slot.
+pub(crate) const NONE: u32 = u32::MAX;
 
-/// One candidate answer: an RRset (index in `rrsets`, outside every node's run) and the slot of
-/// its health check (index in `slots`, or [`NO_CHOICE`] for none: always healthy).
+/// A policy group: how its answer is chosen, and its members.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct WireCandidate {
-    rrset: u32,
-    slot: u32,
+pub(crate) struct WireGroup {
+    pub(crate) kind: PolicyKind,
+    /// The node that owns it.
+    pub(crate) owner: NodeId,
+    /// In `members` (and `member_info`): in set-id order, a failover group's primary first.
+    pub(crate) members: Run,
+}
+
+/// One record set of a group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireMember {
+    /// What it answers: its own records (an RRset outside every node's run), or for an alias
+    /// the target node's RRset, which may itself be a group.
+    pub(crate) rrset: u32,
+    /// Its health check (index in `slots`), or [`NONE`]: always healthy.
+    pub(crate) slot: u32,
+    /// Weighted: the weight.
+    pub(crate) weight: u8,
+    /// An alias (to `rrset`).
+    pub(crate) alias: bool,
+    /// An alias with evaluate-target-health.
+    pub(crate) eth: bool,
+}
+
+/// What explain reports about a member.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberInfo {
+    pub(crate) set_id: Box<str>,
+    pub(crate) check: Option<Box<str>>,
+    pub(crate) policy: turnout_model::Policy,
 }
 
 /// A name in a zone: its RRsets, or none for an empty non-terminal.
@@ -146,11 +182,12 @@ pub struct Snapshot {
     spans: Vec<(u16, u16)>,
     wire: Vec<u8>,
     targets: Vec<NodeId>,
-    /// Per health-dependent RRset, its run of candidates, in policy order.
-    choices: Vec<Run>,
-    candidates: Vec<WireCandidate>,
-    /// The health slots the candidates read; the health engine writes them.
-    slots: Vec<Arc<HealthSlot>>,
+    /// Policy groups: RRsets whose answer is chosen per query.
+    pub(crate) groups: Vec<WireGroup>,
+    pub(crate) members: Vec<WireMember>,
+    pub(crate) member_info: Vec<MemberInfo>,
+    /// The health slots the members read; the health engine writes them.
+    pub(crate) slots: Vec<Arc<HealthSlot>>,
     pub(crate) zones: Vec<ZoneInfo>,
     /// Which zones it holds, with their serials and record counts, for logs.
     summary: Vec<(Name, u32, usize)>,
@@ -188,6 +225,9 @@ impl Snapshot {
             + self.spans.capacity() * size_of::<(u16, u16)>()
             + self.wire.capacity()
             + self.targets.capacity() * size_of::<NodeId>()
+            + self.groups.capacity() * size_of::<WireGroup>()
+            + self.members.capacity() * size_of::<WireMember>()
+            + self.member_info.capacity() * size_of::<MemberInfo>()
     }
 
     #[inline]
@@ -207,25 +247,25 @@ impl Snapshot {
         self.node(id).rrsets.of(&self.rrsets)
     }
 
-    /// The RRset of type `t` at a node, as answered now: for one that depends on health, the
-    /// first candidate whose check is healthy, or the first candidate when none is.
+    /// The RRset of type `t` at a node, as stored: for a policy group, the group's entry (see
+    /// [`Snapshot::select`](crate::policy)).
     #[inline]
-    pub(crate) fn rrset(&self, id: NodeId, t: RType) -> Option<&WireRRset> {
-        self.rrsets(id).iter().find(|s| s.rtype == t).map(|s| self.resolve(s))
+    pub(crate) fn rrset_at(&self, id: NodeId, t: RType) -> Option<&WireRRset> {
+        self.rrsets(id).iter().find(|s| s.rtype == t)
     }
 
-    /// The health-dependent answer of an RRset (itself when it does not depend on health).
-    #[inline]
-    pub(crate) fn resolve<'a>(&'a self, set: &'a WireRRset) -> &'a WireRRset {
-        if set.choice == NO_CHOICE {
-            return set;
-        }
-        let candidates = self.choices[set.choice as usize].of(&self.candidates);
-        let chosen = candidates
+    /// The node whose RRsets include the one at index `i` (a linear scan: for explanations).
+    pub(crate) fn owner_of(&self, i: u32) -> Option<NodeId> {
+        self.nodes
             .iter()
-            .find(|c| c.slot == NO_CHOICE || self.slots[c.slot as usize].healthy())
-            .or(candidates.first());
-        chosen.map_or(set, |c| &self.rrsets[c.rrset as usize])
+            .position(|n| n.rrsets.start <= i && i < n.rrsets.start + n.rrsets.len)
+            .map(|id| id as NodeId)
+    }
+
+    /// An RRset by index.
+    #[inline]
+    pub(crate) fn rrset_by_index(&self, i: u32) -> &WireRRset {
+        &self.rrsets[i as usize]
     }
 
     #[inline]
@@ -393,7 +433,7 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
     for (zi, z) in order.iter().enumerate() {
         let map = &zone_maps[zi];
         let mut current: Option<(NodeId, usize)> = None;
-        let mut pending: Vec<(u32, NodeId, RType, &[Candidate])> = Vec::new();
+        let mut pending: Vec<(u32, &Name, NodeId, RType, &Group)> = Vec::new();
         for (name, rt, set) in z.rrsets() {
             let id = map[name.as_wire()];
             if current.is_none_or(|(c, _)| c != id) {
@@ -407,31 +447,60 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                 (w.glue_required, w.extra) =
                     snap.additional_targets(set, rt, id, map, &has_addr)?;
             }
-            if let Some(candidates) = z.candidates(name, rt) {
-                w.choice =
-                    u32::try_from(snap.choices.len()).map_err(|_| SnapshotError::TooLarge)?;
-                snap.choices.push(Run::default());
-                pending.push((w.choice, id, rt, candidates));
+            if let Some(group) = z.group(name, rt) {
+                w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
+                let kind = group.members[0].policy.kind();
+                snap.groups.push(WireGroup { kind, owner: id, members: Run::default() });
+                pending.push((w.group, name, id, rt, group));
             }
             snap.rrsets.push(w);
         }
         if let Some((c, start)) = current {
             snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
         }
-        // Candidate RRsets go after every node's run: they are reached only through a choice.
-        for (choice, id, rt, candidates) in pending {
-            let mut wire = Vec::with_capacity(candidates.len());
-            for c in candidates {
-                let mut w = snap.encode_rrset(rt, &c.rrset, c.rrset.ttl)?;
-                if matches!(rt, RType::NS | RType::MX | RType::SRV) {
-                    (w.glue_required, w.extra) =
-                        snap.additional_targets(&c.rrset, rt, id, map, &has_addr)?;
-                }
-                let rrset =
-                    u32::try_from(snap.rrsets.len()).map_err(|_| SnapshotError::TooLarge)?;
-                snap.rrsets.push(w);
-                let slot = match &c.slot {
-                    None => NO_CHOICE,
+        // Members' own records go after every node's run: they are reached only through a
+        // group. Alias members point at their target node's RRset.
+        for (gi, name, id, rt, group) in pending {
+            // A multivalue answer is one RRset: every record gets the smallest TTL (RFC 2181 §5.2).
+            let multivalue_ttl = group
+                .members
+                .iter()
+                .filter_map(|m| match &m.answer {
+                    MemberAnswer::Records(r) => Some(r.ttl),
+                    MemberAnswer::Alias { .. } => None,
+                })
+                .min()
+                .filter(|_| snap.groups[gi as usize].kind == PolicyKind::Multivalue);
+            let mut wire = Vec::with_capacity(group.members.len());
+            for m in &group.members {
+                let (rrset, alias, eth) = match &m.answer {
+                    MemberAnswer::Records(records) => {
+                        let ttl = multivalue_ttl.unwrap_or(records.ttl);
+                        let mut w = snap.encode_rrset(rt, records, ttl)?;
+                        if matches!(rt, RType::NS | RType::MX | RType::SRV) {
+                            (w.glue_required, w.extra) =
+                                snap.additional_targets(records, rt, id, map, &has_addr)?;
+                        }
+                        let i = u32::try_from(snap.rrsets.len())
+                            .map_err(|_| SnapshotError::TooLarge)?;
+                        snap.rrsets.push(w);
+                        (i, false, false)
+                    }
+                    MemberAnswer::Alias { target, evaluate_target_health } => {
+                        let missing = || SnapshotError::AliasTargetMissing {
+                            name: name.clone(),
+                            rtype: rt,
+                            target: target.clone(),
+                        };
+                        let node = *map.get(target.as_wire()).ok_or_else(missing)?;
+                        let run = snap.nodes[node as usize].rrsets;
+                        let at = run.of(&snap.rrsets).iter().position(|s| s.rtype == rt);
+                        let at = at.ok_or_else(missing)?;
+                        (run.start + at as u32, true, *evaluate_target_health)
+                    }
+                };
+                let slot = match &m.slot {
+                    None => NONE,
                     Some(slot) => {
                         let next =
                             u32::try_from(snap.slots.len()).map_err(|_| SnapshotError::TooLarge)?;
@@ -441,11 +510,20 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                         })
                     }
                 };
-                wire.push(WireCandidate { rrset, slot });
+                let weight = match m.policy {
+                    turnout_model::Policy::Weighted(w) => w,
+                    _ => 0,
+                };
+                wire.push(WireMember { rrset, slot, weight, alias, eth });
+                snap.member_info.push(MemberInfo {
+                    set_id: m.set_id.as_str().into(),
+                    check: m.check.as_deref().map(Into::into),
+                    policy: m.policy.clone(),
+                });
             }
-            let start = snap.candidates.len();
-            snap.candidates.extend(wire);
-            snap.choices[choice as usize] = Run::since(start, &snap.candidates)?;
+            let start = snap.members.len();
+            snap.members.extend(wire);
+            snap.groups[gi as usize].members = Run::since(start, &snap.members)?;
         }
         // validate() guarantees the SOA; this only keeps a broken zone from panicking.
         let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
@@ -515,7 +593,7 @@ impl Snapshot {
             glue_required: Run::default(),
             extra: Run::default(),
             target,
-            choice: NO_CHOICE,
+            group: NONE,
         })
     }
 

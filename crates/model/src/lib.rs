@@ -24,5 +24,5 @@ pub use records::{
     ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
 };
 pub use rtype::RType;
-pub use zone::{Candidate, RRset, Soa, Zone, ZoneError};
+pub use zone::{Group, Member, MemberAnswer, RRset, Soa, Zone, ZoneError};
 pub use zonefile::ZoneFileError;

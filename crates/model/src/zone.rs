@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::health::HealthSlot;
 use crate::name::Name;
 use crate::rdata::Rdata;
+use crate::records::Policy;
 use crate::rtype::RType;
 
 /// An RRset: every record of one (owner, type), sharing one TTL (RFC 2181 §5.2).
@@ -181,18 +182,50 @@ impl ZoneError {
     }
 }
 
-/// One possible answer of an RRset that depends on health.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    /// The records answered when this candidate is chosen.
-    pub rrset: RRset,
-    /// The health check deciding whether it may be; `None`: always healthy.
-    pub slot: Option<Arc<HealthSlot>>,
+/// A (name, type) whose answer is chosen per query by its routing policy (reference §2.3-2.4):
+/// the records of the group, each with the health check that decides whether it may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The records, all of one policy: in set-id order, except a failover group's, which are
+    /// primary then secondary.
+    pub members: Vec<Member>,
 }
 
-impl PartialEq for Candidate {
+/// One record set of a [`Group`].
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its set identifier (empty for a simple alias).
+    pub set_id: String,
+    /// Its policy and the policy's parameter (weight, role, location...).
+    pub policy: Policy,
+    /// The name of its health check, if any.
+    pub check: Option<String>,
+    /// The check's slot; `None`: always healthy (reference §2.4 rule 2).
+    pub slot: Option<Arc<HealthSlot>>,
+    /// What it answers with.
+    pub answer: MemberAnswer,
+}
+
+/// What a group member answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberAnswer {
+    /// Its own records.
+    Records(RRset),
+    /// The answer of the group of the same type at `target`, in the same zone.
+    Alias {
+        /// The target's owner.
+        target: Name,
+        /// The member is healthy only while some record of the target group is (§2.4 rule 5).
+        evaluate_target_health: bool,
+    },
+}
+
+impl PartialEq for Member {
     fn eq(&self, other: &Self) -> bool {
-        self.rrset == other.rrset
+        self.set_id == other.set_id
+            && self.policy == other.policy
+            && self.check == other.check
+            && self.answer == other.answer
             && match (&self.slot, &other.slot) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (None, None) => true,
@@ -201,26 +234,26 @@ impl PartialEq for Candidate {
     }
 }
 
-impl Eq for Candidate {}
+// Policy parameters are validated finite numbers, so equality is an equivalence.
+impl Eq for Member {}
 
 /// A zone: its apex and RRsets keyed by (owner, type), in canonical order.
 ///
-/// An RRset may also have *candidates* ([`Zone::set_candidates`]): answers in policy order,
-/// each with the health slot that decides it. The query path answers with the first candidate
-/// whose check is healthy, or with the first one when none is (reference §2.4, the last
-/// resort). The RRset itself is the first candidate's, so everything that only reads RRsets
-/// (validation, zone files) sees the all-healthy answer.
+/// An RRset may also be a policy [`Group`] ([`Zone::set_group`]), whose answer the query path
+/// chooses per query from the client and the health of its members. The RRset itself is then
+/// the answer for an unknown client with every record healthy, so everything that only reads
+/// RRsets (validation, zone files) sees a valid zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
     apex: Name,
     rrsets: BTreeMap<(Name, RType), RRset>,
-    candidates: BTreeMap<(Name, RType), Vec<Candidate>>,
+    groups: BTreeMap<(Name, RType), Group>,
 }
 
 impl Zone {
     /// An empty zone at `apex`.
     pub fn new(apex: Name) -> Self {
-        Zone { apex, rrsets: BTreeMap::new(), candidates: BTreeMap::new() }
+        Zone { apex, rrsets: BTreeMap::new(), groups: BTreeMap::new() }
     }
 
     /// The apex.
@@ -306,7 +339,7 @@ impl Zone {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Zone { apex, rrsets: entries.into_iter().collect(), candidates: BTreeMap::new() })
+        Ok(Zone { apex, rrsets: entries.into_iter().collect(), groups: BTreeMap::new() })
     }
 
     /// The whole-zone rules; every violation, in canonical name order.
@@ -342,30 +375,20 @@ impl Zone {
         errors
     }
 
-    /// Makes the answer of an existing RRset depend on health: the first healthy candidate
-    /// answers, or the first one. The RRset becomes the first candidate's. Fewer than two
-    /// candidates, or no RRset at (name, type), changes nothing and returns false.
-    pub fn set_candidates(
-        &mut self,
-        name: &Name,
-        rtype: RType,
-        candidates: Vec<Candidate>,
-    ) -> bool {
+    /// Makes the answer of an existing RRset a policy group, chosen per query. No RRset at
+    /// (name, type), or a group without members, changes nothing and returns false.
+    pub fn set_group(&mut self, name: &Name, rtype: RType, group: Group) -> bool {
         let key = (name.clone(), rtype);
-        let (Some(set), Some(first)) = (self.rrsets.get_mut(&key), candidates.first()) else {
-            return false;
-        };
-        if candidates.len() < 2 {
+        if group.members.is_empty() || !self.rrsets.contains_key(&key) {
             return false;
         }
-        *set = first.rrset.clone();
-        self.candidates.insert(key, candidates);
+        self.groups.insert(key, group);
         true
     }
 
-    /// The candidates of an RRset whose answer depends on health.
-    pub fn candidates(&self, name: &Name, rtype: RType) -> Option<&[Candidate]> {
-        self.candidates.get(&(name.clone(), rtype)).map(Vec::as_slice)
+    /// The policy group of an RRset chosen per query.
+    pub fn group(&self, name: &Name, rtype: RType) -> Option<&Group> {
+        self.groups.get(&(name.clone(), rtype))
     }
 
     /// One RRset.

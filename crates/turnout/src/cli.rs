@@ -49,6 +49,24 @@ pub enum Command {
     /// Back up or restore a stopped node's whole store as JSON.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Show the answer a query gets now and why: each policy decision, each candidate record
+    /// with its health and the check observations behind it.
+    Explain(ExplainArgs),
+}
+
+/// Arguments of `turnout explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The query name
+    pub name: String,
+    /// The query type
+    #[arg(default_value = "A")]
+    pub rtype: String,
+    /// The client's address (default: a client whose location is unknown)
+    #[arg(long = "client", value_name = "IP")]
+    pub client_ip: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Flags of `turnout serve`. Each overrides the config file; each has an environment variable.

@@ -4,6 +4,7 @@
 
 mod changes;
 pub(crate) mod checks;
+mod explain;
 mod ops;
 mod zones;
 
@@ -108,6 +109,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/checks", get(checks::list))
         .route("/checks/{name}", get(checks::get).put(checks::put).delete(checks::delete))
         .route("/checks/{name}/status", get(checks::status))
+        .route("/explain", get(explain::explain))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()

@@ -163,6 +163,7 @@ async fn operations_endpoints() {
         "/v1/checks",
         "/v1/checks/{name}",
         "/v1/checks/{name}/status",
+        "/v1/explain",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }

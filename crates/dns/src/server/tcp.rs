@@ -88,6 +88,7 @@ async fn serve_connection(
     stop: &CancellationToken,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let client = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
     let (rd, wr) = stream.into_split();
     let mut reader = BufReader::with_capacity(4096, rd);
     let mut writer = BufWriter::with_capacity(4096, wr);
@@ -116,7 +117,7 @@ async fn serve_connection(
             .map_err(|_| timed_out())??;
         let n = {
             let snap = handle.load();
-            respond(&snap, &msg[..len], Transport::Tcp, &mut out[2..])
+            respond(&snap, &msg[..len], Transport::Tcp, client, &mut out[2..])
         };
         if let Some(n) = n {
             out[..2].copy_from_slice(&(n as u16).to_be_bytes());

@@ -67,7 +67,7 @@ fn serve_simple(socket: &UdpSocket, handle: &SnapshotHandle, stop: &AtomicBool) 
         };
         let n = {
             let snap = handle.load();
-            respond(&snap, &inb[..len], Transport::Udp, &mut out)
+            respond(&snap, &inb[..len], Transport::Udp, Some(peer.ip().to_canonical()), &mut out)
         };
         if let Some(n) = n
             && let Err(e) = socket.send_to(&out[..n], peer)
@@ -200,6 +200,25 @@ mod mmsg {
         }
     }
 
+    /// The address a datagram came from.
+    fn peer_ip(addr: &libc::sockaddr_storage) -> Option<std::net::IpAddr> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        match i32::from(addr.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a sockaddr_in, which it is large
+                // and aligned enough for.
+                let a = unsafe { &*(&raw const *addr).cast::<libc::sockaddr_in>() };
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: as above, for a sockaddr_in6.
+                let a = unsafe { &*(&raw const *addr).cast::<libc::sockaddr_in6>() };
+                Some(IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)).to_canonical())
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn serve(
         socket: &UdpSocket,
         handle: &SnapshotHandle,
@@ -215,11 +234,13 @@ mod mmsg {
             };
             {
                 let snap = handle.load();
-                let Batch { inb, out, in_lens, out_lens, .. } = &mut *b;
+                let Batch { inb, out, in_lens, out_lens, addrs, .. } = &mut *b;
                 for i in 0..n {
                     let len = in_lens[i].min(RECV_BUF);
+                    let client = peer_ip(&addrs[i]);
                     out_lens[i] =
-                        respond(&snap, &inb[i][..len], Transport::Udp, &mut out[i]).unwrap_or(0);
+                        respond(&snap, &inb[i][..len], Transport::Udp, client, &mut out[i])
+                            .unwrap_or(0);
                 }
             }
             b.send(fd, n)?;

@@ -21,7 +21,7 @@ pub(crate) fn test_snapshot() -> Snapshot {
 
 fn ask_on(snap: &Snapshot, q: &QueryBuilder, transport: Transport) -> (usize, String) {
     let mut out = vec![0u8; TCP_LIMIT];
-    let n = respond(snap, &q.build(), transport, &mut out).expect("a reply");
+    let n = respond(snap, &q.build(), transport, None, &mut out).expect("a reply");
     (n, render(&out[..n]).unwrap_or_else(|e| panic!("{e}: {:?}", &out[..n])))
 }
 
@@ -229,7 +229,7 @@ fn snapshot_build_rejects_bad_input() {
 fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
     use std::sync::Arc;
     use turnout_model::health::{HealthSlot, Status};
-    use turnout_model::{Candidate, Rdata};
+    use turnout_model::{Group, Member, MemberAnswer, Policy, Rdata, records::FailoverRole};
 
     let mut zone = zonefile::parse_str(
         "$ORIGIN fo.test.\n@ 60 SOA ns h 1 1 1 1 60\n@ 60 NS ns\nns 60 A 192.0.2.53\n\
@@ -245,23 +245,34 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
     let primary = Arc::new(HealthSlot::new(Status::Healthy));
     let secondary = Arc::new(HealthSlot::new(Status::Healthy));
     let www = turnout_testkit::name("www.fo.test.");
-    assert!(zone.set_candidates(
+    let member = |ip: &str, role, slot: Option<&Arc<HealthSlot>>| Member {
+        set_id: ip.to_owned(),
+        policy: Policy::Failover(role),
+        check: slot.map(|_| "check".to_owned()),
+        slot: slot.cloned(),
+        answer: MemberAnswer::Records(rrset(ip)),
+    };
+    assert!(zone.set_group(
         &www,
         RType::A,
-        vec![
-            Candidate { rrset: rrset("192.0.2.10"), slot: Some(primary.clone()) },
-            Candidate { rrset: rrset("192.0.2.20"), slot: Some(secondary.clone()) },
-        ],
+        Group {
+            members: vec![
+                member("192.0.2.10", FailoverRole::Primary, Some(&primary)),
+                member("192.0.2.20", FailoverRole::Secondary, Some(&secondary)),
+            ],
+        },
     ));
     // The mail host fails over to a secondary without a check (always healthy).
     let mail = turnout_testkit::name("mail.fo.test.");
-    assert!(zone.set_candidates(
+    assert!(zone.set_group(
         &mail,
         RType::A,
-        vec![
-            Candidate { rrset: rrset("192.0.2.25"), slot: Some(primary.clone()) },
-            Candidate { rrset: rrset("192.0.2.26"), slot: None },
-        ],
+        Group {
+            members: vec![
+                member("192.0.2.25", FailoverRole::Primary, Some(&primary)),
+                member("192.0.2.26", FailoverRole::Secondary, None),
+            ],
+        },
     ));
     let snap = Snapshot::build(&[zone]).expect("builds");
     let www_a = |snap: &Snapshot| {

@@ -4,6 +4,7 @@
 
 mod apply;
 mod checks;
+mod explain;
 mod records;
 mod store;
 mod transfer;
@@ -59,6 +60,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Export(a) => transfer::export(a).await,
             Command::Apply(a) => apply::run(a).await,
             Command::Store(c) => store::run(c).await,
+            Command::Explain(a) => explain::run(a).await,
             Command::Serve(_) | Command::CheckZone(_) => Ok(()),
         }
     });

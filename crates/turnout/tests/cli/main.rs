@@ -4,6 +4,7 @@
 
 mod apply;
 mod failover;
+mod policies;
 mod store;
 
 use std::path::{Path, PathBuf};

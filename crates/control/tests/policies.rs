@@ -1,0 +1,356 @@
+//! Routing policies with health, end to end through the data plane's query path: record sets
+//! as the API takes them -> `compile_zone` -> `Snapshot` -> answers, with seeded randomness.
+//! Each test is one bullet of reference §2.3 or one rule of §2.4.
+#![allow(clippy::unwrap_used)] // A panic is how a test fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use turnout_control::compile::compile_zone;
+use turnout_dns::{Context, Explanation, Snapshot, explain};
+use turnout_model::health::{HealthSlot, Status};
+use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
+
+/// A zone `ex.test.` built from record-set JSON, with a slot per named check (all healthy).
+struct Setup {
+    snap: Snapshot,
+    checks: HashMap<String, Arc<HealthSlot>>,
+}
+
+impl Setup {
+    fn new(specs: &[&str]) -> Setup {
+        let apex = Name::parse_absolute("ex.test.").unwrap();
+        let mut z = ZoneRecords::new(apex.clone());
+        let base = [
+            r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
+            r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
+        ];
+        for json in base.iter().chain(specs) {
+            let spec: RecordSetSpec = serde_json::from_str(json).unwrap();
+            let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+            z.sets.insert(set.key(), set);
+        }
+        let checks: std::cell::RefCell<HashMap<String, Arc<HealthSlot>>> = Default::default();
+        let zone = compile_zone(&z, &|name| {
+            checks.borrow_mut().entry(name.to_owned()).or_default().clone()
+        })
+        .unwrap();
+        Setup { snap: Snapshot::build([&zone]).unwrap(), checks: checks.into_inner() }
+    }
+
+    fn set(&self, check: &str, status: Status) -> &Self {
+        self.checks[check].set(status);
+        self
+    }
+
+    fn explain(&self, name: &str, rtype: RType, seed: u64) -> Explanation {
+        let name = Name::parse_absolute(name).unwrap();
+        explain(&self.snap, &name, rtype, &mut Context::new(None, seed))
+    }
+
+    /// The rdata of the answer section, sorted.
+    fn values(&self, name: &str, seed: u64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .explain(name, RType::A, seed)
+            .answer
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn one(&self, name: &str, seed: u64) -> String {
+        let v = self.values(name, seed);
+        assert_eq!(v.len(), 1, "{v:?}");
+        v[0].clone()
+    }
+
+    /// How often each value answers over `n` seeded queries.
+    fn counts(&self, name: &str, n: u64) -> BTreeMap<String, u64> {
+        let mut c = BTreeMap::new();
+        for seed in 0..n {
+            for v in self.values(name, seed) {
+                *c.entry(v).or_default() += 1;
+            }
+        }
+        c
+    }
+}
+
+fn failover() -> Setup {
+    Setup::new(&[
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"p","values":["192.0.2.1"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","health_check":"s","values":["192.0.2.2"]}"#,
+    ])
+}
+
+#[test]
+fn failover_primary_healthy_answers_whatever_the_secondary() {
+    let s = failover();
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.1");
+    s.set("s", Status::Unhealthy);
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.1");
+}
+
+#[test]
+fn failover_primary_unhealthy_secondary_healthy_answers_the_secondary() {
+    let s = failover();
+    s.set("p", Status::Unhealthy);
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.2");
+}
+
+#[test]
+fn failover_both_unhealthy_answers_the_primary() {
+    let s = failover();
+    s.set("p", Status::Unhealthy).set("s", Status::Unhealthy);
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.1");
+    let e = s.explain("www.ex.test.", RType::A, 0);
+    assert!(e.decisions[0].last_resort, "{e:?}");
+}
+
+#[test]
+fn failover_secondary_without_a_check_is_always_healthy() {
+    let s = Setup::new(&[
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"p","values":["192.0.2.1"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","values":["192.0.2.2"]}"#,
+    ]);
+    s.set("p", Status::Unhealthy);
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.2");
+}
+
+fn weighted(weights: &[(u8, Option<&str>)]) -> Setup {
+    let specs: Vec<String> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, (w, check))| {
+            let check = check.map(|c| format!(r#","health_check":"{c}""#)).unwrap_or_default();
+            format!(
+                r#"{{"name":"w","type":"A","ttl":60,"set_id":"r{i}","weight":{w}{check},"values":["192.0.2.{}"]}}"#,
+                i + 1
+            )
+        })
+        .collect();
+    Setup::new(&specs.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn weighted_choice_follows_the_weights() {
+    // 10,000 queries, weights 1:3: each count within 3 standard deviations of n*p.
+    let s = weighted(&[(1, None), (3, None)]);
+    let n = 10_000u64;
+    let c = s.counts("w.ex.test.", n);
+    for (value, p) in [("192.0.2.1", 0.25), ("192.0.2.2", 0.75)] {
+        let (mean, sd) = (n as f64 * p, (n as f64 * p * (1.0 - p)).sqrt());
+        let got = c[value] as f64;
+        assert!((got - mean).abs() <= 3.0 * sd, "{value}: {got} vs {mean} ± {}", 3.0 * sd);
+    }
+}
+
+#[test]
+fn weighted_zero_is_never_answered_beside_nonzero_weights() {
+    let s = weighted(&[(0, None), (5, None)]);
+    assert_eq!(s.counts("w.ex.test.", 500).keys().collect::<Vec<_>>(), ["192.0.2.2"]);
+}
+
+#[test]
+fn weighted_all_zero_are_chosen_equally() {
+    let s = weighted(&[(0, None), (0, None)]);
+    let c = s.counts("w.ex.test.", 2000);
+    assert!(c.values().all(|&k| (800..=1200).contains(&k)), "{c:?}");
+}
+
+#[test]
+fn weighted_zero_answers_once_every_nonzero_record_is_unhealthy() {
+    let s = weighted(&[(0, Some("z")), (5, Some("a")), (5, Some("b"))]);
+    s.set("a", Status::Unhealthy);
+    assert_eq!(s.counts("w.ex.test.", 200).keys().collect::<Vec<_>>(), ["192.0.2.3"]);
+    s.set("b", Status::Unhealthy);
+    assert_eq!(s.counts("w.ex.test.", 200).keys().collect::<Vec<_>>(), ["192.0.2.1"]);
+}
+
+#[test]
+fn weighted_all_unhealthy_is_the_last_resort_by_weight() {
+    let s = weighted(&[(0, Some("z")), (1, Some("a")), (3, Some("b"))]);
+    for c in ["z", "a", "b"] {
+        s.set(c, Status::Unhealthy);
+    }
+    let c = s.counts("w.ex.test.", 4000);
+    assert!(!c.contains_key("192.0.2.1"), "weight 0 stays out: {c:?}");
+    assert!((800..=1200).contains(&c["192.0.2.2"]), "{c:?}");
+    let e = s.explain("w.ex.test.", RType::A, 1);
+    assert!(e.decisions[0].last_resort);
+}
+
+fn multivalue(n: usize) -> Setup {
+    let specs: Vec<String> = (1..=n)
+        .map(|i| {
+            format!(
+                r#"{{"name":"m","type":"A","ttl":{},"set_id":"r{i:02}","multivalue":true,"health_check":"c{i}","values":["192.0.2.{i}"]}}"#,
+                60 + i
+            )
+        })
+        .collect();
+    Setup::new(&specs.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn multivalue_answers_every_healthy_record_up_to_eight() {
+    let s = multivalue(4);
+    s.set("c2", Status::Unhealthy);
+    assert_eq!(s.values("m.ex.test.", 0), ["192.0.2.1", "192.0.2.3", "192.0.2.4"]);
+    // One RRset, one TTL: the smallest (RFC 2181 §5.2).
+    let e = s.explain("m.ex.test.", RType::A, 0);
+    assert!(e.answer.iter().all(|l| l.contains(" 61 IN A ")), "{:?}", e.answer);
+}
+
+#[test]
+fn multivalue_more_than_eight_healthy_gives_different_subsets_of_eight() {
+    let s = multivalue(12);
+    let subsets: std::collections::BTreeSet<Vec<String>> =
+        (0..50).map(|seed| s.values("m.ex.test.", seed)).collect();
+    assert!(subsets.iter().all(|v| v.len() == 8), "{subsets:?}");
+    assert!(subsets.len() > 10, "only {} different subsets", subsets.len());
+    let seen: std::collections::BTreeSet<&String> = subsets.iter().flatten().collect();
+    assert_eq!(seen.len(), 12, "every record shows up");
+}
+
+#[test]
+fn multivalue_all_unhealthy_answers_up_to_eight_unhealthy_records() {
+    let s = multivalue(10);
+    for i in 1..=10 {
+        s.set(&format!("c{i}"), Status::Unhealthy);
+    }
+    assert_eq!(s.values("m.ex.test.", 3).len(), 8);
+    let s = multivalue(3);
+    for i in 1..=3 {
+        s.set(&format!("c{i}"), Status::Unhealthy);
+    }
+    assert_eq!(s.values("m.ex.test.", 3).len(), 3);
+}
+
+#[test]
+fn simple_records_answer_every_value_without_health() {
+    let s = Setup::new(&[r#"{"name":"s","type":"A","ttl":60,"values":["192.0.2.1","192.0.2.2"]}"#]);
+    assert_eq!(s.values("s.ex.test.", 0), ["192.0.2.1", "192.0.2.2"]);
+    assert!(s.explain("s.ex.test.", RType::A, 0).decisions.is_empty());
+}
+
+fn tree() -> Setup {
+    // app: weighted aliases to two failover groups; each failover pair has checks.
+    Setup::new(&[
+        r#"{"name":"east","type":"A","ttl":30,"set_id":"p","failover":"primary","health_check":"e1","values":["192.0.2.11"]}"#,
+        r#"{"name":"east","type":"A","ttl":30,"set_id":"s","failover":"secondary","health_check":"e2","values":["192.0.2.12"]}"#,
+        r#"{"name":"west","type":"A","ttl":40,"set_id":"p","failover":"primary","health_check":"w1","values":["192.0.2.21"]}"#,
+        r#"{"name":"west","type":"A","ttl":40,"set_id":"s","failover":"secondary","health_check":"w2","values":["192.0.2.22"]}"#,
+        r#"{"name":"app","type":"A","set_id":"east","weight":1,"alias":{"target":"east","evaluate_target_health":true}}"#,
+        r#"{"name":"app","type":"A","set_id":"west","weight":1,"alias":{"target":"west","evaluate_target_health":true}}"#,
+        r#"{"name":"blind","type":"A","set_id":"east","weight":1,"alias":{"target":"east","evaluate_target_health":false}}"#,
+        r#"{"name":"blind","type":"A","set_id":"west","weight":1,"alias":{"target":"west","evaluate_target_health":false}}"#,
+        r#"{"name":"@","type":"A","alias":{"target":"app","evaluate_target_health":false}}"#,
+    ])
+}
+
+#[test]
+fn alias_answers_with_the_targets_records_and_ttl() {
+    let s = tree();
+    let e = s.explain("east.ex.test.", RType::A, 0);
+    assert_eq!(e.answer, ["east.ex.test. 30 IN A 192.0.2.11"]);
+    // The apex alias follows app, which follows east or west: the target's TTL, the alias's
+    // name and type, never a CNAME.
+    let answers: std::collections::BTreeSet<Vec<String>> =
+        (0..20).map(|seed| s.explain("ex.test.", RType::A, seed).answer).collect();
+    assert_eq!(
+        answers.into_iter().collect::<Vec<_>>(),
+        [
+            vec!["ex.test. 30 IN A 192.0.2.11".to_owned()],
+            vec!["ex.test. 40 IN A 192.0.2.21".to_owned()]
+        ]
+    );
+}
+
+#[test]
+fn evaluate_target_health_abandons_a_branch_whose_records_are_all_unhealthy() {
+    let s = tree();
+    s.set("e1", Status::Unhealthy);
+    // east is still healthy through its secondary: both branches stay.
+    assert_eq!(s.counts("app.ex.test.", 200).len(), 2);
+    s.set("e2", Status::Unhealthy);
+    assert_eq!(s.counts("app.ex.test.", 200).keys().collect::<Vec<_>>(), ["192.0.2.21"]);
+    let e = s.explain("app.ex.test.", RType::A, 0);
+    let top = &e.decisions[0];
+    assert_eq!(
+        top.candidates.iter().map(|c| (c.set_id.as_str(), c.healthy)).collect::<Vec<_>>(),
+        [("east", false), ("west", true)]
+    );
+}
+
+#[test]
+fn without_evaluate_target_health_a_branch_is_never_abandoned() {
+    let s = tree();
+    s.set("e1", Status::Unhealthy).set("e2", Status::Unhealthy);
+    // blind still picks east half the time, and inside it the failover last resort: the primary.
+    let c = s.counts("blind.ex.test.", 400);
+    assert_eq!(c.keys().collect::<Vec<_>>(), ["192.0.2.11", "192.0.2.21"], "{c:?}");
+    let e = (0..20)
+        .map(|seed| s.explain("blind.ex.test.", RType::A, seed))
+        .find(|e| e.answer[0].ends_with("192.0.2.11"))
+        .unwrap();
+    assert!(!e.decisions[0].last_resort);
+    assert!(e.decisions[1].last_resort, "{e:?}");
+}
+
+#[test]
+fn every_branch_unhealthy_is_the_last_resort_at_every_level() {
+    let s = tree();
+    for c in ["e1", "e2", "w1", "w2"] {
+        s.set(c, Status::Unhealthy);
+    }
+    let c = s.counts("app.ex.test.", 200);
+    assert_eq!(c.keys().collect::<Vec<_>>(), ["192.0.2.11", "192.0.2.21"], "never empty: {c:?}");
+}
+
+#[test]
+fn an_alias_with_a_check_and_evaluate_target_health_needs_both() {
+    let s = Setup::new(&[
+        r#"{"name":"t","type":"A","ttl":30,"set_id":"a","weight":1,"health_check":"t","values":["192.0.2.1"]}"#,
+        r#"{"name":"x","type":"A","set_id":"p","failover":"primary","health_check":"own","alias":{"target":"t","evaluate_target_health":true}}"#,
+        r#"{"name":"x","type":"A","ttl":30,"set_id":"s","failover":"secondary","values":["192.0.2.9"]}"#,
+    ]);
+    assert_eq!(s.one("x.ex.test.", 0), "192.0.2.1");
+    s.set("own", Status::Unhealthy);
+    assert_eq!(s.one("x.ex.test.", 0), "192.0.2.9", "its own check fails");
+    s.set("own", Status::Healthy).set("t", Status::Unhealthy);
+    assert_eq!(s.one("x.ex.test.", 0), "192.0.2.9", "its target fails");
+}
+
+#[test]
+fn a_weighted_cname_group_answers_one_cname() {
+    let s = Setup::new(&[
+        r#"{"name":"c","type":"CNAME","ttl":60,"set_id":"a","weight":1,"health_check":"a","values":["a.example.net."]}"#,
+        r#"{"name":"c","type":"CNAME","ttl":60,"set_id":"b","weight":1,"values":["b.example.net."]}"#,
+    ]);
+    s.set("a", Status::Unhealthy);
+    for seed in 0..20 {
+        let e = s.explain("c.ex.test.", RType::A, seed);
+        assert_eq!(e.answer, ["c.ex.test. 60 IN CNAME b.example.net."]);
+    }
+}
+
+#[test]
+fn explain_names_each_candidate_its_check_and_the_rule() {
+    let s = failover();
+    s.set("p", Status::Unhealthy);
+    let e = s.explain("www.ex.test.", RType::A, 0);
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["rcode"], "NOERROR");
+    assert_eq!(json["answer"][0], "www.ex.test. 60 IN A 192.0.2.2");
+    let d = &json["decisions"][0];
+    assert_eq!((d["name"].as_str(), d["type"].as_str()), (Some("www.ex.test."), Some("A")));
+    assert_eq!(d["policy"], "failover");
+    assert_eq!(d["rule"], "the first healthy record in the policy's order");
+    assert_eq!(d["candidates"][0]["health_check"], "p");
+    assert_eq!(d["candidates"][0]["healthy"], false);
+    assert_eq!(d["candidates"][1]["chosen"], true);
+    assert_eq!(d["candidates"][1]["policy"], "secondary");
+}

@@ -1,0 +1,287 @@
+//! Routing policies on the query path: which records of a policy group answer this query
+//! (reference §2.3), with health and alias trees as reference §2.4 describes.
+//!
+//! For a group, the members are tried in the policy's order; the first healthy one answers.
+//! A member is healthy when its check is (no check: always), and, for an alias with
+//! evaluate-target-health, when at least one member of the target group is (recursively).
+//! When no member is healthy, every member counts as healthy and the policy picks again: the
+//! *last resort*, which never turns health into an empty answer. An alias answers with its
+//! target's answer, chosen the same way, so an alias without evaluate-target-health applies
+//! the last resort inside its branch (rule 6).
+//!
+//! | policy | order |
+//! |---|---|
+//! | failover | primary, then secondary; last resort: the primary |
+//! | weighted | random by weight among healthy members of nonzero weight, else among healthy members of weight 0 (equally), else the last resort by weight |
+//! | multivalue | every healthy member, up to 8 (a random 8 when more); none healthy: up to 8 of all |
+//! | simple alias | its one target |
+//! | latency, geolocation, geoproximity, IP-based | (until client locations are known) the default record, then the others in set-id order |
+//!
+//! Selection reads only the snapshot, the health slots (one atomic load each) and the
+//! per-query [`Context`]; it allocates nothing. The same code produces explanations through
+//! the [`Trace`] hooks, which compile to nothing on the query path.
+
+use std::net::IpAddr;
+
+use smallvec::SmallVec;
+use turnout_model::PolicyKind;
+
+use crate::snapshot::{NONE, Snapshot, WireMember, WireRRset};
+
+/// Records answered by a multivalue group (reference §2.3).
+pub const MULTIVALUE_MAX: usize = 8;
+/// Alias links followed before giving up (validation refuses loops; this is a backstop).
+pub const MAX_ALIAS_DEPTH: usize = 16;
+
+/// What a policy choice may depend on besides the snapshot: who asks, and randomness.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The client's address (the source address, or the EDNS Client Subnet).
+    pub client: Option<IpAddr>,
+    rng: u64,
+}
+
+impl Context {
+    /// A context for one query; `seed` drives every random choice (weighted, multivalue).
+    pub fn new(client: Option<IpAddr>, seed: u64) -> Self {
+        Context { client, rng: seed }
+    }
+
+    /// The next random number (SplitMix64: a few instructions, good enough for load
+    /// spreading, deterministic for tests).
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A random number below `n` (> 0).
+    fn below(&mut self, n: u64) -> u64 {
+        // Multiply-shift: unbiased enough for n far below 2^64.
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// The rule that decided a group's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The first healthy member in the policy's order.
+    FirstHealthy,
+    /// A random choice by weight among healthy members of nonzero weight.
+    Weighted,
+    /// No healthy member has a nonzero weight: an equal choice among healthy members of
+    /// weight 0.
+    WeightZero,
+    /// Every healthy member (up to 8).
+    Multivalue,
+    /// A simple alias: its one target.
+    Alias,
+    /// No member was healthy: all counted as healthy (reference §2.4 rule 4).
+    LastResort,
+}
+
+impl Rule {
+    /// The rule in words, for explanations.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::FirstHealthy => "the first healthy record in the policy's order",
+            Rule::Weighted => {
+                "a random choice by weight among the healthy records of nonzero weight"
+            }
+            Rule::WeightZero => {
+                "no healthy record of nonzero weight: an equal choice among healthy records of weight 0"
+            }
+            Rule::Multivalue => "every healthy record, up to 8",
+            Rule::Alias => "a simple alias answers with its target",
+            Rule::LastResort => {
+                "no record is healthy: all count as healthy and the policy chooses again (last resort)"
+            }
+        }
+    }
+}
+
+/// Hooks through which selection reports what it does. Every method defaults to nothing.
+pub trait Trace {
+    /// Selection enters the group of an RRset.
+    fn enter(&mut self, _group: u32) {}
+    /// A member's health was evaluated.
+    fn health(&mut self, _member: u32, _healthy: bool) {}
+    /// The group's answer was decided by `rule`, with these members.
+    fn decided(&mut self, _rule: Rule, _members: &[u32]) {}
+    /// Selection leaves the group.
+    fn leave(&mut self) {}
+}
+
+/// No tracing: the query path.
+pub struct NoTrace;
+impl Trace for NoTrace {}
+
+/// The RRsets that answer for one RRset of a node.
+pub(crate) type Picks<'s> = SmallVec<[&'s WireRRset; MULTIVALUE_MAX]>;
+
+impl Snapshot {
+    /// The RRsets answering `set` for this query: `set` itself, or what its policy group
+    /// chooses now. Empty only when an alias chain is broken (never after validation).
+    #[inline]
+    pub(crate) fn select<'s>(
+        &'s self,
+        set: &'s WireRRset,
+        ctx: &mut Context,
+        trace: &mut impl Trace,
+        out: &mut Picks<'s>,
+    ) {
+        if set.group == NONE {
+            out.push(set);
+        } else {
+            self.select_group(set.group, ctx, trace, out, 0);
+        }
+    }
+
+    fn select_group<'s>(
+        &'s self,
+        gi: u32,
+        ctx: &mut Context,
+        trace: &mut impl Trace,
+        out: &mut Picks<'s>,
+        depth: usize,
+    ) {
+        if depth > MAX_ALIAS_DEPTH {
+            return;
+        }
+        trace.enter(gi);
+        let group = &self.groups[gi as usize];
+        let first = group.members.start;
+        let members = group.members.of(&self.members);
+        let mut healthy: SmallVec<[bool; 16]> = SmallVec::new();
+        for (i, m) in members.iter().enumerate() {
+            let h = self.healthy(m, depth);
+            trace.health(first + i as u32, h);
+            healthy.push(h);
+        }
+        let any = healthy.iter().any(|h| *h);
+        let mut chosen: SmallVec<[u32; MULTIVALUE_MAX]> = SmallVec::new();
+        let rule = match group.kind {
+            PolicyKind::Multivalue => {
+                let pool: SmallVec<[u32; 16]> =
+                    (0..members.len() as u32).filter(|&i| !any || healthy[i as usize]).collect();
+                sample(pool, ctx, &mut chosen);
+                if any { Rule::Multivalue } else { Rule::LastResort }
+            }
+            PolicyKind::Weighted => {
+                let pick = |ctx: &mut Context, ok: &dyn Fn(usize) -> bool| {
+                    weighted(members, ctx, &|i| ok(i) && members[i].weight > 0)
+                        .map(|i| (i, false))
+                        .or_else(|| uniform(members.len(), ctx, ok).map(|i| (i, true)))
+                };
+                match pick(ctx, &|i| healthy[i]) {
+                    Some((i, zero)) => {
+                        chosen.push(i);
+                        if zero { Rule::WeightZero } else { Rule::Weighted }
+                    }
+                    None => {
+                        chosen.extend(pick(ctx, &|_| true).map(|(i, _)| i));
+                        Rule::LastResort
+                    }
+                }
+            }
+            kind => match healthy.iter().position(|h| *h) {
+                _ if kind == PolicyKind::Simple => {
+                    chosen.push(0);
+                    Rule::Alias
+                }
+                Some(i) => {
+                    chosen.push(i as u32);
+                    Rule::FirstHealthy
+                }
+                None => {
+                    chosen.push(0);
+                    Rule::LastResort
+                }
+            },
+        };
+        let absolute: SmallVec<[u32; MULTIVALUE_MAX]> = chosen.iter().map(|i| first + i).collect();
+        trace.decided(rule, &absolute);
+        for i in chosen {
+            let m = &members[i as usize];
+            let set = self.rrset_by_index(m.rrset);
+            if m.alias && set.group != NONE {
+                self.select_group(set.group, ctx, trace, out, depth + 1);
+            } else if out.len() < MULTIVALUE_MAX || group.kind != PolicyKind::Multivalue {
+                out.push(set);
+            }
+        }
+        trace.leave();
+    }
+
+    /// Whether a member may answer (reference §2.4 rule 2).
+    fn healthy(&self, m: &WireMember, depth: usize) -> bool {
+        if m.slot != NONE && !self.slots[m.slot as usize].healthy() {
+            return false;
+        }
+        if !m.eth {
+            return true;
+        }
+        let target = self.rrset_by_index(m.rrset);
+        target.group == NONE || self.any_healthy(target.group, depth + 1)
+    }
+
+    /// Whether some member of a group is healthy (an alias target, rule 5).
+    fn any_healthy(&self, gi: u32, depth: usize) -> bool {
+        if depth > MAX_ALIAS_DEPTH {
+            return false;
+        }
+        let group = &self.groups[gi as usize];
+        group.members.of(&self.members).iter().any(|m| self.healthy(m, depth))
+    }
+}
+
+/// A random member by weight among those `ok` accepts with nonzero total weight.
+fn weighted(members: &[WireMember], ctx: &mut Context, ok: &dyn Fn(usize) -> bool) -> Option<u32> {
+    let total: u64 =
+        (0..members.len()).filter(|&i| ok(i)).map(|i| u64::from(members[i].weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = ctx.below(total);
+    for (i, m) in members.iter().enumerate() {
+        if !ok(i) {
+            continue;
+        }
+        let w = u64::from(m.weight);
+        if r < w {
+            return Some(i as u32);
+        }
+        r -= w;
+    }
+    None
+}
+
+/// A random member, equally likely, among those `ok` accepts.
+fn uniform(n: usize, ctx: &mut Context, ok: &dyn Fn(usize) -> bool) -> Option<u32> {
+    let count = (0..n).filter(|&i| ok(i)).count() as u64;
+    if count == 0 {
+        return None;
+    }
+    let k = ctx.below(count) as usize;
+    (0..n).filter(|&i| ok(i)).nth(k).map(|i| i as u32)
+}
+
+/// All of `pool` when it holds at most 8, else a random 8 (partial Fisher-Yates), in pool
+/// order either way.
+fn sample(
+    mut pool: SmallVec<[u32; 16]>,
+    ctx: &mut Context,
+    out: &mut SmallVec<[u32; MULTIVALUE_MAX]>,
+) {
+    if pool.len() > MULTIVALUE_MAX {
+        for i in 0..MULTIVALUE_MAX {
+            let j = i + ctx.below((pool.len() - i) as u64) as usize;
+            pool.swap(i, j);
+        }
+        pool.truncate(MULTIVALUE_MAX);
+        pool.sort_unstable();
+    }
+    out.extend(pool);
+}
