@@ -59,6 +59,9 @@ pub struct Response<'s> {
     pub additional: SmallVec<[Item<'s>; 4]>,
     /// How many leading items of `additional` must fit, else the response is truncated.
     pub required_additional: usize,
+    /// The EDNS Client Subnet scope prefix: how much of the client's address the answer
+    /// depended on (0: none).
+    pub ecs_scope: u8,
 }
 
 impl<'s> Response<'s> {
@@ -71,6 +74,7 @@ impl<'s> Response<'s> {
             authority: SmallVec::new(),
             additional: SmallVec::new(),
             required_additional: 0,
+            ecs_scope: 0,
         }
     }
 
@@ -124,6 +128,17 @@ pub fn answer<'s>(snap: &'s Snapshot, q: &Query<'_>, ctx: &mut Context) -> Respo
 
 /// [`answer`], reporting every policy decision to `trace` (for explanations).
 pub fn answer_traced<'s>(
+    snap: &'s Snapshot,
+    q: &Query<'_>,
+    ctx: &mut Context,
+    trace: &mut impl Trace,
+) -> Response<'s> {
+    let mut resp = answer_inner(snap, q, ctx, trace);
+    resp.ecs_scope = ctx.scope();
+    resp
+}
+
+fn answer_inner<'s>(
     snap: &'s Snapshot,
     q: &Query<'_>,
     ctx: &mut Context,

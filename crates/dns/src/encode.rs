@@ -106,13 +106,31 @@ fn write_section<'n>(
     Ok(n)
 }
 
-fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode) -> Result<(), Full> {
+/// The OPT record's length: its fixed part, and the Client Subnet option echoed back.
+fn opt_len(edns: Edns) -> usize {
+    OPT_LEN + edns.ecs.map_or(0, |e| 8 + e.address_bytes().1)
+}
+
+/// Writes the OPT record; a query's Client Subnet option comes back with `scope` as its SCOPE
+/// PREFIX-LENGTH (RFC 7871 §7.2.1).
+fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode, scope: u8) -> Result<(), Full> {
     let ttl: u32 = (u32::from(rcode.0 >> 4) << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
     w.bytes(&[0])?;
     w.u16(RType::OPT.0)?;
     w.u16(EDNS_UDP_PAYLOAD)?;
     w.bytes(&ttl.to_be_bytes())?;
-    w.u16(0)
+    match edns.ecs {
+        None => w.u16(0),
+        Some(ecs) => {
+            let (addr, n) = ecs.address_bytes();
+            w.u16(8 + n as u16)?;
+            w.u16(crate::wire::query::OPTION_ECS)?;
+            w.u16(4 + n as u16)?;
+            w.u16(ecs.family)?;
+            w.bytes(&[ecs.source, scope])?;
+            w.bytes(&addr[..n])
+        }
+    }
 }
 
 /// The flags word of a reply: QR, the opcode, the low RCODE bits and each bit that is on.
@@ -131,7 +149,7 @@ fn header(w: &mut Writer<'_, '_>, id: u16, flags: u16, counts: [u16; 4]) {
 
 /// Encodes the response to `q` into `buf`, within `limit` bytes; returns the length.
 pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u8]) -> usize {
-    let reserve = if q.edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = q.edns.map_or(0, opt_len);
     let mut w = Writer::new(buf, limit.saturating_sub(reserve));
     // Header and question always fit: the limit is at least 512 and a question at most 259.
     if w.bytes(&[0; 12]).is_err() || w.bytes(q.question).is_err() {
@@ -170,7 +188,7 @@ pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u
     }
     w.set_limit(limit);
     if let Some(edns) = q.edns
-        && write_opt(&mut w, edns, r.rcode).is_ok()
+        && write_opt(&mut w, edns, r.rcode, r.ecs_scope).is_ok()
     {
         counts[3] += 1;
     }
@@ -192,7 +210,7 @@ pub fn encode_error(e: &ErrorReply<'_>, buf: &mut [u8]) -> usize {
         counts[0] = 1;
     }
     if let Some(edns) = e.edns
-        && write_opt(&mut w, edns, e.rcode).is_ok()
+        && write_opt(&mut w, edns, e.rcode, 0).is_ok()
     {
         counts[3] = 1;
     }

@@ -230,6 +230,7 @@ pub fn explain(snap: &Snapshot, name: &Name, rtype: RType, ctx: &mut Context) ->
     let mut rec = Recorder { snap, stack: Vec::new(), decisions: Vec::new() };
     let resp = answer_traced(snap, &q, ctx, &mut rec);
     out.rcode = resp.rcode.name().to_owned();
+    out.ecs_scope = resp.ecs_scope;
     let owner_text = |o: Owner<'_>| match o {
         Owner::Query => name.to_string(),
         Owner::Name(w) => Name::from_wire(w).map(|n| n.to_string()).unwrap_or_default(),

@@ -46,7 +46,10 @@ pub fn respond(
 ) -> Option<usize> {
     match decode(packet) {
         Ok(q) => {
-            let mut ctx = Context::new(client, fastrand::u64(..));
+            // RFC 7871 §7.2.1: the Client Subnet, when given (a /0 says "do not use my
+            // address": then the source address), is where the client is.
+            let subnet = q.edns.and_then(|e| e.ecs).filter(|e| e.source > 0).map(|e| e.addr);
+            let mut ctx = Context::new(subnet.or(client), fastrand::u64(..));
             let r = answer(snap, &q, &mut ctx);
             Some(encode(&q, &r, response_limit(q.edns, transport), out))
         }

@@ -39,12 +39,20 @@ pub struct Context {
     /// The client's address (the source address, or the EDNS Client Subnet).
     pub client: Option<IpAddr>,
     rng: u64,
+    /// The longest prefix of the client's address a choice depended on.
+    scope: u8,
 }
 
 impl Context {
     /// A context for one query; `seed` drives every random choice (weighted, multivalue).
     pub fn new(client: Option<IpAddr>, seed: u64) -> Self {
-        Context { client, rng: seed }
+        Context { client, rng: seed, scope: 0 }
+    }
+
+    /// The EDNS Client Subnet scope of the answer so far: the longest prefix of the client's
+    /// address that a choice depended on (0: none did).
+    pub fn scope(&self) -> u8 {
+        self.scope
     }
 
     /// The next random number (SplitMix64: a few instructions, good enough for load

@@ -31,6 +31,8 @@ pub struct QueryBuilder {
     pub cd: bool,
     /// EDNS: (UDP size, version, DO).
     pub edns: Option<(u16, u8, bool)>,
+    /// EDNS options, as they go in the OPT's rdata.
+    pub options: Vec<u8>,
 }
 
 /// Wire format of a presentation name, keeping its case (absolute; trailing dot optional).
@@ -57,7 +59,20 @@ impl QueryBuilder {
             rd: false,
             cd: false,
             edns: None,
+            options: Vec::new(),
         }
+    }
+
+    /// Adds EDNS (UDP 1232 unless set) with an EDNS Client Subnet option exactly as given:
+    /// family, source and scope prefix lengths, address bytes (RFC 7871 §6).
+    pub fn ecs(mut self, family: u16, source: u8, scope: u8, address: &[u8]) -> Self {
+        self.edns.get_or_insert((1232, 0, false));
+        self.options.extend_from_slice(&8u16.to_be_bytes());
+        self.options.extend_from_slice(&(4 + address.len() as u16).to_be_bytes());
+        self.options.extend_from_slice(&family.to_be_bytes());
+        self.options.extend_from_slice(&[source, scope]);
+        self.options.extend_from_slice(address);
+        self
     }
 
     /// Adds EDNS with this UDP size, version 0, DO clear.
@@ -91,7 +106,8 @@ impl QueryBuilder {
             p.extend_from_slice(&udp.to_be_bytes());
             let ttl: u32 = (u32::from(version) << 16) | if dnssec_ok { 0x8000 } else { 0 };
             p.extend_from_slice(&ttl.to_be_bytes());
-            p.extend_from_slice(&0u16.to_be_bytes());
+            p.extend_from_slice(&(self.options.len() as u16).to_be_bytes());
+            p.extend_from_slice(&self.options);
         }
         p
     }
@@ -150,6 +166,16 @@ pub fn render(packet: &[u8]) -> Result<String, String> {
         let mut s = format!("opt udp={} version={}", e.max_payload(), e.version());
         if e.flags().dnssec_ok {
             s.push_str(" do");
+        }
+        for (_, option) in e.options().as_ref() {
+            if let hickory_proto::rr::rdata::opt::EdnsOption::Subnet(ecs) = option {
+                s.push_str(&format!(
+                    " ecs={}/{}/{}",
+                    ecs.addr(),
+                    ecs.source_prefix(),
+                    ecs.scope_prefix()
+                ));
+            }
         }
         lines.push(s);
     }

@@ -34,6 +34,18 @@ fn lines(text: &str, prefix: &str) -> Vec<String> {
 }
 
 #[test]
+fn a_client_subnet_comes_back_with_its_scope() {
+    let r = ask(QueryBuilder::new("www.example.test", "A").ecs(1, 20, 0, &[198, 51, 96]));
+    assert!(r.ends_with("opt udp=1232 version=0 ecs=198.51.96.0/20/0"), "{r}");
+    let r = ask(QueryBuilder::new("www.example.test", "A").ecs(2, 0, 0, &[]));
+    assert!(r.ends_with("ecs=::/0/0"), "{r}");
+    // Malformed: FORMERR, with an OPT but without the option.
+    let r = ask(QueryBuilder::new("www.example.test", "A").ecs(1, 20, 0, &[198, 51, 100]));
+    assert!(r.starts_with("rcode FORMERR"), "{r}");
+    assert!(r.ends_with("opt udp=1232 version=0"), "{r}");
+}
+
+#[test]
 fn exact_match_is_authoritative() {
     let r = ask(QueryBuilder::new("www.example.test", "A"));
     assert_eq!(

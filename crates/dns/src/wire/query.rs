@@ -2,8 +2,11 @@
 //!
 //! [`decode`] reads the header, the one question (lowercasing its name into a stack buffer while
 //! the original bytes, in the client's case, stay available to echo), and the additional section
-//! looking for EDNS (RFC 6891) and TSIG. Anything malformed becomes a [`Rejection`]: either a
-//! packet to drop (too short to answer, or a response) or an error reply with its RCODE.
+//! looking for EDNS (RFC 6891) with its Client Subnet option (RFC 7871), and TSIG. Anything
+//! malformed becomes a [`Rejection`]: either a packet to drop (too short to answer, or a
+//! response) or an error reply with its RCODE.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use turnout_model::RType;
 
@@ -18,6 +21,63 @@ pub struct Edns {
     pub version: u8,
     /// The DNSSEC OK bit.
     pub dnssec_ok: bool,
+    /// The EDNS Client Subnet option, when the query carried one.
+    pub ecs: Option<ClientSubnet>,
+}
+
+/// EDNS option code of Client Subnet (RFC 7871 §6).
+pub const OPTION_ECS: u16 = 8;
+
+/// An EDNS Client Subnet option of a query (RFC 7871 §6), validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSubnet {
+    /// 1 (IPv4) or 2 (IPv6).
+    pub family: u16,
+    /// SOURCE PREFIX-LENGTH.
+    pub source: u8,
+    /// The address, with the bits beyond `source` zero.
+    pub addr: IpAddr,
+}
+
+impl ClientSubnet {
+    /// The ADDRESS field: `source` bits, in whole octets.
+    pub fn address_bytes(&self) -> ([u8; 16], usize) {
+        let mut out = [0u8; 16];
+        let n = usize::from(self.source).div_ceil(8);
+        match self.addr {
+            IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => out.copy_from_slice(&a.octets()),
+        }
+        (out, n)
+    }
+
+    /// Parses the option's data; `None` when malformed (a FORMERR, RFC 7871 §7.2.1): an
+    /// unknown family, a source prefix longer than the address, an address of the wrong
+    /// length or with bits set beyond the prefix, or a nonzero scope.
+    fn parse(data: &[u8]) -> Option<ClientSubnet> {
+        let (head, address) = (data.get(..4)?, &data[4..]);
+        let family = u16::from_be_bytes([head[0], head[1]]);
+        let (source, scope) = (head[2], head[3]);
+        let max = match family {
+            1 => 32,
+            2 => 128,
+            _ => return None,
+        };
+        if source > max || scope != 0 || address.len() != usize::from(source).div_ceil(8) {
+            return None;
+        }
+        if source % 8 != 0 && address.last().is_some_and(|b| b & (0xFF >> (source % 8)) != 0) {
+            return None;
+        }
+        let mut full = [0u8; 16];
+        full[..address.len()].copy_from_slice(address);
+        let addr = if family == 1 {
+            IpAddr::V4(Ipv4Addr::new(full[0], full[1], full[2], full[3]))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(full))
+        };
+        Some(ClientSubnet { family, source, addr })
+    }
 }
 
 /// The query name, lowercased, in uncompressed wire format, on the stack.
@@ -241,14 +301,24 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         match RType(rt) {
             RType::OPT => {
                 // RFC 6891 §6.1.1: one OPT, owned by the root, with well-formed options.
-                if edns.is_some() || !root || !options_well_formed(rdata) {
+                if edns.is_some() || !root {
                     return reject(Rcode::FORMERR, question, None);
                 }
-                edns = Some(Edns {
+                let mut e = Edns {
                     udp_size: class.max(512),
                     version: (ttl >> 16) as u8,
                     dnssec_ok: ttl & 0x8000 != 0,
-                });
+                    ecs: None,
+                };
+                match options(rdata) {
+                    Ok(ecs) => e.ecs = ecs,
+                    // An option overrunning the OPT: the OPT itself is malformed.
+                    Err(BadOption::Overrun) => return reject(Rcode::FORMERR, question, None),
+                    // A malformed or repeated Client Subnet (RFC 7871 §7.2.1): FORMERR,
+                    // with an OPT.
+                    Err(BadOption::Subnet) => return reject(Rcode::FORMERR, question, Some(e)),
+                }
+                edns = Some(e);
             }
             RType::TSIG => {
                 // RFC 8945 §5.1: TSIG must be the last record.
@@ -289,18 +359,31 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
     })
 }
 
-fn options_well_formed(mut rdata: &[u8]) -> bool {
+/// What is wrong with an OPT's options.
+enum BadOption {
+    /// An option runs past the OPT's data.
+    Overrun,
+    /// A malformed Client Subnet option, or two.
+    Subnet,
+}
+
+/// Walks the OPT's options: each must fit; returns the Client Subnet option, if one.
+fn options(mut rdata: &[u8]) -> Result<Option<ClientSubnet>, BadOption> {
+    let mut ecs = None;
     while !rdata.is_empty() {
-        let Some(head) = rdata.get(..4) else {
-            return false;
-        };
+        let head = rdata.get(..4).ok_or(BadOption::Overrun)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
         let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let Some(rest) = rdata.get(4 + len..) else {
-            return false;
-        };
-        rdata = rest;
+        let data = rdata.get(4..4 + len).ok_or(BadOption::Overrun)?;
+        if code == OPTION_ECS {
+            if ecs.is_some() {
+                return Err(BadOption::Subnet);
+            }
+            ecs = Some(ClientSubnet::parse(data).ok_or(BadOption::Subnet)?);
+        }
+        rdata = &rdata[4 + len..];
     }
-    true
+    Ok(ecs)
 }
 
 #[cfg(test)]
@@ -327,8 +410,39 @@ mod tests {
         let p = QueryBuilder::new("example.test", "A").edns(100).build();
         assert_eq!(
             decode(&p).expect("valid").edns,
-            Some(Edns { udp_size: 512, version: 0, dnssec_ok: false })
+            Some(Edns { udp_size: 512, version: 0, dnssec_ok: false, ecs: None })
         );
+    }
+
+    #[test]
+    fn client_subnets_decode_and_malformed_ones_are_formerr() {
+        let q = |b: QueryBuilder| {
+            let p = b.build();
+            decode(&p).map(|q| q.edns.and_then(|e| e.ecs)).map_err(|_| ())
+        };
+        let base = || QueryBuilder::new("example.test", "A");
+        let v4 = q(base().ecs(1, 20, 0, &[198, 51, 96])).expect("valid");
+        assert_eq!(
+            v4,
+            Some(ClientSubnet { family: 1, source: 20, addr: "198.51.96.0".parse().unwrap() })
+        );
+        let v6 = q(base().ecs(2, 48, 0, &[0x20, 1, 0xd, 0xb8, 0, 1])).expect("valid");
+        assert_eq!(v6.unwrap().addr, "2001:db8:1::".parse::<IpAddr>().unwrap());
+        assert_eq!(q(base().ecs(1, 0, 0, &[])).expect("valid").unwrap().source, 0);
+        let formerr = |b: QueryBuilder, why: &str| match decode(&b.build()) {
+            Err(Rejection::Reply(e)) => {
+                assert_eq!(e.rcode, Rcode::FORMERR, "{why}");
+                assert!(e.edns.is_some(), "{why}: the FORMERR carries an OPT");
+            }
+            other => panic!("{why}: {other:?}"),
+        };
+        formerr(base().ecs(3, 8, 0, &[10]), "unknown family");
+        formerr(base().ecs(1, 33, 0, &[1, 2, 3, 4, 5]), "source beyond 32");
+        formerr(base().ecs(1, 24, 0, &[1, 2]), "too few address bytes");
+        formerr(base().ecs(1, 16, 0, &[1, 2, 3]), "too many address bytes");
+        formerr(base().ecs(1, 20, 0, &[198, 51, 100]), "bits beyond the source prefix");
+        formerr(base().ecs(1, 24, 16, &[198, 51, 100]), "a nonzero scope in a query");
+        formerr(base().ecs(1, 8, 0, &[10]).ecs(1, 8, 0, &[10]), "two ECS options");
     }
 
     #[test]
