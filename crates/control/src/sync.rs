@@ -37,11 +37,17 @@ pub struct SyncOptions {
     pub static_zones: StaticZones,
     /// Called after a replaced snapshot is freed (the binary returns memory to the OS).
     pub on_retired: Option<fn()>,
+    /// Where clients are, for location-based policies; given to every snapshot.
+    pub locator: Option<Arc<turnout_dns::locate::Locator>>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { static_zones: watch::channel(Arc::new(Vec::new())).1, on_retired: None }
+        SyncOptions {
+            static_zones: watch::channel(Arc::new(Vec::new())).1,
+            on_retired: None,
+            locator: None,
+        }
     }
 }
 
@@ -92,6 +98,7 @@ pub async fn run_sync(
         handle,
         static_zones: options.static_zones,
         on_retired: options.on_retired,
+        locator: options.locator,
         compiled: BTreeMap::new(),
         shared: shared.clone(),
     };
@@ -174,6 +181,7 @@ struct Builder {
     handle: SnapshotHandle,
     static_zones: StaticZones,
     on_retired: Option<fn()>,
+    locator: Option<Arc<turnout_dns::locate::Locator>>,
     compiled: BTreeMap<Name, Zone>,
     shared: Arc<Shared>,
 }
@@ -225,7 +233,12 @@ impl Builder {
         let zones = static_zones.iter().chain(
             self.compiled.iter().filter(|(apex, _)| !static_apexes.contains(apex)).map(|(_, z)| z),
         );
-        match tokio::task::block_in_place(|| Snapshot::build(zones)) {
+        let built = tokio::task::block_in_place(|| Snapshot::build(zones));
+        let built = built.map(|s| match &self.locator {
+            Some(l) => s.with_locator(Arc::clone(l)),
+            None => s,
+        });
+        match built {
             Ok(snapshot) => {
                 let count = snapshot.zones().len();
                 let retired = self.handle.publish(snapshot);

@@ -38,6 +38,30 @@ impl Setup {
         Setup { snap: Snapshot::build([&zone]).unwrap(), checks: checks.into_inner() }
     }
 
+    /// The same zone, locating clients with a generated geolocation database.
+    fn with_geo(mut self, db: Vec<u8>) -> Setup {
+        let geo = turnout_dns::locate::GeoDb::from_bytes(db).unwrap();
+        let locator = Arc::new(turnout_dns::locate::Locator { geo: Some(geo) });
+        self.snap = std::mem::take(&mut self.snap).with_locator(locator);
+        self
+    }
+
+    /// The answer's values (sorted) and ECS scope for a client.
+    fn from(&self, name: &str, client: &str) -> (Vec<String>, u8) {
+        let name = Name::parse_absolute(name).unwrap();
+        let e = explain(
+            &self.snap,
+            &name,
+            RType::A,
+            &mut Context::new(Some(client.parse().unwrap()), 0),
+        );
+        assert_eq!(e.rcode, "NOERROR", "{e:?}");
+        let mut v: Vec<String> =
+            e.answer.iter().map(|l| l.rsplit(' ').next().unwrap().to_owned()).collect();
+        v.sort();
+        (v, e.ecs_scope)
+    }
+
     fn set(&self, check: &str, status: Status) -> &Self {
         self.checks[check].set(status);
         self
@@ -353,4 +377,84 @@ fn explain_names_each_candidate_its_check_and_the_rule() {
     assert_eq!(d["candidates"][0]["healthy"], false);
     assert_eq!(d["candidates"][1]["chosen"], true);
     assert_eq!(d["candidates"][1]["policy"], "secondary");
+}
+
+/// Clients: 192.0.2.0/24 California, 198.51.100.0/24 the US without a state, 203.0.113.0/25
+/// France, 203.0.113.128/25 Kenya (Africa, no country record), 2001:db8::/32 Japan.
+fn geo_db() -> Vec<u8> {
+    turnout_testkit::geo_database(&[
+        ("192.0.2.0/24", "NA", "US", "CA", None),
+        ("198.51.100.0/24", "NA", "US", "", None),
+        ("203.0.113.0/25", "EU", "FR", "", None),
+        ("203.0.113.128/25", "AF", "KE", "", None),
+        ("2001:db8::/32", "AS", "JP", "", None),
+    ])
+}
+
+fn geolocation(with_default: bool) -> Setup {
+    let mut specs = vec![
+        r#"{"name":"g","type":"A","ttl":60,"set_id":"ca","geo":{"country":"US","subdivision":"CA"},"health_check":"ca","values":["192.0.2.1"]}"#,
+        r#"{"name":"g","type":"A","ttl":60,"set_id":"us","geo":{"country":"US"},"health_check":"us","values":["192.0.2.2"]}"#,
+        r#"{"name":"g","type":"A","ttl":60,"set_id":"na","geo":{"continent":"NA"},"health_check":"na","values":["192.0.2.3"]}"#,
+        r#"{"name":"g","type":"A","ttl":60,"set_id":"eu","geo":{"continent":"EU"},"values":["192.0.2.4"]}"#,
+    ];
+    if with_default {
+        specs.push(
+            r#"{"name":"g","type":"A","ttl":60,"set_id":"any","geo":{"country":"*"},"health_check":"any","values":["192.0.2.9"]}"#,
+        );
+    }
+    Setup::new(&specs).with_geo(geo_db())
+}
+
+#[test]
+fn geolocation_the_most_specific_location_wins() {
+    let s = geolocation(true);
+    assert_eq!(s.from("g.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 24), "state");
+    assert_eq!(
+        s.from("g.ex.test.", "203.0.113.5"),
+        (vec!["192.0.2.4".to_owned()], 25),
+        "continent"
+    );
+    assert_eq!(s.from("g.ex.test.", "2001:db8::1"), (vec!["192.0.2.9".to_owned()], 32), "default");
+}
+
+#[test]
+fn geolocation_a_us_client_without_a_state_gets_the_us_record() {
+    let s = geolocation(true);
+    assert_eq!(s.from("g.ex.test.", "198.51.100.7").0, ["192.0.2.2"]);
+}
+
+#[test]
+fn geolocation_an_unlocatable_client_gets_the_default() {
+    let s = geolocation(true);
+    assert_eq!(s.from("g.ex.test.", "10.1.2.3").0, ["192.0.2.9"]);
+    let s = geolocation(false);
+    assert_eq!(s.from("g.ex.test.", "10.1.2.3").0, Vec::<String>::new(), "no default: no answer");
+}
+
+#[test]
+fn geolocation_no_match_and_no_default_is_noerror_without_an_answer() {
+    let s = geolocation(false);
+    assert_eq!(s.from("g.ex.test.", "203.0.113.200").0, Vec::<String>::new(), "Kenya");
+    let e = s.explain("g.ex.test.", RType::A, 0);
+    assert_eq!(e.rcode, "NOERROR");
+}
+
+#[test]
+fn geolocation_an_unhealthy_match_falls_back_to_larger_regions_then_the_most_specific() {
+    let s = geolocation(true);
+    s.set("ca", Status::Unhealthy);
+    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.2"], "state down: country");
+    s.set("us", Status::Unhealthy);
+    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.3"], "then the continent");
+    s.set("na", Status::Unhealthy);
+    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.9"], "then the default");
+    s.set("any", Status::Unhealthy);
+    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.1"], "all down: the state record");
+}
+
+#[test]
+fn an_answer_that_does_not_depend_on_the_client_has_scope_zero() {
+    let s = failover().with_geo(geo_db());
+    assert_eq!(s.from("www.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 0));
 }

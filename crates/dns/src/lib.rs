@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod encode;
 pub mod explain;
+pub mod locate;
 pub mod policy;
 pub mod server;
 pub mod snapshot;

@@ -15,7 +15,8 @@
 //! | weighted | random by weight among healthy members of nonzero weight, else among healthy members of weight 0 (equally), else the last resort by weight |
 //! | multivalue | every healthy member, up to 8 (a random 8 when more); none healthy: up to 8 of all |
 //! | simple alias | its one target |
-//! | latency, geolocation, geoproximity, IP-based | (until client locations are known) the default record, then the others in set-id order |
+//! | geolocation | the client's US state, country and continent records, then the default `*`; no match: no answer; last resort: the most specific match |
+//! | latency, geoproximity, IP-based | (until those locations are known) the default record, then the others in set-id order |
 //!
 //! Selection reads only the snapshot, the health slots (one atomic load each) and the
 //! per-query [`Context`]; it allocates nothing. The same code produces explanations through
@@ -25,6 +26,7 @@ use std::net::IpAddr;
 
 use smallvec::SmallVec;
 use turnout_model::PolicyKind;
+use turnout_model::geo::GeoLocation;
 
 use crate::snapshot::{NONE, Snapshot, WireMember, WireRRset};
 
@@ -86,6 +88,11 @@ pub enum Rule {
     Multivalue,
     /// A simple alias: its one target.
     Alias,
+    /// Geolocation: the most specific healthy record for the client's location (US state,
+    /// country, continent, then the default).
+    MostSpecific,
+    /// Geolocation: no record for the client's location and no default: no answer.
+    NoMatch,
     /// No member was healthy: all counted as healthy (reference §2.4 rule 4).
     LastResort,
 }
@@ -103,6 +110,10 @@ impl Rule {
             }
             Rule::Multivalue => "every healthy record, up to 8",
             Rule::Alias => "a simple alias answers with its target",
+            Rule::MostSpecific => {
+                "the most specific healthy record for the client's location (state, country, continent, default)"
+            }
+            Rule::NoMatch => "no record for the client's location and no default record: no answer",
             Rule::LastResort => {
                 "no record is healthy: all count as healthy and the policy chooses again (last resort)"
             }
@@ -194,6 +205,21 @@ impl Snapshot {
                     }
                 }
             }
+            PolicyKind::Geolocation => {
+                let order = self.geo_order(members, ctx);
+                match order.iter().find(|&&i| healthy[i as usize]) {
+                    Some(&i) => {
+                        chosen.push(i);
+                        Rule::MostSpecific
+                    }
+                    // All unhealthy: the most specific match (reference §2.3).
+                    None if !order.is_empty() => {
+                        chosen.push(order[0]);
+                        Rule::LastResort
+                    }
+                    None => Rule::NoMatch,
+                }
+            }
             kind => match healthy.iter().position(|h| *h) {
                 _ if kind == PolicyKind::Simple => {
                     chosen.push(0);
@@ -221,6 +247,34 @@ impl Snapshot {
             }
         }
         trace.leave();
+    }
+
+    /// A geolocation group's candidates for this client, most specific first: its US state,
+    /// country and continent records, then the default `*`. Locating the client sets the
+    /// ECS scope to the database network's prefix.
+    fn geo_order(&self, members: &[WireMember], ctx: &mut Context) -> SmallVec<[u32; 4]> {
+        let mut keys: SmallVec<[u32; 4]> = SmallVec::new();
+        if let (Some(ip), Some(geo)) =
+            (ctx.client, self.locator.as_deref().and_then(|l| l.geo.as_ref()))
+        {
+            let (place, prefix) = geo.locate(ip);
+            ctx.scope = ctx.scope.max(prefix);
+            if let Some(p) = place {
+                if p.country == *b"US" && p.subdivision[0] != 0 {
+                    keys.push(key(3, p.subdivision));
+                }
+                if p.country[0] != 0 {
+                    keys.push(key(2, [p.country[0], p.country[1], 0]));
+                }
+                if p.continent[0] != 0 {
+                    keys.push(key(1, [p.continent[0], p.continent[1], 0]));
+                }
+            }
+        }
+        keys.push(key(4, [0; 3]));
+        keys.iter()
+            .filter_map(|k| members.iter().position(|m| m.key == *k).map(|i| i as u32))
+            .collect()
     }
 
     /// Whether a member may answer (reference §2.4 rule 2).
@@ -292,4 +346,25 @@ fn sample(
         pool.sort_unstable();
     }
     out.extend(pool);
+}
+
+fn key(kind: u32, code: [u8; 3]) -> u32 {
+    kind << 24 | u32::from(code[0]) << 16 | u32::from(code[1]) << 8 | u32::from(code[2])
+}
+
+/// A geolocation record's location as a number the query path compares.
+pub(crate) fn geo_key(g: &GeoLocation) -> u32 {
+    let bytes = |s: &str| {
+        let mut out = [0u8; 3];
+        for (o, b) in out.iter_mut().zip(s.bytes()) {
+            *o = b.to_ascii_uppercase();
+        }
+        out
+    };
+    match g {
+        GeoLocation::Continent(c) => key(1, bytes(c)),
+        GeoLocation::Country(c) => key(2, bytes(c)),
+        GeoLocation::Subdivision(s) => key(3, bytes(s)),
+        GeoLocation::Default => key(4, [0; 3]),
+    }
 }

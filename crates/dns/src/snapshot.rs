@@ -133,6 +133,8 @@ pub(crate) struct WireMember {
     pub(crate) alias: bool,
     /// An alias with evaluate-target-health.
     pub(crate) eth: bool,
+    /// Geolocation: the location's key ([`crate::policy::geo_key`]).
+    pub(crate) key: u32,
 }
 
 /// What explain reports about a member.
@@ -189,6 +191,8 @@ pub struct Snapshot {
     /// The health slots the members read; the health engine writes them.
     pub(crate) slots: Vec<Arc<HealthSlot>>,
     pub(crate) zones: Vec<ZoneInfo>,
+    /// Where clients are (a geolocation database), shared by every snapshot.
+    pub(crate) locator: Option<Arc<crate::locate::Locator>>,
     /// Which zones it holds, with their serials and record counts, for logs.
     summary: Vec<(Name, u32, usize)>,
 }
@@ -207,6 +211,12 @@ impl Snapshot {
     /// Compiles validated zones into a snapshot.
     pub fn build<'z>(zones: impl IntoIterator<Item = &'z Zone>) -> Result<Snapshot, SnapshotError> {
         build(zones.into_iter().collect())
+    }
+
+    /// The same snapshot, locating clients with `locator` (for location-based policies).
+    pub fn with_locator(mut self, locator: Arc<crate::locate::Locator>) -> Self {
+        self.locator = Some(locator);
+        self
     }
 
     /// The zones served: apex, SOA serial and record count.
@@ -510,11 +520,12 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                         })
                     }
                 };
-                let weight = match m.policy {
-                    turnout_model::Policy::Weighted(w) => w,
-                    _ => 0,
+                let (weight, key) = match &m.policy {
+                    turnout_model::Policy::Weighted(w) => (*w, 0),
+                    turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
+                    _ => (0, 0),
                 };
-                wire.push(WireMember { rrset, slot, weight, alias, eth });
+                wire.push(WireMember { rrset, slot, weight, alias, eth, key });
                 snap.member_info.push(MemberInfo {
                     set_id: m.set_id.as_str().into(),
                     check: m.check.as_deref().map(Into::into),

@@ -41,6 +41,8 @@ struct FileConfig {
     control: ControlSection,
     #[serde(default)]
     health: HealthSection,
+    #[serde(default)]
+    routing: RoutingSection,
     /// The embedded store's directory, relative to the config file.
     data_dir: Option<PathBuf>,
     /// Static zone files, relative to the config file.
@@ -78,6 +80,13 @@ struct HealthSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RoutingSection {
+    /// A MaxMind-format database (GeoIP2/GeoLite2 Country or City), relative to the config file.
+    geo_database: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ControlSection {
     change_retention: Option<String>,
 }
@@ -105,6 +114,8 @@ pub struct Settings {
     pub target_policy: turnout_model::health::TargetPolicy,
     /// Static zone files to serve.
     pub zone_files: Vec<PathBuf>,
+    /// The geolocation database for geolocation routing.
+    pub geo_database: Option<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
     pub log_level: String,
 }
@@ -150,6 +161,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         webhook: None,
         target_policy: turnout_model::health::TargetPolicy::default(),
         zone_files: Vec::new(),
+        geo_database: None,
         log_level: "info".to_owned(),
     };
     if let Some(path) = &args.config {
@@ -191,6 +203,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             &f.health.denied_networks,
         )
         .map_err(|e| ConfigError::Invalid("health", e))?;
+        s.geo_database = f.routing.geo_database.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {
             s.change_retention = parse_duration("control.change_retention", &t)?;
         }

@@ -75,6 +75,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let locator = match load_locator(&settings) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
     crate::memory::return_freed_memory();
     if args.check_config {
         info!("configuration is valid; {}", describe(&zones));
@@ -94,7 +101,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(settings, zones, store)) {
+    match runtime.block_on(serve(settings, zones, store, locator)) {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
@@ -122,7 +129,21 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "store.redb";
 
-async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> anyhow::Result<()> {
+/// Loads the geolocation database named by `routing.geo_database`, if any.
+fn load_locator(settings: &Settings) -> anyhow::Result<Option<Arc<turnout_dns::locate::Locator>>> {
+    let Some(path) = &settings.geo_database else { return Ok(None) };
+    let geo =
+        turnout_dns::locate::GeoDb::open(path).context("config field routing.geo_database")?;
+    info!("geolocation database {} ({}, {} places)", path.display(), geo.kind, geo.places());
+    Ok(Some(Arc::new(turnout_dns::locate::Locator { geo: Some(geo) })))
+}
+
+async fn serve(
+    settings: Settings,
+    zones: Vec<Zone>,
+    store: EmbeddedStore,
+    locator: Option<Arc<turnout_dns::locate::Locator>>,
+) -> anyhow::Result<()> {
     info!("{}", describe(&zones));
     let store: Arc<dyn Store> = Arc::new(store);
     if let AdminToken::Created(path) =
@@ -138,7 +159,11 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
             target_policy: settings.target_policy.clone(),
         },
     );
-    let handle = SnapshotHandle::new(Snapshot::build(&zones)?);
+    let mut first = Snapshot::build(&zones)?;
+    if let Some(l) = &locator {
+        first = first.with_locator(Arc::clone(l));
+    }
+    let handle = SnapshotHandle::new(first);
     let dns = DnsServer::bind(settings.dns.clone())?;
     let api = ApiServer::bind(settings.api).await?;
     let shutdown = CancellationToken::new();
@@ -149,6 +174,7 @@ async fn serve(settings: Settings, zones: Vec<Zone>, store: EmbeddedStore) -> an
     let sync_options = SyncOptions {
         static_zones: static_rx,
         on_retired: Some(crate::memory::return_freed_memory),
+        locator,
     };
     let sync =
         tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));

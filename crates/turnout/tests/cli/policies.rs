@@ -72,3 +72,69 @@ zones:
     assert!(!out.status.success());
     assert!(crate::text(&out).contains("type"), "{}", crate::text(&out));
 }
+
+#[test]
+fn geolocation_answers_follow_the_client_subnet_and_return_its_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("geo.mmdb");
+    std::fs::write(
+        &db,
+        turnout_testkit::geo_database(&[
+            ("192.0.2.0/24", "NA", "US", "CA", None),
+            ("203.0.113.0/25", "EU", "FR", "", None),
+        ]),
+    )
+    .unwrap();
+    let config = dir.path().join("turnout.toml");
+    std::fs::write(&config, "[routing]\ngeo_database = \"geo.mmdb\"\n").unwrap();
+    let data = dir.path().join("data");
+    let t = turnout_testkit::process::Turnout::start(
+        crate::bin(),
+        &[
+            "serve",
+            "--dns",
+            "127.0.0.1:0",
+            "--udp-workers",
+            "1",
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let file = dir.path().join("geo.yaml");
+    std::fs::write(
+        &file,
+        r#"
+zones:
+  - name: geo.test
+    records:
+      - { name: www, type: A, ttl: 60, set_id: california, geo: { country: US, subdivision: CA }, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: europe, geo: { continent: EU }, values: [192.0.2.2] }
+      - { name: www, type: A, ttl: 60, set_id: default, geo: { country: "*" }, values: [192.0.2.9] }
+"#,
+    )
+    .unwrap();
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    let ask = |subnet: &str| {
+        let out = dns_tool("dig", t.dns, &["www.geo.test", "A", &format!("+subnet={subnet}")]);
+        let answer = out
+            .lines()
+            .find(|l| l.starts_with("www.geo.test."))
+            .map(|l| l.rsplit('\t').next().unwrap().to_owned())
+            .unwrap_or_default();
+        let scope = out
+            .lines()
+            .find_map(|l| l.strip_prefix("; CLIENT-SUBNET: "))
+            .unwrap_or_else(|| panic!("no CLIENT-SUBNET in {out}"))
+            .to_owned();
+        (answer, scope)
+    };
+    assert_eq!(ask("192.0.2.0/24"), ("192.0.2.1".to_owned(), "192.0.2.0/24/24".to_owned()));
+    assert_eq!(ask("203.0.113.0/24"), ("192.0.2.2".to_owned(), "203.0.113.0/24/25".to_owned()));
+    assert_eq!(ask("198.51.100.0/24").0, "192.0.2.9", "unlocated: the default");
+    // Without ECS, the source address (127.0.0.1, not in the database) decides.
+    assert_eq!(dns_tool("dig", t.dns, &["+short", "www.geo.test", "A"]).trim(), "192.0.2.9");
+    let why = ok(&t, &["explain", "www.geo.test", "A", "--client", "203.0.113.9"]);
+    assert!(why.contains("-> europe"), "{why}");
+}
