@@ -202,10 +202,13 @@ pub fn name(text: &str) -> Name {
     Name::parse_absolute(text).unwrap_or_else(|e| panic!("bad test name {text:?}: {e}"))
 }
 
+/// One network of a test geolocation database: (network, continent, country, US state,
+/// coordinates), empty strings for none.
+pub type GeoEntry<'a> = (&'a str, &'a str, &'a str, &'a str, Option<(f64, f64)>);
+
 /// A MaxMind-format geolocation database for tests: each entry is a network (`192.0.2.0/24`,
-/// `2001:db8::/32`) and its place as (continent, country, US state), empty strings for none,
-/// with coordinates when given. The layout is GeoIP2 City's, which every reader understands.
-pub fn geo_database(entries: &[(&str, &str, &str, &str, Option<(f64, f64)>)]) -> Vec<u8> {
+/// `2001:db8::/32`) and its place. The layout is GeoIP2 City's, which every reader understands.
+pub fn geo_database(entries: &[GeoEntry<'_>]) -> Vec<u8> {
     let mut w = mmdb_writer::Writer::new("Turnout-Test-City");
     for (net, continent, country, state, coordinates) in entries {
         let mut record = serde_json::Map::new();
