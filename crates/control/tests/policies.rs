@@ -39,10 +39,17 @@ impl Setup {
     }
 
     /// The same zone, locating clients with a generated geolocation database.
-    fn with_geo(mut self, db: Vec<u8>) -> Setup {
-        let geo = turnout_dns::locate::GeoDb::from_bytes(db).unwrap();
-        let locator = Arc::new(turnout_dns::locate::Locator { geo: Some(geo) });
-        self.snap = std::mem::take(&mut self.snap).with_locator(locator);
+    fn with_geo(self, db: Vec<u8>) -> Setup {
+        self.with_locator(Some(db), None)
+    }
+
+    /// The same zone with a geolocation database and a latency map (JSON).
+    fn with_locator(mut self, db: Option<Vec<u8>>, latency: Option<&str>) -> Setup {
+        let locator = turnout_dns::locate::Locator {
+            geo: db.map(|d| turnout_dns::locate::GeoDb::from_bytes(d).unwrap()),
+            latency: latency.map(|j| turnout_dns::locate::LatencyMap::from_json(j).unwrap()),
+        };
+        self.snap = std::mem::take(&mut self.snap).with_locator(Arc::new(locator));
         self
     }
 
@@ -457,4 +464,101 @@ fn geolocation_an_unhealthy_match_falls_back_to_larger_regions_then_the_most_spe
 fn an_answer_that_does_not_depend_on_the_client_has_scope_zero() {
     let s = failover().with_geo(geo_db());
     assert_eq!(s.from("www.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 0));
+}
+
+/// Regions us-east (38.9, -77.0), eu-west (53.3, -6.3), ap-south (19.1, 72.9). 192.0.2.0/24 is
+/// close to us-east, 198.51.100.0/24 to eu-west; 203.0.113.0/24 is not in the latency map but
+/// the geolocation database puts it in Paris.
+const LATENCY: &str = r#"{
+  "regions": {
+    "us-east": {"latitude": 38.9, "longitude": -77.0},
+    "eu-west": {"latitude": 53.3, "longitude": -6.3},
+    "ap-south": {"latitude": 19.1, "longitude": 72.9}
+  },
+  "networks": [
+    {"network": "192.0.2.0/24", "rtt_ms": {"us-east": 12, "eu-west": 80, "ap-south": 210}},
+    {"network": "198.51.100.0/23", "rtt_ms": {"us-east": 85, "eu-west": 9, "ap-south": 120}}
+  ]
+}"#;
+
+fn latency() -> Setup {
+    Setup::new(&[
+        r#"{"name":"l","type":"A","ttl":60,"set_id":"a-us","region":"us-east","health_check":"us","values":["192.0.2.1"]}"#,
+        r#"{"name":"l","type":"A","ttl":60,"set_id":"b-eu","region":"eu-west","health_check":"eu","values":["192.0.2.2"]}"#,
+        r#"{"name":"l","type":"A","ttl":60,"set_id":"c-ap","region":"ap-south","health_check":"ap","values":["192.0.2.3"]}"#,
+    ])
+    .with_locator(
+        Some(turnout_testkit::geo_database(&[("203.0.113.0/24", "EU", "FR", "", Some((48.86, 2.35)))])),
+        Some(LATENCY),
+    )
+}
+
+#[test]
+fn latency_the_region_with_the_lowest_latency_answers() {
+    let s = latency();
+    assert_eq!(s.from("l.ex.test.", "192.0.2.50"), (vec!["192.0.2.1".to_owned()], 24));
+    assert_eq!(s.from("l.ex.test.", "198.51.101.7"), (vec!["192.0.2.2".to_owned()], 23));
+}
+
+#[test]
+fn latency_an_unhealthy_best_region_gives_the_next_best() {
+    let s = latency();
+    s.set("us", Status::Unhealthy);
+    assert_eq!(s.from("l.ex.test.", "192.0.2.50").0, ["192.0.2.2"], "eu-west is next at 80 ms");
+    s.set("eu", Status::Unhealthy).set("ap", Status::Unhealthy);
+    assert_eq!(s.from("l.ex.test.", "192.0.2.50").0, ["192.0.2.1"], "all down: the best");
+}
+
+#[test]
+fn latency_an_unmapped_client_falls_back_to_the_nearest_region() {
+    let s = latency();
+    // Paris is nearest to eu-west.
+    assert_eq!(s.from("l.ex.test.", "203.0.113.9"), (vec!["192.0.2.2".to_owned()], 24));
+    // Not in the map, not in the database: set-id order.
+    assert_eq!(s.from("l.ex.test.", "10.0.0.1"), (vec!["192.0.2.1".to_owned()], 0));
+}
+
+fn proximity(bias_a: i32, bias_b: i32) -> Setup {
+    // The client is at (0, 0); A is about 150 km north, B about 100 km south.
+    let a = format!(
+        r#"{{"name":"p","type":"A","ttl":60,"set_id":"a","geoproximity":{{"latitude":1.35,"longitude":0,"bias":{bias_a}}},"health_check":"a","values":["192.0.2.1"]}}"#
+    );
+    let b = format!(
+        r#"{{"name":"p","type":"A","ttl":60,"set_id":"b","geoproximity":{{"latitude":-0.9,"longitude":0,"bias":{bias_b}}},"health_check":"b","values":["192.0.2.2"]}}"#
+    );
+    let c = r#"{"name":"p","type":"A","ttl":60,"set_id":"c","geoproximity":{"region":"ap-south"},"values":["192.0.2.3"]}"#;
+    Setup::new(&[&a, &b, c]).with_locator(
+        Some(turnout_testkit::geo_database(&[
+            ("192.0.2.0/24", "AF", "GA", "", Some((0.0, 0.0))),
+            ("198.51.100.0/24", "AS", "IN", "", Some((19.0, 73.0))),
+        ])),
+        Some(LATENCY),
+    )
+}
+
+#[test]
+fn geoproximity_the_smallest_distance_answers() {
+    assert_eq!(proximity(0, 0).from("p.ex.test.", "192.0.2.1"), (vec!["192.0.2.2".to_owned()], 24));
+    // A region-named record takes the latency map's coordinates.
+    assert_eq!(proximity(0, 0).from("p.ex.test.", "198.51.100.1").0, ["192.0.2.3"]);
+}
+
+#[test]
+fn geoproximity_a_positive_bias_grows_a_records_area() {
+    // The reference's example: 150 km with bias +50 counts as 75 km and beats 100 km.
+    assert_eq!(proximity(50, 0).from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+}
+
+#[test]
+fn geoproximity_a_negative_bias_shrinks_a_records_area() {
+    // B at 100 km with bias -40 counts as 100 / 0.6 = 167 km: A at 150 km wins. (Multiplying
+    // by 1.4 instead would give 140 km and B.)
+    assert_eq!(proximity(0, -40).from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+}
+
+#[test]
+fn geoproximity_an_unhealthy_closest_record_gives_the_next_closest() {
+    let s = proximity(0, 0);
+    s.set("b", Status::Unhealthy);
+    assert_eq!(s.from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
 }

@@ -16,7 +16,9 @@
 //! | multivalue | every healthy member, up to 8 (a random 8 when more); none healthy: up to 8 of all |
 //! | simple alias | its one target |
 //! | geolocation | the client's US state, country and continent records, then the default `*`; no match: no answer; last resort: the most specific match |
-//! | latency, geoproximity, IP-based | (until those locations are known) the default record, then the others in set-id order |
+//! | latency | by the round-trip time from the client's network to each record's region (the latency map); a client the map does not know: by distance to the regions; last resort: the best |
+//! | geoproximity | by biased distance from the client; last resort: the closest |
+//! | IP-based | (until CIDR collections exist) the default record, then the others in set-id order |
 //!
 //! Selection reads only the snapshot, the health slots (one atomic load each) and the
 //! per-query [`Context`]; it allocates nothing. The same code produces explanations through
@@ -93,6 +95,14 @@ pub enum Rule {
     MostSpecific,
     /// Geolocation: no record for the client's location and no default: no answer.
     NoMatch,
+    /// Latency: the healthy record whose region has the lowest round-trip time to the client.
+    LowestLatency,
+    /// Geoproximity (and latency for a client the latency map does not know): the healthy
+    /// record at the smallest (biased) distance from the client.
+    Closest,
+    /// Latency or geoproximity for a client that cannot be located: the first healthy record
+    /// in set-id order.
+    Unlocated,
     /// No member was healthy: all counted as healthy (reference §2.4 rule 4).
     LastResort,
 }
@@ -114,6 +124,13 @@ impl Rule {
                 "the most specific healthy record for the client's location (state, country, continent, default)"
             }
             Rule::NoMatch => "no record for the client's location and no default record: no answer",
+            Rule::LowestLatency => {
+                "the healthy record whose region has the lowest latency to the client's network"
+            }
+            Rule::Closest => "the healthy record at the smallest (biased) distance from the client",
+            Rule::Unlocated => {
+                "the client cannot be located: the first healthy record in set-id order"
+            }
             Rule::LastResort => {
                 "no record is healthy: all count as healthy and the policy chooses again (last resort)"
             }
@@ -220,6 +237,19 @@ impl Snapshot {
                     None => Rule::NoMatch,
                 }
             }
+            PolicyKind::Latency | PolicyKind::Geoproximity => {
+                let (order, rule) = self.nearest_order(group.kind, first, members, ctx);
+                match order.iter().find(|&&i| healthy[i as usize]) {
+                    Some(&i) => {
+                        chosen.push(i);
+                        rule
+                    }
+                    None => {
+                        chosen.push(order[0]);
+                        Rule::LastResort
+                    }
+                }
+            }
             kind => match healthy.iter().position(|h| *h) {
                 _ if kind == PolicyKind::Simple => {
                     chosen.push(0);
@@ -275,6 +305,52 @@ impl Snapshot {
         keys.iter()
             .filter_map(|k| members.iter().position(|m| m.key == *k).map(|i| i as u32))
             .collect()
+    }
+
+    /// A latency or geoproximity group's members, best first, and the rule that ranked them.
+    ///
+    /// Latency: by the round-trip time from the client's network to each record's region in
+    /// the latency map; a client the map does not know is ranked by distance to the regions'
+    /// coordinates (the geoproximity fallback). Geoproximity: by the distance from the client
+    /// to each record, biased (reference §2.3: `d * (1 - bias/100)` for a positive bias,
+    /// `d / (1 + bias/100)` for a negative one). Unknown ranks go last, in set-id order.
+    fn nearest_order(
+        &self,
+        kind: PolicyKind,
+        first: u32,
+        members: &[WireMember],
+        ctx: &mut Context,
+    ) -> (SmallVec<[u32; 16]>, Rule) {
+        let mut order: SmallVec<[u32; 16]> = (0..members.len() as u32).collect();
+        let (Some(ip), Some(locator)) = (ctx.client, self.locator.as_deref()) else {
+            return (order, Rule::Unlocated);
+        };
+        if kind == PolicyKind::Latency
+            && let Some(map) = &locator.latency
+            && let Some((rtts, prefix)) = map.rtts(ip)
+        {
+            ctx.scope = ctx.scope.max(prefix);
+            let rtt = |m: &WireMember| rtts.get(m.key as usize).copied().unwrap_or(u32::MAX);
+            order.sort_by_key(|&i| rtt(&members[i as usize]));
+            return (order, Rule::LowestLatency);
+        }
+        let Some((client, prefix)) = locator.coordinates(ip) else {
+            return (order, Rule::Unlocated);
+        };
+        ctx.scope = ctx.scope.max(prefix);
+        let distance = |i: u32| -> f32 {
+            let m = &members[i as usize];
+            let coords = match kind {
+                PolicyKind::Latency => locator.latency.as_ref().and_then(|l| l.coordinates(m.key)),
+                _ => self.member_coords[(first + i) as usize],
+            };
+            let Some(at) = coords else { return f32::INFINITY };
+            let d = crate::locate::distance_km(client, at);
+            let bias = f32::from(m.bias) / 100.0;
+            if bias >= 0.0 { d * (1.0 - bias) } else { d / (1.0 + bias) }
+        };
+        order.sort_by(|&a, &b| distance(a).total_cmp(&distance(b)));
+        (order, Rule::Closest)
     }
 
     /// Whether a member may answer (reference §2.4 rule 2).

@@ -133,8 +133,11 @@ pub(crate) struct WireMember {
     pub(crate) alias: bool,
     /// An alias with evaluate-target-health.
     pub(crate) eth: bool,
-    /// Geolocation: the location's key ([`crate::policy::geo_key`]).
+    /// Geolocation: the location's key ([`crate::policy::geo_key`]); latency: the region's
+    /// index in the latency map ([`NONE`]: not in the map).
     pub(crate) key: u32,
+    /// Geoproximity: the bias, -99 to 99.
+    pub(crate) bias: i8,
 }
 
 /// What explain reports about a member.
@@ -188,6 +191,8 @@ pub struct Snapshot {
     pub(crate) groups: Vec<WireGroup>,
     pub(crate) members: Vec<WireMember>,
     pub(crate) member_info: Vec<MemberInfo>,
+    /// Geoproximity: each member's coordinates, when known.
+    pub(crate) member_coords: Vec<Option<(f32, f32)>>,
     /// The health slots the members read; the health engine writes them.
     pub(crate) slots: Vec<Arc<HealthSlot>>,
     pub(crate) zones: Vec<ZoneInfo>,
@@ -213,8 +218,33 @@ impl Snapshot {
         build(zones.into_iter().collect())
     }
 
-    /// The same snapshot, locating clients with `locator` (for location-based policies).
+    /// The same snapshot, locating clients with `locator` (for location-based policies):
+    /// latency records get their region's index in the latency map, geoproximity records
+    /// named by region get its coordinates.
     pub fn with_locator(mut self, locator: Arc<crate::locate::Locator>) -> Self {
+        use turnout_model::records::GeoproximityLocator;
+        if let Some(map) = &locator.latency {
+            for (m, info) in self.members.iter_mut().zip(&self.member_info) {
+                match &info.policy {
+                    turnout_model::Policy::Latency(region) => {
+                        m.key = map.region(region).unwrap_or(NONE);
+                    }
+                    turnout_model::Policy::Geoproximity(g) => {
+                        if let GeoproximityLocator::Region(region) = &g.locator {
+                            m.key = map.region(region).unwrap_or(NONE);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (i, info) in self.member_info.iter().enumerate() {
+                if let turnout_model::Policy::Geoproximity(g) = &info.policy
+                    && let GeoproximityLocator::Region(_) = &g.locator
+                {
+                    self.member_coords[i] = map.coordinates(self.members[i].key);
+                }
+            }
+        }
         self.locator = Some(locator);
         self
     }
@@ -523,9 +553,23 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                 let (weight, key) = match &m.policy {
                     turnout_model::Policy::Weighted(w) => (*w, 0),
                     turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
-                    _ => (0, 0),
+                    _ => (0, NONE),
                 };
-                wire.push(WireMember { rrset, slot, weight, alias, eth, key });
+                let (bias, coords) = match &m.policy {
+                    turnout_model::Policy::Geoproximity(g) => (
+                        g.bias,
+                        match g.locator {
+                            turnout_model::records::GeoproximityLocator::Coordinates {
+                                latitude,
+                                longitude,
+                            } => Some((latitude as f32, longitude as f32)),
+                            turnout_model::records::GeoproximityLocator::Region(_) => None,
+                        },
+                    ),
+                    _ => (0, None),
+                };
+                wire.push(WireMember { rrset, slot, weight, alias, eth, key, bias });
+                snap.member_coords.push(coords);
                 snap.member_info.push(MemberInfo {
                     set_id: m.set_id.as_str().into(),
                     check: m.check.as_deref().map(Into::into),

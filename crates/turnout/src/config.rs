@@ -83,6 +83,8 @@ struct HealthSection {
 struct RoutingSection {
     /// A MaxMind-format database (GeoIP2/GeoLite2 Country or City), relative to the config file.
     geo_database: Option<PathBuf>,
+    /// A latency map (JSON), relative to the config file.
+    latency_map: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +118,8 @@ pub struct Settings {
     pub zone_files: Vec<PathBuf>,
     /// The geolocation database for geolocation routing.
     pub geo_database: Option<PathBuf>,
+    /// The latency map for latency routing (and region coordinates for geoproximity).
+    pub latency_map: Option<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
     pub log_level: String,
 }
@@ -162,6 +166,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         target_policy: turnout_model::health::TargetPolicy::default(),
         zone_files: Vec::new(),
         geo_database: None,
+        latency_map: None,
         log_level: "info".to_owned(),
     };
     if let Some(path) = &args.config {
@@ -204,6 +209,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         )
         .map_err(|e| ConfigError::Invalid("health", e))?;
         s.geo_database = f.routing.geo_database.map(|p| base.join(p));
+        s.latency_map = f.routing.latency_map.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {
             s.change_retention = parse_duration("control.change_retention", &t)?;
         }

@@ -129,13 +129,24 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "store.redb";
 
-/// Loads the geolocation database named by `routing.geo_database`, if any.
+/// Loads the geolocation database and the latency map the config names, if any.
 fn load_locator(settings: &Settings) -> anyhow::Result<Option<Arc<turnout_dns::locate::Locator>>> {
-    let Some(path) = &settings.geo_database else { return Ok(None) };
-    let geo =
-        turnout_dns::locate::GeoDb::open(path).context("config field routing.geo_database")?;
-    info!("geolocation database {} ({}, {} places)", path.display(), geo.kind, geo.places());
-    Ok(Some(Arc::new(turnout_dns::locate::Locator { geo: Some(geo) })))
+    use turnout_dns::locate::{GeoDb, LatencyMap, Locator};
+    if settings.geo_database.is_none() && settings.latency_map.is_none() {
+        return Ok(None);
+    }
+    let mut locator = Locator::default();
+    if let Some(path) = &settings.geo_database {
+        let geo = GeoDb::open(path).context("config field routing.geo_database")?;
+        info!("geolocation database {} ({}, {} places)", path.display(), geo.kind, geo.places());
+        locator.geo = Some(geo);
+    }
+    if let Some(path) = &settings.latency_map {
+        let map = LatencyMap::open(path).context("config field routing.latency_map")?;
+        info!("latency map {} ({} networks)", path.display(), map.networks());
+        locator.latency = Some(map);
+    }
+    Ok(Some(Arc::new(locator)))
 }
 
 async fn serve(
