@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use turnout_control::types::{
     ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
 };
+use turnout_model::cidr::CidrCollectionSpec;
 use turnout_model::health::HealthCheckSpec;
 use turnout_model::{ChangeBatchSpec, RecordSetSpec};
 
@@ -262,6 +263,28 @@ impl Client {
 }
 
 impl Client {
+    /// Every CIDR collection.
+    pub async fn collections(&self) -> Result<Vec<CidrCollectionSpec>, ClientError> {
+        let list: crate::server::collections::CollectionList =
+            self.request(Method::GET, "/v1/collections", None).await?;
+        Ok(list.collections)
+    }
+
+    /// Creates or replaces a CIDR collection.
+    pub async fn put_collection(
+        &self,
+        spec: &CidrCollectionSpec,
+    ) -> Result<CidrCollectionSpec, ClientError> {
+        self.send(Method::PUT, &format!("/v1/collections/{}", encode_component(&spec.name)), spec)
+            .await
+    }
+
+    /// Deletes a CIDR collection.
+    pub async fn delete_collection(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/collections/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
     /// The answer `name`/`rtype` gets now (for `client`), and why.
     pub async fn explain(
         &self,

@@ -102,6 +102,27 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchChange", message).field("id")
             }
             ControlError::Conflict => ApiError::new(StatusCode::CONFLICT, "Conflict", message),
+            ControlError::NoSuchCollection(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchCidrCollection", message).field("name")
+            }
+            ControlError::CollectionInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "CidrCollectionInUse", message).field("name")
+            }
+            ControlError::InvalidCollection(errors) => {
+                let mut out =
+                    ApiError::new(StatusCode::BAD_REQUEST, "InvalidCidrCollection", message);
+                out.field = errors.first().map(|e| e.field.clone());
+                out.errors = errors
+                    .into_iter()
+                    .map(|e| ChangeError {
+                        index: None,
+                        field: e.field,
+                        code: e.code,
+                        message: e.message,
+                    })
+                    .collect();
+                out
+            }
             ControlError::NotReady => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
             }

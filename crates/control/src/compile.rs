@@ -19,6 +19,7 @@
 
 use std::sync::Arc;
 
+use turnout_model::cidr::CidrCollection;
 use turnout_model::geo::GeoLocation;
 use turnout_model::health::HealthSlot;
 use turnout_model::records::FailoverRole;
@@ -36,9 +37,12 @@ const MAX_ALIAS_DEPTH: usize = 16;
 /// check by name. Every group but a simple record with values becomes a policy [`Group`]
 /// whose answer the query path chooses per query, reading the slots, so health changes reach
 /// the answers without a rebuild; its RRset is the all-healthy answer above.
+///
+/// `collection` gives a CIDR collection by name: an IP-based group carries its collection.
 pub fn compile_zone(
     records: &ZoneRecords,
     slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+    collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
     // Record sets are sorted by (name, type, set id): each group is a contiguous run.
     let sets: Vec<&RecordSet> = records.sets.values().collect();
@@ -49,7 +53,7 @@ pub fn compile_zone(
         let (name, rtype) = (&sets[start].name, sets[start].rtype);
         let end = start
             + sets[start..].iter().take_while(|s| s.name == *name && s.rtype == rtype).count();
-        if let Some(group) = policy_group(&sets[start..end], slot) {
+        if let Some(group) = policy_group(&sets[start..end], slot, collection) {
             groups.push((name.clone(), rtype, group));
         }
         if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
@@ -73,7 +77,11 @@ pub fn compile_zone(
 /// always answers with its values). Members come in the policy's order: a failover group's
 /// primary first; for geolocation and IP-based groups the default `*` first (clients are not
 /// located yet); otherwise by set id.
-fn policy_group(sets: &[&RecordSet], slot: &dyn Fn(&str) -> Arc<HealthSlot>) -> Option<Group> {
+fn policy_group(
+    sets: &[&RecordSet],
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+    collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
+) -> Option<Group> {
     if let [one] = sets
         && matches!(one.policy, Policy::Simple)
         && matches!(one.data, RecordData::Values { .. })
@@ -105,7 +113,11 @@ fn policy_group(sets: &[&RecordSet], slot: &dyn Fn(&str) -> Arc<HealthSlot>) -> 
         Policy::Cidr { location, .. } if location != "*" => 1,
         _ => 0,
     });
-    Some(Group { members })
+    let collection = sets.iter().find_map(|s| match &s.policy {
+        Policy::Cidr { collection: c, .. } => collection(c),
+        _ => None,
+    });
+    Some(Group { members, collection })
 }
 
 /// The record sets of one group.
@@ -215,7 +227,7 @@ mod tests {
             r#"{"name":"m","type":"A","ttl":30,"set_id":"a","multivalue":true,"values":["192.0.2.1"]}"#,
             r#"{"name":"m","type":"A","ttl":20,"set_id":"b","multivalue":true,"values":["192.0.2.2"]}"#,
             r#"{"name":"@","type":"A","alias":{"target":"www","evaluate_target_health":true}}"#,
-        ]), &|_| Arc::new(HealthSlot::default()))
+        ]), &|_| Arc::new(HealthSlot::default()), &|_| None)
         .unwrap();
         assert_eq!(answer(&z, "www.ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
         assert_eq!(answer(&z, "w.ex.test.", RType::A), Some((5, vec!["192.0.2.9".into()])));

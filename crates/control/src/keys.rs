@@ -7,6 +7,7 @@
 //! /turnout/callerrefs/<reference>                the zone a caller reference created
 //! /turnout/tokens/<name>                         an API token's name, scopes and SHA-256
 //! /turnout/checks/<name>                         a health check (JSON, as written)
+//! /turnout/collections/<name>                    a CIDR collection (JSON, as written)
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
@@ -75,6 +76,16 @@ pub fn checks() -> String {
 /// One health check.
 pub fn check(name: &str) -> String {
     format!("{ROOT}checks/{}", escape(name))
+}
+
+/// Every CIDR collection.
+pub fn collections() -> String {
+    format!("{ROOT}collections/")
+}
+
+/// One CIDR collection.
+pub fn collection(name: &str) -> String {
+    format!("{ROOT}collections/{}", escape(name))
 }
 
 /// The checker label of this node (one checker per node; cluster mode will name them).

@@ -105,6 +105,20 @@ pub enum ControlError {
         /// What uses it.
         user: String,
     },
+    /// No such CIDR collection.
+    #[error("no CIDR collection {0:?}")]
+    NoSuchCollection(String),
+    /// The CIDR collection is invalid; every problem is listed.
+    #[error("the CIDR collection is invalid: {}", fields(.0))]
+    InvalidCollection(Vec<turnout_model::FieldError>),
+    /// The collection (or a location it would lose) is still named by a record.
+    #[error("the CIDR collection {name:?} is still used by the {user}")]
+    CollectionInUse {
+        /// The collection.
+        name: String,
+        /// What uses it.
+        user: String,
+    },
     /// The DNS data plane has not published its first snapshot yet.
     #[error("not ready: the configuration is not loaded yet")]
     NotReady,

@@ -23,6 +23,7 @@ use turnout_store::{Compare, Op, Revision, Store, Txn};
 
 use tokio_util::sync::CancellationToken;
 use turnout_health::{HealthEngine, Webhook, WebhookEvent};
+use turnout_model::cidr::CidrCollectionSpec;
 use turnout_model::health::{CheckKind, HealthCheckSpec, TargetPolicy};
 use turnout_model::{ErrorCode, FieldError};
 
@@ -495,8 +496,10 @@ impl Control {
         for _ in 0..MAX_ATTEMPTS {
             let (txn, record) = {
                 let st = self.read();
-                let exists = |name: &str| st.checks.contains_key(name);
-                let plan = change::plan(batch, default_zone.as_ref(), &st.records, &exists)
+                let check = |name: &str| st.checks.contains_key(name);
+                let cidr = |c: &str, l: &str| st.cidr_ref_error(c, l);
+                let refs = change::Refs { check: &check, cidr: &cidr };
+                let plan = change::plan(batch, default_zone.as_ref(), &st.records, &refs)
                     .map_err(ControlError::InvalidChangeBatch)?;
                 if dry_run {
                     return Ok(Submitted::DryRun(dry_run_of(&st, &plan.zones)));
@@ -638,6 +641,76 @@ impl Control {
             Op::delete(keys::health_status(keys::LOCAL_CHECKER, name)),
         ];
         let response = self.store.txn(Txn { success, ..Txn::default() }).await?;
+        self.wait_state(response.revision).await;
+        Ok(())
+    }
+}
+
+impl Control {
+    /// Every CIDR collection, as written, in name order.
+    pub fn collections(&self) -> Vec<CidrCollectionSpec> {
+        self.read().collections.values().map(|(spec, _)| spec.clone()).collect()
+    }
+
+    /// One CIDR collection, as written.
+    pub fn collection(&self, name: &str) -> Result<CidrCollectionSpec, ControlError> {
+        self.read()
+            .collections
+            .get(name)
+            .map(|(spec, _)| spec.clone())
+            .ok_or_else(|| ControlError::NoSuchCollection(name.to_owned()))
+    }
+
+    /// Creates or replaces a CIDR collection; returns whether it was created. A replacement
+    /// may not drop a location that records still name.
+    pub async fn put_collection(&self, spec: &CidrCollectionSpec) -> Result<bool, ControlError> {
+        let collection = spec.validate().map_err(ControlError::InvalidCollection)?;
+        let _writer = self.writer.lock().await;
+        let created = {
+            let st = self.read();
+            if let Some((_, old)) = st.collections.get(&collection.name) {
+                for location in old.locations.keys() {
+                    if collection.locations.contains_key(location) {
+                        continue;
+                    }
+                    if let Some(user) = st.collection_user(&collection.name, Some(location)) {
+                        return Err(ControlError::CollectionInUse {
+                            name: collection.name.clone(),
+                            user: format!("record set {user} (location {location:?})"),
+                        });
+                    }
+                }
+            }
+            !st.collections.contains_key(&collection.name)
+        };
+        let value = serde_json::to_vec(spec)
+            .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
+        let txn = Txn {
+            success: vec![Op::put(keys::collection(&collection.name), value)],
+            ..Txn::default()
+        };
+        let response = self.store.txn(txn).await?;
+        self.wait_state(response.revision).await;
+        Ok(created)
+    }
+
+    /// Deletes a CIDR collection that no record names.
+    pub async fn delete_collection(&self, name: &str) -> Result<(), ControlError> {
+        let _writer = self.writer.lock().await;
+        {
+            let st = self.read();
+            if !st.collections.contains_key(name) {
+                return Err(ControlError::NoSuchCollection(name.to_owned()));
+            }
+            if let Some(user) = st.collection_user(name, None) {
+                return Err(ControlError::CollectionInUse {
+                    name: name.to_owned(),
+                    user: format!("record set {user}"),
+                });
+            }
+        }
+        let txn = Txn { success: vec![Op::delete(keys::collection(name))], ..Txn::default() };
+        let response = self.store.txn(txn).await?;
         self.wait_state(response.revision).await;
         Ok(())
     }

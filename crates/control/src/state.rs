@@ -6,8 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::warn;
+use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
-use turnout_model::{Name, RType, RecordKey, RecordSetSpec, ZoneRecords};
+use turnout_model::{
+    ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSetSpec, ZoneRecords,
+};
 use turnout_store::{Event, KeyValue, Revision, WatchBatch};
 
 use crate::keys;
@@ -41,6 +44,8 @@ pub struct Config {
     pub checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
     /// This node's last persisted observed status of each check (a restart starts from it).
     pub observed: HashMap<String, Status>,
+    /// CIDR collections by name, as written and validated.
+    pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
 }
 
 /// A persisted observed status.
@@ -134,6 +139,21 @@ impl Config {
                     );
                 }
             }
+        } else if key.starts_with(&keys::collections()) {
+            let Some(spec) = decode::<CidrCollectionSpec>(key, &kv.value) else { return };
+            match spec.validate() {
+                Ok(c) => {
+                    touched.zones.extend(self.zones_using(&c.name));
+                    self.collections.insert(c.name.clone(), (spec, Arc::new(c)));
+                }
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    warn!(
+                        "stored CIDR collection {key:?} is invalid ({}); ignored",
+                        errors.join("; ")
+                    );
+                }
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::health()) {
             let Some((checker, check)) = rest.split_once('/') else { return };
             if unescape(checker) != keys::LOCAL_CHECKER {
@@ -171,11 +191,58 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::collections()) {
+            let name = unescape(rest);
+            self.collections.remove(&name);
+            touched.zones.extend(self.zones_using(&name));
         } else if let Some(rest) = key.strip_prefix(&keys::health())
             && let Some((_, check)) = rest.split_once('/')
         {
             self.observed.remove(&unescape(check));
         }
+    }
+
+    /// The zones whose IP-based records name a collection.
+    pub fn zones_using(&self, collection: &str) -> Vec<Name> {
+        self.records
+            .iter()
+            .filter(|(_, z)| {
+                z.sets.values().any(
+                    |s| matches!(&s.policy, Policy::Cidr { collection: c, .. } if c == collection),
+                )
+            })
+            .map(|(apex, _)| apex.clone())
+            .collect()
+    }
+
+    /// The first record set that names a collection (and, if given, one of its locations).
+    pub fn collection_user(&self, collection: &str, location: Option<&str>) -> Option<RecordKey> {
+        self.records.values().flat_map(|z| z.sets.values()).find_map(|s| match &s.policy {
+            Policy::Cidr { collection: c, location: l }
+                if c == collection && location.is_none_or(|x| x == l) =>
+            {
+                Some(s.key())
+            }
+            _ => None,
+        })
+    }
+
+    /// What is wrong with an IP-based record's (collection, location), if anything.
+    pub fn cidr_ref_error(&self, collection: &str, location: &str) -> Option<FieldError> {
+        let Some((_, c)) = self.collections.get(collection) else {
+            return Some(FieldError::new(
+                "cidr.collection",
+                ErrorCode::NoSuchCidrCollection,
+                format!("no CIDR collection {collection:?}; create it first"),
+            ));
+        };
+        (location != "*" && !c.locations.contains_key(location)).then(|| {
+            FieldError::new(
+                "cidr.location",
+                ErrorCode::NoSuchCidrLocation,
+                format!("the CIDR collection {collection:?} has no location {location:?}"),
+            )
+        })
     }
 
     /// The SOA record set key of a zone.

@@ -266,22 +266,26 @@ impl Builder {
     /// Recompiles dirty zones (all with `dirty.all`); returns how many, and how many failed.
     /// The lock is held only to take the zones' shared record sets, not while compiling.
     fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> (usize, usize) {
-        let work: Vec<(Name, Option<Arc<ZoneRecords>>)> = {
+        type Work = Vec<(Name, Option<Arc<ZoneRecords>>)>;
+        let (work, collections): (Work, BTreeMap<String, _>) = {
             let st = self.control.read();
+            let collections =
+                st.collections.iter().map(|(k, (_, c))| (k.clone(), Arc::clone(c))).collect();
             let targets: Vec<Name> = if dirty.all {
                 self.compiled.clear();
                 st.zones.keys().cloned().collect()
             } else {
                 dirty.zones.iter().cloned().collect()
             };
-            targets
+            let work = targets
                 .into_iter()
                 .map(|apex| {
                     let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
                     let records = records.cloned();
                     (apex, records)
                 })
-                .collect()
+                .collect();
+            (work, collections)
         };
         let (mut count, mut failed) = (0, 0);
         for (apex, records) in work {
@@ -294,7 +298,8 @@ impl Builder {
             }
             count += 1;
             let health = self.control.health();
-            match compile_zone(&records, &|name| health.slot(name)) {
+            let collection = |name: &str| collections.get(name).cloned();
+            match compile_zone(&records, &|name| health.slot(name), &collection) {
                 Ok(zone) => {
                     self.compiled.insert(apex, zone);
                 }

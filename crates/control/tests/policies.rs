@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use turnout_control::compile::compile_zone;
 use turnout_dns::{Context, Explanation, Snapshot, explain};
+use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::health::{HealthSlot, Status};
 use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
 
@@ -19,6 +20,19 @@ struct Setup {
 
 impl Setup {
     fn new(specs: &[&str]) -> Setup {
+        Setup::with_collections(specs, &[])
+    }
+
+    /// With CIDR collections, each as its JSON.
+    fn with_collections(specs: &[&str], collections: &[&str]) -> Setup {
+        let collections: HashMap<String, Arc<CidrCollection>> = collections
+            .iter()
+            .map(|json| {
+                let c =
+                    serde_json::from_str::<CidrCollectionSpec>(json).unwrap().validate().unwrap();
+                (c.name.clone(), Arc::new(c))
+            })
+            .collect();
         let apex = Name::parse_absolute("ex.test.").unwrap();
         let mut z = ZoneRecords::new(apex.clone());
         let base = [
@@ -31,9 +45,11 @@ impl Setup {
             z.sets.insert(set.key(), set);
         }
         let checks: std::cell::RefCell<HashMap<String, Arc<HealthSlot>>> = Default::default();
-        let zone = compile_zone(&z, &|name| {
-            checks.borrow_mut().entry(name.to_owned()).or_default().clone()
-        })
+        let zone = compile_zone(
+            &z,
+            &|name| checks.borrow_mut().entry(name.to_owned()).or_default().clone(),
+            &|name| collections.get(name).cloned(),
+        )
         .unwrap();
         Setup { snap: Snapshot::build([&zone]).unwrap(), checks: checks.into_inner() }
     }
@@ -561,4 +577,52 @@ fn geoproximity_an_unhealthy_closest_record_gives_the_next_closest() {
     let s = proximity(0, 0);
     s.set("b", Status::Unhealthy);
     assert_eq!(s.from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+}
+
+const OFFICES: &str = r#"{"name":"offices","locations":{
+  "paris":["192.0.2.0/23","2001:db8:1::/48"],
+  "paris-lab":["192.0.3.0/24"],
+  "tokyo":["198.51.100.0/22"]}}"#;
+
+fn ip_based(with_default: bool) -> Setup {
+    let mut specs = vec![
+        r#"{"name":"i","type":"A","ttl":60,"set_id":"paris","cidr":{"collection":"offices","location":"paris"},"health_check":"paris","values":["192.0.2.1"]}"#,
+        r#"{"name":"i","type":"A","ttl":60,"set_id":"lab","cidr":{"collection":"offices","location":"paris-lab"},"health_check":"lab","values":["192.0.2.2"]}"#,
+        r#"{"name":"i","type":"A","ttl":60,"set_id":"tokyo","cidr":{"collection":"offices","location":"tokyo"},"values":["192.0.2.3"]}"#,
+    ];
+    if with_default {
+        specs.push(r#"{"name":"i","type":"A","ttl":60,"set_id":"any","cidr":{"collection":"offices","location":"*"},"health_check":"any","values":["192.0.2.9"]}"#);
+    }
+    Setup::with_collections(&specs, &[OFFICES])
+}
+
+#[test]
+fn ip_based_the_longest_matching_network_wins() {
+    let s = ip_based(true);
+    assert_eq!(s.from("i.ex.test.", "192.0.2.7"), (vec!["192.0.2.1".to_owned()], 23));
+    assert_eq!(s.from("i.ex.test.", "192.0.3.200"), (vec!["192.0.2.2".to_owned()], 24), "the /24");
+    assert_eq!(s.from("i.ex.test.", "198.51.103.1"), (vec!["192.0.2.3".to_owned()], 22));
+    assert_eq!(s.from("i.ex.test.", "2001:db8:1:2::5"), (vec!["192.0.2.1".to_owned()], 48), "v6");
+}
+
+#[test]
+fn ip_based_no_match_gets_the_default_with_the_tables_longest_prefix_as_scope() {
+    let s = ip_based(true);
+    assert_eq!(s.from("i.ex.test.", "203.0.113.1"), (vec!["192.0.2.9".to_owned()], 24));
+    assert_eq!(s.from("i.ex.test.", "2001:db8:2::1"), (vec!["192.0.2.9".to_owned()], 48));
+    let s = ip_based(false);
+    assert_eq!(
+        s.from("i.ex.test.", "203.0.113.1").0,
+        Vec::<String>::new(),
+        "no default: no answer"
+    );
+}
+
+#[test]
+fn ip_based_an_unhealthy_location_falls_back_to_the_default_then_itself() {
+    let s = ip_based(true);
+    s.set("lab", Status::Unhealthy);
+    assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.9"], "the default, not the /23");
+    s.set("any", Status::Unhealthy);
+    assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.2"], "all down: the match");
 }

@@ -18,7 +18,7 @@
 //! | geolocation | the client's US state, country and continent records, then the default `*`; no match: no answer; last resort: the most specific match |
 //! | latency | by the round-trip time from the client's network to each record's region (the latency map); a client the map does not know: by distance to the regions; last resort: the best |
 //! | geoproximity | by biased distance from the client; last resort: the closest |
-//! | IP-based | (until CIDR collections exist) the default record, then the others in set-id order |
+//! | IP-based | the location whose network holds the client (longest prefix), then the default `*`; no match: no answer; last resort: the match |
 //!
 //! Selection reads only the snapshot, the health slots (one atomic load each) and the
 //! per-query [`Context`]; it allocates nothing. The same code produces explanations through
@@ -103,6 +103,9 @@ pub enum Rule {
     /// Latency or geoproximity for a client that cannot be located: the first healthy record
     /// in set-id order.
     Unlocated,
+    /// IP-based: the location whose network holds the client (longest prefix), then the
+    /// default.
+    LongestPrefix,
     /// No member was healthy: all counted as healthy (reference §2.4 rule 4).
     LastResort,
 }
@@ -123,11 +126,16 @@ impl Rule {
             Rule::MostSpecific => {
                 "the most specific healthy record for the client's location (state, country, continent, default)"
             }
-            Rule::NoMatch => "no record for the client's location and no default record: no answer",
+            Rule::NoMatch => {
+                "no record for the client's location (or network) and no default record: no answer"
+            }
             Rule::LowestLatency => {
                 "the healthy record whose region has the lowest latency to the client's network"
             }
             Rule::Closest => "the healthy record at the smallest (biased) distance from the client",
+            Rule::LongestPrefix => {
+                "the healthy record for the location whose network holds the client (longest prefix), then the default"
+            }
             Rule::Unlocated => {
                 "the client cannot be located: the first healthy record in set-id order"
             }
@@ -237,6 +245,20 @@ impl Snapshot {
                     None => Rule::NoMatch,
                 }
             }
+            PolicyKind::Cidr => {
+                let order = self.cidr_order(group.table, members, ctx);
+                match order.iter().find(|&&i| healthy[i as usize]) {
+                    Some(&i) => {
+                        chosen.push(i);
+                        Rule::LongestPrefix
+                    }
+                    None if !order.is_empty() => {
+                        chosen.push(order[0]);
+                        Rule::LastResort
+                    }
+                    None => Rule::NoMatch,
+                }
+            }
             PolicyKind::Latency | PolicyKind::Geoproximity => {
                 let (order, rule) = self.nearest_order(group.kind, first, members, ctx);
                 match order.iter().find(|&&i| healthy[i as usize]) {
@@ -305,6 +327,33 @@ impl Snapshot {
         keys.iter()
             .filter_map(|k| members.iter().position(|m| m.key == *k).map(|i| i as u32))
             .collect()
+    }
+
+    /// An IP-based group's candidates: the location whose network holds the client (longest
+    /// prefix), then the default `*`. Sets the ECS scope to the matched prefix, or when nothing
+    /// matches to the table's longest prefix (every address sharing that many bits with the
+    /// client matches nothing either).
+    fn cidr_order(
+        &self,
+        table: u32,
+        members: &[WireMember],
+        ctx: &mut Context,
+    ) -> SmallVec<[u32; 4]> {
+        let mut order: SmallVec<[u32; 4]> = SmallVec::new();
+        if let (Some(ip), Some(t)) = (ctx.client, self.cidr_tables.get(table as usize)) {
+            match t.map.longest(ip) {
+                Some((&i, prefix)) => {
+                    ctx.scope = ctx.scope.max(prefix);
+                    order.push(i);
+                }
+                None => {
+                    let longest = if ip.is_ipv4() { t.longest.0 } else { t.longest.1 };
+                    ctx.scope = ctx.scope.max(longest);
+                }
+            }
+        }
+        order.extend(members.iter().position(|m| m.key == 1).map(|i| i as u32));
+        order
     }
 
     /// A latency or geoproximity group's members, best first, and the rule that ranked them.

@@ -117,6 +117,18 @@ pub(crate) struct WireGroup {
     pub(crate) owner: NodeId,
     /// In `members` (and `member_info`): in set-id order, a failover group's primary first.
     pub(crate) members: Run,
+    /// IP-based: its table in `cidr_tables`; [`NONE`] otherwise.
+    pub(crate) table: u32,
+}
+
+/// An IP-based group's networks: which member each network's location is.
+#[derive(Debug, Default)]
+pub(crate) struct CidrTable {
+    /// Network -> index of the member (within the group) for its location.
+    pub(crate) map: crate::locate::PrefixMap<u32>,
+    /// The longest IPv4 and IPv6 prefixes in the table: an address outside every network is
+    /// outside them for any address that shares this many leading bits (the ECS scope).
+    pub(crate) longest: (u8, u8),
 }
 
 /// One record set of a group.
@@ -191,6 +203,8 @@ pub struct Snapshot {
     pub(crate) groups: Vec<WireGroup>,
     pub(crate) members: Vec<WireMember>,
     pub(crate) member_info: Vec<MemberInfo>,
+    /// IP-based groups' tables.
+    pub(crate) cidr_tables: Vec<CidrTable>,
     /// Geoproximity: each member's coordinates, when known.
     pub(crate) member_coords: Vec<Option<(f32, f32)>>,
     /// The health slots the members read; the health engine writes them.
@@ -490,7 +504,12 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
             if let Some(group) = z.group(name, rt) {
                 w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
                 let kind = group.members[0].policy.kind();
-                snap.groups.push(WireGroup { kind, owner: id, members: Run::default() });
+                snap.groups.push(WireGroup {
+                    kind,
+                    owner: id,
+                    members: Run::default(),
+                    table: NONE,
+                });
                 pending.push((w.group, name, id, rt, group));
             }
             snap.rrsets.push(w);
@@ -553,6 +572,7 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
                 let (weight, key) = match &m.policy {
                     turnout_model::Policy::Weighted(w) => (*w, 0),
                     turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
+                    turnout_model::Policy::Cidr { location, .. } if location == "*" => (0, 1),
                     _ => (0, NONE),
                 };
                 let (bias, coords) = match &m.policy {
@@ -579,6 +599,23 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
             let start = snap.members.len();
             snap.members.extend(wire);
             snap.groups[gi as usize].members = Run::since(start, &snap.members)?;
+            if let Some(collection) = &group.collection {
+                let mut table = CidrTable::default();
+                for (i, m) in group.members.iter().enumerate() {
+                    let turnout_model::Policy::Cidr { location, .. } = &m.policy else { continue };
+                    for net in collection.locations.get(location).into_iter().flatten() {
+                        table.map.insert(*net, i as u32);
+                        let longest = match net {
+                            ipnet::IpNet::V4(_) => &mut table.longest.0,
+                            ipnet::IpNet::V6(_) => &mut table.longest.1,
+                        };
+                        *longest = (*longest).max(net.prefix_len());
+                    }
+                }
+                snap.groups[gi as usize].table =
+                    u32::try_from(snap.cidr_tables.len()).map_err(|_| SnapshotError::TooLarge)?;
+                snap.cidr_tables.push(table);
+            }
         }
         // validate() guarantees the SOA; this only keeps a broken zone from panicking.
         let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {

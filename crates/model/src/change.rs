@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::name::Name;
 use crate::records::{
-    ErrorCode, FieldError, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
+    ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
 };
 use crate::rtype::RType;
 
@@ -169,18 +169,32 @@ pub struct Plan {
     pub change_count: usize,
 }
 
+/// What records may refer to outside their zones.
+pub struct Refs<'a> {
+    /// Whether a health check of that name exists.
+    pub check: &'a dyn Fn(&str) -> bool,
+    /// What is wrong with a (collection, location) an IP-based record names (field
+    /// `cidr.collection` or `cidr.location`), if anything. `*` is every collection's default.
+    pub cidr: &'a dyn Fn(&str, &str) -> Option<FieldError>,
+}
+
+impl Refs<'static> {
+    /// Everything exists (for planning without a node, and for tests).
+    pub const ANY: Refs<'static> = Refs { check: &|_| true, cidr: &|_, _| None };
+}
+
 /// Validates `batch` against the current record sets of `zones` and returns what to write.
 ///
 /// `default_zone` is used for changes that name no zone. On error nothing is returned but
 /// every error found: per-change errors first (in change order), then the group and name rules
 /// on the state the batch would leave.
-/// `check_exists` says whether a health check of that name exists (records may only name
-/// existing checks).
+/// `refs` says which health checks and CIDR locations exist (records may only name existing
+/// ones).
 pub fn plan<Z: Borrow<ZoneRecords>>(
     batch: &ChangeBatchSpec,
     default_zone: Option<&Name>,
     zones: &BTreeMap<Name, Z>,
-    check_exists: &dyn Fn(&str) -> bool,
+    refs: &Refs<'_>,
 ) -> Result<Plan, Vec<ChangeError>> {
     let mut errors = Vec::new();
     if batch.comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT_LEN) {
@@ -236,7 +250,7 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
         let Some(action) = action else { continue };
         if action != Action::Delete
             && let Some(hc) = &set.health_check
-            && !check_exists(hc)
+            && !(refs.check)(hc)
         {
             errors.push(ChangeError::record(
                 index,
@@ -244,6 +258,12 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
                 ErrorCode::NoSuchHealthCheck,
                 format!("no health check {hc:?}; create it first"),
             ));
+        }
+        if action != Action::Delete
+            && let Policy::Cidr { collection, location } = &set.policy
+            && let Some(e) = (refs.cidr)(collection, location)
+        {
+            errors.push(ChangeError::at(index, e.prefixed("record_set")));
         }
         let factor = if action == Action::Upsert { 2 } else { 1 };
         records += set.record_count() * factor;

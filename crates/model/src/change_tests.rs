@@ -35,7 +35,7 @@ fn errors_of(
     zs: &BTreeMap<Name, ZoneRecords>,
     changes: &[(&str, &str)],
 ) -> Vec<(Option<usize>, String, ErrorCode)> {
-    plan(&batch(changes), Some(&apex()), zs, &|_| true)
+    plan(&batch(changes), Some(&apex()), zs, &Refs::ANY)
         .unwrap_err()
         .into_iter()
         .map(|e| (e.index, e.field, e.code))
@@ -49,7 +49,7 @@ const WWW_CNAME: &str = r#"{"name":"www","type":"CNAME","ttl":60,"values":["web.
 fn in_order_and_all_or_nothing() {
     let zs = zones(&[WWW]);
     // DELETE then CREATE of the same key is valid (reference §3.1).
-    let p = plan(&batch(&[("DELETE", WWW), ("CREATE", WWW_CNAME)]), Some(&apex()), &zs, &|_| true)
+    let p = plan(&batch(&[("DELETE", WWW), ("CREATE", WWW_CNAME)]), Some(&apex()), &zs, &Refs::ANY)
         .unwrap();
     let delta = &p.zones[&apex()];
     assert_eq!(delta.puts.len(), 1);
@@ -157,7 +157,7 @@ fn aliases_need_a_target_and_no_loop() {
             r#"{{"name":"{name}","type":"A","alias":{{"target":"{target}","evaluate_target_health":true}}}}"#
         )
     };
-    plan(&batch(&[("CREATE", &alias("@", "www"))]), Some(&apex()), &zs, &|_| true).unwrap();
+    plan(&batch(&[("CREATE", &alias("@", "www"))]), Some(&apex()), &zs, &Refs::ANY).unwrap();
     let got = errors_of(&zs, &[("CREATE", &alias("app", "nope"))]);
     assert_eq!(
         got,
@@ -179,9 +179,12 @@ fn aliases_need_a_target_and_no_loop() {
         vec![(Some(0), "changes[0].record_set.name".into(), ErrorCode::AliasTargetInUse)]
     );
     // Deleting both in one batch is fine.
-    plan(&batch(&[("DELETE", &alias("app", "www")), ("DELETE", WWW)]), Some(&apex()), &zs, &|_| {
-        true
-    })
+    plan(
+        &batch(&[("DELETE", &alias("app", "www")), ("DELETE", WWW)]),
+        Some(&apex()),
+        &zs,
+        &Refs::ANY,
+    )
     .unwrap();
 }
 
@@ -193,7 +196,7 @@ fn batch_limits_count_upserts_twice() {
     let sets: Vec<String> = (0..2)
         .map(|i| format!(r#"{{"name":"n{i}","type":"A","ttl":1,"values":[{}]}}"#, values.join(",")))
         .collect();
-    plan(&batch(&[("CREATE", &sets[0]), ("CREATE", &sets[1])]), Some(&apex()), &zs, &|_| true)
+    plan(&batch(&[("CREATE", &sets[0]), ("CREATE", &sets[1])]), Some(&apex()), &zs, &Refs::ANY)
         .unwrap();
     let got = errors_of(&zs, &[("UPSERT", &sets[0]), ("UPSERT", &sets[1]), ("CREATE", WWW)]);
     assert_eq!(got, vec![(None, "changes".into(), ErrorCode::LimitExceeded)]);

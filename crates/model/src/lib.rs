@@ -6,6 +6,7 @@
 //! validated change batches ([`change::plan`]).
 
 pub mod change;
+pub mod cidr;
 pub mod geo;
 pub mod health;
 pub mod metric;

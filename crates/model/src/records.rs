@@ -362,6 +362,12 @@ pub enum ErrorCode {
     NoSuchHealthCheck,
     /// A health check is still named by records or calculated checks.
     CheckInUse,
+    /// A record names a CIDR collection that does not exist.
+    NoSuchCidrCollection,
+    /// A record names a location its CIDR collection does not have.
+    NoSuchCidrLocation,
+    /// A CIDR collection (or one of its locations) is still named by records.
+    CidrCollectionInUse,
 }
 
 impl ErrorCode {
@@ -388,6 +394,9 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LimitExceeded",
             ErrorCode::NoSuchHealthCheck => "NoSuchHealthCheck",
             ErrorCode::CheckInUse => "CheckInUse",
+            ErrorCode::NoSuchCidrCollection => "NoSuchCidrCollection",
+            ErrorCode::NoSuchCidrLocation => "NoSuchCidrLocation",
+            ErrorCode::CidrCollectionInUse => "CidrCollectionInUse",
         }
     }
 }

@@ -189,6 +189,8 @@ pub struct Group {
     /// The records, all of one policy: in set-id order, except a failover group's, which are
     /// primary then secondary.
     pub members: Vec<Member>,
+    /// For an IP-based group: the CIDR collection its records name.
+    pub collection: Option<Arc<crate::cidr::CidrCollection>>,
 }
 
 /// One record set of a [`Group`].

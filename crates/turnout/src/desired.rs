@@ -23,6 +23,9 @@ pub struct DesiredState {
     /// Health checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<turnout_model::health::HealthCheckSpec>,
+    /// CIDR collections for IP-based records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidr_collections: Vec<turnout_model::cidr::CidrCollectionSpec>,
     /// Control panels (read, not applied by this version).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control_panels: Vec<serde_json::Value>,

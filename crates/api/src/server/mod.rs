@@ -4,6 +4,7 @@
 
 mod changes;
 pub(crate) mod checks;
+pub(crate) mod collections;
 mod explain;
 mod ops;
 mod zones;
@@ -109,6 +110,11 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/checks", get(checks::list))
         .route("/checks/{name}", get(checks::get).put(checks::put).delete(checks::delete))
         .route("/checks/{name}/status", get(checks::status))
+        .route("/collections", get(collections::list))
+        .route(
+            "/collections/{name}",
+            get(collections::get).put(collections::put).delete(collections::delete),
+        )
         .route("/explain", get(explain::explain))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
 mod checks;
+mod collections;
 mod harness;
 mod lifecycle;
 mod validation;

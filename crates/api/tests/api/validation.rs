@@ -193,6 +193,13 @@ async fn check(s: &Server, zone: &str, c: &Case) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_rejects_through_the_api_and_changes_nothing() {
     let s = start().await;
+    // The collections the IP-based cases name.
+    for (name, body) in [
+        ("one", r#"{"locations":{"a":["10.1.0.0/16"],"b":["10.2.0.0/16"]}}"#),
+        ("two", r#"{"locations":{"b":["10.3.0.0/16"]}}"#),
+    ] {
+        s.call(Method::PUT, &format!("/v1/collections/{name}"), Some(body)).await.unwrap();
+    }
     for (i, c) in cases().iter().enumerate() {
         let zone = format!("v{i}.test");
         let zone =

@@ -272,6 +272,7 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
                 member("192.0.2.10", FailoverRole::Primary, Some(&primary)),
                 member("192.0.2.20", FailoverRole::Secondary, Some(&secondary)),
             ],
+            collection: None,
         },
     ));
     // The mail host fails over to a secondary without a check (always healthy).
@@ -284,6 +285,7 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
                 member("192.0.2.25", FailoverRole::Primary, Some(&primary)),
                 member("192.0.2.26", FailoverRole::Secondary, None),
             ],
+            collection: None,
         },
     ));
     let snap = Snapshot::build(&[zone]).expect("builds");

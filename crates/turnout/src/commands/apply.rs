@@ -14,6 +14,7 @@ use turnout_api::client::ClientError;
 use turnout_control::types::{ChangeInfo, CreateZone};
 use turnout_control::{default_name_servers, default_records};
 use turnout_model::change::{self, Action};
+use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::health::{HealthCheck, HealthCheckSpec};
 use turnout_model::{ChangeBatchSpec, ChangeSpec, Name, RecordSet, RecordSetSpec, ZoneRecords};
 
@@ -27,6 +28,7 @@ use crate::desired::{DesiredState, Step, plan_zone, validate_zone};
 struct PlanOut {
     zones: Vec<ZonePlanOut>,
     checks: Vec<CheckStep>,
+    collections: Vec<CollectionStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<ChangeInfo>,
 }
@@ -98,6 +100,25 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
                 })),
         }
     }
+    let mut wanted_collections: BTreeMap<String, (CidrCollectionSpec, CidrCollection)> =
+        BTreeMap::new();
+    for (i, spec) in state.cidr_collections.iter().enumerate() {
+        match spec.validate() {
+            Ok(c) => {
+                if wanted_collections.insert(c.name.clone(), (spec.clone(), c)).is_some() {
+                    errors.push(format!(
+                        "cidr_collections[{i}].name: {:?} is named twice",
+                        spec.name
+                    ));
+                }
+            }
+            Err(es) => {
+                errors.extend(es.into_iter().map(|e| {
+                    format!("cidr_collections[{i}].{}: {} ({})", e.field, e.message, e.code)
+                }))
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(Failure::Input(format!(
             "{} is not valid:\n  {}",
@@ -116,6 +137,9 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     let current_checks: BTreeMap<String, HealthCheckSpec> =
         api.checks().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
     let check_plan = plan_checks(&wanted_checks, &current_checks, args.prune);
+    let current_collections: BTreeMap<String, CidrCollectionSpec> =
+        api.collections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+    let collection_plan = plan_collections(&wanted_collections, &current_collections, args.prune);
     let existing: BTreeSet<Name> =
         api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
     let mut plans = Vec::new();
@@ -164,8 +188,32 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         plans.iter().flat_map(|p| p.steps.iter().map(|s| s.origin.clone())).collect();
     let check_exists =
         |name: &str| wanted_checks.contains_key(name) || current_checks.contains_key(name);
+    // A collection the file gives is the one records will see; else the node's.
+    let cidr_ref = |collection: &str, location: &str| {
+        let locations: Option<Vec<String>> = match wanted_collections.get(collection) {
+            Some((_, c)) => Some(c.locations.keys().cloned().collect()),
+            None => {
+                current_collections.get(collection).map(|c| c.locations.keys().cloned().collect())
+            }
+        };
+        let Some(locations) = locations else {
+            return Some(turnout_model::FieldError::new(
+                "cidr.collection",
+                turnout_model::ErrorCode::NoSuchCidrCollection,
+                format!("no CIDR collection {collection:?}; create it first"),
+            ));
+        };
+        (location != "*" && !locations.iter().any(|l| l == location)).then(|| {
+            turnout_model::FieldError::new(
+                "cidr.location",
+                turnout_model::ErrorCode::NoSuchCidrLocation,
+                format!("the CIDR collection {collection:?} has no location {location:?}"),
+            )
+        })
+    };
+    let refs = change::Refs { check: &check_exists, cidr: &cidr_ref };
     if !batch.changes.is_empty()
-        && let Err(errors) = change::plan(&batch, None, &base, &check_exists)
+        && let Err(errors) = change::plan(&batch, None, &base, &refs)
     {
         let lines: Vec<String> = errors
             .iter()
@@ -199,10 +247,15 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             })
             .collect(),
         checks: check_plan.clone(),
+        collections: collection_plan.clone(),
         applied: None,
     };
     let creates = plans.iter().filter(|p| p.create.is_some()).count();
-    if batch.changes.is_empty() && creates == 0 && check_plan.is_empty() {
+    if batch.changes.is_empty()
+        && creates == 0
+        && check_plan.is_empty()
+        && collection_plan.is_empty()
+    {
         return output(args.client.output, &out, |_| {
             "no changes: the store matches the file".into()
         });
@@ -235,6 +288,21 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             return Err(e.into());
         }
     }
+    // Collections that only grow go before the records that name their new locations; one
+    // that loses a location goes after the records that stop naming it.
+    let grows = |step: &&CollectionStep| {
+        current_collections.get(&step.collection.name).is_none_or(|now| {
+            now.locations.keys().all(|l| step.collection.locations.contains_key(l))
+        })
+    };
+    let (early, late): (Vec<&CollectionStep>, Vec<&CollectionStep>) =
+        collection_plan.iter().filter(|c| c.action != "DELETE").partition(grows);
+    for step in early {
+        if let Err(e) = api.put_collection(&step.collection).await {
+            rollback(&api, &created).await;
+            return Err(e.into());
+        }
+    }
     if !batch.changes.is_empty() {
         match api.submit(None, &batch, true).await {
             Ok(change) => out.applied = Some(change),
@@ -242,6 +310,21 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
                 rollback(&api, &created).await;
                 return Err(e.into());
             }
+        }
+    }
+    for step in late {
+        api.put_collection(&step.collection).await?;
+    }
+    for step in collection_plan.iter().filter(|c| c.action == "DELETE") {
+        match api.delete_collection(&step.collection.name).await {
+            Ok(()) => {}
+            Err(ClientError::Api(e)) if e.code == "CidrCollectionInUse" => {
+                super::warn(&format!(
+                    "kept the CIDR collection {:?}: {}",
+                    step.collection.name, e.message
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let mut deletes: Vec<&CheckStep> = check_plan.iter().filter(|c| c.action == "DELETE").collect();
@@ -262,9 +345,44 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     output(args.client.output, &out, |o| match &o.applied {
         Some(c) => format!("applied: change {} {}", c.id, c.status),
         None => {
-            format!("applied: {creates} zone(s) created, {} health check change(s)", o.checks.len())
+            format!(
+                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s)",
+                o.checks.len(),
+                o.collections.len()
+            )
         }
     })
+}
+
+/// One planned CIDR collection change.
+#[derive(Debug, Clone, Serialize)]
+struct CollectionStep {
+    action: &'static str,
+    collection: CidrCollectionSpec,
+}
+
+/// CREATE new collections, UPSERT changed ones, DELETE (with prune) the others.
+fn plan_collections(
+    wanted: &BTreeMap<String, (CidrCollectionSpec, CidrCollection)>,
+    current: &BTreeMap<String, CidrCollectionSpec>,
+    prune: bool,
+) -> Vec<CollectionStep> {
+    let mut steps = Vec::new();
+    for (name, (spec, collection)) in wanted {
+        match current.get(name) {
+            None => steps.push(CollectionStep { action: "CREATE", collection: spec.clone() }),
+            Some(now) if now.validate().ok().as_ref() == Some(collection) => {}
+            Some(_) => steps.push(CollectionStep { action: "UPSERT", collection: spec.clone() }),
+        }
+    }
+    if prune {
+        for (name, spec) in current {
+            if !wanted.contains_key(name) {
+                steps.push(CollectionStep { action: "DELETE", collection: spec.clone() });
+            }
+        }
+    }
+    steps
 }
 
 /// One planned health-check change.
@@ -356,6 +474,24 @@ fn render(plan: &PlanOut) -> String {
             _ => "~",
         };
         text.push_str(&format!("{mark} {}\n", describe_check(&step.check)));
+    }
+    for step in &plan.collections {
+        let mark = match step.action {
+            "CREATE" => "+",
+            "DELETE" => "-",
+            _ => "~",
+        };
+        let locations: Vec<String> = step
+            .collection
+            .locations
+            .iter()
+            .map(|(l, nets)| format!("{l}={}", nets.join(",")))
+            .collect();
+        text.push_str(&format!(
+            "{mark} collection {} {}\n",
+            step.collection.name,
+            locations.join(" ")
+        ));
     }
     for zone in &plan.zones {
         let state = if zone.create { " (new zone)" } else { "" };

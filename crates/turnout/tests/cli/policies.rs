@@ -138,3 +138,51 @@ zones:
     let why = ok(&t, &["explain", "www.geo.test", "A", "--client", "203.0.113.9"]);
     assert!(why.contains("-> europe"), "{why}");
 }
+
+#[test]
+fn ip_based_answers_follow_the_client_subnet_through_a_collection_from_the_file() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ip.yaml");
+    std::fs::write(
+        &file,
+        r#"
+cidr_collections:
+  - name: offices
+    locations:
+      paris: [192.0.2.0/24, "2001:db8:1::/48"]
+      tokyo: [198.51.100.0/22]
+zones:
+  - name: ip.test
+    records:
+      - { name: www, type: A, ttl: 60, set_id: paris, cidr: { collection: offices, location: paris }, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: tokyo, cidr: { collection: offices, location: tokyo }, values: [192.0.2.2] }
+      - { name: www, type: A, ttl: 60, set_id: other, cidr: { collection: offices, location: "*" }, values: [192.0.2.9] }
+"#,
+    )
+    .unwrap();
+    let plan = ok(&t, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(plan.contains("+ collection offices paris=192.0.2.0/24,2001:db8:1::/48"), "{plan}");
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    let ask = |subnet: &str| {
+        let out = dns_tool("dig", t.dns, &["www.ip.test", "A", &format!("+subnet={subnet}")]);
+        let answer = out
+            .lines()
+            .find(|l| l.starts_with("www.ip.test."))
+            .map(|l| l.rsplit('\t').next().unwrap().to_owned())
+            .unwrap_or_default();
+        let scope = out
+            .lines()
+            .find_map(|l| l.strip_prefix("; CLIENT-SUBNET: "))
+            .unwrap_or_else(|| panic!("no CLIENT-SUBNET in {out}"))
+            .to_owned();
+        (answer, scope)
+    };
+    assert_eq!(ask("192.0.2.0/24"), ("192.0.2.1".to_owned(), "192.0.2.0/24/24".to_owned()));
+    assert_eq!(ask("198.51.101.0/24"), ("192.0.2.2".to_owned(), "198.51.101.0/24/22".to_owned()));
+    assert_eq!(
+        ask("2001:db8:1:5::/56"),
+        ("192.0.2.1".to_owned(), "2001:db8:1::/56/48".to_owned())
+    );
+    assert_eq!(ask("203.0.113.0/24"), ("192.0.2.9".to_owned(), "203.0.113.0/24/24".to_owned()));
+}

@@ -1,0 +1,202 @@
+//! CIDR collections for IP-based routing (reference §2.2-2.3): named locations, each a list of
+//! client networks. Records of an IP-based group name a collection and one of its locations,
+//! or `*`, the default.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::{ErrorCode, FieldError};
+
+/// The most blocks one collection holds (Route 53's quota).
+pub const MAX_BLOCKS: usize = 1000;
+/// The longest location name.
+pub const MAX_LOCATION_LEN: usize = 16;
+
+/// A collection as written (API bodies, the `cidr_collections` of desired-state files).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CidrCollectionSpec {
+    /// The collection's name, which records refer to.
+    #[serde(default)]
+    pub name: String,
+    /// Each location's networks, like `{"east": ["192.0.2.0/24", "2001:db8::/48"]}`.
+    #[serde(default)]
+    pub locations: BTreeMap<String, Vec<String>>,
+}
+
+/// A validated collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CidrCollection {
+    /// The name.
+    pub name: String,
+    /// Each location's networks (host bits zero).
+    pub locations: BTreeMap<String, Vec<ipnet::IpNet>>,
+}
+
+/// Whether `name` is a valid location name (`*`, the default, is not a location of a
+/// collection).
+pub fn location_name_error(name: &str, field: &str) -> Option<FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_LOCATION_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+    (!ok).then(|| {
+        FieldError::new(
+            field,
+            ErrorCode::InvalidValue,
+            format!("{name:?} is not a location name: 1-{MAX_LOCATION_LEN} characters of 0-9 A-Z a-z _ -"),
+        )
+    })
+}
+
+impl CidrCollectionSpec {
+    /// Validates every field; every error is reported, each naming its field.
+    pub fn validate(&self) -> Result<CidrCollection, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        errors.extend(crate::health::check_name_error(&self.name, "name"));
+        if self.locations.is_empty() {
+            errors.push(FieldError::new(
+                "locations",
+                ErrorCode::MissingField,
+                "a collection needs at least one location",
+            ));
+        }
+        let mut seen: BTreeMap<ipnet::IpNet, &str> = BTreeMap::new();
+        let mut locations = BTreeMap::new();
+        for (location, blocks) in &self.locations {
+            let field = format!("locations.{location}");
+            errors.extend(location_name_error(location, &field));
+            if blocks.is_empty() {
+                errors.push(FieldError::new(
+                    &field,
+                    ErrorCode::MissingField,
+                    "a location needs at least one network",
+                ));
+            }
+            let mut nets = Vec::with_capacity(blocks.len());
+            for (i, text) in blocks.iter().enumerate() {
+                let field = format!("{field}[{i}]");
+                let Ok(net) = text.parse::<ipnet::IpNet>() else {
+                    errors.push(FieldError::new(
+                        &field,
+                        ErrorCode::InvalidValue,
+                        format!("{text:?} is not a network like 192.0.2.0/24"),
+                    ));
+                    continue;
+                };
+                // Reference §2.3: IPv4 /1-/24, IPv6 /1-/48; /0 only through the default `*`.
+                let max = if net.addr().is_ipv4() { 24 } else { 48 };
+                if net.prefix_len() == 0 || net.prefix_len() > max {
+                    errors.push(FieldError::new(
+                        &field,
+                        ErrorCode::InvalidValue,
+                        format!(
+                            "{text}: the prefix must be /1 to /{max} (a /0 is the default record, location \"*\")"
+                        ),
+                    ));
+                    continue;
+                }
+                if net.trunc() != net {
+                    errors.push(FieldError::new(
+                        &field,
+                        ErrorCode::InvalidValue,
+                        format!("{text} has host bits set; did you mean {}?", net.trunc()),
+                    ));
+                    continue;
+                }
+                if let Some(other) = seen.insert(net, location) {
+                    errors.push(FieldError::new(
+                        &field,
+                        ErrorCode::DuplicateLocation,
+                        format!("{net} is already in the location {other:?}"),
+                    ));
+                    continue;
+                }
+                nets.push(net);
+            }
+            locations.insert(location.clone(), nets);
+        }
+        if seen.len() > MAX_BLOCKS {
+            errors.push(FieldError::new(
+                "locations",
+                ErrorCode::LimitExceeded,
+                format!("{} networks; a collection holds at most {MAX_BLOCKS}", seen.len()),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(CidrCollection { name: self.name.clone(), locations })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: &str) -> Result<CidrCollection, Vec<(String, ErrorCode)>> {
+        let spec: CidrCollectionSpec = serde_json::from_str(json).unwrap();
+        spec.validate().map_err(|es| es.into_iter().map(|e| (e.field, e.code)).collect())
+    }
+
+    #[test]
+    fn valid_collections() {
+        let c = check(r#"{"name":"offices","locations":{"east":["192.0.2.0/24","2001:db8::/48"],"west":["198.51.100.0/23"]}}"#)
+            .unwrap();
+        assert_eq!(c.locations["east"].len(), 2);
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        let cases: &[(&str, &str, ErrorCode)] = &[
+            (r#"{"locations":{"a":["10.0.0.0/8"]}}"#, "name", ErrorCode::MissingField),
+            (r#"{"name":"c"}"#, "locations", ErrorCode::MissingField),
+            (r#"{"name":"c","locations":{"a":[]}}"#, "locations.a", ErrorCode::MissingField),
+            (
+                r#"{"name":"c","locations":{"*":["10.0.0.0/8"]}}"#,
+                "locations.*",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a-very-long-location":["10.0.0.0/8"]}}"#,
+                "locations.a-very-long-location",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["nope"]}}"#,
+                "locations.a[0]",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["10.0.0.0/25"]}}"#,
+                "locations.a[0]",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["0.0.0.0/0"]}}"#,
+                "locations.a[0]",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["2001:db8::/64"]}}"#,
+                "locations.a[0]",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["10.0.0.1/8"]}}"#,
+                "locations.a[0]",
+                ErrorCode::InvalidValue,
+            ),
+            (
+                r#"{"name":"c","locations":{"a":["10.0.0.0/8"],"b":["10.0.0.0/8"]}}"#,
+                "locations.b[0]",
+                ErrorCode::DuplicateLocation,
+            ),
+        ];
+        for (json, field, code) in cases {
+            let got = check(json).unwrap_err();
+            assert!(got.iter().any(|(f, c)| f == field && c == code), "{json}: {got:?}");
+        }
+    }
+}
