@@ -15,7 +15,12 @@ pub async fn run(args: &ExplainArgs) -> Result<(), Failure> {
 fn render(x: &Explained) -> String {
     let e = &x.explanation;
     let who = e.client.map_or("a client of unknown location".to_owned(), |c| c.to_string());
-    let mut text = format!("{} {} for {who}: {}\n", e.name, e.rtype, e.rcode);
+    let scope = if e.ecs_scope > 0 {
+        format!(" (chosen for the client's /{} network)", e.ecs_scope)
+    } else {
+        String::new()
+    };
+    let mut text = format!("{} {} for {who}: {}{scope}\n", e.name, e.rtype, e.rcode);
     for line in &e.answer {
         text.push_str(&format!("  {line}\n"));
     }
