@@ -71,13 +71,14 @@ impl Setup {
 
     /// The answer's values (sorted) and ECS scope for a client.
     fn from(&self, name: &str, client: &str) -> (Vec<String>, u8) {
+        self.from_subnet(name, client, 128)
+    }
+
+    /// The same for a client known by a subnet (an ECS source prefix).
+    fn from_subnet(&self, name: &str, client: &str, prefix: u8) -> (Vec<String>, u8) {
         let name = Name::parse_absolute(name).unwrap();
-        let e = explain(
-            &self.snap,
-            &name,
-            RType::A,
-            &mut Context::new(Some(client.parse().unwrap()), 0),
-        );
+        let mut ctx = Context::new(Some(client.parse().unwrap()), 0).with_source_prefix(prefix);
+        let e = explain(&self.snap, &name, RType::A, &mut ctx);
         assert_eq!(e.rcode, "NOERROR", "{e:?}");
         let mut v: Vec<String> =
             e.answer.iter().map(|l| l.rsplit(' ').next().unwrap().to_owned()).collect();
@@ -625,4 +626,26 @@ fn ip_based_an_unhealthy_location_falls_back_to_the_default_then_itself() {
     assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.9"], "the default, not the /23");
     s.set("any", Status::Unhealthy);
     assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.2"], "all down: the match");
+}
+
+#[test]
+fn ip_based_a_client_subnet_shorter_than_a_network_does_not_match_it() {
+    let s = ip_based(true);
+    // 192.0.2.0/23 holds paris-lab's 192.0.3.0/24 only in part and is shorter than it: the
+    // client is in paris's /23.
+    assert_eq!(s.from_subnet("i.ex.test.", "192.0.2.0", 23), (vec!["192.0.2.1".to_owned()], 23));
+    // 192.0.3.0 known only as a /23 does not match the /24 either.
+    assert_eq!(s.from_subnet("i.ex.test.", "192.0.3.0", 23).0, ["192.0.2.1"]);
+    // A /22 matches neither: the default.
+    assert_eq!(s.from_subnet("i.ex.test.", "192.0.0.0", 22).0, ["192.0.2.9"]);
+}
+
+#[test]
+fn a_health_check_on_a_simple_record_is_accepted_and_ignored() {
+    let s = Setup::new(&[
+        r#"{"name":"s","type":"A","ttl":60,"health_check":"c","values":["192.0.2.1"]}"#,
+    ]);
+    // The compiled zone never reads the check: nothing to fail over to.
+    assert!(!s.checks.contains_key("c"), "the check's slot was taken");
+    assert_eq!(s.one("s.ex.test.", 0), "192.0.2.1");
 }

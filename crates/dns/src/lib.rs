@@ -49,8 +49,11 @@ pub fn respond(
         Ok(q) => {
             // RFC 7871 §7.2.1: the Client Subnet, when given (a /0 says "do not use my
             // address": then the source address), is where the client is.
-            let subnet = q.edns.and_then(|e| e.ecs).filter(|e| e.source > 0).map(|e| e.addr);
-            let mut ctx = Context::new(subnet.or(client), fastrand::u64(..));
+            let subnet = q.edns.and_then(|e| e.ecs).filter(|e| e.source > 0);
+            let mut ctx = Context::new(subnet.map(|e| e.addr).or(client), fastrand::u64(..));
+            if let Some(e) = subnet {
+                ctx = ctx.with_source_prefix(e.source);
+            }
             let r = answer(snap, &q, &mut ctx);
             Some(encode(&q, &r, response_limit(q.edns, transport), out))
         }

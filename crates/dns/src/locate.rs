@@ -227,14 +227,27 @@ impl<T> PrefixMap<T> {
     /// The value of the longest network holding `ip`, and that network's prefix length.
     #[inline]
     pub fn longest(&self, ip: IpAddr) -> Option<(&T, u8)> {
+        self.longest_within(ip, 128)
+    }
+
+    /// [`PrefixMap::longest`] among networks no longer than `max` bits: when only a prefix of
+    /// the address is known, a longer network cannot be said to hold it.
+    #[inline]
+    pub fn longest_within(&self, ip: IpAddr, max: u8) -> Option<(&T, u8)> {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                self.v4.iter().find_map(|(p, t)| t.get(&mask4(a, *p)).map(|v| (v, *p)))
+                self.v4
+                    .iter()
+                    .filter(|(p, _)| *p <= max)
+                    .find_map(|(p, t)| t.get(&mask4(a, *p)).map(|v| (v, *p)))
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
-                self.v6.iter().find_map(|(p, t)| t.get(&mask6(a, *p)).map(|v| (v, *p)))
+                self.v6
+                    .iter()
+                    .filter(|(p, _)| *p <= max)
+                    .find_map(|(p, t)| t.get(&mask6(a, *p)).map(|v| (v, *p)))
             }
         }
     }
@@ -407,6 +420,11 @@ mod tests {
         assert_eq!(m.longest("10.2.0.1".parse().unwrap()), Some((&8, 8)));
         assert_eq!(m.longest("2001:db8:1::1".parse().unwrap()), Some((&32, 32)));
         assert_eq!(m.longest("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(
+            m.longest_within("10.1.2.3".parse().unwrap(), 12),
+            Some((&8, 8)),
+            "a /12 is known"
+        );
     }
 
     #[test]

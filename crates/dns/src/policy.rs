@@ -45,12 +45,21 @@ pub struct Context {
     rng: u64,
     /// The longest prefix of the client's address a choice depended on.
     scope: u8,
+    /// How many leading bits of `client` are known (an ECS source prefix; else all).
+    source: u8,
 }
 
 impl Context {
     /// A context for one query; `seed` drives every random choice (weighted, multivalue).
     pub fn new(client: Option<IpAddr>, seed: u64) -> Self {
-        Context { client, rng: seed, scope: 0 }
+        Context { client, rng: seed, scope: 0, source: 128 }
+    }
+
+    /// Only the first `bits` of the client's address are known (an EDNS Client Subnet's
+    /// source prefix): an IP-based network longer than that cannot match (reference §2.3).
+    pub fn with_source_prefix(mut self, bits: u8) -> Self {
+        self.source = bits;
+        self
     }
 
     /// The EDNS Client Subnet scope of the answer so far: the longest prefix of the client's
@@ -341,7 +350,7 @@ impl Snapshot {
     ) -> SmallVec<[u32; 4]> {
         let mut order: SmallVec<[u32; 4]> = SmallVec::new();
         if let (Some(ip), Some(t)) = (ctx.client, self.cidr_tables.get(table as usize)) {
-            match t.map.longest(ip) {
+            match t.map.longest_within(ip, ctx.source) {
                 Some((&i, prefix)) => {
                     ctx.scope = ctx.scope.max(prefix);
                     order.push(i);

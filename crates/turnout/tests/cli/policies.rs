@@ -74,7 +74,7 @@ zones:
 }
 
 #[test]
-fn geolocation_answers_follow_the_client_subnet_and_return_its_scope() {
+fn geolocation_and_latency_answers_follow_the_client_subnet_and_return_its_scope() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("geo.mmdb");
     std::fs::write(
@@ -86,7 +86,18 @@ fn geolocation_answers_follow_the_client_subnet_and_return_its_scope() {
     )
     .unwrap();
     let config = dir.path().join("turnout.toml");
-    std::fs::write(&config, "[routing]\ngeo_database = \"geo.mmdb\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("latency.json"),
+        r#"{"regions": {"us": {}, "eu": {}},
+            "networks": [{"network": "192.0.2.0/23", "rtt_ms": {"us": 10, "eu": 90}},
+                         {"network": "203.0.113.0/24", "rtt_ms": {"us": 80, "eu": 15}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        "[routing]\ngeo_database = \"geo.mmdb\"\nlatency_map = \"latency.json\"\n",
+    )
+    .unwrap();
     let data = dir.path().join("data");
     let t = turnout_testkit::process::Turnout::start(
         crate::bin(),
@@ -112,15 +123,17 @@ zones:
       - { name: www, type: A, ttl: 60, set_id: california, geo: { country: US, subdivision: CA }, values: [192.0.2.1] }
       - { name: www, type: A, ttl: 60, set_id: europe, geo: { continent: EU }, values: [192.0.2.2] }
       - { name: www, type: A, ttl: 60, set_id: default, geo: { country: "*" }, values: [192.0.2.9] }
+      - { name: fast, type: A, ttl: 60, set_id: us, region: us, values: [192.0.2.31] }
+      - { name: fast, type: A, ttl: 60, set_id: eu, region: eu, values: [192.0.2.32] }
 "#,
     )
     .unwrap();
     ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
-    let ask = |subnet: &str| {
-        let out = dns_tool("dig", t.dns, &["www.geo.test", "A", &format!("+subnet={subnet}")]);
+    let ask_name = |name: &str, subnet: &str| {
+        let out = dns_tool("dig", t.dns, &[name, "A", &format!("+subnet={subnet}")]);
         let answer = out
             .lines()
-            .find(|l| l.starts_with("www.geo.test."))
+            .find(|l| l.starts_with(&format!("{name}.")))
             .map(|l| l.rsplit('\t').next().unwrap().to_owned())
             .unwrap_or_default();
         let scope = out
@@ -130,6 +143,7 @@ zones:
             .to_owned();
         (answer, scope)
     };
+    let ask = |subnet: &str| ask_name("www.geo.test", subnet);
     assert_eq!(ask("192.0.2.0/24"), ("192.0.2.1".to_owned(), "192.0.2.0/24/24".to_owned()));
     assert_eq!(ask("203.0.113.0/24"), ("192.0.2.2".to_owned(), "203.0.113.0/24/25".to_owned()));
     assert_eq!(ask("198.51.100.0/24").0, "192.0.2.9", "unlocated: the default");
@@ -137,6 +151,10 @@ zones:
     assert_eq!(dns_tool("dig", t.dns, &["+short", "www.geo.test", "A"]).trim(), "192.0.2.9");
     let why = ok(&t, &["explain", "www.geo.test", "A", "--client", "203.0.113.9"]);
     assert!(why.contains("-> europe"), "{why}");
+    // Latency: the region with the lowest RTT from the client's network, scope the map's.
+    let fast = |subnet: &str| ask_name("fast.geo.test", subnet);
+    assert_eq!(fast("192.0.2.0/24"), ("192.0.2.31".to_owned(), "192.0.2.0/24/23".to_owned()));
+    assert_eq!(fast("203.0.113.0/24"), ("192.0.2.32".to_owned(), "203.0.113.0/24/24".to_owned()));
 }
 
 #[test]
