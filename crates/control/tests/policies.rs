@@ -70,12 +70,12 @@ impl Setup {
     }
 
     /// The answer's values (sorted) and ECS scope for a client.
-    fn from(&self, name: &str, client: &str) -> (Vec<String>, u8) {
-        self.from_subnet(name, client, 128)
+    fn answer_for(&self, name: &str, client: &str) -> (Vec<String>, u8) {
+        self.answer_for_subnet(name, client, 128)
     }
 
     /// The same for a client known by a subnet (an ECS source prefix).
-    fn from_subnet(&self, name: &str, client: &str, prefix: u8) -> (Vec<String>, u8) {
+    fn answer_for_subnet(&self, name: &str, client: &str, prefix: u8) -> (Vec<String>, u8) {
         let name = Name::parse_absolute(name).unwrap();
         let mut ctx = Context::new(Some(client.parse().unwrap()), 0).with_source_prefix(prefix);
         let e = explain(&self.snap, &name, RType::A, &mut ctx);
@@ -433,33 +433,45 @@ fn geolocation(with_default: bool) -> Setup {
 #[test]
 fn geolocation_the_most_specific_location_wins() {
     let s = geolocation(true);
-    assert_eq!(s.from("g.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 24), "state");
     assert_eq!(
-        s.from("g.ex.test.", "203.0.113.5"),
+        s.answer_for("g.ex.test.", "192.0.2.77"),
+        (vec!["192.0.2.1".to_owned()], 24),
+        "state"
+    );
+    assert_eq!(
+        s.answer_for("g.ex.test.", "203.0.113.5"),
         (vec!["192.0.2.4".to_owned()], 25),
         "continent"
     );
-    assert_eq!(s.from("g.ex.test.", "2001:db8::1"), (vec!["192.0.2.9".to_owned()], 32), "default");
+    assert_eq!(
+        s.answer_for("g.ex.test.", "2001:db8::1"),
+        (vec!["192.0.2.9".to_owned()], 32),
+        "default"
+    );
 }
 
 #[test]
 fn geolocation_a_us_client_without_a_state_gets_the_us_record() {
     let s = geolocation(true);
-    assert_eq!(s.from("g.ex.test.", "198.51.100.7").0, ["192.0.2.2"]);
+    assert_eq!(s.answer_for("g.ex.test.", "198.51.100.7").0, ["192.0.2.2"]);
 }
 
 #[test]
 fn geolocation_an_unlocatable_client_gets_the_default() {
     let s = geolocation(true);
-    assert_eq!(s.from("g.ex.test.", "10.1.2.3").0, ["192.0.2.9"]);
+    assert_eq!(s.answer_for("g.ex.test.", "10.1.2.3").0, ["192.0.2.9"]);
     let s = geolocation(false);
-    assert_eq!(s.from("g.ex.test.", "10.1.2.3").0, Vec::<String>::new(), "no default: no answer");
+    assert_eq!(
+        s.answer_for("g.ex.test.", "10.1.2.3").0,
+        Vec::<String>::new(),
+        "no default: no answer"
+    );
 }
 
 #[test]
 fn geolocation_no_match_and_no_default_is_noerror_without_an_answer() {
     let s = geolocation(false);
-    assert_eq!(s.from("g.ex.test.", "203.0.113.200").0, Vec::<String>::new(), "Kenya");
+    assert_eq!(s.answer_for("g.ex.test.", "203.0.113.200").0, Vec::<String>::new(), "Kenya");
     let e = s.explain("g.ex.test.", RType::A, 0);
     assert_eq!(e.rcode, "NOERROR");
 }
@@ -468,19 +480,23 @@ fn geolocation_no_match_and_no_default_is_noerror_without_an_answer() {
 fn geolocation_an_unhealthy_match_falls_back_to_larger_regions_then_the_most_specific() {
     let s = geolocation(true);
     s.set("ca", Status::Unhealthy);
-    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.2"], "state down: country");
+    assert_eq!(s.answer_for("g.ex.test.", "192.0.2.77").0, ["192.0.2.2"], "state down: country");
     s.set("us", Status::Unhealthy);
-    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.3"], "then the continent");
+    assert_eq!(s.answer_for("g.ex.test.", "192.0.2.77").0, ["192.0.2.3"], "then the continent");
     s.set("na", Status::Unhealthy);
-    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.9"], "then the default");
+    assert_eq!(s.answer_for("g.ex.test.", "192.0.2.77").0, ["192.0.2.9"], "then the default");
     s.set("any", Status::Unhealthy);
-    assert_eq!(s.from("g.ex.test.", "192.0.2.77").0, ["192.0.2.1"], "all down: the state record");
+    assert_eq!(
+        s.answer_for("g.ex.test.", "192.0.2.77").0,
+        ["192.0.2.1"],
+        "all down: the state record"
+    );
 }
 
 #[test]
 fn an_answer_that_does_not_depend_on_the_client_has_scope_zero() {
     let s = failover().with_geo(geo_db());
-    assert_eq!(s.from("www.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 0));
+    assert_eq!(s.answer_for("www.ex.test.", "192.0.2.77"), (vec!["192.0.2.1".to_owned()], 0));
 }
 
 /// Regions us-east (38.9, -77.0), eu-west (53.3, -6.3), ap-south (19.1, 72.9). 192.0.2.0/24 is
@@ -513,26 +529,30 @@ fn latency() -> Setup {
 #[test]
 fn latency_the_region_with_the_lowest_latency_answers() {
     let s = latency();
-    assert_eq!(s.from("l.ex.test.", "192.0.2.50"), (vec!["192.0.2.1".to_owned()], 24));
-    assert_eq!(s.from("l.ex.test.", "198.51.101.7"), (vec!["192.0.2.2".to_owned()], 23));
+    assert_eq!(s.answer_for("l.ex.test.", "192.0.2.50"), (vec!["192.0.2.1".to_owned()], 24));
+    assert_eq!(s.answer_for("l.ex.test.", "198.51.101.7"), (vec!["192.0.2.2".to_owned()], 23));
 }
 
 #[test]
 fn latency_an_unhealthy_best_region_gives_the_next_best() {
     let s = latency();
     s.set("us", Status::Unhealthy);
-    assert_eq!(s.from("l.ex.test.", "192.0.2.50").0, ["192.0.2.2"], "eu-west is next at 80 ms");
+    assert_eq!(
+        s.answer_for("l.ex.test.", "192.0.2.50").0,
+        ["192.0.2.2"],
+        "eu-west is next at 80 ms"
+    );
     s.set("eu", Status::Unhealthy).set("ap", Status::Unhealthy);
-    assert_eq!(s.from("l.ex.test.", "192.0.2.50").0, ["192.0.2.1"], "all down: the best");
+    assert_eq!(s.answer_for("l.ex.test.", "192.0.2.50").0, ["192.0.2.1"], "all down: the best");
 }
 
 #[test]
 fn latency_an_unmapped_client_falls_back_to_the_nearest_region() {
     let s = latency();
     // Paris is nearest to eu-west.
-    assert_eq!(s.from("l.ex.test.", "203.0.113.9"), (vec!["192.0.2.2".to_owned()], 24));
+    assert_eq!(s.answer_for("l.ex.test.", "203.0.113.9"), (vec!["192.0.2.2".to_owned()], 24));
     // Not in the map, not in the database: set-id order.
-    assert_eq!(s.from("l.ex.test.", "10.0.0.1"), (vec!["192.0.2.1".to_owned()], 0));
+    assert_eq!(s.answer_for("l.ex.test.", "10.0.0.1"), (vec!["192.0.2.1".to_owned()], 0));
 }
 
 fn proximity(bias_a: i32, bias_b: i32) -> Setup {
@@ -555,29 +575,32 @@ fn proximity(bias_a: i32, bias_b: i32) -> Setup {
 
 #[test]
 fn geoproximity_the_smallest_distance_answers() {
-    assert_eq!(proximity(0, 0).from("p.ex.test.", "192.0.2.1"), (vec!["192.0.2.2".to_owned()], 24));
+    assert_eq!(
+        proximity(0, 0).answer_for("p.ex.test.", "192.0.2.1"),
+        (vec!["192.0.2.2".to_owned()], 24)
+    );
     // A region-named record takes the latency map's coordinates.
-    assert_eq!(proximity(0, 0).from("p.ex.test.", "198.51.100.1").0, ["192.0.2.3"]);
+    assert_eq!(proximity(0, 0).answer_for("p.ex.test.", "198.51.100.1").0, ["192.0.2.3"]);
 }
 
 #[test]
 fn geoproximity_a_positive_bias_grows_a_records_area() {
     // The reference's example: 150 km with bias +50 counts as 75 km and beats 100 km.
-    assert_eq!(proximity(50, 0).from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+    assert_eq!(proximity(50, 0).answer_for("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
 }
 
 #[test]
 fn geoproximity_a_negative_bias_shrinks_a_records_area() {
     // B at 100 km with bias -40 counts as 100 / 0.6 = 167 km: A at 150 km wins. (Multiplying
     // by 1.4 instead would give 140 km and B.)
-    assert_eq!(proximity(0, -40).from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+    assert_eq!(proximity(0, -40).answer_for("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
 }
 
 #[test]
 fn geoproximity_an_unhealthy_closest_record_gives_the_next_closest() {
     let s = proximity(0, 0);
     s.set("b", Status::Unhealthy);
-    assert_eq!(s.from("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
+    assert_eq!(s.answer_for("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
 }
 
 const OFFICES: &str = r#"{"name":"offices","locations":{
@@ -600,20 +623,28 @@ fn ip_based(with_default: bool) -> Setup {
 #[test]
 fn ip_based_the_longest_matching_network_wins() {
     let s = ip_based(true);
-    assert_eq!(s.from("i.ex.test.", "192.0.2.7"), (vec!["192.0.2.1".to_owned()], 23));
-    assert_eq!(s.from("i.ex.test.", "192.0.3.200"), (vec!["192.0.2.2".to_owned()], 24), "the /24");
-    assert_eq!(s.from("i.ex.test.", "198.51.103.1"), (vec!["192.0.2.3".to_owned()], 22));
-    assert_eq!(s.from("i.ex.test.", "2001:db8:1:2::5"), (vec!["192.0.2.1".to_owned()], 48), "v6");
+    assert_eq!(s.answer_for("i.ex.test.", "192.0.2.7"), (vec!["192.0.2.1".to_owned()], 23));
+    assert_eq!(
+        s.answer_for("i.ex.test.", "192.0.3.200"),
+        (vec!["192.0.2.2".to_owned()], 24),
+        "the /24"
+    );
+    assert_eq!(s.answer_for("i.ex.test.", "198.51.103.1"), (vec!["192.0.2.3".to_owned()], 22));
+    assert_eq!(
+        s.answer_for("i.ex.test.", "2001:db8:1:2::5"),
+        (vec!["192.0.2.1".to_owned()], 48),
+        "v6"
+    );
 }
 
 #[test]
 fn ip_based_no_match_gets_the_default_with_the_tables_longest_prefix_as_scope() {
     let s = ip_based(true);
-    assert_eq!(s.from("i.ex.test.", "203.0.113.1"), (vec!["192.0.2.9".to_owned()], 24));
-    assert_eq!(s.from("i.ex.test.", "2001:db8:2::1"), (vec!["192.0.2.9".to_owned()], 48));
+    assert_eq!(s.answer_for("i.ex.test.", "203.0.113.1"), (vec!["192.0.2.9".to_owned()], 24));
+    assert_eq!(s.answer_for("i.ex.test.", "2001:db8:2::1"), (vec!["192.0.2.9".to_owned()], 48));
     let s = ip_based(false);
     assert_eq!(
-        s.from("i.ex.test.", "203.0.113.1").0,
+        s.answer_for("i.ex.test.", "203.0.113.1").0,
         Vec::<String>::new(),
         "no default: no answer"
     );
@@ -623,9 +654,13 @@ fn ip_based_no_match_gets_the_default_with_the_tables_longest_prefix_as_scope() 
 fn ip_based_an_unhealthy_location_falls_back_to_the_default_then_itself() {
     let s = ip_based(true);
     s.set("lab", Status::Unhealthy);
-    assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.9"], "the default, not the /23");
+    assert_eq!(
+        s.answer_for("i.ex.test.", "192.0.3.200").0,
+        ["192.0.2.9"],
+        "the default, not the /23"
+    );
     s.set("any", Status::Unhealthy);
-    assert_eq!(s.from("i.ex.test.", "192.0.3.200").0, ["192.0.2.2"], "all down: the match");
+    assert_eq!(s.answer_for("i.ex.test.", "192.0.3.200").0, ["192.0.2.2"], "all down: the match");
 }
 
 #[test]
@@ -633,11 +668,14 @@ fn ip_based_a_client_subnet_shorter_than_a_network_does_not_match_it() {
     let s = ip_based(true);
     // 192.0.2.0/23 holds paris-lab's 192.0.3.0/24 only in part and is shorter than it: the
     // client is in paris's /23.
-    assert_eq!(s.from_subnet("i.ex.test.", "192.0.2.0", 23), (vec!["192.0.2.1".to_owned()], 23));
+    assert_eq!(
+        s.answer_for_subnet("i.ex.test.", "192.0.2.0", 23),
+        (vec!["192.0.2.1".to_owned()], 23)
+    );
     // 192.0.3.0 known only as a /23 does not match the /24 either.
-    assert_eq!(s.from_subnet("i.ex.test.", "192.0.3.0", 23).0, ["192.0.2.1"]);
+    assert_eq!(s.answer_for_subnet("i.ex.test.", "192.0.3.0", 23).0, ["192.0.2.1"]);
     // A /22 matches neither: the default.
-    assert_eq!(s.from_subnet("i.ex.test.", "192.0.0.0", 22).0, ["192.0.2.9"]);
+    assert_eq!(s.answer_for_subnet("i.ex.test.", "192.0.0.0", 22).0, ["192.0.2.9"]);
 }
 
 #[test]
