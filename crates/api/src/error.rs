@@ -69,6 +69,18 @@ impl ApiError {
     }
 }
 
+/// A 400 for an object (a health check, a CIDR collection) that breaks rules: every problem
+/// in `errors`, the first one's field in `field`.
+fn invalid_object(code: &str, message: String, errors: Vec<turnout_model::FieldError>) -> ApiError {
+    let mut out = ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    out.field = errors.first().map(|e| e.field.clone());
+    out.errors = errors
+        .into_iter()
+        .map(|e| ChangeError { index: None, field: e.field, code: e.code, message: e.message })
+        .collect();
+    out
+}
+
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         let message = e.to_string();
@@ -109,19 +121,7 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "CidrCollectionInUse", message).field("name")
             }
             ControlError::InvalidCollection(errors) => {
-                let mut out =
-                    ApiError::new(StatusCode::BAD_REQUEST, "InvalidCidrCollection", message);
-                out.field = errors.first().map(|e| e.field.clone());
-                out.errors = errors
-                    .into_iter()
-                    .map(|e| ChangeError {
-                        index: None,
-                        field: e.field,
-                        code: e.code,
-                        message: e.message,
-                    })
-                    .collect();
-                out
+                invalid_object("InvalidCidrCollection", message, errors)
             }
             ControlError::NotReady => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
@@ -133,18 +133,7 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "CheckInUse", message).field("name")
             }
             ControlError::InvalidCheck(errors) => {
-                let mut out = ApiError::new(StatusCode::BAD_REQUEST, "InvalidHealthCheck", message);
-                out.field = errors.first().map(|e| e.field.clone());
-                out.errors = errors
-                    .into_iter()
-                    .map(|e| ChangeError {
-                        index: None,
-                        field: e.field,
-                        code: e.code,
-                        message: e.message,
-                    })
-                    .collect();
-                out
+                invalid_object("InvalidHealthCheck", message, errors)
             }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", message),
         }

@@ -239,62 +239,32 @@ impl Snapshot {
                     }
                 }
             }
-            PolicyKind::Geolocation => {
-                let order = self.geo_order(members, ctx);
-                match order.iter().find(|&&i| healthy[i as usize]) {
-                    Some(&i) => {
-                        chosen.push(i);
-                        Rule::MostSpecific
-                    }
-                    // All unhealthy: the most specific match (reference §2.3).
-                    None if !order.is_empty() => {
-                        chosen.push(order[0]);
-                        Rule::LastResort
-                    }
-                    None => Rule::NoMatch,
-                }
+            PolicyKind::Simple => {
+                chosen.push(0);
+                Rule::Alias
             }
-            PolicyKind::Cidr => {
-                let order = self.cidr_order(group.table, members, ctx);
-                match order.iter().find(|&&i| healthy[i as usize]) {
-                    Some(&i) => {
-                        chosen.push(i);
-                        Rule::LongestPrefix
+            kind => {
+                let (pick, rule) = match kind {
+                    PolicyKind::Geolocation => {
+                        first_healthy(&self.geo_order(members, ctx), &healthy, Rule::MostSpecific)
                     }
-                    None if !order.is_empty() => {
-                        chosen.push(order[0]);
-                        Rule::LastResort
+                    PolicyKind::Cidr => {
+                        let order = self.cidr_order(group.table, members, ctx);
+                        first_healthy(&order, &healthy, Rule::LongestPrefix)
                     }
-                    None => Rule::NoMatch,
-                }
+                    PolicyKind::Latency | PolicyKind::Geoproximity => {
+                        let (order, rule) = self.nearest_order(kind, first, members, ctx);
+                        first_healthy(&order, &healthy, rule)
+                    }
+                    // Failover: primary, then secondary.
+                    _ => {
+                        let order: SmallVec<[u32; 16]> = (0..members.len() as u32).collect();
+                        first_healthy(&order, &healthy, Rule::FirstHealthy)
+                    }
+                };
+                chosen.extend(pick);
+                rule
             }
-            PolicyKind::Latency | PolicyKind::Geoproximity => {
-                let (order, rule) = self.nearest_order(group.kind, first, members, ctx);
-                match order.iter().find(|&&i| healthy[i as usize]) {
-                    Some(&i) => {
-                        chosen.push(i);
-                        rule
-                    }
-                    None => {
-                        chosen.push(order[0]);
-                        Rule::LastResort
-                    }
-                }
-            }
-            kind => match healthy.iter().position(|h| *h) {
-                _ if kind == PolicyKind::Simple => {
-                    chosen.push(0);
-                    Rule::Alias
-                }
-                Some(i) => {
-                    chosen.push(i as u32);
-                    Rule::FirstHealthy
-                }
-                None => {
-                    chosen.push(0);
-                    Rule::LastResort
-                }
-            },
         };
         let absolute: SmallVec<[u32; MULTIVALUE_MAX]> = chosen.iter().map(|i| first + i).collect();
         trace.decided(rule, &absolute);
@@ -430,6 +400,19 @@ impl Snapshot {
         }
         let group = &self.groups[gi as usize];
         group.members.of(&self.members).iter().any(|m| self.healthy(m, depth))
+    }
+}
+
+/// The first healthy member of `order` (decided by `rule`); when none is, the first of them
+/// (the last resort: geolocation's most specific match, the best latency...); when `order` is
+/// empty, none (no record for this client).
+fn first_healthy(order: &[u32], healthy: &[bool], rule: Rule) -> (Option<u32>, Rule) {
+    match order.iter().find(|&&i| healthy[i as usize]) {
+        Some(&i) => (Some(i), rule),
+        None => match order.first() {
+            Some(&i) => (Some(i), Rule::LastResort),
+            None => (None, Rule::NoMatch),
+        },
     }
 }
 

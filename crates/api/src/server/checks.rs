@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use turnout_health::engine::CheckState;
 use turnout_model::health::HealthCheckSpec;
 
-use super::{AppState, json_body};
+use super::{AppState, json_body, name_from_path};
 use crate::error::ApiError;
 
 /// The list of checks.
@@ -50,15 +50,7 @@ pub(crate) async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<HealthCheckSpec>), ApiError> {
     let mut spec: HealthCheckSpec = json_body(body)?;
-    if spec.name.is_empty() {
-        spec.name.clone_from(&name);
-    }
-    if spec.name != name {
-        return Err(ApiError::invalid_input(
-            "name",
-            format!("the body names {:?} but the path {name:?}", spec.name),
-        ));
-    }
+    name_from_path(&mut spec.name, &name)?;
     let created = state.control.put_check(&spec).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(spec)))
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use turnout_model::cidr::CidrCollectionSpec;
 
-use super::{AppState, json_body};
+use super::{AppState, json_body, name_from_path};
 use crate::error::ApiError;
 
 /// The list of collections.
@@ -35,15 +35,7 @@ pub(crate) async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CidrCollectionSpec>), ApiError> {
     let mut spec: CidrCollectionSpec = json_body(body)?;
-    if spec.name.is_empty() {
-        spec.name.clone_from(&name);
-    }
-    if spec.name != name {
-        return Err(ApiError::invalid_input(
-            "name",
-            format!("the body names {:?} but the path {name:?}", spec.name),
-        ));
-    }
+    name_from_path(&mut spec.name, &name)?;
     let created = state.control.put_collection(&spec).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(spec)))
 }

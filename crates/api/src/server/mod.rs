@@ -195,6 +195,21 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     })
 }
 
+/// The name of an object `PUT` at a path: the body's, or the path's when the body leaves it
+/// out; a body naming another object is `InvalidInput` at `name`.
+pub(crate) fn name_from_path(body_name: &mut String, path_name: &str) -> Result<(), ApiError> {
+    if body_name.is_empty() {
+        path_name.clone_into(body_name);
+    }
+    if body_name != path_name {
+        return Err(ApiError::invalid_input(
+            "name",
+            format!("the body names {body_name:?} but the path {path_name:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses query parameters.
 pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query.map(|Query(q)| q).map_err(|e| ApiError::invalid_input("query", e.body_text()))

@@ -367,18 +367,33 @@ fn plan_collections(
     current: &BTreeMap<String, CidrCollectionSpec>,
     prune: bool,
 ) -> Vec<CollectionStep> {
+    plan_named(wanted, current, prune, |s| s.validate().ok())
+        .into_iter()
+        .map(|(action, collection)| CollectionStep { action, collection })
+        .collect()
+}
+
+/// The steps that make `current` match `wanted` (by name): CREATE what is new, UPSERT what
+/// differs once validated (so a default written out is not a change), and with `prune`
+/// DELETE what `wanted` does not name.
+fn plan_named<S: Clone, V: PartialEq>(
+    wanted: &BTreeMap<String, (S, V)>,
+    current: &BTreeMap<String, S>,
+    prune: bool,
+    validate: impl Fn(&S) -> Option<V>,
+) -> Vec<(&'static str, S)> {
     let mut steps = Vec::new();
-    for (name, (spec, collection)) in wanted {
+    for (name, (spec, valid)) in wanted {
         match current.get(name) {
-            None => steps.push(CollectionStep { action: "CREATE", collection: spec.clone() }),
-            Some(now) if now.validate().ok().as_ref() == Some(collection) => {}
-            Some(_) => steps.push(CollectionStep { action: "UPSERT", collection: spec.clone() }),
+            None => steps.push(("CREATE", spec.clone())),
+            Some(now) if validate(now).as_ref() == Some(valid) => {}
+            Some(_) => steps.push(("UPSERT", spec.clone())),
         }
     }
     if prune {
         for (name, spec) in current {
             if !wanted.contains_key(name) {
-                steps.push(CollectionStep { action: "DELETE", collection: spec.clone() });
+                steps.push(("DELETE", spec.clone()));
             }
         }
     }
@@ -399,22 +414,10 @@ fn plan_checks(
     current: &BTreeMap<String, HealthCheckSpec>,
     prune: bool,
 ) -> Vec<CheckStep> {
-    let mut steps = Vec::new();
-    for (name, (spec, check)) in wanted {
-        match current.get(name) {
-            None => steps.push(CheckStep { action: "CREATE", check: spec.clone() }),
-            Some(now) if now.validate().ok().as_ref() == Some(check) => {}
-            Some(_) => steps.push(CheckStep { action: "UPSERT", check: spec.clone() }),
-        }
-    }
-    if prune {
-        for (name, spec) in current {
-            if !wanted.contains_key(name) {
-                steps.push(CheckStep { action: "DELETE", check: spec.clone() });
-            }
-        }
-    }
-    steps
+    plan_named(wanted, current, prune, |s| s.validate().ok())
+        .into_iter()
+        .map(|(action, check)| CheckStep { action, check })
+        .collect()
 }
 
 fn describe_check(c: &HealthCheckSpec) -> String {
@@ -467,20 +470,15 @@ async fn rollback(api: &turnout_api::client::Client, created: &[String]) {
 fn render(plan: &PlanOut) -> String {
     let mut text = String::new();
     let (mut create, mut update, mut delete) = (0, 0, 0);
+    let mark = |action: &str| match action {
+        "CREATE" => "+",
+        "DELETE" => "-",
+        _ => "~",
+    };
     for step in &plan.checks {
-        let mark = match step.action {
-            "CREATE" => "+",
-            "DELETE" => "-",
-            _ => "~",
-        };
-        text.push_str(&format!("{mark} {}\n", describe_check(&step.check)));
+        text.push_str(&format!("{} {}\n", mark(step.action), describe_check(&step.check)));
     }
     for step in &plan.collections {
-        let mark = match step.action {
-            "CREATE" => "+",
-            "DELETE" => "-",
-            _ => "~",
-        };
         let locations: Vec<String> = step
             .collection
             .locations
@@ -488,7 +486,8 @@ fn render(plan: &PlanOut) -> String {
             .map(|(l, nets)| format!("{l}={}", nets.join(",")))
             .collect();
         text.push_str(&format!(
-            "{mark} collection {} {}\n",
+            "{} collection {} {}\n",
+            mark(step.action),
             step.collection.name,
             locations.join(" ")
         ));

@@ -7,6 +7,27 @@ use turnout_testkit::process::dns_tool;
 
 use crate::{Backend, ok, start};
 
+/// `dig NAME A +subnet=SUBNET`: the answer's address and the CLIENT-SUBNET that came back
+/// (`address/source/scope`).
+fn with_subnet(
+    t: &turnout_testkit::process::Turnout,
+    name: &str,
+    subnet: &str,
+) -> (String, String) {
+    let out = dns_tool("dig", t.dns, &[name, "A", &format!("+subnet={subnet}")]);
+    let answer = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}.")))
+        .map(|l| l.rsplit('\t').next().unwrap().to_owned())
+        .unwrap_or_default();
+    let scope = out
+        .lines()
+        .find_map(|l| l.strip_prefix("; CLIENT-SUBNET: "))
+        .unwrap_or_else(|| panic!("no CLIENT-SUBNET in {out}"))
+        .to_owned();
+    (answer, scope)
+}
+
 fn dig_sorted(t: &turnout_testkit::process::Turnout, name: &str) -> Vec<String> {
     let mut v: Vec<String> =
         dns_tool("dig", t.dns, &["+short", name, "A"]).lines().map(str::to_owned).collect();
@@ -129,20 +150,7 @@ zones:
     )
     .unwrap();
     ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
-    let ask_name = |name: &str, subnet: &str| {
-        let out = dns_tool("dig", t.dns, &[name, "A", &format!("+subnet={subnet}")]);
-        let answer = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}.")))
-            .map(|l| l.rsplit('\t').next().unwrap().to_owned())
-            .unwrap_or_default();
-        let scope = out
-            .lines()
-            .find_map(|l| l.strip_prefix("; CLIENT-SUBNET: "))
-            .unwrap_or_else(|| panic!("no CLIENT-SUBNET in {out}"))
-            .to_owned();
-        (answer, scope)
-    };
+    let ask_name = |name: &str, subnet: &str| with_subnet(&t, name, subnet);
     let ask = |subnet: &str| ask_name("www.geo.test", subnet);
     assert_eq!(ask("192.0.2.0/24"), ("192.0.2.1".to_owned(), "192.0.2.0/24/24".to_owned()));
     assert_eq!(ask("203.0.113.0/24"), ("192.0.2.2".to_owned(), "203.0.113.0/24/25".to_owned()));
@@ -182,20 +190,7 @@ zones:
     let plan = ok(&t, &["apply", "-f", file.to_str().unwrap()]);
     assert!(plan.contains("+ collection offices paris=192.0.2.0/24,2001:db8:1::/48"), "{plan}");
     ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
-    let ask = |subnet: &str| {
-        let out = dns_tool("dig", t.dns, &["www.ip.test", "A", &format!("+subnet={subnet}")]);
-        let answer = out
-            .lines()
-            .find(|l| l.starts_with("www.ip.test."))
-            .map(|l| l.rsplit('\t').next().unwrap().to_owned())
-            .unwrap_or_default();
-        let scope = out
-            .lines()
-            .find_map(|l| l.strip_prefix("; CLIENT-SUBNET: "))
-            .unwrap_or_else(|| panic!("no CLIENT-SUBNET in {out}"))
-            .to_owned();
-        (answer, scope)
-    };
+    let ask = |subnet: &str| with_subnet(&t, "www.ip.test", subnet);
     assert_eq!(ask("192.0.2.0/24"), ("192.0.2.1".to_owned(), "192.0.2.0/24/24".to_owned()));
     assert_eq!(ask("198.51.101.0/24"), ("192.0.2.2".to_owned(), "198.51.101.0/24/22".to_owned()));
     assert_eq!(ask("2001:db8:1:5::/56"), ("192.0.2.1".to_owned(), "2001:db8:1::/56/48".to_owned()));
