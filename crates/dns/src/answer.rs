@@ -33,6 +33,8 @@ pub struct Item<'s> {
     /// Its owner name.
     pub owner: Owner<'s>,
     pub(crate) rrset: &'s WireRRset,
+    /// The record written first; the others follow in a cycle (answers rotate, below).
+    pub(crate) first: u16,
 }
 
 impl Item<'_> {
@@ -94,7 +96,11 @@ impl<'s> Response<'s> {
                     let mut picks = Picks::new();
                     snap.select(set, ctx, trace, &mut picks);
                     for rrset in picks {
-                        self.additional.push(Item { owner: Owner::Name(snap.name(id)), rrset });
+                        self.additional.push(Item {
+                            owner: Owner::Name(snap.name(id)),
+                            rrset,
+                            first: 0,
+                        });
                     }
                     if required {
                         self.required_additional = self.additional.len();
@@ -108,7 +114,7 @@ impl<'s> Response<'s> {
     fn referral(&mut self, cut: NodeId, ctx: &mut Context, trace: &mut impl Trace) {
         let snap = self.snap;
         if let Some(ns) = snap.rrset_at(cut, RType::NS) {
-            self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns });
+            self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns, first: 0 });
             self.add_addresses(snap.targets(ns.glue_required), true, ctx, trace);
             self.add_addresses(snap.targets(ns.extra), false, ctx, trace);
         }
@@ -117,7 +123,11 @@ impl<'s> Response<'s> {
     fn negative(&mut self, zone: u32) {
         let snap = self.snap;
         let apex = snap.name(snap.zones[zone as usize].apex);
-        self.authority.push(Item { owner: Owner::Name(apex), rrset: snap.negative_soa(zone) });
+        self.authority.push(Item {
+            owner: Owner::Name(apex),
+            rrset: snap.negative_soa(zone),
+            first: 0,
+        });
     }
 }
 
@@ -207,7 +217,7 @@ fn answer_inner<'s>(
             if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
-            resp.answer.push(Item { owner, rrset: cname });
+            resp.answer.push(Item { owner, rrset: cname, first: 0 });
             visited.push(node_id);
             let Some(target) = snap.cname_target(cname) else {
                 return resp;
@@ -227,7 +237,7 @@ fn answer_inner<'s>(
                 resp.negative(zone);
             }
             for rrset in picks {
-                resp.answer.push(Item { owner, rrset });
+                resp.answer.push(Item { owner, rrset, first: snap.rotation(rrset, ctx) });
             }
             return resp;
         }
@@ -239,7 +249,7 @@ fn answer_inner<'s>(
             resp.negative(zone);
         }
         for rrset in picks {
-            resp.answer.push(Item { owner, rrset });
+            resp.answer.push(Item { owner, rrset, first: snap.rotation(rrset, ctx) });
             resp.add_addresses(snap.targets(rrset.extra), false, ctx, trace);
         }
         return resp;

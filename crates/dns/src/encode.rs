@@ -59,7 +59,7 @@ fn write_item<'n>(
     snap: &'n Snapshot,
     item: &Item<'n>,
 ) -> Result<u16, Full> {
-    if item.rrset.plain {
+    if item.rrset.plain && item.first == 0 {
         // No name to compress inside: owner, then the record's bytes as they are.
         let mut rest = snap.rrset_bytes(item.rrset);
         let mut n = 0;
@@ -74,7 +74,9 @@ fn write_item<'n>(
         return Ok(n);
     }
     let records = snap.records(item.rrset);
-    for rec in records {
+    let first = usize::from(item.first).min(records.len());
+    let (head, tail) = records.split_at(first);
+    for rec in tail.iter().chain(head) {
         write_owner(w, item.owner)?;
         let (b, names) = snap.record(rec);
         w.bytes(&b[..8])?;

@@ -381,6 +381,15 @@ impl Snapshot {
         (order, Rule::Closest)
     }
 
+    /// Where an answer RRset of several records starts: a random record, so that each
+    /// comes first equally often (Route 53 returns a record's values in random order,
+    /// reference §2.3; clients that take the first address then spread).
+    #[inline]
+    pub(crate) fn rotation(&self, set: &WireRRset, ctx: &mut Context) -> u16 {
+        let n = self.records(set).len() as u64;
+        if n < 2 { 0 } else { ctx.below(n) as u16 }
+    }
+
     /// Whether a member may answer (reference §2.4 rule 2).
     fn healthy(&self, m: &WireMember, depth: usize) -> bool {
         if m.slot != NONE && !self.slots[m.slot as usize].healthy() {

@@ -124,7 +124,8 @@ fn render_record(r: &Record) -> Result<String, String> {
     Ok(format!("{} {} IN {rtype} {}", r.name, r.ttl, rdata.display(rtype)))
 }
 
-/// Decodes a response with hickory-proto and prints it, one line per item:
+/// Decodes a response with hickory-proto and prints it, one line per item (the records of one
+/// RRset sorted, since their order carries no meaning):
 ///
 /// ```text
 /// rcode NOERROR
@@ -158,8 +159,17 @@ pub fn render(packet: &[u8]) -> Result<String, String> {
         lines.push(format!("qd {} {}", q.name(), RType(u16::from(q.query_type()))));
     }
     for (tag, section) in [("an", &m.answers), ("ns", &m.authorities), ("ar", &m.additionals)] {
-        for r in section {
-            lines.push(format!("{tag} {}", render_record(r)?));
+        // The records of one RRset come in no set order (answers rotate): each run of one
+        // owner and type is sorted; the order of RRsets is kept.
+        let mut i = 0;
+        while i < section.len() {
+            let key = |r: &Record| (r.name.clone(), r.record_type());
+            let run = section[i..].iter().take_while(|r| key(r) == key(&section[i])).count();
+            let mut rendered: Vec<String> =
+                section[i..i + run].iter().map(render_record).collect::<Result<_, _>>()?;
+            rendered.sort();
+            lines.extend(rendered.into_iter().map(|l| format!("{tag} {l}")));
+            i += run;
         }
     }
     if let Some(e) = &m.edns {

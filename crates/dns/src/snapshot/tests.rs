@@ -116,8 +116,8 @@ fn referrals_have_glue_and_no_aa() {
     assert_eq!(
         r,
         "rcode NOERROR\nflags qr\nqd deep.www.sub.example.test. A\n\
-         ns sub.example.test. 300 IN NS ns.sub.example.test.\n\
          ns sub.example.test. 300 IN NS ns.other.test.\n\
+         ns sub.example.test. 300 IN NS ns.sub.example.test.\n\
          ar ns.sub.example.test. 300 IN A 192.0.2.54"
     );
     // The delegation point itself, and glue names, get the referral too.
@@ -304,4 +304,27 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
     assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.10"], "both down: the primary");
     primary.set(Status::Healthy);
     assert_eq!(www_a(&snap), ["an www.fo.test. 60 IN A 192.0.2.10"]);
+}
+
+#[test]
+fn the_records_of_an_answer_come_in_rotating_order() {
+    // Route 53 returns a record's values in random order (reference §2.3): each record of a
+    // multi-record answer comes first equally often.
+    let snap = test_snapshot();
+    let packet = QueryBuilder::new("www.example.test", "A").build();
+    let q = crate::decode(&packet).expect("valid");
+    let mut firsts = [0u32; 2];
+    for seed in 0..1000 {
+        let r = crate::answer(&snap, &q, &mut crate::Context::new(None, seed));
+        firsts[usize::from(r.answer[0].first)] += 1;
+    }
+    assert!(firsts.iter().all(|&n| (400..=600).contains(&n)), "{firsts:?}");
+    // Bytes: the rotated answer holds the same records.
+    let mut out = vec![0u8; TCP_LIMIT];
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let n = respond(&snap, &packet, Transport::Udp, None, &mut out).expect("a reply");
+        seen.insert(out[..n].to_vec());
+    }
+    assert_eq!(seen.len(), 2, "two orders on the wire");
 }

@@ -7,8 +7,12 @@ use turnout_testkit::process::dns_tool;
 
 use crate::{Backend, failover_example, ok, start, text};
 
+/// `dig +short`, one line per record, sorted (answers rotate the records of an RRset).
 fn dig_short(t: &turnout_testkit::process::Turnout, name: &str, rtype: &str) -> String {
-    dns_tool("dig", t.dns, &["+short", name, rtype]).trim().to_owned()
+    let out = dns_tool("dig", t.dns, &["+short", name, rtype]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    lines.join("\n")
 }
 
 #[test]
