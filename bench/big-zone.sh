@@ -26,7 +26,7 @@ records=$(grep -vc '^\$' "$work/big.zone")
 t0=$(date +%s%N)
 /usr/bin/time -f '%M' -o "$work/check.mem" "$bin" check-zone "$work/big.zone" >/dev/null
 t1=$(date +%s%N)
-"$bin" serve --dns 127.0.0.1:0 --api 127.0.0.1:0 --data-dir "$work/data" --udp-workers 2 --zone-file "$work/big.zone" >"$work/serve.log" 2>&1 &
+"$bin" serve --dns 127.0.0.1:0 --api 127.0.0.1:0 --controls 127.0.0.1:0 --data-dir "$work/data" --udp-workers 2 --zone-file "$work/big.zone" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do grep -q 'listening for DNS/TCP' "$work/serve.log" && break; sleep 0.05; done
 t2=$(date +%s%N)

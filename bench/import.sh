@@ -21,7 +21,7 @@ with open(path, "w") as f:
     for i in range(n - 2):
         f.write(f"host{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
 PY
-"$bin" serve --dns 127.0.0.1:0 --api 127.0.0.1:0 --udp-workers 2 --data-dir "$work/data" >"$work/serve.log" 2>&1 &
+"$bin" serve --dns 127.0.0.1:0 --api 127.0.0.1:0 --controls 127.0.0.1:0 --udp-workers 2 --data-dir "$work/data" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do grep -q 'serving store revision' "$work/serve.log" && break; sleep 0.05; done
 api=$(grep -o 'API on http://[0-9.:]*' "$work/serve.log" | cut -d' ' -f3)

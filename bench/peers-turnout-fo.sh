@@ -6,7 +6,7 @@
 set -euo pipefail
 bin=${TURNOUT_BIN:?}
 data=$(mktemp -d /tmp/turnout-peers-fo.XXXXXX)
-"$bin" serve --dns "127.0.0.1:$BENCH_PORT" --api 127.0.0.1:0 --data-dir "$data/data" 2>"$data/serve.log" &
+"$bin" serve --dns "127.0.0.1:$BENCH_PORT" --api 127.0.0.1:0 --controls 127.0.0.1:0 --data-dir "$data/data" 2>"$data/serve.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT INT TERM
 for _ in $(seq 200); do grep -q 'serving store revision' "$data/serve.log" 2>/dev/null && break; sleep 0.05; done

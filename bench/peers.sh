@@ -21,7 +21,7 @@ export TURNOUT_BIN=$here/target/release/turnout
 if [ "${TURNOUT_STATIC:-0}" = 1 ]; then
   export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305}
   data=$(mktemp -d /tmp/turnout-peers-data.XXXXXX)
-  export EXTRA_CMD_turnout="$TURNOUT_BIN serve --dns 127.0.0.1:\$BENCH_PORT --api 127.0.0.1:0 --data-dir $data --zone-file \$BENCH_ZONE_FILE"
+  export EXTRA_CMD_turnout="$TURNOUT_BIN serve --dns 127.0.0.1:\$BENCH_PORT --api 127.0.0.1:0 --controls 127.0.0.1:0 --data-dir $data --zone-file \$BENCH_ZONE_FILE"
 else
   export EXTRA_SERVER=${EXTRA_SERVER:-turnout:5305:fo}
   export EXTRA_CMD_turnout="$here/bench/peers-turnout-fo.sh"

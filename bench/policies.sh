@@ -29,7 +29,7 @@ cat > "$work/turnout.toml" <<'TOML'
 geo_database = "geo.mmdb"
 latency_map = "latency.json"
 TOML
-"$bin" serve --config "$work/turnout.toml" --dns 127.0.0.1:0 --api 127.0.0.1:0 --data-dir "$work/data" --udp-workers 2 >"$work/serve.log" 2>&1 &
+"$bin" serve --config "$work/turnout.toml" --dns 127.0.0.1:0 --api 127.0.0.1:0 --controls 127.0.0.1:0 --data-dir "$work/data" --udp-workers 2 >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do grep -q 'serving store revision' "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
 port=$(grep -o 'UDP on 127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f2)

@@ -32,7 +32,7 @@ class Server:
     def __init__(self, binary, data_dir, extra=()):
         self.binary, self.data_dir = binary, data_dir
         self.proc = subprocess.Popen(
-            [binary, "serve", "--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--udp-workers", "1",
+            [binary, "serve", "--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--controls", "127.0.0.1:0", "--udp-workers", "1",
              "--data-dir", data_dir, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "RUST_LOG": "info"})

@@ -9,10 +9,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
+use turnout_control::tokens::{NewToken, TokenInfo};
 use turnout_control::types::{
     ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
 };
 use turnout_model::cidr::CidrCollectionSpec;
+use turnout_model::controls::ControlPanelSpec;
 use turnout_model::health::HealthCheckSpec;
 use turnout_model::{ChangeBatchSpec, RecordSetSpec};
 
@@ -298,6 +301,100 @@ impl Client {
             path.push_str(&format!("&client={}", encode_component(c)));
         }
         self.request(Method::GET, &path, None).await
+    }
+}
+
+impl Client {
+    /// Every control panel.
+    pub async fn panels(&self) -> Result<Vec<ControlPanelSpec>, ClientError> {
+        let list: crate::server::panels::PanelList =
+            self.request(Method::GET, "/v1/panels", None).await?;
+        Ok(list.panels)
+    }
+
+    /// One control panel.
+    pub async fn panel(&self, name: &str) -> Result<ControlPanelSpec, ClientError> {
+        self.request(Method::GET, &format!("/v1/panels/{}", encode_component(name)), None).await
+    }
+
+    /// Creates or replaces a control panel.
+    pub async fn put_panel(
+        &self,
+        spec: &ControlPanelSpec,
+    ) -> Result<ControlPanelSpec, ClientError> {
+        self.send(Method::PUT, &format!("/v1/panels/{}", encode_component(&spec.name)), spec).await
+    }
+
+    /// Deletes a control panel.
+    pub async fn delete_panel(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/panels/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// Every token (admin only; no secrets).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, ClientError> {
+        let list: crate::server::tokens::TokenList =
+            self.request(Method::GET, "/v1/tokens", None).await?;
+        Ok(list.tokens)
+    }
+
+    /// Makes a token (admin only); the secret is in the answer, once.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<NewToken, ClientError> {
+        let body =
+            crate::server::tokens::CreateToken { name: name.to_owned(), scopes: scopes.to_vec() };
+        self.send(Method::POST, "/v1/tokens", &body).await
+    }
+
+    /// Deletes a token (admin only).
+    pub async fn delete_token(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/tokens/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// Routing controls with their states (routing-control API), of one panel or all.
+    pub async fn controls(&self, panel: Option<&str>) -> Result<Vec<ControlView>, ClientError> {
+        let path = match panel {
+            Some(p) => format!("/v1/controls/{}", encode_component(p)),
+            None => "/v1/controls".to_owned(),
+        };
+        let list: crate::server::controls::ControlList =
+            self.request(Method::GET, &path, None).await?;
+        Ok(list.controls)
+    }
+
+    /// One routing control (routing-control API).
+    pub async fn control(&self, panel: &str, control: &str) -> Result<ControlView, ClientError> {
+        let path =
+            format!("/v1/controls/{}/{}", encode_component(panel), encode_component(control));
+        self.request(Method::GET, &path, None).await
+    }
+
+    /// Updates routing controls of one panel as one transaction (routing-control API).
+    pub async fn update_controls(
+        &self,
+        panel: &str,
+        update: &ControlUpdate,
+    ) -> Result<AuditRecord, ClientError> {
+        self.send(Method::POST, &format!("/v1/controls/{}", encode_component(panel)), update).await
+    }
+
+    /// The routing-control audit trail, newest first (routing-control API).
+    pub async fn control_history(
+        &self,
+        panel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, ClientError> {
+        let mut path = format!("/v1/controls/history?limit={limit}");
+        if let Some(p) = panel {
+            path.push_str(&format!("&panel={}", encode_component(p)));
+        }
+        let history: crate::server::controls::History =
+            self.request(Method::GET, &path, None).await?;
+        Ok(history.records)
     }
 }
 

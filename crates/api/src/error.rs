@@ -29,12 +29,15 @@ pub struct ApiError {
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
-    /// The offending field, when there is one.
+    /// The offending field, when there is one (boxed: errors travel in `Result`s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Box<str>>,
     /// Every problem of a rejected change batch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ChangeError>,
+    /// Every safety rule that refused a routing-control update, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<turnout_model::controls::Refusal>,
     /// The HTTP status (not serialized).
     #[serde(skip)]
     pub status: u16,
@@ -48,13 +51,14 @@ impl ApiError {
             message: message.into(),
             field: None,
             errors: Vec::new(),
+            refusals: Vec::new(),
             status: status.as_u16(),
         }
     }
 
     /// The same error naming a field.
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 
@@ -73,7 +77,7 @@ impl ApiError {
 /// in `errors`, the first one's field in `field`.
 fn invalid_object(code: &str, message: String, errors: Vec<turnout_model::FieldError>) -> ApiError {
     let mut out = ApiError::new(StatusCode::BAD_REQUEST, code, message);
-    out.field = errors.first().map(|e| e.field.clone());
+    out.field = errors.first().map(|e| e.field.as_str().into());
     out.errors = errors
         .into_iter()
         .map(|e| ChangeError { index: None, field: e.field, code: e.code, message: e.message })
@@ -87,7 +91,7 @@ impl From<ControlError> for ApiError {
         match e {
             ControlError::InvalidChangeBatch(errors) => {
                 let mut out = ApiError::new(StatusCode::BAD_REQUEST, "InvalidChangeBatch", message);
-                out.field = errors.first().map(|e| e.field.clone());
+                out.field = errors.first().map(|e| e.field.as_str().into());
                 out.errors = errors;
                 out
             }
@@ -122,6 +126,25 @@ impl From<ControlError> for ApiError {
             }
             ControlError::InvalidCollection(errors) => {
                 invalid_object("InvalidCidrCollection", message, errors)
+            }
+            ControlError::NoSuchPanel(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchControlPanel", message).field("panel")
+            }
+            ControlError::NoSuchControl(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchRoutingControl", message)
+                    .field("control")
+            }
+            ControlError::InvalidPanel(errors) => {
+                invalid_object("InvalidControlPanel", message, errors)
+            }
+            ControlError::PanelInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "ControlPanelInUse", message).field("name")
+            }
+            ControlError::SafetyRules(refusals) => {
+                let mut out = ApiError::new(StatusCode::CONFLICT, "SafetyRuleRefused", message);
+                out.field = Some("states".into());
+                out.refusals = refusals;
+                out
             }
             ControlError::NotReady => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)

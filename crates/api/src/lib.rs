@@ -26,5 +26,8 @@ pub use error::{ApiError, ErrorBody};
 /// Response types of the health-check endpoints, shared with the CLI.
 pub mod server_types {
     pub use crate::server::checks::{CheckList, CheckStatus};
+    pub use crate::server::controls::{ControlList, History, SetControl};
+    pub use crate::server::panels::PanelList;
+    pub use crate::server::tokens::{CreateToken, TokenList};
 }
-pub use server::{ApiServer, ApiServerError, MAX_BODY, router};
+pub use server::{ApiServer, ApiServerError, MAX_BODY, controls_router, router};

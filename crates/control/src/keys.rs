@@ -8,6 +8,9 @@
 //! /turnout/tokens/<name>                         an API token's name, scopes and SHA-256
 //! /turnout/checks/<name>                         a health check (JSON, as written)
 //! /turnout/collections/<name>                    a CIDR collection (JSON, as written)
+//! /turnout/panels/<name>                         a control panel with its rules (JSON, as written)
+//! /turnout/controls/<panel>/<control>            a routing control's state (JSON)
+//! /turnout/audit/<ms>-<id>                       one routing-control update, applied or refused
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
@@ -86,6 +89,41 @@ pub fn collections() -> String {
 /// One CIDR collection.
 pub fn collection(name: &str) -> String {
     format!("{ROOT}collections/{}", escape(name))
+}
+
+/// Every control panel.
+pub fn panels() -> String {
+    format!("{ROOT}panels/")
+}
+
+/// One control panel.
+pub fn panel(name: &str) -> String {
+    format!("{ROOT}panels/{}", escape(name))
+}
+
+/// Every routing control's state.
+pub fn all_controls() -> String {
+    format!("{ROOT}controls/")
+}
+
+/// One panel's routing controls' states.
+pub fn controls(panel: &str) -> String {
+    format!("{ROOT}controls/{}/", escape(panel))
+}
+
+/// One routing control's state.
+pub fn control(panel: &str, control: &str) -> String {
+    format!("{}{}", controls(panel), escape(control))
+}
+
+/// The audit trail of routing-control updates, oldest first.
+pub fn audit() -> String {
+    format!("{ROOT}audit/")
+}
+
+/// One audit record: milliseconds since the epoch, zero-padded so keys sort by time.
+pub fn audit_record(at_ms: u64, id: &str) -> String {
+    format!("{ROOT}audit/{at_ms:015}-{id}")
 }
 
 /// The checker label of this node (one checker per node; cluster mode will name them).

@@ -14,6 +14,7 @@
 
 pub mod compile;
 mod explain;
+pub mod routing;
 pub use explain::{CheckView, Explained};
 pub mod keys;
 mod service;
@@ -27,6 +28,30 @@ pub use service::{
     default_records, parse_zone_name,
 };
 pub use sync::{StaticZones, SyncOptions, run_sync};
+
+/// Reverts timed routing-control changes when they expire, checking every second until
+/// `shutdown`. A revert that safety rules refuse is retried a minute later (each attempt is
+/// in the audit trail).
+pub async fn run_control_expiry(
+    control: std::sync::Arc<Control>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut retry_after: std::collections::HashMap<(String, String), tokio::time::Instant> =
+        std::collections::HashMap::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let now = tokio::time::Instant::now();
+        retry_after.retain(|_, at| *at > now);
+        let skip = |p: &str, c: &str| retry_after.contains_key(&(p.to_owned(), c.to_owned()));
+        let failed = control.revert_expired(&skip).await;
+        for key in failed {
+            retry_after.insert(key, now + std::time::Duration::from_secs(60));
+        }
+    }
+}
 
 /// Prunes change records older than `retention` once an hour (and once at start), until
 /// `shutdown`. Store errors are logged and retried at the next round.
@@ -119,6 +144,26 @@ pub enum ControlError {
         /// What uses it.
         user: String,
     },
+    /// No such control panel.
+    #[error("no control panel {0:?}")]
+    NoSuchPanel(String),
+    /// No such routing control (`panel/control`).
+    #[error("no routing control {0}")]
+    NoSuchControl(String),
+    /// The control panel is invalid; every problem is listed.
+    #[error("the control panel is invalid: {}", fields(.0))]
+    InvalidPanel(Vec<turnout_model::FieldError>),
+    /// A health check follows a control the request would remove.
+    #[error("the control panel {name:?} is still used by the {user}")]
+    PanelInUse {
+        /// The panel.
+        name: String,
+        /// What uses it.
+        user: String,
+    },
+    /// Safety rules refused a routing-control update; nothing changed.
+    #[error("refused by safety rules: {}", refusals(.0))]
+    SafetyRules(Vec<turnout_model::controls::Refusal>),
     /// The DNS data plane has not published its first snapshot yet.
     #[error("not ready: the configuration is not loaded yet")]
     NotReady,
@@ -128,6 +173,11 @@ pub enum ControlError {
     /// The store failed; nothing was applied.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn refusals(refusals: &[turnout_model::controls::Refusal]) -> String {
+    let parts: Vec<String> = refusals.iter().map(|r| format!("{}: {}", r.rule, r.reason)).collect();
+    parts.join("; ")
 }
 
 fn fields(errors: &[turnout_model::FieldError]) -> String {

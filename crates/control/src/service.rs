@@ -68,7 +68,7 @@ pub struct Control {
     state_revision: watch::Sender<Revision>,
     served: watch::Sender<Option<Revision>>,
     options: ControlOptions,
-    writer: tokio::sync::Mutex<()>,
+    pub(crate) writer: tokio::sync::Mutex<()>,
     health: HealthEngine,
     /// What the DNS server answers from, once the sync task runs.
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
@@ -180,7 +180,7 @@ impl Control {
             .is_ok_and(|r| r.is_ok())
     }
 
-    async fn wait_state(&self, revision: Revision) {
+    pub(crate) async fn wait_state(&self, revision: Revision) {
         let mut rx = self.state_revision.subscribe();
         let _timed_out = tokio::time::timeout(STATE_WAIT, rx.wait_for(|r| *r >= revision)).await;
     }
@@ -560,6 +560,15 @@ impl Control {
         let _writer = self.writer.lock().await;
         let created = {
             let st = self.read();
+            if let CheckKind::Control { panel, control } = &check.kind
+                && !st.panels.get(panel).is_some_and(|(_, p)| p.controls.contains(control))
+            {
+                return Err(ControlError::InvalidCheck(vec![FieldError::new(
+                    "control",
+                    ErrorCode::NotFound,
+                    format!("no routing control {panel}/{control}; create its panel first"),
+                )]));
+            }
             if let CheckKind::Calculated { children, .. } = &check.kind {
                 // As in Route 53, a calculated check monitors endpoint checks only: no nesting,
                 // so no cycle can make statuses chase each other.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
+use turnout_model::controls::{ControlPanel, ControlPanelSpec, ControlState};
 use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
 use turnout_model::{
     ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSetSpec, ZoneRecords,
@@ -46,6 +47,11 @@ pub struct Config {
     pub observed: HashMap<String, Status>,
     /// CIDR collections by name, as written and validated.
     pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
+    /// Control panels by name, as written and validated.
+    pub panels: BTreeMap<String, (ControlPanelSpec, Arc<ControlPanel>)>,
+    /// Routing controls' stored states by (panel, control), with each key's mod revision
+    /// (a control without a stored state is Off).
+    pub control_states: BTreeMap<(String, String), (ControlState, Revision)>,
 }
 
 /// A persisted observed status.
@@ -64,6 +70,8 @@ pub struct Touched {
     pub zones: BTreeSet<Name>,
     /// Whether any health check was added, changed or removed.
     pub checks: bool,
+    /// Whether any control panel or routing control state changed.
+    pub controls: bool,
 }
 
 impl Config {
@@ -139,6 +147,28 @@ impl Config {
                     );
                 }
             }
+        } else if key.starts_with(&keys::panels()) {
+            let Some(spec) = decode::<ControlPanelSpec>(key, &kv.value) else { return };
+            match spec.validate() {
+                Ok(p) => {
+                    self.panels.insert(p.name.clone(), (spec, Arc::new(p)));
+                    touched.controls = true;
+                }
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    warn!(
+                        "stored control panel {key:?} is invalid ({}); ignored",
+                        errors.join("; ")
+                    );
+                }
+            }
+        } else if let Some(rest) = key.strip_prefix(&keys::all_controls()) {
+            let Some((panel, control)) = rest.split_once('/') else { return };
+            if let Some(state) = decode::<ControlState>(key, &kv.value) {
+                self.control_states
+                    .insert((unescape(panel), unescape(control)), (state, kv.mod_revision));
+                touched.controls = true;
+            }
         } else if key.starts_with(&keys::collections()) {
             let Some(spec) = decode::<CidrCollectionSpec>(key, &kv.value) else { return };
             match spec.validate() {
@@ -191,6 +221,14 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
+            self.panels.remove(&unescape(rest));
+            touched.controls = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::all_controls()) {
+            if let Some((panel, control)) = rest.split_once('/') {
+                self.control_states.remove(&(unescape(panel), unescape(control)));
+                touched.controls = true;
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::collections()) {
             let name = unescape(rest);
             self.collections.remove(&name);
@@ -200,6 +238,20 @@ impl Config {
         {
             self.observed.remove(&unescape(check));
         }
+    }
+
+    /// Every routing control's state as health checks read it: `panel/control` -> On, for
+    /// the controls of existing panels.
+    pub fn control_map(&self) -> HashMap<String, bool> {
+        let mut map = HashMap::new();
+        for (name, (_, panel)) in &self.panels {
+            for c in &panel.controls {
+                let on =
+                    self.control_states.get(&(name.clone(), c.clone())).is_some_and(|(s, _)| s.on);
+                map.insert(format!("{name}/{c}"), on);
+            }
+        }
+        map
     }
 
     /// The zones whose IP-based records name a collection.

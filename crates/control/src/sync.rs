@@ -135,7 +135,9 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
     let (config, touched) = Config::from_range(&range.kvs, range.revision);
     let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
     let observed = config.observed.clone();
+    let controls = config.control_map();
     *control.write() = config;
+    control.health().set_controls(controls);
     control.health().apply(&checks, &|name| observed.get(name).copied());
     control.state_caught_up(range.revision);
     shared.mark(touched, true, range.revision);
@@ -158,7 +160,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
             }
         }
         let mut touched = Touched::default();
-        let (revision, checks) = {
+        let (revision, checks, controls) = {
             let mut st = control.write();
             for batch in &batches {
                 st.apply(batch, &mut touched);
@@ -166,8 +168,13 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
             let checks: Option<(Vec<_>, _)> = touched.checks.then(|| {
                 (st.checks.values().map(|(_, c)| c.clone()).collect(), st.observed.clone())
             });
-            (st.revision, checks)
+            let controls = (touched.controls || touched.checks).then(|| st.control_map());
+            (st.revision, checks, controls)
         };
+        // Controls first: a control check that starts now reads its control's state.
+        if let Some(controls) = controls {
+            control.health().set_controls(controls);
+        }
         if let Some((checks, observed)) = checks {
             control.health().apply(&checks, &|name| observed.get(name).copied());
         }

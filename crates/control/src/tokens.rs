@@ -82,3 +82,115 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 pub fn read_admin_token(data_dir: &Path) -> std::io::Result<String> {
     Ok(fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE))?.trim().to_owned())
 }
+
+/// The scopes a token may have: `read` (reserved: reads are open), `config` (zones, records,
+/// checks, collections, panels), `controls` (routing-control states), `admin` (everything,
+/// and tokens).
+pub const SCOPES: [&str; 4] = ["read", "config", "controls", "admin"];
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenInfo {
+    /// Its name.
+    pub name: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A token just made: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewToken {
+    /// Its name.
+    pub name: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// The secret to send as `Authorization: Bearer ...`.
+    pub token: String,
+}
+
+impl crate::Control {
+    /// Every token, by name, without secrets.
+    pub fn tokens(&self) -> Vec<TokenInfo> {
+        let mut out: Vec<TokenInfo> = self
+            .read()
+            .tokens
+            .values()
+            .map(|t| TokenInfo {
+                name: t.name.clone(),
+                scopes: t.scopes.clone(),
+                created_at: t.created_at.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Makes a token with these scopes; the secret is returned once and only its digest is
+    /// stored. A name in use is refused.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<NewToken, crate::ControlError> {
+        let invalid = |field: &str, message: String| crate::ControlError::InvalidInput {
+            field: field.to_owned(),
+            message,
+        };
+        if let Some(e) = turnout_model::health::check_name_error(name, "name") {
+            return Err(invalid("name", e.message));
+        }
+        if scopes.is_empty() {
+            return Err(invalid("scopes", format!("give at least one of {}", SCOPES.join(", "))));
+        }
+        if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+            return Err(invalid(
+                "scopes",
+                format!("{bad:?} is not a scope; use {}", SCOPES.join(", ")),
+            ));
+        }
+        let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
+        let record = TokenRecord {
+            name: name.to_owned(),
+            scopes: scopes.to_vec(),
+            sha256: hex_sha256(&token),
+            created_at: now_rfc3339(),
+        };
+        let key = keys::token(name);
+        let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let txn = Txn {
+            compares: vec![Compare::absent(key.clone())],
+            success: vec![Op::put(key, value)],
+            failure: Vec::new(),
+        };
+        let response = self.store().txn(txn).await?;
+        if !response.succeeded {
+            return Err(invalid("name", format!("a token named {name:?} exists")));
+        }
+        self.wait_state(response.revision).await;
+        Ok(NewToken { name: name.to_owned(), scopes: scopes.to_vec(), token })
+    }
+
+    /// Deletes a token (not the admin token, which the node needs).
+    pub async fn delete_token(&self, name: &str) -> Result<(), crate::ControlError> {
+        if name == "admin" {
+            return Err(crate::ControlError::InvalidInput {
+                field: "name".into(),
+                message: "the admin token cannot be deleted".into(),
+            });
+        }
+        if !self.read().tokens.values().any(|t| t.name == name) {
+            return Err(crate::ControlError::InvalidInput {
+                field: "name".into(),
+                message: format!("no token {name:?}"),
+            });
+        }
+        let response = self
+            .store()
+            .txn(Txn { success: vec![Op::delete(keys::token(name))], ..Txn::default() })
+            .await?;
+        self.wait_state(response.revision).await;
+        Ok(())
+    }
+}

@@ -111,6 +111,8 @@ struct Inner {
     stop: CancellationToken,
     on_transition: Mutex<Option<OnTransition>>,
     policy: Mutex<Arc<TargetPolicy>>,
+    /// Routing controls' states (`panel/control` -> On), which control checks follow.
+    controls: Mutex<HashMap<String, bool>>,
 }
 
 /// The health engine. Cheap to clone.
@@ -188,17 +190,25 @@ impl HealthEngine {
             let stop = self.inner.stop.child_token();
             // A new check starts at its initial status (reference §1.4), or at what was known
             // of it; a changed one keeps what its probes established.
-            let observed = previous
-                .get(&check.name)
-                .copied()
-                .or_else(|| known(&check.name))
-                .unwrap_or(Status::Healthy);
+            let observed = match &check.kind {
+                // A control check is what its control is: nothing to remember.
+                CheckKind::Control { panel, control } => {
+                    control_status(&lock(&self.inner.controls), panel, control)
+                }
+                _ => previous
+                    .get(&check.name)
+                    .copied()
+                    .or_else(|| known(&check.name))
+                    .unwrap_or(Status::Healthy),
+            };
             let initial = final_status(observed, check);
             if slot.set(initial) != initial {
                 self.inner.changed.notify_waiters();
             }
             lock(&record).observed = Some(observed);
-            if !matches!(check.kind, CheckKind::Calculated { .. }) && !check.disabled {
+            let probed =
+                !matches!(check.kind, CheckKind::Calculated { .. } | CheckKind::Control { .. });
+            if probed && !check.disabled {
                 let task = EndpointTask {
                     policy: lock(&self.inner.policy).clone(),
                     check: check.clone(),
@@ -219,6 +229,29 @@ impl HealthEngine {
         }
         drop(running);
         self.inner.changed.notify_waiters();
+    }
+
+    /// Sets the routing controls' states (`panel/control` -> On): control checks follow at
+    /// once (a control that does not exist is Off).
+    pub fn set_controls(&self, states: HashMap<String, bool>) {
+        *lock(&self.inner.controls) = states;
+        let controlled: Vec<(HealthCheck, Arc<Mutex<Record>>)> = lock(&self.inner.running)
+            .values()
+            .filter(|r| matches!(r.check.kind, CheckKind::Control { .. }))
+            .map(|r| (r.check.clone(), r.record.clone()))
+            .collect();
+        for (check, record) in controlled {
+            let CheckKind::Control { panel, control } = &check.kind else { continue };
+            let observed = control_status(&lock(&self.inner.controls), panel, control);
+            let fin = final_status(observed, &check);
+            lock(&record).observed = Some(observed);
+            let before = self.slot(&check.name).set(fin);
+            if before != fin {
+                let state = if observed == Status::Healthy { "On" } else { "Off" };
+                let reason = format!("routing control {panel}/{control} is {state}");
+                self.transition(&record, &check.name, before, fin, &reason);
+            }
+        }
     }
 
     /// What the engine knows about a check.
@@ -305,6 +338,15 @@ impl HealthEngine {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+/// A control check's observed status: healthy iff its control is On.
+fn control_status(controls: &HashMap<String, bool>, panel: &str, control: &str) -> Status {
+    if controls.get(&format!("{panel}/{control}")).copied().unwrap_or(false) {
+        Status::Healthy
+    } else {
+        Status::Unhealthy
     }
 }
 

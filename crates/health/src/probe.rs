@@ -186,8 +186,8 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
                 http.exchange(TokioIo::new(stream)).await
             }
         }
-        CheckKind::Calculated { .. } => {
-            ProbeResult::fail(FailureClass::Http, "calculated checks are not probed")
+        CheckKind::Calculated { .. } | CheckKind::Control { .. } => {
+            ProbeResult::fail(FailureClass::Http, "calculated and control checks are not probed")
         }
     };
     result.address = Some(addr);

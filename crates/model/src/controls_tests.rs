@@ -80,10 +80,7 @@ fn wait_period_and_override() {
     let st = states(&["a", "b"], 995_000);
     let r = check_update(&p, &st, &update(&[("a", false)]), &BTreeSet::new(), 1_000_000);
     assert_eq!(r.len(), 1);
-    assert!(
-        r[0].reason.contains("changed 5s ago") && r[0].reason.contains("again in 5s"),
-        "{r:?}"
-    );
+    assert!(r[0].reason.contains("changed 5s ago") && r[0].reason.contains("again in 5s"), "{r:?}");
     assert!(
         check_update(&p, &st, &update(&[("a", false)]), &BTreeSet::new(), 1_006_000).is_empty()
     );

@@ -33,7 +33,7 @@ pub struct HealthCheckSpec {
     /// The check's name, which records refer to.
     #[serde(default)]
     pub name: String,
-    /// `tcp`, `http`, `https`, `calculated` or `metric`.
+    /// `tcp`, `http`, `https`, `calculated`, `metric` or `control`.
     #[serde(rename = "type", default)]
     pub kind: String,
     /// The endpoint's address.
@@ -105,6 +105,9 @@ pub struct HealthCheckSpec {
     /// Metric: the status without a value: `healthy`, `unhealthy` or `last_known` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insufficient_data: Option<String>,
+    /// Control: the routing control it follows, `panel/control` (healthy iff On).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
 }
 
 /// What a check looks at.
@@ -134,6 +137,13 @@ pub enum CheckKind {
     },
     /// A Prometheus query compared with a threshold; the target is the Prometheus server.
     Metric(MetricCheck),
+    /// A routing control: healthy iff it is On.
+    Control {
+        /// The control's panel.
+        panel: String,
+        /// The control.
+        control: String,
+    },
 }
 
 impl CheckKind {
@@ -142,7 +152,7 @@ impl CheckKind {
         match self {
             CheckKind::Http { tls, .. } => *tls,
             CheckKind::Metric(m) => m.tls,
-            CheckKind::Tcp | CheckKind::Calculated { .. } => false,
+            CheckKind::Tcp | CheckKind::Calculated { .. } | CheckKind::Control { .. } => false,
         }
     }
 }
@@ -283,12 +293,7 @@ impl HealthCheckSpec {
         let endpoint = matches!(kind.as_str(), "tcp" | "http" | "https");
         let is_http = matches!(kind.as_str(), "http" | "https");
         match kind.as_str() {
-            "tcp" | "http" | "https" | "calculated" | "metric" => {}
-            "control" => errors.push(FieldError::new(
-                "type",
-                ErrorCode::NotAllowed,
-                format!("{kind} checks are not supported by this version yet"),
-            )),
+            "tcp" | "http" | "https" | "calculated" | "metric" | "control" => {}
             "" => errors.push(FieldError::new(
                 "type",
                 ErrorCode::MissingField,
@@ -298,7 +303,7 @@ impl HealthCheckSpec {
                 "type",
                 ErrorCode::InvalidValue,
                 format!(
-                    "{other:?} is not a check type; use tcp, http, https, calculated or metric"
+                    "{other:?} is not a check type; use tcp, http, https, calculated, metric or control"
                 ),
             )),
         }
@@ -328,6 +333,7 @@ impl HealthCheckSpec {
         not_for(!metric && self.comparison.is_some(), "comparison", "metric");
         not_for(!metric && self.threshold.is_some(), "threshold", "metric");
         not_for(!metric && self.insufficient_data.is_some(), "insufficient_data", "metric");
+        not_for(kind != "control" && self.control.is_some(), "control", "control");
         not_for(kind != "calculated" && self.children.is_some(), "children", "calculated");
         not_for(
             kind != "calculated" && self.health_threshold.is_some(),
@@ -410,6 +416,7 @@ impl HealthCheckSpec {
             }),
             "calculated" => self.validate_calculated(&mut errors),
             "metric" => self.validate_metric(&mut target, &mut errors).map(CheckKind::Metric),
+            "control" => self.validate_control(&mut errors),
             _ => None,
         };
         match kind {
@@ -483,6 +490,37 @@ impl HealthCheckSpec {
             }
         };
         (ip.is_some() || fqdn.is_some()).then_some(Target { ip, fqdn, port })
+    }
+
+    /// A control check's `panel/control`.
+    fn validate_control(&self, errors: &mut Vec<FieldError>) -> Option<CheckKind> {
+        let text = self.control.as_deref().unwrap_or_default();
+        match text.split_once('/') {
+            Some((panel, control)) if !panel.is_empty() && !control.is_empty() => {
+                let bad = crate::controls::name_error(panel, "control")
+                    .or_else(|| crate::controls::name_error(control, "control"));
+                match bad {
+                    Some(e) => {
+                        errors.push(e);
+                        None
+                    }
+                    None => Some(CheckKind::Control {
+                        panel: panel.to_owned(),
+                        control: control.to_owned(),
+                    }),
+                }
+            }
+            _ => {
+                let code =
+                    if text.is_empty() { ErrorCode::MissingField } else { ErrorCode::InvalidValue };
+                errors.push(FieldError::new(
+                    "control",
+                    code,
+                    format!("{text:?}: give the routing control as panel/control"),
+                ));
+                None
+            }
+        }
     }
 
     /// A metric check's fields; its Prometheus server becomes the check's target.

@@ -20,6 +20,8 @@ pub struct Turnout {
     pub dns: SocketAddr,
     /// The API address, for `serve`.
     pub api: Option<SocketAddr>,
+    /// The routing-control API address, for `serve`.
+    pub controls: Option<SocketAddr>,
     /// The data directory (a temporary one unless the arguments name one).
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -54,14 +56,18 @@ impl Turnout {
     /// Starts `bin` with `args` and waits until it logs its DNS addresses. Panics (failing the
     /// test) if it exits or does not listen within [`DEADLINE`].
     ///
-    /// For `serve`, unless the arguments say otherwise, the API listens on `127.0.0.1:0` and the
-    /// data directory is a fresh temporary one, removed on drop.
+    /// For `serve`, unless the arguments say otherwise, the API and the routing-control API
+    /// listen on `127.0.0.1:0` and the data directory is a fresh temporary one, removed on
+    /// drop.
     pub fn start(bin: &Path, args: &[&str]) -> Turnout {
         let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let serve = args.first().is_some_and(|a| a == "serve");
         let mut temp = None;
         if serve && !args.iter().any(|a| a == "--api") {
             args.extend(["--api".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
+        if serve && !args.iter().any(|a| a == "--controls") {
+            args.extend(["--controls".to_owned(), "127.0.0.1:0".to_owned()]);
         }
         let data_dir = match args.iter().position(|a| a == "--data-dir") {
             Some(i) => PathBuf::from(args.get(i + 1).cloned().unwrap_or_default()),
@@ -106,6 +112,7 @@ impl Turnout {
             bin: bin.to_owned(),
             dns: SocketAddr::from(([0, 0, 0, 0], 0)),
             api: None,
+            controls: None,
             data_dir,
             _temp: temp,
         };
@@ -124,7 +131,16 @@ impl Turnout {
         if args.iter().any(|a| a == "--api") {
             t.api = poll(DEADLINE, || t.logged_addr("listening for the API on http://"));
         }
+        if args.iter().any(|a| a == "--controls") {
+            t.controls =
+                poll(DEADLINE, || t.logged_addr("listening for routing controls on http://"));
+        }
         t
+    }
+
+    /// The routing-control API's base URL.
+    pub fn controls_url(&self) -> String {
+        format!("http://{}", self.controls.unwrap_or_else(|| panic!("no routing-control API")))
     }
 
     /// The API's base URL.
@@ -135,7 +151,11 @@ impl Turnout {
     /// Runs a CLI command against this server (its API and its data directory's admin token).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        all.extend(["--api".to_owned(), self.api_url()]);
+        if args.first() == Some(&"control") {
+            all.extend(["--controls".to_owned(), self.controls_url()]);
+        } else {
+            all.extend(["--api".to_owned(), self.api_url()]);
+        }
         all.extend(["--data-dir".to_owned(), self.data_dir.display().to_string()]);
         Command::new(&self.bin)
             .args(&all)

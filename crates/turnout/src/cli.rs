@@ -52,6 +52,156 @@ pub enum Command {
     /// Show the answer a query gets now and why: each policy decision, each candidate record
     /// with its health and the check observations behind it.
     Explain(ExplainArgs),
+    /// Read and flip routing controls (through the routing-control API, `--controls URL`).
+    #[command(subcommand)]
+    Control(ControlCommand),
+    /// List, add and delete the safety rules of a control panel.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+    /// List, create and delete scoped API tokens (admin token only).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Options of the commands that talk to the routing-control API.
+#[derive(Debug, Args)]
+pub struct ControlsArgs {
+    /// The routing-control API's URL
+    #[arg(
+        long = "controls",
+        value_name = "URL",
+        env = "TURNOUT_CONTROLS",
+        default_value = "http://127.0.0.1:8054"
+    )]
+    pub controls: String,
+    /// The API token (it needs the controls or admin scope to change a control) [default:
+    /// read from DATA_DIR/admin.token]
+    #[arg(long, value_name = "TOKEN", env = "TURNOUT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where to find admin.token when no --token is given
+    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
+    pub data_dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+/// `turnout control ...`.
+#[derive(Debug, Subcommand)]
+pub enum ControlCommand {
+    /// List routing controls and their states (of one panel, or all).
+    List {
+        /// The panel
+        panel: Option<String>,
+        #[command(flatten)]
+        args: ControlsArgs,
+    },
+    /// Show one routing control.
+    Get {
+        /// `panel/control`
+        control: String,
+        #[command(flatten)]
+        args: ControlsArgs,
+    },
+    /// Turn a routing control On or Off, under the panel's safety rules.
+    Set {
+        /// `panel/control`
+        control: String,
+        /// `on` or `off`
+        state: String,
+        /// Why (required; kept in the audit trail)
+        #[arg(long)]
+        reason: String,
+        /// Skip this safety rule for this change (repeatable; recorded in the audit trail)
+        #[arg(long = "override", value_name = "RULE")]
+        overrides: Vec<String>,
+        /// Revert the change after this long (like 30m, 2h)
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        #[command(flatten)]
+        args: ControlsArgs,
+    },
+    /// Change several controls of one panel as one transaction, from a YAML or JSON file:
+    /// `{states: {us-east: off, us-west: on}, reason: ..., override_rules: [...], for: 2h}`.
+    Batch {
+        /// The panel
+        panel: String,
+        /// The file
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        args: ControlsArgs,
+    },
+    /// The audit trail of routing-control updates, newest first.
+    History {
+        /// Only this panel
+        #[arg(long)]
+        panel: Option<String>,
+        /// At most this many records
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        args: ControlsArgs,
+    },
+}
+
+/// `turnout rule ...` (through the configuration API).
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// List a panel's safety rules.
+    List {
+        /// The panel
+        panel: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Add a safety rule to a panel, from a YAML or JSON file holding one rule as in
+    /// `control_panels[].rules[]`.
+    Create {
+        /// The panel
+        panel: String,
+        /// The file
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a safety rule.
+    Delete {
+        /// The panel
+        panel: String,
+        /// The rule
+        rule: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `turnout token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List tokens (names and scopes).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a token; prints its secret once.
+    Create {
+        /// The token's name
+        name: String,
+        /// A scope: read, config, controls or admin (repeatable)
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a token.
+    Delete {
+        /// The token's name
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Arguments of `turnout explain`.
@@ -79,6 +229,10 @@ pub struct ServeArgs {
     /// Address to serve the HTTP API on (port 0 picks a free port) [default: 127.0.0.1:8053]
     #[arg(long = "api", value_name = "ADDR", env = "TURNOUT_API_LISTEN")]
     pub api: Option<SocketAddr>,
+    /// Address to serve the routing-control API on (port 0 picks a free port)
+    /// [default: 127.0.0.1:8054]
+    #[arg(long = "controls", value_name = "ADDR", env = "TURNOUT_CONTROLS_LISTEN")]
+    pub controls: Option<SocketAddr>,
     /// Directory of the embedded store and the admin token [default: ./turnout-data]
     #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -66,6 +66,8 @@ struct DnsSection {
 #[serde(deny_unknown_fields)]
 struct ApiSection {
     listen: Option<SocketAddr>,
+    /// The routing-control API's listener.
+    controls_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +108,8 @@ pub struct Settings {
     pub dns: DnsConfig,
     /// The HTTP API listener.
     pub api: SocketAddr,
+    /// The routing-control API listener.
+    pub controls: SocketAddr,
     /// The data directory (embedded store, admin token).
     pub data_dir: PathBuf,
     /// How long change records are kept.
@@ -160,6 +164,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     let mut s = Settings {
         dns: DnsConfig::default(),
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
+        controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         data_dir: PathBuf::from("turnout-data"),
         change_retention: Duration::from_secs(7 * 24 * 3600),
         webhook: None,
@@ -190,6 +195,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         s.zone_files = f.zone_files.iter().map(|z| base.join(z)).collect();
         if let Some(a) = f.api.listen {
             s.api = a;
+        }
+        if let Some(a) = f.api.controls_listen {
+            s.controls = a;
         }
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
@@ -228,6 +236,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     }
     if let Some(a) = args.api {
         s.api = a;
+    }
+    if let Some(a) = args.controls {
+        s.controls = a;
     }
     if let Some(d) = &args.data_dir {
         s.data_dir.clone_from(d);
@@ -280,6 +291,7 @@ mod tests {
             zone_files: vec![],
             config: config.map(Path::to_owned),
             api: None,
+            controls: None,
             data_dir: None,
             udp_workers: None,
             check_config: false,

@@ -26,9 +26,9 @@ pub struct DesiredState {
     /// CIDR collections for IP-based records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cidr_collections: Vec<turnout_model::cidr::CidrCollectionSpec>,
-    /// Control panels (read, not applied by this version).
+    /// Control panels with their routing controls and safety rules (never their states).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub control_panels: Vec<serde_json::Value>,
+    pub control_panels: Vec<turnout_model::controls::ControlPanelSpec>,
 }
 
 /// One zone of a desired-state file.

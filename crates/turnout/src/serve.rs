@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use turnout_api::ApiServer;
 use turnout_control::tokens::{AdminToken, ensure_admin_token};
-use turnout_control::{Control, ControlOptions, SyncOptions, run_change_gc, run_sync};
+use turnout_control::{
+    Control, ControlOptions, SyncOptions, run_change_gc, run_control_expiry, run_sync,
+};
 use turnout_dns::server::DnsServer;
 use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_model::{Zone, zonefile};
@@ -177,6 +179,7 @@ async fn serve(
     let handle = SnapshotHandle::new(first);
     let dns = DnsServer::bind(settings.dns.clone())?;
     let api = ApiServer::bind(settings.api).await?;
+    let controls_api = ApiServer::bind(settings.controls).await?;
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -191,6 +194,17 @@ async fn serve(
         tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
     let api_task = tokio::spawn(api.run(control.clone(), shutdown.clone()));
     tokio::spawn(run_change_gc(control.clone(), settings.change_retention, shutdown.clone()));
+    tokio::spawn(run_control_expiry(control.clone(), shutdown.clone()));
+    // The routing-control API: if it stops on its own, the node stops (it must not run
+    // without its emergency switch).
+    let controls_stop = shutdown.clone();
+    let controls_control = control.clone();
+    tokio::spawn(async move {
+        if let Err(e) = controls_api.run_controls(controls_control, controls_stop.clone()).await {
+            tracing::error!("{e}");
+            controls_stop.cancel();
+        }
+    });
     let stop = shutdown.clone();
     let files = settings.zone_files.clone();
     tokio::spawn(async move {

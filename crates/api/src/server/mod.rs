@@ -5,8 +5,11 @@
 mod changes;
 pub(crate) mod checks;
 pub(crate) mod collections;
+pub(crate) mod controls;
 mod explain;
 mod ops;
+pub(crate) mod panels;
+pub(crate) mod tokens;
 mod zones;
 
 use std::net::SocketAddr;
@@ -89,6 +92,22 @@ impl ApiServer {
             info!("listening for the API on http://{addr}");
         }
         let app = router(control);
+        self.serve(app, shutdown).await
+    }
+
+    /// Serves the routing-control API until `shutdown`.
+    pub async fn run_controls(
+        self,
+        control: Arc<Control>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ApiServerError> {
+        if let Ok(addr) = self.listener.local_addr() {
+            info!("listening for routing controls on http://{addr}");
+        }
+        self.serve(controls_router(control), shutdown).await
+    }
+
+    async fn serve(self, app: Router, shutdown: CancellationToken) -> Result<(), ApiServerError> {
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -116,8 +135,15 @@ pub fn router(control: Arc<Control>) -> Router {
             get(collections::get).put(collections::put).delete(collections::delete),
         )
         .route("/explain", get(explain::explain))
+        .route("/panels", get(panels::list))
+        .route("/panels/{name}", get(panels::get).put(panels::put).delete(panels::delete))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    let admin = Router::new()
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}", axum::routing::delete(tokens::delete))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_admin));
+    let v1 = v1.merge(admin);
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -130,6 +156,24 @@ pub fn router(control: Arc<Control>) -> Router {
         .with_state(state)
 }
 
+/// The routing-control API's routes (its own listener).
+pub fn controls_router(control: Arc<Control>) -> Router {
+    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control };
+    let v1 = Router::new()
+        .route("/controls", get(controls::list))
+        .route("/controls/history", get(controls::history))
+        .route("/controls/{panel}", get(controls::panel).post(controls::batch))
+        .route("/controls/{panel}/{control}", get(controls::get).put(controls::set))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .nest("/v1", v1)
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
 /// Counts every request by method and status.
 async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -138,10 +182,39 @@ async fn count(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// Writes need a valid bearer token; reads do not.
+/// Configuration writes need a token with the `config` (or `admin`) scope; reads do not.
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let what = "change the configuration";
+    authorize_scopes(&state, &["admin", "config"], what, false, request, next).await
+}
+
+/// Token management needs the `admin` scope, reads included (names and scopes only).
+async fn authorize_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    authorize_scopes(&state, &["admin"], "manage tokens", true, request, next).await
+}
+
+/// Routing-control writes need a token with the `controls` (or `admin`) scope.
+pub(crate) async fn authorize_controls(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let what = "change routing controls";
+    authorize_scopes(&state, &["admin", "controls"], what, false, request, next).await
+}
+
+/// Writes (and reads too, with `reads_too`) need a valid bearer token with one of `scopes`.
+/// The token's name is passed on to the handler (for audit trails).
+async fn authorize_scopes(
+    state: &AppState,
+    scopes: &[&str],
+    what: &str,
+    reads_too: bool,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
-    if is_write(&method) {
+    if reads_too || is_write(&method) {
         let token = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -149,18 +222,23 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match token {
-            None => axum::response::IntoResponse::into_response(ApiError::unauthorized(
-                "this request changes the configuration and needs an Authorization: Bearer \
-                 token",
-            )),
+            None => axum::response::IntoResponse::into_response(ApiError::unauthorized(&format!(
+                "this request needs an Authorization: Bearer token allowed to {what}"
+            ))),
             Some(token) => match state.control.authenticate(token) {
-                Some(record) if record.scopes.iter().any(|s| s == "admin" || s == "config") => {
+                Some(record) if record.scopes.iter().any(|s| scopes.contains(&s.as_str())) => {
+                    request.extensions_mut().insert(TokenName(record.name));
                     next.run(request).await
                 }
                 Some(record) => axum::response::IntoResponse::into_response(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "Forbidden",
-                    format!("the token {:?} may not change the configuration", record.name),
+                    format!(
+                        "the token {:?} ({}) may not {what}: it needs one of the scopes {}",
+                        record.name,
+                        record.scopes.join(", "),
+                        scopes.join(", ")
+                    ),
                 )),
                 None => axum::response::IntoResponse::into_response(ApiError::unauthorized(
                     "the bearer token is not valid",
@@ -171,6 +249,10 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         next.run(request).await
     }
 }
+
+/// The name of the token a write was authorized with.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenName(pub String);
 
 fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

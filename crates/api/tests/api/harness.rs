@@ -17,6 +17,9 @@ pub struct Server {
     pub client: Client,
     pub anonymous: Client,
     pub base: String,
+    /// The routing-control API's base URL (its own listener).
+    pub controls_base: String,
+    pub token: String,
     pub handle: SnapshotHandle,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -48,7 +51,10 @@ pub async fn start() -> Server {
     let server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
     tokio::spawn(server.run(control.clone(), shutdown.clone()));
-    let client = Client::new(&base, Some(token)).unwrap();
+    let controls_server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let controls_base = format!("http://{}", controls_server.local_addr().unwrap());
+    tokio::spawn(controls_server.run_controls(control.clone(), shutdown.clone()));
+    let client = Client::new(&base, Some(token.clone())).unwrap();
     let anonymous = Client::new(&base, None).unwrap();
     // Ready once the first snapshot is served.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -56,7 +62,7 @@ pub async fn start() -> Server {
         assert!(std::time::Instant::now() < deadline, "never ready");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    Server { client, anonymous, base, handle, shutdown, _dir: dir }
+    Server { client, anonymous, base, controls_base, token, handle, shutdown, _dir: dir }
 }
 
 impl Server {
@@ -76,6 +82,22 @@ impl Server {
     ) -> Result<Value, ApiError> {
         match self.client.request::<Value>(method, path, body.map(|b| b.as_bytes().to_vec())).await
         {
+            Ok(v) => Ok(v),
+            Err(ClientError::Api(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Sends JSON to the routing-control API with `token` (none: anonymous).
+    pub async fn control_call(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let client = Client::new(&self.controls_base, token.map(str::to_owned)).unwrap();
+        match client.request::<Value>(method, path, body.map(|b| b.as_bytes().to_vec())).await {
             Ok(v) => Ok(v),
             Err(ClientError::Api(e)) => Err(e),
             Err(e) => panic!("{e}"),

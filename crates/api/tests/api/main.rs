@@ -3,6 +3,7 @@
 
 mod checks;
 mod collections;
+mod controls;
 mod harness;
 mod lifecycle;
 mod validation;

@@ -15,6 +15,7 @@ use turnout_control::types::{ChangeInfo, CreateZone};
 use turnout_control::{default_name_servers, default_records};
 use turnout_model::change::{self, Action};
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
+use turnout_model::controls::{ControlPanel, ControlPanelSpec};
 use turnout_model::health::{HealthCheck, HealthCheckSpec};
 use turnout_model::{ChangeBatchSpec, ChangeSpec, Name, RecordSet, RecordSetSpec, ZoneRecords};
 
@@ -29,6 +30,7 @@ struct PlanOut {
     zones: Vec<ZonePlanOut>,
     checks: Vec<CheckStep>,
     collections: Vec<CollectionStep>,
+    panels: Vec<PanelStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<ChangeInfo>,
 }
@@ -51,6 +53,11 @@ struct StepOut {
 
 /// Reads a desired-state file: JSON if it ends in `.json`, else YAML.
 pub fn read_file(path: &Path) -> Result<DesiredState, Failure> {
+    read_yaml_or_json(path)
+}
+
+/// Reads a YAML file, or JSON when its name ends in `.json`; errors name the file and place.
+pub fn read_yaml_or_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
     let parsed = if path.extension().is_some_and(|e| e == "json") {
@@ -119,19 +126,28 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
+    let mut wanted_panels: BTreeMap<String, (ControlPanelSpec, ControlPanel)> = BTreeMap::new();
+    for (i, spec) in state.control_panels.iter().enumerate() {
+        match spec.validate() {
+            Ok(p) => {
+                if wanted_panels.insert(p.name.clone(), (spec.clone(), p)).is_some() {
+                    errors
+                        .push(format!("control_panels[{i}].name: {:?} is named twice", spec.name));
+                }
+            }
+            Err(es) => {
+                errors.extend(es.into_iter().map(|e| {
+                    format!("control_panels[{i}].{}: {} ({})", e.field, e.message, e.code)
+                }))
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(Failure::Input(format!(
             "{} is not valid:\n  {}",
             args.file.display(),
             errors.join("\n  ")
         )));
-    }
-    if !state.control_panels.is_empty() {
-        super::warn(&format!(
-            "{}: control_panels ({}) are not applied: this version has no routing controls yet",
-            args.file.display(),
-            state.control_panels.len()
-        ));
     }
     let api = client(&args.client)?;
     let current_checks: BTreeMap<String, HealthCheckSpec> =
@@ -140,6 +156,13 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     let current_collections: BTreeMap<String, CidrCollectionSpec> =
         api.collections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
     let collection_plan = plan_collections(&wanted_collections, &current_collections, args.prune);
+    let current_panels: BTreeMap<String, ControlPanelSpec> =
+        api.panels().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
+    let panel_plan: Vec<PanelStep> =
+        plan_named(&wanted_panels, &current_panels, args.prune, |s| s.validate().ok())
+            .into_iter()
+            .map(|(action, panel)| PanelStep { action, panel })
+            .collect();
     let existing: BTreeSet<Name> =
         api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
     let mut plans = Vec::new();
@@ -248,6 +271,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             .collect(),
         checks: check_plan.clone(),
         collections: collection_plan.clone(),
+        panels: panel_plan.clone(),
         applied: None,
     };
     let creates = plans.iter().filter(|p| p.create.is_some()).count();
@@ -255,6 +279,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         && creates == 0
         && check_plan.is_empty()
         && collection_plan.is_empty()
+        && panel_plan.is_empty()
     {
         return output(args.client.output, &out, |_| {
             "no changes: the store matches the file".into()
@@ -278,8 +303,15 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
-    // Checks first (children before the calculated checks that name them), then the records
-    // that name them, then the checks no longer wanted.
+    // Panels first (control checks follow their controls), then checks (children before the
+    // calculated checks that name them), then the records that name them, then the checks
+    // no longer wanted, then the panels no longer wanted.
+    for step in panel_plan.iter().filter(|p| p.action != "DELETE") {
+        if let Err(e) = api.put_panel(&step.panel).await {
+            rollback(&api, &created).await;
+            return Err(e.into());
+        }
+    }
     let mut puts: Vec<&CheckStep> = check_plan.iter().filter(|c| c.action != "DELETE").collect();
     puts.sort_by_key(|c| c.check.kind.eq_ignore_ascii_case("calculated"));
     for step in puts {
@@ -339,6 +371,18 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             Err(e) => return Err(e.into()),
         }
     }
+    for step in panel_plan.iter().filter(|p| p.action == "DELETE") {
+        match api.delete_panel(&step.panel.name).await {
+            Ok(()) => {}
+            Err(ClientError::Api(e)) if e.code == "ControlPanelInUse" => {
+                super::warn(&format!(
+                    "kept the control panel {:?}: {}",
+                    step.panel.name, e.message
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if args.client.output == Output::Text {
         say(&render(&out));
     }
@@ -346,12 +390,21 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         Some(c) => format!("applied: change {} {}", c.id, c.status),
         None => {
             format!(
-                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s)",
+                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s), {} panel change(s)",
                 o.checks.len(),
-                o.collections.len()
+                o.collections.len(),
+                o.panels.len()
             )
         }
     })
+}
+
+/// One planned control panel change (states are never planned: they change only through the
+/// routing-control API).
+#[derive(Debug, Clone, Serialize)]
+struct PanelStep {
+    action: &'static str,
+    panel: ControlPanelSpec,
 }
 
 /// One planned CIDR collection change.
@@ -477,6 +530,17 @@ fn render(plan: &PlanOut) -> String {
     };
     for step in &plan.checks {
         text.push_str(&format!("{} {}\n", mark(step.action), describe_check(&step.check)));
+    }
+    for step in &plan.panels {
+        let rules: Vec<&str> = step.panel.rules.iter().map(|r| r.name.as_str()).collect();
+        let rules =
+            if rules.is_empty() { String::new() } else { format!(" rules={}", rules.join(",")) };
+        text.push_str(&format!(
+            "{} panel {} controls={}{rules}\n",
+            mark(step.action),
+            step.panel.name,
+            step.panel.controls.join(",")
+        ));
     }
     for step in &plan.collections {
         let locations: Vec<String> = step

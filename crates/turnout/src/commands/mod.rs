@@ -4,6 +4,7 @@
 
 mod apply;
 mod checks;
+mod controls;
 mod explain;
 mod records;
 mod store;
@@ -61,6 +62,9 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Apply(a) => apply::run(a).await,
             Command::Store(c) => store::run(c).await,
             Command::Explain(a) => explain::run(a).await,
+            Command::Control(c) => controls::run(c).await,
+            Command::Rule(c) => controls::run_rule(c).await,
+            Command::Token(c) => controls::run_token(c).await,
             Command::Serve(_) | Command::CheckZone(_) => Ok(()),
         }
     });

@@ -1,0 +1,52 @@
+//! `/v1/tokens` (admin scope only): scoped API tokens.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use turnout_control::tokens::{NewToken, TokenInfo};
+
+use super::{AppState, TokenName, json_body};
+use crate::error::ApiError;
+
+/// The list of tokens (never their secrets).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenList {
+    /// By name.
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// A request for a new token.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Its name.
+    pub name: String,
+    /// Its scopes: `read`, `config`, `controls`, `admin`.
+    pub scopes: Vec<String>,
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> Json<TokenList> {
+    Json(TokenList { tokens: state.control.tokens() })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(by): Extension<TokenName>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<NewToken>), ApiError> {
+    let request: CreateToken = json_body(body)?;
+    let token = state.control.create_token(&request.name, &request.scopes).await?;
+    tracing::info!("token {:?} ({}) created by {:?}", token.name, token.scopes.join(", "), by.0);
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.control.delete_token(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,413 @@
+//! Routing controls: control panels (configuration), control states (changed only through
+//! [`Control::update_controls`]), and the audit trail of every update.
+//!
+//! An update is checked against the panel's safety rules on the state read with it, and
+//! committed in one transaction guarded by the mod revision of every control state of the
+//! panel: if another update lands in between, the transaction fails and the update is checked
+//! again on the new state. So two concurrent updates can never jointly break a rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use turnout_model::controls::{ControlPanelSpec, ControlState, Refusal, check_update};
+use turnout_model::health::CheckKind;
+use turnout_store::{Compare, Op, StoreError, Txn};
+
+use crate::service::Control;
+use crate::{ControlError, keys, now_rfc3339, random_base32};
+
+/// Attempts when concurrent updates keep changing the same panel.
+const MAX_ATTEMPTS: usize = 16;
+
+/// A routing control as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlView {
+    /// Its panel.
+    pub panel: String,
+    /// Its name.
+    pub control: String,
+    /// `On` or `Off`.
+    pub state: String,
+    /// When it last changed (RFC 3339), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+    /// When a timed change reverts (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverts_at: Option<String>,
+}
+
+/// One control's change within an update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlChange {
+    /// The control.
+    pub control: String,
+    /// `On` or `Off` before.
+    pub from: String,
+    /// `On` or `Off` asked for.
+    pub to: String,
+}
+
+/// An update of routing controls, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Its id.
+    pub id: String,
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    /// The token that asked (its name).
+    pub token: String,
+    /// The panel.
+    pub panel: String,
+    /// What was asked.
+    pub changes: Vec<ControlChange>,
+    /// Why (required).
+    pub reason: String,
+    /// `applied` or `refused`.
+    pub outcome: String,
+    /// The rules that refused it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<Refusal>,
+    /// The rules the caller overrode (recorded even when they would have held).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<String>,
+    /// For a timed change: when it reverts (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverts_at: Option<String>,
+}
+
+/// An update request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlUpdate {
+    /// Control name -> `On` or `Off` (case-insensitive).
+    pub states: BTreeMap<String, String>,
+    /// Why (required; kept in the audit trail).
+    #[serde(default)]
+    pub reason: String,
+    /// Rules to skip for this update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub override_rules: Vec<String>,
+    /// Revert the change after this long (like `2h`).
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "On" } else { "Off" }
+}
+
+fn invalid(field: &str, message: String) -> ControlError {
+    ControlError::InvalidInput { field: field.to_owned(), message }
+}
+
+impl Control {
+    /// Every control panel, as written, in name order.
+    pub fn panels(&self) -> Vec<ControlPanelSpec> {
+        self.read().panels.values().map(|(spec, _)| spec.clone()).collect()
+    }
+
+    /// One control panel, as written.
+    pub fn panel(&self, name: &str) -> Result<ControlPanelSpec, ControlError> {
+        self.read()
+            .panels
+            .get(name)
+            .map(|(spec, _)| spec.clone())
+            .ok_or_else(|| ControlError::NoSuchPanel(name.to_owned()))
+    }
+
+    /// Creates or replaces a control panel; returns whether it was created. New controls
+    /// start Off; a replacement may not drop a control that a health check follows. States
+    /// never change here.
+    pub async fn put_panel(&self, spec: &ControlPanelSpec) -> Result<bool, ControlError> {
+        let panel = spec.validate().map_err(ControlError::InvalidPanel)?;
+        let _writer = self.writer.lock().await;
+        let (created, dropped) = {
+            let st = self.read();
+            let dropped: Vec<String> = st
+                .panels
+                .get(&panel.name)
+                .map(|(_, old)| {
+                    old.controls.iter().filter(|c| !panel.controls.contains(c)).cloned().collect()
+                })
+                .unwrap_or_default();
+            for c in &dropped {
+                if let Some(check) = self.check_following(&st, &panel.name, Some(c)) {
+                    return Err(ControlError::PanelInUse {
+                        name: panel.name.clone(),
+                        user: format!("health check {check:?} (control {c:?})"),
+                    });
+                }
+            }
+            (!st.panels.contains_key(&panel.name), dropped)
+        };
+        let value = serde_json::to_vec(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut success = vec![Op::put(keys::panel(&panel.name), value)];
+        success.extend(dropped.iter().map(|c| Op::delete(keys::control(&panel.name, c))));
+        let response = self.store().txn(Txn { success, ..Txn::default() }).await?;
+        self.wait_state(response.revision).await;
+        Ok(created)
+    }
+
+    /// Deletes a control panel (and its controls' states) that no health check follows.
+    pub async fn delete_panel(&self, name: &str) -> Result<(), ControlError> {
+        let _writer = self.writer.lock().await;
+        {
+            let st = self.read();
+            if !st.panels.contains_key(name) {
+                return Err(ControlError::NoSuchPanel(name.to_owned()));
+            }
+            if let Some(check) = self.check_following(&st, name, None) {
+                return Err(ControlError::PanelInUse {
+                    name: name.to_owned(),
+                    user: format!("health check {check:?}"),
+                });
+            }
+        }
+        let success =
+            vec![Op::delete(keys::panel(name)), Op::DeletePrefix { prefix: keys::controls(name) }];
+        let response = self.store().txn(Txn { success, ..Txn::default() }).await?;
+        self.wait_state(response.revision).await;
+        Ok(())
+    }
+
+    /// The first health check that follows a control of `panel` (or that one control).
+    fn check_following(
+        &self,
+        st: &crate::state::Config,
+        panel: &str,
+        control: Option<&str>,
+    ) -> Option<String> {
+        st.checks.values().find_map(|(_, c)| match &c.kind {
+            CheckKind::Control { panel: p, control: k }
+                if p == panel && control.is_none_or(|x| x == k) =>
+            {
+                Some(c.name.clone())
+            }
+            _ => None,
+        })
+    }
+
+    /// Every routing control of a panel (or of every panel), with its state.
+    pub fn controls(&self, panel: Option<&str>) -> Result<Vec<ControlView>, ControlError> {
+        let st = self.read();
+        if let Some(p) = panel
+            && !st.panels.contains_key(p)
+        {
+            return Err(ControlError::NoSuchPanel(p.to_owned()));
+        }
+        let mut out = Vec::new();
+        for (name, (_, p)) in st.panels.iter().filter(|(n, _)| panel.is_none_or(|x| x == *n)) {
+            for c in &p.controls {
+                let state = st
+                    .control_states
+                    .get(&(name.clone(), c.clone()))
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default();
+                out.push(ControlView {
+                    panel: name.clone(),
+                    control: c.clone(),
+                    state: on_off(state.on).to_owned(),
+                    changed_at: (state.changed_at_ms > 0).then(|| rfc3339_ms(state.changed_at_ms)),
+                    reverts_at: state.revert_at_ms.map(rfc3339_ms),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks an update of `panel` against its safety rules and, if none refuses (or those
+    /// that do are overridden), commits it in one transaction. Applied or refused, the
+    /// update is recorded in the audit trail with `token` (the caller's token name).
+    pub async fn update_controls(
+        &self,
+        panel: &str,
+        update: &ControlUpdate,
+        token: &str,
+    ) -> Result<AuditRecord, ControlError> {
+        if update.reason.trim().is_empty() {
+            return Err(invalid("reason", "give a reason: it is kept in the audit trail".into()));
+        }
+        if update.states.is_empty() {
+            return Err(invalid("states", "name at least one control and its state".into()));
+        }
+        let duration = match update.duration.as_deref() {
+            None => None,
+            Some(text) => match turnout_model::health::parse_duration(text) {
+                Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(30 * 86400) => {
+                    Some(d)
+                }
+                _ => {
+                    return Err(invalid(
+                        "for",
+                        format!("{text:?} is not a duration from 1s to 720h (like 30m, 2h)"),
+                    ));
+                }
+            },
+        };
+        let mut wanted = BTreeMap::new();
+        for (control, state) in &update.states {
+            let on = match state.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(invalid(
+                        &format!("states.{control}"),
+                        format!("{state:?} is not On or Off"),
+                    ));
+                }
+            };
+            wanted.insert(control.clone(), on);
+        }
+        let overrides: BTreeSet<String> = update.override_rules.iter().cloned().collect();
+        for _ in 0..MAX_ATTEMPTS {
+            let now = now_ms();
+            let (txn, record) = {
+                let st = self.read();
+                let Some((_, p)) = st.panels.get(panel) else {
+                    return Err(ControlError::NoSuchPanel(panel.to_owned()));
+                };
+                for control in wanted.keys() {
+                    if !p.controls.contains(control) {
+                        return Err(ControlError::NoSuchControl(format!("{panel}/{control}")));
+                    }
+                }
+                for rule in &overrides {
+                    if !p.rules.iter().any(|r| r.name == *rule) {
+                        return Err(invalid(
+                            "override_rules",
+                            format!("{rule:?} is not a safety rule of the panel {panel:?}"),
+                        ));
+                    }
+                }
+                let mut states = BTreeMap::new();
+                let mut compares = Vec::new();
+                for c in &p.controls {
+                    let key = (panel.to_owned(), c.clone());
+                    let (state, revision) =
+                        st.control_states.get(&key).cloned().unwrap_or_default();
+                    compares.push(Compare::mod_revision(keys::control(panel, c), revision));
+                    states.insert(c.clone(), state);
+                }
+                let refusals = check_update(p, &states, &wanted, &overrides, now);
+                let changes: Vec<ControlChange> = wanted
+                    .iter()
+                    .map(|(c, on)| ControlChange {
+                        control: c.clone(),
+                        from: on_off(states.get(c).is_some_and(|s| s.on)).to_owned(),
+                        to: on_off(*on).to_owned(),
+                    })
+                    .collect();
+                let revert_at_ms =
+                    duration.map(|d| now + u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                let record = AuditRecord {
+                    id: random_base32(10)?,
+                    at: now_rfc3339(),
+                    token: token.to_owned(),
+                    panel: panel.to_owned(),
+                    changes,
+                    reason: update.reason.clone(),
+                    outcome: if refusals.is_empty() { "applied" } else { "refused" }.to_owned(),
+                    refused_by: refusals.clone(),
+                    overridden: update.override_rules.clone(),
+                    reverts_at: revert_at_ms.map(rfc3339_ms),
+                };
+                let audit = Op::put(
+                    keys::audit_record(now, &record.id),
+                    serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+                if !refusals.is_empty() {
+                    // The refusal is recorded; nothing else changes.
+                    (Txn { success: vec![audit], ..Txn::default() }, record)
+                } else {
+                    let mut success = vec![audit];
+                    for (control, on) in &wanted {
+                        let old = &states[control];
+                        // A control set to the state it has keeps its last-change time, so
+                        // a no-op does not restart wait periods.
+                        let changed_at_ms = if old.on == *on { old.changed_at_ms } else { now };
+                        let state = ControlState { on: *on, changed_at_ms, revert_at_ms };
+                        success.push(Op::put(
+                            keys::control(panel, control),
+                            serde_json::to_vec(&state)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        ));
+                    }
+                    (Txn { compares, success, failure: Vec::new() }, record)
+                }
+            };
+            let refused = record.outcome == "refused";
+            let response = self.store().txn(txn).await?;
+            self.wait_state(response.revision).await;
+            if refused {
+                return Err(ControlError::SafetyRules(record.refused_by));
+            }
+            if response.succeeded {
+                return Ok(record);
+            }
+            // Another update changed the panel in between: check again on the new state.
+        }
+        Err(ControlError::Conflict)
+    }
+
+    /// The audit trail, newest first, at most `limit` records (of one panel, if given).
+    pub async fn control_history(
+        &self,
+        panel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, ControlError> {
+        let range = self.store().range(&keys::audit()).await?;
+        let mut out = Vec::new();
+        for kv in range.kvs.iter().rev() {
+            let Ok(record) = serde_json::from_slice::<AuditRecord>(&kv.value) else { continue };
+            if panel.is_some_and(|p| p != record.panel) {
+                continue;
+            }
+            out.push(record);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reverts timed changes whose time has come (called every second by
+    /// [`crate::run_control_expiry`]), except those `skip` names: each control goes back to
+    /// the opposite state through the safety rules like any update, as the token `turnout`
+    /// with the reason `expired`. Returns the (panel, control) pairs that could not revert.
+    pub async fn revert_expired(
+        &self,
+        skip: &(dyn Fn(&str, &str) -> bool + Sync),
+    ) -> Vec<(String, String)> {
+        let now = now_ms();
+        let due: Vec<(String, String, bool)> = self
+            .read()
+            .control_states
+            .iter()
+            .filter(|((p, c), (s, _))| s.revert_at_ms.is_some_and(|t| t <= now) && !skip(p, c))
+            .map(|((p, c), (s, _))| (p.clone(), c.clone(), !s.on))
+            .collect();
+        let mut failed = Vec::new();
+        for (panel, control, on) in due {
+            let update = ControlUpdate {
+                states: [(control.clone(), on_off(on).to_owned())].into(),
+                reason: "expired: the timed change ended".to_owned(),
+                override_rules: Vec::new(),
+                duration: None,
+            };
+            if let Err(e) = self.update_controls(&panel, &update, "turnout").await {
+                tracing::warn!("cannot revert {panel}/{control} at its expiry: {e}");
+                failed.push((panel, control));
+            }
+        }
+        failed
+    }
+}

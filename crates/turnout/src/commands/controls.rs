@@ -1,0 +1,197 @@
+//! `turnout control list|get|set|batch|history` (the routing-control API), `turnout rule
+//! list|create|delete` and `turnout token list|create|delete` (the configuration API).
+
+use turnout_api::client::Client;
+use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
+use turnout_control::tokens::read_admin_token;
+use turnout_model::controls::SafetyRuleSpec;
+
+use super::apply::read_yaml_or_json;
+use super::{Failure, client, output};
+use crate::cli::{ControlCommand, ControlsArgs, RuleCommand, TokenCommand};
+
+fn controls_client(args: &ControlsArgs) -> Result<Client, Failure> {
+    let token = args.token.clone().or_else(|| read_admin_token(&args.data_dir).ok());
+    Ok(Client::new(&args.controls, token)?)
+}
+
+/// `panel/control` -> (panel, control).
+fn split(text: &str) -> Result<(&str, &str), Failure> {
+    match text.split_once('/') {
+        Some((p, c)) if !p.is_empty() && !c.is_empty() => Ok((p, c)),
+        _ => Err(Failure::Input(format!("{text:?}: name the control as panel/control"))),
+    }
+}
+
+fn view_line(c: &ControlView) -> String {
+    let since = c.changed_at.as_deref().map(|t| format!(" since {t}")).unwrap_or_default();
+    let until = c.reverts_at.as_deref().map(|t| format!(", reverts at {t}")).unwrap_or_default();
+    format!("{}/{:<24} {:<3}{since}{until}\n", c.panel, c.control, c.state)
+}
+
+fn record_text(r: &AuditRecord) -> String {
+    let changes: Vec<String> =
+        r.changes.iter().map(|c| format!("{} {} -> {}", c.control, c.from, c.to)).collect();
+    let mut text = format!(
+        "{} {} {} by {}: {} ({})",
+        r.at,
+        r.outcome,
+        r.panel,
+        r.token,
+        changes.join(", "),
+        r.reason
+    );
+    if !r.overridden.is_empty() {
+        text.push_str(&format!(" [overriding {}]", r.overridden.join(", ")));
+    }
+    if let Some(t) = &r.reverts_at {
+        text.push_str(&format!(" [reverts at {t}]"));
+    }
+    for refusal in &r.refused_by {
+        text.push_str(&format!("\n  refused by {}: {}", refusal.rule, refusal.reason));
+    }
+    text.push('\n');
+    text
+}
+
+pub async fn run(command: &ControlCommand) -> Result<(), Failure> {
+    match command {
+        ControlCommand::List { panel, args } => {
+            let controls = controls_client(args)?.controls(panel.as_deref()).await?;
+            output(args.output, &controls, |cs| {
+                if cs.is_empty() {
+                    return "no routing controls".to_owned();
+                }
+                cs.iter().map(view_line).collect()
+            })
+        }
+        ControlCommand::Get { control, args } => {
+            let (panel, name) = split(control)?;
+            let view = controls_client(args)?.control(panel, name).await?;
+            output(args.output, &view, view_line)
+        }
+        ControlCommand::Set { control, state, reason, overrides, duration, args } => {
+            let (panel, name) = split(control)?;
+            let update = ControlUpdate {
+                states: [(name.to_owned(), state.clone())].into(),
+                reason: reason.clone(),
+                override_rules: overrides.clone(),
+                duration: duration.clone(),
+            };
+            let record = controls_client(args)?.update_controls(panel, &update).await?;
+            output(args.output, &record, record_text)
+        }
+        ControlCommand::Batch { panel, file, args } => {
+            let update: ControlUpdate = read_yaml_or_json(file)?;
+            let record = controls_client(args)?.update_controls(panel, &update).await?;
+            output(args.output, &record, record_text)
+        }
+        ControlCommand::History { panel, limit, args } => {
+            let records = controls_client(args)?.control_history(panel.as_deref(), *limit).await?;
+            output(args.output, &records, |rs| {
+                if rs.is_empty() {
+                    return "no routing-control updates yet".to_owned();
+                }
+                rs.iter().map(record_text).collect()
+            })
+        }
+    }
+}
+
+pub async fn run_rule(command: &RuleCommand) -> Result<(), Failure> {
+    match command {
+        RuleCommand::List { panel, client: args } => {
+            let spec = client(args)?.panel(panel).await?;
+            output(args.output, &spec.rules, |rules| {
+                if rules.is_empty() {
+                    return "no safety rules".to_owned();
+                }
+                rules
+                    .iter()
+                    .map(|r| {
+                        let over = r
+                            .controls
+                            .clone()
+                            .or_else(|| r.gating_controls.clone())
+                            .unwrap_or_default()
+                            .join(",");
+                        let targets = r
+                            .target_controls
+                            .as_ref()
+                            .map(|t| format!(" -> {}", t.join(",")))
+                            .unwrap_or_default();
+                        let threshold =
+                            r.rule.threshold.map(|t| format!(" {t}")).unwrap_or_default();
+                        let inverted = if r.rule.inverted == Some(true) { " inverted" } else { "" };
+                        let wait = r.wait_period.as_deref().unwrap_or("5s");
+                        format!(
+                            "{:<24} {:<9} {}{threshold}{inverted} over {over}{targets}, wait {wait}\n",
+                            r.name, r.kind, r.rule.kind
+                        )
+                    })
+                    .collect()
+            })
+        }
+        RuleCommand::Create { panel, file, client: args } => {
+            let rule: SafetyRuleSpec = read_yaml_or_json(file)?;
+            let api = client(args)?;
+            let mut spec = api.panel(panel).await?;
+            if spec.rules.iter().any(|r| r.name == rule.name) {
+                return Err(Failure::Input(format!(
+                    "the panel {panel:?} already has a rule {:?}; delete it first",
+                    rule.name
+                )));
+            }
+            spec.rules.push(rule);
+            let spec = api.put_panel(&spec).await?;
+            output(args.output, &spec, |s| {
+                format!("panel {} has {} rule(s)", s.name, s.rules.len())
+            })
+        }
+        RuleCommand::Delete { panel, rule, client: args } => {
+            let api = client(args)?;
+            let mut spec = api.panel(panel).await?;
+            let before = spec.rules.len();
+            spec.rules.retain(|r| r.name != *rule);
+            if spec.rules.len() == before {
+                return Err(Failure::Input(format!("the panel {panel:?} has no rule {rule:?}")));
+            }
+            let spec = api.put_panel(&spec).await?;
+            output(args.output, &spec, |s| {
+                format!("panel {} has {} rule(s)", s.name, s.rules.len())
+            })
+        }
+    }
+}
+
+pub async fn run_token(command: &TokenCommand) -> Result<(), Failure> {
+    match command {
+        TokenCommand::List { client: args } => {
+            let tokens = client(args)?.tokens().await?;
+            output(args.output, &tokens, |ts| {
+                ts.iter()
+                    .map(|t| {
+                        format!("{:<24} {:<24} {}\n", t.name, t.scopes.join(","), t.created_at)
+                    })
+                    .collect()
+            })
+        }
+        TokenCommand::Create { name, scopes, client: args } => {
+            let token = client(args)?.create_token(name, scopes).await?;
+            output(args.output, &token, |t| {
+                format!(
+                    "{}\n(token {:?}, scopes {}: shown once; keep it secret)",
+                    t.token,
+                    t.name,
+                    t.scopes.join(", ")
+                )
+            })
+        }
+        TokenCommand::Delete { name, client: args } => {
+            client(args)?.delete_token(name).await?;
+            output(args.output, &serde_json::json!({"deleted": name}), |_| {
+                format!("deleted the token {name:?}")
+            })
+        }
+    }
+}
