@@ -32,11 +32,12 @@ class Server:
     def __init__(self, binary, data_dir, extra=()):
         self.binary, self.data_dir = binary, data_dir
         self.proc = subprocess.Popen(
-            [binary, "serve", "--dns", "127.0.0.1:0", "--api", "127.0.0.1:0", "--controls", "127.0.0.1:0", "--udp-workers", "1",
-             "--data-dir", data_dir, *extra],
+            [binary, "serve", "--dns", "127.0.0.1:0", "--api", "127.0.0.1:0",
+             "--controls", "127.0.0.1:0", "--udp-workers", "1", "--data-dir", data_dir, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "RUST_LOG": "info"})
         self.log, self.api, self.dns, self.serving = [], None, None, False
+        self.controls = None
         ready = threading.Event()
 
         def drain():
@@ -45,13 +46,16 @@ class Server:
                 m = re.search(r"listening for the API on http://(\S+)", line)
                 if m:
                     self.api = m.group(1)
+                m = re.search(r"listening for routing controls on http://(\S+)", line)
+                if m:
+                    self.controls = m.group(1)
                 m = re.search(r"listening for DNS/UDP on (\S+)", line)
                 if m:
                     host, port = m.group(1).rsplit(":", 1)
                     self.dns = (host, int(port))
                 if "serving store revision" in line:
                     self.serving = True
-                if self.serving and self.api and self.dns:
+                if self.serving and self.api and self.dns and self.controls:
                     ready.set()
         threading.Thread(target=drain, daemon=True).start()
         if not ready.wait(30) or self.api is None or self.dns is None:
@@ -60,10 +64,11 @@ class Server:
         with open(os.path.join(data_dir, "admin.token")) as f:
             self.token = f.read().strip()
 
-    def call(self, method, path, body=None, timeout=30):
-        """Returns (status, decoded JSON); raises OSError when the server is unreachable."""
+    def call(self, method, path, body=None, timeout=30, base=None):
+        """Returns (status, decoded JSON); raises OSError when the server is unreachable.
+        `base` is another listener (the routing-control API: `self.controls`)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://{self.api}{path}", data=data, method=method)
+        req = urllib.request.Request(f"http://{base or self.api}{path}", data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Content-Type", "application/json")
         try:
