@@ -15,7 +15,7 @@ use turnout_model::health::CheckKind;
 use turnout_store::{Compare, Op, StoreError, Txn};
 
 use crate::service::Control;
-use crate::{ControlError, keys, now_rfc3339, random_base32};
+use crate::{ControlError, keys, random_base32};
 
 /// Attempts when concurrent updates keep changing the same panel.
 const MAX_ATTEMPTS: usize = 16;
@@ -310,7 +310,7 @@ impl Control {
                     duration.map(|d| now + u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
                 let record = AuditRecord {
                     id: random_base32(10)?,
-                    at: now_rfc3339(),
+                    at: rfc3339_ms(now),
                     token: token.to_owned(),
                     panel: panel.to_owned(),
                     changes,

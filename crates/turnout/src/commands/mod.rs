@@ -76,12 +76,25 @@ pub fn run(command: &Command) -> ExitCode {
 
 #[allow(clippy::print_stderr)] // The CLI's error output.
 fn fail(e: &Failure) -> ExitCode {
-    eprintln!("error: {e}");
+    match e {
+        // The refusals are listed one by one below.
+        Failure::Client(ClientError::Api(api)) if !api.refusals.is_empty() => {
+            eprintln!("error: {}: refused by safety rules; nothing changed", api.code);
+        }
+        _ => eprintln!("error: {e}"),
+    }
     if let Failure::Client(ClientError::Api(api)) = e {
         if let Some(field) = &api.field
             && api.errors.is_empty()
+            && api.refusals.is_empty()
         {
             eprintln!("  field: {field}");
+        }
+        for refusal in &api.refusals {
+            eprintln!("  refused by {}: {}", refusal.rule, refusal.reason);
+        }
+        if !api.refusals.is_empty() {
+            eprintln!("  hint: fix the state first, or name the rule with --override if you must");
         }
         for error in &api.errors {
             eprintln!("  {}: {} ({})", error.field, error.message, error.code);

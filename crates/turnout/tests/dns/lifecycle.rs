@@ -21,6 +21,8 @@ fn serves_every_configured_address_and_logs_each() {
         bin(),
         &["serve", "--dns", "127.0.0.1:0", "--dns", "[::1]:0", "--zone-file", &zone],
     );
+    // Each listener logs when it is up; wait for the last one.
+    assert!(t.wait_for_log("listening for DNS/TCP on [::1]"), "{}", t.log_text());
     let log = t.log_text();
     let v6: Vec<&str> = log
         .lines()
