@@ -382,6 +382,16 @@ impl Client {
         self.send(Method::POST, &format!("/v1/controls/{}", encode_component(panel)), update).await
     }
 
+    /// What an update would do, without doing it (routing-control API).
+    pub async fn what_if_controls(
+        &self,
+        panel: &str,
+        update: &ControlUpdate,
+    ) -> Result<turnout_control::routing::WhatIf, ClientError> {
+        let path = format!("/v1/controls/{}?dry_run=true", encode_component(panel));
+        self.send(Method::POST, &path, update).await
+    }
+
     /// The routing-control audit trail, newest first (routing-control API).
     pub async fn control_history(
         &self,

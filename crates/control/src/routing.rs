@@ -411,3 +411,158 @@ impl Control {
         failed
     }
 }
+
+/// How one answer would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerChange {
+    /// The name.
+    pub name: String,
+    /// The type.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// The answer now, one record per line.
+    pub before: Vec<String>,
+    /// The answer after the update.
+    pub after: Vec<String>,
+}
+
+/// What an update would do, without doing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhatIf {
+    /// `would apply` or `would be refused`.
+    pub outcome: String,
+    /// The rules that would refuse it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<Refusal>,
+    /// Every answer that would change (for a client of unknown location), by name and type.
+    pub answers: Vec<AnswerChange>,
+}
+
+impl Control {
+    /// What `update` would do: whether the safety rules would let it through, and every
+    /// answer that would change. Nothing is written. The answers are computed by compiling
+    /// every zone against the health the update would leave (control checks, and calculated
+    /// checks over them, recomputed; every other check as it is now) and asking both
+    /// snapshots the same questions with the same random draw.
+    pub fn what_if(&self, panel: &str, update: &ControlUpdate) -> Result<WhatIf, ControlError> {
+        use std::sync::Arc;
+        use turnout_health::hysteresis::final_status;
+        use turnout_model::health::{HealthSlot, Status};
+
+        let mut wanted = BTreeMap::new();
+        for (control, state) in &update.states {
+            let on = match state.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(invalid(
+                        &format!("states.{control}"),
+                        format!("{state:?} is not On or Off"),
+                    ));
+                }
+            };
+            wanted.insert(control.clone(), on);
+        }
+        let overrides: BTreeSet<String> = update.override_rules.iter().cloned().collect();
+        let st = self.read();
+        let Some((_, p)) = st.panels.get(panel) else {
+            return Err(ControlError::NoSuchPanel(panel.to_owned()));
+        };
+        for control in wanted.keys() {
+            if !p.controls.contains(control) {
+                return Err(ControlError::NoSuchControl(format!("{panel}/{control}")));
+            }
+        }
+        let states: BTreeMap<String, ControlState> = p
+            .controls
+            .iter()
+            .map(|c| {
+                let s = st.control_states.get(&(panel.to_owned(), c.clone()));
+                (c.clone(), s.map(|(s, _)| s.clone()).unwrap_or_default())
+            })
+            .collect();
+        let refusals = check_update(p, &states, &wanted, &overrides, now_ms());
+        // The health the update would leave.
+        let mut controls = st.control_map();
+        for (c, on) in &wanted {
+            controls.insert(format!("{panel}/{c}"), *on);
+        }
+        let health = self.health();
+        let mut status: BTreeMap<String, Status> = BTreeMap::new();
+        for (name, (_, check)) in &st.checks {
+            let s = match &check.kind {
+                CheckKind::Control { panel, control } => {
+                    let on = controls.get(&format!("{panel}/{control}")).copied().unwrap_or(false);
+                    final_status(if on { Status::Healthy } else { Status::Unhealthy }, check)
+                }
+                _ => health.slot(name).get(),
+            };
+            status.insert(name.clone(), s);
+        }
+        for (name, (_, check)) in &st.checks {
+            if let CheckKind::Calculated { children, threshold } = &check.kind {
+                let healthy =
+                    children.iter().filter(|c| status.get(*c) != Some(&Status::Unhealthy)).count();
+                let observed = if healthy >= usize::from(*threshold) {
+                    Status::Healthy
+                } else {
+                    Status::Unhealthy
+                };
+                status.insert(name.clone(), final_status(observed, check));
+            }
+        }
+        let collections: BTreeMap<String, _> =
+            st.collections.iter().map(|(k, (_, c))| (k.clone(), Arc::clone(c))).collect();
+        let mut zones = Vec::new();
+        for (apex, records) in st.records.iter().filter(|(a, _)| st.zones.contains_key(*a)) {
+            let slot = |name: &str| {
+                Arc::new(HealthSlot::new(status.get(name).copied().unwrap_or(Status::Healthy)))
+            };
+            match crate::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned()) {
+                Ok(zone) => zones.push(zone),
+                Err(_) => tracing::debug!("what-if: zone {apex} does not compile; left out"),
+            }
+        }
+        let mut after = turnout_dns::Snapshot::build(&zones)
+            .map_err(|e| invalid("states", format!("cannot compile the zones: {e}")))?;
+        let live = self.snapshots().ok_or(ControlError::NotReady)?.load();
+        if let Some(locator) = live.locator() {
+            after = after.with_locator(locator);
+        }
+        // Every policy group, asked before and after with the same draw.
+        let mut answers = Vec::new();
+        for records in st.records.values() {
+            let mut seen = BTreeSet::new();
+            for set in records.sets.values() {
+                let key = (set.name.clone(), set.rtype);
+                let grouped = !matches!(set.policy, turnout_model::Policy::Simple)
+                    || matches!(set.data, turnout_model::RecordData::Alias { .. });
+                if !grouped || !seen.insert(key) {
+                    continue;
+                }
+                let ask = |snap: &turnout_dns::Snapshot| {
+                    let mut ctx = turnout_dns::Context::new(None, 0x5eed);
+                    let mut lines =
+                        turnout_dns::explain(snap, &set.name, set.rtype, &mut ctx).answer;
+                    lines.sort();
+                    lines
+                };
+                let (before, now) = (ask(&live), ask(&after));
+                if before != now {
+                    answers.push(AnswerChange {
+                        name: set.name.to_string(),
+                        rtype: set.rtype.to_string(),
+                        before,
+                        after: now,
+                    });
+                }
+            }
+        }
+        Ok(WhatIf {
+            outcome: if refusals.is_empty() { "would apply" } else { "would be refused" }
+                .to_owned(),
+            refused_by: refusals,
+            answers,
+        })
+    }
+}

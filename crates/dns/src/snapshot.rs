@@ -263,6 +263,11 @@ impl Snapshot {
         self
     }
 
+    /// Where clients are located, when the snapshot was given a locator.
+    pub fn locator(&self) -> Option<Arc<crate::locate::Locator>> {
+        self.locator.clone()
+    }
+
     /// The zones served: apex, SOA serial and record count.
     pub fn zones(&self) -> &[(Name, u32, usize)] {
         &self.summary

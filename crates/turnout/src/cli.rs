@@ -118,6 +118,10 @@ pub enum ControlCommand {
         /// Revert the change after this long (like 30m, 2h)
         #[arg(long = "for", value_name = "DURATION")]
         duration: Option<String>,
+        /// Change nothing: say whether the rules would allow it, and every answer that would
+        /// change
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         args: ControlsArgs,
     },
@@ -129,6 +133,9 @@ pub enum ControlCommand {
         /// The file
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// Change nothing: say what would happen
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         args: ControlsArgs,
     },

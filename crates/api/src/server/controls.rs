@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
@@ -45,6 +46,13 @@ pub struct SetControl {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct DryRunQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct HistoryQuery {
     #[serde(default)]
     panel: Option<String>,
@@ -78,8 +86,9 @@ pub(crate) async fn set(
     State(state): State<AppState>,
     Extension(by): Extension<TokenName>,
     Path((panel, control)): Path<(String, String)>,
+    q: Result<Query<DryRunQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<AuditRecord>, ApiError> {
+) -> Result<Response, ApiError> {
     let one: SetControl = json_body(body)?;
     let update = ControlUpdate {
         states: [(control, one.state)].into(),
@@ -87,17 +96,32 @@ pub(crate) async fn set(
         override_rules: one.override_rules,
         duration: one.duration,
     };
-    Ok(Json(state.control.update_controls(&panel, &update, &by.0).await?))
+    apply(&state, &panel, &update, &by.0, query(q)?.dry_run).await
 }
 
 pub(crate) async fn batch(
     State(state): State<AppState>,
     Extension(by): Extension<TokenName>,
     Path(panel): Path<String>,
+    q: Result<Query<DryRunQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<AuditRecord>, ApiError> {
+) -> Result<Response, ApiError> {
     let update: ControlUpdate = json_body(body)?;
-    Ok(Json(state.control.update_controls(&panel, &update, &by.0).await?))
+    apply(&state, &panel, &update, &by.0, query(q)?.dry_run).await
+}
+
+/// Applies an update (its audit record), or with `dry_run` says what it would do.
+async fn apply(
+    state: &AppState,
+    panel: &str,
+    update: &ControlUpdate,
+    token: &str,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    if dry_run {
+        return Ok(Json(state.control.what_if(panel, update)?).into_response());
+    }
+    Ok(Json(state.control.update_controls(panel, update, token).await?).into_response())
 }
 
 pub(crate) async fn history(

@@ -277,3 +277,37 @@ async fn panels_are_validated_and_guarded_by_the_checks_that_follow_them() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_change_reverts_by_itself_through_the_rules() {
+    let s = start().await;
+    panel(&s, "p", "").await;
+    let body = r#"{"states":{"a":"on"},"reason":"for a moment","for":"1s"}"#;
+    let r =
+        s.control_call(Some(&s.token), Method::POST, "/v1/controls/p", Some(body)).await.unwrap();
+    assert!(r["reverts_at"].as_str().is_some(), "{r}");
+    let one = s.control_call(None, Method::GET, "/v1/controls/p/a", None).await.unwrap();
+    assert_eq!((one["state"].as_str(), one["reverts_at"].is_string()), (Some("On"), true));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while states(&s).await["p/a"] != "Off" {
+        assert!(std::time::Instant::now() < deadline, "the change did not revert");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let h = s.control_call(None, Method::GET, "/v1/controls/history", None).await.unwrap();
+    let newest = &h["records"][0];
+    assert_eq!(
+        (newest["token"].as_str(), newest["outcome"].as_str()),
+        (Some("turnout"), Some("applied"))
+    );
+    assert!(newest["reason"].as_str().unwrap().starts_with("expired"), "{newest}");
+    let e = s
+        .control_call(
+            Some(&s.token),
+            Method::POST,
+            "/v1/controls/p",
+            Some(r#"{"states":{"a":"on"},"reason":"x","for":"soon"}"#),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("for"));
+}

@@ -51,6 +51,7 @@ pub async fn start() -> Server {
     let server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
     tokio::spawn(server.run(control.clone(), shutdown.clone()));
+    tokio::spawn(turnout_control::run_control_expiry(control.clone(), shutdown.clone()));
     let controls_server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let controls_base = format!("http://{}", controls_server.local_addr().unwrap());
     tokio::spawn(controls_server.run_controls(control.clone(), shutdown.clone()));

@@ -70,7 +70,7 @@ pub async fn run(command: &ControlCommand) -> Result<(), Failure> {
             let view = controls_client(args)?.control(panel, name).await?;
             output(args.output, &view, view_line)
         }
-        ControlCommand::Set { control, state, reason, overrides, duration, args } => {
+        ControlCommand::Set { control, state, reason, overrides, duration, dry_run, args } => {
             let (panel, name) = split(control)?;
             let update = ControlUpdate {
                 states: [(name.to_owned(), state.clone())].into(),
@@ -78,13 +78,11 @@ pub async fn run(command: &ControlCommand) -> Result<(), Failure> {
                 override_rules: overrides.clone(),
                 duration: duration.clone(),
             };
-            let record = controls_client(args)?.update_controls(panel, &update).await?;
-            output(args.output, &record, record_text)
+            send(args, panel, &update, *dry_run).await
         }
-        ControlCommand::Batch { panel, file, args } => {
+        ControlCommand::Batch { panel, file, dry_run, args } => {
             let update: ControlUpdate = read_yaml_or_json(file)?;
-            let record = controls_client(args)?.update_controls(panel, &update).await?;
-            output(args.output, &record, record_text)
+            send(args, panel, &update, *dry_run).await
         }
         ControlCommand::History { panel, limit, args } => {
             let records = controls_client(args)?.control_history(panel.as_deref(), *limit).await?;
@@ -96,6 +94,40 @@ pub async fn run(command: &ControlCommand) -> Result<(), Failure> {
             })
         }
     }
+}
+
+/// Sends an update, or with `dry_run` asks what it would do.
+async fn send(
+    args: &ControlsArgs,
+    panel: &str,
+    update: &ControlUpdate,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let api = controls_client(args)?;
+    if !dry_run {
+        let record = api.update_controls(panel, update).await?;
+        return output(args.output, &record, record_text);
+    }
+    let what = api.what_if_controls(panel, update).await?;
+    output(args.output, &what, |w| {
+        let mut text = format!("dry run: the update {}; nothing changed\n", w.outcome);
+        for r in &w.refused_by {
+            text.push_str(&format!("  refused by {}: {}\n", r.rule, r.reason));
+        }
+        if w.answers.is_empty() {
+            text.push_str("no answer would change\n");
+        }
+        for a in &w.answers {
+            text.push_str(&format!("{} {}\n", a.name, a.rtype));
+            for line in &a.before {
+                text.push_str(&format!("  - {line}\n"));
+            }
+            for line in &a.after {
+                text.push_str(&format!("  + {line}\n"));
+            }
+        }
+        text
+    })
 }
 
 pub async fn run_rule(command: &RuleCommand) -> Result<(), Failure> {

@@ -63,6 +63,16 @@ zones:
     ok(&t, &["control", "set", "main/us-west", "on", "--reason", "west is the standby"]);
     ok(&t, &["control", "set", "main/us-east", "on", "--reason", "east is ready"]);
     until(&t, "rc.test", "192.0.2.1", Duration::from_secs(2));
+    // What if east went off? Nothing changes yet.
+    let what = ok(&t, &["control", "set", "main/us-east", "off", "--reason", "drill", "--dry-run"]);
+    assert!(what.starts_with("dry run: the update would apply; nothing changed"), "{what}");
+    assert!(
+        what.contains(
+            "www.rc.test. A\n  - www.rc.test. 60 IN A 192.0.2.1\n  + www.rc.test. 60 IN A 192.0.2.2"
+        ),
+        "{what}"
+    );
+    assert_eq!(www(&t, "rc.test"), "192.0.2.1");
     // Fail over by hand: the answer follows within milliseconds.
     let started = Instant::now();
     ok(&t, &["control", "set", "main/us-east", "off", "--reason", "incident 42: east is degraded"]);
@@ -77,12 +87,39 @@ zones:
     assert!(!out.status.success());
     let said = text(&out);
     assert!(said.contains("SafetyRuleRefused") && said.contains("keep-one-region"), "{said}");
+    let what = ok(&t, &["control", "set", "main/us-west", "off", "--reason", "x", "--dry-run"]);
+    assert!(what.contains("would be refused") && what.contains("keep-one-region"), "{what}");
+    // A batch from a file: both at once, as one transaction.
+    let batch = dir.path().join("batch.yaml");
+    std::fs::write(&batch, "states: { us-east: on, us-west: off }\nreason: back to east\n")
+        .unwrap();
+    let applied = ok(&t, &["control", "batch", "main", "-f", batch.to_str().unwrap()]);
+    assert!(
+        applied.contains("applied main by admin: us-east Off -> On, us-west On -> Off"),
+        "{applied}"
+    );
+    until(&t, "rc.test", "192.0.2.1", Duration::from_secs(1));
+    // Rules through the CLI.
+    let rule = dir.path().join("rule.yaml");
+    std::fs::write(
+        &rule,
+        "{ name: no-east-alone, type: assertion, controls: [us-east], rule: { kind: or, inverted: true } }\n",
+    )
+    .unwrap();
+    assert!(
+        ok(&t, &["rule", "create", "main", "-f", rule.to_str().unwrap()]).contains("2 rule(s)")
+    );
+    let rules = ok(&t, &["rule", "list", "main"]);
+    assert!(rules.contains("no-east-alone") && rules.contains("inverted"), "{rules}");
+    ok(&t, &["rule", "delete", "main", "no-east-alone"]);
+    assert!(!ok(&t, &["rule", "list", "main"]).contains("no-east-alone"));
+    ok(&t, &["control", "set", "main/us-west", "on", "--reason", "standby again"]);
+    ok(&t, &["control", "set", "main/us-east", "off", "--reason", "incident 42 again"]);
     let list = ok(&t, &["control", "list", "main"]);
     assert!(list.contains("main/us-east") && list.contains("Off"), "{list}");
     let history = ok(&t, &["control", "history", "--panel", "main"]);
-    let lines: Vec<&str> = history.lines().collect();
-    assert!(lines[0].contains("refused main by admin: us-west On -> Off (oops)"), "{history}");
-    assert!(lines[1].contains("refused by keep-one-region"), "{history}");
+    assert!(history.contains("refused main by admin: us-west On -> Off (oops)"), "{history}");
+    assert!(history.contains("refused by keep-one-region"), "{history}");
     assert!(
         history
             .contains("applied main by admin: us-east On -> Off (incident 42: east is degraded)"),
