@@ -57,9 +57,7 @@ def main():
     server.stop()
     shutil.rmtree(work, ignore_errors=True)
     print(f"changes: {N}; zone records besides SOA/NS/www: {ZONE_RECORDS}; server RSS {rss['VmRSS'] / 1024:.1f} MiB")
-    print(f"{'ms':<28}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
-    for label, values in (("API commit (durable)", api), ("commit -> answer served", served)):
-        print(f"{label:<28}" + "".join(f"{tl.percentile(values, p):8.2f}" for p in (50, 90, 99, 100)))
+    tl.print_percentiles((("API commit (durable)", api), ("commit -> answer served", served)), 28)
 
 
 if __name__ == "__main__":

@@ -69,9 +69,8 @@ def main():
     server.stop()
     shutil.rmtree(work, ignore_errors=True)
     print(f"flips: {N}")
-    print(f"{'ms':<34}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
-    for label, values in (("control API round trip (durable)", api), ("request -> answer follows", served)):
-        print(f"{label:<34}" + "".join(f"{tl.percentile(values, p):8.2f}" for p in (50, 90, 99, 100)))
+    tl.print_percentiles((("control API round trip (durable)", api),
+                          ("request -> answer follows", served)))
 
 
 if __name__ == "__main__":

@@ -138,3 +138,10 @@ def answer_a(sock, server, name, timeout=1.0):
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def print_percentiles(rows, width=34):
+    """Prints one line per (label, values in ms): p50, p90, p99 and max."""
+    print(f"{'ms':<{width}}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
+    for label, values in rows:
+        print(f"{label:<{width}}" + "".join(f"{percentile(values, p):8.2f}" for p in (50, 90, 99, 100)))

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use turnout_model::controls::{ControlPanelSpec, ControlState, Refusal, check_update};
+use turnout_model::controls::{
+    ControlPanel, ControlPanelSpec, ControlState, Refusal, check_update,
+};
 use turnout_model::health::CheckKind;
 use turnout_store::{Compare, Op, StoreError, Txn};
 
@@ -107,6 +109,62 @@ fn on_off(on: bool) -> &'static str {
 
 fn invalid(field: &str, message: String) -> ControlError {
     ControlError::InvalidInput { field: field.to_owned(), message }
+}
+
+/// An update's states (control -> On) and overridden rules; a state that is not On or Off
+/// is an error naming `states.<control>`.
+fn parse_update(
+    update: &ControlUpdate,
+) -> Result<(BTreeMap<String, bool>, BTreeSet<String>), ControlError> {
+    let mut wanted = BTreeMap::new();
+    for (control, state) in &update.states {
+        let on = match state.to_ascii_lowercase().as_str() {
+            "on" => true,
+            "off" => false,
+            _ => {
+                return Err(invalid(
+                    &format!("states.{control}"),
+                    format!("{state:?} is not On or Off"),
+                ));
+            }
+        };
+        wanted.insert(control.clone(), on);
+    }
+    Ok((wanted, update.override_rules.iter().cloned().collect()))
+}
+
+/// A panel's controls' states, and the mod revision of each state's key (0: never stored).
+type PanelStates = (BTreeMap<String, ControlState>, BTreeMap<String, turnout_store::Revision>);
+
+/// The panel an update names and its controls' states, after checking that the update names
+/// only its controls and rules.
+fn panel_states<'a>(
+    st: &'a crate::state::Config,
+    panel: &str,
+    wanted: &BTreeMap<String, bool>,
+    overrides: &BTreeSet<String>,
+) -> Result<(&'a ControlPanel, PanelStates), ControlError> {
+    let Some((_, p)) = st.panels.get(panel) else {
+        return Err(ControlError::NoSuchPanel(panel.to_owned()));
+    };
+    if let Some(control) = wanted.keys().find(|c| !p.controls.contains(c)) {
+        return Err(ControlError::NoSuchControl(format!("{panel}/{control}")));
+    }
+    if let Some(rule) = overrides.iter().find(|o| !p.rules.iter().any(|r| r.name == **o)) {
+        return Err(invalid(
+            "override_rules",
+            format!("{rule:?} is not a safety rule of the panel {panel:?}"),
+        ));
+    }
+    let mut states = BTreeMap::new();
+    let mut revisions = BTreeMap::new();
+    for c in &p.controls {
+        let key = (panel.to_owned(), c.clone());
+        let (state, revision) = st.control_states.get(&key).cloned().unwrap_or_default();
+        states.insert(c.clone(), state);
+        revisions.insert(c.clone(), revision);
+    }
+    Ok((p, (states, revisions)))
 }
 
 impl Control {
@@ -253,50 +311,16 @@ impl Control {
                 }
             },
         };
-        let mut wanted = BTreeMap::new();
-        for (control, state) in &update.states {
-            let on = match state.to_ascii_lowercase().as_str() {
-                "on" => true,
-                "off" => false,
-                _ => {
-                    return Err(invalid(
-                        &format!("states.{control}"),
-                        format!("{state:?} is not On or Off"),
-                    ));
-                }
-            };
-            wanted.insert(control.clone(), on);
-        }
-        let overrides: BTreeSet<String> = update.override_rules.iter().cloned().collect();
+        let (wanted, overrides) = parse_update(update)?;
         for _ in 0..MAX_ATTEMPTS {
             let now = now_ms();
             let (txn, record) = {
                 let st = self.read();
-                let Some((_, p)) = st.panels.get(panel) else {
-                    return Err(ControlError::NoSuchPanel(panel.to_owned()));
-                };
-                for control in wanted.keys() {
-                    if !p.controls.contains(control) {
-                        return Err(ControlError::NoSuchControl(format!("{panel}/{control}")));
-                    }
-                }
-                for rule in &overrides {
-                    if !p.rules.iter().any(|r| r.name == *rule) {
-                        return Err(invalid(
-                            "override_rules",
-                            format!("{rule:?} is not a safety rule of the panel {panel:?}"),
-                        ));
-                    }
-                }
-                let mut states = BTreeMap::new();
-                let mut compares = Vec::new();
-                for c in &p.controls {
-                    let key = (panel.to_owned(), c.clone());
-                    let (state, revision) =
-                        st.control_states.get(&key).cloned().unwrap_or_default();
-                    compares.push(Compare::mod_revision(keys::control(panel, c), revision));
-                    states.insert(c.clone(), state);
-                }
+                let (p, (states, revisions)) = panel_states(&st, panel, &wanted, &overrides)?;
+                let compares: Vec<Compare> = revisions
+                    .iter()
+                    .map(|(c, revision)| Compare::mod_revision(keys::control(panel, c), *revision))
+                    .collect();
                 let refusals = check_update(p, &states, &wanted, &overrides, now);
                 let changes: Vec<ControlChange> = wanted
                     .iter()
@@ -449,38 +473,9 @@ impl Control {
         use turnout_health::hysteresis::final_status;
         use turnout_model::health::{HealthSlot, Status};
 
-        let mut wanted = BTreeMap::new();
-        for (control, state) in &update.states {
-            let on = match state.to_ascii_lowercase().as_str() {
-                "on" => true,
-                "off" => false,
-                _ => {
-                    return Err(invalid(
-                        &format!("states.{control}"),
-                        format!("{state:?} is not On or Off"),
-                    ));
-                }
-            };
-            wanted.insert(control.clone(), on);
-        }
-        let overrides: BTreeSet<String> = update.override_rules.iter().cloned().collect();
+        let (wanted, overrides) = parse_update(update)?;
         let st = self.read();
-        let Some((_, p)) = st.panels.get(panel) else {
-            return Err(ControlError::NoSuchPanel(panel.to_owned()));
-        };
-        for control in wanted.keys() {
-            if !p.controls.contains(control) {
-                return Err(ControlError::NoSuchControl(format!("{panel}/{control}")));
-            }
-        }
-        let states: BTreeMap<String, ControlState> = p
-            .controls
-            .iter()
-            .map(|c| {
-                let s = st.control_states.get(&(panel.to_owned(), c.clone()));
-                (c.clone(), s.map(|(s, _)| s.clone()).unwrap_or_default())
-            })
-            .collect();
+        let (p, (states, _)) = panel_states(&st, panel, &wanted, &overrides)?;
         let refusals = check_update(p, &states, &wanted, &overrides, now_ms());
         // The health the update would leave.
         let mut controls = st.control_map();
