@@ -1,5 +1,5 @@
 //! The store: a revisioned key-value map shaped like etcd's KV API, so that the embedded backend
-//! (redb, this crate) and the cluster backend (etcd, a later issue) are two implementations of
+//! (redb, this crate) and the cluster backend (etcd, [`EtcdStore`]) are two implementations of
 //! one trait.
 //!
 //! Semantics follow etcd v3: every write transaction that changes something gets the next
@@ -10,6 +10,7 @@
 //! the key layout belongs to `turnout-control`.
 
 mod embedded;
+mod etcd;
 mod export;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use embedded::{EmbeddedStore, Options as EmbeddedOptions};
+pub use etcd::{EtcdStore, parse_endpoints};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportEntry};
 
 /// A store-wide revision: 0 before the first write, then one more per writing transaction.

@@ -5,6 +5,7 @@
 //!   stable text, so scenario files can state whole responses.
 //! - [`process`] starts the real `turnout` binary and talks to it over loopback.
 
+pub mod etcd;
 pub mod process;
 
 use hickory_proto::op::Message;

@@ -243,6 +243,10 @@ pub struct ServeArgs {
     /// Directory of the embedded store and the admin token [default: ./turnout-data]
     #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Share state through an etcd cluster instead of the embedded store
+    /// (etcd://h1:2379,h2:2379,h3:2379)
+    #[arg(long, value_name = "URL", env = "TURNOUT_STORE")]
+    pub store: Option<String>,
     /// Serve this RFC 1035 zone file (repeatable)
     #[arg(
         long = "zone-file",

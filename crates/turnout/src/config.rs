@@ -45,6 +45,8 @@ struct FileConfig {
     routing: RoutingSection,
     /// The embedded store's directory, relative to the config file.
     data_dir: Option<PathBuf>,
+    /// An etcd cluster to share state through (`etcd://h1:2379,...`).
+    store: Option<String>,
     /// Static zone files, relative to the config file.
     #[serde(default)]
     zone_files: Vec<PathBuf>,
@@ -112,6 +114,8 @@ pub struct Settings {
     pub controls: SocketAddr,
     /// The data directory (embedded store, admin token).
     pub data_dir: PathBuf,
+    /// An etcd cluster instead of the embedded store.
+    pub store: Option<String>,
     /// How long change records are kept.
     pub change_retention: Duration,
     /// Where to POST health-check status changes.
@@ -166,6 +170,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         data_dir: PathBuf::from("turnout-data"),
+        store: None,
         change_retention: Duration::from_secs(7 * 24 * 3600),
         webhook: None,
         target_policy: turnout_model::health::TargetPolicy::default(),
@@ -201,6 +206,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
+        }
+        if let Some(url) = f.store {
+            s.store = Some(url);
         }
         if let Some(url) = f.health.webhook {
             if !url.starts_with("http://") {
@@ -239,6 +247,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     }
     if let Some(a) = args.controls {
         s.controls = a;
+    }
+    if let Some(url) = &args.store {
+        s.store = Some(url.clone());
+    }
+    if let Some(url) = &s.store {
+        turnout_store::parse_endpoints(url).map_err(|e| ConfigError::Invalid("store", e))?;
     }
     if let Some(d) = &args.data_dir {
         s.data_dir.clone_from(d);
@@ -293,6 +307,7 @@ mod tests {
             api: None,
             controls: None,
             data_dir: None,
+            store: None,
             udp_workers: None,
             check_config: false,
         }

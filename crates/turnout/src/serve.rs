@@ -89,12 +89,17 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         info!("configuration is valid; {}", describe(&zones));
         return ExitCode::SUCCESS;
     }
-    let store = match open_store(&settings.data_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("{e:#}");
-            return ExitCode::from(1);
-        }
+    // The embedded store is opened (and locked) before the runtime starts; etcd is reached
+    // from inside it.
+    let embedded = match &settings.store {
+        Some(_) => None,
+        None => match open_store(&settings.data_dir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                error!("{e:#}");
+                return ExitCode::from(1);
+            }
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -103,7 +108,28 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(settings, zones, store, locator)) {
+    let run = async move {
+        let store: Arc<dyn Store> = match (embedded, &settings.store) {
+            (Some(e), _) => Arc::new(e),
+            (None, Some(url)) => {
+                let etcd = turnout_store::EtcdStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot use the store {url}"))?;
+                info!("store: etcd at {}", etcd.endpoints().join(", "));
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&settings.data_dir)
+                    .with_context(|| {
+                    format!("cannot create the data directory {}", settings.data_dir.display())
+                })?;
+                Arc::new(etcd)
+            }
+            (None, None) => anyhow::bail!("no store"),
+        };
+        serve(settings, zones, store, locator).await
+    };
+    match runtime.block_on(run) {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
@@ -154,11 +180,10 @@ fn load_locator(settings: &Settings) -> anyhow::Result<Option<Arc<turnout_dns::l
 async fn serve(
     settings: Settings,
     zones: Vec<Zone>,
-    store: EmbeddedStore,
+    store: Arc<dyn Store>,
     locator: Option<Arc<turnout_dns::locate::Locator>>,
 ) -> anyhow::Result<()> {
     info!("{}", describe(&zones));
-    let store: Arc<dyn Store> = Arc::new(store);
     if let AdminToken::Created(path) =
         ensure_admin_token(store.as_ref(), &settings.data_dir).await?
     {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
 mod apply;
+mod cluster;
 mod controls;
 mod failover;
 mod policies;

@@ -1,0 +1,351 @@
+//! The cluster backend: the [`Store`] trait over a real etcd v3 cluster (etcd-client, gRPC).
+//!
+//! The trait was shaped after etcd's KV and Watch, so each call maps to one RPC: `get` and
+//! `range` are linearizable reads, `txn` is one etcd transaction (compares, then success or
+//! failure operations), and `watch` is one watch stream split into one batch per revision.
+//! Each member gets its own connection, tried in turn from the last one that worked: a dead
+//! member costs one failed attempt, not a timeout per request. Reads and watches move on after
+//! any failure; a transaction moves on only after a failure that proves it was not applied (the
+//! connection failed, or the member has no leader), since a timed-out one may have been.
+//! etcd's own limits apply: a transaction holds at most `--max-txn-ops` operations (128 by
+//! default; run etcd with a larger value, see `docs/cluster.md`) and a request at most
+//! `--max-request-bytes`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{
+    Client, Compare as EtcdCompare, CompareOp as EtcdOp, ConnectOptions, DeleteOptions, EventType,
+    GetOptions, Txn as EtcdTxn, TxnOp, WatchOptions, WatchStream,
+};
+
+use crate::{
+    CompareOp, Event, KeyValue, Op, RangeResponse, Revision, Store, StoreError, Target, Txn,
+    TxnResponse, WatchBatch, Watcher,
+};
+
+/// How long one request may take before the store counts as unavailable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An etcd cluster as the store.
+pub struct EtcdStore {
+    /// One connection per member (None until it connects).
+    clients: Mutex<Vec<Option<Client>>>,
+    endpoints: Vec<String>,
+    /// The member that answered last.
+    preferred: AtomicUsize,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore").field("endpoints", &self.endpoints).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: etcd_client::Error) -> StoreError {
+    StoreError::Unavailable(format!("etcd: {e}"))
+}
+
+/// Whether a failed request certainly did not run (so a write may go to another member).
+fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => s.code() == tonic::Code::Unavailable,
+        _ => false,
+    }
+}
+
+fn options() -> ConnectOptions {
+    ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(REQUEST_TIMEOUT)
+        // HTTP/2 pings find a dead member between requests, not during one.
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true)
+        .with_require_leader(true)
+}
+
+/// Parses `etcd://h1:2379,h2:2379` (or a bare `h1:2379,h2:2379`) into gRPC endpoints.
+pub fn parse_endpoints(url: &str) -> Result<Vec<String>, String> {
+    let list = url.strip_prefix("etcd://").unwrap_or(url);
+    let endpoints: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| if e.contains("://") { e.to_owned() } else { format!("http://{e}") })
+        .collect();
+    if endpoints.is_empty() {
+        return Err(format!(
+            "{url:?} names no etcd endpoint (like etcd://10.0.0.1:2379,10.0.0.2:2379)"
+        ));
+    }
+    Ok(endpoints)
+}
+
+impl EtcdStore {
+    /// Connects to the cluster at `url` (`etcd://h1:2379,h2:2379,h3:2379`). The connection is
+    /// lazy about members that are down: any reachable member serves.
+    pub async fn connect(url: &str) -> Result<EtcdStore, StoreError> {
+        let endpoints = parse_endpoints(url).map_err(StoreError::Unavailable)?;
+        let store = EtcdStore {
+            clients: Mutex::new(vec![None; endpoints.len()]),
+            endpoints,
+            preferred: AtomicUsize::new(0),
+        };
+        // Fail now, with a clear message, rather than at the first read; a cluster that is
+        // still electing its leader gets a few more seconds.
+        let mut last = None;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            match store.get("/turnout/").await {
+                Ok(_) => return Ok(store),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Unavailable("etcd: no answer".to_owned())))
+    }
+
+    /// The endpoints given.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The connection to member `i`, made now if there is none.
+    async fn client(&self, i: usize) -> Result<Client, etcd_client::Error> {
+        if let Some(c) = self.clients.lock().unwrap_or_else(PoisonError::into_inner)[i].clone() {
+            return Ok(c);
+        }
+        let c = Client::connect([&self.endpoints[i]], Some(options())).await?;
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs `f` on the members in turn, from the preferred one, until one answers. A failure
+    /// moves on to the next member when `retry` says it may; the last failure is returned.
+    async fn each<T, F, Fut>(
+        &self,
+        retry: fn(&etcd_client::Error) -> bool,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let n = self.endpoints.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut last = None;
+        for k in 0..n {
+            let i = (first + k) % n;
+            let result = match self.client(i).await {
+                Ok(c) => f(c).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    // A broken connection is made again next time.
+                    if not_sent(&e) {
+                        self.clients.lock().unwrap_or_else(PoisonError::into_inner)[i] = None;
+                    }
+                    let go_on = retry(&e);
+                    last = Some(e);
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.map_or_else(|| StoreError::Unavailable("etcd: no member".to_owned()), unavailable))
+    }
+}
+
+fn always(_: &etcd_client::Error) -> bool {
+    true
+}
+
+fn key_value(kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
+    let key = kv
+        .key_str()
+        .map_err(|_| StoreError::Corrupt("a key that is not UTF-8".to_owned()))?
+        .to_owned();
+    Ok(KeyValue {
+        key,
+        value: kv.value().to_vec(),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+        version: kv.version(),
+    })
+}
+
+fn revision_of(header: Option<&etcd_client::ResponseHeader>) -> Revision {
+    header.map_or(0, etcd_client::ResponseHeader::revision)
+}
+
+fn compare(c: &crate::Compare) -> EtcdCompare {
+    let op = match c.op {
+        CompareOp::Equal => EtcdOp::Equal,
+        CompareOp::NotEqual => EtcdOp::NotEqual,
+        CompareOp::Greater => EtcdOp::Greater,
+        CompareOp::Less => EtcdOp::Less,
+    };
+    let key = c.key.as_bytes().to_vec();
+    match &c.target {
+        Target::ModRevision(r) => EtcdCompare::mod_revision(key, op, *r),
+        Target::CreateRevision(r) => EtcdCompare::create_revision(key, op, *r),
+        Target::Version(v) => EtcdCompare::version(key, op, *v),
+        Target::Value(v) => EtcdCompare::value(key, op, v.clone()),
+    }
+}
+
+fn operation(op: &Op) -> TxnOp {
+    match op {
+        Op::Put { key, value } => TxnOp::put(key.as_bytes().to_vec(), value.clone(), None),
+        Op::Delete { key } => TxnOp::delete(key.as_bytes().to_vec(), None),
+        Op::DeletePrefix { prefix } => {
+            TxnOp::delete(prefix.as_bytes().to_vec(), Some(DeleteOptions::new().with_prefix()))
+        }
+    }
+}
+
+/// The range options for every key under `prefix` (every key at all for "").
+fn prefix_options(prefix: &str) -> (Vec<u8>, GetOptions) {
+    if prefix.is_empty() {
+        (vec![0], GetOptions::new().with_from_key())
+    } else {
+        (prefix.as_bytes().to_vec(), GetOptions::new().with_prefix())
+    }
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError> {
+        let response = self.each(always, |mut c| async move { c.get(key, None).await }).await?;
+        let kv = response.kvs().first().map(key_value).transpose()?;
+        Ok((kv, revision_of(response.header())))
+    }
+
+    async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError> {
+        let response = self
+            .each(always, |mut c| async move {
+                let (key, options) = prefix_options(prefix);
+                c.get(key, Some(options)).await
+            })
+            .await?;
+        let kvs = response.kvs().iter().map(key_value).collect::<Result<Vec<_>, _>>()?;
+        Ok(RangeResponse { kvs, revision: revision_of(response.header()) })
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        let request = EtcdTxn::new()
+            .when(txn.compares.iter().map(compare).collect::<Vec<_>>())
+            .and_then(txn.success.iter().map(operation).collect::<Vec<_>>())
+            .or_else(txn.failure.iter().map(operation).collect::<Vec<_>>());
+        let response = self
+            .each(not_sent, |mut c| {
+                let request = request.clone();
+                async move { c.txn(request).await }
+            })
+            .await?;
+        Ok(TxnResponse {
+            succeeded: response.succeeded(),
+            revision: revision_of(response.header()),
+        })
+    }
+
+    async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError> {
+        let (watcher, stream) = self
+            .each(always, |mut c| async move {
+                let (key, _) = prefix_options(prefix);
+                let options = if prefix.is_empty() {
+                    WatchOptions::new().with_from_key()
+                } else {
+                    WatchOptions::new().with_prefix()
+                }
+                .with_start_revision(start);
+                c.watch(key, Some(options)).await
+            })
+            .await?;
+        Ok(Box::new(EtcdWatcher {
+            _watcher: watcher,
+            stream,
+            start,
+            pending: Vec::new().into_iter(),
+        }))
+    }
+}
+
+/// One etcd watch stream, delivered one revision at a time.
+struct EtcdWatcher {
+    /// Keeps the watch open (dropping it cancels the watch).
+    _watcher: etcd_client::Watcher,
+    stream: WatchStream,
+    /// The revision the watch started from.
+    start: Revision,
+    /// Batches already split from a response, in revision order.
+    pending: std::vec::IntoIter<WatchBatch>,
+}
+
+#[async_trait]
+impl Watcher for EtcdWatcher {
+    async fn next(&mut self) -> Result<WatchBatch, StoreError> {
+        loop {
+            if let Some(batch) = self.pending.next() {
+                return Ok(batch);
+            }
+            let Some(response) = self.stream.message().await.map_err(unavailable)? else {
+                return Err(StoreError::Unavailable("etcd closed the watch".to_owned()));
+            };
+            if response.compact_revision() > 0 {
+                return Err(StoreError::Compacted {
+                    requested: self.start,
+                    oldest: response.compact_revision(),
+                });
+            }
+            if response.canceled() {
+                return Err(StoreError::Unavailable(format!(
+                    "etcd canceled the watch: {}",
+                    response.cancel_reason()
+                )));
+            }
+            // One response may hold several revisions: one batch each, in order.
+            let mut batches: Vec<WatchBatch> = Vec::new();
+            for event in response.events() {
+                let Some(kv) = event.kv() else { continue };
+                let revision = kv.mod_revision();
+                let event = match event.event_type() {
+                    EventType::Put => Event::Put(key_value(kv)?),
+                    EventType::Delete => {
+                        Event::Delete { key: key_value(kv)?.key, mod_revision: revision }
+                    }
+                };
+                match batches.last_mut() {
+                    Some(b) if b.revision == revision => b.events.push(event),
+                    _ => batches.push(WatchBatch { revision, events: vec![event] }),
+                }
+            }
+            self.pending = batches.into_iter();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            parse_endpoints("etcd://10.0.0.1:2379, 10.0.0.2:2379").unwrap(),
+            ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+        );
+        assert_eq!(parse_endpoints("https://h:2379").unwrap(), ["https://h:2379"]);
+        assert!(parse_endpoints("etcd://").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! One behaviour for both backends: the same suite against the embedded store and against a
+//! real etcd cluster (three members on loopback, Debian's etcd-server).
+#![allow(clippy::unwrap_used)] // A panic is how a test fails.
+
+use std::time::Duration;
+
+use turnout_store::{
+    Compare, CompareOp, EmbeddedOptions, EmbeddedStore, EtcdStore, Event, Op, Store, Target, Txn,
+};
+
+fn put(key: &str, value: &str) -> Op {
+    Op::put(key, value.as_bytes().to_vec())
+}
+
+async fn txn(
+    s: &dyn Store,
+    compares: Vec<Compare>,
+    success: Vec<Op>,
+    failure: Vec<Op>,
+) -> (bool, i64) {
+    let r = s.txn(Txn { compares, success, failure }).await.unwrap();
+    (r.succeeded, r.revision)
+}
+
+async fn suite(s: &dyn Store) {
+    // Absent keys, then a guarded create.
+    assert!(s.get("/t/a").await.unwrap().0.is_none());
+    let (ok, r1) =
+        txn(s, vec![Compare::absent("/t/a")], vec![put("/t/a", "1"), put("/t/b", "2")], vec![])
+            .await;
+    assert!(ok);
+    let (kv, _) = s.get("/t/a").await.unwrap();
+    let kv = kv.unwrap();
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision, kv.create_revision, kv.version),
+        (&b"1"[..], r1, r1, 1)
+    );
+    // A failed guard runs the failure ops only.
+    let (ok, r2) =
+        txn(s, vec![Compare::absent("/t/a")], vec![put("/t/a", "x")], vec![put("/t/c", "3")]).await;
+    assert!(!ok && r2 > r1);
+    assert_eq!(s.get("/t/a").await.unwrap().0.unwrap().value, b"1");
+    assert_eq!(s.get("/t/c").await.unwrap().0.unwrap().value, b"3");
+    // Compare on mod revision, version and value.
+    let (ok, r3) =
+        txn(s, vec![Compare::mod_revision("/t/a", r1)], vec![put("/t/a", "4")], vec![]).await;
+    assert!(ok);
+    let (ok, _) =
+        txn(s, vec![Compare::mod_revision("/t/a", r1)], vec![put("/t/a", "5")], vec![]).await;
+    assert!(!ok, "a stale revision fails");
+    let version = Compare { key: "/t/a".into(), target: Target::Version(2), op: CompareOp::Equal };
+    let value =
+        Compare { key: "/t/a".into(), target: Target::Value(b"4".to_vec()), op: CompareOp::Equal };
+    assert!(txn(s, vec![version, value], vec![], vec![]).await.0);
+    // Ranges are in byte order, by prefix only.
+    let range = s.range("/t/").await.unwrap();
+    let keys: Vec<&str> = range.kvs.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["/t/a", "/t/b", "/t/c"]);
+    assert!(range.revision >= r3);
+    // Watch from a revision: one batch per revision, every event of it, in order.
+    let mut w = s.watch("/t/", r3).await.unwrap();
+    let b = w.next().await.unwrap();
+    assert_eq!(b.revision, r3);
+    assert!(matches!(&b.events[..], [Event::Put(kv)] if kv.key == "/t/a" && kv.value == b"4"));
+    let (_, r4) = txn(s, vec![], vec![Op::delete("/t/b"), put("/t/d", "6")], vec![]).await;
+    let (_, r5) = txn(s, vec![], vec![Op::DeletePrefix { prefix: "/t/".into() }], vec![]).await;
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert_eq!(b.revision, r4);
+    assert!(
+        matches!(&b.events[..], [Event::Delete { key, .. }, Event::Put(kv)] if key == "/t/b" && kv.key == "/t/d"),
+        "{b:?}"
+    );
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert_eq!(b.revision, r5);
+    let mut deleted: Vec<&str> = b.events.iter().map(Event::key).collect();
+    deleted.sort_unstable();
+    assert_eq!(deleted, ["/t/a", "/t/c", "/t/d"]);
+    assert!(s.range("/t/").await.unwrap().kvs.is_empty());
+    // Writes outside the prefix are not seen.
+    txn(s, vec![], vec![put("/other", "x")], vec![]).await;
+    let (_, r7) = txn(s, vec![], vec![put("/t/e", "7")], vec![]).await;
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert_eq!(b.revision, r7);
+}
+
+#[tokio::test]
+async fn the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap();
+    suite(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_cluster() {
+    let mut etcd = turnout_testkit::etcd::Etcd::start(3);
+    let s = EtcdStore::connect(&etcd.url()).await.unwrap();
+    // A new cluster may still be settling its leader: wait until it takes a write.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while s.txn(Txn { success: vec![put("/ready", "1")], ..Txn::default() }).await.is_err() {
+        assert!(std::time::Instant::now() < end, "the etcd cluster never took a write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    suite(&s).await;
+    // One member down: reads move on to another member at once. A write in flight to the
+    // dead member fails (it may or may not have been applied, so it is not sent again: the
+    // caller decides, and Turnout's writes are guarded by revisions); the next one goes on.
+    etcd.kill(0);
+    assert!(s.get("/t/e").await.unwrap().0.is_some());
+    let (ok, _) = txn(&s, vec![], vec![put("/q/x", "1")], vec![]).await;
+    assert!(ok);
+    assert_eq!(s.get("/q/x").await.unwrap().0.unwrap().value, b"1");
+    // Two down: no quorum, a clear error, not a hang.
+    etcd.kill(1);
+    let err = s.txn(Txn { success: vec![put("/q/y", "1")], ..Txn::default() }).await.unwrap_err();
+    assert!(err.to_string().contains("store unavailable"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_etcd_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = EtcdStore::connect(&format!("etcd://127.0.0.1:{port}")).await.unwrap_err();
+    assert!(err.to_string().starts_with("store unavailable: etcd:"), "{err}");
+}

@@ -1,0 +1,141 @@
+//! A real etcd cluster on loopback for tests (Debian's `etcd-server`): N members, each on its
+//! own free client and peer ports, in a temporary directory; members can be killed and
+//! restarted. Dropping it stops every member.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Member {
+    name: String,
+    client: SocketAddr,
+    peer: SocketAddr,
+    child: Option<Child>,
+}
+
+/// An etcd cluster for one test.
+pub struct Etcd {
+    members: Vec<Member>,
+    dir: tempfile::TempDir,
+    initial_cluster: String,
+    /// How many times each member was started (its log is appended to).
+    starts: Vec<usize>,
+}
+
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    l.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"))
+}
+
+impl Etcd {
+    /// Starts an `n`-member cluster and waits until every member takes client connections.
+    /// Panics (failing the test) when the `etcd` binary is missing: `scripts/test` installs it.
+    pub fn start(n: usize) -> Etcd {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let starts = vec![0; n];
+        let mut etcd = Etcd { members, dir, initial_cluster, starts };
+        for i in 0..n {
+            etcd.spawn(i);
+        }
+        for i in 0..n {
+            etcd.wait_up(i);
+        }
+        etcd
+    }
+
+    fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.members[i].name)
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let data = self.data_dir(i);
+        let m = &self.members[i];
+        let client = format!("http://{}", m.client);
+        let peer = format!("http://{}", m.peer);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{}.log", m.name)))
+            .unwrap_or_else(|e| panic!("etcd log: {e}"));
+        let child = Command::new("etcd")
+            .args(["--name", &m.name])
+            .args(["--data-dir", &data.display().to_string()])
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-state", "new", "--initial-cluster-token", "turnout-test"])
+            // Turnout's change batches write up to a few thousand keys in one transaction.
+            .args(["--max-txn-ops", "10000", "--max-request-bytes", "8388608"])
+            // etcd's defaults: tighter timings make a loaded CI machine re-elect all the time.
+            .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start etcd ({e}): install Debian's etcd-server (scripts/test does)")
+            });
+        self.members[i].child = Some(child);
+        self.starts[i] += 1;
+    }
+
+    /// Waits until member `i` listens and says it serves clients (its log line; a member that
+    /// listens but has not joined the cluster yet would hold requests).
+    fn wait_up(&self, i: usize) {
+        let log = self.dir.path().join(format!("{}.log", self.members[i].name));
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = std::fs::read_to_string(&log).is_ok_and(|l| {
+                l.matches("ready to serve client requests").count() >= self.starts[i]
+            });
+            if ready && TcpStream::connect(self.members[i].client).is_ok() {
+                return;
+            }
+            assert!(Instant::now() < end, "etcd member {i} did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The store URL for Turnout: `etcd://` and every member's client address.
+    pub fn url(&self) -> String {
+        let list: Vec<String> = self.members.iter().map(|m| m.client.to_string()).collect();
+        format!("etcd://{}", list.join(","))
+    }
+
+    /// Kills member `i` without warning.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts member `i` on its data and ports.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        self.wait_up(i);
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}

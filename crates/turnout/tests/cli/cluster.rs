@@ -1,0 +1,75 @@
+//! Two Turnout nodes sharing one real etcd cluster (three members on loopback): a change made
+//! through one node is answered by the other, and a routing control flipped on one moves the
+//! other's answers.
+
+use std::time::{Duration, Instant};
+
+use turnout_testkit::etcd::Etcd;
+use turnout_testkit::process::{Turnout, dns_tool};
+
+use crate::{bin, ok};
+
+fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
+    let data = dir.display().to_string();
+    let url = etcd.url();
+    Turnout::start(
+        bin(),
+        &[
+            "serve",
+            "--dns",
+            "127.0.0.1:0",
+            "--udp-workers",
+            "1",
+            "--store",
+            &url,
+            "--data-dir",
+            &data,
+        ],
+    )
+}
+
+fn until(t: &Turnout, name: &str, want: &str) {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = dns_tool("dig", t.dns, &["+short", name, "A"]).trim().to_owned();
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < end, "{name} answers {got:?}, not {want:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn nodes_on_one_etcd_cluster_answer_the_same() {
+    let etcd = Etcd::start(3);
+    let dirs = tempfile::tempdir().unwrap();
+    let a = node(&etcd, &dirs.path().join("a"));
+    let b = node(&etcd, &dirs.path().join("b"));
+    let file = dirs.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        r#"
+control_panels:
+  - { name: main, controls: [east, west] }
+health_checks:
+  - { name: east, type: control, control: main/east }
+zones:
+  - name: cl.test
+    records:
+      - { name: www, type: A, ttl: 60, set_id: east, failover: primary, health_check: east, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: west, failover: secondary, values: [192.0.2.2] }
+"#,
+    )
+    .unwrap();
+    // Through node a (its data directory holds the admin token the first node made)...
+    ok(&a, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // ... node b answers it, from the same store.
+    until(&b, "www.cl.test", "192.0.2.2");
+    // A control flipped through a's routing-control API moves b's answer too.
+    ok(&a, &["control", "set", "main/east", "on", "--reason", "east is up"]);
+    until(&b, "www.cl.test", "192.0.2.1");
+    until(&a, "www.cl.test", "192.0.2.1");
+    let history = ok(&a, &["control", "history"]);
+    assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
+}
