@@ -305,6 +305,11 @@ impl Client {
 }
 
 impl Client {
+    /// The nodes sharing the store.
+    pub async fn cluster(&self) -> Result<turnout_control::cluster::ClusterView, ClientError> {
+        self.request(Method::GET, "/v1/cluster", None).await
+    }
+
     /// Every control panel.
     pub async fn panels(&self) -> Result<Vec<ControlPanelSpec>, ClientError> {
         let list: crate::server::panels::PanelList =

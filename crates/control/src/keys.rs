@@ -11,6 +11,7 @@
 //! /turnout/panels/<name>                         a control panel with its rules (JSON, as written)
 //! /turnout/controls/<panel>/<control>            a routing control's state (JSON)
 //! /turnout/audit/<ms>-<id>                       one routing-control update, applied or refused
+//! /turnout/nodes/<name>                          a node's record: region, addresses, served revision
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
@@ -124,6 +125,16 @@ pub fn audit() -> String {
 /// One audit record: milliseconds since the epoch, zero-padded so keys sort by time.
 pub fn audit_record(at_ms: u64, id: &str) -> String {
     format!("{ROOT}audit/{at_ms:015}-{id}")
+}
+
+/// Every node's record.
+pub fn nodes() -> String {
+    format!("{ROOT}nodes/")
+}
+
+/// One node's record.
+pub fn node(name: &str) -> String {
+    format!("{ROOT}nodes/{}", escape(name))
 }
 
 /// The checker label of this node (one checker per node; cluster mode will name them).

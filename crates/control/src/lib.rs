@@ -12,6 +12,7 @@
 //! This crate owns the key layout ([`keys`]) and the meaning of stored values; it must not know
 //! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
 
+pub mod cluster;
 pub mod compile;
 mod explain;
 pub mod routing;

@@ -72,6 +72,8 @@ pub struct Control {
     health: HealthEngine,
     /// What the DNS server answers from, once the sync task runs.
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
+    /// This node's name in the cluster, once its heartbeat runs.
+    node_name: std::sync::OnceLock<String>,
 }
 
 /// What a submitted batch did.
@@ -126,6 +128,7 @@ impl Control {
             writer: tokio::sync::Mutex::new(()),
             health,
             snapshots: std::sync::OnceLock::new(),
+            node_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -172,12 +175,40 @@ impl Control {
         *self.served.borrow()
     }
 
-    /// Waits (at most `timeout`) until the DNS data plane serves `revision`.
+    /// Waits (at most `timeout`) until every live node serves `revision` (this one first).
     pub async fn wait_served(&self, revision: Revision, timeout: Duration) -> bool {
         let mut rx = self.served.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| s.is_some_and(|s| s >= revision)))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        let deadline = tokio::time::Instant::now() + timeout;
+        let own =
+            tokio::time::timeout_at(deadline, rx.wait_for(|s| s.is_some_and(|s| s >= revision)))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        if !own {
+            return false;
+        }
+        // The other nodes report through the store (their records), a few milliseconds later.
+        while self.insync_revision().is_none_or(|r| r < revision) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Changes of the served revision (for the node's heartbeat).
+    pub(crate) fn subscribe_served(&self) -> watch::Receiver<Option<Revision>> {
+        self.served.subscribe()
+    }
+
+    /// Names this node (once).
+    pub(crate) fn set_node_name(&self, name: &str) {
+        let _first = self.node_name.set(name.to_owned());
+    }
+
+    /// This node's name, once its heartbeat runs.
+    pub(crate) fn node_name(&self) -> Option<String> {
+        self.node_name.get().cloned()
     }
 
     pub(crate) async fn wait_state(&self, revision: Revision) {
@@ -191,8 +222,9 @@ impl Control {
         self.read().tokens.get(&digest).cloned()
     }
 
+    /// INSYNC once every live node serves the revision.
     fn status(&self, revision: Revision) -> ChangeStatus {
-        match self.served_revision() {
+        match self.insync_revision() {
             Some(served) if served >= revision => ChangeStatus::Insync,
             _ => ChangeStatus::Pending,
         }

@@ -52,6 +52,10 @@ pub struct Config {
     /// Routing controls' stored states by (panel, control), with each key's mod revision
     /// (a control without a stored state is Off).
     pub control_states: BTreeMap<(String, String), (ControlState, Revision)>,
+    /// Every node's record, by name.
+    pub nodes: BTreeMap<String, crate::cluster::NodeRecord>,
+    /// The last revision that changed anything but node records (what nodes must serve).
+    pub config_revision: Revision,
 }
 
 /// A persisted observed status.
@@ -81,6 +85,9 @@ impl Config {
         let mut touched = Touched::default();
         for kv in kvs {
             config.put(kv, &mut touched);
+            if !kv.key.starts_with(&keys::nodes()) {
+                config.config_revision = config.config_revision.max(kv.mod_revision);
+            }
         }
         (config, touched)
     }
@@ -91,6 +98,9 @@ impl Config {
             match event {
                 Event::Put(kv) => self.put(kv, touched),
                 Event::Delete { key, .. } => self.delete(key, touched),
+            }
+            if !event.key().starts_with(&keys::nodes()) {
+                self.config_revision = self.config_revision.max(batch.revision);
             }
         }
         self.revision = self.revision.max(batch.revision);
@@ -146,6 +156,10 @@ impl Config {
                         errors.join("; ")
                     );
                 }
+            }
+        } else if key.starts_with(&keys::nodes()) {
+            if let Some(r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
+                self.nodes.insert(r.name.clone(), r);
             }
         } else if key.starts_with(&keys::panels()) {
             let Some(spec) = decode::<ControlPanelSpec>(key, &kv.value) else { return };
@@ -221,6 +235,8 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::nodes()) {
+            self.nodes.remove(&unescape(rest));
         } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
             self.panels.remove(&unescape(rest));
             touched.controls = true;

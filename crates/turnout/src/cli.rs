@@ -61,6 +61,19 @@ pub enum Command {
     /// List, create and delete scoped API tokens (admin token only).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The nodes sharing this node's store: regions, served revisions, lag.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `turnout cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The nodes, their regions, the revision each serves, its lag and when it was last heard.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Options of the commands that talk to the routing-control API.
@@ -247,6 +260,12 @@ pub struct ServeArgs {
     /// (etcd://h1:2379,h2:2379,h3:2379)
     #[arg(long, value_name = "URL", env = "TURNOUT_STORE")]
     pub store: Option<String>,
+    /// This node's name in the cluster [default: the host name and the first DNS port]
+    #[arg(long, value_name = "NAME", env = "TURNOUT_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// This node's region (where it checks from) [default: default]
+    #[arg(long, value_name = "NAME", env = "TURNOUT_REGION")]
+    pub region: Option<String>,
     /// Serve this RFC 1035 zone file (repeatable)
     #[arg(
         long = "zone-file",

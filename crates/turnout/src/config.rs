@@ -47,6 +47,10 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     /// An etcd cluster to share state through (`etcd://h1:2379,...`).
     store: Option<String>,
+    /// This node's name in the cluster.
+    node_name: Option<String>,
+    /// This node's region.
+    region: Option<String>,
     /// Static zone files, relative to the config file.
     #[serde(default)]
     zone_files: Vec<PathBuf>,
@@ -116,6 +120,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// An etcd cluster instead of the embedded store.
     pub store: Option<String>,
+    /// This node's name (None: host name and DNS port).
+    pub node_name: Option<String>,
+    /// This node's region.
+    pub region: String,
     /// How long change records are kept.
     pub change_retention: Duration,
     /// Where to POST health-check status changes.
@@ -171,6 +179,8 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         data_dir: PathBuf::from("turnout-data"),
         store: None,
+        node_name: None,
+        region: "default".to_owned(),
         change_retention: Duration::from_secs(7 * 24 * 3600),
         webhook: None,
         target_policy: turnout_model::health::TargetPolicy::default(),
@@ -209,6 +219,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         if let Some(url) = f.store {
             s.store = Some(url);
+        }
+        if let Some(n) = f.node_name {
+            s.node_name = Some(n);
+        }
+        if let Some(r) = f.region {
+            s.region = r;
         }
         if let Some(url) = f.health.webhook {
             if !url.starts_with("http://") {
@@ -250,6 +266,24 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     }
     if let Some(url) = &args.store {
         s.store = Some(url.clone());
+    }
+    if let Some(n) = &args.node_name {
+        s.node_name = Some(n.clone());
+    }
+    if let Some(r) = &args.region {
+        s.region = r.clone();
+    }
+    for (field, value) in
+        [("node_name", s.node_name.as_deref()), ("region", Some(s.region.as_str()))]
+    {
+        if let Some(v) = value
+            && let Some(e) = turnout_model::controls::name_error(v, field)
+        {
+            return Err(ConfigError::Invalid(
+                if field == "region" { "region" } else { "node_name" },
+                e.message,
+            ));
+        }
     }
     if let Some(url) = &s.store {
         turnout_store::parse_endpoints(url).map_err(|e| ConfigError::Invalid("store", e))?;
@@ -308,6 +342,8 @@ mod tests {
             controls: None,
             data_dir: None,
             store: None,
+            node_name: None,
+            region: None,
             udp_workers: None,
             check_config: false,
         }

@@ -206,6 +206,26 @@ async fn serve(
     let api = ApiServer::bind(settings.api).await?;
     let controls_api = ApiServer::bind(settings.controls).await?;
     let shutdown = CancellationToken::new();
+    let dns_addrs = dns.local_addrs();
+    let me = turnout_control::cluster::NodeIdentity {
+        name: settings.node_name.clone().unwrap_or_else(|| {
+            // Unique per host and DNS port, so that nodes sharing a host differ.
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "node".to_owned());
+            format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
+        }),
+        region: settings.region.clone(),
+        dns: dns_addrs.iter().map(ToString::to_string).collect(),
+        api: api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        controls: controls_api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+    };
+    info!("node {} in region {}", me.name, me.region);
+    tokio::spawn(turnout_control::cluster::run_node_heartbeat(
+        control.clone(),
+        me,
+        shutdown.clone(),
+    ));
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;

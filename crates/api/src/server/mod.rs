@@ -135,6 +135,7 @@ pub fn router(control: Arc<Control>) -> Router {
             get(collections::get).put(collections::put).delete(collections::delete),
         )
         .route("/explain", get(explain::explain))
+        .route("/cluster", get(ops::cluster))
         .route("/panels", get(panels::list))
         .route("/panels/{name}", get(panels::get).put(panels::put).delete(panels::delete))
         // Only on matched routes: an unknown path is a 404, not a 401.

@@ -51,3 +51,10 @@ pub(crate) async fn not_found() -> ApiError {
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed here")
 }
+
+/// `GET /v1/cluster`: the nodes sharing this node's store.
+pub(crate) async fn cluster(
+    State(state): State<AppState>,
+) -> axum::Json<turnout_control::cluster::ClusterView> {
+    axum::Json(state.control.cluster())
+}

@@ -8,7 +8,7 @@ use turnout_model::controls::SafetyRuleSpec;
 
 use super::apply::read_yaml_or_json;
 use super::{Failure, client, output};
-use crate::cli::{ControlCommand, ControlsArgs, RuleCommand, TokenCommand};
+use crate::cli::{ClusterCommand, ControlCommand, ControlsArgs, RuleCommand, TokenCommand};
 
 fn controls_client(args: &ControlsArgs) -> Result<Client, Failure> {
     let token = args.token.clone().or_else(|| read_admin_token(&args.data_dir).ok());
@@ -223,6 +223,33 @@ pub async fn run_token(command: &TokenCommand) -> Result<(), Failure> {
             client(args)?.delete_token(name).await?;
             output(args.output, &serde_json::json!({"deleted": name}), |_| {
                 format!("deleted the token {name:?}")
+            })
+        }
+    }
+}
+
+pub async fn run_cluster(command: &ClusterCommand) -> Result<(), Failure> {
+    match command {
+        ClusterCommand::Status { client: args } => {
+            let view = client(args)?.cluster().await?;
+            output(args.output, &view, |v| {
+                let insync = v.insync_revision.map_or("-".to_owned(), |r| r.to_string());
+                let mut text =
+                    format!("store revision {}, INSYNC through {insync}\n", v.store_revision);
+                for n in &v.nodes {
+                    let state = if n.live { "live" } else { "gone" };
+                    text.push_str(&format!(
+                        "{:<28} {:<12} {:<4} serves {} (lag {}), seen {:.1}s ago, dns {}\n",
+                        n.record.name,
+                        n.record.region,
+                        state,
+                        n.record.served_revision,
+                        n.lag,
+                        n.last_seen_ms as f64 / 1000.0,
+                        n.record.dns.join(",")
+                    ));
+                }
+                text
             })
         }
     }

@@ -65,6 +65,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Control(c) => controls::run(c).await,
             Command::Rule(c) => controls::run_rule(c).await,
             Command::Token(c) => controls::run_token(c).await,
+            Command::Cluster(c) => controls::run_cluster(c).await,
             Command::Serve(_) | Command::CheckZone(_) => Ok(()),
         }
     });

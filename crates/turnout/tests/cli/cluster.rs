@@ -62,14 +62,28 @@ zones:
 "#,
     )
     .unwrap();
-    // Through node a (its data directory holds the admin token the first node made)...
-    ok(&a, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // Both nodes report themselves.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = ok(&b, &["cluster", "status"]);
+        if status.matches(" live ").count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < end, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Through node a (its data directory holds the admin token the first node made): INSYNC
+    // means both nodes serve it.
+    let applied = ok(&a, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    assert!(applied.contains(" INSYNC"), "{applied}");
     // ... node b answers it, from the same store.
     until(&b, "www.cl.test", "192.0.2.2");
     // A control flipped through a's routing-control API moves b's answer too.
     ok(&a, &["control", "set", "main/east", "on", "--reason", "east is up"]);
     until(&b, "www.cl.test", "192.0.2.1");
     until(&a, "www.cl.test", "192.0.2.1");
+    let status = ok(&a, &["cluster", "status"]);
+    assert!(status.contains("(lag 0)"), "{status}");
     let history = ok(&a, &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
 }
