@@ -7,6 +7,13 @@
 //! member costs one failed attempt, not a timeout per request. Reads and watches move on after
 //! any failure; a transaction moves on only after a failure that proves it was not applied (the
 //! connection failed, or the member has no leader), since a timed-out one may have been.
+//!
+//! A transaction that timed out (its member died, or the leader did while it was in flight) is
+//! not an error the caller has to guess about: each transaction also writes a mark of its own,
+//! `/turnout-txn/<random>` holding which branch ran, under a lease that expires it after ten
+//! minutes. After an uncertain failure the mark is read back (a linearizable read, so only once
+//! a leader is elected): there, the transaction ran and its outcome is returned; absent, it did
+//! not and can never run, so it is sent again. Marks are never shown by `range` or `watch`.
 //! etcd's own limits apply: a transaction holds at most `--max-txn-ops` operations (128 by
 //! default; run etcd with a larger value, see `docs/cluster.md`) and a request at most
 //! `--max-request-bytes`.
@@ -18,8 +25,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client::{
     Client, Compare as EtcdCompare, CompareOp as EtcdOp, ConnectOptions, DeleteOptions, EventType,
-    GetOptions, Txn as EtcdTxn, TxnOp, WatchOptions, WatchStream,
+    GetOptions, PutOptions, Txn as EtcdTxn, TxnOp, WatchOptions, WatchStream,
 };
+
+use tracing::debug;
 
 use crate::{
     CompareOp, Event, KeyValue, Op, RangeResponse, Revision, Store, StoreError, Target, Txn,
@@ -29,6 +38,17 @@ use crate::{
 /// How long one request may take before the store counts as unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where transaction marks live: outside every prefix Turnout reads.
+const MARK_PREFIX: &str = "/turnout-txn/";
+
+/// How long a transaction mark is kept (its lease's time to live, in seconds); a new lease is
+/// taken when the current one is half that old.
+const MARK_TTL: i64 = 600;
+
+/// How long a transaction keeps trying through an election before it reports the store
+/// unavailable.
+const TXN_PATIENCE: Duration = Duration::from_secs(20);
+
 /// An etcd cluster as the store.
 pub struct EtcdStore {
     /// One connection per member (None until it connects).
@@ -36,6 +56,8 @@ pub struct EtcdStore {
     endpoints: Vec<String>,
     /// The member that answered last.
     preferred: AtomicUsize,
+    /// The lease transaction marks are written under, and when it was granted.
+    mark_lease: tokio::sync::Mutex<Option<(i64, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -88,21 +110,33 @@ impl EtcdStore {
     /// Connects to the cluster at `url` (`etcd://h1:2379,h2:2379,h3:2379`). The connection is
     /// lazy about members that are down: any reachable member serves.
     pub async fn connect(url: &str) -> Result<EtcdStore, StoreError> {
+        let store = EtcdStore::new(url)?;
+        store.probe().await?;
+        Ok(store)
+    }
+
+    /// The store for `url` (`etcd://host:port,...`), not yet reached: connections are made
+    /// at the first request.
+    pub fn new(url: &str) -> Result<EtcdStore, StoreError> {
         let endpoints = parse_endpoints(url).map_err(StoreError::Unavailable)?;
-        let store = EtcdStore {
+        Ok(EtcdStore {
             clients: Mutex::new(vec![None; endpoints.len()]),
             endpoints,
             preferred: AtomicUsize::new(0),
-        };
-        // Fail now, with a clear message, rather than at the first read; a cluster that is
-        // still electing its leader gets a few more seconds.
+            mark_lease: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Reads from the cluster, to fail now with a clear message rather than at the first
+    /// read; a cluster that is still electing its leader gets a few more seconds.
+    pub async fn probe(&self) -> Result<(), StoreError> {
         let mut last = None;
         for attempt in 0..3 {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            match store.get("/turnout/").await {
-                Ok(_) => return Ok(store),
+            match self.get("/turnout/").await {
+                Ok(_) => return Ok(()),
                 Err(e) => last = Some(e),
             }
         }
@@ -164,6 +198,33 @@ impl EtcdStore {
         }
         Err(last.map_or_else(|| StoreError::Unavailable("etcd: no member".to_owned()), unavailable))
     }
+}
+
+impl EtcdStore {
+    /// The lease for transaction marks: granted at the first transaction, and again once half
+    /// its time has passed (marks under the old one expire on their own).
+    async fn mark_lease(&self) -> Result<i64, StoreError> {
+        let mut held = self.mark_lease.lock().await;
+        let half = Duration::from_secs(MARK_TTL.unsigned_abs() / 2);
+        if let Some((id, granted)) = *held
+            && granted.elapsed() < half
+        {
+            return Ok(id);
+        }
+        let granted = std::time::Instant::now();
+        let response =
+            self.each(always, |mut c| async move { c.lease_grant(MARK_TTL, None).await }).await?;
+        *held = Some((response.id(), granted));
+        Ok(response.id())
+    }
+}
+
+/// A random name for a transaction's mark.
+fn mark_id() -> Result<String, StoreError> {
+    let mut bytes = [0_u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no random numbers: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn always(_: &etcd_client::Error) -> bool {
@@ -238,25 +299,73 @@ impl Store for EtcdStore {
                 c.get(key, Some(options)).await
             })
             .await?;
-        let kvs = response.kvs().iter().map(key_value).collect::<Result<Vec<_>, _>>()?;
+        let kvs = response
+            .kvs()
+            .iter()
+            .filter(|kv| !kv.key().starts_with(MARK_PREFIX.as_bytes()))
+            .map(key_value)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RangeResponse { kvs, revision: revision_of(response.header()) })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
-        let request = EtcdTxn::new()
-            .when(txn.compares.iter().map(compare).collect::<Vec<_>>())
-            .and_then(txn.success.iter().map(operation).collect::<Vec<_>>())
-            .or_else(txn.failure.iter().map(operation).collect::<Vec<_>>());
-        let response = self
-            .each(not_sent, |mut c| {
-                let request = request.clone();
-                async move { c.txn(request).await }
-            })
-            .await?;
-        Ok(TxnResponse {
-            succeeded: response.succeeded(),
-            revision: revision_of(response.header()),
-        })
+        let mark = format!("{MARK_PREFIX}{}", mark_id()?);
+        let deadline = tokio::time::Instant::now() + TXN_PATIENCE;
+        loop {
+            let lease = self.mark_lease().await?;
+            let put_mark = |branch: &'static str| {
+                let options = PutOptions::new().with_lease(lease);
+                TxnOp::put(mark.as_bytes().to_vec(), branch, Some(options))
+            };
+            let mut success: Vec<TxnOp> = txn.success.iter().map(operation).collect();
+            success.push(put_mark("s"));
+            let mut failure: Vec<TxnOp> = txn.failure.iter().map(operation).collect();
+            failure.push(put_mark("f"));
+            let request = EtcdTxn::new()
+                .when(txn.compares.iter().map(compare).collect::<Vec<_>>())
+                .and_then(success)
+                .or_else(failure);
+            let sent = self
+                .each(not_sent, |mut c| {
+                    let request = request.clone();
+                    async move { c.txn(request).await }
+                })
+                .await;
+            let error = match sent {
+                Ok(response) => {
+                    return Ok(TxnResponse {
+                        succeeded: response.succeeded(),
+                        revision: revision_of(response.header()),
+                    });
+                }
+                Err(e) => e,
+            };
+            if matches!(&error, StoreError::Unavailable(m) if m.contains("lease not found")) {
+                // The cluster was down longer than the lease lived: take a new one.
+                *self.mark_lease.lock().await = None;
+            }
+            // Did it run? Ask until a leader answers (or patience runs out).
+            loop {
+                match self.get(&mark).await {
+                    Ok((Some(kv), _)) => {
+                        return Ok(TxnResponse {
+                            succeeded: kv.value == b"s",
+                            revision: kv.mod_revision,
+                        });
+                    }
+                    Ok((None, _)) => break,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(_) => return Err(error),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+            debug!("etcd transaction not applied ({error}); sending it again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError> {
@@ -318,6 +427,9 @@ impl Watcher for EtcdWatcher {
             let mut batches: Vec<WatchBatch> = Vec::new();
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
+                if kv.key().starts_with(MARK_PREFIX.as_bytes()) {
+                    continue;
+                }
                 let revision = kv.mod_revision();
                 let event = match event.event_type() {
                     EventType::Put => Event::Put(key_value(kv)?),

@@ -102,15 +102,17 @@ async fn an_etcd_cluster() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     suite(&s).await;
-    // One member down: reads move on to another member at once. A write in flight to the
-    // dead member fails (it may or may not have been applied, so it is not sent again: the
-    // caller decides, and Turnout's writes are guarded by revisions); the next one goes on.
+    // Transaction marks are the backend's own: never in a range.
+    let all = s.range("").await.unwrap();
+    assert!(all.kvs.iter().all(|kv| !kv.key.starts_with("/turnout-txn/")), "{:?}", all.kvs);
+    // One member down (perhaps the leader): reads move on to another member at once, and a
+    // write goes through once a leader is elected, exactly once (its mark says whether it ran).
     etcd.kill(0);
     assert!(s.get("/t/e").await.unwrap().0.is_some());
     let (ok, _) = txn(&s, vec![], vec![put("/q/x", "1")], vec![]).await;
     assert!(ok);
     assert_eq!(s.get("/q/x").await.unwrap().0.unwrap().value, b"1");
-    // Two down: no quorum, a clear error, not a hang.
+    // Two down: no quorum, a clear error after a bounded wait, not a hang.
     etcd.kill(1);
     let err = s.txn(Txn { success: vec![put("/q/y", "1")], ..Txn::default() }).await.unwrap_err();
     assert!(err.to_string().contains("store unavailable"), "{err}");
