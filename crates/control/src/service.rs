@@ -74,6 +74,8 @@ pub struct Control {
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
     /// This node's name in the cluster, once its heartbeat runs.
     node_name: std::sync::OnceLock<String>,
+    /// Whether the sync task reaches the store now.
+    store_reachable: std::sync::atomic::AtomicBool,
 }
 
 /// What a submitted batch did.
@@ -129,6 +131,7 @@ impl Control {
             health,
             snapshots: std::sync::OnceLock::new(),
             node_name: std::sync::OnceLock::new(),
+            store_reachable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -199,6 +202,15 @@ impl Control {
     /// Changes of the served revision (for the node's heartbeat).
     pub(crate) fn subscribe_served(&self) -> watch::Receiver<Option<Revision>> {
         self.served.subscribe()
+    }
+
+    /// Whether the sync task reaches the store now (the DNS answers go on either way).
+    pub fn store_reachable(&self) -> bool {
+        self.store_reachable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_store_reachable(&self, ok: bool) {
+        self.store_reachable.store(ok, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Names this node (once).

@@ -39,6 +39,10 @@ pub struct SyncOptions {
     pub on_retired: Option<fn()>,
     /// Where clients are, for location-based policies; given to every snapshot.
     pub locator: Option<Arc<turnout_dns::locate::Locator>>,
+    /// A file to keep a copy of the store's configuration in (for a remote store): written
+    /// a second after changes, read at start when the store cannot be reached, so that a
+    /// node restarted while etcd is down answers from its last known configuration.
+    pub local_copy: Option<std::path::PathBuf>,
 }
 
 impl Default for SyncOptions {
@@ -47,6 +51,7 @@ impl Default for SyncOptions {
             static_zones: watch::channel(Arc::new(Vec::new())).1,
             on_retired: None,
             locator: None,
+            local_copy: None,
         }
     }
 }
@@ -66,6 +71,8 @@ struct Dirty {
 struct Shared {
     dirty: Mutex<Dirty>,
     wake: Notify,
+    /// Woken when the configuration changed (the local copy is refreshed).
+    copy_wake: Notify,
 }
 
 impl Shared {
@@ -77,6 +84,7 @@ impl Shared {
             d.revision = Some(d.revision.map_or(revision, |r| r.max(revision)));
         }
         self.wake.notify_one();
+        self.copy_wake.notify_one();
     }
 
     fn take(&self) -> Dirty {
@@ -105,17 +113,111 @@ pub async fn run_sync(
     // The builder is its own task: a long build blocks its thread (block_in_place), never the
     // follower, so committed writes keep reaching the in-memory state while a snapshot builds.
     let builder = tokio::spawn(builder.run());
+    let saver = options
+        .local_copy
+        .clone()
+        .map(|path| tokio::spawn(keep_local_copy(control.clone(), path, shared.clone())));
     tokio::select! {
         () = shutdown.cancelled() => {}
-        () = follow_forever(control, shared) => {}
+        () = follow_forever(control, shared, options.local_copy) => {}
     }
     builder.abort();
+    if let Some(saver) = saver {
+        saver.abort();
+    }
 }
 
-async fn follow_forever(control: Arc<Control>, shared: Arc<Shared>) {
+/// Writes the store's configuration to `path` (0600, atomically) a second after it changes.
+async fn keep_local_copy(control: Arc<Control>, path: std::path::PathBuf, shared: Arc<Shared>) {
+    let mut written: Revision = -1;
+    loop {
+        shared.copy_wake.notified().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let revision = control.read().config_revision;
+        if revision <= written {
+            continue;
+        }
+        let range = match control.store().range(keys::ROOT).await {
+            Ok(r) => r,
+            Err(e) => {
+                debug!("local copy not refreshed: {e}");
+                continue;
+            }
+        };
+        // Node records and the audit trail are not configuration.
+        let kvs = range
+            .kvs
+            .into_iter()
+            .filter(|kv| !kv.key.starts_with(&keys::nodes()) && !kv.key.starts_with(&keys::audit()))
+            .collect();
+        let filtered = turnout_store::RangeResponse { kvs, revision: range.revision };
+        match turnout_store::Export::from_range(&filtered).map(|e| write_copy(&path, &e)) {
+            Ok(Ok(())) => written = revision,
+            Ok(Err(e)) => warn!("cannot write the local copy {}: {e}", path.display()),
+            Err(e) => warn!("cannot make the local copy: {e}"),
+        }
+    }
+}
+
+fn write_copy(path: &std::path::Path, export: &turnout_store::Export) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_vec(export).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&text)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Loads the local copy into the state, for a start without the store.
+fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let export = match turnout_store::Export::parse(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            warn!("the local copy {} is unreadable: {e}", path.display());
+            return false;
+        }
+    };
+    let range = export.to_range();
+    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
+    let observed = config.observed.clone();
+    let controls = config.control_map();
+    *control.write() = config;
+    control.health().set_controls(controls);
+    control.health().apply(&checks, &|name| observed.get(name).copied());
+    shared.mark(touched, true, range.revision);
+    warn!(
+        "the store is unreachable: serving the local copy of revision {} from {}",
+        range.revision,
+        path.display()
+    );
+    true
+}
+
+async fn follow_forever(
+    control: Arc<Control>,
+    shared: Arc<Shared>,
+    local_copy: Option<std::path::PathBuf>,
+) {
     let mut backoff = BACKOFF_MIN;
+    let mut tried_copy = false;
     loop {
         let e = follow(&control, &shared, &mut backoff).await;
+        control.set_store_reachable(false);
+        if !tried_copy && control.served_revision().is_none() {
+            tried_copy = true;
+            if let Some(path) = &local_copy {
+                load_local_copy(&control, &shared, path);
+            }
+        }
         warn!(
             "store sync interrupted ({e}); still serving revision {:?}; retrying in {backoff:?}",
             control.served_revision()
@@ -137,6 +239,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
     let observed = config.observed.clone();
     let controls = config.control_map();
     *control.write() = config;
+    control.set_store_reachable(true);
     control.health().set_controls(controls);
     control.health().apply(&checks, &|name| observed.get(name).copied());
     control.state_caught_up(range.revision);

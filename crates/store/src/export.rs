@@ -56,6 +56,22 @@ impl Export {
         })
     }
 
+    /// The export as a range at its revision (every key as if last written at it).
+    pub fn to_range(&self) -> RangeResponse {
+        let kvs = self
+            .entries
+            .iter()
+            .map(|e| crate::KeyValue {
+                key: e.key.clone(),
+                value: e.value.clone().into_bytes(),
+                create_revision: self.revision,
+                mod_revision: self.revision,
+                version: 1,
+            })
+            .collect();
+        RangeResponse { kvs, revision: self.revision }
+    }
+
     /// Parses and checks an export document.
     pub fn parse(text: &str) -> Result<Export, StoreError> {
         let export: Export = serde_json::from_str(text)

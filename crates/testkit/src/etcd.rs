@@ -124,6 +124,19 @@ impl Etcd {
         }
     }
 
+    /// Starts every stopped member at once (a member alone cannot become ready without a
+    /// quorum) and waits until they all serve.
+    pub fn restart_stopped(&mut self) {
+        let stopped: Vec<usize> =
+            (0..self.members.len()).filter(|&i| self.members[i].child.is_none()).collect();
+        for &i in &stopped {
+            self.spawn(i);
+        }
+        for &i in &stopped {
+            self.wait_up(i);
+        }
+    }
+
     /// Restarts member `i` on its data and ports.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);

@@ -112,9 +112,22 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let store: Arc<dyn Store> = match (embedded, &settings.store) {
             (Some(e), _) => Arc::new(e),
             (None, Some(url)) => {
-                let etcd = turnout_store::EtcdStore::connect(url)
-                    .await
+                let etcd = turnout_store::EtcdStore::new(url)
                     .with_context(|| format!("cannot use the store {url}"))?;
+                if let Err(e) = etcd.probe().await {
+                    // Static stability: with a local copy of the configuration, DNS starts
+                    // answering from it and the store is retried in the background.
+                    let copy = local_copy_path(&settings.data_dir);
+                    if !copy.exists() {
+                        return Err(
+                            anyhow::Error::new(e).context(format!("cannot use the store {url}"))
+                        );
+                    }
+                    warn!(
+                        "cannot reach the store {url} ({e}); starting from the local copy {}",
+                        copy.display()
+                    );
+                }
                 info!("store: etcd at {}", etcd.endpoints().join(", "));
                 std::fs::DirBuilder::new()
                     .recursive(true)
@@ -184,10 +197,17 @@ async fn serve(
     locator: Option<Arc<turnout_dns::locate::Locator>>,
 ) -> anyhow::Result<()> {
     info!("{}", describe(&zones));
-    if let AdminToken::Created(path) =
-        ensure_admin_token(store.as_ref(), &settings.data_dir).await?
-    {
-        info!("first start: wrote the admin API token to {} (mode 0600)", path.display());
+    match ensure_admin_token(store.as_ref(), &settings.data_dir).await {
+        Ok(AdminToken::Created(path)) => {
+            info!("first start: wrote the admin API token to {} (mode 0600)", path.display());
+        }
+        Ok(_) => {}
+        // A remote store that is down (start from the local copy): the API has nothing to
+        // write to anyway, and the token is checked again at the next start.
+        Err(e @ turnout_store::StoreError::Unavailable(_)) if settings.store.is_some() => {
+            warn!("cannot check the admin token now: {e}");
+        }
+        Err(e) => return Err(e.into()),
     }
     let control = Control::new(
         store,
@@ -234,6 +254,8 @@ async fn serve(
         static_zones: static_rx,
         on_retired: Some(crate::memory::return_freed_memory),
         locator,
+        // A remote store gets a local copy, for restarts while it is unreachable.
+        local_copy: settings.store.is_some().then(|| local_copy_path(&settings.data_dir)),
     };
     let sync =
         tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
@@ -315,4 +337,9 @@ async fn reload(static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>, files
         }
         Err(e) => warn!("reload failed: {e}; still serving the previous zones"),
     }
+}
+
+/// Where a node on a remote store keeps its copy of the configuration.
+fn local_copy_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("store-copy.json")
 }

@@ -18,6 +18,14 @@ pub(crate) async fn healthz() -> &'static str {
 /// Ready once the DNS data plane serves the store's configuration.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.control.served_revision() {
+        // DNS answers go on from what was last served; the API cannot change anything.
+        Some(revision) if !state.control.store_reachable() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the store is unreachable; DNS keeps answering from revision {revision}\n"
+            ),
+        )
+            .into_response(),
         Some(revision) => {
             (StatusCode::OK, format!("ready: serving store revision {revision}\n")).into_response()
         }

@@ -87,3 +87,64 @@ zones:
     let history = ok(&a, &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
 }
+
+/// The status line and body of `GET path` on `addr`.
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
+fn until_ready(t: &Turnout, want: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = get(t.api.unwrap(), "/readyz");
+        if got.contains(want) {
+            return got;
+        }
+        assert!(Instant::now() < end, "readyz: {got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_data_plane_outlives_the_store() {
+    let mut etcd = Etcd::start(3);
+    let dirs = tempfile::tempdir().unwrap();
+    let data = dirs.path().join("a");
+    let a = node(&etcd, &data);
+    ok(&a, &["zone", "create", "st.test"]);
+    ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.1"]);
+    // One member of three down: changes still commit and are served.
+    etcd.kill(0);
+    let out =
+        ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.7"]);
+    assert!(out.contains("INSYNC"), "{out}");
+    until(&a, "www.st.test", "192.0.2.7");
+    // The node keeps a local copy of the configuration.
+    let copy = data.join("store-copy.json");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&copy).is_ok_and(|t| t.contains("192.0.2.7")) {
+        assert!(Instant::now() < end, "no local copy at {}", copy.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The whole store down: DNS answers on, readiness says why the API cannot change anything.
+    etcd.kill(1);
+    etcd.kill(2);
+    until_ready(&a, "store is unreachable");
+    until(&a, "www.st.test", "192.0.2.7");
+    // A node restarted while the store is down answers from its local copy.
+    drop(a);
+    let a = node(&etcd, &data);
+    until(&a, "www.st.test", "192.0.2.7");
+    assert!(a.log_text().contains("starting from the local copy"), "{}", a.log_text());
+    // The store back: the node follows it again.
+    etcd.restart_stopped();
+    until_ready(&a, "ready: serving");
+    ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.8"]);
+    until(&a, "www.st.test", "192.0.2.8");
+}
