@@ -349,8 +349,9 @@ impl Control {
                     serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 );
                 if !refusals.is_empty() {
-                    // The refusal is recorded; nothing else changes.
-                    (Txn { success: vec![audit], ..Txn::default() }, record)
+                    // The refusal is recorded; nothing else changes. It is guarded too: a
+                    // refusal judged on a state another node has changed since is judged again.
+                    (Txn { compares, success: vec![audit], failure: Vec::new() }, record)
                 } else {
                     let mut success = vec![audit];
                     for (control, on) in &wanted {
@@ -371,13 +372,15 @@ impl Control {
             let refused = record.outcome == "refused";
             let response = self.store().txn(txn).await?;
             self.wait_state(response.revision).await;
+            if !response.succeeded {
+                // Another update (through this node or another) changed the panel in
+                // between: check again on the new state.
+                continue;
+            }
             if refused {
                 return Err(ControlError::SafetyRules(record.refused_by));
             }
-            if response.succeeded {
-                return Ok(record);
-            }
-            // Another update changed the panel in between: check again on the new state.
+            return Ok(record);
         }
         Err(ControlError::Conflict)
     }

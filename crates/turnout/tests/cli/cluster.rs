@@ -1,13 +1,14 @@
-//! Two Turnout nodes sharing one real etcd cluster (three members on loopback): a change made
-//! through one node is answered by the other, and a routing control flipped on one moves the
-//! other's answers.
+//! Three Turnout nodes sharing one real etcd cluster (three members on loopback): a change made
+//! through one node is answered by all, a routing control flipped on one moves every node's
+//! answers, safety rules hold under concurrent flips sent to different nodes, and the data
+//! plane outlives the store.
 
 use std::time::{Duration, Instant};
 
 use turnout_testkit::etcd::Etcd;
 use turnout_testkit::process::{Turnout, dns_tool};
 
-use crate::{bin, ok};
+use crate::{bin, ok, text};
 
 fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
     let data = dir.display().to_string();
@@ -44,14 +45,17 @@ fn until(t: &Turnout, name: &str, want: &str) {
 fn nodes_on_one_etcd_cluster_answer_the_same() {
     let etcd = Etcd::start(3);
     let dirs = tempfile::tempdir().unwrap();
-    let a = node(&etcd, &dirs.path().join("a"));
-    let b = node(&etcd, &dirs.path().join("b"));
+    let nodes: Vec<Turnout> =
+        ["a", "b", "c"].iter().map(|n| node(&etcd, &dirs.path().join(n))).collect();
     let file = dirs.path().join("site.yaml");
     std::fs::write(
         &file,
         r#"
 control_panels:
-  - { name: main, controls: [east, west] }
+  - name: main
+    controls: [east, west]
+    rules:
+      - { name: keep-one, type: assertion, controls: [east, west], rule: { kind: atleast, threshold: 1 }, wait_period: 0s }
 health_checks:
   - { name: east, type: control, control: main/east }
 zones:
@@ -62,30 +66,64 @@ zones:
 "#,
     )
     .unwrap();
-    // Both nodes report themselves.
+    // Every node reports itself.
     let end = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = ok(&b, &["cluster", "status"]);
-        if status.matches(" live ").count() == 2 {
+        let status = ok(&nodes[1], &["cluster", "status"]);
+        if status.matches(" live ").count() == 3 {
             break;
         }
         assert!(Instant::now() < end, "{status}");
         std::thread::sleep(Duration::from_millis(100));
     }
     // Through node a (its data directory holds the admin token the first node made): INSYNC
-    // means both nodes serve it.
-    let applied = ok(&a, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // means all three serve it, so each answers it at once.
+    let applied = ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
     assert!(applied.contains(" INSYNC"), "{applied}");
-    // ... node b answers it, from the same store.
-    until(&b, "www.cl.test", "192.0.2.2");
-    // A control flipped through a's routing-control API moves b's answer too.
-    ok(&a, &["control", "set", "main/east", "on", "--reason", "east is up"]);
-    until(&b, "www.cl.test", "192.0.2.1");
-    until(&a, "www.cl.test", "192.0.2.1");
-    let status = ok(&a, &["cluster", "status"]);
-    assert!(status.contains("(lag 0)"), "{status}");
-    let history = ok(&a, &["control", "history"]);
+    for t in &nodes {
+        assert_eq!(dns_tool("dig", t.dns, &["+short", "www.cl.test", "A"]).trim(), "192.0.2.2");
+    }
+    // A control flipped through a's routing-control API moves every node's answer.
+    ok(&nodes[0], &["control", "set", "main/east", "on", "--reason", "east is up"]);
+    for t in &nodes {
+        until(t, "www.cl.test", "192.0.2.1");
+    }
+    let status = ok(&nodes[0], &["cluster", "status"]);
+    assert!(status.matches("(lag 0)").count() == 3, "{status}");
+    let history = ok(&nodes[2], &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
+    // The first node made the admin token; the others get a copy, as an operator does.
+    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
+    for t in &nodes[1..] {
+        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
+    }
+    // Concurrent flips sent to different nodes: with east and west on, "east off" through b
+    // and "west off" through c race; keep-one lets exactly one through, every round.
+    for round in 0..15 {
+        ok(&nodes[0], &["control", "set", "main/east", "on", "--reason", "reset"]);
+        ok(&nodes[0], &["control", "set", "main/west", "on", "--reason", "reset"]);
+        let (east, west) = std::thread::scope(|s| {
+            let east = s.spawn(|| {
+                nodes[1].cli(&["control", "set", "main/east", "off", "--reason", "drain east"])
+            });
+            let west = s.spawn(|| {
+                nodes[2].cli(&["control", "set", "main/west", "off", "--reason", "drain west"])
+            });
+            (east.join().unwrap(), west.join().unwrap())
+        });
+        let passed = [east.status.success(), west.status.success()];
+        assert_eq!(
+            passed.iter().filter(|p| **p).count(),
+            1,
+            "round {round}: {}\n{}",
+            text(&east),
+            text(&west)
+        );
+        let refused = if passed[0] { &west } else { &east };
+        assert!(text(refused).contains("keep-one"), "round {round}: {}", text(refused));
+        let listed = ok(&nodes[0], &["control", "list"]);
+        assert_eq!(listed.matches(" On").count(), 1, "round {round}: {listed}");
+    }
 }
 
 /// The status line and body of `GET path` on `addr`.
@@ -115,36 +153,73 @@ fn until_ready(t: &Turnout, want: &str) -> String {
 fn the_data_plane_outlives_the_store() {
     let mut etcd = Etcd::start(3);
     let dirs = tempfile::tempdir().unwrap();
-    let data = dirs.path().join("a");
-    let a = node(&etcd, &data);
-    ok(&a, &["zone", "create", "st.test"]);
-    ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.1"]);
-    // One member of three down: changes still commit and are served.
-    etcd.kill(0);
-    let out =
-        ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.7"]);
-    assert!(out.contains("INSYNC"), "{out}");
-    until(&a, "www.st.test", "192.0.2.7");
-    // The node keeps a local copy of the configuration.
-    let copy = data.join("store-copy.json");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&copy).is_ok_and(|t| t.contains("192.0.2.7")) {
-        assert!(Instant::now() < end, "no local copy at {}", copy.display());
-        std::thread::sleep(Duration::from_millis(50));
+    let mut nodes: Vec<Turnout> =
+        ["a", "b", "c"].iter().map(|n| node(&etcd, &dirs.path().join(n))).collect();
+    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
+    for t in &nodes[1..] {
+        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
     }
-    // The whole store down: DNS answers on, readiness says why the API cannot change anything.
+    let file = dirs.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        r#"
+control_panels:
+  - { name: main, controls: [east] }
+health_checks:
+  - { name: east, type: control, control: main/east }
+zones:
+  - name: st.test
+    records:
+      - { name: www, type: A, ttl: 60, values: [192.0.2.1] }
+      - { name: fo, type: A, ttl: 60, set_id: east, failover: primary, health_check: east, values: [192.0.2.10] }
+      - { name: fo, type: A, ttl: 60, set_id: west, failover: secondary, values: [192.0.2.20] }
+"#,
+    )
+    .unwrap();
+    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // One member of three down: a change through b and a flip through c still commit, and
+    // every node serves them.
+    etcd.kill(0);
+    let upsert = ["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value"];
+    let out = ok(&nodes[1], &[&upsert[..], &["192.0.2.7"]].concat());
+    assert!(out.contains("INSYNC"), "{out}");
+    ok(&nodes[2], &["control", "set", "main/east", "on", "--reason", "east is back"]);
+    for t in &nodes {
+        until(t, "www.st.test", "192.0.2.7");
+        until(t, "fo.st.test", "192.0.2.10");
+    }
+    // Each node keeps a local copy of the configuration.
+    for t in &nodes {
+        let copy = t.data_dir.join("store-copy.json");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&copy).is_ok_and(|t| t.contains("192.0.2.7")) {
+            assert!(Instant::now() < end, "no local copy at {}", copy.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The whole store down: every node answers on; readiness says why the API cannot change
+    // anything.
     etcd.kill(1);
     etcd.kill(2);
-    until_ready(&a, "store is unreachable");
-    until(&a, "www.st.test", "192.0.2.7");
+    for t in &nodes {
+        until_ready(t, "store is unreachable");
+        until(t, "www.st.test", "192.0.2.7");
+        until(t, "fo.st.test", "192.0.2.10");
+    }
     // A node restarted while the store is down answers from its local copy.
-    drop(a);
-    let a = node(&etcd, &data);
-    until(&a, "www.st.test", "192.0.2.7");
-    assert!(a.log_text().contains("starting from the local copy"), "{}", a.log_text());
-    // The store back: the node follows it again.
+    let dir = nodes[0].data_dir.clone();
+    nodes[0] = node(&etcd, &dir);
+    until(&nodes[0], "www.st.test", "192.0.2.7");
+    until(&nodes[0], "fo.st.test", "192.0.2.10");
+    let log = nodes[0].log_text();
+    assert!(log.contains("starting from the local copy"), "{log}");
+    // The store back: the nodes follow it again.
     etcd.restart_stopped();
-    until_ready(&a, "ready: serving");
-    ok(&a, &["record", "upsert", "st.test", "www", "A", "--ttl", "60", "--value", "192.0.2.8"]);
-    until(&a, "www.st.test", "192.0.2.8");
+    for t in &nodes {
+        until_ready(t, "ready: serving");
+    }
+    ok(&nodes[0], &[&upsert[..], &["192.0.2.8"]].concat());
+    for t in &nodes {
+        until(t, "www.st.test", "192.0.2.8");
+    }
 }
