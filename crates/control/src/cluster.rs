@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use turnout_health::engine::{Quorum, Report};
 use turnout_store::{Op, Revision, Txn};
 
 use crate::service::Control;
@@ -52,6 +53,10 @@ pub struct NodeRecord {
     pub served_revision: Revision,
     /// When it wrote this record, milliseconds since the epoch.
     pub heartbeat_ms: u64,
+    /// Its own observed status of every check it probes (check -> healthy): its report for
+    /// the checkers' quorum, fresh while the record is.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub checks: std::collections::BTreeMap<String, bool>,
 }
 
 /// A node as `GET /v1/cluster` shows it.
@@ -84,6 +89,21 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Control {
+    /// The other checkers' reports, from the node records, for the health engine's quorum.
+    pub(crate) fn quorum(&self) -> Option<Quorum> {
+        let me = self.node_name()?;
+        let reports = self
+            .read()
+            .nodes
+            .values()
+            .map(|r| {
+                let report = Report { at_ms: r.heartbeat_ms, checks: r.checks.clone() };
+                (r.name.clone(), report)
+            })
+            .collect();
+        Some(Quorum { me, stale_after_ms: NODE_TTL.as_millis() as u64, reports })
+    }
+
     /// The cluster as this node sees it.
     pub fn cluster(&self) -> ClusterView {
         let now = now_ms();
@@ -133,6 +153,7 @@ impl Control {
             controls: me.controls.clone(),
             served_revision: self.served_revision().unwrap_or(0),
             heartbeat_ms: now_ms(),
+            checks: self.health().observations(),
         };
         let value = serde_json::to_vec(&record)
             .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
@@ -187,6 +208,8 @@ pub async fn run_node_heartbeat(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep_until(next_beat) => {}
             _ = served.changed() => {}
+            // A check's own status changed: the other checkers hear it at once.
+            () = control.health().observation_changed() => next_beat = tokio::time::Instant::now(),
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct Touched {
     pub checks: bool,
     /// Whether any control panel or routing control state changed.
     pub controls: bool,
+    /// Whether any node record (with its health reports) changed.
+    pub nodes: bool,
 }
 
 impl Config {
@@ -160,6 +162,7 @@ impl Config {
         } else if key.starts_with(&keys::nodes()) {
             if let Some(r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
                 self.nodes.insert(r.name.clone(), r);
+                touched.nodes = true;
             }
         } else if key.starts_with(&keys::panels()) {
             let Some(spec) = decode::<ControlPanelSpec>(key, &kv.value) else { return };
@@ -237,6 +240,7 @@ impl Config {
             touched.checks = true;
         } else if let Some(rest) = key.strip_prefix(&keys::nodes()) {
             self.nodes.remove(&unescape(rest));
+            touched.nodes = true;
         } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
             self.panels.remove(&unescape(rest));
             touched.controls = true;

@@ -242,6 +242,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
     control.set_store_reachable(true);
     control.health().set_controls(controls);
     control.health().apply(&checks, &|name| observed.get(name).copied());
+    control.health().set_quorum(control.quorum());
     control.state_caught_up(range.revision);
     shared.mark(touched, true, range.revision);
     let mut watcher = match store.watch(keys::ROOT, range.revision + 1).await {
@@ -280,6 +281,9 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         }
         if let Some((checks, observed)) = checks {
             control.health().apply(&checks, &|name| observed.get(name).copied());
+        }
+        if touched.nodes {
+            control.health().set_quorum(control.quorum());
         }
         control.state_caught_up(revision);
         shared.mark(touched, false, revision);

@@ -19,7 +19,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use turnout_model::health::{CheckKind, HealthCheck, HealthSlot, Status, TargetPolicy};
+use turnout_model::health::{
+    CheckKind, HealthCheck, HealthSlot, Status, TargetPolicy, quorum_healthy,
+};
 
 use crate::hysteresis::{Hysteresis, final_status};
 use crate::probe::{ProbeResult, probe};
@@ -67,6 +69,53 @@ pub struct CheckState {
     pub transitions: Vec<Transition>,
     /// Probes since the check started, by result (`success` or a failure class).
     pub probes: std::collections::BTreeMap<String, u64>,
+    /// In a cluster, what each checker (node) observes, this one included; the status is
+    /// their quorum (empty on a single node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkers: Vec<CheckerView>,
+}
+
+/// One checker's observation of a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckerView {
+    /// The checker (node) name.
+    pub checker: String,
+    /// `healthy` or `unhealthy`, as its probes established.
+    pub observed: String,
+    /// How long ago it reported, in milliseconds (0 for this node: its own is live).
+    pub age_ms: u64,
+    /// Counted in the quorum (reported within the staleness limit).
+    pub counted: bool,
+}
+
+/// The other checkers' reports, for the quorum rule (reference §1.4, SPEC §2): a probed check
+/// is healthy iff `healthy * 100 > threshold_pct * reporting`, counting this node's own
+/// observation and every other checker's fresh report of that check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quorum {
+    /// This node's checker name (its own report is its live observation).
+    pub me: String,
+    /// Reports older than this (milliseconds) drop out of the count.
+    pub stale_after_ms: u64,
+    /// Every checker's report, by checker name.
+    pub reports: std::collections::BTreeMap<String, Report>,
+}
+
+/// One checker's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// When it was made, milliseconds since the epoch.
+    pub at_ms: u64,
+    /// Its observed status of each check it probes (check -> healthy).
+    pub checks: std::collections::BTreeMap<String, bool>,
+}
+
+/// What the quorum made of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verdict {
+    status: Status,
+    healthy: usize,
+    reporting: usize,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +162,10 @@ struct Inner {
     policy: Mutex<Arc<TargetPolicy>>,
     /// Routing controls' states (`panel/control` -> On), which control checks follow.
     controls: Mutex<HashMap<String, bool>>,
+    /// Other checkers' reports (None: this node alone decides).
+    quorum: Mutex<Option<Quorum>>,
+    /// Woken when a probed check's own observed status changes (to report it at once).
+    observation_changed: Notify,
 }
 
 /// The health engine. Cheap to clone.
@@ -201,14 +254,14 @@ impl HealthEngine {
                     .or_else(|| known(&check.name))
                     .unwrap_or(Status::Healthy),
             };
-            let initial = final_status(observed, check);
+            let judged =
+                if probed(check) { self.verdict(check, observed).status } else { observed };
+            let initial = final_status(judged, check);
             if slot.set(initial) != initial {
                 self.inner.changed.notify_waiters();
             }
             lock(&record).observed = Some(observed);
-            let probed =
-                !matches!(check.kind, CheckKind::Calculated { .. } | CheckKind::Control { .. });
-            if probed && !check.disabled {
+            if probed(check) && !check.disabled {
                 let task = EndpointTask {
                     policy: lock(&self.inner.policy).clone(),
                     check: check.clone(),
@@ -260,14 +313,112 @@ impl HealthEngine {
         let r = running.get(name)?;
         let record = lock(&r.record);
         let status = self.slot(name).get();
+        let observed = record.observed.unwrap_or(Status::Healthy);
+        let checkers =
+            if probed(&r.check) { self.checker_views(name, observed) } else { Vec::new() };
         Some(CheckState {
             status: status.to_string(),
-            observed: record.observed.unwrap_or(Status::Healthy).to_string(),
+            observed: observed.to_string(),
             results: record.results.iter().rev().cloned().collect(),
             last_failure: record.last_failure.clone(),
             transitions: record.transitions.iter().rev().cloned().collect(),
             probes: record.probes.clone(),
+            checkers,
         })
+    }
+
+    /// Sets the other checkers' reports and judges every probed check again.
+    pub fn set_quorum(&self, quorum: Option<Quorum>) {
+        {
+            let mut q = lock(&self.inner.quorum);
+            if *q == quorum {
+                return;
+            }
+            *q = quorum;
+        }
+        self.judge_again();
+    }
+
+    /// This node's own observed status of every probed, enabled check (what it reports).
+    pub fn observations(&self) -> std::collections::BTreeMap<String, bool> {
+        lock(&self.inner.running)
+            .values()
+            .filter(|r| probed(&r.check) && !r.check.disabled)
+            .map(|r| {
+                let observed = lock(&r.record).observed.unwrap_or(Status::Healthy);
+                (r.check.name.clone(), observed == Status::Healthy)
+            })
+            .collect()
+    }
+
+    /// Waits until a probed check's own observed status changes.
+    pub async fn observation_changed(&self) {
+        self.inner.observation_changed.notified().await;
+    }
+
+    /// The quorum's status of `check` given this node's own observation.
+    fn verdict(&self, check: &HealthCheck, own: Status) -> Verdict {
+        let mut healthy = usize::from(own == Status::Healthy);
+        let mut reporting = 1;
+        if let Some(q) = lock(&self.inner.quorum).as_ref() {
+            let now = now_ms();
+            for (checker, report) in &q.reports {
+                if *checker == q.me || now.saturating_sub(report.at_ms) > q.stale_after_ms {
+                    continue;
+                }
+                if let Some(h) = report.checks.get(&check.name) {
+                    reporting += 1;
+                    healthy += usize::from(*h);
+                }
+            }
+        }
+        let ok = quorum_healthy(healthy, reporting, check.threshold_pct);
+        Verdict { status: if ok { Status::Healthy } else { Status::Unhealthy }, healthy, reporting }
+    }
+
+    fn checker_views(&self, name: &str, own: Status) -> Vec<CheckerView> {
+        let q = lock(&self.inner.quorum);
+        let Some(q) = q.as_ref() else { return Vec::new() };
+        let now = now_ms();
+        let mut views = vec![CheckerView {
+            checker: q.me.clone(),
+            observed: own.to_string(),
+            age_ms: 0,
+            counted: true,
+        }];
+        for (checker, report) in &q.reports {
+            let Some(h) = report.checks.get(name) else { continue };
+            if *checker == q.me {
+                continue;
+            }
+            let age_ms = now.saturating_sub(report.at_ms);
+            views.push(CheckerView {
+                checker: checker.clone(),
+                observed: if *h { Status::Healthy } else { Status::Unhealthy }.to_string(),
+                age_ms,
+                counted: age_ms <= q.stale_after_ms,
+            });
+        }
+        views
+    }
+
+    /// Applies the quorum to every probed check (reports came, or went stale).
+    fn judge_again(&self) {
+        let probed_checks: Vec<(HealthCheck, Arc<Mutex<Record>>)> = lock(&self.inner.running)
+            .values()
+            .filter(|r| probed(&r.check) && !r.check.disabled)
+            .map(|r| (r.check.clone(), r.record.clone()))
+            .collect();
+        for (check, record) in probed_checks {
+            let own = lock(&record).observed.unwrap_or(Status::Healthy);
+            let verdict = self.verdict(&check, own);
+            let fin = final_status(verdict.status, &check);
+            let before = self.slot(&check.name).set(fin);
+            if before != fin {
+                let reason = verdict.reason();
+                self.transition(&record, &check.name, before, fin, &reason);
+            }
+        }
     }
 
     /// Stops every check.
@@ -332,6 +483,10 @@ impl HealthEngine {
                     self.transition(&record, &check.name, before, fin, &reason);
                 }
             }
+            // Reports age: one going stale changes the count.
+            if lock(&self.inner.quorum).is_some() {
+                self.judge_again();
+            }
             tokio::select! {
                 () = self.inner.stop.cancelled() => return,
                 () = woken => {}
@@ -339,6 +494,21 @@ impl HealthEngine {
             }
         }
     }
+}
+
+impl Verdict {
+    fn reason(&self) -> String {
+        format!("{} of {} checkers report healthy", self.healthy, self.reporting)
+    }
+}
+
+/// Whether the engine probes the check (its status is then a quorum of checkers).
+fn probed(check: &HealthCheck) -> bool {
+    !matches!(check.kind, CheckKind::Calculated { .. } | CheckKind::Control { .. })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A control check's observed status: healthy iff its control is On.
@@ -373,8 +543,12 @@ impl EndpointTask {
                 CheckKind::Metric(m) if crate::metric::keeps_status(m, &result) => None,
                 _ => machine.observe(result.success, Instant::now()),
             };
-            let fin = final_status(machine.status(), &self.check);
+            let verdict = self.engine.verdict(&self.check, machine.status());
+            let fin = final_status(verdict.status, &self.check);
             let before = self.slot.set(fin);
+            if changed.is_some() {
+                self.engine.inner.observation_changed.notify_one();
+            }
             let observation = Observation { at: now_rfc3339(), result };
             {
                 let mut r = lock(&self.record);
@@ -393,13 +567,11 @@ impl EndpointTask {
                 }
             }
             if changed.is_some() && before != fin {
-                self.engine.transition(
-                    &self.record,
-                    &self.check.name,
-                    before,
-                    fin,
-                    &observation.result.reason,
-                );
+                let mut reason = observation.result.reason.clone();
+                if verdict.reporting > 1 {
+                    reason = format!("{reason}; {}", verdict.reason());
+                }
+                self.engine.transition(&self.record, &self.check.name, before, fin, &reason);
             }
             tokio::time::sleep(interval).await;
         }

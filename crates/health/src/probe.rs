@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
 use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy};
 
@@ -128,6 +128,14 @@ pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     }
 }
 
+/// A TCP connection to `addr`, from `source` if given.
+async fn connect(addr: SocketAddr, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else { return TcpStream::connect(addr).await };
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
+}
+
 async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     let Some(target) = &check.target else {
         return ProbeResult::fail(FailureClass::Http, "this check has no endpoint");
@@ -142,7 +150,7 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         return r;
     }
     let started = Instant::now();
-    let stream = match timeout(check.connect_timeout, TcpStream::connect(addr)).await {
+    let stream = match timeout(check.connect_timeout, connect(addr, policy.source)).await {
         Err(_) => {
             let mut r = ProbeResult::fail(
                 FailureClass::Timeout,

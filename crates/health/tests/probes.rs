@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use turnout_health::engine::{Quorum, Report};
 use turnout_health::{FailureClass, HealthEngine, probe};
 use turnout_model::health::{HealthCheck, HealthCheckSpec, Status, TargetPolicy};
 
@@ -234,6 +235,47 @@ async fn the_engine_follows_the_endpoint_and_computes_calculated_checks() {
     // Removing a check stops it; its slot stays (snapshots may still hold it).
     engine.apply(&[always], &|_| None);
     assert!(engine.state("web").is_none());
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn other_checkers_reports_decide_by_quorum_until_they_go_stale() {
+    // This node's probes fail; what the other checkers report decides.
+    let down = check(
+        r#"{"name":"web","type":"tcp","ip":"127.0.0.1","port":1,"interval":"100ms","failure_threshold":1,"threshold_pct":50}"#,
+    );
+    let engine = HealthEngine::new();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as u64;
+    let report =
+        |healthy: bool, at_ms: u64| Report { at_ms, checks: [("web".to_owned(), healthy)].into() };
+    let quorum = |reports: Vec<(&str, Report)>| {
+        Some(Quorum {
+            me: "a".into(),
+            stale_after_ms: 10_000,
+            reports: reports.into_iter().map(|(n, r)| (n.to_owned(), r)).collect(),
+        })
+    };
+    // b and c see it up: 2 of 3 > 50 %.
+    engine.set_quorum(quorum(vec![("b", report(true, now)), ("c", report(true, now))]));
+    engine.apply(&[down], &|_| None);
+    let web = engine.slot("web");
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    while engine.state("web").unwrap().observed != "unhealthy" {
+        assert!(tokio::time::Instant::now() < end, "this node's probes never failed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(web.get(), Status::Healthy, "2 of 3 checkers see it healthy");
+    assert!(!engine.observations()["web"], "what this node reports");
+    let views = engine.state("web").unwrap().checkers;
+    assert_eq!(views.len(), 3, "{views:?}");
+    // c's report goes stale (its node is gone): 1 of 2 is not more than 50 %.
+    engine.set_quorum(quorum(vec![("b", report(true, now)), ("c", report(true, now - 60_000))]));
+    assert_eq!(web.get(), Status::Unhealthy);
+    let state = engine.state("web").unwrap();
+    assert_eq!(state.transitions[0].reason, "1 of 2 checkers report healthy");
+    assert!(state.checkers.iter().any(|c| c.checker == "c" && !c.counted), "{:?}", state.checkers);
     engine.shutdown();
 }
 

@@ -83,6 +83,11 @@ pub struct HealthCheckSpec {
     /// No probing; the check counts as healthy (unhealthy if also inverted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// Probed checks in a cluster: healthy iff more than this percentage of the reporting
+    /// checkers say healthy (`healthy * 100 > threshold_pct * reporting`), 0-99; default 18,
+    /// as Route 53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_pct: Option<i64>,
     /// Calculated: the child checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<String>>,
@@ -193,6 +198,16 @@ pub struct HealthCheck {
     pub inverted: bool,
     /// No probing: healthy (unhealthy if inverted).
     pub disabled: bool,
+    /// The checkers' quorum: healthy iff `healthy * 100 > threshold_pct * reporting`.
+    pub threshold_pct: u8,
+}
+
+/// Route 53's quorum: more than 18 % of the checkers (reference §1.4).
+pub const DEFAULT_THRESHOLD_PCT: u8 = 18;
+
+/// Whether `healthy` of `reporting` checkers make a check healthy at `threshold_pct`.
+pub fn quorum_healthy(healthy: usize, reporting: usize, threshold_pct: u8) -> bool {
+    healthy * 100 > usize::from(threshold_pct) * reporting
 }
 
 /// What is wrong with a check name (a check's own, or one a record refers to), if anything.
@@ -340,6 +355,26 @@ impl HealthCheckSpec {
             "health_threshold",
             "calculated",
         );
+        let probed = endpoint || kind == "metric";
+        not_for(
+            !probed && self.threshold_pct.is_some(),
+            "threshold_pct",
+            "tcp, http, https or metric",
+        );
+        let threshold_pct = match self.threshold_pct {
+            None => DEFAULT_THRESHOLD_PCT,
+            Some(v @ 0..=99) => u8::try_from(v).unwrap_or(DEFAULT_THRESHOLD_PCT),
+            Some(v) => {
+                errors.push(FieldError::new(
+                    "threshold_pct",
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "{v} is outside 0-99 (healthy iff more than this % of checkers say so)"
+                    ),
+                ));
+                DEFAULT_THRESHOLD_PCT
+            }
+        };
         let mut target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
         let min_interval =
             if kind == "tcp" { Duration::from_millis(100) } else { Duration::from_secs(1) };
@@ -432,6 +467,7 @@ impl HealthCheckSpec {
                 response_timeout,
                 inverted: self.inverted.unwrap_or(false),
                 disabled: self.disabled.unwrap_or(false),
+                threshold_pct,
             }),
             _ => Err(errors),
         }
@@ -676,6 +712,9 @@ pub struct TargetPolicy {
     pub allow: Vec<ipnet::IpNet>,
     /// Networks targets must not lie in.
     pub deny: Vec<ipnet::IpNet>,
+    /// The local address tcp and http(s) probes are sent from (None: the system's choice); a
+    /// node's vantage point on a multi-homed host.
+    pub source: Option<IpAddr>,
 }
 
 impl TargetPolicy {
@@ -693,6 +732,7 @@ impl TargetPolicy {
         Ok(TargetPolicy {
             allow: parse(allow, "allowed_networks")?,
             deny: parse(deny, "denied_networks")?,
+            source: None,
         })
     }
 

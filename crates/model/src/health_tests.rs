@@ -216,3 +216,29 @@ fn target_policy() {
         TargetPolicy::parse(&["10/8".into()], &[]).unwrap_err().starts_with("allowed_networks: ")
     );
 }
+
+#[test]
+fn the_quorum_is_route53s_more_than_18_percent() {
+    // Reference §1.4: with 16 checkers 3 healthy is enough, 2 is not; with 15, also 3.
+    assert!(quorum_healthy(3, 16, DEFAULT_THRESHOLD_PCT));
+    assert!(!quorum_healthy(2, 16, DEFAULT_THRESHOLD_PCT));
+    assert!(quorum_healthy(3, 15, DEFAULT_THRESHOLD_PCT));
+    assert!(!quorum_healthy(2, 15, DEFAULT_THRESHOLD_PCT));
+    // Three checkers: one healthy report is enough (33 % > 18 %); none is not.
+    assert!(quorum_healthy(1, 3, DEFAULT_THRESHOLD_PCT));
+    assert!(!quorum_healthy(0, 3, DEFAULT_THRESHOLD_PCT));
+    // A majority rule, per check.
+    assert!(!quorum_healthy(1, 3, 50) && quorum_healthy(2, 3, 50));
+    let c = check(r#"{"name":"w","type":"tcp","ip":"127.0.0.1","threshold_pct":50}"#).unwrap();
+    assert_eq!(c.threshold_pct, 50);
+    assert_eq!(
+        check(r#"{"name":"w","type":"tcp","ip":"127.0.0.1","threshold_pct":100}"#).unwrap_err(),
+        [("threshold_pct".to_owned(), ErrorCode::InvalidValue)]
+    );
+    assert_eq!(
+        check(r#"{"name":"c","type":"control","control":"p/c","threshold_pct":50}"#).unwrap_err()
+            [0]
+        .0,
+        "threshold_pct"
+    );
+}

@@ -266,6 +266,9 @@ pub struct ServeArgs {
     /// This node's region (where it checks from) [default: default]
     #[arg(long, value_name = "NAME", env = "TURNOUT_REGION")]
     pub region: Option<String>,
+    /// The local address health-check probes are sent from [default: the system's choice]
+    #[arg(long, value_name = "IP", env = "TURNOUT_PROBE_SOURCE")]
+    pub probe_source: Option<std::net::IpAddr>,
     /// Serve this RFC 1035 zone file (repeatable)
     #[arg(
         long = "zone-file",

@@ -84,6 +84,8 @@ struct HealthSection {
     allowed_networks: Vec<String>,
     #[serde(default)]
     denied_networks: Vec<String>,
+    /// The local address probes are sent from.
+    source_address: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -240,6 +242,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             &f.health.denied_networks,
         )
         .map_err(|e| ConfigError::Invalid("health", e))?;
+        s.target_policy.source = f.health.source_address;
         s.geo_database = f.routing.geo_database.map(|p| base.join(p));
         s.latency_map = f.routing.latency_map.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {
@@ -273,6 +276,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     if let Some(r) = &args.region {
         s.region = r.clone();
     }
+    if let Some(ip) = args.probe_source {
+        s.target_policy.source = Some(ip);
+    }
     for (field, value) in
         [("node_name", s.node_name.as_deref()), ("region", Some(s.region.as_str()))]
     {
@@ -284,6 +290,14 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
                 e.message,
             ));
         }
+    }
+    if let Some(ip) = s.target_policy.source
+        && let Err(e) = std::net::UdpSocket::bind((ip, 0))
+    {
+        return Err(ConfigError::Invalid(
+            "health.source_address",
+            format!("{ip} is not an address of this host ({e})"),
+        ));
     }
     if let Some(url) = &s.store {
         turnout_store::parse_endpoints(url).map_err(|e| ConfigError::Invalid("store", e))?;
@@ -344,6 +358,7 @@ mod tests {
             store: None,
             node_name: None,
             region: None,
+            probe_source: None,
             udp_workers: None,
             check_config: false,
         }

@@ -8,25 +8,20 @@ use std::time::{Duration, Instant};
 use turnout_testkit::etcd::Etcd;
 use turnout_testkit::process::{Turnout, dns_tool};
 
-use crate::{bin, ok, text};
+use crate::{Backend, bin, ok, text};
 
 fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
+    node_with(etcd, dir, &[])
+}
+
+fn node_with(etcd: &Etcd, dir: &std::path::Path, more: &[&str]) -> Turnout {
     let data = dir.display().to_string();
     let url = etcd.url();
-    Turnout::start(
-        bin(),
-        &[
-            "serve",
-            "--dns",
-            "127.0.0.1:0",
-            "--udp-workers",
-            "1",
-            "--store",
-            &url,
-            "--data-dir",
-            &data,
-        ],
-    )
+    let mut args =
+        vec!["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1", "--store", &url, "--data-dir"];
+    args.push(&data);
+    args.extend_from_slice(more);
+    Turnout::start(bin(), &args)
 }
 
 fn until(t: &Turnout, name: &str, want: &str) {
@@ -222,4 +217,96 @@ zones:
     for t in &nodes {
         until(t, "www.st.test", "192.0.2.8");
     }
+}
+
+/// A check's status as node `t` judges it (JSON of `turnout check status`).
+fn check_status(t: &Turnout, name: &str) -> serde_json::Value {
+    let out = ok(t, &["check", "status", name, "--output", "json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// What `t` knows of checker `who`'s observation of `name`.
+fn observed_by(status: &serde_json::Value, who: &str) -> Option<String> {
+    let checkers = status["checkers"].as_array()?;
+    let c = checkers.iter().find(|c| c["checker"] == who && c["counted"] == true)?;
+    c["observed"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn checkers_decide_by_quorum() {
+    let etcd = Etcd::start(3);
+    let target = Backend::start(0);
+    let dirs = tempfile::tempdir().unwrap();
+    // Three checkers, each probing from its own loopback address.
+    let names = ["qa", "qb", "qc"];
+    let sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let nodes: Vec<Turnout> = names
+        .iter()
+        .zip(sources)
+        .map(|(n, src)| {
+            node_with(&etcd, &dirs.path().join(n), &["--node-name", n, "--probe-source", src])
+        })
+        .collect();
+    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
+    for t in &nodes[1..] {
+        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
+    }
+    let file = dirs.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+health_checks:
+  - {{ name: web, type: http, ip: 127.0.0.1, port: {}, interval: 1s, failure_threshold: 1 }}
+zones:
+  - name: q.test
+    records:
+      - {{ name: fo, type: A, ttl: 60, set_id: one, failover: primary, health_check: web, values: [192.0.2.10] }}
+      - {{ name: fo, type: A, ttl: 60, set_id: two, failover: secondary, values: [192.0.2.20] }}
+"#,
+            target.port
+        ),
+    )
+    .unwrap();
+    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // Every node hears every checker's report.
+    let wait_for = |t: &Turnout, what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = check_status(t, "web");
+            if f(&s) {
+                return;
+            }
+            assert!(Instant::now() < end, "{what}: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for t in &nodes {
+        wait_for(t, "three healthy reports", &|s| {
+            names.iter().all(|n| observed_by(s, n).as_deref() == Some("healthy"))
+        });
+        until(t, "fo.q.test", "192.0.2.10");
+    }
+    // One checker cannot reach the target: it says so, the others hear it, and nobody fails
+    // over (1 of 3 healthy reports missing: 2 * 100 > 18 * 3).
+    target.fail_for(&["127.0.0.2".parse().unwrap()]);
+    for t in &nodes {
+        wait_for(t, "qa's unhealthy report", &|s| {
+            observed_by(s, "qa").as_deref() == Some("unhealthy")
+        });
+    }
+    for t in &nodes {
+        let s = check_status(t, "web");
+        assert_eq!(s["status"], "healthy", "{s}");
+        assert_eq!(dns_tool("dig", t.dns, &["+short", "fo.q.test", "A"]).trim(), "192.0.2.10");
+    }
+    // No checker can: every node fails over, the same way.
+    target.fail_for(&sources.map(|s| s.parse().unwrap()));
+    for t in &nodes {
+        until(t, "fo.q.test", "192.0.2.20");
+    }
+    let s = check_status(&nodes[1], "web");
+    assert_eq!(s["status"], "unhealthy", "{s}");
+    let reason = s["transitions"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("of 3 checkers report healthy"), "{reason}");
 }

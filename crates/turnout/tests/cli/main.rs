@@ -43,10 +43,11 @@ pub fn ok(t: &Turnout, args: &[&str]) -> String {
 }
 
 /// A real HTTP backend on loopback: answers `OK` on every path until dropped (then its port
-/// refuses connections, as a dead server's does).
+/// refuses connections, as a dead server's does), except 503 to the clients it is told to fail.
 pub struct Backend {
     /// The port it listens on.
     pub port: u16,
+    failing: std::sync::Arc<std::sync::Mutex<Vec<std::net::IpAddr>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -61,23 +62,33 @@ impl Backend {
         let port = listener.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let failing = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fail = failing.clone();
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((mut s, _)) => {
+                    Ok((mut s, peer)) => {
                         let _ = s.set_nonblocking(false);
                         let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
                         let mut buf = [0u8; 2048];
                         let _ = s.read(&mut buf);
-                        let _ = s.write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK",
-                        );
+                        let answer: &[u8] = if fail.lock().unwrap().contains(&peer.ip()) {
+                            b"HTTP/1.1 503 No\r\ncontent-length: 2\r\nconnection: close\r\n\r\nNo"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK"
+                        };
+                        let _ = s.write_all(answer);
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
             }
         });
-        Backend { port, stop, thread: Some(thread) }
+        Backend { port, failing, stop, thread: Some(thread) }
+    }
+
+    /// Answers 503 to requests from these addresses (and OK to the others).
+    pub fn fail_for(&self, peers: &[std::net::IpAddr]) {
+        *self.failing.lock().unwrap() = peers.to_vec();
     }
 }
 
