@@ -160,46 +160,39 @@ async fn keep_local_copy(control: Arc<Control>, path: std::path::PathBuf, shared
 }
 
 fn write_copy(path: &std::path::Path, export: &turnout_store::Export) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
     let text = serde_json::to_vec(export).map_err(std::io::Error::other)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&text)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::tokens::write_private(path, &text)
 }
 
-/// Loads the local copy into the state, for a start without the store.
-fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
-    let export = match turnout_store::Export::parse(&text) {
-        Ok(e) => e,
-        Err(e) => {
-            warn!("the local copy {} is unreadable: {e}", path.display());
-            return false;
-        }
-    };
-    let range = export.to_range();
-    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+/// Makes `config` the node's state and hands its checks and controls to the health engine.
+fn install(control: &Control, config: Config) {
     let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
     let observed = config.observed.clone();
     let controls = config.control_map();
     *control.write() = config;
     control.health().set_controls(controls);
     control.health().apply(&checks, &|name| observed.get(name).copied());
+}
+
+/// Loads the local copy into the state, for a start without the store.
+fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let export = match turnout_store::Export::parse(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            warn!("the local copy {} is unreadable: {e}", path.display());
+            return;
+        }
+    };
+    let range = export.to_range();
+    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    install(control, config);
     shared.mark(touched, true, range.revision);
     warn!(
         "the store is unreachable: serving the local copy of revision {} from {}",
         range.revision,
         path.display()
     );
-    true
 }
 
 async fn follow_forever(
@@ -235,13 +228,8 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         Err(e) => return e,
     };
     let (config, touched) = Config::from_range(&range.kvs, range.revision);
-    let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
-    let observed = config.observed.clone();
-    let controls = config.control_map();
-    *control.write() = config;
+    install(control, config);
     control.set_store_reachable(true);
-    control.health().set_controls(controls);
-    control.health().apply(&checks, &|name| observed.get(name).copied());
     control.health().set_quorum(control.quorum());
     control.state_caught_up(range.revision);
     shared.mark(touched, true, range.revision);

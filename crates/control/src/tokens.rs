@@ -64,15 +64,21 @@ pub async fn ensure_admin_token(
     Ok(AdminToken::Created(path))
 }
 
-/// Writes a secret file readable only by its owner, durably: temp file, fsync, rename, fsync
-/// of the directory.
+/// Writes a secret file readable only by its owner (the token and a newline).
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    write_private(path, format!("{secret}\n").as_bytes())
+}
+
+/// Writes a file readable only by its owner, durably and whole: temp file, fsync, rename,
+/// fsync of the directory.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("token.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     let _absent = fs::remove_file(&tmp);
     let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")?;
+    file.write_all(contents)?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()

@@ -24,6 +24,14 @@ fn node_with(etcd: &Etcd, dir: &std::path::Path, more: &[&str]) -> Turnout {
     Turnout::start(bin(), &args)
 }
 
+/// The first node made the admin token; the others get a copy, as an operator does.
+fn share_token(nodes: &[Turnout]) {
+    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
+    for t in &nodes[1..] {
+        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
+    }
+}
+
 fn until(t: &Turnout, name: &str, want: &str) {
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -87,11 +95,7 @@ zones:
     assert!(status.matches("(lag 0)").count() == 3, "{status}");
     let history = ok(&nodes[2], &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
-    // The first node made the admin token; the others get a copy, as an operator does.
-    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
-    for t in &nodes[1..] {
-        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
-    }
+    share_token(&nodes);
     // Concurrent flips sent to different nodes: with east and west on, "east off" through b
     // and "west off" through c race; keep-one lets exactly one through, every round.
     for round in 0..15 {
@@ -150,10 +154,7 @@ fn the_data_plane_outlives_the_store() {
     let dirs = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Turnout> =
         ["a", "b", "c"].iter().map(|n| node(&etcd, &dirs.path().join(n))).collect();
-    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
-    for t in &nodes[1..] {
-        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
-    }
+    share_token(&nodes);
     let file = dirs.path().join("site.yaml");
     std::fs::write(
         &file,
@@ -247,10 +248,7 @@ fn checkers_decide_by_quorum() {
             node_with(&etcd, &dirs.path().join(n), &["--node-name", n, "--probe-source", src])
         })
         .collect();
-    let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
-    for t in &nodes[1..] {
-        std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();
-    }
+    share_token(&nodes);
     let file = dirs.path().join("site.yaml");
     std::fs::write(
         &file,
