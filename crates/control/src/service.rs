@@ -58,6 +58,9 @@ pub struct ControlOptions {
     pub webhook: Option<String>,
     /// The networks health checks may probe.
     pub target_policy: TargetPolicy,
+    /// The name this node keeps its observed health statuses under (for restarts): the node
+    /// name in a cluster, so that nodes do not overwrite each other's; empty: `local`.
+    pub checker: String,
 }
 
 /// The control service. Cheap to share behind an `Arc`.
@@ -74,6 +77,8 @@ pub struct Control {
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
     /// This node's name in the cluster, once its heartbeat runs.
     node_name: std::sync::OnceLock<String>,
+    /// The name this node's observed health statuses are kept under.
+    checker: String,
     /// Whether the sync task reaches the store now.
     store_reachable: std::sync::atomic::AtomicBool,
 }
@@ -93,6 +98,12 @@ impl Control {
         let health = HealthEngine::new();
         health.set_target_policy(options.target_policy.clone());
         let persist = Arc::clone(&store);
+        let checker = if options.checker.is_empty() {
+            keys::LOCAL_CHECKER.to_owned()
+        } else {
+            options.checker.clone()
+        };
+        let persist_as = checker.clone();
         // Each transition is persisted (rare: only changes), so that a restart answers from the
         // last known status instead of a default-healthy window.
         let webhook =
@@ -109,7 +120,7 @@ impl Control {
                 });
             }
             let store = Arc::clone(&persist);
-            let key = keys::health_status(keys::LOCAL_CHECKER, change.check);
+            let key = keys::health_status(&persist_as, change.check);
             let value = to_json(&crate::state::ObservedStatus {
                 status: change.observed.to_string(),
                 at: now_rfc3339(),
@@ -131,6 +142,7 @@ impl Control {
             health,
             snapshots: std::sync::OnceLock::new(),
             node_name: std::sync::OnceLock::new(),
+            checker,
             store_reachable: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -219,6 +231,11 @@ impl Control {
     }
 
     /// This node's name, once its heartbeat runs.
+    /// The name this node's observed health statuses are kept under.
+    pub(crate) fn checker(&self) -> &str {
+        &self.checker
+    }
+
     pub(crate) fn node_name(&self) -> Option<String> {
         self.node_name.get().cloned()
     }
@@ -689,10 +706,11 @@ impl Control {
                 });
             }
         }
-        let success = vec![
-            Op::delete(keys::check(name)),
-            Op::delete(keys::health_status(keys::LOCAL_CHECKER, name)),
-        ];
+        // Every checker's persisted status of it goes too: this node's, and every known node's.
+        let mut checkers: BTreeSet<String> = self.read().nodes.keys().cloned().collect();
+        checkers.extend([keys::LOCAL_CHECKER.to_owned(), self.checker.clone()]);
+        let mut success = vec![Op::delete(keys::check(name))];
+        success.extend(checkers.iter().map(|c| Op::delete(keys::health_status(c, name))));
         let response = self.store.txn(Txn { success, ..Txn::default() }).await?;
         self.wait_state(response.revision).await;
         Ok(())

@@ -45,6 +45,8 @@ pub struct Config {
     pub checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
     /// This node's last persisted observed status of each check (a restart starts from it).
     pub observed: HashMap<String, Status>,
+    /// The name this node's observed statuses are kept under.
+    pub checker: String,
     /// CIDR collections by name, as written and validated.
     pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
     /// Control panels by name, as written and validated.
@@ -81,9 +83,10 @@ pub struct Touched {
 }
 
 impl Config {
-    /// Builds the state from a full range of [`keys::ROOT`].
-    pub fn from_range(kvs: &[KeyValue], revision: Revision) -> (Config, Touched) {
-        let mut config = Config { revision, ..Config::default() };
+    /// Builds the state from a full range of [`keys::ROOT`], for the node whose observed
+    /// health statuses are kept under `checker`.
+    pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (Config, Touched) {
+        let mut config = Config { revision, checker: checker.to_owned(), ..Config::default() };
         let mut touched = Touched::default();
         for kv in kvs {
             config.put(kv, &mut touched);
@@ -203,7 +206,7 @@ impl Config {
             }
         } else if let Some(rest) = key.strip_prefix(&keys::health()) {
             let Some((checker, check)) = rest.split_once('/') else { return };
-            if unescape(checker) != keys::LOCAL_CHECKER {
+            if unescape(checker) != self.checker {
                 return;
             }
             if let Some(o) = decode::<ObservedStatus>(key, &kv.value) {
@@ -254,7 +257,8 @@ impl Config {
             self.collections.remove(&name);
             touched.zones.extend(self.zones_using(&name));
         } else if let Some(rest) = key.strip_prefix(&keys::health())
-            && let Some((_, check)) = rest.split_once('/')
+            && let Some((checker, check)) = rest.split_once('/')
+            && unescape(checker) == self.checker
         {
             self.observed.remove(&unescape(check));
         }
@@ -365,5 +369,23 @@ mod tests {
         let text = keys::rrset(&apex, &key);
         let rest = text.strip_prefix(&keys::all_rrsets()).unwrap();
         assert_eq!(parse_rrset_key(rest), Some((apex, key)));
+    }
+
+    #[test]
+    fn each_checker_starts_from_its_own_observed_status() {
+        let kv = |checker: &str, status: &str| KeyValue {
+            key: keys::health_status(checker, "web"),
+            value: format!(r#"{{"status":"{status}","at":"2026-11-23T07:00:00Z"}}"#).into_bytes(),
+            create_revision: 1,
+            mod_revision: 1,
+            version: 1,
+        };
+        let kvs = [kv("ns1", "unhealthy"), kv("ns2", "healthy")];
+        let (ns1, _) = Config::from_range(&kvs, 1, "ns1");
+        let (ns2, _) = Config::from_range(&kvs, 1, "ns2");
+        let (alone, _) = Config::from_range(&kvs, 1, keys::LOCAL_CHECKER);
+        assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy));
+        assert_eq!(ns2.observed.get("web"), Some(&Status::Healthy));
+        assert_eq!(alone.observed.get("web"), None);
     }
 }

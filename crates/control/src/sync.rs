@@ -185,7 +185,7 @@ fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) {
         }
     };
     let range = export.to_range();
-    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    let (config, touched) = Config::from_range(&range.kvs, range.revision, control.checker());
     install(control, config);
     shared.mark(touched, true, range.revision);
     warn!(
@@ -227,7 +227,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         Ok(r) => r,
         Err(e) => return e,
     };
-    let (config, touched) = Config::from_range(&range.kvs, range.revision);
+    let (config, touched) = Config::from_range(&range.kvs, range.revision, control.checker());
     install(control, config);
     control.set_store_reachable(true);
     control.health().set_quorum(control.quorum());

@@ -209,14 +209,6 @@ async fn serve(
         }
         Err(e) => return Err(e.into()),
     }
-    let control = Control::new(
-        store,
-        ControlOptions {
-            static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
-            webhook: settings.webhook.clone(),
-            target_policy: settings.target_policy.clone(),
-        },
-    );
     let mut first = Snapshot::build(&zones)?;
     if let Some(l) = &locator {
         first = first.with_locator(Arc::clone(l));
@@ -227,14 +219,26 @@ async fn serve(
     let controls_api = ApiServer::bind(settings.controls).await?;
     let shutdown = CancellationToken::new();
     let dns_addrs = dns.local_addrs();
+    let name = settings.node_name.clone().unwrap_or_else(|| {
+        // Unique per host and DNS port, so that nodes sharing a host differ.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".to_owned());
+        format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
+    });
+    let control = Control::new(
+        store,
+        ControlOptions {
+            static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
+            webhook: settings.webhook.clone(),
+            target_policy: settings.target_policy.clone(),
+            // In a cluster each node keeps its own observed statuses; alone, the node is
+            // `local` whatever its name (which follows the DNS port by default).
+            checker: if settings.store.is_some() { name.clone() } else { String::new() },
+        },
+    );
     let me = turnout_control::cluster::NodeIdentity {
-        name: settings.node_name.clone().unwrap_or_else(|| {
-            // Unique per host and DNS port, so that nodes sharing a host differ.
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_else(|_| "node".to_owned());
-            format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
-        }),
+        name,
         region: settings.region.clone(),
         dns: dns_addrs.iter().map(ToString::to_string).collect(),
         api: api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
