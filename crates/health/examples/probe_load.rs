@@ -3,6 +3,10 @@
 //! schedule fell behind. Used by `bench/probes.sh`.
 //!
 //!     cargo run --release -p turnout-health --example probe_load -- CHECKS INTERVAL_MS SECONDS
+//!
+//! With `QUORUM=N`, the engine also judges every check by the checkers' quorum, with N-1
+//! other checkers reporting every check healthy, their reports renewed every second (what a
+//! cluster of N nodes costs the engine).
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // A benchmark driver: panics and prints are its interface.
 
 use std::time::{Duration, Instant};
@@ -10,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use turnout_health::HealthEngine;
+use turnout_health::engine::{Quorum, Report};
 use turnout_model::health::{HealthCheck, HealthCheckSpec};
 
 fn main() {
@@ -39,6 +44,25 @@ fn main() {
         let engine = HealthEngine::new();
         let started = Instant::now();
         engine.apply(&specs, &|_| None);
+        let quorum: usize = std::env::var("QUORUM").ok().and_then(|q| q.parse().ok()).unwrap_or(0);
+        if quorum > 1 {
+            let (engine, names) = (engine.clone(), specs.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+            tokio::spawn(async move {
+                loop {
+                    let at_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis() as u64;
+                    let checks: std::collections::BTreeMap<String, bool> =
+                        names.iter().map(|n| (n.clone(), true)).collect();
+                    let reports = (1..quorum)
+                        .map(|i| (format!("peer{i}"), Report { at_ms, checks: checks.clone() }))
+                        .collect();
+                    engine.set_quorum(Some(Quorum { me: "me".into(), stale_after_ms: 10_000, reports }));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
         // The first round starts within one interval (jitter); measure whole seconds after it.
         tokio::time::sleep(Duration::from_millis(interval_ms)).await;
         let count = |engine: &HealthEngine| -> (u64, u64) {
@@ -70,7 +94,7 @@ fn main() {
         latency.sort_by(f64::total_cmp);
         let p = |q: f64| latency.get(((latency.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0);
         engine.shutdown();
-        println!("checks                 {checks}");
+        println!("checks                 {checks}{}", if quorum > 1 { format!(", judged by a quorum of {quorum} checkers") } else { String::new() });
         println!("interval               {interval_ms} ms (next probe starts an interval after the last ends)");
         println!("measured for           {elapsed:.1} s (after {:.1} s of start-up)", t0.duration_since(started).as_secs_f64());
         println!("probes per second      {rate:.0}");

@@ -358,22 +358,17 @@ impl HealthEngine {
 
     /// The quorum's status of `check` given this node's own observation.
     fn verdict(&self, check: &HealthCheck, own: Status) -> Verdict {
-        let mut healthy = usize::from(own == Status::Healthy);
-        let mut reporting = 1;
+        let mut others = (0, 0);
         if let Some(q) = lock(&self.inner.quorum).as_ref() {
             let now = now_ms();
-            for (checker, report) in &q.reports {
-                if *checker == q.me || now.saturating_sub(report.at_ms) > q.stale_after_ms {
-                    continue;
-                }
+            for report in fresh_reports(q, now) {
                 if let Some(h) = report.checks.get(&check.name) {
-                    reporting += 1;
-                    healthy += usize::from(*h);
+                    others.0 += usize::from(*h);
+                    others.1 += 1;
                 }
             }
         }
-        let ok = quorum_healthy(healthy, reporting, check.threshold_pct);
-        Verdict { status: if ok { Status::Healthy } else { Status::Unhealthy }, healthy, reporting }
+        Verdict::of(check, own, others)
     }
 
     fn checker_views(&self, name: &str, own: Status) -> Vec<CheckerView> {
@@ -404,20 +399,36 @@ impl HealthEngine {
 
     /// Applies the quorum to every probed check (reports came, or went stale).
     fn judge_again(&self) {
-        let probed_checks: Vec<(HealthCheck, Arc<Mutex<Record>>)> = lock(&self.inner.running)
-            .values()
-            .filter(|r| probed(&r.check) && !r.check.disabled)
-            .map(|r| (r.check.clone(), r.record.clone()))
-            .collect();
-        for (check, record) in probed_checks {
-            let own = lock(&record).observed.unwrap_or(Status::Healthy);
-            let verdict = self.verdict(&check, own);
-            let fin = final_status(verdict.status, &check);
-            let before = self.slot(&check.name).set(fin);
-            if before != fin {
-                let reason = verdict.reason();
-                self.transition(&record, &check.name, before, fin, &reason);
+        // Every fresh report counted once (not once per check): check -> (healthy, reporting).
+        let mut tally: HashMap<&str, (usize, usize)> = HashMap::new();
+        let quorum = lock(&self.inner.quorum).clone();
+        if let Some(q) = &quorum {
+            for report in fresh_reports(q, now_ms()) {
+                for (name, h) in &report.checks {
+                    let t = tally.entry(name.as_str()).or_default();
+                    t.0 += usize::from(*h);
+                    t.1 += 1;
+                }
             }
+        }
+        let mut changed = Vec::new();
+        {
+            let running = lock(&self.inner.running);
+            let slots = lock(&self.inner.slots);
+            for r in running.values().filter(|r| probed(&r.check) && !r.check.disabled) {
+                let Some(slot) = slots.get(&r.check.name) else { continue };
+                let own = lock(&r.record).observed.unwrap_or(Status::Healthy);
+                let others = tally.get(r.check.name.as_str()).copied().unwrap_or_default();
+                let verdict = Verdict::of(&r.check, own, others);
+                let fin = final_status(verdict.status, &r.check);
+                let before = slot.set(fin);
+                if before != fin {
+                    changed.push((r.record.clone(), r.check.name.clone(), before, fin, verdict));
+                }
+            }
+        }
+        for (record, name, before, fin, verdict) in changed {
+            self.transition(&record, &name, before, fin, &verdict.reason());
         }
     }
 
@@ -496,7 +507,25 @@ impl HealthEngine {
     }
 }
 
+/// The other checkers' reports that count now (not this node's own, not stale ones).
+fn fresh_reports(q: &Quorum, now: u64) -> impl Iterator<Item = &Report> {
+    q.reports
+        .iter()
+        .filter(move |(checker, r)| {
+            **checker != q.me && now.saturating_sub(r.at_ms) <= q.stale_after_ms
+        })
+        .map(|(_, r)| r)
+}
+
 impl Verdict {
+    /// The quorum of this node's observation and `others` (healthy, reporting).
+    fn of(check: &HealthCheck, own: Status, others: (usize, usize)) -> Verdict {
+        let healthy = usize::from(own == Status::Healthy) + others.0;
+        let reporting = 1 + others.1;
+        let ok = quorum_healthy(healthy, reporting, check.threshold_pct);
+        Verdict { status: if ok { Status::Healthy } else { Status::Unhealthy }, healthy, reporting }
+    }
+
     fn reason(&self) -> String {
         format!("{} of {} checkers report healthy", self.healthy, self.reporting)
     }
