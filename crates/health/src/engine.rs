@@ -163,7 +163,7 @@ struct Inner {
     /// Routing controls' states (`panel/control` -> On), which control checks follow.
     controls: Mutex<HashMap<String, bool>>,
     /// Other checkers' reports (None: this node alone decides).
-    quorum: Mutex<Option<Quorum>>,
+    quorum: Mutex<Option<Arc<Quorum>>>,
     /// Woken when a probed check's own observed status changes (to report it at once).
     observation_changed: Notify,
 }
@@ -331,10 +331,10 @@ impl HealthEngine {
     pub fn set_quorum(&self, quorum: Option<Quorum>) {
         {
             let mut q = lock(&self.inner.quorum);
-            if *q == quorum {
+            if q.as_deref() == quorum.as_ref() {
                 return;
             }
-            *q = quorum;
+            *q = quorum.map(Arc::new);
         }
         self.judge_again();
     }
@@ -401,6 +401,7 @@ impl HealthEngine {
     fn judge_again(&self) {
         // Every fresh report counted once (not once per check): check -> (healthy, reporting).
         let mut tally: HashMap<&str, (usize, usize)> = HashMap::new();
+        // The reports are shared, not copied: a judgement holds no lock while it runs.
         let quorum = lock(&self.inner.quorum).clone();
         if let Some(q) = &quorum {
             for report in fresh_reports(q, now_ms()) {
