@@ -2,26 +2,36 @@
 //!
 //! Tables: `kv` (key -> create revision, mod revision, version, value), `log` (revision -> the
 //! events of that revision, kept for the last [`Options::history`] revisions so that watches can
-//! start in the past, as etcd's do until compaction) and `meta` (the current revision). Writers
-//! are serialized; after each commit the revision's events go to live watchers through a
-//! broadcast channel, and a watcher that falls behind re-reads the log.
+//! start in the past, as etcd's do until compaction), `meta` (the current revision) and
+//! `leased` (key -> the lease it lives under). Writers are serialized; after each commit the
+//! revision's events go to live watchers through a broadcast channel, and a watcher that falls
+//! behind re-reads the log.
+//!
+//! Leases live in memory, timed by tokio's clock: a lease belongs to the process that holds
+//! the store open, so none outlives it, and opening the store deletes every key a lease held
+//! (in one revision, as an expiry would). A task started with the first lease deletes the keys
+//! of each lease that expires.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use crate::{
-    Event, KeyValue, Op, RangeResponse, Revision, Store, StoreError, Txn, TxnResponse, WatchBatch,
-    Watcher,
+    Event, KeyValue, LeaseId, Op, RangeResponse, Revision, Store, StoreError, Txn, TxnResponse,
+    WatchBatch, Watcher,
 };
 
 const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("kv");
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const LEASED: TableDefinition<'_, &str, i64> = TableDefinition::new("leased");
 const REVISION: &str = "revision";
 /// Watch batches buffered per live watcher before it must re-read the log.
 const LIVE_BUFFER: usize = 1024;
@@ -54,6 +64,10 @@ struct Inner {
     /// Serializes writers so that live watchers see revisions in order.
     write_lock: Mutex<()>,
     live: broadcast::Sender<Arc<WatchBatch>>,
+    /// Live leases: time to live and deadline.
+    leases: Mutex<HashMap<LeaseId, (Duration, Instant)>>,
+    /// Whether the expiry task runs.
+    expiring: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -87,12 +101,21 @@ impl EmbeddedStore {
             w.open_table(KV).map_err(io)?;
             w.open_table(LOG).map_err(io)?;
             w.open_table(META).map_err(io)?;
+            w.open_table(LEASED).map_err(io)?;
         }
         w.commit().map_err(io)?;
         let (live, _) = broadcast::channel(LIVE_BUFFER);
-        Ok(EmbeddedStore {
-            inner: Arc::new(Inner { db, options, write_lock: Mutex::new(()), live }),
-        })
+        let inner = Inner {
+            db,
+            options,
+            write_lock: Mutex::new(()),
+            live,
+            leases: Mutex::new(HashMap::new()),
+            expiring: AtomicBool::new(false),
+        };
+        // The leases of the last process that held the store ended with it.
+        inner.delete_leased(|_| true)?;
+        Ok(EmbeddedStore { inner: Arc::new(inner) })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -118,7 +141,11 @@ impl Inner {
         let r = self.db.begin_read().map_err(io)?;
         let kv = r.open_table(KV).map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
-        let value = kv.get(key).map_err(io)?.map(|v| decode_kv(key, v.value())).transpose()?;
+        let leased = r.open_table(LEASED).map_err(io)?;
+        let value = match kv.get(key).map_err(io)? {
+            Some(v) => Some(decode_kv(key, v.value(), lease_of(&leased, key)?)?),
+            None => None,
+        };
         Ok((value, Self::read_revision(&meta)?))
     }
 
@@ -126,6 +153,7 @@ impl Inner {
         let r = self.db.begin_read().map_err(io)?;
         let kv = r.open_table(KV).map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
+        let leased = r.open_table(LEASED).map_err(io)?;
         let mut kvs = Vec::new();
         for item in kv.range(prefix..).map_err(io)? {
             let (k, v) = item.map_err(io)?;
@@ -133,25 +161,24 @@ impl Inner {
             if !key.starts_with(prefix) {
                 break;
             }
-            kvs.push(decode_kv(key, v.value())?);
+            kvs.push(decode_kv(key, v.value(), lease_of(&leased, key)?)?);
         }
         Ok(RangeResponse { kvs, revision: Self::read_revision(&meta)? })
     }
 
-    fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+    fn txn(&self, txn: Txn, now: Instant) -> Result<TxnResponse, StoreError> {
         let _writer = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let w = self.db.begin_write().map_err(io)?;
-        let (response, batch) = {
+        let (succeeded, events) = {
             let mut kv = w.open_table(KV).map_err(io)?;
-            let mut log = w.open_table(LOG).map_err(io)?;
-            let mut meta = w.open_table(META).map_err(io)?;
-            let revision = Self::read_revision(&meta)?;
+            let mut leased = w.open_table(LEASED).map_err(io)?;
+            let next = Self::read_revision(&w.open_table(META).map_err(io)?)? + 1;
             let mut succeeded = true;
             for compare in &txn.compares {
                 let current = kv
                     .get(compare.key.as_str())
                     .map_err(io)?
-                    .map(|v| decode_kv(&compare.key, v.value()));
+                    .map(|v| decode_kv(&compare.key, v.value(), 0));
                 let current = current.transpose()?;
                 if !compare.holds(current.as_ref()) {
                     succeeded = false;
@@ -159,69 +186,86 @@ impl Inner {
                 }
             }
             let ops = if succeeded { &txn.success } else { &txn.failure };
-            let next = revision + 1;
-            let mut events = Vec::new();
+            // A put under a lease that is gone fails the whole transaction, as etcd's does
+            // (dropping the write transaction undoes it).
             for op in ops {
-                match op {
-                    Op::Put { key, value } => {
-                        let prev =
-                            kv.get(key.as_str()).map_err(io)?.map(|v| decode_kv(key, v.value()));
-                        let prev = prev.transpose()?;
-                        let new = KeyValue {
-                            key: key.clone(),
-                            value: value.clone(),
-                            create_revision: prev.as_ref().map_or(next, |p| p.create_revision),
-                            mod_revision: next,
-                            version: prev.as_ref().map_or(1, |p| p.version + 1),
-                        };
-                        kv.insert(key.as_str(), encode_kv(&new).as_slice()).map_err(io)?;
-                        events.push(Event::Put(new));
-                    }
-                    Op::Delete { key } => {
-                        if kv.remove(key.as_str()).map_err(io)?.is_some() {
-                            events.push(Event::Delete { key: key.clone(), mod_revision: next });
-                        }
-                    }
-                    Op::DeletePrefix { prefix } => {
-                        let mut keys = Vec::new();
-                        for item in kv.range(prefix.as_str()..).map_err(io)? {
-                            let (k, _) = item.map_err(io)?;
-                            if !k.value().starts_with(prefix.as_str()) {
-                                break;
-                            }
-                            keys.push(k.value().to_owned());
-                        }
-                        for key in keys {
-                            kv.remove(key.as_str()).map_err(io)?;
-                            events.push(Event::Delete { key, mod_revision: next });
-                        }
-                    }
+                if let Op::PutLeased { lease, .. } = op
+                    && !self.lease_live(*lease, now)
+                {
+                    return Err(StoreError::LeaseExpired(*lease));
                 }
             }
+            (succeeded, apply(&mut kv, &mut leased, ops, next)?)
+        };
+        self.finish(w, succeeded, events)
+    }
+
+    /// Commits a write transaction that made `events` (aborts it if it made none) and hands
+    /// them to live watchers.
+    fn finish(
+        &self,
+        w: redb::WriteTransaction,
+        succeeded: bool,
+        events: Vec<Event>,
+    ) -> Result<TxnResponse, StoreError> {
+        let batch = {
+            let mut meta = w.open_table(META).map_err(io)?;
+            let revision = Self::read_revision(&meta)?;
             if events.is_empty() {
-                (TxnResponse { succeeded, revision }, None)
+                None
             } else {
+                let next = revision + 1;
                 let next_u = u64::try_from(next).map_err(io)?;
                 meta.insert(REVISION, next_u).map_err(io)?;
+                let mut log = w.open_table(LOG).map_err(io)?;
                 log.insert(next_u, encode_events(&events).as_slice()).map_err(io)?;
                 if let Some(old) = next_u.checked_sub(self.options.history) {
                     log.remove(old).map_err(io)?;
                 }
-                let batch = WatchBatch { revision: next, events };
-                (TxnResponse { succeeded, revision: next }, Some(batch))
+                Some(WatchBatch { revision: next, events })
             }
+            .ok_or(revision)
         };
         match batch {
-            None => {
+            Err(revision) => {
                 w.abort().map_err(io)?;
+                Ok(TxnResponse { succeeded, revision })
             }
-            Some(batch) => {
+            Ok(batch) => {
                 w.commit().map_err(io)?;
+                let revision = batch.revision;
                 // No live watcher is not an error.
                 let _no_receivers = self.live.send(Arc::new(batch));
+                Ok(TxnResponse { succeeded, revision })
             }
         }
-        Ok(response)
+    }
+
+    /// Whether `lease` is live at `now`.
+    fn lease_live(&self, lease: LeaseId, now: Instant) -> bool {
+        let leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        leases.get(&lease).is_some_and(|(_, deadline)| *deadline > now)
+    }
+
+    /// Deletes, in one revision, every key held by a lease `which` selects.
+    fn delete_leased(&self, which: impl Fn(LeaseId) -> bool) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = self.db.begin_write().map_err(io)?;
+        let events = {
+            let mut kv = w.open_table(KV).map_err(io)?;
+            let mut leased = w.open_table(LEASED).map_err(io)?;
+            let next = Self::read_revision(&w.open_table(META).map_err(io)?)? + 1;
+            let mut ops = Vec::new();
+            for item in leased.iter().map_err(io)? {
+                let (k, v) = item.map_err(io)?;
+                if which(v.value()) {
+                    ops.push(Op::delete(k.value()));
+                }
+            }
+            apply(&mut kv, &mut leased, &ops, next)?
+        };
+        self.finish(w, true, events)?;
+        Ok(())
     }
 
     /// The logged batches from `from` to the current revision, and the current revision.
@@ -263,7 +307,42 @@ impl Store for EmbeddedStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
-        self.blocking(move |inner| inner.txn(txn)).await
+        let now = Instant::now();
+        self.blocking(move |inner| inner.txn(txn, now)).await
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let ttl = Duration::from_secs(ttl.as_secs().max(1));
+        let id = {
+            let mut leases = self.inner.leases.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut id = random_lease_id()?;
+            while leases.contains_key(&id) {
+                id = random_lease_id()?;
+            }
+            leases.insert(id, (ttl, Instant::now() + ttl));
+            id
+        };
+        if !self.inner.expiring.swap(true, Ordering::AcqRel) {
+            tokio::spawn(expire(Arc::downgrade(&self.inner)));
+        }
+        Ok(id)
+    }
+
+    async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut leases = self.inner.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        match leases.get_mut(&lease) {
+            Some((ttl, deadline)) if *deadline > now => {
+                *deadline = now + *ttl;
+                Ok(())
+            }
+            _ => Err(StoreError::LeaseExpired(lease)),
+        }
+    }
+
+    async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.inner.leases.lock().unwrap_or_else(PoisonError::into_inner).remove(&lease);
+        self.blocking(move |inner| inner.delete_leased(|l| l == lease)).await
     }
 
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError> {
@@ -277,6 +356,42 @@ impl Store for EmbeddedStore {
         };
         watcher.replay().await?;
         Ok(Box::new(watcher))
+    }
+}
+
+/// A new lease id: random and positive (etcd's are positive too).
+fn random_lease_id() -> Result<LeaseId, StoreError> {
+    let mut bytes = [0_u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no random numbers: {e}")))?;
+    Ok((i64::from_le_bytes(bytes) & i64::MAX).max(1))
+}
+
+/// Deletes the keys of each lease that expires, while the store is open.
+async fn expire(store: Weak<Inner>) {
+    loop {
+        let Some(inner) = store.upgrade() else { return };
+        let now = Instant::now();
+        let (expired, next) = {
+            let mut leases = inner.leases.lock().unwrap_or_else(PoisonError::into_inner);
+            let expired: Vec<LeaseId> =
+                leases.iter().filter(|(_, (_, d))| *d <= now).map(|(id, _)| *id).collect();
+            for id in &expired {
+                leases.remove(id);
+            }
+            (expired, leases.values().map(|(_, d)| *d).min())
+        };
+        if !expired.is_empty() {
+            let store = EmbeddedStore { inner };
+            let deleted =
+                store.blocking(move |inner| inner.delete_leased(|l| expired.contains(&l))).await;
+            if let Err(e) = deleted {
+                tracing::warn!("cannot delete the keys of expired leases: {e}");
+            }
+        }
+        // Not holding the store while asleep: a dropped store ends the task at the next turn.
+        let turn = now + Duration::from_secs(1);
+        tokio::time::sleep_until(next.map_or(turn, |d| d.min(turn))).await;
     }
 }
 
@@ -330,6 +445,74 @@ impl Watcher for EmbeddedWatcher {
     }
 }
 
+/// Runs `ops` at revision `next` on the key table (and the table of leased keys); returns
+/// the events they made.
+fn apply(
+    kv: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    leased: &mut redb::Table<'_, &'static str, i64>,
+    ops: &[Op],
+    next: Revision,
+) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    for op in ops {
+        match op {
+            Op::Put { key, value } | Op::PutLeased { key, value, .. } => {
+                let lease = match op {
+                    Op::PutLeased { lease, .. } => *lease,
+                    _ => 0,
+                };
+                let prev = kv.get(key.as_str()).map_err(io)?.map(|v| decode_kv(key, v.value(), 0));
+                let prev = prev.transpose()?;
+                let new = KeyValue {
+                    key: key.clone(),
+                    value: value.clone(),
+                    create_revision: prev.as_ref().map_or(next, |p| p.create_revision),
+                    mod_revision: next,
+                    version: prev.as_ref().map_or(1, |p| p.version + 1),
+                    lease,
+                };
+                kv.insert(key.as_str(), encode_kv(&new).as_slice()).map_err(io)?;
+                if lease == 0 {
+                    leased.remove(key.as_str()).map_err(io)?;
+                } else {
+                    leased.insert(key.as_str(), lease).map_err(io)?;
+                }
+                events.push(Event::Put(new));
+            }
+            Op::Delete { key } => {
+                if kv.remove(key.as_str()).map_err(io)?.is_some() {
+                    leased.remove(key.as_str()).map_err(io)?;
+                    events.push(Event::Delete { key: key.clone(), mod_revision: next });
+                }
+            }
+            Op::DeletePrefix { prefix } => {
+                let mut keys = Vec::new();
+                for item in kv.range(prefix.as_str()..).map_err(io)? {
+                    let (k, _) = item.map_err(io)?;
+                    if !k.value().starts_with(prefix.as_str()) {
+                        break;
+                    }
+                    keys.push(k.value().to_owned());
+                }
+                for key in keys {
+                    kv.remove(key.as_str()).map_err(io)?;
+                    leased.remove(key.as_str()).map_err(io)?;
+                    events.push(Event::Delete { key, mod_revision: next });
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// The lease `key` lives under (0: none).
+fn lease_of(
+    leased: &impl ReadableTable<&'static str, i64>,
+    key: &str,
+) -> Result<LeaseId, StoreError> {
+    Ok(leased.get(key).map_err(io)?.map_or(0, |v| v.value()))
+}
+
 fn encode_kv(kv: &KeyValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + kv.value.len());
     out.extend_from_slice(&kv.create_revision.to_le_bytes());
@@ -343,7 +526,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("truncated {what}"))
 }
 
-fn decode_kv(key: &str, bytes: &[u8]) -> Result<KeyValue, StoreError> {
+fn decode_kv(key: &str, bytes: &[u8], lease: LeaseId) -> Result<KeyValue, StoreError> {
     let mut r = Reader(bytes);
     Ok(KeyValue {
         key: key.to_owned(),
@@ -351,11 +534,12 @@ fn decode_kv(key: &str, bytes: &[u8]) -> Result<KeyValue, StoreError> {
         mod_revision: r.i64().ok_or_else(|| corrupt("record"))?,
         version: r.i64().ok_or_else(|| corrupt("record"))?,
         value: r.0.to_vec(),
+        lease,
     })
 }
 
-/// Log entry: per event, a tag (1 put, 2 delete), the key, and for puts the create revision,
-/// version and value; lengths are u32 little-endian.
+/// Log entry: per event, a tag (1 put, 2 delete, 3 put under a lease), the key, and for puts
+/// the create revision, version, (tag 3) lease and value; lengths are u32 little-endian.
 fn encode_events(events: &[Event]) -> Vec<u8> {
     let mut out = Vec::new();
     let bytes = |out: &mut Vec<u8>, b: &[u8]| {
@@ -365,10 +549,13 @@ fn encode_events(events: &[Event]) -> Vec<u8> {
     for event in events {
         match event {
             Event::Put(kv) => {
-                out.push(1);
+                out.push(if kv.lease == 0 { 1 } else { 3 });
                 bytes(&mut out, kv.key.as_bytes());
                 out.extend_from_slice(&kv.create_revision.to_le_bytes());
                 out.extend_from_slice(&kv.version.to_le_bytes());
+                if kv.lease != 0 {
+                    out.extend_from_slice(&kv.lease.to_le_bytes());
+                }
                 bytes(&mut out, &kv.value);
             }
             Event::Delete { key, .. } => {
@@ -389,9 +576,11 @@ fn decode_events(revision: Revision, bytes: &[u8]) -> Result<Vec<Event>, StoreEr
         let key = String::from_utf8(key.to_vec())
             .map_err(|_| StoreError::Corrupt("log key is not UTF-8".into()))?;
         match tag {
-            1 => {
+            1 | 3 => {
                 let create_revision = r.i64().ok_or_else(|| corrupt("log entry"))?;
                 let version = r.i64().ok_or_else(|| corrupt("log entry"))?;
+                let lease =
+                    if tag == 3 { r.i64().ok_or_else(|| corrupt("log entry"))? } else { 0 };
                 let value = r.bytes().ok_or_else(|| corrupt("log value"))?.to_vec();
                 events.push(Event::Put(KeyValue {
                     key,
@@ -399,6 +588,7 @@ fn decode_events(revision: Revision, bytes: &[u8]) -> Result<Vec<Event>, StoreEr
                     create_revision,
                     mod_revision: revision,
                     version,
+                    lease,
                 }));
             }
             2 => events.push(Event::Delete { key, mod_revision: revision }),

@@ -31,8 +31,8 @@ use etcd_client::{
 use tracing::debug;
 
 use crate::{
-    CompareOp, Event, KeyValue, Op, RangeResponse, Revision, Store, StoreError, Target, Txn,
-    TxnResponse, WatchBatch, Watcher,
+    CompareOp, Event, KeyValue, LeaseId, Op, RangeResponse, Revision, Store, StoreError, Target,
+    Txn, TxnResponse, WatchBatch, Watcher,
 };
 
 /// How long one request may take before the store counts as unavailable.
@@ -219,6 +219,26 @@ impl EtcdStore {
     }
 }
 
+impl EtcdStore {
+    /// The first lease `txn` puts under that etcd no longer has (None: they all live, or
+    /// etcd cannot say now).
+    async fn gone_lease(&self, txn: &Txn) -> Option<LeaseId> {
+        let leases = txn.success.iter().chain(&txn.failure).filter_map(|op| match op {
+            Op::PutLeased { lease, .. } => Some(*lease),
+            _ => None,
+        });
+        for lease in leases {
+            let ttl = self
+                .each(always, |mut c| async move { c.lease_time_to_live(lease, None).await })
+                .await;
+            if matches!(ttl, Ok(r) if r.ttl() <= 0) {
+                return Some(lease);
+            }
+        }
+        None
+    }
+}
+
 /// A random name for a transaction's mark.
 fn mark_id() -> Result<String, StoreError> {
     let mut bytes = [0_u8; 16];
@@ -229,6 +249,28 @@ fn mark_id() -> Result<String, StoreError> {
 
 fn always(_: &etcd_client::Error) -> bool {
     true
+}
+
+/// Whether etcd said a lease does not exist (expired, revoked, or never granted).
+fn lease_not_found(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => s.code() == tonic::Code::NotFound,
+        etcd_client::Error::LeaseKeepAliveError(m) => m.contains("not found"),
+        _ => false,
+    }
+}
+
+/// Any failure but a missing lease moves on to another member.
+fn unless_lease_not_found(e: &etcd_client::Error) -> bool {
+    !lease_not_found(e)
+}
+
+/// A request that took longer than [`REQUEST_TIMEOUT`], as the client's own errors say it.
+fn timed_out(_: tokio::time::error::Elapsed) -> etcd_client::Error {
+    etcd_client::Error::IoError(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no answer in time",
+    ))
 }
 
 fn key_value(kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
@@ -242,6 +284,7 @@ fn key_value(kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
         version: kv.version(),
+        lease: kv.lease(),
     })
 }
 
@@ -268,6 +311,11 @@ fn compare(c: &crate::Compare) -> EtcdCompare {
 fn operation(op: &Op) -> TxnOp {
     match op {
         Op::Put { key, value } => TxnOp::put(key.as_bytes().to_vec(), value.clone(), None),
+        Op::PutLeased { key, value, lease } => TxnOp::put(
+            key.as_bytes().to_vec(),
+            value.clone(),
+            Some(PutOptions::new().with_lease(*lease)),
+        ),
         Op::Delete { key } => TxnOp::delete(key.as_bytes().to_vec(), None),
         Op::DeletePrefix { prefix } => {
             TxnOp::delete(prefix.as_bytes().to_vec(), Some(DeleteOptions::new().with_prefix()))
@@ -341,7 +389,11 @@ impl Store for EtcdStore {
                 Err(e) => e,
             };
             if matches!(&error, StoreError::Unavailable(m) if m.contains("lease not found")) {
-                // The cluster was down longer than the lease lived: take a new one.
+                // A lease of the caller's is gone: nothing ran, and nothing would.
+                if let Some(gone) = self.gone_lease(&txn).await {
+                    return Err(StoreError::LeaseExpired(gone));
+                }
+                // Or the marks' own: the cluster was down longer than it lived. A new one.
                 *self.mark_lease.lock().await = None;
             }
             // Did it run? Ask until a leader answers (or patience runs out).
@@ -365,6 +417,42 @@ impl Store for EtcdStore {
             }
             debug!("etcd transaction not applied ({error}); sending it again");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let ttl = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let response =
+            self.each(always, |mut c| async move { c.lease_grant(ttl, None).await }).await?;
+        Ok(response.id())
+    }
+
+    async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
+        // One renewal per call: the client's keep-alive stream sends one request and reads
+        // its answer (a time to live of 0 is a lease that is gone).
+        let renewed = self
+            .each(unless_lease_not_found, |mut c| async move {
+                tokio::time::timeout(REQUEST_TIMEOUT, c.lease_keep_alive(lease))
+                    .await
+                    .map_err(timed_out)?
+            })
+            .await;
+        match renewed {
+            Ok(_) => Ok(()),
+            Err(StoreError::Unavailable(m)) if m.contains("not found") => {
+                Err(StoreError::LeaseExpired(lease))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+        match self
+            .each(unless_lease_not_found, |mut c| async move { c.lease_revoke(lease).await })
+            .await
+        {
+            Err(StoreError::Unavailable(m)) if m.contains("not found") => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 

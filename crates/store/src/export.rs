@@ -35,11 +35,14 @@ pub struct ExportEntry {
 }
 
 impl Export {
-    /// Builds an export from a full range.
+    /// Builds an export from a full range, leaving out leased keys.
     pub fn from_range(range: &RangeResponse) -> Result<Export, StoreError> {
         let entries = range
             .kvs
             .iter()
+            // A leased key belongs to a running process (a node's registration), not to the
+            // configuration a backup restores.
+            .filter(|kv| kv.lease == 0)
             .map(|kv| {
                 String::from_utf8(kv.value.clone())
                     .map(|value| ExportEntry { key: kv.key.clone(), value })
@@ -67,6 +70,7 @@ impl Export {
                 create_revision: self.revision,
                 mod_revision: self.revision,
                 version: 1,
+                lease: 0,
             })
             .collect();
         RangeResponse { kvs, revision: self.revision }

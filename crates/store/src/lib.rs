@@ -6,8 +6,10 @@
 //! store-wide revision; each key carries its create revision, mod revision and version (0 when
 //! absent, for comparisons); a transaction compares keys and then runs its success or failure
 //! operations atomically; a watch delivers, in revision order, every change under a prefix from
-//! a start revision on, one batch per revision. The store knows nothing about zones or records:
-//! the key layout belongs to `turnout-control`.
+//! a start revision on, one batch per revision; a lease lives while its holder renews it
+//! within its time to live, and the keys put under it are deleted when it expires or is
+//! revoked. The store knows nothing about zones or records: the key layout belongs to
+//! `turnout-control`.
 
 mod embedded;
 mod etcd;
@@ -24,6 +26,9 @@ pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportEntry};
 /// A store-wide revision: 0 before the first write, then one more per writing transaction.
 pub type Revision = i64;
 
+/// A lease: keys put under it live while it does.
+pub type LeaseId = i64;
+
 /// One key and its value at some revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
@@ -37,6 +42,8 @@ pub struct KeyValue {
     pub mod_revision: Revision,
     /// Writes since creation, 1 for a new key.
     pub version: i64,
+    /// The lease it lives under (0: none).
+    pub lease: LeaseId,
 }
 
 /// What a comparison looks at; an absent key has version, create and mod revision 0.
@@ -118,6 +125,17 @@ pub enum Op {
         /// The value.
         value: Vec<u8>,
     },
+    /// Sets a key under a lease: it is deleted when the lease expires or is revoked. The
+    /// transaction fails with [`StoreError::LeaseExpired`], changing nothing, if the lease
+    /// is gone. A later plain put of the key detaches it from the lease.
+    PutLeased {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+        /// The lease.
+        lease: LeaseId,
+    },
     /// Removes a key (nothing if absent).
     Delete {
         /// The key.
@@ -134,6 +152,11 @@ impl Op {
     /// A put.
     pub fn put(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         Op::Put { key: key.into(), value: value.into() }
+    }
+
+    /// A put under a lease.
+    pub fn put_leased(key: impl Into<String>, value: impl Into<Vec<u8>>, lease: LeaseId) -> Self {
+        Op::PutLeased { key: key.into(), value: value.into(), lease }
     }
 
     /// A delete.
@@ -226,6 +249,9 @@ pub enum StoreError {
     /// An import into a store that holds data.
     #[error("the store is not empty ({0} keys); import needs an empty store")]
     NotEmpty(usize),
+    /// The lease has expired or was revoked (its keys are gone); grant a new one.
+    #[error("lease {0:x} has expired or was revoked")]
+    LeaseExpired(LeaseId),
     /// Reading or writing the store's files failed.
     #[error("store I/O error: {0}")]
     Io(String),
@@ -253,6 +279,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Watches `prefix` from `start` (inclusive). A start older than the retained history
     /// fails with [`StoreError::Compacted`].
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError>;
+
+    /// Grants a lease that lives for `ttl` (whole seconds, at least one) unless renewed.
+    async fn grant(&self, ttl: std::time::Duration) -> Result<LeaseId, StoreError>;
+
+    /// Renews a lease for its whole time to live; [`StoreError::LeaseExpired`] if it is gone.
+    async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError>;
+
+    /// Ends a lease now, deleting its keys in one revision (nothing if it is already gone).
+    async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError>;
 
     /// Every key and the revision, for backups and format upgrades.
     async fn export(&self) -> Result<Export, StoreError> {

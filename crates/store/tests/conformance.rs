@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use turnout_store::{
-    Compare, CompareOp, EmbeddedOptions, EmbeddedStore, EtcdStore, Event, Op, Store, Target, Txn,
+    Compare, CompareOp, EmbeddedOptions, EmbeddedStore, EtcdStore, Event, Op, Store, StoreError,
+    Target, Txn,
 };
 
 fn put(key: &str, value: &str) -> Op {
@@ -83,12 +84,73 @@ async fn suite(s: &dyn Store) {
     assert_eq!(b.revision, r7);
 }
 
+/// Leases: keys live while their lease is renewed, and go in one delete when it expires or
+/// is revoked; a put under a lease that is gone changes nothing.
+async fn leases(s: &dyn Store) {
+    let ttl = Duration::from_secs(2);
+    let lease = s.grant(ttl).await.unwrap();
+    let (_, r1) = txn(s, vec![], vec![Op::put_leased("/l/a", b"1".to_vec(), lease)], vec![]).await;
+    let (kv, _) = s.get("/l/a").await.unwrap();
+    assert_eq!(kv.unwrap().lease, lease);
+    assert_eq!(s.range("/l/").await.unwrap().kvs[0].lease, lease);
+    // Renewed past its time to live, it stays.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        s.keep_alive(lease).await.unwrap();
+    }
+    assert!(s.get("/l/a").await.unwrap().0.is_some(), "a renewed lease keeps its keys");
+    // A backup leaves leased keys out: they belong to a running process.
+    assert!(s.export().await.unwrap().entries.iter().all(|e| e.key != "/l/a"));
+    // Left alone, it expires: its key is deleted, and a watch sees it.
+    let mut w = s.watch("/l/", r1 + 1).await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(15), w.next()).await.unwrap().unwrap();
+    assert!(matches!(&b.events[..], [Event::Delete { key, .. }] if key == "/l/a"), "{b:?}");
+    assert!(s.get("/l/a").await.unwrap().0.is_none());
+    assert!(matches!(s.keep_alive(lease).await, Err(StoreError::LeaseExpired(l)) if l == lease));
+    // A transaction putting under it fails whole.
+    let err = s
+        .txn(Txn {
+            success: vec![put("/l/plain", "x"), Op::put_leased("/l/b", b"2".to_vec(), lease)],
+            ..Txn::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseExpired(l) if l == lease), "{err}");
+    assert!(s.range("/l/").await.unwrap().kvs.is_empty(), "nothing of it was applied");
+    // Revoked: its keys go at once, in one revision; a key put again without the lease stays.
+    let lease = s.grant(Duration::from_secs(30)).await.unwrap();
+    let ops = vec![
+        Op::put_leased("/l/c", b"3".to_vec(), lease),
+        Op::put_leased("/l/d", b"4".to_vec(), lease),
+    ];
+    let (_, r2) = txn(s, vec![], ops, vec![]).await;
+    txn(s, vec![], vec![put("/l/d", "kept")], vec![]).await;
+    let mut w = s.watch("/l/", r2 + 2).await.unwrap();
+    s.revoke(lease).await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert!(matches!(&b.events[..], [Event::Delete { key, .. }] if key == "/l/c"), "{b:?}");
+    let left = s.range("/l/").await.unwrap().kvs;
+    assert_eq!((left.len(), left[0].value.as_slice(), left[0].lease), (1, &b"kept"[..], 0));
+    s.revoke(lease).await.unwrap();
+}
+
 #[tokio::test]
 async fn the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    let s =
-        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap();
+    let path = dir.path().join("store.redb");
+    let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
     suite(&s).await;
+    leases(&s).await;
+    // A lease ends with the process that holds the store: opening it again drops its keys
+    // (in a revision of their own, which a watch from the past sees).
+    let lease = s.grant(Duration::from_secs(60)).await.unwrap();
+    let (_, r) = txn(&s, vec![], vec![Op::put_leased("/n/me", b"1".to_vec(), lease)], vec![]).await;
+    drop(s);
+    let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    assert!(s.get("/n/me").await.unwrap().0.is_none());
+    let b = s.watch("/n/", r + 1).await.unwrap().next().await.unwrap();
+    assert!(matches!(&b.events[..], [Event::Delete { key, .. }] if key == "/n/me"), "{b:?}");
+    assert_eq!(s.get("/l/d").await.unwrap().0.unwrap().value, b"kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,6 +164,7 @@ async fn an_etcd_cluster() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     suite(&s).await;
+    leases(&s).await;
     // Transaction marks are the backend's own: never in a range.
     let all = s.range("").await.unwrap();
     assert!(all.kvs.iter().all(|kv| !kv.key.starts_with("/turnout-txn/")), "{:?}", all.kvs);
