@@ -7,7 +7,7 @@ Prints (a) the percentiles of the time from sending a one-record UPSERT to node 
 *every* node answers the new address over UDP (and until node 1 does, on the embedded store),
 N changes one at a time; (b) DNS answers per CPU-second of the serving process, dnsperf over
 loopback for DURATION seconds against a cluster node and against the single node (the CPU
-counts the whole turnout process: answers, heartbeats, watch, health).
+counts the whole turnout process: answers, lease renewals, watch, health).
 
     bench/cluster.py                      # N=300 changes, DURATION=10
     N=100 DURATION=5 bench/cluster.py

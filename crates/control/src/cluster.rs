@@ -1,25 +1,37 @@
-//! Nodes: each node writes a record of itself to the store (`/turnout/nodes/<name>`) every
-//! two seconds, and at once when it starts serving a configuration change. Every node reads them all: a
-//! change is INSYNC once every live node (heard from in the last ten seconds) serves its
-//! revision, and `GET /v1/cluster` shows the nodes, their regions, revisions and lag.
+//! Nodes: each node registers itself in the store under a lease (`/turnout/nodes/<name>`, a
+//! time to live of ten seconds, renewed every three), so that a node that stops or loses the
+//! store is gone from every node's view when its lease expires, and one that stops cleanly is
+//! gone at once (it revokes the lease). The record is written only when it changes: when the
+//! node first serves a configuration change, so that every node knows who serves what (a
+//! change is INSYNC once every registered node serves its revision). The same task writes the
+//! node's own observed health statuses (`/turnout/health/<node>/<check>`) when they change:
+//! they are its report to the other checkers, which count it while its registration lives.
+//! `GET /v1/cluster` shows the nodes, their regions, revisions and lag.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use turnout_health::engine::{Quorum, Report};
-use turnout_store::{Op, Revision, Txn};
+use turnout_health::engine::Quorum;
+use turnout_model::health::Status;
+use turnout_store::{LeaseId, Op, Revision, StoreError, Txn};
 
 use crate::service::Control;
+use crate::state::ObservedStatus;
 use crate::{ControlError, keys};
 
-/// How often a node writes its record.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
-/// A node not heard from for this long is not live (its answers do not hold changes back).
+/// A node's registration lives this long unrenewed: a node that stops (or loses the store)
+/// for longer is gone from the cluster, and its health reports stop counting.
 pub const NODE_TTL: Duration = Duration::from_secs(10);
-/// A node not heard from for this long is forgotten.
-pub const NODE_FORGET: Duration = Duration::from_secs(3600);
+/// How often a node renews its registration.
+pub const RENEW: Duration = Duration::from_secs(3);
+/// How soon a failed registration step is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Observed statuses per transaction (etcd's default `--max-txn-ops` is 128).
+const REPORT_CHUNK: usize = 100;
 
 /// Who this node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +48,7 @@ pub struct NodeIdentity {
     pub controls: String,
 }
 
-/// A node's record in the store.
+/// A node's record in the store (under the node's lease).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
     /// Its name.
@@ -49,14 +61,11 @@ pub struct NodeRecord {
     pub api: String,
     /// Its routing-control API.
     pub controls: String,
-    /// The store revision it serves (0: none yet).
+    /// The store revision it serves (0: none yet), written when it passes a configuration
+    /// change (not on every revision: the records' own writes would then feed each other).
     pub served_revision: Revision,
-    /// When it wrote this record, milliseconds since the epoch.
-    pub heartbeat_ms: u64,
-    /// Its own observed status of every check it probes (check -> healthy): its report for
-    /// the checkers' quorum, fresh while the record is.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub checks: std::collections::BTreeMap<String, bool>,
+    /// When it wrote this record, milliseconds since the epoch (shown, never compared).
+    pub updated_ms: u64,
 }
 
 /// A node as `GET /v1/cluster` shows it.
@@ -65,10 +74,8 @@ pub struct NodeView {
     /// The record.
     #[serde(flatten)]
     pub record: NodeRecord,
-    /// Heard from within the TTL.
-    pub live: bool,
-    /// How long ago it was heard from, in milliseconds.
-    pub last_seen_ms: u64,
+    /// How long ago it wrote its record, in milliseconds (by this node's clock).
+    pub updated_ago_ms: u64,
     /// Revisions it is behind the last configuration change (0: it serves everything).
     pub lag: Revision,
 }
@@ -78,9 +85,13 @@ pub struct NodeView {
 pub struct ClusterView {
     /// The store revision this node has read.
     pub store_revision: Revision,
-    /// The lowest revision every live node serves: changes at or below it are INSYNC.
+    /// The lowest revision every registered node serves: changes at or below it are INSYNC.
     pub insync_revision: Option<Revision>,
-    /// Every node, by name.
+    /// Whether this node could not renew its registration for the lease's time to live (the
+    /// store is unreachable): the others count it gone, and it counts only its own health
+    /// observations until it is back.
+    pub isolated: bool,
+    /// Every registered node, by name.
     pub nodes: Vec<NodeView>,
 }
 
@@ -89,19 +100,24 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Control {
-    /// The other checkers' reports, from the node records, for the health engine's quorum.
+    /// The other checkers' reports for the health engine's quorum: those of every registered
+    /// node (a registration lives while its node renews it), none while this node is itself
+    /// cut off from the store (their registrations may have lapsed unseen); None when no
+    /// other checker counts.
     pub(crate) fn quorum(&self) -> Option<Quorum> {
-        let me = self.node_name()?;
-        let reports = self
-            .read()
-            .nodes
-            .values()
-            .map(|r| {
-                let report = Report { at_ms: r.heartbeat_ms, checks: r.checks.clone() };
-                (r.name.clone(), report)
-            })
+        if self.isolated() {
+            return None;
+        }
+        let st = self.read();
+        let me = self.checker();
+        let reports: BTreeMap<_, _> = st
+            .reports
+            .iter()
+            .filter(|(checker, _)| checker.as_str() != me && st.nodes.contains_key(*checker))
+            .map(|(checker, report)| (checker.clone(), Arc::clone(report)))
             .collect();
-        Some(Quorum { me, stale_after_ms: NODE_TTL.as_millis() as u64, reports })
+        drop(st);
+        (!reports.is_empty()).then(|| Quorum { me: me.to_owned(), reports })
     }
 
     /// The cluster as this node sees it.
@@ -111,105 +127,195 @@ impl Control {
         let nodes: Vec<NodeView> = st
             .nodes
             .values()
-            .map(|r| {
-                let last_seen_ms = now.saturating_sub(r.heartbeat_ms);
-                NodeView {
-                    record: r.clone(),
-                    live: last_seen_ms <= NODE_TTL.as_millis() as u64,
-                    last_seen_ms,
-                    lag: (st.config_revision - r.served_revision).max(0),
-                }
+            .map(|r| NodeView {
+                record: r.clone(),
+                updated_ago_ms: now.saturating_sub(r.updated_ms),
+                lag: (st.config_revision - r.served_revision).max(0),
             })
             .collect();
         let store_revision = st.revision;
         drop(st);
-        ClusterView { store_revision, insync_revision: self.insync_revision(), nodes }
+        ClusterView {
+            store_revision,
+            insync_revision: self.insync_revision(),
+            isolated: self.isolated(),
+            nodes,
+        }
     }
 
-    /// The lowest revision every live node serves, this one included (its own, from
+    /// The lowest revision every registered node serves, this one included (its own, from
     /// memory, is always current); None before this node serves anything.
     pub fn insync_revision(&self) -> Option<Revision> {
         let own = self.served_revision()?;
-        let now = now_ms();
         let me = self.node_name();
         let others = self
             .read()
             .nodes
             .values()
             .filter(|r| Some(r.name.as_str()) != me.as_deref())
-            .filter(|r| now.saturating_sub(r.heartbeat_ms) <= NODE_TTL.as_millis() as u64)
             .map(|r| r.served_revision)
             .min();
         Some(others.map_or(own, |o| o.min(own)))
     }
+}
 
-    /// Writes this node's record.
-    async fn heartbeat(&self, me: &NodeIdentity) -> Result<(), ControlError> {
-        let record = NodeRecord {
-            name: me.name.clone(),
-            region: me.region.clone(),
-            dns: me.dns.clone(),
-            api: me.api.clone(),
-            controls: me.controls.clone(),
-            served_revision: self.served_revision().unwrap_or(0),
-            heartbeat_ms: now_ms(),
-            checks: self.health().observations(),
+/// One node's registration and reports, as its task keeps them.
+struct Registration {
+    me: NodeIdentity,
+    /// The lease the record lives under (None: to be granted).
+    lease: Option<LeaseId>,
+    /// The record as last written under the current lease (its time left out).
+    written: Option<NodeRecord>,
+    /// The served revision the record reports.
+    served: Revision,
+    /// When the lease was last granted or renewed.
+    renewed: Instant,
+    next_renew: Instant,
+    /// This node's observed statuses as the store holds them (None until the state is read).
+    reported: Option<BTreeMap<String, bool>>,
+}
+
+impl Registration {
+    /// Brings the store up to date: a lease, the record, the renewal, the reports.
+    async fn step(&mut self, control: &Control) -> Result<(), ControlError> {
+        let store = control.store();
+        let lease = match self.lease {
+            Some(l) => l,
+            None => {
+                let l = store.grant(NODE_TTL).await?;
+                self.renewed = Instant::now();
+                self.next_renew = self.renewed + RENEW;
+                self.written = None;
+                self.lease = Some(l);
+                l
+            }
         };
-        let value = serde_json::to_vec(&record)
-            .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
-        let mut success = vec![Op::put(keys::node(&me.name), value)];
-        // Any node forgets the nodes gone for an hour.
-        let forget = now_ms().saturating_sub(NODE_FORGET.as_millis() as u64);
-        for r in self.read().nodes.values().filter(|r| r.heartbeat_ms < forget) {
-            success.push(Op::delete(keys::node(&r.name)));
+        let now_serves = control.served_revision().unwrap_or(0);
+        if now_serves > self.served && control.read().config_revision > self.served {
+            self.served = now_serves;
         }
-        self.store().txn(Txn { success, ..Txn::default() }).await?;
+        let record = NodeRecord {
+            name: self.me.name.clone(),
+            region: self.me.region.clone(),
+            dns: self.me.dns.clone(),
+            api: self.me.api.clone(),
+            controls: self.me.controls.clone(),
+            served_revision: self.served,
+            updated_ms: 0,
+        };
+        if self.written.as_ref() != Some(&record) {
+            let value = serde_json::to_vec(&NodeRecord { updated_ms: now_ms(), ..record.clone() })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let put = Op::put_leased(keys::node(&self.me.name), value, lease);
+            self.expired_if_gone(store.txn(Txn { success: vec![put], ..Txn::default() }).await)?;
+            self.written = Some(record);
+        }
+        if Instant::now() >= self.next_renew {
+            self.expired_if_gone(store.keep_alive(lease).await)?;
+            self.renewed = Instant::now();
+            self.next_renew = self.renewed + RENEW;
+        }
+        self.report(control).await
+    }
+
+    /// Forgets the lease if the store says it is gone (the next step takes a new one).
+    fn expired_if_gone<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::LeaseExpired(_)) = &r {
+            self.lease = None;
+        }
+        r
+    }
+
+    /// Writes this node's own observed statuses that changed since the store last had them.
+    async fn report(&mut self, control: &Control) -> Result<(), ControlError> {
+        if control.served_revision().is_none() {
+            return Ok(()); // The state (with what the store holds) is not read yet.
+        }
+        let reported = self.reported.get_or_insert_with(|| {
+            let st = control.read();
+            st.observed.iter().map(|(c, s)| (c.clone(), *s == Status::Healthy)).collect()
+        });
+        let now = control.health().observations();
+        // A check deleted since: its keys went with it.
+        reported.retain(|check, _| now.contains_key(check));
+        let changed: Vec<(&String, bool)> =
+            now.iter().filter(|(c, h)| reported.get(*c) != Some(h)).map(|(c, h)| (c, *h)).collect();
+        for chunk in changed.chunks(REPORT_CHUNK) {
+            let at = crate::now_rfc3339();
+            let success = chunk
+                .iter()
+                .map(|(check, healthy)| {
+                    let status = if *healthy { "healthy" } else { "unhealthy" };
+                    let o = ObservedStatus { status: status.to_owned(), at: at.clone() };
+                    Op::put(
+                        keys::health_status(control.checker(), check),
+                        crate::service::to_json(&o),
+                    )
+                })
+                .collect();
+            control.store().txn(Txn { success, ..Txn::default() }).await?;
+            reported.extend(chunk.iter().map(|(c, h)| ((*c).clone(), *h)));
+        }
         Ok(())
     }
 }
 
-/// Writes this node's record every [`HEARTBEAT`], and at once when the revision it serves
-/// passes a configuration change it has not reported (not on every served revision: the
-/// records' own writes would then feed each other), until `shutdown`. Store failures are
-/// logged and retried at the next beat.
-pub async fn run_node_heartbeat(
-    control: Arc<Control>,
-    me: NodeIdentity,
-    shutdown: CancellationToken,
-) {
+/// Registers this node and keeps its registration and health reports current until
+/// `shutdown`, then revokes the registration so that the other nodes drop it at once. Store
+/// failures are logged and retried; while the registration cannot be renewed for
+/// [`NODE_TTL`], the node counts itself isolated (see [`ClusterView::isolated`]).
+pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: CancellationToken) {
     control.set_node_name(&me.name);
     let mut served = control.subscribe_served();
+    let now = Instant::now();
+    let mut reg = Registration {
+        me,
+        lease: None,
+        written: None,
+        served: 0,
+        renewed: now,
+        next_renew: now,
+        reported: None,
+    };
     let mut failing = false;
-    let mut reported: Revision = -1;
-    let mut next_beat = tokio::time::Instant::now();
     loop {
-        let now_serves = control.served_revision().unwrap_or(0);
-        let due = tokio::time::Instant::now() >= next_beat;
-        let news = now_serves > reported && control.read().config_revision > reported;
-        if due || news {
-            match control.heartbeat(&me).await {
-                Ok(()) => {
-                    if failing {
-                        tracing::info!("node record written again");
-                    }
-                    failing = false;
-                    reported = now_serves;
+        let mut wake = reg.next_renew;
+        match reg.step(&control).await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("node registration written again");
                 }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!("cannot write this node's record: {e}");
-                    }
-                    failing = true;
-                }
+                failing = false;
             }
-            next_beat = tokio::time::Instant::now() + HEARTBEAT;
+            Err(e) => {
+                if !failing {
+                    tracing::warn!("cannot keep this node's registration current: {e}");
+                }
+                failing = true;
+                wake = wake.min(Instant::now() + RETRY);
+            }
+        }
+        let isolated = reg.renewed.elapsed() > NODE_TTL;
+        if isolated != control.isolated() {
+            if isolated {
+                tracing::warn!(
+                    "registration not renewed for {NODE_TTL:?}: counting only this node's own health observations"
+                );
+            }
+            control.set_isolated(isolated);
+            control.health().set_quorum(control.quorum());
         }
         tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep_until(next_beat) => {}
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(wake) => {}
             _ = served.changed() => {}
-            // A check's own status changed: the other checkers hear it at once.
-            () = control.health().observation_changed() => next_beat = tokio::time::Instant::now(),
+            () = control.health().observation_changed() => {}
+        }
+    }
+    if let Some(lease) = reg.lease {
+        let revoked = tokio::time::timeout(Duration::from_secs(2), control.store().revoke(lease));
+        if !matches!(revoked.await, Ok(Ok(()))) {
+            tracing::warn!("could not revoke this node's registration; it expires in {NODE_TTL:?}");
         }
     }
 }

@@ -75,12 +75,14 @@ pub struct Control {
     health: HealthEngine,
     /// What the DNS server answers from, once the sync task runs.
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
-    /// This node's name in the cluster, once its heartbeat runs.
+    /// This node's name in the cluster, once its registration runs.
     node_name: std::sync::OnceLock<String>,
     /// The name this node's observed health statuses are kept under.
     checker: String,
     /// Whether the sync task reaches the store now.
     store_reachable: std::sync::atomic::AtomicBool,
+    /// Whether this node's registration has gone unrenewed for its lease's time to live.
+    isolated: std::sync::atomic::AtomicBool,
 }
 
 /// What a submitted batch did.
@@ -97,15 +99,14 @@ impl Control {
     pub fn new(store: Arc<dyn Store>, options: ControlOptions) -> Arc<Self> {
         let health = HealthEngine::new();
         health.set_target_policy(options.target_policy.clone());
-        let persist = Arc::clone(&store);
         let checker = if options.checker.is_empty() {
             keys::LOCAL_CHECKER.to_owned()
         } else {
             options.checker.clone()
         };
-        let persist_as = checker.clone();
-        // Each transition is persisted (rare: only changes), so that a restart answers from the
-        // last known status instead of a default-healthy window.
+        // (This node's own observed statuses are written to the store by its registration
+        // task, `cluster::run_node`: they are its report to the other checkers, and what a
+        // restart starts from.)
         let webhook =
             options.webhook.clone().map(|url| Webhook::start(url, CancellationToken::new()));
         health.on_transition(Box::new(move |change| {
@@ -119,18 +120,6 @@ impl Control {
                     at: now_rfc3339(),
                 });
             }
-            let store = Arc::clone(&persist);
-            let key = keys::health_status(&persist_as, change.check);
-            let value = to_json(&crate::state::ObservedStatus {
-                status: change.observed.to_string(),
-                at: now_rfc3339(),
-            });
-            tokio::spawn(async move {
-                let txn = Txn { success: vec![Op::put(key, value)], ..Txn::default() };
-                if let Err(e) = store.txn(txn).await {
-                    tracing::warn!("cannot persist a health status: {e}");
-                }
-            });
         }));
         Arc::new(Control {
             store,
@@ -144,6 +133,7 @@ impl Control {
             node_name: std::sync::OnceLock::new(),
             checker,
             store_reachable: std::sync::atomic::AtomicBool::new(false),
+            isolated: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -211,7 +201,7 @@ impl Control {
         true
     }
 
-    /// Changes of the served revision (for the node's heartbeat).
+    /// Changes of the served revision (for the node's registration).
     pub(crate) fn subscribe_served(&self) -> watch::Receiver<Option<Revision>> {
         self.served.subscribe()
     }
@@ -230,12 +220,22 @@ impl Control {
         let _first = self.node_name.set(name.to_owned());
     }
 
-    /// This node's name, once its heartbeat runs.
+    /// Whether this node could not renew its registration for the lease's time to live: the
+    /// other nodes then count it gone, and it counts only its own health observations.
+    pub fn isolated(&self) -> bool {
+        self.isolated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_isolated(&self, isolated: bool) {
+        self.isolated.store(isolated, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The name this node's observed health statuses are kept under.
     pub(crate) fn checker(&self) -> &str {
         &self.checker
     }
 
+    /// This node's name, once its registration runs.
     pub(crate) fn node_name(&self) -> Option<String> {
         self.node_name.get().cloned()
     }
@@ -956,7 +956,7 @@ fn invalid(field: &str, message: &str) -> ControlError {
     ControlError::InvalidInput { field: field.to_owned(), message: message.to_owned() }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Serializing these plain structs cannot fail (no maps with non-string keys).
     serde_json::to_vec(value).unwrap_or_default()
 }

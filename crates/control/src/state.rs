@@ -47,6 +47,9 @@ pub struct Config {
     pub observed: HashMap<String, Status>,
     /// The name this node's observed statuses are kept under.
     pub checker: String,
+    /// Every other checker's observed statuses (check -> healthy), by checker: its reports
+    /// for the quorum, which count while its node's registration lives.
+    pub reports: BTreeMap<String, turnout_health::engine::Report>,
     /// CIDR collections by name, as written and validated.
     pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
     /// Control panels by name, as written and validated.
@@ -56,7 +59,8 @@ pub struct Config {
     pub control_states: BTreeMap<(String, String), (ControlState, Revision)>,
     /// Every node's record, by name.
     pub nodes: BTreeMap<String, crate::cluster::NodeRecord>,
-    /// The last revision that changed anything but node records (what nodes must serve).
+    /// The last revision that changed the configuration (not a node record, not a health
+    /// observation): what every node must serve for a change to be INSYNC.
     pub config_revision: Revision,
 }
 
@@ -78,8 +82,14 @@ pub struct Touched {
     pub checks: bool,
     /// Whether any control panel or routing control state changed.
     pub controls: bool,
-    /// Whether any node record (with its health reports) changed.
+    /// Whether any node record or another checker's report changed.
     pub nodes: bool,
+}
+
+/// Whether a key is configuration: not a node's registration, not a health observation
+/// (neither is something every node must serve).
+fn is_config(key: &str) -> bool {
+    !key.starts_with(&keys::nodes()) && !key.starts_with(&keys::health())
 }
 
 impl Config {
@@ -90,7 +100,7 @@ impl Config {
         let mut touched = Touched::default();
         for kv in kvs {
             config.put(kv, &mut touched);
-            if !kv.key.starts_with(&keys::nodes()) {
+            if is_config(&kv.key) {
                 config.config_revision = config.config_revision.max(kv.mod_revision);
             }
         }
@@ -104,7 +114,7 @@ impl Config {
                 Event::Put(kv) => self.put(kv, touched),
                 Event::Delete { key, .. } => self.delete(key, touched),
             }
-            if !event.key().starts_with(&keys::nodes()) {
+            if is_config(event.key()) {
                 self.config_revision = self.config_revision.max(batch.revision);
             }
         }
@@ -206,13 +216,15 @@ impl Config {
             }
         } else if let Some(rest) = key.strip_prefix(&keys::health()) {
             let Some((checker, check)) = rest.split_once('/') else { return };
-            if unescape(checker) != self.checker {
-                return;
-            }
-            if let Some(o) = decode::<ObservedStatus>(key, &kv.value) {
-                let status =
-                    if o.status == "unhealthy" { Status::Unhealthy } else { Status::Healthy };
+            let Some(o) = decode::<ObservedStatus>(key, &kv.value) else { return };
+            let status = if o.status == "unhealthy" { Status::Unhealthy } else { Status::Healthy };
+            let checker = unescape(checker);
+            if checker == self.checker {
                 self.observed.insert(unescape(check), status);
+            } else {
+                let report = self.reports.entry(checker).or_default();
+                std::sync::Arc::make_mut(report).insert(unescape(check), status == Status::Healthy);
+                touched.nodes = true;
             }
         } else if key.starts_with(&keys::tokens())
             && let Some(token) = decode::<TokenRecord>(key, &kv.value)
@@ -258,9 +270,17 @@ impl Config {
             touched.zones.extend(self.zones_using(&name));
         } else if let Some(rest) = key.strip_prefix(&keys::health())
             && let Some((checker, check)) = rest.split_once('/')
-            && unescape(checker) == self.checker
         {
-            self.observed.remove(&unescape(check));
+            let checker = unescape(checker);
+            if checker == self.checker {
+                self.observed.remove(&unescape(check));
+            } else if let Some(report) = self.reports.get_mut(&checker) {
+                std::sync::Arc::make_mut(report).remove(&unescape(check));
+                if report.is_empty() {
+                    self.reports.remove(&checker);
+                }
+                touched.nodes = true;
+            }
         }
     }
 
@@ -372,13 +392,14 @@ mod tests {
     }
 
     #[test]
-    fn each_checker_starts_from_its_own_observed_status() {
+    fn each_checker_starts_from_its_own_observed_status_and_reads_the_others_reports() {
         let kv = |checker: &str, status: &str| KeyValue {
             key: keys::health_status(checker, "web"),
             value: format!(r#"{{"status":"{status}","at":"2026-11-23T07:00:00Z"}}"#).into_bytes(),
             create_revision: 1,
             mod_revision: 1,
             version: 1,
+            lease: 0,
         };
         let kvs = [kv("ns1", "unhealthy"), kv("ns2", "healthy")];
         let (ns1, _) = Config::from_range(&kvs, 1, "ns1");
@@ -387,5 +408,15 @@ mod tests {
         assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy));
         assert_eq!(ns2.observed.get("web"), Some(&Status::Healthy));
         assert_eq!(alone.observed.get("web"), None);
+        assert_eq!(ns1.reports["ns2"].get("web"), Some(&true));
+        assert!(!ns1.reports.contains_key("ns1"), "its own are observations, not reports");
+        // Observations are not configuration: nothing for the nodes to serve.
+        assert_eq!(ns1.config_revision, 0);
+        // Another checker's observation going away leaves its report.
+        let mut ns1 = ns1;
+        let mut touched = Touched::default();
+        let delete = Event::Delete { key: keys::health_status("ns2", "web"), mod_revision: 2 };
+        ns1.apply(&WatchBatch { revision: 2, events: vec![delete] }, &mut touched);
+        assert!(touched.nodes && ns1.reports.is_empty() && ns1.config_revision == 0);
     }
 }

@@ -48,17 +48,17 @@ fn main() {
         if quorum > 1 {
             let (engine, names) = (engine.clone(), specs.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
             tokio::spawn(async move {
-                loop {
-                    let at_ms = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_millis() as u64;
-                    let checks: std::collections::BTreeMap<String, bool> =
+                // Every second one peer's report changes (one check flips), as a cluster's
+                // do when a check changes: each change is a judgement over every check.
+                for round in 0_usize.. {
+                    let mut checks: std::collections::BTreeMap<String, bool> =
                         names.iter().map(|n| (n.clone(), true)).collect();
-                    let reports = (1..quorum)
-                        .map(|i| (format!("peer{i}"), Report { at_ms, checks: checks.clone() }))
-                        .collect();
-                    engine.set_quorum(Some(Quorum { me: "me".into(), stale_after_ms: 10_000, reports }));
+                    if let Some(flipped) = names.get(round % names.len().max(1)) {
+                        checks.insert(flipped.clone(), round % 2 == 0);
+                    }
+                    let checks: Report = std::sync::Arc::new(checks);
+                    let reports = (1..quorum).map(|i| (format!("peer{i}"), checks.clone())).collect();
+                    engine.set_quorum(Some(Quorum { me: "me".into(), reports }));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });

@@ -82,33 +82,23 @@ pub struct CheckerView {
     pub checker: String,
     /// `healthy` or `unhealthy`, as its probes established.
     pub observed: String,
-    /// How long ago it reported, in milliseconds (0 for this node: its own is live).
-    pub age_ms: u64,
-    /// Counted in the quorum (reported within the staleness limit).
-    pub counted: bool,
 }
 
 /// The other checkers' reports, for the quorum rule (reference §1.4, SPEC §2): a probed check
 /// is healthy iff `healthy * 100 > threshold_pct * reporting`, counting this node's own
-/// observation and every other checker's fresh report of that check.
+/// observation and every other live checker's report of that check. Which checkers are live
+/// is the caller's to say (in a cluster: those whose leased registration exists), so the
+/// engine keeps no clock for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Quorum {
     /// This node's checker name (its own report is its live observation).
     pub me: String,
-    /// Reports older than this (milliseconds) drop out of the count.
-    pub stale_after_ms: u64,
-    /// Every checker's report, by checker name.
+    /// Every live checker's report (check -> healthy), by checker name; shared, not copied.
     pub reports: std::collections::BTreeMap<String, Report>,
 }
 
-/// One checker's report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
-    /// When it was made, milliseconds since the epoch.
-    pub at_ms: u64,
-    /// Its observed status of each check it probes (check -> healthy).
-    pub checks: std::collections::BTreeMap<String, bool>,
-}
+/// One checker's observed status of each check it probes (check -> healthy).
+pub type Report = Arc<std::collections::BTreeMap<String, bool>>;
 
 /// What the quorum made of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,9 +350,8 @@ impl HealthEngine {
     fn verdict(&self, check: &HealthCheck, own: Status) -> Verdict {
         let mut others = (0, 0);
         if let Some(q) = lock(&self.inner.quorum).as_ref() {
-            let now = now_ms();
-            for report in fresh_reports(q, now) {
-                if let Some(h) = report.checks.get(&check.name) {
+            for report in others_of(q) {
+                if let Some(h) = report.get(&check.name) {
                     others.0 += usize::from(*h);
                     others.1 += 1;
                 }
@@ -374,38 +363,29 @@ impl HealthEngine {
     fn checker_views(&self, name: &str, own: Status) -> Vec<CheckerView> {
         let q = lock(&self.inner.quorum);
         let Some(q) = q.as_ref() else { return Vec::new() };
-        let now = now_ms();
-        let mut views = vec![CheckerView {
-            checker: q.me.clone(),
-            observed: own.to_string(),
-            age_ms: 0,
-            counted: true,
-        }];
+        let mut views = vec![CheckerView { checker: q.me.clone(), observed: own.to_string() }];
         for (checker, report) in &q.reports {
-            let Some(h) = report.checks.get(name) else { continue };
+            let Some(h) = report.get(name) else { continue };
             if *checker == q.me {
                 continue;
             }
-            let age_ms = now.saturating_sub(report.at_ms);
             views.push(CheckerView {
                 checker: checker.clone(),
                 observed: if *h { Status::Healthy } else { Status::Unhealthy }.to_string(),
-                age_ms,
-                counted: age_ms <= q.stale_after_ms,
             });
         }
         views
     }
 
-    /// Applies the quorum to every probed check (reports came, or went stale).
+    /// Applies the quorum to every probed check (reports came, changed or went).
     fn judge_again(&self) {
-        // Every fresh report counted once (not once per check): check -> (healthy, reporting).
+        // Every report counted once (not once per check): check -> (healthy, reporting).
         let mut tally: HashMap<&str, (usize, usize)> = HashMap::new();
         // The reports are shared, not copied: a judgement holds no lock while it runs.
         let quorum = lock(&self.inner.quorum).clone();
         if let Some(q) = &quorum {
-            for report in fresh_reports(q, now_ms()) {
-                for (name, h) in &report.checks {
+            for report in others_of(q) {
+                for (name, h) in report.iter() {
                     let t = tally.entry(name.as_str()).or_default();
                     t.0 += usize::from(*h);
                     t.1 += 1;
@@ -495,10 +475,6 @@ impl HealthEngine {
                     self.transition(&record, &check.name, before, fin, &reason);
                 }
             }
-            // Reports age: one going stale changes the count.
-            if lock(&self.inner.quorum).is_some() {
-                self.judge_again();
-            }
             tokio::select! {
                 () = self.inner.stop.cancelled() => return,
                 () = woken => {}
@@ -508,14 +484,9 @@ impl HealthEngine {
     }
 }
 
-/// The other checkers' reports that count now (not this node's own, not stale ones).
-fn fresh_reports(q: &Quorum, now: u64) -> impl Iterator<Item = &Report> {
-    q.reports
-        .iter()
-        .filter(move |(checker, r)| {
-            **checker != q.me && now.saturating_sub(r.at_ms) <= q.stale_after_ms
-        })
-        .map(|(_, r)| r)
+/// The other checkers' reports (this node's own is its live observation).
+fn others_of(q: &Quorum) -> impl Iterator<Item = &Report> {
+    q.reports.iter().filter(|(checker, _)| **checker != q.me).map(|(_, r)| r)
 }
 
 impl Verdict {
@@ -535,10 +506,6 @@ impl Verdict {
 /// Whether the engine probes the check (its status is then a quorum of checkers).
 fn probed(check: &HealthCheck) -> bool {
     !matches!(check.kind, CheckKind::Calculated { .. } | CheckKind::Control { .. })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A control check's observed status: healthy iff its control is On.

@@ -245,11 +245,8 @@ async fn serve(
         controls: controls_api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
     };
     info!("node {} in region {}", me.name, me.region);
-    tokio::spawn(turnout_control::cluster::run_node_heartbeat(
-        control.clone(),
-        me,
-        shutdown.clone(),
-    ));
+    let registration =
+        tokio::spawn(turnout_control::cluster::run_node(control.clone(), me, shutdown.clone()));
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
@@ -307,6 +304,10 @@ async fn serve(
     };
     if let Err(e) = sync.await {
         warn!("the store sync task failed: {e}");
+    }
+    // It revokes this node's registration (bounded): the other nodes drop it at once.
+    if let Err(e) = registration.await {
+        warn!("the node registration task failed: {e}");
     }
     result
 }

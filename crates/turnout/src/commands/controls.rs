@@ -236,16 +236,20 @@ pub async fn run_cluster(command: &ClusterCommand) -> Result<(), Failure> {
                 let insync = v.insync_revision.map_or("-".to_owned(), |r| r.to_string());
                 let mut text =
                     format!("store revision {}, INSYNC through {insync}\n", v.store_revision);
+                if v.isolated {
+                    text.push_str(
+                        "this node cannot renew its registration: the store is unreachable, \
+                         and it counts only its own health observations\n",
+                    );
+                }
                 for n in &v.nodes {
-                    let state = if n.live { "live" } else { "gone" };
                     text.push_str(&format!(
-                        "{:<28} {:<12} {:<4} serves {} (lag {}), seen {:.1}s ago, dns {}\n",
+                        "{:<28} {:<12} serves {} (lag {}), record written {:.1}s ago, dns {}\n",
                         n.record.name,
                         n.record.region,
-                        state,
                         n.record.served_revision,
                         n.lag,
-                        n.last_seen_ms as f64 / 1000.0,
+                        n.updated_ago_ms as f64 / 1000.0,
                         n.record.dns.join(",")
                     ));
                 }

@@ -1,7 +1,7 @@
 //! Three Turnout nodes sharing one real etcd cluster (three members on loopback): a change made
 //! through one node is answered by all, a routing control flipped on one moves every node's
-//! answers, safety rules hold under concurrent flips sent to different nodes, and the data
-//! plane outlives the store.
+//! answers, safety rules hold under concurrent flips sent to different nodes, nodes come and go
+//! by their leased registrations, and the data plane outlives the store.
 
 use std::time::{Duration, Instant};
 
@@ -69,16 +69,8 @@ zones:
 "#,
     )
     .unwrap();
-    // Every node reports itself.
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = ok(&nodes[1], &["cluster", "status"]);
-        if status.matches(" live ").count() == 3 {
-            break;
-        }
-        assert!(Instant::now() < end, "{status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Every node registers itself.
+    until_nodes(&nodes[1], 3, Duration::from_secs(10));
     // Through node a (its data directory holds the admin token the first node made): INSYNC
     // means all three serve it, so each answers it at once.
     let applied = ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
@@ -122,6 +114,29 @@ zones:
         assert!(text(refused).contains("keep-one"), "round {round}: {}", text(refused));
         let listed = ok(&nodes[0], &["control", "list"]);
         assert_eq!(listed.matches(" On").count(), 1, "round {round}: {listed}");
+    }
+    // A node that stops cleanly revokes its registration: the others drop it at once (well
+    // within its lease's ten seconds), and changes are INSYNC without it.
+    let mut nodes = nodes;
+    let mut c = nodes.pop().unwrap();
+    c.signal("TERM");
+    assert!(c.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    until_nodes(&nodes[0], 2, Duration::from_secs(2));
+    let upsert = ["record", "upsert", "cl.test", "new", "A", "--ttl", "60", "--value", "192.0.2.9"];
+    let out = ok(&nodes[0], &upsert);
+    assert!(out.contains("INSYNC"), "{out}");
+}
+
+/// Waits until `t` counts `n` registered nodes.
+fn until_nodes(t: &Turnout, n: usize, deadline: Duration) -> String {
+    let end = Instant::now() + deadline;
+    loop {
+        let status = ok(t, &["cluster", "status"]);
+        if status.matches(" record written ").count() == n {
+            return status;
+        }
+        assert!(Instant::now() < end, "not {n} nodes: {status}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -202,6 +217,8 @@ zones:
         until(t, "www.st.test", "192.0.2.7");
         until(t, "fo.st.test", "192.0.2.10");
     }
+    // A lease's time to live without renewing: b knows the others count it gone, and says so.
+    until_isolated(&nodes[1], true);
     // A node restarted while the store is down answers from its local copy.
     let dir = nodes[0].data_dir.clone();
     nodes[0] = node(&etcd, &dir);
@@ -214,9 +231,24 @@ zones:
     for t in &nodes {
         until_ready(t, "ready: serving");
     }
+    until_isolated(&nodes[1], false);
     ok(&nodes[0], &[&upsert[..], &["192.0.2.8"]].concat());
     for t in &nodes {
         until(t, "www.st.test", "192.0.2.8");
+    }
+}
+
+/// Waits until `t` says whether it is cut off from the store (`isolated`).
+fn until_isolated(t: &Turnout, want: bool) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view: serde_json::Value =
+            serde_json::from_str(&ok(t, &["cluster", "status", "--output", "json"])).unwrap();
+        if view["isolated"] == want {
+            return;
+        }
+        assert!(Instant::now() < end, "isolated is not {want}: {view}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -229,7 +261,7 @@ fn check_status(t: &Turnout, name: &str) -> serde_json::Value {
 /// What `t` knows of checker `who`'s observation of `name`.
 fn observed_by(status: &serde_json::Value, who: &str) -> Option<String> {
     let checkers = status["checkers"].as_array()?;
-    let c = checkers.iter().find(|c| c["checker"] == who && c["counted"] == true)?;
+    let c = checkers.iter().find(|c| c["checker"] == who)?;
     c["observed"].as_str().map(str::to_owned)
 }
 
@@ -307,4 +339,27 @@ zones:
     assert_eq!(s["status"], "unhealthy", "{s}");
     let reason = s["transitions"][0]["reason"].as_str().unwrap_or_default().to_owned();
     assert!(reason.contains("of 3 checkers report healthy"), "{reason}");
+    // Back for qb and qc only: 2 of 3 healthy, every node answers with the primary again.
+    target.fail_for(&["127.0.0.2".parse().unwrap()]);
+    for t in &nodes {
+        until(t, "fo.q.test", "192.0.2.10");
+    }
+    // qb and qc die without a word: their registrations expire (ten seconds unrenewed), their
+    // reports stop counting, and qa, alone, goes by its own failing probes.
+    let mut nodes = nodes;
+    let mut qa = nodes.remove(0);
+    for mut t in nodes {
+        t.signal("KILL");
+        t.wait_exit(Duration::from_secs(5));
+    }
+    until_nodes(&qa, 1, Duration::from_secs(20));
+    let end = Instant::now() + Duration::from_secs(5);
+    while dns_tool("dig", qa.dns, &["+short", "fo.q.test", "A"]).trim() != "192.0.2.20" {
+        assert!(Instant::now() < end, "{}", check_status(&qa, "web"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = check_status(&qa, "web");
+    assert_eq!(s["transitions"][0]["reason"], "0 of 1 checkers report healthy", "{s}");
+    qa.signal("TERM");
+    qa.wait_exit(Duration::from_secs(10));
 }
