@@ -4,8 +4,11 @@
 //! gone at once (it revokes the lease). The record is written only when it changes: when the
 //! node first serves a configuration change, so that every node knows who serves what (a
 //! change is INSYNC once every registered node serves its revision). The same task writes the
-//! node's own observed health statuses (`/turnout/health/<node>/<check>`) when they change:
-//! they are its report to the other checkers, which count it while its registration lives.
+//! node's own observed health statuses (`/turnout/health/<node>/<check>`) once its probes have
+//! established them and whenever they change, each stamped with its registration: they are its
+//! report to the other checkers, which count it while that registration is the node's current
+//! one (a restarted node's old reports do not count; it reports again as its probes establish
+//! each status).
 //! `GET /v1/cluster` shows the nodes, their regions, revisions and lag.
 
 use std::collections::BTreeMap;
@@ -16,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use turnout_health::engine::Quorum;
-use turnout_model::health::Status;
 use turnout_store::{LeaseId, Op, Revision, StoreError, Txn};
 
 use crate::service::Control;
@@ -66,6 +68,10 @@ pub struct NodeRecord {
     pub served_revision: Revision,
     /// When it wrote this record, milliseconds since the epoch (shown, never compared).
     pub updated_ms: u64,
+    /// The lease it is registered under (as the store says): its health reports count while
+    /// they were written under this one.
+    #[serde(default)]
+    pub lease: LeaseId,
 }
 
 /// A node as `GET /v1/cluster` shows it.
@@ -171,8 +177,8 @@ struct Registration {
     /// When the lease was last granted or renewed.
     renewed: Instant,
     next_renew: Instant,
-    /// This node's observed statuses as the store holds them (None until the state is read).
-    reported: Option<BTreeMap<String, bool>>,
+    /// This node's observed statuses written under the current registration.
+    reported: BTreeMap<String, bool>,
 }
 
 impl Registration {
@@ -186,6 +192,8 @@ impl Registration {
                 self.renewed = Instant::now();
                 self.next_renew = self.renewed + RENEW;
                 self.written = None;
+                // Reports under an earlier registration do not count: all of them again.
+                self.reported.clear();
                 self.lease = Some(l);
                 l
             }
@@ -202,6 +210,7 @@ impl Registration {
             controls: self.me.controls.clone(),
             served_revision: self.served,
             updated_ms: 0,
+            lease,
         };
         if self.written.as_ref() != Some(&record) {
             let value = serde_json::to_vec(&NodeRecord { updated_ms: now_ms(), ..record.clone() })
@@ -215,7 +224,7 @@ impl Registration {
             self.renewed = Instant::now();
             self.next_renew = self.renewed + RENEW;
         }
-        self.report(control).await
+        self.report(control, lease).await
     }
 
     /// Forgets the lease if the store says it is gone (the next step takes a new one).
@@ -226,15 +235,13 @@ impl Registration {
         r
     }
 
-    /// Writes this node's own observed statuses that changed since the store last had them.
-    async fn report(&mut self, control: &Control) -> Result<(), ControlError> {
+    /// Writes this node's own established observed statuses that the store does not hold
+    /// under the current registration (`run`).
+    async fn report(&mut self, control: &Control, run: LeaseId) -> Result<(), ControlError> {
         if control.served_revision().is_none() {
-            return Ok(()); // The state (with what the store holds) is not read yet.
+            return Ok(()); // The checks are not read from the store yet.
         }
-        let reported = self.reported.get_or_insert_with(|| {
-            let st = control.read();
-            st.observed.iter().map(|(c, s)| (c.clone(), *s == Status::Healthy)).collect()
-        });
+        let reported = &mut self.reported;
         let now = control.health().observations();
         // A check deleted since: its keys went with it.
         reported.retain(|check, _| now.contains_key(check));
@@ -246,7 +253,7 @@ impl Registration {
                 .iter()
                 .map(|(check, healthy)| {
                     let status = if *healthy { "healthy" } else { "unhealthy" };
-                    let o = ObservedStatus { status: status.to_owned(), at: at.clone() };
+                    let o = ObservedStatus { status: status.to_owned(), at: at.clone(), run };
                     Op::put(
                         keys::health_status(control.checker(), check),
                         crate::service::to_json(&o),
@@ -275,7 +282,7 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         served: 0,
         renewed: now,
         next_renew: now,
-        reported: None,
+        reported: BTreeMap::new(),
     };
     let mut failing = false;
     loop {

@@ -12,7 +12,7 @@ use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
 use turnout_model::{
     ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSetSpec, ZoneRecords,
 };
-use turnout_store::{Event, KeyValue, Revision, WatchBatch};
+use turnout_store::{Event, KeyValue, LeaseId, Revision, WatchBatch};
 
 use crate::keys;
 use crate::types::{TokenRecord, ZoneMeta};
@@ -47,8 +47,11 @@ pub struct Config {
     pub observed: HashMap<String, Status>,
     /// The name this node's observed statuses are kept under.
     pub checker: String,
-    /// Every other checker's observed statuses (check -> healthy), by checker: its reports
-    /// for the quorum, which count while its node's registration lives.
+    /// Every other checker's stored observed statuses, by checker: check -> (healthy, the
+    /// registration (lease) they were written under).
+    pub stored_reports: BTreeMap<String, BTreeMap<String, (bool, LeaseId)>>,
+    /// The reports that count, by checker: the stored observations a registered node wrote
+    /// under its current registration (older ones are from an earlier run, perhaps stale).
     pub reports: BTreeMap<String, turnout_health::engine::Report>,
     /// CIDR collections by name, as written and validated.
     pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
@@ -71,6 +74,14 @@ pub struct ObservedStatus {
     pub status: String,
     /// RFC 3339.
     pub at: String,
+    /// The registration (lease) of the checker's node when it wrote this (0: none): in a
+    /// cluster, a report counts only while it is the node's current one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: LeaseId,
+}
+
+fn is_zero(n: &LeaseId) -> bool {
+    *n == 0
 }
 
 /// What applying store events changed.
@@ -173,8 +184,15 @@ impl Config {
                 }
             }
         } else if key.starts_with(&keys::nodes()) {
-            if let Some(r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
-                self.nodes.insert(r.name.clone(), r);
+            if let Some(mut r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
+                // The store's word on the lease, not the record's.
+                r.lease = kv.lease;
+                let name = r.name.clone();
+                let lease = r.lease;
+                let before = self.nodes.insert(name.clone(), r).map(|old| old.lease);
+                if before != Some(lease) {
+                    self.count_reports_of(&name);
+                }
                 touched.nodes = true;
             }
         } else if key.starts_with(&keys::panels()) {
@@ -218,12 +236,15 @@ impl Config {
             let Some((checker, check)) = rest.split_once('/') else { return };
             let Some(o) = decode::<ObservedStatus>(key, &kv.value) else { return };
             let status = if o.status == "unhealthy" { Status::Unhealthy } else { Status::Healthy };
-            let checker = unescape(checker);
+            let (checker, check) = (unescape(checker), unescape(check));
             if checker == self.checker {
-                self.observed.insert(unescape(check), status);
+                self.observed.insert(check, status);
             } else {
-                let report = self.reports.entry(checker).or_default();
-                std::sync::Arc::make_mut(report).insert(unescape(check), status == Status::Healthy);
+                let healthy = status == Status::Healthy;
+                let stored = self.stored_reports.entry(checker.clone()).or_default();
+                stored.insert(check.clone(), (healthy, o.run));
+                let current = self.nodes.get(&checker).is_some_and(|n| n.lease == o.run);
+                self.set_report(&checker, &check, current.then_some(healthy));
                 touched.nodes = true;
             }
         } else if key.starts_with(&keys::tokens())
@@ -254,7 +275,9 @@ impl Config {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
         } else if let Some(rest) = key.strip_prefix(&keys::nodes()) {
-            self.nodes.remove(&unescape(rest));
+            let name = unescape(rest);
+            self.nodes.remove(&name);
+            self.reports.remove(&name);
             touched.nodes = true;
         } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
             self.panels.remove(&unescape(rest));
@@ -271,16 +294,55 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::health())
             && let Some((checker, check)) = rest.split_once('/')
         {
-            let checker = unescape(checker);
+            let (checker, check) = (unescape(checker), unescape(check));
             if checker == self.checker {
-                self.observed.remove(&unescape(check));
-            } else if let Some(report) = self.reports.get_mut(&checker) {
-                std::sync::Arc::make_mut(report).remove(&unescape(check));
-                if report.is_empty() {
-                    self.reports.remove(&checker);
+                self.observed.remove(&check);
+            } else {
+                if let Some(stored) = self.stored_reports.get_mut(&checker) {
+                    stored.remove(&check);
+                    if stored.is_empty() {
+                        self.stored_reports.remove(&checker);
+                    }
                 }
+                self.set_report(&checker, &check, None);
                 touched.nodes = true;
             }
+        }
+    }
+
+    /// Sets (Some) or removes (None) one check in `checker`'s counted report.
+    fn set_report(&mut self, checker: &str, check: &str, healthy: Option<bool>) {
+        match healthy {
+            Some(h) => {
+                let report = self.reports.entry(checker.to_owned()).or_default();
+                Arc::make_mut(report).insert(check.to_owned(), h);
+            }
+            None => {
+                if let Some(report) = self.reports.get_mut(checker) {
+                    Arc::make_mut(report).remove(check);
+                    if report.is_empty() {
+                        self.reports.remove(checker);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rebuilds `checker`'s counted report for its node's current registration.
+    fn count_reports_of(&mut self, checker: &str) {
+        let lease = self.nodes.get(checker).map(|n| n.lease);
+        let report: BTreeMap<String, bool> = self
+            .stored_reports
+            .get(checker)
+            .into_iter()
+            .flatten()
+            .filter(|(_, (_, run))| Some(*run) == lease)
+            .map(|(check, (healthy, _))| (check.clone(), *healthy))
+            .collect();
+        if report.is_empty() {
+            self.reports.remove(checker);
+        } else {
+            self.reports.insert(checker.to_owned(), Arc::new(report));
         }
     }
 
@@ -392,31 +454,64 @@ mod tests {
     }
 
     #[test]
-    fn each_checker_starts_from_its_own_observed_status_and_reads_the_others_reports() {
-        let kv = |checker: &str, status: &str| KeyValue {
-            key: keys::health_status(checker, "web"),
-            value: format!(r#"{{"status":"{status}","at":"2026-11-23T07:00:00Z"}}"#).into_bytes(),
+    fn each_checker_starts_from_its_own_observed_status_and_counts_current_reports() {
+        let kv = |key: String, value: String, lease: LeaseId| KeyValue {
+            key,
+            value: value.into_bytes(),
             create_revision: 1,
             mod_revision: 1,
             version: 1,
-            lease: 0,
+            lease,
         };
-        let kvs = [kv("ns1", "unhealthy"), kv("ns2", "healthy")];
+        let observed = |checker: &str, check: &str, status: &str, run: LeaseId| {
+            let at = "2026-11-23T07:00:00Z";
+            let value = format!(r#"{{"status":"{status}","at":"{at}","run":{run}}}"#);
+            kv(keys::health_status(checker, check), value, 0)
+        };
+        let node = |name: &str, lease: LeaseId| {
+            let value = format!(
+                r#"{{"name":"{name}","region":"r","dns":[],"api":"","controls":"","served_revision":1,"updated_ms":0}}"#
+            );
+            kv(keys::node(name), value, lease)
+        };
+        // ns2 is registered under lease 7: its report written under 7 counts, the one from
+        // its run under lease 5 does not.
+        let kvs = [
+            observed("ns1", "web", "unhealthy", 3),
+            observed("ns2", "old", "unhealthy", 5),
+            observed("ns2", "web", "healthy", 7),
+            node("ns2", 7),
+        ];
         let (ns1, _) = Config::from_range(&kvs, 1, "ns1");
         let (ns2, _) = Config::from_range(&kvs, 1, "ns2");
         let (alone, _) = Config::from_range(&kvs, 1, keys::LOCAL_CHECKER);
         assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy));
         assert_eq!(ns2.observed.get("web"), Some(&Status::Healthy));
         assert_eq!(alone.observed.get("web"), None);
-        assert_eq!(ns1.reports["ns2"].get("web"), Some(&true));
+        assert_eq!(*ns1.reports["ns2"], BTreeMap::from([("web".to_owned(), true)]));
         assert!(!ns1.reports.contains_key("ns1"), "its own are observations, not reports");
+        assert_eq!(ns1.nodes["ns2"].lease, 7, "the store's lease, not the record's");
         // Observations are not configuration: nothing for the nodes to serve.
         assert_eq!(ns1.config_revision, 0);
-        // Another checker's observation going away leaves its report.
+        // ns2 restarts under lease 9: nothing of it counts until it reports again.
         let mut ns1 = ns1;
         let mut touched = Touched::default();
-        let delete = Event::Delete { key: keys::health_status("ns2", "web"), mod_revision: 2 };
-        ns1.apply(&WatchBatch { revision: 2, events: vec![delete] }, &mut touched);
-        assert!(touched.nodes && ns1.reports.is_empty() && ns1.config_revision == 0);
+        let batch = |revision: Revision, events: Vec<Event>| WatchBatch { revision, events };
+        ns1.apply(&batch(2, vec![Event::Put(node("ns2", 9))]), &mut touched);
+        assert!(touched.nodes && !ns1.reports.contains_key("ns2"));
+        ns1.apply(
+            &batch(3, vec![Event::Put(observed("ns2", "web", "unhealthy", 9))]),
+            &mut touched,
+        );
+        assert_eq!(*ns1.reports["ns2"], BTreeMap::from([("web".to_owned(), false)]));
+        // Its observation deleted (the check went), or its registration gone: no report.
+        let delete = Event::Delete { key: keys::health_status("ns2", "web"), mod_revision: 4 };
+        ns1.apply(&batch(4, vec![delete]), &mut touched);
+        assert!(ns1.reports.is_empty() && ns1.config_revision == 0);
+        ns1.apply(&batch(5, vec![Event::Put(observed("ns2", "web", "healthy", 9))]), &mut touched);
+        assert!(ns1.reports.contains_key("ns2"));
+        let gone = Event::Delete { key: keys::node("ns2"), mod_revision: 6 };
+        ns1.apply(&batch(6, vec![gone]), &mut touched);
+        assert!(ns1.reports.is_empty() && ns1.nodes.is_empty());
     }
 }

@@ -82,6 +82,9 @@ pub struct CheckerView {
     pub checker: String,
     /// `healthy` or `unhealthy`, as its probes established.
     pub observed: String,
+    /// Whether it counts in the quorum (another checker's always does; this node's own once
+    /// its probes since it started have established a status, or when it alone decides).
+    pub counted: bool,
 }
 
 /// The other checkers' reports, for the quorum rule (reference §1.4, SPEC §2): a probed check
@@ -89,6 +92,14 @@ pub struct CheckerView {
 /// observation and every other live checker's report of that check. Which checkers are live
 /// is the caller's to say (in a cluster: those whose leased registration exists), so the
 /// engine keeps no clock for it.
+///
+/// A checker's observation counts only once its probes since it started checking have
+/// established it: as many probes as the larger of the check's thresholds (a metric check's
+/// evaluations without data do not count). Until then it started from a default (healthy) or
+/// from a status stored by an earlier run, either of which may be stale, and a node joining or
+/// restarting must not flip a check that the others agree on. This node's own observation
+/// obeys the same rule, so every node counts the same; when nothing else counts, it decides
+/// alone whatever it has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Quorum {
     /// This node's checker name (its own report is its live observation).
@@ -106,12 +117,16 @@ struct Verdict {
     status: Status,
     healthy: usize,
     reporting: usize,
+    /// Whether this node's own observation is among them.
+    own_counted: bool,
 }
 
 #[derive(Debug, Default)]
 struct Record {
     probes: std::collections::BTreeMap<String, u64>,
     observed: Option<Status>,
+    /// Whether this run's probes have established the observed status (see [`Quorum`]).
+    established: bool,
     results: VecDeque<Observation>,
     last_failure: Option<Observation>,
     transitions: VecDeque<Transition>,
@@ -245,7 +260,7 @@ impl HealthEngine {
                     .unwrap_or(Status::Healthy),
             };
             let judged =
-                if probed(check) { self.verdict(check, observed).status } else { observed };
+                if probed(check) { self.verdict(check, observed, false).status } else { observed };
             let initial = final_status(judged, check);
             if slot.set(initial) != initial {
                 self.inner.changed.notify_waiters();
@@ -304,8 +319,11 @@ impl HealthEngine {
         let record = lock(&r.record);
         let status = self.slot(name).get();
         let observed = record.observed.unwrap_or(Status::Healthy);
-        let checkers =
-            if probed(&r.check) { self.checker_views(name, observed) } else { Vec::new() };
+        let checkers = if probed(&r.check) {
+            self.checker_views(name, observed, record.established)
+        } else {
+            Vec::new()
+        };
         Some(CheckState {
             status: status.to_string(),
             observed: observed.to_string(),
@@ -329,25 +347,28 @@ impl HealthEngine {
         self.judge_again();
     }
 
-    /// This node's own observed status of every probed, enabled check (what it reports).
+    /// This node's own observed status of every probed, enabled check its probes have
+    /// established (what it reports to the other checkers).
     pub fn observations(&self) -> std::collections::BTreeMap<String, bool> {
         lock(&self.inner.running)
             .values()
             .filter(|r| probed(&r.check) && !r.check.disabled)
-            .map(|r| {
-                let observed = lock(&r.record).observed.unwrap_or(Status::Healthy);
-                (r.check.name.clone(), observed == Status::Healthy)
+            .filter_map(|r| {
+                let record = lock(&r.record);
+                let observed = record.observed.unwrap_or(Status::Healthy);
+                record.established.then(|| (r.check.name.clone(), observed == Status::Healthy))
             })
             .collect()
     }
 
-    /// Waits until a probed check's own observed status changes.
+    /// Waits until a probed check's own observed status changes or is established.
     pub async fn observation_changed(&self) {
         self.inner.observation_changed.notified().await;
     }
 
-    /// The quorum's status of `check` given this node's own observation.
-    fn verdict(&self, check: &HealthCheck, own: Status) -> Verdict {
+    /// The quorum's status of `check` given this node's own observation (and whether its
+    /// probes have established it).
+    fn verdict(&self, check: &HealthCheck, own: Status, established: bool) -> Verdict {
         let mut others = (0, 0);
         if let Some(q) = lock(&self.inner.quorum).as_ref() {
             for report in others_of(q) {
@@ -357,13 +378,18 @@ impl HealthEngine {
                 }
             }
         }
-        Verdict::of(check, own, others)
+        Verdict::of(check, (own, established), others)
     }
 
-    fn checker_views(&self, name: &str, own: Status) -> Vec<CheckerView> {
+    fn checker_views(&self, name: &str, own: Status, established: bool) -> Vec<CheckerView> {
         let q = lock(&self.inner.quorum);
         let Some(q) = q.as_ref() else { return Vec::new() };
-        let mut views = vec![CheckerView { checker: q.me.clone(), observed: own.to_string() }];
+        let alone = !others_of(q).any(|r| r.contains_key(name));
+        let mut views = vec![CheckerView {
+            checker: q.me.clone(),
+            observed: own.to_string(),
+            counted: established || alone,
+        }];
         for (checker, report) in &q.reports {
             let Some(h) = report.get(name) else { continue };
             if *checker == q.me {
@@ -372,6 +398,7 @@ impl HealthEngine {
             views.push(CheckerView {
                 checker: checker.clone(),
                 observed: if *h { Status::Healthy } else { Status::Unhealthy }.to_string(),
+                counted: true,
             });
         }
         views
@@ -398,7 +425,10 @@ impl HealthEngine {
             let slots = lock(&self.inner.slots);
             for r in running.values().filter(|r| probed(&r.check) && !r.check.disabled) {
                 let Some(slot) = slots.get(&r.check.name) else { continue };
-                let own = lock(&r.record).observed.unwrap_or(Status::Healthy);
+                let own = {
+                    let record = lock(&r.record);
+                    (record.observed.unwrap_or(Status::Healthy), record.established)
+                };
                 let others = tally.get(r.check.name.as_str()).copied().unwrap_or_default();
                 let verdict = Verdict::of(&r.check, own, others);
                 let fin = final_status(verdict.status, &r.check);
@@ -490,12 +520,16 @@ fn others_of(q: &Quorum) -> impl Iterator<Item = &Report> {
 }
 
 impl Verdict {
-    /// The quorum of this node's observation and `others` (healthy, reporting).
-    fn of(check: &HealthCheck, own: Status, others: (usize, usize)) -> Verdict {
-        let healthy = usize::from(own == Status::Healthy) + others.0;
-        let reporting = 1 + others.1;
+    /// The quorum of this node's observation (and whether it is established) and `others`
+    /// (healthy, reporting). An observation not yet established counts only alone.
+    fn of(check: &HealthCheck, own: (Status, bool), others: (usize, usize)) -> Verdict {
+        let counts = own.1 || others.1 == 0;
+        let healthy = usize::from(counts && own.0 == Status::Healthy) + others.0;
+        let reporting = usize::from(counts) + others.1;
+
         let ok = quorum_healthy(healthy, reporting, check.threshold_pct);
-        Verdict { status: if ok { Status::Healthy } else { Status::Unhealthy }, healthy, reporting }
+        let status = if ok { Status::Healthy } else { Status::Unhealthy };
+        Verdict { status, healthy, reporting, own_counted: counts }
     }
 
     fn reason(&self) -> String {
@@ -533,17 +567,28 @@ impl EndpointTask {
             % (interval.as_millis().max(1) as u64);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         let mut machine = Hysteresis::new(&self.check).with_status(self.observed);
+        // Probes needed before this run's observation counts (see [`Quorum`]).
+        let needed = u64::from(self.check.failure_threshold.max(self.check.recovery_threshold));
+        let mut observed_probes: u64 = 0;
         loop {
             let result = probe(&self.check, &self.policy).await;
             // A metric check without a value keeps its last known status, if so configured.
             let changed = match &self.check.kind {
                 CheckKind::Metric(m) if crate::metric::keeps_status(m, &result) => None,
-                _ => machine.observe(result.success, Instant::now()),
+                _ => {
+                    observed_probes += 1;
+                    machine.observe(result.success, Instant::now())
+                }
             };
-            let verdict = self.engine.verdict(&self.check, machine.status());
+            let established = observed_probes >= needed;
+            let newly_established = established && !lock(&self.record).established;
+            if newly_established {
+                lock(&self.record).established = true;
+            }
+            let verdict = self.engine.verdict(&self.check, machine.status(), established);
             let fin = final_status(verdict.status, &self.check);
             let before = self.slot.set(fin);
-            if changed.is_some() {
+            if changed.is_some() || newly_established {
                 self.engine.inner.observation_changed.notify_one();
             }
             let observation = Observation { at: now_rfc3339(), result };
@@ -563,9 +608,9 @@ impl EndpointTask {
                     r.results.pop_front();
                 }
             }
-            if changed.is_some() && before != fin {
+            if (changed.is_some() || newly_established) && before != fin {
                 let mut reason = observation.result.reason.clone();
-                if verdict.reporting > 1 {
+                if verdict.reporting > 1 || !verdict.own_counted {
                     reason = format!("{reason}; {}", verdict.reason());
                 }
                 self.engine.transition(&self.record, &self.check.name, before, fin, &reason);

@@ -281,6 +281,42 @@ async fn other_checkers_reports_decide_by_quorum_until_they_go() {
 }
 
 #[tokio::test]
+async fn a_new_checker_counts_once_its_probes_establish_its_status() {
+    // A node joins while the others agree the endpoint is down. Its own observation starts
+    // healthy (the default), which must not outvote them: it counts only once this run's
+    // probes (three, the failure threshold) have established it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let up = check(&format!(
+        r#"{{"name":"web","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":3}}"#
+    ));
+    let engine = HealthEngine::new();
+    let down: Report = std::sync::Arc::new([("web".to_owned(), false)].into());
+    let reports = [("b".to_owned(), down.clone()), ("c".to_owned(), down)].into();
+    engine.set_quorum(Some(Quorum { me: "a".into(), reports }));
+    engine.apply(&[up], &|_| None);
+    let web = engine.slot("web");
+    assert_eq!(web.get(), Status::Unhealthy, "0 of 2 counted checkers report healthy");
+    let state = engine.state("web").unwrap();
+    assert!(state.checkers.iter().any(|c| c.checker == "a" && !c.counted), "{:?}", state.checkers);
+    assert!(engine.observations().is_empty(), "nothing established to report yet");
+    // Its probes succeed three times: its healthy observation counts, 1 of 3 > 18 %.
+    let end = tokio::time::Instant::now() + Duration::from_secs(3);
+    while web.get() != Status::Healthy {
+        assert!(tokio::time::Instant::now() < end, "{:?}", engine.state("web"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = engine.state("web").unwrap();
+    assert!(state.probes["success"] >= 3, "{:?}", state.probes);
+    assert_eq!(
+        state.transitions[0].reason.rsplit("; ").next(),
+        Some("1 of 3 checkers report healthy")
+    );
+    assert_eq!(engine.observations().get("web"), Some(&true));
+    engine.shutdown();
+}
+
+#[tokio::test]
 async fn denied_networks_are_not_probed_even_after_resolution() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
