@@ -5,8 +5,8 @@
 //!     cargo run --release -p turnout-health --example probe_load -- CHECKS INTERVAL_MS SECONDS
 //!
 //! With `QUORUM=N`, the engine also judges every check by the checkers' quorum, with N-1
-//! other checkers reporting every check healthy, their reports renewed every second (what a
-//! cluster of N nodes costs the engine).
+//! other checkers reporting every check healthy and one check of their reports flipping every
+//! second (each change is a judgement of every check: what a cluster of N nodes costs).
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // A benchmark driver: panics and prints are its interface.
 
 use std::time::{Duration, Instant};
