@@ -11,7 +11,7 @@
 //! each status).
 //! `GET /v1/cluster` shows the nodes, their regions, revisions and lag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -107,9 +107,9 @@ pub(crate) fn now_ms() -> u64 {
 
 impl Control {
     /// The other checkers' reports for the health engine's quorum: those of every registered
-    /// node (a registration lives while its node renews it), none while this node is itself
-    /// cut off from the store (their registrations may have lapsed unseen); None when no
-    /// other checker counts.
+    /// node (a registration lives while its node renews it), and where checks are placed.
+    /// None while this node is itself cut off from the store (their registrations may have
+    /// lapsed unseen: it probes every check and decides alone), or when nothing else counts.
     pub(crate) fn quorum(&self) -> Option<Quorum> {
         if self.isolated() {
             return None;
@@ -122,8 +122,39 @@ impl Control {
             .filter(|(checker, _)| checker.as_str() != me && st.nodes.contains_key(*checker))
             .map(|(checker, report)| (checker.clone(), Arc::clone(report)))
             .collect();
+        let placement = self.placement(&st);
         drop(st);
-        (!reports.is_empty()).then(|| Quorum { me: me.to_owned(), reports })
+        (!reports.is_empty() || !placement.is_empty()).then(|| Quorum {
+            me: me.to_owned(),
+            reports,
+            placement,
+        })
+    }
+
+    /// Where each check with `checkers_per_region` is placed, computed again only after
+    /// something that moves it. Empty unless this node is registered under its checker name
+    /// (a single node, or one not registered yet, probes every check).
+    fn placement(&self, st: &crate::state::Config) -> Arc<Placement> {
+        if !st.nodes.contains_key(self.checker()) {
+            return Arc::default();
+        }
+        let mut cache = self.placements.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((revision, placement)) = cache.as_ref()
+            && *revision == st.placement_revision
+        {
+            return Arc::clone(placement);
+        }
+        let placement: Arc<Placement> = Arc::new(
+            st.checks
+                .values()
+                .filter_map(|(_, check)| {
+                    let k = check.checkers_per_region?;
+                    Some((check.name.clone(), Arc::new(place(&check.name, k, &st.nodes))))
+                })
+                .collect(),
+        );
+        *cache = Some((st.placement_revision, Arc::clone(&placement)));
+        placement
     }
 
     /// The cluster as this node sees it.
@@ -163,6 +194,44 @@ impl Control {
             .min();
         Some(others.map_or(own, |o| o.min(own)))
     }
+}
+
+/// Where placed checks run: check -> the checkers (node names) that probe it.
+pub(crate) type Placement = BTreeMap<String, Arc<BTreeSet<String>>>;
+
+/// The checkers that probe `check` when it asks for `per_region` checkers of each region: in
+/// each region of `nodes`, those with the highest rendezvous score for the pair (check, node).
+/// Every node computes the same set from the same registrations, and a node joining or
+/// leaving moves only the checks it wins or held.
+pub fn place(
+    check: &str,
+    per_region: u8,
+    nodes: &BTreeMap<String, NodeRecord>,
+) -> BTreeSet<String> {
+    let mut regions: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
+    for node in nodes.values() {
+        regions.entry(&node.region).or_default().push((score(check, &node.name), &node.name));
+    }
+    let mut on = BTreeSet::new();
+    for mut candidates in regions.into_values() {
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        on.extend(candidates.into_iter().take(usize::from(per_region)).map(|(_, n)| n.to_owned()));
+    }
+    on
+}
+
+/// The rendezvous score of (check, node): the first 8 bytes of SHA-256(check, 0, node), the
+/// same on every node and every build.
+fn score(check: &str, node: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(check.as_bytes())
+        .chain_update([0])
+        .chain_update(node.as_bytes())
+        .finalize();
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// One node's registration and reports, as its task keeps them.
@@ -236,32 +305,45 @@ impl Registration {
     }
 
     /// Writes this node's own established observed statuses that the store does not hold
-    /// under the current registration (`run`).
+    /// under the current registration (`run`), and deletes those it wrote that are no longer
+    /// established (the check moved to other checkers, was changed or disabled): a stored
+    /// observation must not count for longer than its probes back it.
     async fn report(&mut self, control: &Control, run: LeaseId) -> Result<(), ControlError> {
         if control.served_revision().is_none() {
             return Ok(()); // The checks are not read from the store yet.
         }
-        let reported = &mut self.reported;
         let now = control.health().observations();
-        // A check deleted since: its keys went with it.
-        reported.retain(|check, _| now.contains_key(check));
-        let changed: Vec<(&String, bool)> =
-            now.iter().filter(|(c, h)| reported.get(*c) != Some(h)).map(|(c, h)| (c, *h)).collect();
-        for chunk in changed.chunks(REPORT_CHUNK) {
+        // check -> Some(healthy) to write, None to delete.
+        let mut due: Vec<(String, Option<bool>)> = self
+            .reported
+            .keys()
+            .filter(|check| !now.contains_key(*check))
+            .map(|check| (check.clone(), None))
+            .collect();
+        due.extend(
+            now.iter()
+                .filter(|(c, h)| self.reported.get(*c) != Some(h))
+                .map(|(c, h)| (c.clone(), Some(*h))),
+        );
+        for chunk in due.chunks(REPORT_CHUNK) {
             let at = crate::now_rfc3339();
             let success = chunk
                 .iter()
                 .map(|(check, healthy)| {
+                    let key = keys::health_status(control.checker(), check);
+                    let Some(healthy) = healthy else { return Op::delete(key) };
                     let status = if *healthy { "healthy" } else { "unhealthy" };
                     let o = ObservedStatus { status: status.to_owned(), at: at.clone(), run };
-                    Op::put(
-                        keys::health_status(control.checker(), check),
-                        crate::service::to_json(&o),
-                    )
+                    Op::put(key, crate::service::to_json(&o))
                 })
                 .collect();
             control.store().txn(Txn { success, ..Txn::default() }).await?;
-            reported.extend(chunk.iter().map(|(c, h)| ((*c).clone(), *h)));
+            for (check, healthy) in chunk {
+                match healthy {
+                    Some(h) => self.reported.insert(check.clone(), *h),
+                    None => self.reported.remove(check),
+                };
+            }
         }
         Ok(())
     }
@@ -324,5 +406,66 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         if !matches!(revoked.await, Ok(Ok(()))) {
             tracing::warn!("could not revoke this node's registration; it expires in {NODE_TTL:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(list: &[(&str, &str)]) -> BTreeMap<String, NodeRecord> {
+        list.iter()
+            .map(|(name, region)| {
+                let record = NodeRecord {
+                    name: (*name).to_owned(),
+                    region: (*region).to_owned(),
+                    dns: Vec::new(),
+                    api: String::new(),
+                    controls: String::new(),
+                    served_revision: 0,
+                    updated_ms: 0,
+                    lease: 0,
+                };
+                ((*name).to_owned(), record)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn placement_takes_k_per_region_and_moves_little_when_a_node_joins() {
+        let three = nodes(&[("a", "eu"), ("b", "eu"), ("c", "eu"), ("x", "us"), ("y", "us")]);
+        let checks: Vec<String> = (0..3000).map(|i| format!("check-{i}")).collect();
+        let mut load: BTreeMap<String, usize> = BTreeMap::new();
+        for check in &checks {
+            let on = place(check, 1, &three);
+            // One per region, the same every time.
+            assert_eq!(on.len(), 2, "{check}: {on:?}");
+            assert_eq!(on, place(check, 1, &three));
+            assert_eq!(on.iter().filter(|n| ["x", "y"].contains(&n.as_str())).count(), 1);
+            for n in on {
+                *load.entry(n).or_default() += 1;
+            }
+        }
+        // Spread evenly within a region (3,000 checks over 3 eu nodes: about 1,000 each).
+        for n in ["a", "b", "c"] {
+            assert!((850..1150).contains(&load[n]), "{load:?}");
+        }
+        // More than a region holds: all of it.
+        assert_eq!(place("check-1", 5, &three).len(), 5);
+        // A fourth eu node takes about a quarter of the eu checks, and only from the others:
+        // no check moves between the three that stay.
+        let four = nodes(&[("a", "eu"), ("b", "eu"), ("c", "eu"), ("d", "eu"), ("x", "us")]);
+        let mut moved = 0;
+        for check in &checks {
+            let before = place(check, 1, &three);
+            let after = place(check, 1, &four);
+            let eu_before = before.iter().find(|n| !["x", "y"].contains(&n.as_str())).unwrap();
+            let eu_after = after.iter().find(|n| !["x", "y"].contains(&n.as_str())).unwrap();
+            if eu_before != eu_after {
+                assert_eq!(eu_after, "d", "{check} moved from {eu_before} to {eu_after}");
+                moved += 1;
+            }
+        }
+        assert!((600..900).contains(&moved), "{moved} of 3000 moved");
     }
 }

@@ -83,6 +83,8 @@ pub struct Control {
     store_reachable: std::sync::atomic::AtomicBool,
     /// Whether this node's registration has gone unrenewed for its lease's time to live.
     isolated: std::sync::atomic::AtomicBool,
+    /// Where placed checks run, and the placement revision it was computed for.
+    pub(crate) placements: std::sync::Mutex<Option<(Revision, Arc<crate::cluster::Placement>)>>,
 }
 
 /// What a submitted batch did.
@@ -134,6 +136,7 @@ impl Control {
             checker,
             store_reachable: std::sync::atomic::AtomicBool::new(false),
             isolated: std::sync::atomic::AtomicBool::new(false),
+            placements: std::sync::Mutex::new(None),
         })
     }
 

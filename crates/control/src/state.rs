@@ -65,6 +65,9 @@ pub struct Config {
     /// The last revision that changed the configuration (not a node record, not a health
     /// observation): what every node must serve for a change to be INSYNC.
     pub config_revision: Revision,
+    /// The last revision that may have changed where checks are placed (a check, or a node
+    /// joining, leaving or changing region): placements are computed again after it.
+    pub placement_revision: Revision,
 }
 
 /// A persisted observed status.
@@ -95,6 +98,8 @@ pub struct Touched {
     pub controls: bool,
     /// Whether any node record or another checker's report changed.
     pub nodes: bool,
+    /// Whether the checks' placement may have changed (a check, or a node's name or region).
+    pub placement: bool,
 }
 
 /// Whether a key is configuration: not a node's registration, not a health observation
@@ -107,7 +112,12 @@ impl Config {
     /// Builds the state from a full range of [`keys::ROOT`], for the node whose observed
     /// health statuses are kept under `checker`.
     pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (Config, Touched) {
-        let mut config = Config { revision, checker: checker.to_owned(), ..Config::default() };
+        let mut config = Config {
+            revision,
+            checker: checker.to_owned(),
+            placement_revision: revision,
+            ..Config::default()
+        };
         let mut touched = Touched::default();
         for kv in kvs {
             config.put(kv, &mut touched);
@@ -128,6 +138,9 @@ impl Config {
             if is_config(event.key()) {
                 self.config_revision = self.config_revision.max(batch.revision);
             }
+        }
+        if touched.placement {
+            self.placement_revision = batch.revision;
         }
         self.revision = self.revision.max(batch.revision);
     }
@@ -174,6 +187,7 @@ impl Config {
                 Ok(check) => {
                     self.checks.insert(check.name.clone(), (spec, check));
                     touched.checks = true;
+                    touched.placement = true;
                 }
                 Err(errors) => {
                     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -187,11 +201,13 @@ impl Config {
             if let Some(mut r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
                 // The store's word on the lease, not the record's.
                 r.lease = kv.lease;
-                let name = r.name.clone();
-                let lease = r.lease;
-                let before = self.nodes.insert(name.clone(), r).map(|old| old.lease);
-                if before != Some(lease) {
+                let (name, lease, region) = (r.name.clone(), r.lease, r.region.clone());
+                let before = self.nodes.insert(name.clone(), r);
+                if before.as_ref().map(|old| old.lease) != Some(lease) {
                     self.count_reports_of(&name);
+                }
+                if before.is_none_or(|old| old.region != region) {
+                    touched.placement = true;
                 }
                 touched.nodes = true;
             }
@@ -274,11 +290,13 @@ impl Config {
         } else if let Some(rest) = key.strip_prefix(&keys::checks()) {
             self.checks.remove(&unescape(rest));
             touched.checks = true;
+            touched.placement = true;
         } else if let Some(rest) = key.strip_prefix(&keys::nodes()) {
             let name = unescape(rest);
             self.nodes.remove(&name);
             self.reports.remove(&name);
             touched.nodes = true;
+            touched.placement = true;
         } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
             self.panels.remove(&unescape(rest));
             touched.controls = true;

@@ -270,7 +270,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         if let Some((checks, observed)) = checks {
             control.health().apply(&checks, &|name| observed.get(name).copied());
         }
-        if touched.nodes {
+        if touched.nodes || touched.placement {
             control.health().set_quorum(control.quorum());
         }
         control.state_caught_up(revision);

@@ -58,7 +58,7 @@ fn main() {
                     }
                     let checks: Report = std::sync::Arc::new(checks);
                     let reports = (1..quorum).map(|i| (format!("peer{i}"), checks.clone())).collect();
-                    engine.set_quorum(Some(Quorum { me: "me".into(), reports }));
+                    engine.set_quorum(Some(Quorum { me: "me".into(), reports, ..Quorum::default() }));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });

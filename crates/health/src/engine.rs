@@ -106,6 +106,23 @@ pub struct Quorum {
     pub me: String,
     /// Every live checker's report (check -> healthy), by checker name; shared, not copied.
     pub reports: std::collections::BTreeMap<String, Report>,
+    /// The checks placed on some checkers only (`checkers_per_region`): check -> the checkers
+    /// that probe it. This node probes a placed check only if it is among them, and only
+    /// their reports count. A check not here is probed by every checker.
+    pub placement: Arc<std::collections::BTreeMap<String, Arc<std::collections::BTreeSet<String>>>>,
+}
+
+impl Quorum {
+    /// Whether this node probes `check`.
+    fn probes_here(&self, check: &str) -> bool {
+        self.placement.get(check).is_none_or(|on| on.contains(&self.me))
+    }
+
+    /// Whether `checker`'s report of `check` counts (not this node's own: that is its live
+    /// observation).
+    fn counts(&self, checker: &str, check: &str) -> bool {
+        checker != self.me && self.placement.get(check).is_none_or(|on| on.contains(checker))
+    }
 }
 
 /// One checker's observed status of each check it probes (check -> healthy).
@@ -259,8 +276,11 @@ impl HealthEngine {
                     .or_else(|| known(&check.name))
                     .unwrap_or(Status::Healthy),
             };
-            let judged =
-                if probed(check) { self.verdict(check, observed, false).status } else { observed };
+            let judged = if probed(check) {
+                self.verdict(check, observed, false).map_or(observed, |v| v.status)
+            } else {
+                observed
+            };
             let initial = final_status(judged, check);
             if slot.set(initial) != initial {
                 self.inner.changed.notify_waiters();
@@ -366,33 +386,46 @@ impl HealthEngine {
         self.inner.observation_changed.notified().await;
     }
 
+    /// Whether this node probes `check` now (a placed check may be on other checkers).
+    pub fn probes_here(&self, check: &str) -> bool {
+        lock(&self.inner.quorum).as_ref().is_none_or(|q| q.probes_here(check))
+    }
+
     /// The quorum's status of `check` given this node's own observation (and whether its
-    /// probes have established it).
-    fn verdict(&self, check: &HealthCheck, own: Status, established: bool) -> Verdict {
+    /// probes have established it); None when no checker's observation counts.
+    fn verdict(&self, check: &HealthCheck, own: Status, established: bool) -> Option<Verdict> {
+        let quorum = lock(&self.inner.quorum).clone();
         let mut others = (0, 0);
-        if let Some(q) = lock(&self.inner.quorum).as_ref() {
-            for report in others_of(q) {
-                if let Some(h) = report.get(&check.name) {
+        if let Some(q) = &quorum {
+            for (checker, report) in &q.reports {
+                if let Some(h) = report.get(&check.name)
+                    && q.counts(checker, &check.name)
+                {
                     others.0 += usize::from(*h);
                     others.1 += 1;
                 }
             }
         }
-        Verdict::of(check, (own, established), others)
+        let here = quorum.as_ref().is_none_or(|q| q.probes_here(&check.name));
+        Verdict::of(check, own, own_counts(here, established, others), others)
     }
 
     fn checker_views(&self, name: &str, own: Status, established: bool) -> Vec<CheckerView> {
         let q = lock(&self.inner.quorum);
         let Some(q) = q.as_ref() else { return Vec::new() };
-        let alone = !others_of(q).any(|r| r.contains_key(name));
-        let mut views = vec![CheckerView {
-            checker: q.me.clone(),
-            observed: own.to_string(),
-            counted: established || alone,
-        }];
+        let others =
+            q.reports.iter().filter(|(c, r)| r.contains_key(name) && q.counts(c, name)).count();
+        let mut views = Vec::new();
+        if q.probes_here(name) {
+            views.push(CheckerView {
+                checker: q.me.clone(),
+                observed: own.to_string(),
+                counted: established || others == 0,
+            });
+        }
         for (checker, report) in &q.reports {
             let Some(h) = report.get(name) else { continue };
-            if *checker == q.me {
+            if !q.counts(checker, name) {
                 continue;
             }
             views.push(CheckerView {
@@ -411,8 +444,11 @@ impl HealthEngine {
         // The reports are shared, not copied: a judgement holds no lock while it runs.
         let quorum = lock(&self.inner.quorum).clone();
         if let Some(q) = &quorum {
-            for report in others_of(q) {
+            for (checker, report) in &q.reports {
                 for (name, h) in report.iter() {
+                    if !q.counts(checker, name) {
+                        continue;
+                    }
                     let t = tally.entry(name.as_str()).or_default();
                     t.0 += usize::from(*h);
                     t.1 += 1;
@@ -425,12 +461,15 @@ impl HealthEngine {
             let slots = lock(&self.inner.slots);
             for r in running.values().filter(|r| probed(&r.check) && !r.check.disabled) {
                 let Some(slot) = slots.get(&r.check.name) else { continue };
-                let own = {
+                let (own, established) = {
                     let record = lock(&r.record);
                     (record.observed.unwrap_or(Status::Healthy), record.established)
                 };
                 let others = tally.get(r.check.name.as_str()).copied().unwrap_or_default();
-                let verdict = Verdict::of(&r.check, own, others);
+                let here = quorum.as_ref().is_none_or(|q| q.probes_here(&r.check.name));
+                let counts = own_counts(here, established, others);
+                // Nobody's observation counts (a placed check between its checkers): as is.
+                let Some(verdict) = Verdict::of(&r.check, own, counts, others) else { continue };
                 let fin = final_status(verdict.status, &r.check);
                 let before = slot.set(fin);
                 if before != fin {
@@ -514,22 +553,29 @@ impl HealthEngine {
     }
 }
 
-/// The other checkers' reports (this node's own is its live observation).
-fn others_of(q: &Quorum) -> impl Iterator<Item = &Report> {
-    q.reports.iter().filter(|(checker, _)| **checker != q.me).map(|(_, r)| r)
+/// Whether this node's own observation counts: it must probe the check here, and its probes
+/// must have established the observation, unless no other checker's counts.
+fn own_counts(probes_here: bool, established: bool, others: (usize, usize)) -> bool {
+    probes_here && (established || others.1 == 0)
 }
 
 impl Verdict {
-    /// The quorum of this node's observation (and whether it is established) and `others`
-    /// (healthy, reporting). An observation not yet established counts only alone.
-    fn of(check: &HealthCheck, own: (Status, bool), others: (usize, usize)) -> Verdict {
-        let counts = own.1 || others.1 == 0;
-        let healthy = usize::from(counts && own.0 == Status::Healthy) + others.0;
-        let reporting = usize::from(counts) + others.1;
-
+    /// The quorum of this node's observation (if it counts) and `others` (healthy,
+    /// reporting); None when no observation counts at all.
+    fn of(
+        check: &HealthCheck,
+        own: Status,
+        own_counted: bool,
+        others: (usize, usize),
+    ) -> Option<Verdict> {
+        let healthy = usize::from(own_counted && own == Status::Healthy) + others.0;
+        let reporting = usize::from(own_counted) + others.1;
+        if reporting == 0 {
+            return None;
+        }
         let ok = quorum_healthy(healthy, reporting, check.threshold_pct);
         let status = if ok { Status::Healthy } else { Status::Unhealthy };
-        Verdict { status, healthy, reporting, own_counted: counts }
+        Some(Verdict { status, healthy, reporting, own_counted })
     }
 
     fn reason(&self) -> String {
@@ -571,6 +617,17 @@ impl EndpointTask {
         let needed = u64::from(self.check.failure_threshold.max(self.check.recovery_threshold));
         let mut observed_probes: u64 = 0;
         loop {
+            if !self.engine.probes_here(&self.check.name) {
+                // Placed on other checkers: no probes here. This run's observation stops
+                // counting, and is established anew if the check comes back.
+                if observed_probes > 0 {
+                    observed_probes = 0;
+                    lock(&self.record).established = false;
+                    self.engine.inner.observation_changed.notify_one();
+                }
+                tokio::time::sleep(interval).await;
+                continue;
+            }
             let result = probe(&self.check, &self.policy).await;
             // A metric check without a value keeps its last known status, if so configured.
             let changed = match &self.check.kind {
@@ -585,9 +642,10 @@ impl EndpointTask {
             if newly_established {
                 lock(&self.record).established = true;
             }
+            // (None only if the check moved elsewhere meanwhile: its slot stays as it is.)
             let verdict = self.engine.verdict(&self.check, machine.status(), established);
-            let fin = final_status(verdict.status, &self.check);
-            let before = self.slot.set(fin);
+            let fin = verdict.map(|v| final_status(v.status, &self.check));
+            let before = fin.map(|fin| self.slot.set(fin));
             if changed.is_some() || newly_established {
                 self.engine.inner.observation_changed.notify_one();
             }
@@ -608,7 +666,10 @@ impl EndpointTask {
                     r.results.pop_front();
                 }
             }
-            if (changed.is_some() || newly_established) && before != fin {
+            if let (Some(verdict), Some(before), Some(fin)) = (verdict, before, fin)
+                && (changed.is_some() || newly_established)
+                && before != fin
+            {
                 let mut reason = observation.result.reason.clone();
                 if verdict.reporting > 1 || !verdict.own_counted {
                     reason = format!("{reason}; {}", verdict.reason());

@@ -251,6 +251,7 @@ async fn other_checkers_reports_decide_by_quorum_until_they_go() {
         Some(Quorum {
             me: "a".into(),
             reports: reports.into_iter().map(|(n, r)| (n.to_owned(), r)).collect(),
+            ..Quorum::default()
         })
     };
     // b and c see it up: 2 of 3 > 50 %.
@@ -293,7 +294,7 @@ async fn a_new_checker_counts_once_its_probes_establish_its_status() {
     let engine = HealthEngine::new();
     let down: Report = std::sync::Arc::new([("web".to_owned(), false)].into());
     let reports = [("b".to_owned(), down.clone()), ("c".to_owned(), down)].into();
-    engine.set_quorum(Some(Quorum { me: "a".into(), reports }));
+    engine.set_quorum(Some(Quorum { me: "a".into(), reports, ..Quorum::default() }));
     engine.apply(&[up], &|_| None);
     let web = engine.slot("web");
     assert_eq!(web.get(), Status::Unhealthy, "0 of 2 counted checkers report healthy");
@@ -312,6 +313,54 @@ async fn a_new_checker_counts_once_its_probes_establish_its_status() {
         state.transitions[0].reason.rsplit("; ").next(),
         Some("1 of 3 checkers report healthy")
     );
+    assert_eq!(engine.observations().get("web"), Some(&true));
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_placed_check_is_probed_and_judged_by_its_checkers_only() {
+    // "web" is placed on b and c: this node (a) does not probe it, and its status is theirs,
+    // whatever a would see. Then it is placed on a and b: a probes, and c no longer counts.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let web = check(&format!(
+        r#"{{"name":"web","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":1,"checkers_per_region":2}}"#
+    ));
+    let engine = HealthEngine::new();
+    let report =
+        |healthy: bool| -> Report { std::sync::Arc::new([("web".to_owned(), healthy)].into()) };
+    let placed = |on: &[&str]| {
+        let on: std::collections::BTreeSet<String> = on.iter().map(|c| (*c).to_owned()).collect();
+        std::sync::Arc::new([("web".to_owned(), std::sync::Arc::new(on))].into())
+    };
+    let reports: std::collections::BTreeMap<String, Report> =
+        [("b".to_owned(), report(false)), ("c".to_owned(), report(false))].into();
+    engine.set_quorum(Some(Quorum {
+        me: "a".into(),
+        reports: reports.clone(),
+        placement: placed(&["b", "c"]),
+    }));
+    engine.apply(&[web], &|_| None);
+    let slot = engine.slot("web");
+    assert!(!engine.probes_here("web"));
+    assert_eq!(slot.get(), Status::Unhealthy, "b and c say it is down; a does not count");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let state = engine.state("web").unwrap();
+    assert!(state.probes.is_empty(), "a never probed it: {:?}", state.probes);
+    assert!(state.checkers.iter().all(|c| c.checker != "a"), "{:?}", state.checkers);
+    assert!(engine.observations().is_empty(), "a reports nothing of it");
+    // Moved to a and b: a probes it (the port is open), and once a's probe establishes its
+    // view, 1 of 2 is healthy (> 18 %); c's report no longer counts.
+    engine.set_quorum(Some(Quorum { me: "a".into(), reports, placement: placed(&["a", "b"]) }));
+    let end = tokio::time::Instant::now() + Duration::from_secs(3);
+    while slot.get() != Status::Healthy {
+        assert!(tokio::time::Instant::now() < end, "{:?}", engine.state("web"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = engine.state("web").unwrap();
+    let counted: Vec<&str> =
+        state.checkers.iter().filter(|c| c.counted).map(|c| c.checker.as_str()).collect();
+    assert_eq!(counted, ["a", "b"], "{:?}", state.checkers);
     assert_eq!(engine.observations().get("web"), Some(&true));
     engine.shutdown();
 }

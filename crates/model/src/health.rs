@@ -88,6 +88,10 @@ pub struct HealthCheckSpec {
     /// as Route 53.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_pct: Option<i64>,
+    /// Probed checks in a cluster: how many checkers of each region probe it, 1-16 (chosen
+    /// by rendezvous hashing of the check and node names); absent, every node probes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkers_per_region: Option<i64>,
     /// Calculated: the child checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<String>>,
@@ -200,7 +204,12 @@ pub struct HealthCheck {
     pub disabled: bool,
     /// The checkers' quorum: healthy iff `healthy * 100 > threshold_pct * reporting`.
     pub threshold_pct: u8,
+    /// In a cluster, how many checkers of each region probe it (None: every one).
+    pub checkers_per_region: Option<u8>,
 }
+
+/// The most checkers per region a check may ask for.
+pub const MAX_CHECKERS_PER_REGION: i64 = 16;
 
 /// Route 53's quorum: more than 18 % of the checkers (reference §1.4).
 pub const DEFAULT_THRESHOLD_PCT: u8 = 18;
@@ -361,6 +370,11 @@ impl HealthCheckSpec {
             "threshold_pct",
             "tcp, http, https or metric",
         );
+        not_for(
+            !probed && self.checkers_per_region.is_some(),
+            "checkers_per_region",
+            "tcp, http, https or metric",
+        );
         let threshold_pct = match self.threshold_pct {
             None => DEFAULT_THRESHOLD_PCT,
             Some(v @ 0..=99) => u8::try_from(v).unwrap_or(DEFAULT_THRESHOLD_PCT),
@@ -373,6 +387,18 @@ impl HealthCheckSpec {
                     ),
                 ));
                 DEFAULT_THRESHOLD_PCT
+            }
+        };
+        let checkers_per_region = match self.checkers_per_region {
+            None => None,
+            Some(v @ 1..=MAX_CHECKERS_PER_REGION) => u8::try_from(v).ok(),
+            Some(v) => {
+                errors.push(FieldError::new(
+                    "checkers_per_region",
+                    ErrorCode::InvalidValue,
+                    format!("{v} is outside 1-{MAX_CHECKERS_PER_REGION}"),
+                ));
+                None
             }
         };
         let mut target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
@@ -468,6 +494,7 @@ impl HealthCheckSpec {
                 inverted: self.inverted.unwrap_or(false),
                 disabled: self.disabled.unwrap_or(false),
                 threshold_pct,
+                checkers_per_region,
             }),
             _ => Err(errors),
         }

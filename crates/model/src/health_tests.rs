@@ -231,6 +231,20 @@ fn the_quorum_is_route53s_more_than_18_percent() {
     assert!(!quorum_healthy(1, 3, 50) && quorum_healthy(2, 3, 50));
     let c = check(r#"{"name":"w","type":"tcp","ip":"127.0.0.1","threshold_pct":50}"#).unwrap();
     assert_eq!(c.threshold_pct, 50);
+    assert_eq!(c.checkers_per_region, None, "every checker, by default");
+    let c = check(r#"{"name":"w","type":"tcp","ip":"127.0.0.1","checkers_per_region":2}"#).unwrap();
+    assert_eq!(c.checkers_per_region, Some(2));
+    for bad in ["0", "17", "-1"] {
+        let spec =
+            format!(r#"{{"name":"w","type":"tcp","ip":"127.0.0.1","checkers_per_region":{bad}}}"#);
+        assert_eq!(
+            check(&spec).unwrap_err(),
+            [("checkers_per_region".to_owned(), ErrorCode::InvalidValue)],
+            "{bad}"
+        );
+    }
+    let calc = r#"{"name":"c","type":"calculated","children":[],"checkers_per_region":1}"#;
+    assert!(check(calc).unwrap_err().iter().any(|(field, _)| field == "checkers_per_region"));
     assert_eq!(
         check(r#"{"name":"w","type":"tcp","ip":"127.0.0.1","threshold_pct":100}"#).unwrap_err(),
         [("threshold_pct".to_owned(), ErrorCode::InvalidValue)]

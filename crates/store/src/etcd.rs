@@ -103,6 +103,12 @@ pub fn parse_endpoints(url: &str) -> Result<Vec<String>, String> {
             "{url:?} names no etcd endpoint (like etcd://10.0.0.1:2379,10.0.0.2:2379)"
         ));
     }
+    if let Some(e) = endpoints.iter().find(|e| !e.starts_with("http://")) {
+        return Err(format!(
+            "{e:?}: only plain http:// etcd endpoints are supported (no TLS or authentication to \
+             etcd yet; keep etcd's client port on a private network)"
+        ));
+    }
     Ok(endpoints)
 }
 
@@ -545,7 +551,8 @@ mod tests {
             parse_endpoints("etcd://10.0.0.1:2379, 10.0.0.2:2379").unwrap(),
             ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
         );
-        assert_eq!(parse_endpoints("https://h:2379").unwrap(), ["https://h:2379"]);
+        assert_eq!(parse_endpoints("http://h:2379").unwrap(), ["http://h:2379"]);
+        assert!(parse_endpoints("https://h:2379").unwrap_err().contains("no TLS"));
         assert!(parse_endpoints("etcd://").is_err());
     }
 }

@@ -363,3 +363,87 @@ zones:
     qa.signal("TERM");
     qa.wait_exit(Duration::from_secs(10));
 }
+
+#[test]
+fn checks_are_placed_by_region() {
+    let etcd = Etcd::start(1);
+    let target = Backend::start(0);
+    let dirs = tempfile::tempdir().unwrap();
+    // Two nodes in eu, one in us, each probing from its own loopback address.
+    let names = ["pa", "pb", "pc"];
+    let regions = ["eu", "eu", "us"];
+    let sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let mut nodes: Vec<Turnout> = (0..3)
+        .map(|i| {
+            let args =
+                ["--node-name", names[i], "--region", regions[i], "--probe-source", sources[i]];
+            node_with(&etcd, &dirs.path().join(names[i]), &args)
+        })
+        .collect();
+    share_token(&nodes);
+    until_nodes(&nodes[0], 3, Duration::from_secs(10));
+    let file = dirs.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+health_checks:
+  - {{ name: web, type: http, ip: 127.0.0.1, port: {}, interval: 1s, failure_threshold: 1, checkers_per_region: 1 }}
+zones:
+  - name: p.test
+    records:
+      - {{ name: fo, type: A, ttl: 60, set_id: one, failover: primary, health_check: web, values: [192.0.2.10] }}
+      - {{ name: fo, type: A, ttl: 60, set_id: two, failover: secondary, values: [192.0.2.20] }}
+"#,
+            target.port
+        ),
+    )
+    .unwrap();
+    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // One eu checker and the us one probe it; every node sees the same two, and only them.
+    let counted = |t: &Turnout| -> Vec<String> {
+        let s = check_status(t, "web");
+        let all = s["checkers"].as_array().cloned().unwrap_or_default();
+        all.iter()
+            .filter(|c| c["counted"] == true)
+            .filter_map(|c| c["checker"].as_str().map(str::to_owned))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    let placed = loop {
+        let seen: Vec<Vec<String>> = nodes.iter().map(counted).collect();
+        if seen[0].len() == 2 && seen.iter().all(|s| *s == seen[0]) {
+            break seen[0].clone();
+        }
+        assert!(Instant::now() < end, "the nodes do not agree on two checkers: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(placed.contains(&"pc".to_owned()), "{placed:?}");
+    let eu = if placed.contains(&"pa".to_owned()) { 0 } else { 1 };
+    let idle = 1 - eu;
+    assert!(!placed.contains(&names[idle].to_owned()), "{placed:?}");
+    let s = check_status(&nodes[idle], "web");
+    assert_eq!(s["results"].as_array().map(Vec::len), Some(0), "{} probed it: {s}", names[idle]);
+    // Both of its checkers lose the target: every node fails over, though the idle node
+    // could still reach it (it does not probe it).
+    target.fail_for(&[sources[eu].parse().unwrap(), sources[2].parse().unwrap()]);
+    for t in &nodes {
+        until(t, "fo.p.test", "192.0.2.20");
+    }
+    // The eu checker leaves: the check moves to the other eu node, which reaches the target
+    // (1 of 2 healthy > 18 %), and the two nodes left fail back.
+    let mut leaving = nodes.remove(eu);
+    leaving.signal("TERM");
+    assert!(leaving.wait_exit(Duration::from_secs(10)).is_some());
+    for t in &nodes {
+        let end = Instant::now() + Duration::from_secs(15);
+        while dns_tool("dig", t.dns, &["+short", "fo.p.test", "A"]).trim() != "192.0.2.10" {
+            assert!(Instant::now() < end, "{}", check_status(t, "web"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let now = counted(&nodes[0]);
+    assert_eq!(now, [names[idle], "pc"], "{now:?}");
+}
