@@ -305,21 +305,26 @@ impl Registration {
     }
 
     /// Writes this node's own established observed statuses that the store does not hold
-    /// under the current registration (`run`), and deletes those it wrote that are no longer
-    /// established (the check moved to other checkers, was changed or disabled): a stored
-    /// observation must not count for longer than its probes back it.
+    /// under the current registration (`run`), and, in a cluster, deletes those it wrote that
+    /// are no longer established (the check moved to other checkers, was changed or
+    /// disabled): a stored observation must not count for longer than its probes back it.
     async fn report(&mut self, control: &Control, run: LeaseId) -> Result<(), ControlError> {
         if control.served_revision().is_none() {
             return Ok(()); // The checks are not read from the store yet.
         }
         let now = control.health().observations();
-        // check -> Some(healthy) to write, None to delete.
+        // check -> Some(healthy) to write, None to delete. Alone, nobody else counts the
+        // stored one, and it is what a restart starts from: it stays.
+        let alone = control.checker() == keys::LOCAL_CHECKER;
         let mut due: Vec<(String, Option<bool>)> = self
             .reported
             .keys()
-            .filter(|check| !now.contains_key(*check))
+            .filter(|check| !alone && !now.contains_key(*check))
             .map(|check| (check.clone(), None))
             .collect();
+        if alone {
+            self.reported.retain(|check, _| now.contains_key(check));
+        }
         due.extend(
             now.iter()
                 .filter(|(c, h)| self.reported.get(*c) != Some(h))
