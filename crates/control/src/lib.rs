@@ -58,7 +58,7 @@ pub async fn run_control_expiry(
 /// `shutdown`. Store errors are logged and retried at the next round.
 pub async fn run_change_gc(
     control: std::sync::Arc<Control>,
-    retention: std::time::Duration,
+    retention: Retention,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -67,13 +67,35 @@ pub async fn run_change_gc(
             () = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        let Some(cutoff) = std::time::SystemTime::now().checked_sub(retention) else { continue };
-        match control.prune_changes(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("pruned {n} change record(s) older than {retention:?}"),
-            Err(e) => tracing::warn!("pruning old change records failed: {e}"),
+        let now = std::time::SystemTime::now();
+        if let Some(cutoff) = now.checked_sub(retention.changes) {
+            match control.prune_changes(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!("pruned {n} change record(s) older than {:?}", retention.changes)
+                }
+                Err(e) => tracing::warn!("pruning old change records failed: {e}"),
+            }
+        }
+        if let Some(cutoff) = now.checked_sub(retention.audit) {
+            match control.prune_audit(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!("pruned {n} audit record(s) older than {:?}", retention.audit);
+                }
+                Err(e) => tracing::warn!("pruning old audit records failed: {e}"),
+            }
         }
     }
+}
+
+/// How long records of the past are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Change records (ids and statuses; the changes stay applied).
+    pub changes: std::time::Duration,
+    /// Routing-control audit records.
+    pub audit: std::time::Duration,
 }
 
 use turnout_model::{ChangeError, Name};

@@ -150,6 +150,27 @@ async fn old_change_records_are_pruned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_audit_records_are_pruned() {
+    let f = start().await;
+    let panel: turnout_model::controls::ControlPanelSpec =
+        serde_json::from_str(r#"{"name":"main","controls":["east"]}"#).unwrap();
+    f.control.put_panel(&panel).await.unwrap();
+    let update: turnout_control::routing::ControlUpdate =
+        serde_json::from_str(r#"{"states":{"east":"On"},"reason":"up"}"#).unwrap();
+    f.control.update_controls("main", &update, "admin").await.unwrap();
+    assert_eq!(f.control.control_history(None, 10).await.unwrap().len(), 1);
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(f.control.prune_audit(an_hour_ago).await.unwrap(), 0, "recent records stay");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    assert_eq!(f.control.prune_audit(later).await.unwrap(), 1);
+    assert!(f.control.control_history(None, 10).await.unwrap().is_empty());
+    // The control's state is not history: it stays.
+    let views = f.control.controls(Some("main")).unwrap();
+    assert_eq!(serde_json::to_value(&views).unwrap()[0]["state"], "On");
+    f.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_changes_are_posted_to_the_webhook() {
     use std::sync::{Arc, Mutex};
     let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();

@@ -101,6 +101,7 @@ struct RoutingSection {
 #[serde(deny_unknown_fields)]
 struct ControlSection {
     change_retention: Option<String>,
+    audit_retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +129,8 @@ pub struct Settings {
     pub region: String,
     /// How long change records are kept.
     pub change_retention: Duration,
+    /// How long routing-control audit records are kept.
+    pub audit_retention: Duration,
     /// Where to POST health-check status changes.
     pub webhook: Option<String>,
     /// The networks health checks may probe.
@@ -184,6 +187,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         node_name: None,
         region: "default".to_owned(),
         change_retention: Duration::from_secs(7 * 24 * 3600),
+        audit_retention: Duration::from_secs(90 * 24 * 3600),
         webhook: None,
         target_policy: turnout_model::health::TargetPolicy::default(),
         zone_files: Vec::new(),
@@ -247,6 +251,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         s.latency_map = f.routing.latency_map.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {
             s.change_retention = parse_duration("control.change_retention", &t)?;
+        }
+        if let Some(t) = f.control.audit_retention {
+            s.audit_retention = parse_duration("control.audit_retention", &t)?;
         }
         if let Some(l) = f.log.level {
             s.log_level = l;
@@ -400,6 +407,7 @@ mod tests {
             ("[log]\nlevel = \"loud\"\n", "log.level"),
             ("[api]\nlisten = \"localhost\"\n", "listen"),
             ("[control]\nchange_retention = \"a week\"\n", "control.change_retention"),
+            ("[control]\naudit_retention = \"-1h\"\n", "control.audit_retention"),
             ("[health]\nwebhook = \"https://x\"\n", "health.webhook"),
             ("[health]\ndenied_networks = [\"10/8\"]\n", "denied_networks"),
         ];

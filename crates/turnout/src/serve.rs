@@ -261,7 +261,11 @@ async fn serve(
     let sync =
         tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
     let api_task = tokio::spawn(api.run(control.clone(), shutdown.clone()));
-    tokio::spawn(run_change_gc(control.clone(), settings.change_retention, shutdown.clone()));
+    let retention = turnout_control::Retention {
+        changes: settings.change_retention,
+        audit: settings.audit_retention,
+    };
+    tokio::spawn(run_change_gc(control.clone(), retention, shutdown.clone()));
     tokio::spawn(run_control_expiry(control.clone(), shutdown.clone()));
     // The routing-control API: if it stops on its own, the node stops (it must not run
     // without its emergency switch).
