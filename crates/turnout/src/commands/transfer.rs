@@ -180,6 +180,52 @@ async fn send(
     Ok(change.id)
 }
 
+/// Adds to `state` what its records depend on, so that the file applies on its own: the
+/// health checks they name (with a calculated check's children, recursively), the control
+/// panels of `control` checks (without states: those are not configuration), and the CIDR
+/// collections of IP-based records.
+async fn with_what_records_name(
+    api: &turnout_api::client::Client,
+    state: &mut DesiredState,
+) -> Result<(), Failure> {
+    use std::collections::BTreeSet;
+    let records = state.zones.iter().flat_map(|z| &z.records);
+    let mut wanted: Vec<String> = records.clone().filter_map(|r| r.health_check.clone()).collect();
+    let collections: BTreeSet<String> =
+        records.filter_map(|r| r.cidr.as_ref().map(|c| c.collection.clone())).collect();
+    if !wanted.is_empty() {
+        let all: std::collections::BTreeMap<String, turnout_model::health::HealthCheckSpec> =
+            api.checks().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let mut seen = BTreeSet::new();
+        let mut panels = BTreeSet::new();
+        while let Some(name) = wanted.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(check) = all.get(&name) else { continue };
+            wanted.extend(check.children.iter().flatten().cloned());
+            if let Some((panel, _)) = check.control.as_deref().and_then(|c| c.split_once('/')) {
+                panels.insert(panel.to_owned());
+            }
+            state.health_checks.push(check.clone());
+        }
+        state.health_checks.sort_by(|a, b| a.name.cmp(&b.name));
+        if !panels.is_empty() {
+            state.control_panels =
+                api.panels().await?.into_iter().filter(|p| panels.contains(&p.name)).collect();
+        }
+    }
+    if !collections.is_empty() {
+        state.cidr_collections = api
+            .collections()
+            .await?
+            .into_iter()
+            .filter(|c| collections.contains(&c.name))
+            .collect();
+    }
+    Ok(())
+}
+
 pub async fn export(args: &ExportArgs) -> Result<(), Failure> {
     let api = client(&args.client)?;
     let info = api.zone(&args.zone).await?;
@@ -200,10 +246,11 @@ pub async fn export(args: &ExportArgs) -> Result<(), Failure> {
                     s
                 })
                 .collect();
-            let state = DesiredState {
+            let mut state = DesiredState {
                 zones: vec![DesiredZone { name: info.name.clone(), records, ..Default::default() }],
                 ..Default::default()
             };
+            with_what_records_name(&api, &mut state).await?;
             let text =
                 serde_saphyr::to_string(&state).map_err(|e| Failure::Input(e.to_string()))?;
             say(text.trim_end());

@@ -186,3 +186,50 @@ fn import_then_export_round_trips_and_a_broken_file_changes_nothing() {
     let zones = ok(&t, &["zone", "list"]);
     assert!(!zones.contains("broken.test"), "{zones}");
 }
+
+#[test]
+fn a_yaml_export_carries_what_its_records_name_and_applies_on_a_new_node() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        r#"
+control_panels:
+  - { name: main, controls: [east] }
+cidr_collections:
+  - { name: offices, locations: { paris: [192.0.2.0/24] } }
+health_checks:
+  - { name: east-switch, type: control, control: main/east }
+  - { name: east-port, type: tcp, ip: 127.0.0.1, port: 1, disabled: true }
+  - { name: east, type: calculated, children: [east-switch, east-port], health_threshold: 1 }
+  - { name: unrelated, type: tcp, ip: 127.0.0.1, port: 2, disabled: true }
+zones:
+  - name: ex.test
+    records:
+      - { name: www, type: A, ttl: 60, set_id: east, failover: primary, health_check: east, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: west, failover: secondary, values: [192.0.2.2] }
+      - { name: ip, type: A, ttl: 60, set_id: paris, cidr: { collection: offices, location: paris }, values: [192.0.2.3] }
+      - { name: ip, type: A, ttl: 60, set_id: rest, cidr: { collection: offices, location: "*" }, values: [192.0.2.4] }
+"#,
+    )
+    .unwrap();
+    ok(&t, &["apply", "-f", site.to_str().unwrap(), "--yes"]);
+    let exported = ok(&t, &["export", "ex.test", "--format", "yaml"]);
+    for wanted in
+        ["name: east-switch", "name: east-port", "name: east\n", "name: main", "name: offices"]
+    {
+        assert!(exported.contains(wanted), "{wanted:?} missing:\n{exported}");
+    }
+    assert!(!exported.contains("unrelated"), "{exported}");
+    // On a node with an empty store, the export applies on its own and answers the same.
+    let fresh = start(None);
+    let file = dir.path().join("exported.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    ok(&fresh, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    for node in [&t, &fresh] {
+        // The control is Off (a new control is), the disabled port counts as healthy: 1 of 2.
+        assert_eq!(dig_short(node, "www.ex.test", "A"), "192.0.2.1");
+        assert_eq!(dig_short(node, "ip.ex.test", "A"), "192.0.2.4");
+    }
+}
