@@ -241,6 +241,10 @@ struct Registration {
     lease: Option<LeaseId>,
     /// The record as last written under the current lease (its time left out).
     written: Option<NodeRecord>,
+    /// The revision of that write.
+    written_at: Revision,
+    /// Whether another process with this node's name was reported.
+    warned: bool,
     /// The served revision the record reports.
     served: Revision,
     /// When the lease was last granted or renewed.
@@ -285,15 +289,45 @@ impl Registration {
             let value = serde_json::to_vec(&NodeRecord { updated_ms: now_ms(), ..record.clone() })
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let put = Op::put_leased(keys::node(&self.me.name), value, lease);
-            self.expired_if_gone(store.txn(Txn { success: vec![put], ..Txn::default() }).await)?;
+            let done = self
+                .expired_if_gone(store.txn(Txn { success: vec![put], ..Txn::default() }).await)?;
             self.written = Some(record);
+            self.written_at = done.revision;
         }
         if Instant::now() >= self.next_renew {
             self.expired_if_gone(store.keep_alive(lease).await)?;
             self.renewed = Instant::now();
             self.next_renew = self.renewed + RENEW;
+            self.check_record(control, lease);
         }
         self.report(control, lease).await
+    }
+
+    /// Once this node has read past its last write, the store must hold its record under its
+    /// lease: if not (deleted by hand, or written by another process with the same name), it is
+    /// written again at the next step; at most once per renewal, so that two processes sharing
+    /// a name do not overwrite each other in a tight loop.
+    fn check_record(&mut self, control: &Control, lease: LeaseId) {
+        let st = control.read();
+        if st.revision < self.written_at {
+            return;
+        }
+        let held = st.nodes.get(&self.me.name).map(|r| r.lease);
+        drop(st);
+        if held == Some(lease) {
+            return;
+        }
+        if let Some(other) = held
+            && !self.warned
+        {
+            tracing::error!(
+                "another process registers as node {:?} (lease {other:x}, this one {lease:x}): \
+                 every node needs its own --node-name",
+                self.me.name
+            );
+            self.warned = true;
+        }
+        self.written = None;
     }
 
     /// Forgets the lease if the store says it is gone (the next step takes a new one).
@@ -366,6 +400,8 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         me,
         lease: None,
         written: None,
+        written_at: 0,
+        warned: false,
         served: 0,
         renewed: now,
         next_renew: now,

@@ -447,3 +447,22 @@ zones:
     let now = counted(&nodes[0]);
     assert_eq!(now, [names[idle], "pc"], "{now:?}");
 }
+
+#[test]
+fn two_nodes_with_one_name_are_told_so() {
+    let etcd = Etcd::start(1);
+    let dirs = tempfile::tempdir().unwrap();
+    let twins: Vec<Turnout> = ["x", "y"]
+        .iter()
+        .map(|d| node_with(&etcd, &dirs.path().join(d), &["--node-name", "twin"]))
+        .collect();
+    let end = Instant::now() + Duration::from_secs(20);
+    while !twins.iter().any(|t| t.log_text().contains("another process registers as node \"twin\""))
+    {
+        assert!(Instant::now() < end, "{}\n{}", twins[0].log_text(), twins[1].log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // They share one record, which keeps being written (not deleted), at most once a renewal.
+    let status = ok(&twins[0], &["cluster", "status"]);
+    assert_eq!(status.matches(" record written ").count(), 1, "{status}");
+}
