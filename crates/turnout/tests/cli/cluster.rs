@@ -252,6 +252,30 @@ fn until_isolated(t: &Turnout, want: bool) {
     }
 }
 
+/// Applies, through `t`, an http check `web` of the target on `port` (every second, one
+/// failure; `more` adds fields) and `fo.<zone>`: 192.0.2.10 while it is healthy, else
+/// 192.0.2.20.
+fn apply_checked_failover(t: &Turnout, dir: &std::path::Path, zone: &str, port: u16, more: &str) {
+    let more = if more.is_empty() { String::new() } else { format!(", {more}") };
+    let file = dir.join("site.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+health_checks:
+  - {{ name: web, type: http, ip: 127.0.0.1, port: {port}, interval: 1s, failure_threshold: 1{more} }}
+zones:
+  - name: {zone}
+    records:
+      - {{ name: fo, type: A, ttl: 60, set_id: one, failover: primary, health_check: web, values: [192.0.2.10] }}
+      - {{ name: fo, type: A, ttl: 60, set_id: two, failover: secondary, values: [192.0.2.20] }}
+"#
+        ),
+    )
+    .unwrap();
+    ok(t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+}
+
 /// A check's status as node `t` judges it (JSON of `turnout check status`).
 fn check_status(t: &Turnout, name: &str) -> serde_json::Value {
     let out = ok(t, &["check", "status", name, "--output", "json"]);
@@ -281,24 +305,7 @@ fn checkers_decide_by_quorum() {
         })
         .collect();
     share_token(&nodes);
-    let file = dirs.path().join("site.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-health_checks:
-  - {{ name: web, type: http, ip: 127.0.0.1, port: {}, interval: 1s, failure_threshold: 1 }}
-zones:
-  - name: q.test
-    records:
-      - {{ name: fo, type: A, ttl: 60, set_id: one, failover: primary, health_check: web, values: [192.0.2.10] }}
-      - {{ name: fo, type: A, ttl: 60, set_id: two, failover: secondary, values: [192.0.2.20] }}
-"#,
-            target.port
-        ),
-    )
-    .unwrap();
-    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    apply_checked_failover(&nodes[0], dirs.path(), "q.test", target.port, "");
     // Every node hears every checker's report.
     let wait_for = |t: &Turnout, what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
         let end = Instant::now() + Duration::from_secs(20);
@@ -382,24 +389,7 @@ fn checks_are_placed_by_region() {
         .collect();
     share_token(&nodes);
     until_nodes(&nodes[0], 3, Duration::from_secs(10));
-    let file = dirs.path().join("site.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-health_checks:
-  - {{ name: web, type: http, ip: 127.0.0.1, port: {}, interval: 1s, failure_threshold: 1, checkers_per_region: 1 }}
-zones:
-  - name: p.test
-    records:
-      - {{ name: fo, type: A, ttl: 60, set_id: one, failover: primary, health_check: web, values: [192.0.2.10] }}
-      - {{ name: fo, type: A, ttl: 60, set_id: two, failover: secondary, values: [192.0.2.20] }}
-"#,
-            target.port
-        ),
-    )
-    .unwrap();
-    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    apply_checked_failover(&nodes[0], dirs.path(), "p.test", target.port, "checkers_per_region: 1");
     // One eu checker and the us one probe it; every node sees the same two, and only them.
     let counted = |t: &Turnout| -> Vec<String> {
         let s = check_status(t, "web");
