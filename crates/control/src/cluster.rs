@@ -409,8 +409,9 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
     };
     let mut failing = false;
     loop {
+        let stepped = reg.step(&control).await;
         let mut wake = reg.next_renew;
-        match reg.step(&control).await {
+        match stepped {
             Ok(()) => {
                 if failing {
                     tracing::info!("node registration written again");

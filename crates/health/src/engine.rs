@@ -99,7 +99,7 @@ pub struct CheckerView {
 /// from a status stored by an earlier run, either of which may be stale, and a node joining or
 /// restarting must not flip a check that the others agree on. This node's own observation
 /// obeys the same rule, so every node counts the same; when nothing else counts, it decides
-/// alone whatever it has.
+/// alone with whatever it has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Quorum {
     /// This node's checker name (its own report is its live observation).
