@@ -12,6 +12,13 @@
 //! | `GET /v1/changes/{id}` | a change's status (`?wait=true` waits for INSYNC) |
 //! | `GET /v1/checks`, `GET/PUT/DELETE /v1/checks/{name}` | health checks |
 //! | `GET /v1/checks/{name}/status` | a check's status, last results, last failure, transitions |
+//! | `GET /v1/collections`, `GET/PUT/DELETE /v1/collections/{name}` | CIDR collections |
+//! | `GET /v1/panels`, `GET/PUT/DELETE /v1/panels/{name}` | control panels and safety rules |
+//! | `GET/POST /v1/tokens`, `DELETE /v1/tokens/{name}` | API tokens (admin scope) |
+//! | `GET /v1/explain` | the answer a query gets now, and why |
+//! | `GET /v1/cluster` | the nodes sharing the store |
+//!
+//! The routing-control API (`/v1/controls...`) has its own listener and router.
 //!
 //! Writes need `Authorization: Bearer <token>`; reads do not. This crate maps
 //! [`turnout_control::ControlError`] to HTTP once, in [`error`]; it owns no state of its own.

@@ -164,6 +164,7 @@ async fn operations_endpoints() {
         "/v1/checks/{name}",
         "/v1/checks/{name}/status",
         "/v1/explain",
+        "/v1/cluster",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
