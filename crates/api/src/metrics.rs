@@ -63,12 +63,18 @@ impl Collector for HealthCollector {
         }
         let mut pct = encoder.encode_descriptor(
             "health_check_percentage_healthy",
-            "Checkers reporting healthy, in percent (one checker per node)",
+            "Counted checkers observing the check healthy, in percent (this node alone: 100 or 0)",
             None,
             MetricType::Gauge,
         )?;
         for (name, s) in &states {
-            let v = if s.observed == "healthy" { 100 } else { 0 };
+            let counted: Vec<_> = s.checkers.iter().filter(|c| c.counted).collect();
+            let v = if counted.is_empty() {
+                if s.observed == "healthy" { 100.0 } else { 0.0 }
+            } else {
+                let healthy = counted.iter().filter(|c| c.observed == "healthy").count();
+                100.0 * healthy as f64 / counted.len() as f64
+            };
             ConstGauge::new(v).encode(pct.encode_family(&[("check", name.as_str())])?)?;
         }
         let mut probes = encoder.encode_descriptor(

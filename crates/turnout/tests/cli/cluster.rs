@@ -337,6 +337,12 @@ fn checkers_decide_by_quorum() {
         assert_eq!(s["status"], "healthy", "{s}");
         assert_eq!(dns_tool("dig", t.dns, &["+short", "fo.q.test", "A"]).trim(), "192.0.2.10");
     }
+    // Route 53's HealthCheckPercentageHealthy: 2 of the 3 counted checkers.
+    let metrics = get(nodes[1].api.unwrap(), "/metrics");
+    assert!(
+        metrics.contains("turnout_health_check_percentage_healthy{check=\"web\"} 66.6"),
+        "{metrics}"
+    );
     // No checker can: every node fails over, the same way.
     target.fail_for(&sources.map(|s| s.parse().unwrap()));
     for t in &nodes {
