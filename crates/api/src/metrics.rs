@@ -36,6 +36,10 @@ pub struct Metrics {
     served_revision: Gauge,
     zones: Gauge,
     record_sets: Gauge,
+    store_reachable: Gauge,
+    cluster_nodes: Gauge,
+    cluster_isolated: Gauge,
+    insync_revision: Gauge,
 }
 
 /// Per-check series, read from the health engine at each scrape.
@@ -137,7 +141,43 @@ impl Metrics {
         registry.register("zones", "Zones in the store", zones.clone());
         let record_sets = Gauge::default();
         registry.register("record_sets", "Record sets in the store", record_sets.clone());
-        Metrics { registry, requests, batches, state_revision, served_revision, zones, record_sets }
+        let store_reachable = Gauge::default();
+        registry.register(
+            "store_reachable",
+            "1 while the sync task reaches the store, else 0 (DNS answers either way)",
+            store_reachable.clone(),
+        );
+        let cluster_nodes = Gauge::default();
+        registry.register(
+            "cluster_nodes",
+            "Nodes registered in the store, this one included once registered",
+            cluster_nodes.clone(),
+        );
+        let cluster_isolated = Gauge::default();
+        registry.register(
+            "cluster_isolated",
+            "1 while this node cannot renew its registration (it counts only its own health observations)",
+            cluster_isolated.clone(),
+        );
+        let insync_revision = Gauge::default();
+        registry.register(
+            "insync_revision",
+            "The lowest store revision every registered node serves (-1 before this node serves)",
+            insync_revision.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            batches,
+            state_revision,
+            served_revision,
+            zones,
+            record_sets,
+            store_reachable,
+            cluster_nodes,
+            cluster_isolated,
+            insync_revision,
+        }
     }
 
     /// Counts one request.
@@ -161,8 +201,12 @@ impl Metrics {
             self.zones.set(i64::try_from(st.zones.len()).unwrap_or(i64::MAX));
             let sets: usize = st.records.values().map(|z| z.sets.len()).sum();
             self.record_sets.set(i64::try_from(sets).unwrap_or(i64::MAX));
+            self.cluster_nodes.set(i64::try_from(st.nodes.len()).unwrap_or(i64::MAX));
         }
         self.served_revision.set(control.served_revision().unwrap_or(-1));
+        self.store_reachable.set(i64::from(control.store_reachable()));
+        self.cluster_isolated.set(i64::from(control.isolated()));
+        self.insync_revision.set(control.insync_revision().unwrap_or(-1));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

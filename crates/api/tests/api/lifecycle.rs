@@ -147,6 +147,9 @@ async fn operations_endpoints() {
     s.zone("m.test").await;
     let metrics = text("/metrics").await;
     assert!(metrics.contains("turnout_zones 1"), "{metrics}");
+    for series in ["turnout_store_reachable 1", "turnout_cluster_isolated 0"] {
+        assert!(metrics.contains(series), "{series}: {metrics}");
+    }
     assert!(
         metrics.contains("turnout_api_requests_total{method=\"POST\",status=\"201\"} 1"),
         "{metrics}"

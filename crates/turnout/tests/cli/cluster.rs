@@ -217,8 +217,15 @@ zones:
         until(t, "www.st.test", "192.0.2.7");
         until(t, "fo.st.test", "192.0.2.10");
     }
-    // A lease's time to live without renewing: b knows the others count it gone, and says so.
+    // A lease's time to live without renewing: b knows the others count it gone, and says so
+    // (to an alert on its metrics too).
     until_isolated(&nodes[1], true);
+    let metrics = get(nodes[1].api.unwrap(), "/metrics");
+    for series in
+        ["turnout_cluster_isolated 1", "turnout_store_reachable 0", "turnout_cluster_nodes 3"]
+    {
+        assert!(metrics.contains(series), "{series}: {metrics}");
+    }
     // A node restarted while the store is down answers from its local copy.
     let dir = nodes[0].data_dir.clone();
     nodes[0] = node(&etcd, &dir);
