@@ -183,7 +183,7 @@ impl Control {
         *self.served.borrow()
     }
 
-    /// Waits (at most `timeout`) until every live node serves `revision` (this one first).
+    /// Waits (at most `timeout`) until every registered node serves `revision` (this one first).
     pub async fn wait_served(&self, revision: Revision, timeout: Duration) -> bool {
         let mut rx = self.served.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -254,7 +254,7 @@ impl Control {
         self.read().tokens.get(&digest).cloned()
     }
 
-    /// INSYNC once every live node serves the revision.
+    /// INSYNC once every registered node serves the revision.
     fn status(&self, revision: Revision) -> ChangeStatus {
         match self.insync_revision() {
             Some(served) if served >= revision => ChangeStatus::Insync,
