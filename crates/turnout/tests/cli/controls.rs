@@ -168,3 +168,39 @@ fn standby_takes_over_primary_by_creating_a_file_on_the_standby_side() {
     std::fs::remove_file(&flag).unwrap();
     until(&t, "example.test", "192.0.2.10", Duration::from_secs(3));
 }
+
+#[test]
+fn a_timed_change_reverts_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut t = start(Some(&data));
+    let file = dir.path().join("controls.yaml");
+    std::fs::write(
+        &file,
+        r#"
+control_panels:
+  - { name: main, controls: [east] }
+health_checks:
+  - { name: east-switch, type: control, control: main/east }
+zones:
+  - name: tr.test
+    records:
+      - { name: www, type: A, ttl: 60, set_id: east, failover: primary, health_check: east-switch, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: west, failover: secondary, values: [192.0.2.2] }
+"#,
+    )
+    .unwrap();
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    let set = ok(&t, &["control", "set", "main/east", "on", "--reason", "drill", "--for", "4s"]);
+    assert!(set.contains("reverts at"), "{set}");
+    until(&t, "tr.test", "192.0.2.1", Duration::from_secs(2));
+    // The node stops before the change is due to revert, and starts again: the revert time
+    // was stored with the state, so the new process reverts it on time.
+    t.signal("TERM");
+    assert!(t.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    let t = start(Some(&data));
+    assert_eq!(www(&t, "tr.test"), "192.0.2.1", "still on after the restart");
+    until(&t, "tr.test", "192.0.2.2", Duration::from_secs(8));
+    let history = ok(&t, &["control", "history", "--panel", "main"]);
+    assert!(history.contains("applied main by turnout: east On -> Off (expired"), "{history}");
+}
