@@ -394,6 +394,17 @@ impl Store for EtcdStore {
                 }
                 Err(e) => e,
             };
+            // Over etcd's limits: it never ran, and never will. Say which limit, at once.
+            if let StoreError::Unavailable(m) = &error
+                && (m.contains("too many operations in txn request")
+                    || m.contains("request is too large"))
+            {
+                let ops = txn.success.len().max(txn.failure.len()) + 1;
+                return Err(StoreError::Unavailable(format!(
+                    "{m}: this transaction has {ops} operations (its mark included); start etcd \
+                     with --max-txn-ops and --max-request-bytes that allow it (docs/cluster.md)"
+                )));
+            }
             if matches!(&error, StoreError::Unavailable(m) if m.contains("lease not found")) {
                 // A lease of the caller's is gone: nothing ran, and nothing would.
                 if let Some(gone) = self.gone_lease(&txn).await {

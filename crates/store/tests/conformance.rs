@@ -165,6 +165,14 @@ async fn an_etcd_cluster() {
     }
     suite(&s).await;
     leases(&s).await;
+    // Over etcd's --max-txn-ops (10,000 here): refused at once, naming the limit, and
+    // nothing of it applied.
+    let started = std::time::Instant::now();
+    let big: Vec<Op> = (0..10_000).map(|i| put(&format!("/big/{i}"), "x")).collect();
+    let err = s.txn(Txn { success: big, ..Txn::default() }).await.unwrap_err();
+    assert!(err.to_string().contains("--max-txn-ops"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(s.range("/big/").await.unwrap().kvs.is_empty());
     // Transaction marks are the backend's own: never in a range.
     let all = s.range("").await.unwrap();
     assert!(all.kvs.iter().all(|kv| !kv.key.starts_with("/turnout-txn/")), "{:?}", all.kvs);
