@@ -405,6 +405,14 @@ impl Store for EtcdStore {
                      with --max-txn-ops and --max-request-bytes that allow it (docs/cluster.md)"
                 )));
             }
+            if let StoreError::Unavailable(m) = &error
+                && m.contains("database space exceeded")
+            {
+                return Err(StoreError::Unavailable(format!(
+                    "{m}: etcd reached its space quota and takes no writes until it is compacted, \
+                     defragmented and its NOSPACE alarm disarmed (docs/cluster.md)"
+                )));
+            }
             if matches!(&error, StoreError::Unavailable(m) if m.contains("lease not found")) {
                 // A lease of the caller's is gone: nothing ran, and nothing would.
                 if let Some(gone) = self.gone_lease(&txn).await {
