@@ -73,6 +73,10 @@ pub struct CheckState {
     /// their quorum (empty on a single node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<CheckerView>,
+    /// In a cluster, the checkers a check with `checkers_per_region` is placed on (empty:
+    /// every checker probes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placed_on: Vec<String>,
 }
 
 /// One checker's observation of a check.
@@ -344,6 +348,10 @@ impl HealthEngine {
         } else {
             Vec::new()
         };
+        let placed_on = lock(&self.inner.quorum)
+            .as_ref()
+            .and_then(|q| q.placement.get(name).map(|on| on.iter().cloned().collect()))
+            .unwrap_or_default();
         Some(CheckState {
             status: status.to_string(),
             observed: observed.to_string(),
@@ -352,6 +360,7 @@ impl HealthEngine {
             transitions: record.transitions.iter().rev().cloned().collect(),
             probes: record.probes.clone(),
             checkers,
+            placed_on,
         })
     }
 

@@ -34,6 +34,21 @@ pub async fn run(command: &CheckCommand) -> Result<(), Failure> {
             output(args.output, &status, |s: &CheckStatus| {
                 let mut text =
                     format!("{} {} (observed {})\n", s.name, s.state.status, s.state.observed);
+                if !s.state.placed_on.is_empty() {
+                    text.push_str(&format!("placed on: {}\n", s.state.placed_on.join(", ")));
+                }
+                if !s.state.checkers.is_empty() {
+                    let counted: Vec<_> = s.state.checkers.iter().filter(|c| c.counted).collect();
+                    let healthy = counted.iter().filter(|c| c.observed == "healthy").count();
+                    text.push_str(&format!(
+                        "checkers: {healthy} of {} counted report healthy\n",
+                        counted.len()
+                    ));
+                    for c in &s.state.checkers {
+                        let note = if c.counted { "" } else { " (not counted yet)" };
+                        text.push_str(&format!("  {} {}{note}\n", c.checker, c.observed));
+                    }
+                }
                 for o in s.state.results.iter().take(10) {
                     text.push_str(&format!(
                         "  {} {} connect {} tls {} first byte {}\n",

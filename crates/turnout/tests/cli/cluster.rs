@@ -429,6 +429,11 @@ fn checks_are_placed_by_region() {
     assert!(!placed.contains(&names[idle].to_owned()), "{placed:?}");
     let s = check_status(&nodes[idle], "web");
     assert_eq!(s["results"].as_array().map(Vec::len), Some(0), "{} probed it: {s}", names[idle]);
+    assert_eq!(s["placed_on"], serde_json::json!(placed), "{s}");
+    let text = ok(&nodes[idle], &["check", "status", "web"]);
+    let placed_line = format!("placed on: {}", placed.join(", "));
+    assert!(text.contains(&placed_line), "{text}");
+    assert!(text.contains("checkers: 2 of 2 counted report healthy"), "{text}");
     // Both of its checkers lose the target: every node fails over, though the idle node
     // could still reach it (it does not probe it).
     target.fail_for(&[sources[eu].parse().unwrap(), sources[2].parse().unwrap()]);
