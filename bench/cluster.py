@@ -60,6 +60,17 @@ def start_etcd(work):
     return procs, url
 
 
+def start_node(binary, work, url, nodes):
+    """Starts node n<len(nodes)> on the etcd cluster at `url` and appends it to `nodes`. The
+    first node makes the admin token; the others get a copy, as an operator does."""
+    i = len(nodes)
+    data = os.path.join(work, f"node{i}")
+    if nodes:
+        os.makedirs(data, mode=0o700, exist_ok=True)
+        shutil.copy(os.path.join(nodes[0].data_dir, "admin.token"), data)
+    nodes.append(tl.Server(binary, data, ("--store", url, "--node-name", f"n{i}")))
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -124,12 +135,8 @@ def main():
     nodes = []
     single = None
     try:
-        for i in range(3):
-            data = os.path.join(work, f"node{i}")
-            if nodes:  # the first node made the admin token: the others get a copy
-                os.makedirs(data, mode=0o700, exist_ok=True)
-                shutil.copy(os.path.join(nodes[0].data_dir, "admin.token"), data)
-            nodes.append(tl.Server(binary, data, ("--store", url, "--node-name", f"n{i}")))
+        for _ in range(3):
+            start_node(binary, work, url, nodes)
         setup(nodes[0], "cl.test")
         api, first, everywhere = changes(nodes[0], nodes, "cl.test")
         single = tl.Server(binary, os.path.join(work, "single"))

@@ -23,7 +23,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import turnoutlib as tl  # noqa: E402
-from cluster import cpu_seconds, start_etcd  # noqa: E402
+from cluster import cpu_seconds, start_etcd, start_node  # noqa: E402
 
 CHECKS = int(os.environ.get("CHECKS", "2000"))
 DURATION = int(os.environ.get("DURATION", "10"))
@@ -78,12 +78,8 @@ def main():
     port = listener()
     nodes = []
     try:
-        for i in range(3):
-            data = os.path.join(work, f"node{i}")
-            if nodes:  # the first node made the admin token: the others get a copy
-                os.makedirs(data, mode=0o700, exist_ok=True)
-                shutil.copy(os.path.join(nodes[0].data_dir, "admin.token"), data)
-            nodes.append(tl.Server(binary, data, ("--store", url, "--node-name", f"n{i}")))
+        for _ in range(3):
+            start_node(binary, work, url, nodes)
         rows = []
         for label, extra in [("every node probes every check", {}),
                              ("checkers_per_region: 1", {"checkers_per_region": 1})]:
