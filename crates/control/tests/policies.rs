@@ -12,6 +12,22 @@ use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::health::{HealthSlot, Status};
 use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
 
+/// The records of a zone `ex.test.` (its SOA and NS, then `specs`, each record-set JSON).
+fn zone(specs: &[&str]) -> ZoneRecords {
+    let apex = Name::parse_absolute("ex.test.").unwrap();
+    let mut z = ZoneRecords::new(apex.clone());
+    let base = [
+        r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
+        r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
+    ];
+    for json in base.iter().chain(specs) {
+        let spec: RecordSetSpec = serde_json::from_str(json).unwrap();
+        let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+        z.sets.insert(set.key(), set);
+    }
+    z
+}
+
 /// A zone `ex.test.` built from record-set JSON, with a slot per named check (all healthy).
 struct Setup {
     snap: Snapshot,
@@ -33,17 +49,7 @@ impl Setup {
                 (c.name.clone(), Arc::new(c))
             })
             .collect();
-        let apex = Name::parse_absolute("ex.test.").unwrap();
-        let mut z = ZoneRecords::new(apex.clone());
-        let base = [
-            r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
-            r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
-        ];
-        for json in base.iter().chain(specs) {
-            let spec: RecordSetSpec = serde_json::from_str(json).unwrap();
-            let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
-            z.sets.insert(set.key(), set);
-        }
+        let z = zone(specs);
         let checks: std::cell::RefCell<HashMap<String, Arc<HealthSlot>>> = Default::default();
         let zone = compile_zone(
             &z,
@@ -686,4 +692,35 @@ fn a_health_check_on_a_simple_record_is_accepted_and_ignored() {
     // The compiled zone never reads the check: nothing to fail over to.
     assert!(!s.checks.contains_key("c"), "the check's slot was taken");
     assert_eq!(s.one("s.ex.test.", 0), "192.0.2.1");
+}
+
+/// What a compiled zone holds for `name` (TTL and data), before any query.
+fn compiled_answer(
+    z: &turnout_model::Zone,
+    name: &str,
+    rtype: RType,
+) -> Option<(u32, Vec<String>)> {
+    let set = z.get(&Name::parse_absolute(name).unwrap(), rtype)?;
+    Some((set.ttl, set.rdatas.iter().map(|r| r.display(rtype).to_string()).collect()))
+}
+
+#[test]
+fn compiled_zones_answer_as_if_all_were_healthy() {
+    let z = compile_zone(&zone(&[
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"b","failover":"secondary","values":["192.0.2.2"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"a","failover":"primary","values":["192.0.2.1"]}"#,
+        r#"{"name":"w","type":"A","ttl":5,"set_id":"a","weight":1,"values":["192.0.2.1"]}"#,
+        r#"{"name":"w","type":"A","ttl":5,"set_id":"b","weight":9,"values":["192.0.2.9"]}"#,
+        r#"{"name":"m","type":"A","ttl":30,"set_id":"a","multivalue":true,"values":["192.0.2.1"]}"#,
+        r#"{"name":"m","type":"A","ttl":20,"set_id":"b","multivalue":true,"values":["192.0.2.2"]}"#,
+        r#"{"name":"@","type":"A","alias":{"target":"www","evaluate_target_health":true}}"#,
+    ]), &|_| Arc::new(HealthSlot::default()), &|_| None)
+    .unwrap();
+    assert_eq!(compiled_answer(&z, "www.ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
+    assert_eq!(compiled_answer(&z, "w.ex.test.", RType::A), Some((5, vec!["192.0.2.9".into()])));
+    assert_eq!(
+        compiled_answer(&z, "m.ex.test.", RType::A),
+        Some((20, vec!["192.0.2.1".into(), "192.0.2.2".into()]))
+    );
+    assert_eq!(compiled_answer(&z, "ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
 }
