@@ -366,18 +366,23 @@ impl Snapshot {
             return (order, Rule::Unlocated);
         };
         ctx.scope = ctx.scope.max(prefix);
-        let distance = |i: u32| -> f32 {
-            let m = &members[i as usize];
-            let coords = match kind {
-                PolicyKind::Latency => locator.latency.as_ref().and_then(|l| l.coordinates(m.key)),
-                _ => self.member_coords[(first + i) as usize],
-            };
-            let Some(at) = coords else { return f32::INFINITY };
-            let d = crate::locate::distance_km(client, at);
-            let bias = f32::from(m.bias) / 100.0;
-            if bias >= 0.0 { d * (1.0 - bias) } else { d / (1.0 + bias) }
-        };
-        order.sort_by(|&a, &b| distance(a).total_cmp(&distance(b)));
+        // Each member's (biased) distance once, not once per comparison of the sort.
+        let distances: SmallVec<[f32; 16]> = (0..members.len() as u32)
+            .map(|i| {
+                let m = &members[i as usize];
+                let coords = match kind {
+                    PolicyKind::Latency => {
+                        locator.latency.as_ref().and_then(|l| l.coordinates(m.key))
+                    }
+                    _ => self.member_coords[(first + i) as usize],
+                };
+                let Some(at) = coords else { return f32::INFINITY };
+                let d = crate::locate::distance_km(client, at);
+                let bias = f32::from(m.bias) / 100.0;
+                if bias >= 0.0 { d * (1.0 - bias) } else { d / (1.0 + bias) }
+            })
+            .collect();
+        order.sort_by(|&a, &b| distances[a as usize].total_cmp(&distances[b as usize]));
         (order, Rule::Closest)
     }
 
