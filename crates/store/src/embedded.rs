@@ -24,8 +24,8 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::{
-    Event, KeyValue, LeaseId, Op, RangeResponse, Revision, Store, StoreError, Txn, TxnResponse,
-    WatchBatch, Watcher,
+    Compare, Event, KeyValue, LeaseId, Op, RangeResponse, Revision, Store, StoreError, Txn,
+    TxnResponse, WatchBatch, Watcher,
 };
 
 const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("kv");
@@ -68,6 +68,8 @@ struct Inner {
     leases: Mutex<HashMap<LeaseId, (Duration, Instant)>>,
     /// Whether the expiry task runs.
     expiring: AtomicBool,
+    /// Bumped by [`Store::request_progress`]: each watcher reports how far it has delivered.
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -112,6 +114,7 @@ impl EmbeddedStore {
             live,
             leases: Mutex::new(HashMap::new()),
             expiring: AtomicBool::new(false),
+            progress: tokio::sync::watch::Sender::new(0),
         };
         // The leases of the last process that held the store ended with it.
         inner.delete_leased(|_| true)?;
@@ -127,6 +130,32 @@ impl EmbeddedStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
+
+/// Whether a guard holds in the write transaction's view: on its key, or on every key under
+/// its prefix (none: as on an absent key).
+fn holds(
+    kv: &impl ReadableTable<&'static str, &'static [u8]>,
+    compare: &Compare,
+) -> Result<bool, StoreError> {
+    if !compare.prefix {
+        let current = kv.get(compare.key.as_str()).map_err(io)?;
+        let current = current.map(|v| decode_kv(&compare.key, v.value(), 0)).transpose()?;
+        return Ok(compare.holds(current.as_ref()));
+    }
+    let mut any = false;
+    for item in kv.range(compare.key.as_str()..).map_err(io)? {
+        let (k, v) = item.map_err(io)?;
+        let key = k.value();
+        if !key.starts_with(compare.key.as_str()) {
+            break;
+        }
+        any = true;
+        if !compare.holds(Some(&decode_kv(key, v.value(), 0)?)) {
+            return Ok(false);
+        }
+    }
+    Ok(any || compare.holds(None))
 }
 
 impl Inner {
@@ -175,12 +204,7 @@ impl Inner {
             let next = Self::read_revision(&w.open_table(META).map_err(io)?)? + 1;
             let mut succeeded = true;
             for compare in &txn.compares {
-                let current = kv
-                    .get(compare.key.as_str())
-                    .map_err(io)?
-                    .map(|v| decode_kv(&compare.key, v.value(), 0));
-                let current = current.transpose()?;
-                if !compare.holds(current.as_ref()) {
+                if !holds(&kv, compare)? {
                     succeeded = false;
                     break;
                 }
@@ -296,6 +320,10 @@ impl Inner {
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn request_progress(&self) {
+        self.inner.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError> {
         let key = key.to_owned();
         self.blocking(move |inner| inner.get(&key)).await
@@ -353,6 +381,8 @@ impl Store for EmbeddedStore {
             next: start.max(1),
             live,
             pending: VecDeque::new(),
+            progress: self.inner.progress.subscribe(),
+            delivered: start.saturating_sub(1),
         };
         watcher.replay().await?;
         Ok(Box::new(watcher))
@@ -402,6 +432,10 @@ struct EmbeddedWatcher {
     next: Revision,
     live: broadcast::Receiver<Arc<WatchBatch>>,
     pending: VecDeque<WatchBatch>,
+    /// Changes when somebody wants a progress report.
+    progress: tokio::sync::watch::Receiver<u64>,
+    /// The revision of the last batch (or progress report) delivered.
+    delivered: Revision,
 }
 
 impl EmbeddedWatcher {
@@ -431,9 +465,23 @@ impl Watcher for EmbeddedWatcher {
     async fn next(&mut self) -> Result<WatchBatch, StoreError> {
         loop {
             if let Some(batch) = self.pending.pop_front() {
+                self.delivered = batch.revision;
                 return Ok(batch);
             }
-            match self.live.recv().await {
+            let received = tokio::select! {
+                biased;
+                received = self.live.recv() => received,
+                changed = self.progress.changed() => {
+                    // Every revision before `next` is delivered or was not under the prefix.
+                    let at = self.next - 1;
+                    if changed.is_ok() && at > self.delivered {
+                        self.delivered = at;
+                        return Ok(WatchBatch { revision: at, events: Vec::new() });
+                    }
+                    continue;
+                }
+            };
+            match received {
                 Ok(batch) if batch.revision < self.next => {}
                 Ok(batch) if batch.revision == self.next => self.keep(&batch),
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.replay().await?,

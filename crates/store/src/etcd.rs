@@ -58,6 +58,8 @@ pub struct EtcdStore {
     preferred: AtomicUsize,
     /// The lease transaction marks are written under, and when it was granted.
     mark_lease: tokio::sync::Mutex<Option<(i64, std::time::Instant)>>,
+    /// Bumped by [`Store::request_progress`]; each watch asks etcd for a progress report.
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -130,6 +132,7 @@ impl EtcdStore {
             endpoints,
             preferred: AtomicUsize::new(0),
             mark_lease: tokio::sync::Mutex::new(None),
+            progress: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -305,12 +308,18 @@ fn compare(c: &crate::Compare) -> EtcdCompare {
         CompareOp::Greater => EtcdOp::Greater,
         CompareOp::Less => EtcdOp::Less,
     };
-    let key = c.key.as_bytes().to_vec();
-    match &c.target {
+    // A compare over every key: from "\0" to the end ("\0" as range end), as etcd spells it.
+    let key = if c.prefix && c.key.is_empty() { vec![0] } else { c.key.as_bytes().to_vec() };
+    let one = match &c.target {
         Target::ModRevision(r) => EtcdCompare::mod_revision(key, op, *r),
         Target::CreateRevision(r) => EtcdCompare::create_revision(key, op, *r),
         Target::Version(v) => EtcdCompare::version(key, op, *v),
         Target::Value(v) => EtcdCompare::value(key, op, v.clone()),
+    };
+    match (c.prefix, c.key.is_empty()) {
+        (false, _) => one,
+        (true, false) => one.with_prefix(),
+        (true, true) => one.with_range(vec![0]),
     }
 }
 
@@ -495,21 +504,31 @@ impl Store for EtcdStore {
             })
             .await?;
         Ok(Box::new(EtcdWatcher {
-            _watcher: watcher,
+            watcher,
             stream,
             start,
+            delivered: start.saturating_sub(1),
+            progress: self.progress.subscribe(),
             pending: Vec::new().into_iter(),
         }))
+    }
+
+    async fn request_progress(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
 /// One etcd watch stream, delivered one revision at a time.
 struct EtcdWatcher {
-    /// Keeps the watch open (dropping it cancels the watch).
-    _watcher: etcd_client::Watcher,
+    /// Keeps the watch open (dropping it cancels the watch); asks for progress reports.
+    watcher: etcd_client::Watcher,
     stream: WatchStream,
     /// The revision the watch started from.
     start: Revision,
+    /// Every change up to this revision has been delivered.
+    delivered: Revision,
+    /// Changes when somebody wants a progress report.
+    progress: tokio::sync::watch::Receiver<u64>,
     /// Batches already split from a response, in revision order.
     pending: std::vec::IntoIter<WatchBatch>,
 }
@@ -519,9 +538,19 @@ impl Watcher for EtcdWatcher {
     async fn next(&mut self) -> Result<WatchBatch, StoreError> {
         loop {
             if let Some(batch) = self.pending.next() {
+                self.delivered = self.delivered.max(batch.revision);
                 return Ok(batch);
             }
-            let Some(response) = self.stream.message().await.map_err(unavailable)? else {
+            let message = tokio::select! {
+                message = self.stream.message() => message.map_err(unavailable)?,
+                changed = self.progress.changed() => {
+                    if changed.is_ok() {
+                        self.watcher.request_progress().await.map_err(unavailable)?;
+                    }
+                    continue;
+                }
+            };
+            let Some(response) = message else {
                 return Err(StoreError::Unavailable("etcd closed the watch".to_owned()));
             };
             if response.compact_revision() > 0 {
@@ -536,11 +565,22 @@ impl Watcher for EtcdWatcher {
                     response.cancel_reason()
                 )));
             }
+            if response.events().is_empty() {
+                // A progress report (etcd sends one only once the watch has delivered every
+                // change up to its header's revision); the creation's own response is not one.
+                let revision = revision_of(response.header());
+                if !response.created() && revision > self.delivered {
+                    self.pending = vec![WatchBatch { revision, events: Vec::new() }].into_iter();
+                }
+                continue;
+            }
             // One response may hold several revisions: one batch each, in order.
             let mut batches: Vec<WatchBatch> = Vec::new();
+            let mut marks: Revision = 0;
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
                 if kv.key().starts_with(MARK_PREFIX.as_bytes()) {
+                    marks = marks.max(kv.mod_revision());
                     continue;
                 }
                 let revision = kv.mod_revision();
@@ -554,6 +594,10 @@ impl Watcher for EtcdWatcher {
                     Some(b) if b.revision == revision => b.events.push(event),
                     _ => batches.push(WatchBatch { revision, events: vec![event] }),
                 }
+            }
+            // Revisions that only wrote marks still move the watch on.
+            if marks > self.delivered && batches.last().is_none_or(|b| b.revision < marks) {
+                batches.push(WatchBatch { revision: marks, events: Vec::new() });
             }
             self.pending = batches.into_iter();
         }

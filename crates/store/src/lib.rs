@@ -81,17 +81,37 @@ pub struct Compare {
     pub target: Target,
     /// The comparison.
     pub op: CompareOp,
+    /// Compare every key that starts with `key` instead of `key` alone: the guard holds when
+    /// it holds for each of them, or, when there is none, for an absent key (etcd's range
+    /// compare).
+    pub prefix: bool,
 }
 
 impl Compare {
     /// The key's mod revision equals `revision` (0: the key is absent).
     pub fn mod_revision(key: impl Into<String>, revision: Revision) -> Self {
-        Compare { key: key.into(), target: Target::ModRevision(revision), op: CompareOp::Equal }
+        Compare {
+            key: key.into(),
+            target: Target::ModRevision(revision),
+            op: CompareOp::Equal,
+            prefix: false,
+        }
+    }
+
+    /// No key under `prefix` was written after `revision` (a key created or changed since
+    /// fails it; a key deleted since does not).
+    pub fn unchanged_since(prefix: impl Into<String>, revision: Revision) -> Self {
+        Compare {
+            key: prefix.into(),
+            target: Target::ModRevision(revision.saturating_add(1)),
+            op: CompareOp::Less,
+            prefix: true,
+        }
     }
 
     /// The key is absent.
     pub fn absent(key: impl Into<String>) -> Self {
-        Compare { key: key.into(), target: Target::Version(0), op: CompareOp::Equal }
+        Compare { key: key.into(), target: Target::Version(0), op: CompareOp::Equal, prefix: false }
     }
 
     /// Whether `kv` (None: absent) satisfies this comparison.
@@ -260,7 +280,9 @@ pub enum StoreError {
 /// A stream of watch batches.
 #[async_trait]
 pub trait Watcher: Send {
-    /// The next batch, in revision order. An error ends the watch.
+    /// The next batch, in revision order. An error ends the watch. A batch with no events
+    /// reports progress (see [`Store::request_progress`]): every change up to its revision
+    /// has been delivered.
     async fn next(&mut self) -> Result<WatchBatch, StoreError>;
 }
 
@@ -288,6 +310,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Ends a lease now, deleting its keys in one revision (nothing if it is already gone).
     async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError>;
+
+    /// Asks this store's watches to report how far they have delivered: each sends an empty
+    /// batch at the revision up to which it has delivered every change (once it has caught
+    /// up), writes it never sees included (other prefixes; etcd's expiring marks). A writer
+    /// waiting for its state to reach a revision read from the store needs it.
+    async fn request_progress(&self);
 
     /// Every key and the revision, for backups and format upgrades.
     async fn export(&self) -> Result<Export, StoreError> {

@@ -49,9 +49,18 @@ async fn suite(s: &dyn Store) {
     let (ok, _) =
         txn(s, vec![Compare::mod_revision("/t/a", r1)], vec![put("/t/a", "5")], vec![]).await;
     assert!(!ok, "a stale revision fails");
-    let version = Compare { key: "/t/a".into(), target: Target::Version(2), op: CompareOp::Equal };
-    let value =
-        Compare { key: "/t/a".into(), target: Target::Value(b"4".to_vec()), op: CompareOp::Equal };
+    let version = Compare {
+        key: "/t/a".into(),
+        target: Target::Version(2),
+        op: CompareOp::Equal,
+        prefix: false,
+    };
+    let value = Compare {
+        key: "/t/a".into(),
+        target: Target::Value(b"4".to_vec()),
+        op: CompareOp::Equal,
+        prefix: false,
+    };
     assert!(txn(s, vec![version, value], vec![], vec![]).await.0);
     // Ranges are in byte order, by prefix only.
     let range = s.range("/t/").await.unwrap();
@@ -82,6 +91,47 @@ async fn suite(s: &dyn Store) {
     let (_, r7) = txn(s, vec![], vec![put("/t/e", "7")], vec![]).await;
     let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
     assert_eq!(b.revision, r7);
+    // Asked for progress, a watch reports how far it has delivered, past writes it never
+    // sees too: an empty batch.
+    let (_, r8) = txn(s, vec![], vec![put("/other", "y")], vec![]).await;
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        s.request_progress().await;
+        if let Ok(b) = tokio::time::timeout(Duration::from_millis(100), w.next()).await {
+            let b = b.unwrap();
+            assert!(b.events.is_empty(), "{b:?}");
+            if b.revision >= r8 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < end, "no progress report reached {r8}");
+    }
+}
+
+/// Range compares: a guard on every key under a prefix holds while none of them was written
+/// after the revision, and on an empty prefix as on an absent key.
+async fn range_compares(s: &dyn Store) {
+    let (_, r1) = txn(s, vec![], vec![put("/g/a", "1"), put("/g/b", "1")], vec![]).await;
+    let unchanged = || Compare::unchanged_since("/g/", r1);
+    assert!(txn(s, vec![unchanged()], vec![], vec![]).await.0, "nothing written since r1");
+    // A write elsewhere leaves the guard holding.
+    txn(s, vec![], vec![put("/h/a", "2")], vec![]).await;
+    assert!(txn(s, vec![unchanged()], vec![], vec![]).await.0);
+    // A key changed under the prefix, or created there, fails it.
+    let (_, r2) = txn(s, vec![], vec![put("/g/b", "2")], vec![]).await;
+    assert!(!txn(s, vec![unchanged()], vec![put("/g/x", "no")], vec![]).await.0);
+    assert!(s.get("/g/x").await.unwrap().0.is_none(), "a failed guard writes nothing");
+    assert!(txn(s, vec![Compare::unchanged_since("/g/", r2)], vec![], vec![]).await.0);
+    let (_, r3) = txn(s, vec![], vec![put("/g/c", "3")], vec![]).await;
+    assert!(!txn(s, vec![Compare::unchanged_since("/g/", r2)], vec![], vec![]).await.0);
+    // A deletion under the prefix does not (what a deleted key named is gone with it).
+    txn(s, vec![], vec![Op::delete("/g/c")], vec![]).await;
+    assert!(txn(s, vec![Compare::unchanged_since("/g/", r3)], vec![], vec![]).await.0);
+    // No key under the prefix: holds. A key merely sharing the prefix's text counts.
+    assert!(txn(s, vec![Compare::unchanged_since("/nothing/", 0)], vec![], vec![]).await.0);
+    txn(s, vec![], vec![put("/g/zz/deep", "4")], vec![]).await;
+    assert!(!txn(s, vec![Compare::unchanged_since("/g/", r3)], vec![], vec![]).await.0);
+    txn(s, vec![], vec![Op::DeletePrefix { prefix: "/g/".into() }], vec![]).await;
 }
 
 /// Leases: keys live while their lease is renewed, and go in one delete when it expires or
@@ -140,6 +190,7 @@ async fn the_embedded_store() {
     let path = dir.path().join("store.redb");
     let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
     suite(&s).await;
+    range_compares(&s).await;
     leases(&s).await;
     // A lease ends with the process that holds the store: opening it again drops its keys
     // (in a revision of their own, which a watch from the past sees).
@@ -164,6 +215,7 @@ async fn an_etcd_cluster() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     suite(&s).await;
+    range_compares(&s).await;
     leases(&s).await;
     // Over etcd's --max-txn-ops (10,000 here): refused at once, naming the limit, and
     // nothing of it applied.
