@@ -67,6 +67,11 @@ pub fn change(id: &str) -> String {
     format!("{ROOT}changes/{}", escape(id))
 }
 
+/// Every caller reference.
+pub fn caller_references() -> String {
+    format!("{ROOT}callerrefs/")
+}
+
 /// One caller reference.
 pub fn caller_reference(reference: &str) -> String {
     format!("{ROOT}callerrefs/{}", escape(reference))

@@ -23,6 +23,7 @@ pub mod state;
 mod sync;
 pub mod tokens;
 pub mod types;
+mod write;
 
 pub use service::{
     Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers,

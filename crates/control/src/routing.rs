@@ -2,9 +2,10 @@
 //! [`Control::update_controls`]), and the audit trail of every update.
 //!
 //! An update is checked against the panel's safety rules on the state read with it, and
-//! committed in one transaction guarded by the mod revision of every control state of the
-//! panel: if another update lands in between, the transaction fails and the update is checked
-//! again on the new state. So two concurrent updates can never jointly break a rule.
+//! committed through the one write path ([`crate::write`]), guarded by the panel and every
+//! control state of it: if another update (or the panel's deletion) lands in between, the
+//! transaction fails and the update is checked again on the new state. So two concurrent
+//! updates can never jointly break a rule, nor flip a control of a panel that is gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,13 +15,11 @@ use turnout_model::controls::{
     ControlPanel, ControlPanelSpec, ControlState, Refusal, check_update,
 };
 use turnout_model::health::CheckKind;
-use turnout_store::{Compare, Op, StoreError, Txn};
+use turnout_store::{Op, StoreError, Txn};
 
 use crate::service::Control;
+use crate::write::{Lane, Plan};
 use crate::{ControlError, keys, random_base32};
-
-/// Attempts when concurrent updates keep changing the same panel.
-const MAX_ATTEMPTS: usize = 16;
 
 /// A routing control as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,9 +132,6 @@ fn parse_update(
     Ok((wanted, update.override_rules.iter().cloned().collect()))
 }
 
-/// A panel's controls' states, and the mod revision of each state's key (0: never stored).
-type PanelStates = (BTreeMap<String, ControlState>, BTreeMap<String, turnout_store::Revision>);
-
 /// The panel an update names and its controls' states, after checking that the update names
 /// only its controls and rules.
 fn panel_states<'a>(
@@ -143,7 +139,7 @@ fn panel_states<'a>(
     panel: &str,
     wanted: &BTreeMap<String, bool>,
     overrides: &BTreeSet<String>,
-) -> Result<(&'a ControlPanel, PanelStates), ControlError> {
+) -> Result<(&'a ControlPanel, BTreeMap<String, ControlState>), ControlError> {
     let Some((_, p)) = st.panels.get(panel) else {
         return Err(ControlError::NoSuchPanel(panel.to_owned()));
     };
@@ -156,15 +152,16 @@ fn panel_states<'a>(
             format!("{rule:?} is not a safety rule of the panel {panel:?}"),
         ));
     }
-    let mut states = BTreeMap::new();
-    let mut revisions = BTreeMap::new();
-    for c in &p.controls {
-        let key = (panel.to_owned(), c.clone());
-        let (state, revision) = st.control_states.get(&key).cloned().unwrap_or_default();
-        states.insert(c.clone(), state);
-        revisions.insert(c.clone(), revision);
-    }
-    Ok((p, (states, revisions)))
+    let states = p
+        .controls
+        .iter()
+        .map(|c| {
+            let key = (panel.to_owned(), c.clone());
+            let (state, _) = st.control_states.get(&key).cloned().unwrap_or_default();
+            (c.clone(), state)
+        })
+        .collect();
+    Ok((p, states))
 }
 
 impl Control {
@@ -187,73 +184,82 @@ impl Control {
     /// never change here.
     pub async fn put_panel(&self, spec: &ControlPanelSpec) -> Result<bool, ControlError> {
         let panel = spec.validate().map_err(ControlError::InvalidPanel)?;
-        let _writer = self.writer.lock().await;
-        let (created, dropped) = {
-            let st = self.read();
-            let dropped: Vec<String> = st
-                .panels
-                .get(&panel.name)
-                .map(|(_, old)| {
-                    old.controls.iter().filter(|c| !panel.controls.contains(c)).cloned().collect()
-                })
-                .unwrap_or_default();
-            for c in &dropped {
-                if let Some(check) = self.check_following(&st, &panel.name, Some(c)) {
-                    return Err(ControlError::PanelInUse {
-                        name: panel.name.clone(),
-                        user: format!("health check {check:?} (control {c:?})"),
-                    });
-                }
-            }
-            (!st.panels.contains_key(&panel.name), dropped)
-        };
         let value = serde_json::to_vec(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut success = vec![Op::put(keys::panel(&panel.name), value)];
-        success.extend(dropped.iter().map(|c| Op::delete(keys::control(&panel.name, c))));
-        let response = self.store().txn(Txn { success, ..Txn::default() }).await?;
-        self.wait_state(response.revision).await;
-        Ok(created)
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                reads.object(keys::panel(&panel.name));
+                let dropped: Vec<String> = st
+                    .panels
+                    .get(&panel.name)
+                    .map(|(_, old)| {
+                        old.controls
+                            .iter()
+                            .filter(|c| !panel.controls.contains(c))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !dropped.is_empty() {
+                    reads.prefix(keys::checks());
+                }
+                for c in &dropped {
+                    if let Some(check) = check_following(st, &panel.name, Some(c)) {
+                        return Err(ControlError::PanelInUse {
+                            name: panel.name.clone(),
+                            user: format!("health check {check:?} (control {c:?})"),
+                        });
+                    }
+                }
+                let mut ops = vec![Op::put(keys::panel(&panel.name), value.clone())];
+                ops.extend(dropped.iter().map(|c| Op::delete(keys::control(&panel.name, c))));
+                Ok(Plan::Write { ops, value: !st.panels.contains_key(&panel.name) })
+            })
+            .await?;
+        Ok(written.value)
     }
 
     /// Deletes a control panel (and its controls' states) that no health check follows.
     pub async fn delete_panel(&self, name: &str) -> Result<(), ControlError> {
-        let _writer = self.writer.lock().await;
-        {
-            let st = self.read();
+        self.write(Lane::Config, |st, reads| {
+            reads.object(keys::panel(name));
             if !st.panels.contains_key(name) {
                 return Err(ControlError::NoSuchPanel(name.to_owned()));
             }
-            if let Some(check) = self.check_following(&st, name, None) {
+            reads.prefix(keys::checks());
+            if let Some(check) = check_following(st, name, None) {
                 return Err(ControlError::PanelInUse {
                     name: name.to_owned(),
                     user: format!("health check {check:?}"),
                 });
             }
-        }
-        let success =
-            vec![Op::delete(keys::panel(name)), Op::DeletePrefix { prefix: keys::controls(name) }];
-        let response = self.store().txn(Txn { success, ..Txn::default() }).await?;
-        self.wait_state(response.revision).await;
+            let ops = vec![
+                Op::delete(keys::panel(name)),
+                Op::DeletePrefix { prefix: keys::controls(name) },
+            ];
+            Ok(Plan::Write { ops, value: () })
+        })
+        .await?;
         Ok(())
     }
+}
 
-    /// The first health check that follows a control of `panel` (or that one control).
-    fn check_following(
-        &self,
-        st: &crate::state::Config,
-        panel: &str,
-        control: Option<&str>,
-    ) -> Option<String> {
-        st.checks.values().find_map(|(_, c)| match &c.kind {
-            CheckKind::Control { panel: p, control: k }
-                if p == panel && control.is_none_or(|x| x == k) =>
-            {
-                Some(c.name.clone())
-            }
-            _ => None,
-        })
-    }
+/// The first health check that follows a control of `panel` (or that one control).
+fn check_following(
+    st: &crate::state::Config,
+    panel: &str,
+    control: Option<&str>,
+) -> Option<String> {
+    st.checks.values().find_map(|(_, c)| match &c.kind {
+        CheckKind::Control { panel: p, control: k }
+            if p == panel && control.is_none_or(|x| x == k) =>
+        {
+            Some(c.name.clone())
+        }
+        _ => None,
+    })
+}
 
+impl Control {
     /// Every routing control of a panel (or of every panel), with its state.
     pub fn controls(&self, panel: Option<&str>) -> Result<Vec<ControlView>, ControlError> {
         let st = self.read();
@@ -312,15 +318,15 @@ impl Control {
             },
         };
         let (wanted, overrides) = parse_update(update)?;
-        for _ in 0..MAX_ATTEMPTS {
-            let now = now_ms();
-            let (txn, record) = {
-                let st = self.read();
-                let (p, (states, revisions)) = panel_states(&st, panel, &wanted, &overrides)?;
-                let compares: Vec<Compare> = revisions
-                    .iter()
-                    .map(|(c, revision)| Compare::mod_revision(keys::control(panel, c), *revision))
-                    .collect();
+        let written = self
+            .write(Lane::Controls, |st, reads| {
+                let now = now_ms();
+                reads.object(keys::panel(panel));
+                let (p, states) = panel_states(st, panel, &wanted, &overrides)?;
+                // The decision reads every control's state of the panel (the rules do).
+                for c in &p.controls {
+                    reads.object(keys::control(panel, c));
+                }
                 let refusals = check_update(p, &states, &wanted, &overrides, now);
                 let changes: Vec<ControlChange> = wanted
                     .iter()
@@ -344,45 +350,34 @@ impl Control {
                     overridden: update.override_rules.clone(),
                     reverts_at: revert_at_ms.map(rfc3339_ms),
                 };
-                let audit = Op::put(
+                let mut ops = vec![Op::put(
                     keys::audit_record(now, &record.id),
                     serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                );
-                if !refusals.is_empty() {
-                    // The refusal is recorded; nothing else changes. It is guarded too: a
-                    // refusal judged on a state another node has changed since is judged again.
-                    (Txn { compares, success: vec![audit], failure: Vec::new() }, record)
-                } else {
-                    let mut success = vec![audit];
+                )];
+                // A refusal is recorded and nothing else changes. It is guarded too: a
+                // refusal judged on a state another node has changed since is judged again.
+                if refusals.is_empty() {
                     for (control, on) in &wanted {
                         let old = &states[control];
                         // A control set to the state it has keeps its last-change time, so
                         // a no-op does not restart wait periods.
                         let changed_at_ms = if old.on == *on { old.changed_at_ms } else { now };
                         let state = ControlState { on: *on, changed_at_ms, revert_at_ms };
-                        success.push(Op::put(
+                        ops.push(Op::put(
                             keys::control(panel, control),
                             serde_json::to_vec(&state)
                                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         ));
                     }
-                    (Txn { compares, success, failure: Vec::new() }, record)
                 }
-            };
-            let refused = record.outcome == "refused";
-            let response = self.store().txn(txn).await?;
-            self.wait_state(response.revision).await;
-            if !response.succeeded {
-                // Another update (through this node or another) changed the panel in
-                // between: check again on the new state.
-                continue;
-            }
-            if refused {
-                return Err(ControlError::SafetyRules(record.refused_by));
-            }
-            return Ok(record);
+                Ok(Plan::Write { ops, value: record })
+            })
+            .await?;
+        let record = written.value;
+        if record.outcome == "refused" {
+            return Err(ControlError::SafetyRules(record.refused_by));
         }
-        Err(ControlError::Conflict)
+        Ok(record)
     }
 
     /// Deletes the audit records made before `cutoff`; returns how many.
@@ -501,7 +496,7 @@ impl Control {
 
         let (wanted, overrides) = parse_update(update)?;
         let st = self.read();
-        let (p, (states, _)) = panel_states(&st, panel, &wanted, &overrides)?;
+        let (p, states) = panel_states(&st, panel, &wanted, &overrides)?;
         let refusals = check_update(p, &states, &wanted, &overrides, now_ms());
         // The health the update would leave.
         let mut controls = st.control_map();

@@ -1,12 +1,6 @@
 //! The control service: every operation of the configuration API, as methods that validate
-//! against the in-memory [`Config`] and commit with one compare-and-swap transaction.
-//!
-//! Concurrency: a batch is planned against the state at revision R and committed only if the
-//! metadata key and SOA key of every zone it touches are unchanged since R (every batch rewrites
-//! its zones' SOA to bump the serial). If another writer got there first, the service waits
-//! until its state has caught up and plans again, up to [`MAX_ATTEMPTS`] times. Writes made
-//! through one node are serialized by a local lock (each costs about one fsync), so retries
-//! only happen between nodes sharing a store.
+//! against the in-memory [`Config`] and commit through the one write path
+//! ([`crate::write`]): each plan records what it read, and the store transaction compares it.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -19,7 +13,7 @@ use turnout_model::change::{self, ZoneDelta};
 use turnout_model::{
     ChangeBatchSpec, Name, RType, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa,
 };
-use turnout_store::{Compare, Op, Revision, Store, Txn};
+use turnout_store::{Op, Revision, Store, Txn};
 
 use tokio_util::sync::CancellationToken;
 use turnout_health::{HealthEngine, Webhook, WebhookEvent};
@@ -27,15 +21,14 @@ use turnout_model::cidr::CidrCollectionSpec;
 use turnout_model::health::{CheckKind, HealthCheckSpec, TargetPolicy};
 use turnout_model::{ErrorCode, FieldError};
 
-use crate::state::Config;
+use crate::state::{CallerReference, Config};
 use crate::types::{
     ChangeInfo, ChangeRecord, ChangeStatus, CreateZone, DryRun, RecordSetPage, TokenRecord,
     ZoneCreated, ZoneInfo, ZoneMeta, ZonePage,
 };
+use crate::write::{Lane, Plan, Reads};
 use crate::{ControlError, keys, now_rfc3339, random_base32};
 
-/// Plans retried when concurrent writers touch the same zones.
-const MAX_ATTEMPTS: usize = 8;
 /// How long a write waits for the in-memory state to show it (read-your-writes).
 const STATE_WAIT: Duration = Duration::from_secs(5);
 /// Default SOA timers: refresh, retry, expire, minimum (reference §3.3).
@@ -71,7 +64,10 @@ pub struct Control {
     state_revision: watch::Sender<Revision>,
     served: watch::Sender<Option<Revision>>,
     options: ControlOptions,
-    pub(crate) writer: tokio::sync::Mutex<()>,
+    /// Serializes this node's configuration writes (see [`crate::write`]).
+    pub(crate) config_writer: tokio::sync::Mutex<()>,
+    /// Serializes this node's routing-control updates.
+    pub(crate) controls_writer: tokio::sync::Mutex<()>,
     health: HealthEngine,
     /// What the DNS server answers from, once the sync task runs.
     snapshots: std::sync::OnceLock<turnout_dns::SnapshotHandle>,
@@ -129,7 +125,8 @@ impl Control {
             state_revision: watch::Sender::new(0),
             served: watch::Sender::new(None),
             options,
-            writer: tokio::sync::Mutex::new(()),
+            config_writer: tokio::sync::Mutex::new(()),
+            controls_writer: tokio::sync::Mutex::new(()),
             health,
             snapshots: std::sync::OnceLock::new(),
             node_name: std::sync::OnceLock::new(),
@@ -166,7 +163,7 @@ impl Control {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Config> {
+    pub(crate) fn state_mut(&self) -> RwLockWriteGuard<'_, Config> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -241,6 +238,11 @@ impl Control {
     /// This node's name, once its registration runs.
     pub(crate) fn node_name(&self) -> Option<String> {
         self.node_name.get().cloned()
+    }
+
+    /// Changes of the revision this node's state reflects.
+    pub(crate) fn subscribe_state(&self) -> watch::Receiver<Revision> {
+        self.state_revision.subscribe()
     }
 
     pub(crate) async fn wait_state(&self, revision: Revision) {
@@ -345,89 +347,91 @@ impl Control {
             return Err(invalid("caller_reference", "a caller reference has 1-128 characters"));
         }
         let ns = default_name_servers(&apex, request.name_servers.as_deref())?;
-        let _writer = self.writer.lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(reference) = &request.caller_reference {
-                let (kv, _) = self.store.get(&keys::caller_reference(reference)).await?;
-                if let Some(kv) = kv {
-                    let used: CallerReference = serde_json::from_slice(&kv.value)
-                        .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
-                    if Name::parse_absolute(&used.zone).ok().as_ref() != Some(&apex) {
-                        return Err(ControlError::CallerReferenceInUse {
-                            reference: reference.clone(),
-                            zone: used.zone,
-                        });
+        let mut records = Vec::new();
+        for spec in default_records(&apex, &ns) {
+            let set = spec.validate(&apex).map_err(|errors| {
+                let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                invalid("name_servers", &message.join("; "))
+            })?;
+            records.push(Op::put(keys::rrset(&apex, &set.key()), to_json(&set.to_spec())));
+        }
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                if let Some(reference) = &request.caller_reference {
+                    reads.object(keys::caller_reference(reference));
+                    if let Some(used) = st.caller_references.get(reference) {
+                        if Name::parse_absolute(&used.zone).ok().as_ref() != Some(&apex) {
+                            return Err(ControlError::CallerReferenceInUse {
+                                reference: reference.clone(),
+                                zone: used.zone.clone(),
+                            });
+                        }
+                        let revision = st.revision_of(&keys::caller_reference(reference));
+                        return Ok(Plan::Nothing(Err((used.clone(), revision))));
                     }
-                    self.wait_state(kv.mod_revision).await;
-                    let zone = self.zone(&apex.to_string())?;
-                    let change = match self.change(&used.change).await {
-                        Ok(change) => change,
-                        // The change record aged out (see `prune_changes`); the zone's creation
-                        // is long served.
-                        Err(ControlError::NoSuchChange(_)) => ChangeInfo {
-                            id: used.change,
-                            status: self.status(kv.mod_revision),
-                            submitted_at: zone.created_at.clone(),
-                            comment: zone.comment.clone(),
-                            kind: "create_zone".into(),
-                            zones: vec![zone.name.clone()],
-                            changes: 2,
-                            revision: kv.mod_revision,
-                        },
-                        Err(e) => return Err(e),
-                    };
-                    return Ok(ZoneCreated { zone, change, created: false });
                 }
+                reads.object(keys::zone(&apex));
+                if st.zones.contains_key(&apex) {
+                    return Err(ControlError::ZoneAlreadyExists(apex.clone()));
+                }
+                let meta = ZoneMeta {
+                    name: apex.to_string(),
+                    caller_reference: request.caller_reference.clone(),
+                    comment: request.comment.clone(),
+                    created_at: now_rfc3339(),
+                };
+                let record = Self::new_change(
+                    "create_zone",
+                    request.comment.clone(),
+                    vec![apex.to_string()],
+                    2,
+                )?;
+                let mut ops = vec![Op::put(keys::zone(&apex), to_json(&meta))];
+                ops.extend(records.iter().cloned());
+                if let Some(reference) = &request.caller_reference {
+                    let used =
+                        CallerReference { zone: apex.to_string(), change: record.id.clone() };
+                    ops.push(Op::put(keys::caller_reference(reference), to_json(&used)));
+                }
+                ops.push(Op::put(keys::change(&record.id), to_json(&record)));
+                Ok(Plan::Write { ops, value: Ok(record) })
+            })
+            .await?;
+        let zone = self.zone(&apex.to_string())?;
+        match written.value {
+            Ok(record) => {
+                let change = self.change_info(record, written.revision);
+                Ok(ZoneCreated { zone, change, created: true })
             }
-            if self.read().zones.contains_key(&apex) {
-                return Err(ControlError::ZoneAlreadyExists(apex));
-            }
-            let meta = ZoneMeta {
-                name: apex.to_string(),
-                caller_reference: request.caller_reference.clone(),
-                comment: request.comment.clone(),
-                created_at: now_rfc3339(),
-            };
-            let [soa, ns_set] = default_records(&apex, &ns);
-            let record = Self::new_change(
-                "create_zone",
-                request.comment.clone(),
-                vec![apex.to_string()],
-                2,
-            )?;
-            let mut compares = vec![Compare::absent(keys::zone(&apex))];
-            let mut success = vec![Op::put(keys::zone(&apex), to_json(&meta))];
-            for spec in [soa, ns_set] {
-                let set = spec.validate(&apex).map_err(|errors| {
-                    let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    invalid("name_servers", &message.join("; "))
-                })?;
-                success.push(Op::put(keys::rrset(&apex, &set.key()), to_json(&set.to_spec())));
-            }
-            if let Some(reference) = &request.caller_reference {
-                let used = CallerReference { zone: apex.to_string(), change: record.id.clone() };
-                compares.push(Compare::absent(keys::caller_reference(reference)));
-                success.push(Op::put(keys::caller_reference(reference), to_json(&used)));
-            }
-            success.push(Op::put(keys::change(&record.id), to_json(&record)));
-            let response = self.store.txn(Txn { compares, success, failure: Vec::new() }).await?;
-            self.wait_state(response.revision).await;
-            if response.succeeded {
-                let change = self.change_info(record, response.revision);
-                let zone = self.zone(&apex.to_string())?;
-                return Ok(ZoneCreated { zone, change, created: true });
+            // The same reference for the same zone: what it created.
+            Err((used, revision)) => {
+                let change = match self.change(&used.change).await {
+                    Ok(change) => change,
+                    // The change record aged out (see `prune_changes`); the zone's creation
+                    // is long served.
+                    Err(ControlError::NoSuchChange(_)) => ChangeInfo {
+                        id: used.change,
+                        status: self.status(revision),
+                        submitted_at: zone.created_at.clone(),
+                        comment: zone.comment.clone(),
+                        kind: "create_zone".into(),
+                        zones: vec![zone.name.clone()],
+                        changes: 2,
+                        revision,
+                    },
+                    Err(e) => return Err(e),
+                };
+                Ok(ZoneCreated { zone, change, created: false })
             }
         }
-        Err(ControlError::Conflict)
     }
 
     /// Deletes a zone: only when it holds nothing but its SOA and apex NS, unless `force`.
     pub async fn delete_zone(&self, zone: &str, force: bool) -> Result<ChangeInfo, ControlError> {
         let apex = parse_zone_name(zone, "zone")?;
-        let _writer = self.writer.lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            let (compares, meta) = {
-                let st = self.read();
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                reads.zone(&apex);
                 let entry =
                     st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
                 let records = st.records.get(&apex);
@@ -438,33 +442,21 @@ impl Control {
                         .count()
                 });
                 if content > 0 && !force {
-                    return Err(ControlError::ZoneNotEmpty(apex));
+                    return Err(ControlError::ZoneNotEmpty(apex.clone()));
                 }
-                let soa_rev = st.soa_revision.get(&apex).copied().unwrap_or(0);
-                (
-                    vec![
-                        Compare::mod_revision(keys::zone(&apex), entry.meta_revision),
-                        Compare::mod_revision(keys::rrset(&apex, &Config::soa_key(&apex)), soa_rev),
-                    ],
-                    entry.meta.clone(),
-                )
-            };
-            let record = Self::new_change("delete_zone", None, vec![apex.to_string()], 1)?;
-            let mut success = vec![
-                Op::DeletePrefix { prefix: keys::rrsets(&apex) },
-                Op::delete(keys::zone(&apex)),
-                Op::put(keys::change(&record.id), to_json(&record)),
-            ];
-            if let Some(reference) = &meta.caller_reference {
-                success.push(Op::delete(keys::caller_reference(reference)));
-            }
-            let response = self.store.txn(Txn { compares, success, failure: Vec::new() }).await?;
-            self.wait_state(response.revision).await;
-            if response.succeeded {
-                return Ok(self.change_info(record, response.revision));
-            }
-        }
-        Err(ControlError::Conflict)
+                let record = Self::new_change("delete_zone", None, vec![apex.to_string()], 1)?;
+                let mut ops = vec![
+                    Op::DeletePrefix { prefix: keys::rrsets(&apex) },
+                    Op::delete(keys::zone(&apex)),
+                    Op::put(keys::change(&record.id), to_json(&record)),
+                ];
+                if let Some(reference) = &entry.meta.caller_reference {
+                    ops.push(Op::delete(keys::caller_reference(reference)));
+                }
+                Ok(Plan::Write { ops, value: record })
+            })
+            .await?;
+        Ok(self.change_info(written.value, written.revision))
     }
 
     /// One zone.
@@ -551,43 +543,55 @@ impl Control {
         dry_run: bool,
     ) -> Result<Submitted, ControlError> {
         let default_zone = zone.map(|z| parse_zone_name(z, "zone")).transpose()?;
-        if let Some(apex) = &default_zone
-            && !self.read().zones.contains_key(apex)
-        {
-            return Err(ControlError::NoSuchZone(apex.clone()));
-        }
-        let _writer = if dry_run { None } else { Some(self.writer.lock().await) };
-        for _ in 0..MAX_ATTEMPTS {
-            let (txn, record) = {
-                let st = self.read();
-                let check = |name: &str| st.checks.contains_key(name);
-                let cidr = |c: &str, l: &str| st.cidr_ref_error(c, l);
-                let refs = change::Refs { check: &check, cidr: &cidr };
-                let plan = change::plan(batch, default_zone.as_ref(), &st.records, &refs)
-                    .map_err(ControlError::InvalidChangeBatch)?;
-                if dry_run {
-                    return Ok(Submitted::DryRun(dry_run_of(&st, &plan.zones)));
+        let plan_batch = |st: &Config, reads: &Reads<'_>| {
+            if let Some(apex) = &default_zone {
+                reads.zone(apex);
+                if !st.zones.contains_key(apex) {
+                    return Err(ControlError::NoSuchZone(apex.clone()));
                 }
+            }
+            let check = |name: &str| {
+                reads.object(keys::check(name));
+                st.checks.contains_key(name)
+            };
+            let cidr = |c: &str, l: &str| {
+                reads.object(keys::collection(c));
+                st.cidr_ref_error(c, l)
+            };
+            let refs = change::Refs { check: &check, cidr: &cidr };
+            let plan = change::plan(batch, default_zone.as_ref(), &st.records, &refs)
+                .map_err(ControlError::InvalidChangeBatch)?;
+            for apex in plan.zones.keys() {
+                reads.zone(apex);
+            }
+            Ok(plan)
+        };
+        if dry_run {
+            return self
+                .plan_only(|st, reads| {
+                    plan_batch(st, reads).map(|plan| dry_run_of(st, &plan.zones))
+                })
+                .await
+                .map(Submitted::DryRun);
+        }
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                let plan = plan_batch(st, reads)?;
                 let record = Self::new_change(
                     "records",
                     batch.comment.clone(),
                     plan.zones.keys().map(ToString::to_string).collect(),
                     plan.change_count,
                 )?;
-                let mut txn = Txn::default();
+                let mut ops = Vec::new();
                 for (apex, delta) in &plan.zones {
-                    add_zone_delta(&st, apex, delta, &mut txn)?;
+                    add_zone_delta(st, apex, delta, &mut ops)?;
                 }
-                txn.success.push(Op::put(keys::change(&record.id), to_json(&record)));
-                (txn, record)
-            };
-            let response = self.store.txn(txn).await?;
-            self.wait_state(response.revision).await;
-            if response.succeeded {
-                return Ok(Submitted::Applied(self.change_info(record, response.revision)));
-            }
-        }
-        Err(ControlError::Conflict)
+                ops.push(Op::put(keys::change(&record.id), to_json(&record)));
+                Ok(Plan::Write { ops, value: record })
+            })
+            .await?;
+        Ok(Submitted::Applied(self.change_info(written.value, written.revision)))
     }
 }
 
@@ -621,73 +625,73 @@ impl Control {
                 format!("{why} (health.allowed_networks / health.denied_networks)"),
             )]));
         }
-        let _writer = self.writer.lock().await;
-        let created = {
-            let st = self.read();
-            if let CheckKind::Control { panel, control } = &check.kind
-                && !st.panels.get(panel).is_some_and(|(_, p)| p.controls.contains(control))
-            {
-                return Err(ControlError::InvalidCheck(vec![FieldError::new(
-                    "control",
-                    ErrorCode::NotFound,
-                    format!("no routing control {panel}/{control}; create its panel first"),
-                )]));
-            }
-            if let CheckKind::Calculated { children, .. } = &check.kind {
-                // As in Route 53, a calculated check monitors endpoint checks only: no nesting,
-                // so no cycle can make statuses chase each other.
-                let mut errors = Vec::new();
-                for (i, child) in children.iter().enumerate() {
-                    match st.checks.get(child) {
-                        None => errors.push(FieldError::new(
-                            format!("children[{i}]"),
-                            ErrorCode::NoSuchHealthCheck,
-                            format!("no health check {child:?}"),
-                        )),
-                        Some((_, c)) if matches!(c.kind, CheckKind::Calculated { .. }) => {
-                            errors.push(FieldError::new(
-                                format!("children[{i}]"),
-                                ErrorCode::NotAllowed,
-                                format!("{child:?} is a calculated check; a calculated check monitors endpoint checks only"),
-                            ))
-                        }
-                        Some(_) => {}
-                    }
-                }
-                let parent = st.checks.values().find(|(_, c)| {
-                    matches!(&c.kind, CheckKind::Calculated { children, .. } if children.contains(&check.name))
-                });
-                if let Some((_, p)) = parent {
-                    errors.push(FieldError::new(
-                        "type",
-                        ErrorCode::NotAllowed,
-                        format!("{:?} is a child of the calculated check {:?} and cannot be calculated itself", check.name, p.name),
-                    ));
-                }
-                if !errors.is_empty() {
-                    return Err(ControlError::InvalidCheck(errors));
-                }
-            }
-            !st.checks.contains_key(&check.name)
-        };
         let value = serde_json::to_vec(spec)
             .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
-        let response = self
-            .store
-            .txn(Txn { success: vec![Op::put(keys::check(&check.name), value)], ..Txn::default() })
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                reads.object(keys::check(&check.name));
+                if let CheckKind::Control { panel, control } = &check.kind {
+                    reads.object(keys::panel(panel));
+                    if !st.panels.get(panel).is_some_and(|(_, p)| p.controls.contains(control)) {
+                        return Err(ControlError::InvalidCheck(vec![FieldError::new(
+                            "control",
+                            ErrorCode::NotFound,
+                            format!("no routing control {panel}/{control}; create its panel first"),
+                        )]));
+                    }
+                }
+                if let CheckKind::Calculated { children, .. } = &check.kind {
+                    // As in Route 53, a calculated check monitors endpoint checks only: no
+                    // nesting, so no cycle can make statuses chase each other.
+                    let mut errors = Vec::new();
+                    for (i, child) in children.iter().enumerate() {
+                        reads.object(keys::check(child));
+                        match st.checks.get(child) {
+                            None => errors.push(FieldError::new(
+                                format!("children[{i}]"),
+                                ErrorCode::NoSuchHealthCheck,
+                                format!("no health check {child:?}"),
+                            )),
+                            Some((_, c)) if matches!(c.kind, CheckKind::Calculated { .. }) => {
+                                errors.push(FieldError::new(
+                                    format!("children[{i}]"),
+                                    ErrorCode::NotAllowed,
+                                    format!("{child:?} is a calculated check; a calculated check monitors endpoint checks only"),
+                                ))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    reads.prefix(keys::checks());
+                    let parent = st.checks.values().find(|(_, c)| {
+                        matches!(&c.kind, CheckKind::Calculated { children, .. } if children.contains(&check.name))
+                    });
+                    if let Some((_, p)) = parent {
+                        errors.push(FieldError::new(
+                            "type",
+                            ErrorCode::NotAllowed,
+                            format!("{:?} is a child of the calculated check {:?} and cannot be calculated itself", check.name, p.name),
+                        ));
+                    }
+                    if !errors.is_empty() {
+                        return Err(ControlError::InvalidCheck(errors));
+                    }
+                }
+                let ops = vec![Op::put(keys::check(&check.name), value.clone())];
+                Ok(Plan::Write { ops, value: !st.checks.contains_key(&check.name) })
+            })
             .await?;
-        self.wait_state(response.revision).await;
-        Ok(created)
+        Ok(written.value)
     }
 
     /// Deletes a health check that no record and no calculated check names.
     pub async fn delete_check(&self, name: &str) -> Result<(), ControlError> {
-        let _writer = self.writer.lock().await;
-        {
-            let st = self.read();
+        self.write(Lane::Config, |st, reads| {
+            reads.object(keys::check(name));
             if !st.checks.contains_key(name) {
                 return Err(ControlError::NoSuchCheck(name.to_owned()));
             }
+            reads.prefix(keys::all_rrsets());
             let by_record = st
                 .records
                 .values()
@@ -699,6 +703,7 @@ impl Control {
                     user: format!("record set {}", set.key()),
                 });
             }
+            reads.prefix(keys::checks());
             let by_check = st.checks.values().find(|(_, c)| {
                 matches!(&c.kind, CheckKind::Calculated { children, .. } if children.iter().any(|x| x == name))
             });
@@ -708,14 +713,15 @@ impl Control {
                     user: format!("calculated check {:?}", c.name),
                 });
             }
-        }
-        // Every checker's persisted status of it goes too: this node's, and every known node's.
-        let mut checkers: BTreeSet<String> = self.read().nodes.keys().cloned().collect();
-        checkers.extend([keys::LOCAL_CHECKER.to_owned(), self.checker.clone()]);
-        let mut success = vec![Op::delete(keys::check(name))];
-        success.extend(checkers.iter().map(|c| Op::delete(keys::health_status(c, name))));
-        let response = self.store.txn(Txn { success, ..Txn::default() }).await?;
-        self.wait_state(response.revision).await;
+            // Every checker's persisted status of it goes too: this node's, and every known
+            // node's.
+            let mut checkers: BTreeSet<String> = st.nodes.keys().cloned().collect();
+            checkers.extend([keys::LOCAL_CHECKER.to_owned(), self.checker.clone()]);
+            let mut ops = vec![Op::delete(keys::check(name))];
+            ops.extend(checkers.iter().map(|c| Op::delete(keys::health_status(c, name))));
+            Ok(Plan::Write { ops, value: () })
+        })
+        .await?;
         Ok(())
     }
 }
@@ -739,90 +745,77 @@ impl Control {
     /// may not drop a location that records still name.
     pub async fn put_collection(&self, spec: &CidrCollectionSpec) -> Result<bool, ControlError> {
         let collection = spec.validate().map_err(ControlError::InvalidCollection)?;
-        let _writer = self.writer.lock().await;
-        let created = {
-            let st = self.read();
-            if let Some((_, old)) = st.collections.get(&collection.name) {
-                for location in old.locations.keys() {
-                    if collection.locations.contains_key(location) {
-                        continue;
-                    }
-                    if let Some(user) = st.collection_user(&collection.name, Some(location)) {
-                        return Err(ControlError::CollectionInUse {
-                            name: collection.name.clone(),
-                            user: format!("record set {user} (location {location:?})"),
-                        });
-                    }
-                }
-            }
-            !st.collections.contains_key(&collection.name)
-        };
         let value = serde_json::to_vec(spec)
             .map_err(|e| turnout_store::StoreError::Corrupt(e.to_string()))?;
-        let txn = Txn {
-            success: vec![Op::put(keys::collection(&collection.name), value)],
-            ..Txn::default()
-        };
-        let response = self.store.txn(txn).await?;
-        self.wait_state(response.revision).await;
-        Ok(created)
+        let written = self
+            .write(Lane::Config, |st, reads| {
+                reads.object(keys::collection(&collection.name));
+                if let Some((_, old)) = st.collections.get(&collection.name) {
+                    for location in old.locations.keys() {
+                        if collection.locations.contains_key(location) {
+                            continue;
+                        }
+                        reads.prefix(keys::all_rrsets());
+                        if let Some(user) = st.collection_user(&collection.name, Some(location)) {
+                            return Err(ControlError::CollectionInUse {
+                                name: collection.name.clone(),
+                                user: format!("record set {user} (location {location:?})"),
+                            });
+                        }
+                    }
+                }
+                let ops = vec![Op::put(keys::collection(&collection.name), value.clone())];
+                Ok(Plan::Write { ops, value: !st.collections.contains_key(&collection.name) })
+            })
+            .await?;
+        Ok(written.value)
     }
 
     /// Deletes a CIDR collection that no record names.
     pub async fn delete_collection(&self, name: &str) -> Result<(), ControlError> {
-        let _writer = self.writer.lock().await;
-        {
-            let st = self.read();
+        self.write(Lane::Config, |st, reads| {
+            reads.object(keys::collection(name));
             if !st.collections.contains_key(name) {
                 return Err(ControlError::NoSuchCollection(name.to_owned()));
             }
+            reads.prefix(keys::all_rrsets());
             if let Some(user) = st.collection_user(name, None) {
                 return Err(ControlError::CollectionInUse {
                     name: name.to_owned(),
                     user: format!("record set {user}"),
                 });
             }
-        }
-        let txn = Txn { success: vec![Op::delete(keys::collection(name))], ..Txn::default() };
-        let response = self.store.txn(txn).await?;
-        self.wait_state(response.revision).await;
+            Ok(Plan::Write { ops: vec![Op::delete(keys::collection(name))], value: () })
+        })
+        .await?;
         Ok(())
     }
 }
 
-/// What a caller reference created, as stored.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct CallerReference {
-    zone: String,
-    change: String,
-}
-
-/// Adds one zone's guarded writes (record sets and the SOA serial bump) to a transaction.
+/// Adds one zone's writes (record sets and the SOA serial bump) to a write's operations (the
+/// plan read the zone: its metadata and SOA guard them).
 fn add_zone_delta(
     st: &Config,
     apex: &Name,
     delta: &ZoneDelta,
-    txn: &mut Txn,
+    ops: &mut Vec<Op>,
 ) -> Result<(), ControlError> {
-    let entry = st.zones.get(apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+    if !st.zones.contains_key(apex) {
+        return Err(ControlError::NoSuchZone(apex.clone()));
+    }
     let soa_key = Config::soa_key(apex);
-    txn.compares.push(Compare::mod_revision(keys::zone(apex), entry.meta_revision));
-    txn.compares.push(Compare::mod_revision(
-        keys::rrset(apex, &soa_key),
-        st.soa_revision.get(apex).copied().unwrap_or(0),
-    ));
     for (key, set) in &delta.puts {
         if *key != soa_key {
-            txn.success.push(Op::put(keys::rrset(apex, key), to_json(&set.to_spec())));
+            ops.push(Op::put(keys::rrset(apex, key), to_json(&set.to_spec())));
         }
     }
     for key in &delta.deletes {
-        txn.success.push(Op::delete(keys::rrset(apex, key)));
+        ops.push(Op::delete(keys::rrset(apex, key)));
     }
     let current = st.records.get(apex).and_then(|z| z.sets.get(&soa_key));
     let current = current.ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
     let bumped = bump_serial(current, delta.puts.get(&soa_key))?;
-    txn.success.push(Op::put(keys::rrset(apex, &soa_key), to_json(&bumped.to_spec())));
+    ops.push(Op::put(keys::rrset(apex, &soa_key), to_json(&bumped.to_spec())));
     Ok(())
 }
 

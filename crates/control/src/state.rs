@@ -68,6 +68,37 @@ pub struct Config {
     /// The last revision that may have changed where checks are placed (a check, or a node
     /// joining, leaving or changing region): placements are computed again after it.
     pub placement_revision: Revision,
+    /// The mod revision of each configuration object's key (zone metadata, caller references,
+    /// checks, CIDR collections, control panels and states, tokens), invalid ones included:
+    /// what a write that read the object compares (`crate::write`). Record sets are guarded
+    /// by their zone's SOA instead.
+    pub revisions: HashMap<String, Revision>,
+    /// What each caller reference created: reference -> (zone, change id).
+    pub caller_references: HashMap<String, CallerReference>,
+}
+
+/// What a caller reference created, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallerReference {
+    /// The zone (absolute name).
+    pub zone: String,
+    /// The id of the change that created it.
+    pub change: String,
+}
+
+/// Whether a write that read the key compares the key itself (see [`Config::revisions`]).
+fn is_object(key: &str) -> bool {
+    [
+        keys::zones(),
+        keys::caller_references(),
+        keys::checks(),
+        keys::collections(),
+        keys::panels(),
+        keys::all_controls(),
+        keys::tokens(),
+    ]
+    .iter()
+    .any(|prefix| key.starts_with(prefix.as_str()))
 }
 
 /// A persisted observed status.
@@ -145,8 +176,22 @@ impl Config {
         self.revision = self.revision.max(batch.revision);
     }
 
+    /// The mod revision of an object's key (0: absent), as [`Config::revisions`] keeps it.
+    pub fn revision_of(&self, key: &str) -> Revision {
+        self.revisions.get(key).copied().unwrap_or(0)
+    }
+
     fn put(&mut self, kv: &KeyValue, touched: &mut Touched) {
         let key = kv.key.as_str();
+        if is_object(key) {
+            self.revisions.insert(kv.key.clone(), kv.mod_revision);
+        }
+        if let Some(reference) = key.strip_prefix(&keys::caller_references()) {
+            if let Some(used) = decode::<CallerReference>(key, &kv.value) {
+                self.caller_references.insert(unescape(reference), used);
+            }
+            return;
+        }
         if let Some(rest) = key.strip_prefix(&keys::zones()) {
             let Some(meta) = decode::<ZoneMeta>(key, &kv.value) else { return };
             let Ok(apex) = Name::parse_absolute(&meta.name) else {
@@ -272,7 +317,10 @@ impl Config {
     }
 
     fn delete(&mut self, key: &str, touched: &mut Touched) {
-        if let Some(rest) = key.strip_prefix(&keys::zones()) {
+        self.revisions.remove(key);
+        if let Some(reference) = key.strip_prefix(&keys::caller_references()) {
+            self.caller_references.remove(&unescape(reference));
+        } else if let Some(rest) = key.strip_prefix(&keys::zones()) {
             let Ok(apex) = Name::parse_absolute(&unescape(rest)) else { return };
             self.zones.remove(&apex);
             self.records.remove(&apex);

@@ -169,7 +169,7 @@ fn install(control: &Control, config: Config) {
     let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
     let observed = config.observed.clone();
     let controls = config.control_map();
-    *control.write() = config;
+    *control.state_mut() = config;
     control.health().set_controls(controls);
     control.health().apply(&checks, &|name| observed.get(name).copied());
 }
@@ -253,7 +253,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         }
         let mut touched = Touched::default();
         let (revision, checks, controls) = {
-            let mut st = control.write();
+            let mut st = control.state_mut();
             for batch in &batches {
                 st.apply(batch, &mut touched);
             }

@@ -11,6 +11,7 @@ use turnout_store::{Compare, Op, Store, StoreError, Txn};
 
 use crate::service::hex_sha256;
 use crate::types::TokenRecord;
+use crate::write::{Lane, Plan};
 use crate::{keys, now_rfc3339, random_base32};
 
 /// The admin token's file name inside the data directory.
@@ -165,16 +166,14 @@ impl crate::Control {
         };
         let key = keys::token(name);
         let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let txn = Txn {
-            compares: vec![Compare::absent(key.clone())],
-            success: vec![Op::put(key, value)],
-            failure: Vec::new(),
-        };
-        let response = self.store().txn(txn).await?;
-        if !response.succeeded {
-            return Err(invalid("name", format!("a token named {name:?} exists")));
-        }
-        self.wait_state(response.revision).await;
+        self.write(Lane::Config, |st, reads| {
+            reads.object(key.clone());
+            if st.revision_of(&key) != 0 {
+                return Err(invalid("name", format!("a token named {name:?} exists")));
+            }
+            Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
+        })
+        .await?;
         Ok(NewToken { name: name.to_owned(), scopes: scopes.to_vec(), token })
     }
 
@@ -186,17 +185,17 @@ impl crate::Control {
                 message: "the admin token cannot be deleted".into(),
             });
         }
-        if !self.read().tokens.values().any(|t| t.name == name) {
-            return Err(crate::ControlError::InvalidInput {
-                field: "name".into(),
-                message: format!("no token {name:?}"),
-            });
-        }
-        let response = self
-            .store()
-            .txn(Txn { success: vec![Op::delete(keys::token(name))], ..Txn::default() })
-            .await?;
-        self.wait_state(response.revision).await;
+        self.write(Lane::Config, |st, reads| {
+            reads.object(keys::token(name));
+            if !st.tokens.values().any(|t| t.name == name) {
+                return Err(crate::ControlError::InvalidInput {
+                    field: "name".into(),
+                    message: format!("no token {name:?}"),
+                });
+            }
+            Ok(Plan::Write { ops: vec![Op::delete(keys::token(name))], value: () })
+        })
+        .await?;
         Ok(())
     }
 }
