@@ -10,7 +10,7 @@ use turnout_testkit::process::{Turnout, dns_tool};
 
 use crate::{Backend, bin, ok, text};
 
-fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
+pub(crate) fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
     node_with(etcd, dir, &[])
 }
 
@@ -25,7 +25,7 @@ fn node_with(etcd: &Etcd, dir: &std::path::Path, more: &[&str]) -> Turnout {
 }
 
 /// The first node made the admin token; the others get a copy, as an operator does.
-fn share_token(nodes: &[Turnout]) {
+pub(crate) fn share_token(nodes: &[Turnout]) {
     let token = std::fs::read(nodes[0].data_dir.join("admin.token")).unwrap();
     for t in &nodes[1..] {
         std::fs::write(t.data_dir.join("admin.token"), &token).unwrap();

@@ -4,6 +4,7 @@
 
 mod apply;
 mod cluster;
+mod conflicts;
 mod controls;
 mod failover;
 mod policies;
