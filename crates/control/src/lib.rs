@@ -29,7 +29,7 @@ pub use service::{
     Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers,
     default_records, parse_zone_name,
 };
-pub use sync::{StaticZones, SyncOptions, run_sync};
+pub use sync::{StaticZones, SyncError, SyncOptions, run_sync};
 
 /// Reverts timed routing-control changes when they expire, checking every second until
 /// `shutdown`. A revert that safety rules refuse is retried a minute later (each attempt is

@@ -15,8 +15,7 @@ use turnout_model::{
 };
 use turnout_store::{Op, Revision, Store, Txn};
 
-use tokio_util::sync::CancellationToken;
-use turnout_health::{HealthEngine, Webhook, WebhookEvent};
+use turnout_health::{HealthEngine, WebhookEvent};
 use turnout_model::cidr::CidrCollectionSpec;
 use turnout_model::health::{CheckKind, HealthCheckSpec, TargetPolicy};
 use turnout_model::{ErrorCode, FieldError};
@@ -47,8 +46,9 @@ pub const MAX_RRSET_PAGE: usize = 300;
 pub struct ControlOptions {
     /// Zones served from zone files: the API refuses to create or edit them.
     pub static_zones: BTreeSet<Name>,
-    /// An http:// URL to POST a JSON event to on every health-check status change.
-    pub webhook: Option<String>,
+    /// Where every health-check status change is posted (its sender runs in the node's task
+    /// tree).
+    pub webhook: Option<turnout_health::Webhook>,
     /// The networks health checks may probe.
     pub target_policy: TargetPolicy,
     /// The name this node keeps its observed health statuses under (for restarts): the node
@@ -105,8 +105,7 @@ impl Control {
         // (This node's own observed statuses are written to the store by its registration
         // task, `cluster::run_node`: they are its report to the other checkers, and what a
         // restart starts from.)
-        let webhook =
-            options.webhook.clone().map(|url| Webhook::start(url, CancellationToken::new()));
+        let webhook = options.webhook.clone();
         health.on_transition(Box::new(move |change| {
             if let Some(hook) = &webhook {
                 hook.send(WebhookEvent {

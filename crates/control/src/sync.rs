@@ -92,13 +92,35 @@ impl Shared {
     }
 }
 
-/// Runs until `shutdown`; never gives up on the store.
+/// A task of the sync stopped on its own: the node must not go on serving a frozen state.
+#[derive(Debug, thiserror::Error)]
+#[error("{task} {how}")]
+pub struct SyncError {
+    /// Which task.
+    pub task: &'static str,
+    /// How it ended (a panic's message).
+    pub how: String,
+}
+
+impl SyncError {
+    fn ended(task: &'static str, joined: Result<(), tokio::task::JoinError>) -> Self {
+        let how = match joined {
+            Ok(()) => "ended unexpectedly".to_owned(),
+            Err(e) if e.is_panic() => format!("panicked: {}", turnout_health::panic_text(e)),
+            Err(e) => format!("failed: {e}"),
+        };
+        SyncError { task, how }
+    }
+}
+
+/// Runs until `shutdown`; never gives up on the store. Fails only if one of its tasks (the
+/// snapshot builder, the local-copy writer) stops on its own.
 pub async fn run_sync(
     control: Arc<Control>,
     handle: SnapshotHandle,
     options: SyncOptions,
     shutdown: CancellationToken,
-) {
+) -> Result<(), SyncError> {
     control.attach_snapshots(handle.clone());
     let shared = Arc::new(Shared::default());
     let builder = Builder {
@@ -112,19 +134,28 @@ pub async fn run_sync(
     };
     // The builder is its own task: a long build blocks its thread (block_in_place), never the
     // follower, so committed writes keep reaching the in-memory state while a snapshot builds.
-    let builder = tokio::spawn(builder.run());
-    let saver = options
+    let mut builder = tokio::spawn(builder.run());
+    let mut saver = options
         .local_copy
         .clone()
         .map(|path| tokio::spawn(keep_local_copy(control.clone(), path, shared.clone())));
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = follow_forever(control, shared, options.local_copy) => {}
-    }
+    let saver_ended = async {
+        match saver.as_mut() {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        () = shutdown.cancelled() => Ok(()),
+        () = follow_forever(control, shared, options.local_copy) => Ok(()),
+        joined = &mut builder => Err(SyncError::ended("the snapshot builder", joined)),
+        joined = saver_ended => Err(SyncError::ended("the local-copy writer", joined)),
+    };
     builder.abort();
     if let Some(saver) = saver {
         saver.abort();
     }
+    outcome
 }
 
 /// Writes the store's configuration to `path` (0600, atomically) a second after it changes.

@@ -188,7 +188,10 @@ async fn status_changes_are_posted_to_the_webhook() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let f = start_with(ControlOptions { webhook: Some(url), ..Default::default() }).await;
+    let (hook, sender) = turnout_health::Webhook::new(url);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(sender.run(stop.clone(), Duration::from_secs(1)));
+    let f = start_with(ControlOptions { webhook: Some(hook), ..Default::default() }).await;
     // A port nothing listens on: the first probe fails and, with threshold 1, flips the check.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let spec: turnout_model::health::HealthCheckSpec = serde_json::from_str(&format!(

@@ -192,6 +192,12 @@ struct Inner {
     quorum: Mutex<Option<Arc<Quorum>>>,
     /// Woken when a probed check's own observed status changes (to report it at once).
     observation_changed: Notify,
+    /// Every task the engine started (the calculated-check evaluator, one per probed check),
+    /// by task id, with the check it runs: [`HealthEngine::run`] reports one that panics.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+    task_names: Mutex<HashMap<tokio::task::Id, String>>,
+    /// Woken when a task is added.
+    task_added: Notify,
 }
 
 /// The health engine. Cheap to clone.
@@ -219,8 +225,50 @@ impl HealthEngine {
     pub fn new() -> Self {
         let engine = HealthEngine::default();
         let calculated = engine.clone();
-        tokio::spawn(async move { calculated.evaluate_calculated().await });
+        engine.spawn("the calculated-check evaluator".to_owned(), async move {
+            calculated.evaluate_calculated().await;
+        });
         engine
+    }
+
+    fn spawn(&self, name: String, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let id = lock(&self.inner.tasks).spawn(task).id();
+        lock(&self.inner.task_names).insert(id, name);
+        self.inner.task_added.notify_one();
+    }
+
+    /// Watches the engine's tasks until `shutdown` (then stops every check): returns an error
+    /// naming the task if one panics (a check that silently stopped probing would freeze its
+    /// status). Part of the node's supervised task tree.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), EngineError> {
+        loop {
+            let added = self.inner.task_added.notified();
+            let joined = std::future::poll_fn(|cx| {
+                match lock(&self.inner.tasks).poll_join_next_with_id(cx) {
+                    // Nothing running: wait for a task to be added.
+                    std::task::Poll::Ready(None) => std::task::Poll::Pending,
+                    other => other,
+                }
+            });
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    self.shutdown();
+                    return Ok(());
+                }
+                () = added => {}
+                joined = joined => {
+                    let (id, failure) = match joined {
+                        Some(Ok((id, ()))) => (id, None),
+                        Some(Err(e)) => (e.id(), e.is_panic().then(|| panic_text(e))),
+                        None => continue,
+                    };
+                    let name = lock(&self.inner.task_names).remove(&id).unwrap_or_default();
+                    if let Some(why) = failure {
+                        return Err(EngineError::TaskPanicked { task: name, why });
+                    }
+                }
+            }
+        }
     }
 
     /// The slot of a check, created healthy if the check is not known yet (a record may name a
@@ -300,7 +348,7 @@ impl HealthEngine {
                     observed,
                 };
                 let stop = stop.clone();
-                tokio::spawn(async move {
+                self.spawn(format!("the probes of the check {}", check.name), async move {
                     tokio::select! {
                         () = stop.cancelled() => {}
                         () = task.run() => {}
@@ -559,6 +607,33 @@ impl HealthEngine {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+/// Why the engine stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// One of its tasks panicked.
+    #[error("{task} panicked: {why}")]
+    TaskPanicked {
+        /// Which task.
+        task: String,
+        /// The panic's message.
+        why: String,
+    },
+}
+
+/// The message of a panicked task.
+pub fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(payload) => payload
+                .downcast::<&str>()
+                .map_or_else(|_| "(no message)".to_owned(), |s| (*s).to_owned()),
+        },
+        Err(e) => e.to_string(),
     }
 }
 

@@ -13,5 +13,6 @@ pub mod probe;
 pub mod webhook;
 
 pub use engine::{Change, HealthEngine, Observation, Transition};
+pub use engine::{EngineError, panic_text};
 pub use probe::{FailureClass, ProbeResult, probe};
-pub use webhook::{Webhook, WebhookEvent};
+pub use webhook::{Webhook, WebhookEvent, WebhookSender};

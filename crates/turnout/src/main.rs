@@ -9,6 +9,7 @@ mod desired;
 mod logging;
 mod memory;
 mod serve;
+mod tasks;
 
 use std::process::ExitCode;
 

@@ -18,11 +18,13 @@ use turnout_control::{
 };
 use turnout_dns::server::DnsServer;
 use turnout_dns::{Snapshot, SnapshotHandle};
+use turnout_health::Webhook;
 use turnout_model::{Zone, zonefile};
 use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
+use crate::tasks::Tasks;
 
 /// Loads every zone file, or returns every error found.
 pub fn load_zones(files: &[PathBuf]) -> Result<Vec<Zone>, Vec<String>> {
@@ -217,7 +219,7 @@ async fn serve(
     let dns = DnsServer::bind(settings.dns.clone())?;
     let api = ApiServer::bind(settings.api).await?;
     let controls_api = ApiServer::bind(settings.controls).await?;
-    let shutdown = CancellationToken::new();
+    let mut tasks = Tasks::new(CancellationToken::new());
     let dns_addrs = dns.local_addrs();
     let name = settings.node_name.clone().unwrap_or_else(|| {
         // Unique per host and DNS port, so that nodes sharing a host differ.
@@ -226,11 +228,22 @@ async fn serve(
             .unwrap_or_else(|_| "node".to_owned());
         format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
     });
+    let webhook = settings.webhook.clone().map(|url| {
+        let (hook, sender) = Webhook::new(url);
+        tasks.spawn("webhook sender", {
+            let stop = tasks.token();
+            async move {
+                sender.run(stop, WEBHOOK_DRAIN).await;
+                Ok::<(), anyhow::Error>(())
+            }
+        });
+        hook
+    });
     let control = Control::new(
         store,
         ControlOptions {
             static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
-            webhook: settings.webhook.clone(),
+            webhook,
             target_policy: settings.target_policy.clone(),
             // In a cluster each node keeps its own observed statuses; alone, the node is
             // `local` whatever its name (which follows the DNS port by default).
@@ -245,11 +258,9 @@ async fn serve(
         controls: controls_api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
     };
     info!("node {} in region {}", me.name, me.region);
-    let registration =
-        tokio::spawn(turnout_control::cluster::run_node(control.clone(), me, shutdown.clone()));
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let (static_tx, static_rx) = tokio::sync::watch::channel(Arc::new(zones));
     let sync_options = SyncOptions {
         static_zones: static_rx,
@@ -258,75 +269,63 @@ async fn serve(
         // A remote store gets a local copy, for restarts while it is unreachable.
         local_copy: settings.store.is_some().then(|| local_copy_path(&settings.data_dir)),
     };
-    let sync =
-        tokio::spawn(run_sync(control.clone(), handle.clone(), sync_options, shutdown.clone()));
-    let api_task = tokio::spawn(api.run(control.clone(), shutdown.clone()));
     let retention = turnout_control::Retention {
         changes: settings.change_retention,
         audit: settings.audit_retention,
     };
-    tokio::spawn(run_change_gc(control.clone(), retention, shutdown.clone()));
-    tokio::spawn(run_control_expiry(control.clone(), shutdown.clone()));
-    // The routing-control API: if it stops on its own, the node stops (it must not run
-    // without its emergency switch).
-    let controls_stop = shutdown.clone();
-    let controls_control = control.clone();
-    tokio::spawn(async move {
-        if let Err(e) = controls_api.run_controls(controls_control, controls_stop.clone()).await {
-            tracing::error!("{e}");
-            controls_stop.cancel();
-        }
+    let stop = tasks.token();
+    tasks.spawn("signals", signals(term, int, hup, static_tx, settings.zone_files.clone(), stop));
+    tasks.spawn("DNS server", dns.run(handle.clone(), tasks.token()));
+    tasks.spawn("configuration API", api.run(control.clone(), tasks.token()));
+    // The node must not run without its emergency switch.
+    tasks.spawn("routing-control API", controls_api.run_controls(control.clone(), tasks.token()));
+    tasks.spawn("store sync", run_sync(control.clone(), handle, sync_options, tasks.token()));
+    tasks.spawn("health engine", {
+        let (control, stop) = (control.clone(), tasks.token());
+        async move { control.health().run(stop).await }
     });
-    let stop = shutdown.clone();
-    let files = settings.zone_files.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => { info!("SIGTERM received"); break; }
-                _ = int.recv() => { info!("SIGINT received"); break; }
-                _ = hup.recv() => reload(&static_tx, &files).await,
-            }
-        }
-        stop.cancel();
+    // On a stop it revokes this node's registration: the other nodes drop it at once.
+    tasks.spawn("node registration", {
+        let (control, stop) = (control.clone(), tasks.token());
+        ok(turnout_control::cluster::run_node(control, me, stop))
     });
-    let mut api_task = api_task;
-    let dns_task = dns.run(handle, shutdown.clone());
-    tokio::pin!(dns_task);
-    // Whichever ends first, the other is stopped and awaited: the DNS server always drains.
-    let result = tokio::select! {
-        r = &mut dns_task => {
-            shutdown.cancel();
-            let api = api_task.await;
-            r.map_err(anyhow::Error::from).and(api_outcome(api, true))
-        }
-        r = &mut api_task => {
-            let stopping = shutdown.is_cancelled();
-            shutdown.cancel();
-            let dns = dns_task.await.map_err(anyhow::Error::from);
-            api_outcome(r, stopping).and(dns)
-        }
-    };
-    if let Err(e) = sync.await {
-        warn!("the store sync task failed: {e}");
-    }
-    // It revokes this node's registration (bounded): the other nodes drop it at once.
-    if let Err(e) = registration.await {
-        warn!("the node registration task failed: {e}");
-    }
-    result
+    tasks
+        .spawn("change and audit GC", ok(run_change_gc(control.clone(), retention, tasks.token())));
+    tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
+    tasks.supervise(GRACE).await
 }
 
-/// What the API task's end means: fine while stopping, an error otherwise.
-fn api_outcome(
-    r: Result<Result<(), turnout_api::ApiServerError>, tokio::task::JoinError>,
-    stopping: bool,
-) -> anyhow::Result<()> {
-    match r {
-        Ok(Ok(())) if stopping => Ok(()),
-        Ok(Ok(())) => Err(anyhow::anyhow!("the API server stopped")),
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(anyhow::anyhow!("the API server task failed: {e}")),
+/// How long a stopping node waits for its tasks to drain (in-flight DNS and API requests,
+/// queued webhooks, the registration's revocation) before it abandons them.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Of that, how long queued webhooks may take to be delivered.
+const WEBHOOK_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A task that cannot fail (its ending early is what the tree reports).
+async fn ok(task: impl std::future::Future<Output = ()>) -> Result<(), std::convert::Infallible> {
+    task.await;
+    Ok(())
+}
+
+/// Stops the node on SIGTERM or SIGINT (cancelling the root), reloads zone files on SIGHUP.
+async fn signals(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    mut hup: tokio::signal::unix::Signal,
+    static_tx: tokio::sync::watch::Sender<Arc<Vec<Zone>>>,
+    files: Vec<PathBuf>,
+    stop: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = term.recv() => { info!("SIGTERM received"); break; }
+            _ = int.recv() => { info!("SIGINT received"); break; }
+            _ = hup.recv() => reload(&static_tx, &files).await,
+        }
     }
+    stop.cancel();
+    Ok(())
 }
 
 async fn reload(static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>, files: &[PathBuf]) {

@@ -165,7 +165,6 @@ fn conflicting_writes_through_different_nodes_leave_no_dangling_reference() {
             assert_valid(&c.store, round).await;
         }
         // Both orders happened for each pair: the writes did race.
-        eprintln!("outcomes (first won, second won): {outcomes:?}");
         assert!(outcomes.iter().all(|o| o[0] > 0 && o[1] > 0), "{outcomes:?}");
     });
 }

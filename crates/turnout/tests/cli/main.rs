@@ -8,6 +8,7 @@ mod conflicts;
 mod controls;
 mod failover;
 mod policies;
+mod shutdown;
 mod store;
 
 use std::path::{Path, PathBuf};
