@@ -79,13 +79,19 @@ pub fn encode_component(text: &str) -> String {
 
 impl Client {
     /// A client for the API at `base` (e.g. `http://127.0.0.1:8053`).
+    /// A bare `host:port` (`127.0.0.1:8053`, `[::1]:8053`, `api.example:8053`) means
+    /// `http://host:port`.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
-        let base = base.trim_end_matches('/').to_owned();
+        let base = base.trim().trim_end_matches('/');
+        let base = if base.contains("://") { base.to_owned() } else { format!("http://{base}") };
         if !base.starts_with("http://") {
             return Err(ClientError::Url {
                 url: base,
                 reason: "only http:// is supported (put TLS in front with a proxy)".into(),
             });
+        }
+        if base.len() == "http://".len() {
+            return Err(ClientError::Url { url: base, reason: "no host given".into() });
         }
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
         Ok(Client { base, token, http })

@@ -109,6 +109,7 @@ async fn send(
         return output(args.output, &record, record_text);
     }
     let what = api.what_if_controls(panel, update).await?;
+    let refused = !what.refused_by.is_empty();
     output(args.output, &what, |w| {
         let mut text = format!("dry run: the update {}; nothing changed\n", w.outcome);
         for r in &w.refused_by {
@@ -127,7 +128,15 @@ async fn send(
             }
         }
         text
-    })
+    })?;
+    if refused {
+        // Scripts gate on the exit code: a dry run that would be refused fails as the
+        // update would.
+        return Err(Failure::WouldBeRefused(format!(
+            "the update of {panel} would be refused by safety rules"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn run_rule(command: &RuleCommand) -> Result<(), Failure> {

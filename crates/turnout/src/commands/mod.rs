@@ -32,13 +32,17 @@ pub enum Failure {
     /// The store could not be opened or read.
     #[error("{0}")]
     Store(String),
+    /// A dry run found that the request would be refused (exit 1, as the refusal itself).
+    #[error("{0}")]
+    WouldBeRefused(String),
 }
 
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
             Failure::Client(ClientError::Api(e)) if e.status >= 500 => 3,
-            Failure::Client(ClientError::Api(_) | ClientError::Decode { .. }) => 1,
+            Failure::Client(ClientError::Api(_) | ClientError::Decode { .. })
+            | Failure::WouldBeRefused(_) => 1,
             Failure::Client(ClientError::Url { .. }) | Failure::Input(_) => 2,
             Failure::Client(_) | Failure::Store(_) => 3,
         }

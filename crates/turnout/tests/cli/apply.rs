@@ -132,6 +132,20 @@ fn the_admin_token_is_private_and_writes_need_it() {
     let out = t.cli(&["zone", "get", "x.test"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("NoSuchZone"), "{}", text(&out));
+    // `--api` takes a bare host:port as http://host:port; another scheme is refused (exit 2).
+    let run = |api: &str| {
+        std::process::Command::new(crate::bin())
+            .args(["zone", "list", "--api", api, "--data-dir"])
+            .arg(&t.data_dir)
+            .output()
+            .unwrap()
+    };
+    let bare = t.api.unwrap().to_string();
+    let out = run(&bare);
+    assert!(out.status.success(), "--api {bare}: {}", text(&out));
+    let out = run("https://127.0.0.1:1");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("only http:// is supported"), "{}", text(&out));
 }
 
 #[test]

@@ -87,8 +87,13 @@ zones:
     assert!(!out.status.success());
     let said = text(&out);
     assert!(said.contains("SafetyRuleRefused") && said.contains("keep-one-region"), "{said}");
-    let what = ok(&t, &["control", "set", "main/us-west", "off", "--reason", "x", "--dry-run"]);
+    // A dry run that would be refused says why and fails as the update would (exit 1), so
+    // scripts can gate on it.
+    let out = t.cli(&["control", "set", "main/us-west", "off", "--reason", "x", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let what = String::from_utf8_lossy(&out.stdout);
     assert!(what.contains("would be refused") && what.contains("keep-one-region"), "{what}");
+    assert!(text(&out).contains("error: the update of main would be refused"), "{}", text(&out));
     // A batch from a file: both at once, as one transaction.
     let batch = dir.path().join("batch.yaml");
     std::fs::write(&batch, "states: { us-east: on, us-west: off }\nreason: back to east\n")
