@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let snap = snapshot();
     let mut out = vec![0u8; TCP_LIMIT];
     for transport in [Transport::Udp, Transport::Tcp] {
-        let Some(n) = respond(snap, data, transport, &mut out) else {
+        let Some(n) = respond(snap, data, transport, None, &mut out) else {
             assert!(data.len() < 12 || data[2] & 0x80 != 0, "only short packets and responses are dropped");
             continue;
         };

@@ -13,7 +13,6 @@
 //! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
 
 pub mod cluster;
-pub mod compile;
 mod explain;
 pub mod routing;
 pub use explain::{CheckView, Explained};

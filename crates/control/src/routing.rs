@@ -534,7 +534,9 @@ impl Control {
             let slot = |name: &str| {
                 Arc::new(HealthSlot::new(status.get(name).copied().unwrap_or(Status::Healthy)))
             };
-            match crate::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned()) {
+            match turnout_model::compile::compile_zone(records, &slot, &|c| {
+                collections.get(c).cloned()
+            }) {
                 Ok(zone) => zones.push(zone),
                 Err(_) => tracing::debug!("what-if: zone {apex} does not compile; left out"),
             }

@@ -23,9 +23,9 @@ use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_model::{Name, Zone, ZoneRecords};
 use turnout_store::{Revision, StoreError, WatchBatch};
 
-use crate::compile::compile_zone;
 use crate::state::{Config, Touched};
 use crate::{Control, keys};
+use turnout_model::compile::compile_zone;
 
 /// Zones from zone files, served alongside the store's; replaced on reload.
 pub type StaticZones = watch::Receiver<Arc<Vec<Zone>>>;

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use turnout_control::compile::compile_zone;
 use turnout_dns::{Context, Explanation, Snapshot, explain};
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
+use turnout_model::compile::compile_zone;
 use turnout_model::health::{HealthSlot, Status};
 use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
 

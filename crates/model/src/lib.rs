@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod cidr;
+pub mod compile;
 pub mod controls;
 pub mod geo;
 pub mod health;

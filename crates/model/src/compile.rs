@@ -19,11 +19,11 @@
 
 use std::sync::Arc;
 
-use turnout_model::cidr::CidrCollection;
-use turnout_model::geo::GeoLocation;
-use turnout_model::health::HealthSlot;
-use turnout_model::records::FailoverRole;
-use turnout_model::{
+use crate::cidr::CidrCollection;
+use crate::geo::GeoLocation;
+use crate::health::HealthSlot;
+use crate::records::FailoverRole;
+use crate::{
     Group, Member, MemberAnswer, Name, Policy, RRset, RType, Rdata, RecordData, RecordKey,
     RecordSet, Zone, ZoneError, ZoneRecords,
 };
