@@ -60,15 +60,31 @@ pub fn read_file(path: &Path) -> Result<DesiredState, Failure> {
 pub fn read_yaml_or_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+    // Errors name the field (`zones[0].records[2].ttl`) as well as the place.
+    let mut field = String::new();
     let parsed = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        let mut de = serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            field = e.path().to_string();
+            e.into_inner().to_string()
+        })
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| {
+        serde_saphyr::with_deserializer_from_str(&text, |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                field = e.path().to_string();
+                e.into_inner()
+            })
+        })
+        .map_err(|e| {
             let text = e.to_string();
             text.strip_prefix("error: ").map(str::to_owned).unwrap_or(text)
         })
     };
-    parsed.map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+    parsed.map_err(|e| {
+        let at =
+            if field.is_empty() || field == "." { String::new() } else { format!("{field}: ") };
+        Failure::Input(format!("{}: {at}{e}", path.display()))
+    })
 }
 
 struct ZonePlan {

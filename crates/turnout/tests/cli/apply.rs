@@ -88,6 +88,15 @@ fn a_bad_file_is_refused_naming_the_place_and_changes_nothing() {
             "zones:\n  - name: bad.test\n    records:\n      - {name: www, type: A, ttl: 5, values: [192.0.2.1], wat: 1}\n",
             "unknown field `wat`",
         ),
+        // A value of the wrong type names its field, not only the place.
+        (
+            "zones:\n  - name: bad.test\n    records:\n      - {name: www, type: A, ttl: sixty, values: [192.0.2.1]}\n",
+            "bad.yaml: zones[0].records[0].ttl: line 4 column",
+        ),
+        (
+            "health_checks:\n  - {name: a, type: tcp, ip: 127.0.0.1, port: eighty}\n",
+            "bad.yaml: health_checks[0].port: line 2 column",
+        ),
         (
             "zones:\n  - name: bad.test\n    records:\n      - {name: a, type: A, alias: {target: nowhere, evaluate_target_health: false}}\n",
             "AliasTargetNotFound",
