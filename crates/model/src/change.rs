@@ -213,9 +213,15 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
             message: "a batch holds at least one change".into(),
         });
     }
+    // The limits first, from the request as sent: a batch over them is refused before any of
+    // it is parsed, since that work grows with its size.
+    let limits = limit_errors(batch);
+    if !limits.is_empty() {
+        errors.extend(limits);
+        return Err(errors);
+    }
     let mut overlays: BTreeMap<Name, Overlay<'_>> = BTreeMap::new();
     let mut poisoned: BTreeSet<(Name, RecordKey)> = BTreeSet::new();
-    let (mut records, mut chars) = (0usize, 0usize);
     for (index, change) in batch.changes.iter().enumerate() {
         let action = Action::parse(&change.action);
         if action.is_none() {
@@ -265,9 +271,6 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
         {
             errors.push(ChangeError::at(index, e.prefixed("record_set")));
         }
-        let factor = if action == Action::Upsert { 2 } else { 1 };
-        records += set.record_count() * factor;
-        chars += value_chars(&change.record_set) * factor;
         let key = set.key();
         if poisoned.contains(&(zone.apex.clone(), key.clone())) {
             continue;
@@ -276,28 +279,6 @@ pub fn plan<Z: Borrow<ZoneRecords>>(
         if let Err(e) = overlay.apply(index, action, key, set) {
             errors.push(e);
         }
-    }
-    if records > MAX_BATCH_RECORDS {
-        errors.push(ChangeError {
-            index: None,
-            field: "changes".into(),
-            code: ErrorCode::LimitExceeded,
-            message: format!(
-                "the batch holds {records} records (UPSERT counts double); the limit is \
-                 {MAX_BATCH_RECORDS}"
-            ),
-        });
-    }
-    if chars > MAX_BATCH_VALUE_CHARS {
-        errors.push(ChangeError {
-            index: None,
-            field: "changes".into(),
-            code: ErrorCode::LimitExceeded,
-            message: format!(
-                "the batch holds {chars} characters of values (UPSERT counts double); the limit \
-                 is {MAX_BATCH_VALUE_CHARS}"
-            ),
-        });
     }
     for overlay in overlays.values() {
         overlay.check(&mut errors);
@@ -380,6 +361,42 @@ fn rough_key(spec: &RecordSetSpec, apex: &Name) -> Option<RecordKey> {
     let name = Name::parse_in(&spec.name, Some(apex)).ok()?;
     let rtype = RType::from_mnemonic(&spec.rtype)?;
     Some(RecordKey { name, rtype, set_id: spec.set_id.clone().unwrap_or_default() })
+}
+
+/// The batch's size errors: records (each value, an alias one; UPSERT counts double) and
+/// characters of values over the limits. Linear in the request, nothing parsed.
+fn limit_errors(batch: &ChangeBatchSpec) -> Vec<ChangeError> {
+    let (mut records, mut chars) = (0usize, 0usize);
+    for change in &batch.changes {
+        let factor = if Action::parse(&change.action) == Some(Action::Upsert) { 2 } else { 1 };
+        let count = change.record_set.values.as_ref().map_or(1, |v| v.len().max(1));
+        records = records.saturating_add(count * factor);
+        chars = chars.saturating_add(value_chars(&change.record_set) * factor);
+    }
+    let mut errors = Vec::new();
+    if records > MAX_BATCH_RECORDS {
+        errors.push(ChangeError {
+            index: None,
+            field: "changes".into(),
+            code: ErrorCode::LimitExceeded,
+            message: format!(
+                "the batch holds {records} records (UPSERT counts double); the limit is \
+                 {MAX_BATCH_RECORDS}"
+            ),
+        });
+    }
+    if chars > MAX_BATCH_VALUE_CHARS {
+        errors.push(ChangeError {
+            index: None,
+            field: "changes".into(),
+            code: ErrorCode::LimitExceeded,
+            message: format!(
+                "the batch holds {chars} characters of values (UPSERT counts double); the limit \
+                 is {MAX_BATCH_VALUE_CHARS}"
+            ),
+        });
+    }
+    errors
 }
 
 fn value_chars(spec: &RecordSetSpec) -> usize {

@@ -201,3 +201,15 @@ fn batch_limits_count_upserts_twice() {
     let got = errors_of(&zs, &[("UPSERT", &sets[0]), ("UPSERT", &sets[1]), ("CREATE", WWW)]);
     assert_eq!(got, vec![(None, "changes".into(), ErrorCode::LimitExceeded)]);
 }
+
+#[test]
+fn an_oversized_batch_is_refused_before_any_value_is_parsed() {
+    // 100,000 values that are not addresses: had any been parsed, each would be an error.
+    let zs = zones(&[]);
+    let values = vec!["\"not an address\""; 100_000].join(",");
+    let set = format!(r#"{{"name":"big","type":"A","ttl":1,"values":[{values}]}}"#);
+    let got = errors_of(&zs, &[("CREATE", &set)]);
+    // Too many records and too many characters, nothing else.
+    let limit = (None, "changes".to_owned(), ErrorCode::LimitExceeded);
+    assert_eq!(got, vec![limit.clone(), limit]);
+}

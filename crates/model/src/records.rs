@@ -801,11 +801,13 @@ impl RecordSetSpec {
             errors.push(FieldError::new("values", ErrorCode::MissingField, "at least one value"));
         }
         if values.len() > MAX_VALUES {
+            // Refused before any value is parsed: that work grows with the count.
             errors.push(FieldError::new(
                 "values",
                 ErrorCode::LimitExceeded,
                 format!("{} values; a record set holds at most {MAX_VALUES}", values.len()),
             ));
+            return None;
         }
         if values.len() > 1 && matches!(rtype, RType::CNAME | RType::SOA) {
             errors.push(FieldError::new(

@@ -222,3 +222,10 @@ fn long_values_and_too_many_values() {
         errors(&format!(r#"{{"name":"a","type":"A","ttl":1,"values":[{}]}}"#, many.join(",")));
     assert_eq!(got, vec![("values".to_owned(), ErrorCode::LimitExceeded)]);
 }
+
+#[test]
+fn too_many_values_are_refused_before_any_is_parsed() {
+    let many = vec!["\"not an address\""; 100_000].join(",");
+    let got = errors(&format!(r#"{{"name":"a","type":"A","ttl":1,"values":[{many}]}}"#));
+    assert_eq!(got, vec![("values".to_owned(), ErrorCode::LimitExceeded)]);
+}
