@@ -488,94 +488,70 @@ impl Control {
     /// answer that would change. Nothing is written. The answers are computed by compiling
     /// every zone against the health the update would leave (control checks, and calculated
     /// checks over them, recomputed; every other check as it is now) and asking both
-    /// snapshots the same questions with the same random draw.
-    pub fn what_if(&self, panel: &str, update: &ControlUpdate) -> Result<WhatIf, ControlError> {
+    /// snapshots the same questions with the same random draw. Only the inputs are read under
+    /// the configuration's lock; the compiling runs on a blocking thread, off the runtime.
+    pub async fn what_if(
+        &self,
+        panel: &str,
+        update: &ControlUpdate,
+    ) -> Result<WhatIf, ControlError> {
         use std::sync::Arc;
         use turnout_health::hysteresis::final_status;
-        use turnout_model::health::{HealthSlot, Status};
+        use turnout_model::health::Status;
 
         let (wanted, overrides) = parse_update(update)?;
-        let st = self.read();
-        let (p, states) = panel_states(&st, panel, &wanted, &overrides)?;
-        let refusals = check_update(p, &states, &wanted, &overrides, now_ms());
-        // The health the update would leave.
-        let mut controls = st.control_map();
-        for (c, on) in &wanted {
-            controls.insert(format!("{panel}/{c}"), *on);
-        }
-        let health = self.health();
-        let mut status: BTreeMap<String, Status> = BTreeMap::new();
-        for (name, (_, check)) in &st.checks {
-            let s = match &check.kind {
-                CheckKind::Control { panel, control } => {
-                    let on = controls.get(&format!("{panel}/{control}")).copied().unwrap_or(false);
-                    final_status(if on { Status::Healthy } else { Status::Unhealthy }, check)
-                }
-                _ => health.slot(name).get(),
-            };
-            status.insert(name.clone(), s);
-        }
-        for (name, (_, check)) in &st.checks {
-            if let CheckKind::Calculated { children, threshold } = &check.kind {
-                let healthy =
-                    children.iter().filter(|c| status.get(*c) != Some(&Status::Unhealthy)).count();
-                let observed = if healthy >= usize::from(*threshold) {
-                    Status::Healthy
-                } else {
-                    Status::Unhealthy
+        let live = Arc::clone(&*self.snapshots().ok_or(ControlError::NotReady)?.load());
+        let (refusals, status, collections, zones) = {
+            let st = self.read();
+            let (p, states) = panel_states(&st, panel, &wanted, &overrides)?;
+            let refusals = check_update(p, &states, &wanted, &overrides, now_ms());
+            // The health the update would leave.
+            let mut controls = st.control_map();
+            for (c, on) in &wanted {
+                controls.insert(format!("{panel}/{c}"), *on);
+            }
+            let health = self.health();
+            let mut status: BTreeMap<String, Status> = BTreeMap::new();
+            for (name, (_, check)) in &st.checks {
+                let s = match &check.kind {
+                    CheckKind::Control { panel, control } => {
+                        let on =
+                            controls.get(&format!("{panel}/{control}")).copied().unwrap_or(false);
+                        final_status(if on { Status::Healthy } else { Status::Unhealthy }, check)
+                    }
+                    _ => health.slot(name).get(),
                 };
-                status.insert(name.clone(), final_status(observed, check));
+                status.insert(name.clone(), s);
             }
-        }
-        let collections: BTreeMap<String, _> =
-            st.collections.iter().map(|(k, (_, c))| (k.clone(), Arc::clone(c))).collect();
-        let mut zones = Vec::new();
-        for (apex, records) in st.records.iter().filter(|(a, _)| st.zones.contains_key(*a)) {
-            let slot = |name: &str| {
-                Arc::new(HealthSlot::new(status.get(name).copied().unwrap_or(Status::Healthy)))
-            };
-            match turnout_model::compile::compile_zone(records, &slot, &|c| {
-                collections.get(c).cloned()
-            }) {
-                Ok(zone) => zones.push(zone),
-                Err(_) => tracing::debug!("what-if: zone {apex} does not compile; left out"),
-            }
-        }
-        let mut after = turnout_dns::Snapshot::build(&zones)
-            .map_err(|e| invalid("states", format!("cannot compile the zones: {e}")))?;
-        let live = self.snapshots().ok_or(ControlError::NotReady)?.load();
-        if let Some(locator) = live.locator() {
-            after = after.with_locator(locator);
-        }
-        // Every policy group, asked before and after with the same draw.
-        let mut answers = Vec::new();
-        for records in st.records.values() {
-            let mut seen = BTreeSet::new();
-            for set in records.sets.values() {
-                let key = (set.name.clone(), set.rtype);
-                let grouped = !matches!(set.policy, turnout_model::Policy::Simple)
-                    || matches!(set.data, turnout_model::RecordData::Alias { .. });
-                if !grouped || !seen.insert(key) {
-                    continue;
-                }
-                let ask = |snap: &turnout_dns::Snapshot| {
-                    let mut ctx = turnout_dns::Context::new(None, 0x5eed);
-                    let mut lines =
-                        turnout_dns::explain(snap, &set.name, set.rtype, &mut ctx).answer;
-                    lines.sort();
-                    lines
-                };
-                let (before, now) = (ask(&live), ask(&after));
-                if before != now {
-                    answers.push(AnswerChange {
-                        name: set.name.to_string(),
-                        rtype: set.rtype.to_string(),
-                        before,
-                        after: now,
-                    });
+            for (name, (_, check)) in &st.checks {
+                if let CheckKind::Calculated { children, threshold } = &check.kind {
+                    let healthy = children
+                        .iter()
+                        .filter(|c| status.get(*c) != Some(&Status::Unhealthy))
+                        .count();
+                    let observed = if healthy >= usize::from(*threshold) {
+                        Status::Healthy
+                    } else {
+                        Status::Unhealthy
+                    };
+                    status.insert(name.clone(), final_status(observed, check));
                 }
             }
-        }
+            let collections: BTreeMap<String, _> =
+                st.collections.iter().map(|(k, (_, c))| (k.clone(), Arc::clone(c))).collect();
+            let zones: Vec<Arc<turnout_model::ZoneRecords>> = st
+                .records
+                .iter()
+                .filter(|(a, _)| st.zones.contains_key(*a))
+                .map(|(_, r)| Arc::clone(r))
+                .collect();
+            (refusals, status, collections, zones)
+        };
+        let answers = tokio::task::spawn_blocking(move || {
+            answers_after(&zones, &status, &collections, &live)
+        })
+        .await
+        .map_err(|e| invalid("states", format!("the what-if computation failed: {e}")))??;
         Ok(WhatIf {
             outcome: if refusals.is_empty() { "would apply" } else { "would be refused" }
                 .to_owned(),
@@ -583,4 +559,62 @@ impl Control {
             answers,
         })
     }
+}
+
+/// Every answer of a policy group that differs between `live` and the zones compiled with
+/// `status`, each asked with the same random draw.
+fn answers_after(
+    zones: &[std::sync::Arc<turnout_model::ZoneRecords>],
+    status: &BTreeMap<String, turnout_model::health::Status>,
+    collections: &BTreeMap<String, std::sync::Arc<turnout_model::cidr::CidrCollection>>,
+    live: &turnout_dns::Snapshot,
+) -> Result<Vec<AnswerChange>, ControlError> {
+    use std::sync::Arc;
+    use turnout_model::health::{HealthSlot, Status};
+
+    let mut compiled = Vec::new();
+    for records in zones {
+        let slot = |name: &str| {
+            Arc::new(HealthSlot::new(status.get(name).copied().unwrap_or(Status::Healthy)))
+        };
+        match turnout_model::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned())
+        {
+            Ok(zone) => compiled.push(zone),
+            Err(_) => tracing::debug!("what-if: zone {} does not compile; left out", records.apex),
+        }
+    }
+    let mut after = turnout_dns::Snapshot::build(&compiled)
+        .map_err(|e| invalid("states", format!("cannot compile the zones: {e}")))?;
+    if let Some(locator) = live.locator() {
+        after = after.with_locator(locator);
+    }
+    // Every policy group, asked before and after with the same draw.
+    let mut answers = Vec::new();
+    for records in zones {
+        let mut seen = BTreeSet::new();
+        for set in records.sets.values() {
+            let key = (set.name.clone(), set.rtype);
+            let grouped = !matches!(set.policy, turnout_model::Policy::Simple)
+                || matches!(set.data, turnout_model::RecordData::Alias { .. });
+            if !grouped || !seen.insert(key) {
+                continue;
+            }
+            let ask = |snap: &turnout_dns::Snapshot| {
+                let mut ctx = turnout_dns::Context::new(None, 0x5eed);
+                let mut lines = turnout_dns::explain(snap, &set.name, set.rtype, &mut ctx).answer;
+                lines.sort();
+                lines
+            };
+            let (before, now) = (ask(live), ask(&after));
+            if before != now {
+                answers.push(AnswerChange {
+                    name: set.name.to_string(),
+                    rtype: set.rtype.to_string(),
+                    before,
+                    after: now,
+                });
+            }
+        }
+    }
+    Ok(answers)
 }

@@ -119,7 +119,7 @@ async fn apply(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     if dry_run {
-        return Ok(Json(state.control.what_if(panel, update)?).into_response());
+        return Ok(Json(state.control.what_if(panel, update).await?).into_response());
     }
     Ok(Json(state.control.update_controls(panel, update, token).await?).into_response())
 }
