@@ -35,7 +35,7 @@ pub enum ClientError {
     },
     /// The server could not be reached.
     #[error(
-        "cannot reach the Turnout API at {url}: {reason} (is `turnout serve` running? use --api URL)"
+        "cannot reach the Turnout API at {url}: {reason} (is `turnout serve` running? give its address: --api, or --controls for control commands)"
     )]
     Connect {
         /// The URL.

@@ -114,7 +114,7 @@ impl Control {
                     from: change.from.to_string(),
                     to: change.to.to_string(),
                     reason: change.reason.to_owned(),
-                    at: now_rfc3339(),
+                    at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
                 });
             }
         }));

@@ -71,7 +71,7 @@ impl RType {
                 Some("is in the meta/query type range and cannot be stored in a zone")
             }
             RType::RRSIG | RType::NSEC | RType::NSEC3 | RType::NSEC3PARAM => Some(
-                "is pre-signed DNSSEC data, which Turnout does not serve (it will sign zones itself)",
+                "is pre-signed DNSSEC data, which Turnout does not serve (it serves zones unsigned)",
             ),
             RType::DNAME => Some("is not supported (Turnout does not perform DNAME substitution)"),
             _ => None,

@@ -69,7 +69,28 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
-    StoreError::Unavailable(format!("etcd: {e}"))
+    StoreError::Unavailable(format!("etcd: {}", plain(&e)))
+}
+
+/// An etcd client error as an operator reads it: gRPC's message and code, not its debug form.
+fn plain(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) if s.message().is_empty() => {
+            format!("{:?}", s.code()).to_lowercase()
+        }
+        etcd_client::Error::GRpcStatus(s) => s.message().to_owned(),
+        etcd_client::Error::TransportError(t) => {
+            let mut text = t.to_string();
+            let mut source = std::error::Error::source(t);
+            while let Some(inner) = source {
+                text.push_str(": ");
+                text.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            text
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Whether a failed request certainly did not run (so a write may go to another member).
@@ -205,7 +226,14 @@ impl EtcdStore {
                 }
             }
         }
-        Err(last.map_or_else(|| StoreError::Unavailable("etcd: no member".to_owned()), unavailable))
+        Err(match last {
+            Some(e) => StoreError::Unavailable(format!(
+                "etcd ({}): {}",
+                self.endpoints.join(", "),
+                plain(&e)
+            )),
+            None => StoreError::Unavailable("etcd: no member".to_owned()),
+        })
     }
 }
 

@@ -546,9 +546,14 @@ pub struct ApplyArgs {
     /// Apply the plan (without it, only print it)
     #[arg(long)]
     pub yes: bool,
-    /// Delete record sets of the file's zones that the file does not name
+    /// Delete what the file does not name: record sets of the file's zones, and the health
+    /// checks, CIDR collections and control panels those zones' records use
     #[arg(long)]
     pub prune: bool,
+    /// With --prune, also delete every other health check, CIDR collection and control panel
+    /// the file does not name (the file describes the whole node)
+    #[arg(long)]
+    pub prune_all: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -149,6 +149,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             info!("stopped");
             ExitCode::SUCCESS
         }
+        // A task's failure was logged when it happened.
+        Err(e) if e.is::<crate::tasks::TaskFailed>() => {
+            error!("stopped after a failure");
+            ExitCode::from(1)
+        }
         Err(e) => {
             error!("{e:#}");
             ExitCode::from(1)

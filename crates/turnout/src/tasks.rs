@@ -20,6 +20,12 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
+/// A task's failure, already logged at error level when it happened (the caller need not
+/// log it again).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TaskFailed(String);
+
 /// The task tree.
 #[derive(Debug)]
 pub struct Tasks {
@@ -61,7 +67,7 @@ impl Tasks {
                 let stopping = self.root.is_cancelled();
                 if let Some(e) = self.outcome(joined, stopping) {
                     error!("{e:#}; stopping the node");
-                    failure = Some(e);
+                    failure = Some(anyhow::Error::new(TaskFailed(format!("{e:#}"))));
                 }
                 self.root.cancel();
             }
@@ -73,7 +79,7 @@ impl Tasks {
                 Ok(Some(joined)) => {
                     if let Some(e) = self.outcome(joined, true) {
                         error!("{e:#}");
-                        failure.get_or_insert(e);
+                        failure.get_or_insert(anyhow::Error::new(TaskFailed(format!("{e:#}"))));
                     }
                 }
                 Err(_) => {

@@ -57,14 +57,14 @@ impl Default for DnsConfig {
 #[non_exhaustive]
 pub enum ServerError {
     /// A socket could not be opened.
-    #[error("cannot listen for DNS/{proto} on {addr}: {source}")]
+    #[error("cannot listen for DNS/{proto} on {addr}: {io}")]
     Bind {
         /// "UDP" or "TCP".
         proto: &'static str,
         /// The address asked for.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not as a source: a chain would print it twice).
+        io: std::io::Error,
     },
     /// A listener stopped while the server was meant to be running.
     #[error("the DNS/{proto} listener on {addr} died: {reason}")]
@@ -164,7 +164,7 @@ impl DnsServer {
             }
             info!("listening for DNS/UDP on {} ({n} sockets)", ep.addr);
             let listener = tokio::net::TcpListener::from_std(ep.tcp)
-                .map_err(|source| ServerError::Bind { proto: "TCP", addr: ep.addr, source })?;
+                .map_err(|io| ServerError::Bind { proto: "TCP", addr: ep.addr, io })?;
             info!("listening for DNS/TCP on {}", ep.addr);
             let report = ExitReport { tx: tx.clone(), proto: "TCP", addr: ep.addr, result: None };
             let conn = tcp::ConnSettings { idle: self.config.tcp_idle_timeout };
@@ -215,8 +215,8 @@ impl DnsServer {
 }
 
 fn bind_endpoint(addr: SocketAddr, workers: usize) -> Result<Endpoint, ServerError> {
-    let udp_err = |source| ServerError::Bind { proto: "UDP", addr, source };
-    let tcp_err = |source| ServerError::Bind { proto: "TCP", addr, source };
+    let udp_err = |io| ServerError::Bind { proto: "UDP", addr, io };
+    let tcp_err = |io| ServerError::Bind { proto: "TCP", addr, io };
     // TCP first: its listener is exclusive, so a second server on the same port fails here,
     // before its SO_REUSEPORT UDP sockets could take a share of this one's queries. With
     // port 0 the OS picks the TCP port and UDP must get the same one, which may be taken:

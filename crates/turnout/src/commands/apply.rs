@@ -166,19 +166,6 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         )));
     }
     let api = client(&args.client)?;
-    let current_checks: BTreeMap<String, HealthCheckSpec> =
-        api.checks().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
-    let check_plan = plan_checks(&wanted_checks, &current_checks, args.prune);
-    let current_collections: BTreeMap<String, CidrCollectionSpec> =
-        api.collections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
-    let collection_plan = plan_collections(&wanted_collections, &current_collections, args.prune);
-    let current_panels: BTreeMap<String, ControlPanelSpec> =
-        api.panels().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
-    let panel_plan: Vec<PanelStep> =
-        plan_named(&wanted_panels, &current_panels, args.prune, |s| s.validate().ok())
-            .into_iter()
-            .map(|(action, panel)| PanelStep { action, panel })
-            .collect();
     let existing: BTreeSet<Name> =
         api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
     let mut plans = Vec::new();
@@ -203,12 +190,34 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             };
             (current, Some(create))
         };
-        let steps = plan_zone(*index, sets, Some(&current), args.prune);
+        let steps = plan_zone(*index, sets, Some(&current), args.prune || args.prune_all);
         let mut zone = ZoneRecords::new(apex.clone());
         zone.sets = current.into_iter().map(|s| (s.key(), s)).collect();
         base.insert(apex.clone(), zone);
         plans.push(ZonePlan { apex: apex.clone(), create, steps });
     }
+    // What `--prune` may delete besides the file's zones' record sets: the checks, CIDR
+    // collections and control panels those zones' records use now (and what those checks
+    // use); `--prune-all`: everything the file does not name.
+    let current_checks: BTreeMap<String, HealthCheckSpec> =
+        api.checks().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+    let current_collections: BTreeMap<String, CidrCollectionSpec> =
+        api.collections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+    let current_panels: BTreeMap<String, ControlPanelSpec> =
+        api.panels().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
+    let scope = PruneScope::of(base.values(), &current_checks);
+    let prune_check = |name: &str| args.prune_all || (args.prune && scope.checks.contains(name));
+    let prune_collection =
+        |name: &str| args.prune_all || (args.prune && scope.collections.contains(name));
+    let prune_panel = |name: &str| args.prune_all || (args.prune && scope.panels.contains(name));
+    let check_plan = plan_checks(&wanted_checks, &current_checks, &prune_check);
+    let collection_plan =
+        plan_collections(&wanted_collections, &current_collections, &prune_collection);
+    let panel_plan: Vec<PanelStep> =
+        plan_named(&wanted_panels, &current_panels, &prune_panel, |s| s.validate().ok())
+            .into_iter()
+            .map(|(action, panel)| PanelStep { action, panel })
+            .collect();
     let batch = ChangeBatchSpec {
         comment: Some(format!("turnout apply -f {}", args.file.display()))
             .map(|c| c.chars().take(change::MAX_COMMENT_LEN).collect()),
@@ -434,7 +443,7 @@ struct CollectionStep {
 fn plan_collections(
     wanted: &BTreeMap<String, (CidrCollectionSpec, CidrCollection)>,
     current: &BTreeMap<String, CidrCollectionSpec>,
-    prune: bool,
+    prune: &dyn Fn(&str) -> bool,
 ) -> Vec<CollectionStep> {
     plan_named(wanted, current, prune, |s| s.validate().ok())
         .into_iter()
@@ -443,12 +452,12 @@ fn plan_collections(
 }
 
 /// The steps that make `current` match `wanted` (by name): CREATE what is new, UPSERT what
-/// differs once validated (so a default written out is not a change), and with `prune`
-/// DELETE what `wanted` does not name.
+/// differs once validated (so a default written out is not a change), and DELETE what
+/// `wanted` does not name and `prune` says may go.
 fn plan_named<S: Clone, V: PartialEq>(
     wanted: &BTreeMap<String, (S, V)>,
     current: &BTreeMap<String, S>,
-    prune: bool,
+    prune: &dyn Fn(&str) -> bool,
     validate: impl Fn(&S) -> Option<V>,
 ) -> Vec<(&'static str, S)> {
     let mut steps = Vec::new();
@@ -459,14 +468,48 @@ fn plan_named<S: Clone, V: PartialEq>(
             Some(_) => steps.push(("UPSERT", spec.clone())),
         }
     }
-    if prune {
-        for (name, spec) in current {
-            if !wanted.contains_key(name) {
-                steps.push(("DELETE", spec.clone()));
-            }
+    for (name, spec) in current {
+        if !wanted.contains_key(name) && prune(name) {
+            steps.push(("DELETE", spec.clone()));
         }
     }
     steps
+}
+
+/// The checks, collections and panels the records of some zones use, and what those checks
+/// use in turn (a calculated check's children, a control check's panel).
+#[derive(Debug, Default)]
+struct PruneScope {
+    checks: BTreeSet<String>,
+    collections: BTreeSet<String>,
+    panels: BTreeSet<String>,
+}
+
+impl PruneScope {
+    fn of<'z>(
+        zones: impl Iterator<Item = &'z ZoneRecords>,
+        checks: &BTreeMap<String, HealthCheckSpec>,
+    ) -> Self {
+        let mut scope = PruneScope::default();
+        let mut todo: Vec<String> = Vec::new();
+        for set in zones.flat_map(|z| z.sets.values()) {
+            todo.extend(set.health_check.clone());
+            if let turnout_model::Policy::Cidr { collection, .. } = &set.policy {
+                scope.collections.insert(collection.clone());
+            }
+        }
+        while let Some(name) = todo.pop() {
+            if !scope.checks.insert(name.clone()) {
+                continue;
+            }
+            let Some(spec) = checks.get(&name) else { continue };
+            todo.extend(spec.children.iter().flatten().cloned());
+            if let Some((panel, _)) = spec.control.as_deref().and_then(|c| c.split_once('/')) {
+                scope.panels.insert(panel.to_owned());
+            }
+        }
+        scope
+    }
 }
 
 /// One planned health-check change.
@@ -481,7 +524,7 @@ struct CheckStep {
 fn plan_checks(
     wanted: &BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
     current: &BTreeMap<String, HealthCheckSpec>,
-    prune: bool,
+    prune: &dyn Fn(&str) -> bool,
 ) -> Vec<CheckStep> {
     plan_named(wanted, current, prune, |s| s.validate().ok())
         .into_iter()
@@ -598,6 +641,50 @@ fn render(plan: &PlanOut) -> String {
             }
         }
     }
-    text.push_str(&format!("plan: {create} to create, {update} to change, {delete} to delete"));
+    // Every kind of object counts in the totals; the breakdown names the kinds when there is
+    // more than record sets.
+    let count = |actions: &mut dyn Iterator<Item = &str>| {
+        let mut n = [0usize; 3];
+        for a in actions {
+            n[match a {
+                "CREATE" => 0,
+                "DELETE" => 2,
+                _ => 1,
+            }] += 1;
+        }
+        n
+    };
+    let new_zones = plan.zones.iter().filter(|z| z.create).count();
+    let kinds = [
+        ("zones", [new_zones, 0, 0]),
+        ("record sets", [create, update, delete]),
+        ("checks", count(&mut plan.checks.iter().map(|c| c.action))),
+        ("panels", count(&mut plan.panels.iter().map(|p| p.action))),
+        ("collections", count(&mut plan.collections.iter().map(|c| c.action))),
+    ];
+    let total = |i: usize| kinds.iter().map(|(_, n)| n[i]).sum::<usize>();
+    text.push_str(&format!(
+        "plan: {} to create, {} to change, {} to delete",
+        total(0),
+        total(1),
+        total(2)
+    ));
+    let others = kinds.iter().any(|(k, n)| *k != "record sets" && n.iter().any(|x| *x > 0));
+    if others {
+        let parts: Vec<String> = kinds
+            .iter()
+            .filter(|(_, n)| n.iter().any(|x| *x > 0))
+            .map(|(kind, n)| {
+                let what: Vec<String> = ["to create", "to change", "to delete"]
+                    .iter()
+                    .zip(n)
+                    .filter(|(_, x)| **x > 0)
+                    .map(|(verb, x)| format!("{x} {verb}"))
+                    .collect();
+                format!("{kind}: {}", what.join(", "))
+            })
+            .collect();
+        text.push_str(&format!(" ({})", parts.join("; ")));
+    }
     text
 }

@@ -81,37 +81,67 @@ pub fn run(command: &Command) -> ExitCode {
 
 #[allow(clippy::print_stderr)] // The CLI's error output.
 fn fail(e: &Failure) -> ExitCode {
+    // Text from the API (reasons, names, messages) is printed with control characters escaped.
+    let line = |text: String| eprintln!("{}", printable(&text));
     match e {
-        // The refusals are listed one by one below.
+        // The refusals and the errors are listed one by one below, once.
         Failure::Client(ClientError::Api(api)) if !api.refusals.is_empty() => {
-            eprintln!("error: {}: refused by safety rules; nothing changed", api.code);
+            line(format!("error: {}: refused by safety rules; nothing changed", api.code));
         }
-        _ => eprintln!("error: {e}"),
+        Failure::Client(ClientError::Api(api)) if !api.errors.is_empty() => {
+            let n = api.errors.len();
+            line(format!("error: {}: {n} error(s); nothing changed", api.code));
+        }
+        _ => line(format!("error: {e}")),
     }
     if let Failure::Client(ClientError::Api(api)) = e {
         if let Some(field) = &api.field
             && api.errors.is_empty()
             && api.refusals.is_empty()
         {
-            eprintln!("  field: {field}");
+            line(format!("  field: {field}"));
         }
         for refusal in &api.refusals {
-            eprintln!("  refused by {}: {}", refusal.rule, refusal.reason);
+            line(format!("  refused by {}: {}", refusal.rule, refusal.reason));
         }
-        if !api.refusals.is_empty() {
-            eprintln!("  hint: fix the state first, or name the rule with --override if you must");
+        // A wait period ends by itself: say when, not how to override.
+        let waiting = api.refusals.iter().all(|r| r.reason.starts_with("wait period:"));
+        if !api.refusals.is_empty() && waiting {
+            line("  hint: retry once the wait period above has passed".to_owned());
+        } else if !api.refusals.is_empty() {
+            line(
+                "  hint: fix the state first, or name the rule with --override if you must".into(),
+            );
         }
         for error in &api.errors {
-            eprintln!("  {}: {} ({})", error.field, error.message, error.code);
+            line(format!("  {}: {} ({})", error.field, error.message, error.code));
         }
         if api.code == "Unauthorized" {
-            eprintln!(
+            line(
                 "  hint: give --token, set TURNOUT_TOKEN, or run from where --data-dir holds \
                  admin.token"
+                    .to_owned(),
             );
         }
     }
     ExitCode::from(e.exit_code())
+}
+
+/// `text` with every control character but newline and tab escaped (`\u{1b}`), so that text
+/// from the API or a file can never drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The API client for a command: `--token`, else the data directory's admin token if present.
@@ -123,13 +153,13 @@ pub fn client(args: &ClientArgs) -> Result<Client, Failure> {
 /// Prints a warning to stderr.
 #[allow(clippy::print_stderr)]
 pub fn warn(text: &str) {
-    eprintln!("warning: {text}");
+    eprintln!("warning: {}", printable(text));
 }
 
 /// Prints a line to stdout (the CLI's output).
 #[allow(clippy::print_stdout)]
 pub fn say(text: &str) {
-    println!("{text}");
+    println!("{}", printable(text));
 }
 
 /// Prints a value as pretty JSON.
@@ -151,7 +181,7 @@ pub fn output<T: Serialize>(
             let mut out = std::io::stdout().lock();
             let body = text(value);
             // A closed stdout (`| head`) is not an error worth reporting.
-            let _closed = writeln!(out, "{}", body.trim_end());
+            let _closed = writeln!(out, "{}", printable(body.trim_end()));
             Ok(())
         }
     }

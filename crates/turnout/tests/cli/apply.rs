@@ -24,7 +24,13 @@ fn apply_the_example_then_dig_then_edit_shows_exactly_the_edits() {
     let file = file.to_str().unwrap();
     let plan = ok(&t, &["apply", "-f", file]);
     assert!(plan.contains("+ check web-primary http 127.0.0.1"), "{plan}");
-    assert!(plan.contains("plan: 6 to create, 0 to change, 0 to delete"), "{plan}");
+    assert!(
+        plan.contains(
+            "plan: 8 to create, 0 to change, 0 to delete (zones: 1 to create; record sets: 6 to \
+             create; checks: 1 to create)"
+        ),
+        "{plan}"
+    );
     assert!(plan.contains("run again with --yes"), "{plan}");
     assert_eq!(dig_short(&t, "www.example.test", "A"), "", "nothing applied without --yes");
     let applied = ok(&t, &["apply", "-f", file, "--yes"]);
@@ -255,4 +261,65 @@ zones:
         assert_eq!(dig_short(node, "www.ex.test", "A"), "192.0.2.1");
         assert_eq!(dig_short(node, "ip.ex.test", "A"), "192.0.2.4");
     }
+}
+
+#[test]
+fn prune_deletes_only_what_the_files_zones_use_unless_prune_all() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_owned()
+    };
+    // Two teams' files: team a's zone uses a-web, team b's uses b-web.
+    let a = write(
+        "a.yaml",
+        r#"
+health_checks:
+  - { name: a-web, type: tcp, ip: 127.0.0.1, port: 9, disabled: true }
+zones:
+  - name: a.test
+    records:
+      - { name: www, type: A, ttl: 60, health_check: a-web, set_id: p, failover: primary, values: [192.0.2.1] }
+      - { name: www, type: A, ttl: 60, set_id: s, failover: secondary, values: [192.0.2.2] }
+"#,
+    );
+    let b = write(
+        "b.yaml",
+        r#"
+health_checks:
+  - { name: b-web, type: tcp, ip: 127.0.0.1, port: 9, disabled: true }
+zones:
+  - name: b.test
+    records:
+      - { name: www, type: A, ttl: 60, health_check: b-web, values: [192.0.2.3] }
+"#,
+    );
+    let created = ok(&t, &["apply", "-f", &a]);
+    assert!(
+        created.contains("plan: 4 to create, 0 to change, 0 to delete (zones: 1 to create; record sets: 2 to create; checks: 1 to create)"),
+        "{created}"
+    );
+    ok(&t, &["apply", "-f", &a, "--yes"]);
+    ok(&t, &["apply", "-f", &b, "--yes"]);
+    // Team a drops its failover: with --prune, its records and the check they used go; team
+    // b's check, which the file does not name either, stays.
+    let a2 = write(
+        "a2.yaml",
+        "zones:\n  - name: a.test\n    records:\n      - { name: www, type: A, ttl: 60, values: [192.0.2.1] }\n",
+    );
+    let plan = ok(&t, &["apply", "-f", &a2, "--prune"]);
+    assert!(plan.contains("- check a-web"), "{plan}");
+    assert!(!plan.contains("b-web"), "{plan}");
+    assert!(
+        plan.contains("plan: 1 to create, 0 to change, 3 to delete (record sets: 1 to create, 2 to delete; checks: 1 to delete)"),
+        "{plan}"
+    );
+    // --prune-all: the file is the whole node, so team b's check would go too.
+    let all = ok(&t, &["apply", "-f", &a2, "--prune", "--prune-all"]);
+    assert!(all.contains("- check a-web") && all.contains("- check b-web"), "{all}");
+    ok(&t, &["apply", "-f", &a2, "--prune", "--yes"]);
+    let checks = ok(&t, &["check", "list"]);
+    assert!(checks.contains("b-web") && !checks.contains("a-web"), "{checks}");
 }

@@ -130,6 +130,43 @@ zones:
             .contains("applied main by admin: us-east On -> Off (incident 42: east is degraded)"),
         "{history}"
     );
+    // Text from the API never reaches the terminal raw: control characters are escaped.
+    ok(&t, &["control", "set", "main/us-west", "on", "--reason", "paint \u{1b}[31mred"]);
+    let history = ok(&t, &["control", "history", "--panel", "main"]);
+    assert!(!history.contains('\u{1b}'), "{history:?}");
+    assert!(history.contains("(paint \\u{1b}[31mred)"), "{history}");
+    // A refusal by a wait period says to wait, not to override.
+    let rule = dir.path().join("settle.yaml");
+    std::fs::write(
+        &rule,
+        "{ name: settle, type: assertion, controls: [us-east, us-west], rule: { kind: atleast, threshold: 1 }, wait_period: 1h }\n",
+    )
+    .unwrap();
+    ok(&t, &["rule", "create", "main", "-f", rule.to_str().unwrap()]);
+    let out = t.cli(&["control", "set", "main/us-east", "on", "--reason", "too soon"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("refused by settle: wait period:"), "{said}");
+    assert!(said.contains("hint: retry once the wait period above has passed"), "{said}");
+    assert!(!said.contains("--override"), "{said}");
+    // A refused batch prints each error once.
+    let out = t.cli(&[
+        "record",
+        "upsert",
+        "rc.test",
+        "x",
+        "A",
+        "--ttl",
+        "60",
+        "--value",
+        "192.0.2.9",
+        "--health-check",
+        "missing",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert_eq!(said.matches("no health check \"missing\"").count(), 1, "{said}");
+    assert!(said.contains("error: InvalidChangeBatch: 1 error(s); nothing changed"), "{said}");
 }
 
 /// A tiny HTTP server on the standby side: `GET /takeover` is 200 while `flag` exists, else
