@@ -23,6 +23,9 @@ pub struct Etcd {
     starts: Vec<usize>,
 }
 
+/// A port for an etcd member. etcd must be told every member's peer address before any member
+/// starts (`--initial-cluster`), so these cannot come from a member's own log as Turnout's
+/// ports do; a port taken in between makes that member fail to start, and the test with it.
 fn free_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     l.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"))
