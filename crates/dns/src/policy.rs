@@ -499,3 +499,7 @@ pub(crate) fn geo_key(g: &GeoLocation) -> u32 {
         GeoLocation::Default => key(4, [0; 3]),
     }
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

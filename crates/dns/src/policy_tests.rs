@@ -1,0 +1,160 @@
+//! Policy selection where it lives: the pure helpers (weighted and uniform draws, sampling,
+//! the first healthy member and the last resort) and `Snapshot::select` over compiled groups
+//! with health slots set by hand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use turnout_model::compile::compile_zone;
+use turnout_model::health::{HealthSlot, Status};
+use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
+
+use super::*;
+
+fn member(weight: u8) -> WireMember {
+    WireMember { rrset: 0, slot: NONE, weight, alias: false, eth: false, key: NONE, bias: 0 }
+}
+
+#[test]
+fn weighted_draws_follow_the_weights_and_skip_what_is_not_ok() {
+    let members = [member(3), member(1), member(0)];
+    let mut ctx = Context::new(None, 7);
+    let mut counts = [0u32; 3];
+    for _ in 0..40_000 {
+        let i = weighted(&members, &mut ctx, &|_| true).unwrap();
+        counts[i as usize] += 1;
+    }
+    // 3:1, never the weight-0 member (a seeded generator: the counts are exact every run).
+    assert_eq!(counts[2], 0);
+    let share = f64::from(counts[0]) / 40_000.0;
+    assert!((0.74..0.76).contains(&share), "{counts:?}");
+    // Only the members `ok` accepts; none of nonzero weight: none.
+    assert_eq!(weighted(&members, &mut ctx, &|i| i == 1), Some(1));
+    assert_eq!(weighted(&members, &mut ctx, &|i| i == 2), None);
+}
+
+#[test]
+fn uniform_and_sample_choose_among_the_accepted_only() {
+    let mut ctx = Context::new(None, 11);
+    let mut seen = [0u32; 5];
+    for _ in 0..5_000 {
+        seen[uniform(5, &mut ctx, &|i| i % 2 == 0).unwrap() as usize] += 1;
+    }
+    assert_eq!((seen[1], seen[3]), (0, 0));
+    assert!(seen.iter().step_by(2).all(|n| (1_500..1_850).contains(n)), "{seen:?}");
+    assert_eq!(uniform(5, &mut ctx, &|_| false), None);
+    // At most 8, all distinct, in pool order; a pool of 8 or fewer comes back whole.
+    let mut out = SmallVec::new();
+    sample((0..20).collect(), &mut ctx, &mut out);
+    assert_eq!(out.len(), MULTIVALUE_MAX);
+    assert!(out.windows(2).all(|w| w[0] < w[1]), "{out:?}");
+    let mut out = SmallVec::new();
+    sample((0..5).collect(), &mut ctx, &mut out);
+    assert_eq!(out.as_slice(), &[0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn first_healthy_falls_back_to_the_first_as_last_resort() {
+    assert_eq!(
+        first_healthy(&[2, 0, 1], &[true, false, false], Rule::MostSpecific),
+        (Some(0), Rule::MostSpecific)
+    );
+    assert_eq!(
+        first_healthy(&[2, 0], &[false, false, false], Rule::MostSpecific),
+        (Some(2), Rule::LastResort)
+    );
+    assert_eq!(first_healthy(&[], &[true], Rule::MostSpecific), (None, Rule::NoMatch));
+}
+
+/// A zone `p.test.` of `records` (JSON record sets) with a slot per named check.
+fn snapshot(records: &[&str]) -> (Snapshot, HashMap<String, Arc<HealthSlot>>) {
+    let apex = Name::parse_absolute("p.test.").unwrap();
+    let mut zone = ZoneRecords::new(apex.clone());
+    let base = [
+        r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
+        r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
+    ];
+    for json in base.iter().chain(records) {
+        let set = serde_json::from_str::<RecordSetSpec>(json).unwrap().validate(&apex).unwrap();
+        zone.sets.insert(set.key(), set);
+    }
+    let slots: std::cell::RefCell<HashMap<String, Arc<HealthSlot>>> = Default::default();
+    let compiled = compile_zone(
+        &zone,
+        &|name| slots.borrow_mut().entry(name.to_owned()).or_default().clone(),
+        &|_| None,
+    )
+    .unwrap();
+    (Snapshot::build([&compiled]).unwrap(), slots.into_inner())
+}
+
+/// The A records `select` answers `name` with, as text.
+fn select_a(snap: &Snapshot, name: &str, seed: u64) -> Vec<String> {
+    let wire = Name::parse_absolute(name).unwrap();
+    let (node, exact) = snap.closest_encloser(wire.as_wire()).unwrap();
+    assert!(exact, "{name}");
+    let set = snap.rrset_at(node, RType::A).unwrap();
+    let mut ctx = Context::new(None, seed);
+    let mut picks = Picks::new();
+    snap.select(set, &mut ctx, &mut NoTrace, &mut picks);
+    let mut out: Vec<String> = picks
+        .iter()
+        .flat_map(|s| snap.records(s).iter().map(|r| snap.record(r).0))
+        .map(|bytes| {
+            let rdata = &bytes[bytes.len() - 4..];
+            format!("{}.{}.{}.{}", rdata[0], rdata[1], rdata[2], rdata[3])
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn failover_follows_health_and_the_last_resort_is_the_primary() {
+    let (snap, slots) = snapshot(&[
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"p","values":["192.0.2.1"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","health_check":"s","values":["192.0.2.2"]}"#,
+    ]);
+    assert_eq!(select_a(&snap, "www.p.test.", 1), ["192.0.2.1"]);
+    slots["p"].set(Status::Unhealthy);
+    assert_eq!(select_a(&snap, "www.p.test.", 1), ["192.0.2.2"]);
+    slots["s"].set(Status::Unhealthy);
+    assert_eq!(select_a(&snap, "www.p.test.", 1), ["192.0.2.1"], "last resort");
+}
+
+#[test]
+fn an_alias_with_evaluate_target_health_abandons_a_dead_branch() {
+    let (snap, slots) = snapshot(&[
+        r#"{"name":"east","type":"A","ttl":30,"health_check":"e","set_id":"e","multivalue":true,"values":["192.0.2.11"]}"#,
+        r#"{"name":"west","type":"A","ttl":30,"health_check":"w","set_id":"w","multivalue":true,"values":["192.0.2.21"]}"#,
+        r#"{"name":"app","type":"A","set_id":"east","weight":1,"alias":{"target":"east","evaluate_target_health":true}}"#,
+        r#"{"name":"app","type":"A","set_id":"west","weight":1,"alias":{"target":"west","evaluate_target_health":true}}"#,
+    ]);
+    slots["e"].set(Status::Unhealthy);
+    for seed in 0..50 {
+        assert_eq!(select_a(&snap, "app.p.test.", seed), ["192.0.2.21"], "seed {seed}");
+    }
+    // Both dead: the last resort picks a branch by weight, which answers its own last resort.
+    slots["w"].set(Status::Unhealthy);
+    let answers: std::collections::BTreeSet<Vec<String>> =
+        (0..50).map(|seed| select_a(&snap, "app.p.test.", seed)).collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+}
+
+#[test]
+fn multivalue_answers_up_to_eight_healthy_records() {
+    let specs: Vec<String> = (1..=10)
+        .map(|i| format!(r#"{{"name":"m","type":"A","ttl":60,"set_id":"r{i:02}","multivalue":true,"health_check":"c{i}","values":["192.0.2.{i}"]}}"#))
+        .collect();
+    let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let (snap, slots) = snapshot(&refs);
+    assert_eq!(select_a(&snap, "m.p.test.", 3).len(), MULTIVALUE_MAX);
+    for i in 1..=7 {
+        slots[&format!("c{i}")].set(Status::Unhealthy);
+    }
+    assert_eq!(select_a(&snap, "m.p.test.", 3), ["192.0.2.10", "192.0.2.8", "192.0.2.9"]);
+    for i in 8..=10 {
+        slots[&format!("c{i}")].set(Status::Unhealthy);
+    }
+    assert_eq!(select_a(&snap, "m.p.test.", 3).len(), MULTIVALUE_MAX, "none healthy: 8 of all");
+}
