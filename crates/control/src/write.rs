@@ -37,6 +37,8 @@ const MAX_ATTEMPTS: u32 = 10;
 const MAX_BACKOFF: Duration = Duration::from_millis(200);
 /// How long this node may take to catch up with a store revision.
 const CATCH_UP: Duration = Duration::from_secs(5);
+/// How long a write may take in all before it fails (the API's request deadline for writes).
+pub(crate) const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What a plan read, to compare at commit.
 #[derive(Debug)]
@@ -122,7 +124,25 @@ pub(crate) struct Written<T> {
 impl Control {
     /// Plans with `plan` and commits, guarded by every key the plan read; on a conflict,
     /// catches up and plans again. A planner's error is returned as is (nothing written).
+    ///
+    /// The whole write (its turn, catching up, every attempt) has [`WRITE_DEADLINE`]: a store
+    /// that cannot commit (etcd without a quorum) fails the request then, with a plain message,
+    /// rather than after the store client's own patience.
     pub(crate) async fn write<T>(
+        &self,
+        lane: Lane,
+        plan: impl FnMut(&Config, &Reads<'_>) -> Result<Plan<T>, ControlError>,
+    ) -> Result<Written<T>, ControlError> {
+        match tokio::time::timeout(WRITE_DEADLINE, self.write_now(lane, plan)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ControlError::Store(StoreError::Unavailable(format!(
+                "the store did not confirm the write within {WRITE_DEADLINE:?}; it may or may \
+                 not have been applied: read the object back before sending it again"
+            )))),
+        }
+    }
+
+    async fn write_now<T>(
         &self,
         lane: Lane,
         mut plan: impl FnMut(&Config, &Reads<'_>) -> Result<Plan<T>, ControlError>,

@@ -552,7 +552,7 @@ pub struct ApplyArgs {
     pub prune: bool,
     /// With --prune, also delete every other health check, CIDR collection and control panel
     /// the file does not name (the file describes the whole node)
-    #[arg(long)]
+    #[arg(long, requires = "prune")]
     pub prune_all: bool,
     #[command(flatten)]
     pub client: ClientArgs,

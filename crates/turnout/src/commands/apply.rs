@@ -190,7 +190,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             };
             (current, Some(create))
         };
-        let steps = plan_zone(*index, sets, Some(&current), args.prune || args.prune_all);
+        let steps = plan_zone(*index, sets, Some(&current), args.prune);
         let mut zone = ZoneRecords::new(apex.clone());
         zone.sets = current.into_iter().map(|s| (s.key(), s)).collect();
         base.insert(apex.clone(), zone);
@@ -206,10 +206,10 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     let current_panels: BTreeMap<String, ControlPanelSpec> =
         api.panels().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
     let scope = PruneScope::of(base.values(), &current_checks);
-    let prune_check = |name: &str| args.prune_all || (args.prune && scope.checks.contains(name));
+    let prune_check = |name: &str| args.prune && (args.prune_all || scope.checks.contains(name));
     let prune_collection =
-        |name: &str| args.prune_all || (args.prune && scope.collections.contains(name));
-    let prune_panel = |name: &str| args.prune_all || (args.prune && scope.panels.contains(name));
+        |name: &str| args.prune && (args.prune_all || scope.collections.contains(name));
+    let prune_panel = |name: &str| args.prune && (args.prune_all || scope.panels.contains(name));
     let check_plan = plan_checks(&wanted_checks, &current_checks, &prune_check);
     let collection_plan =
         plan_collections(&wanted_collections, &current_collections, &prune_collection);
