@@ -58,8 +58,14 @@ pub struct EmbeddedStore {
     inner: Arc<Inner>,
 }
 
+/// Opens the database file (again): after an I/O error (a full disk) redb refuses every
+/// transaction until the database is opened anew.
+type Opener = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+
 struct Inner {
-    db: Database,
+    /// None only while it is being opened again.
+    db: std::sync::RwLock<Option<Database>>,
+    open: Opener,
     options: Options,
     /// Serializes writers so that live watchers see revisions in order.
     write_lock: Mutex<()>,
@@ -85,19 +91,31 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 impl EmbeddedStore {
     /// Opens (or creates) the store file at `path`.
     pub fn open(path: &Path, options: Options) -> Result<Self, StoreError> {
-        let db =
-            redb::Builder::new().set_cache_size(options.cache_bytes).create(path).map_err(|e| {
-                match e {
-                    redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                        "{} is in use by another process",
-                        path.display()
-                    )),
-                    e => StoreError::Unavailable(format!("cannot open {}: {e}", path.display())),
-                }
-            })?;
+        // A file a first start left empty (it could write nothing: a full disk) is no store:
+        // it would only block the next start.
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            std::fs::remove_file(path)
+                .map_err(|e| StoreError::Io(format!("cannot remove {}: {e}", path.display())))?;
+        }
+        let (file, cache) = (path.to_owned(), options.cache_bytes);
+        let open: Opener = Box::new(move || {
+            redb::Builder::new().set_cache_size(cache).create(&file).map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                    "{} is in use by another process",
+                    file.display()
+                )),
+                e => StoreError::Unavailable(format!("cannot open {}: {e}", file.display())),
+            })
+        });
+        let db = open()?;
         // The store holds token digests and the whole configuration: owner only.
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .map_err(|e| StoreError::Io(format!("cannot restrict {}: {e}", path.display())))?;
+        Self::with_database(db, open, options)
+    }
+
+    /// A store over `db`, which `open` opens again after an I/O error.
+    fn with_database(db: Database, open: Opener, options: Options) -> Result<Self, StoreError> {
         let w = db.begin_write().map_err(io)?;
         {
             w.open_table(KV).map_err(io)?;
@@ -108,7 +126,8 @@ impl EmbeddedStore {
         w.commit().map_err(io)?;
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let inner = Inner {
-            db,
+            db: std::sync::RwLock::new(Some(db)),
+            open,
             options,
             write_lock: Mutex::new(()),
             live,
@@ -159,6 +178,43 @@ fn holds(
 }
 
 impl Inner {
+    /// Runs `begin` on the database; if redb refuses because of an earlier I/O error (a write
+    /// that hit a full disk), opens the database again and retries once, so the store
+    /// recovers by itself once the cause is gone.
+    fn begin<T>(
+        &self,
+        begin: impl Fn(&Database) -> Result<T, redb::TransactionError>,
+    ) -> Result<T, StoreError> {
+        let first = {
+            let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+            match db.as_ref() {
+                Some(db) => begin(db),
+                None => Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)),
+            }
+        };
+        match first {
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+                // Closed first: the file is locked while a handle is open.
+                *db = None;
+                let reopened = (self.open)()?;
+                tracing::warn!("the store file had an I/O error; opened it again");
+                let outcome = begin(&reopened).map_err(io);
+                *db = Some(reopened);
+                outcome
+            }
+            other => other.map_err(io),
+        }
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.begin(Database::begin_read)
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.begin(Database::begin_write)
+    }
+
     fn read_revision(
         table: &impl ReadableTable<&'static str, u64>,
     ) -> Result<Revision, StoreError> {
@@ -167,7 +223,7 @@ impl Inner {
     }
 
     fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError> {
-        let r = self.db.begin_read().map_err(io)?;
+        let r = self.begin_read()?;
         let kv = r.open_table(KV).map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
         let leased = r.open_table(LEASED).map_err(io)?;
@@ -179,7 +235,7 @@ impl Inner {
     }
 
     fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError> {
-        let r = self.db.begin_read().map_err(io)?;
+        let r = self.begin_read()?;
         let kv = r.open_table(KV).map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
         let leased = r.open_table(LEASED).map_err(io)?;
@@ -197,7 +253,7 @@ impl Inner {
 
     fn txn(&self, txn: Txn, now: Instant) -> Result<TxnResponse, StoreError> {
         let _writer = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let w = self.db.begin_write().map_err(io)?;
+        let w = self.begin_write()?;
         let (succeeded, events) = {
             let mut kv = w.open_table(KV).map_err(io)?;
             let mut leased = w.open_table(LEASED).map_err(io)?;
@@ -274,7 +330,7 @@ impl Inner {
     /// Deletes, in one revision, every key held by a lease `which` selects.
     fn delete_leased(&self, which: impl Fn(LeaseId) -> bool) -> Result<(), StoreError> {
         let _writer = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let w = self.db.begin_write().map_err(io)?;
+        let w = self.begin_write()?;
         let events = {
             let mut kv = w.open_table(KV).map_err(io)?;
             let mut leased = w.open_table(LEASED).map_err(io)?;
@@ -294,7 +350,7 @@ impl Inner {
 
     /// The logged batches from `from` to the current revision, and the current revision.
     fn log_since(&self, from: Revision) -> Result<(Vec<WatchBatch>, Revision), StoreError> {
-        let r = self.db.begin_read().map_err(io)?;
+        let r = self.begin_read()?;
         let log = r.open_table(LOG).map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
         let current = Self::read_revision(&meta)?;

@@ -127,3 +127,80 @@ async fn export_import_round_trip() {
         Export::parse("{\"format\":\"x\",\"version\":1,\"revision\":0,\"entries\":[]}").is_err()
     );
 }
+
+/// An in-memory disk that can fill up: writes and growth fail with "no space left" while
+/// `full` is set.
+#[derive(Debug)]
+struct Disk {
+    data: Arc<redb::backends::InMemoryBackend>,
+    full: Arc<AtomicBool>,
+}
+
+impl Disk {
+    fn check(&self) -> std::io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for Disk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.data.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.data.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.data.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.data.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.data.write(offset, data)
+    }
+}
+
+#[tokio::test]
+async fn after_a_full_disk_the_store_recovers_by_itself() {
+    let data = Arc::new(redb::backends::InMemoryBackend::new());
+    let full = Arc::new(AtomicBool::new(false));
+    let (d, f) = (data.clone(), full.clone());
+    let open: Opener = Box::new(move || {
+        redb::Builder::new()
+            .create_with_backend(Disk { data: d.clone(), full: f.clone() })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    });
+    let db = open().unwrap();
+    let store = EmbeddedStore::with_database(db, open, Options::default()).unwrap();
+    put(&store, "a", "1").await;
+    // The disk fills up: writes fail, and keep failing while it is full; reads go on.
+    full.store(true, Ordering::SeqCst);
+    let big = "x".repeat(1 << 20);
+    for key in ["b", "c"] {
+        let err =
+            store.txn(Txn { success: vec![Op::put(key, big.clone())], ..Txn::default() }).await;
+        assert!(err.is_err(), "{key}: {err:?}");
+    }
+    // Space is back: the next write goes through, with no restart, and nothing of the
+    // failed ones is there.
+    full.store(false, Ordering::SeqCst);
+    let r = store.txn(Txn { success: vec![Op::put("d", "4")], ..Txn::default() }).await.unwrap();
+    assert!(r.succeeded);
+    assert_eq!(store.get("a").await.unwrap().0.unwrap().value, b"1");
+    assert_eq!(store.get("d").await.unwrap().0.unwrap().value, b"4");
+    assert!(store.get("b").await.unwrap().0.is_none() && store.get("c").await.unwrap().0.is_none());
+}
+
+#[test]
+fn an_empty_file_left_by_a_first_start_does_not_block_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    std::fs::write(&path, b"").unwrap();
+    EmbeddedStore::open(&path, Options::default()).unwrap();
+}
