@@ -15,10 +15,9 @@ use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ErrorCode, FieldError};
 use crate::name::Name;
-use crate::records::{
-    ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
-};
+use crate::records::{Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec};
 use crate::rtype::RType;
 
 /// Records per batch (reference §3.1; an UPSERT counts double).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{ErrorCode, FieldError};
+use crate::error::{ErrorCode, FieldError};
 
 /// The most blocks one collection holds (Route 53's quota).
 pub const MAX_BLOCKS: usize = 1000;

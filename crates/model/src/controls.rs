@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{format_duration, parse_duration};
-use crate::records::{ErrorCode, FieldError};
+use crate::duration::{format_duration, parse_duration};
+use crate::error::{ErrorCode, FieldError};
 
 /// The most controls in one panel (reference §4.2 quotas).
 pub const MAX_CONTROLS: usize = 100;

@@ -5,7 +5,25 @@
 
 use std::fmt;
 
-use crate::records::{ErrorCode, FieldError, GeoSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, FieldError};
+
+/// A geolocation as written: a continent, or a country (with an optional US state), or the
+/// default location `country: "*"`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoSpec {
+    /// Two-letter continent code (AF, AN, AS, EU, NA, OC, SA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continent: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, or `*` for the default record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// US state code; requires `country: US`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdivision: Option<String>,
+}
 
 /// The continent codes.
 pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];

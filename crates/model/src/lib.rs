@@ -9,6 +9,8 @@ pub mod change;
 pub mod cidr;
 pub mod compile;
 pub mod controls;
+pub mod duration;
+pub mod error;
 pub mod geo;
 pub mod health;
 pub mod metric;
@@ -21,11 +23,10 @@ pub mod zone;
 pub mod zonefile;
 
 pub use change::{Action, ChangeBatchSpec, ChangeError, ChangeSpec, Plan, ZoneDelta, ZoneRecords};
+pub use error::{ErrorCode, FieldError};
 pub use name::{Name, NameError};
 pub use rdata::{EmbeddedName, Rdata, RdataError};
-pub use records::{
-    ErrorCode, FieldError, Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec,
-};
+pub use records::{Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec};
 pub use rtype::RType;
 pub use zone::{Group, Member, MemberAnswer, RRset, Soa, Zone, ZoneError};
 pub use zonefile::ZoneFileError;

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::records::{ErrorCode, FieldError};
+use crate::error::{ErrorCode, FieldError};
 
 /// The longest query.
 pub const MAX_QUERY_LEN: usize = 4096;
