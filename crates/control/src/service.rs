@@ -30,11 +30,11 @@ use crate::{ControlError, keys, now_rfc3339, random_base32};
 
 /// How long a write waits for the in-memory state to show it (read-your-writes).
 const STATE_WAIT: Duration = Duration::from_secs(5);
-/// Default SOA timers: refresh, retry, expire, minimum (reference §3.3).
+/// Default SOA timers: refresh, retry, expire, minimum (Route 53's; docs/api.md).
 const SOA_TIMERS: (u32, u32, u32, u32) = (7200, 900, 1_209_600, 86_400);
-/// Default SOA TTL (reference §3.3).
+/// Default SOA TTL (Route 53's).
 const SOA_TTL: i64 = 900;
-/// Default apex NS TTL (reference §3.3).
+/// Default apex NS TTL (Route 53's).
 const NS_TTL: i64 = 172_800;
 /// The most zones one page lists.
 pub const MAX_ZONE_PAGE: usize = 100;
@@ -886,7 +886,7 @@ fn zone_info(st: &Config, apex: &Name) -> Option<ZoneInfo> {
     })
 }
 
-/// The SOA and NS record sets a new zone starts with (reference §3.3 timers and TTLs).
+/// The SOA and NS record sets a new zone starts with (docs/api.md, `POST /v1/zones`).
 pub fn default_records(apex: &Name, name_servers: &[Name]) -> [RecordSetSpec; 2] {
     let mname = name_servers.first().cloned().unwrap_or_else(|| apex.clone());
     let soa = RecordSetSpec {

@@ -1,6 +1,6 @@
 //! Routing policies with health, end to end through the data plane's query path: record sets
 //! as the API takes them -> `compile_zone` -> `Snapshot` -> answers, with seeded randomness.
-//! Each test is one bullet of reference §2.3 or one rule of §2.4.
+//! Each test is one rule of docs/routing-policies.md.
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
 use std::collections::{BTreeMap, HashMap};
@@ -591,7 +591,7 @@ fn geoproximity_the_smallest_distance_answers() {
 
 #[test]
 fn geoproximity_a_positive_bias_grows_a_records_area() {
-    // The reference's example: 150 km with bias +50 counts as 75 km and beats 100 km.
+    // As in docs/routing-policies.md: 150 km with bias +50 counts as 75 km and beats 100 km.
     assert_eq!(proximity(50, 0).answer_for("p.ex.test.", "192.0.2.1").0, ["192.0.2.1"]);
 }
 

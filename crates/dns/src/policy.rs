@@ -1,5 +1,5 @@
 //! Routing policies on the query path: which records of a policy group answer this query
-//! (reference §2.3), with health and alias trees as reference §2.4 describes.
+//! (docs/routing-policies.md), with health and alias trees as Route 53 evaluates them.
 //!
 //! For a group, the members are tried in the policy's order; the first healthy one answers.
 //! A member is healthy when its check is (no check: always), and, for an alias with
@@ -7,7 +7,7 @@
 //! When no member is healthy, every member counts as healthy and the policy picks again: the
 //! *last resort*, which never turns health into an empty answer. An alias answers with its
 //! target's answer, chosen the same way, so an alias without evaluate-target-health applies
-//! the last resort inside its branch (rule 6).
+//! the last resort inside its branch.
 //!
 //! | policy | order |
 //! |---|---|
@@ -32,7 +32,7 @@ use turnout_model::geo::GeoLocation;
 
 use crate::snapshot::{NONE, Snapshot, WireMember, WireRRset};
 
-/// Records answered by a multivalue group (reference §2.3).
+/// The most records a multivalue group answers with, as in Route 53.
 pub const MULTIVALUE_MAX: usize = 8;
 /// Alias links followed before giving up (validation refuses loops; this is a backstop).
 pub const MAX_ALIAS_DEPTH: usize = 16;
@@ -56,7 +56,7 @@ impl Context {
     }
 
     /// Only the first `bits` of the client's address are known (an EDNS Client Subnet's
-    /// source prefix): an IP-based network longer than that cannot match (reference §2.3).
+    /// source prefix): an IP-based network longer than that cannot match, as in Route 53.
     pub fn with_source_prefix(mut self, bits: u8) -> Self {
         self.source = bits;
         self
@@ -115,7 +115,7 @@ pub enum Rule {
     /// IP-based: the location whose network holds the client (longest prefix), then the
     /// default.
     LongestPrefix,
-    /// No member was healthy: all counted as healthy (reference §2.4 rule 4).
+    /// No member was healthy: all counted as healthy (the last resort).
     LastResort,
 }
 
@@ -340,7 +340,7 @@ impl Snapshot {
     /// Latency: by the round-trip time from the client's network to each record's region in
     /// the latency map; a client the map does not know is ranked by distance to the regions'
     /// coordinates (the geoproximity fallback). Geoproximity: by the distance from the client
-    /// to each record, biased (reference §2.3: `d * (1 - bias/100)` for a positive bias,
+    /// to each record, biased (`d * (1 - bias/100)` for a positive bias,
     /// `d / (1 + bias/100)` for a negative one). Unknown ranks go last, in set-id order.
     fn nearest_order(
         &self,
@@ -387,15 +387,15 @@ impl Snapshot {
     }
 
     /// Where an answer RRset of several records starts: a random record, so that each
-    /// comes first equally often (Route 53 returns a record's values in random order,
-    /// reference §2.3; clients that take the first address then spread).
+    /// comes first equally often (Route 53 returns a record's values in random order;
+    /// clients that take the first address then spread).
     #[inline]
     pub(crate) fn rotation(&self, set: &WireRRset, ctx: &mut Context) -> u16 {
         let n = self.records(set).len() as u64;
         if n < 2 { 0 } else { ctx.below(n) as u16 }
     }
 
-    /// Whether a member may answer (reference §2.4 rule 2).
+    /// Whether a member may answer (docs/routing-policies.md, step 2 of the algorithm).
     fn healthy(&self, m: &WireMember, depth: usize) -> bool {
         if m.slot != NONE && !self.slots[m.slot as usize].healthy() {
             return false;
@@ -407,7 +407,7 @@ impl Snapshot {
         target.group == NONE || self.any_healthy(target.group, depth + 1)
     }
 
-    /// Whether some member of a group is healthy (an alias target, rule 5).
+    /// Whether some member of a group is healthy (an alias target with evaluate-target-health).
     fn any_healthy(&self, gi: u32, depth: usize) -> bool {
         if depth > MAX_ALIAS_DEPTH {
             return false;

@@ -4,8 +4,8 @@
 //!
 //! Scheduling: each check starts after a random delay within its interval (so a thousand
 //! checks do not fire together), then probes, and sleeps `interval` from the end of one probe
-//! to the start of the next (reference §1.2: "measured from receiving a response to sending the
-//! next request"). A probe never outlives its timeouts, so a slow endpoint delays only its own
+//! to the start of the next, as Route 53 measures it (from receiving a response to sending the
+//! next request). A probe never outlives its timeouts, so a slow endpoint delays only its own
 //! check. Every status change is applied to the check's slot at once: the DNS snapshots read
 //! the slot, so answers change within microseconds, with no rebuild.
 
@@ -91,7 +91,7 @@ pub struct CheckerView {
     pub counted: bool,
 }
 
-/// The other checkers' reports, for the quorum rule (reference §1.4, SPEC §2): a probed check
+/// The other checkers' reports, for the quorum rule (docs/health-checks.md): a probed check
 /// is healthy iff `healthy * 100 > threshold_pct * reporting`, counting this node's own
 /// observation and every other live checker's report of that check. Which checkers are live
 /// is the caller's to say (in a cluster: those whose leased registration exists), so the
@@ -292,7 +292,7 @@ impl HealthEngine {
 
     /// Runs exactly these checks: starts new ones, restarts changed ones, stops removed ones.
     /// A check that starts takes its observed status from `known` (a persisted one, or the
-    /// status a changed check had), else healthy (reference §1.4).
+    /// status a changed check had), else healthy (Route 53's initial status).
     pub fn apply(&self, checks: &[HealthCheck], known: &dyn Fn(&str) -> Option<Status>) {
         let mut running = lock(&self.inner.running);
         let wanted: HashMap<&str, &HealthCheck> =
@@ -315,8 +315,8 @@ impl HealthEngine {
             let slot = self.slot(&check.name);
             let record = Arc::new(Mutex::new(Record::default()));
             let stop = self.inner.stop.child_token();
-            // A new check starts at its initial status (reference §1.4), or at what was known
-            // of it; a changed one keeps what its probes established.
+            // A new check starts at its initial status, or at what was known of it; a changed
+            // one keeps what its probes established.
             let observed = match &check.kind {
                 // A control check is what its control is: nothing to remember.
                 CheckKind::Control { panel, control } => {
@@ -582,7 +582,7 @@ impl HealthEngine {
                 .collect();
             for (check, record) in calculated {
                 let CheckKind::Calculated { children, threshold } = &check.kind else { continue };
-                // A disabled child's slot is healthy (unhealthy if also inverted), as §1.4 says.
+                // A disabled child's slot is healthy (unhealthy if also inverted).
                 let healthy = children.iter().filter(|c| self.slot(c).healthy()).count();
                 let observed = if healthy >= usize::from(*threshold) {
                     Status::Healthy

@@ -10,7 +10,7 @@
 //!      └──────────────────────────────────────────── Recovering (still unhealthy)
 //!                                    any failure: back to Unhealthy, counts reset
 //! ```
-//! It starts Healthy (reference §1.4: a new check is healthy until there is enough data).
+//! It starts Healthy (as in Route 53, a new check is healthy until there is enough data).
 //! `inverted` and `disabled` are applied after it (see [`final_status`]), never inside: manual
 //! overrides do not touch observed health.
 
@@ -95,7 +95,7 @@ impl Hysteresis {
     }
 }
 
-/// What the query path sees (reference §1.5): a disabled check is healthy; then inversion.
+/// What the query path sees (docs/health-checks.md): a disabled check is healthy; then inversion.
 pub fn final_status(observed: Status, check: &HealthCheck) -> Status {
     let raw = if check.disabled { Status::Healthy } else { observed };
     match (check.inverted, raw) {

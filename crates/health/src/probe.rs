@@ -1,4 +1,4 @@
-//! One probe of an endpoint, as Route 53 defines success (reference §1.1): a TCP connection
+//! One probe of an endpoint, as Route 53 defines success (docs/health-checks.md): a TCP connection
 //! within the connect timeout; for http(s), a status from 200 to 399 within the response
 //! timeout after connecting; for a string match, the search string in the first 5,120 bytes of
 //! the (gzip/deflate-decoded) body, which must arrive within the next response timeout.
@@ -20,7 +20,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
 use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy};
 
-/// How much of the body a string match looks at (reference §1.1).
+/// How much of the body a string match looks at (as in Route 53).
 pub const SEARCH_WINDOW: usize = 5120;
 /// The largest decoded Prometheus response a metric check reads.
 const MAX_METRIC_BODY: usize = 1 << 20;
@@ -425,7 +425,7 @@ fn decode(body: &[u8], encoding: Option<&str>, limit: usize) -> Vec<u8> {
     if decoded.is_err() && out.is_empty() { body.to_vec() } else { out }
 }
 
-/// Host header (reference §1.2): the FQDN (or IP) alone on the scheme's default port, with
+/// Host header (docs/health-checks.md): the FQDN (or IP) alone on the scheme's default port, with
 /// `:port` otherwise.
 fn host_header(target: &Target, addr: SocketAddr, check: &HealthCheck) -> String {
     let tls = check.kind.tls();
@@ -463,7 +463,7 @@ fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
     }
 }
 
-/// Route 53 does not validate endpoint certificates (reference §1.1): any certificate passes.
+/// Route 53 does not validate endpoint certificates: any certificate passes.
 fn unverified_config(provider: Arc<rustls::crypto::CryptoProvider>) -> rustls::ClientConfig {
     let verifier = Arc::new(AcceptAny(provider.clone()));
     rustls::ClientConfig::builder_with_provider(provider)

@@ -1,9 +1,9 @@
 //! Change batches: CREATE / DELETE / UPSERT actions on record sets, validated as a whole and
-//! applied in order, all or nothing (reference §3.1).
+//! applied in order, all or nothing (docs/api.md).
 //!
 //! [`plan`] takes the written batch and the current record sets of every zone it names, applies
 //! the actions in order to an overlay (the current state is never touched), then checks the
-//! rules that need a whole group or a whole name (reference §2.2) on the groups and names the
+//! rules that need a whole group or a whole name on the groups and names the
 //! batch touched. It returns either the resulting puts and deletes per zone, or *every* error,
 //! each with the index of the change it concerns, the field, a stable code and a message. The
 //! caller commits the puts and deletes in one store transaction; nothing here does I/O.
@@ -20,9 +20,9 @@ use crate::name::Name;
 use crate::records::{Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec};
 use crate::rtype::RType;
 
-/// Records per batch (reference §3.1; an UPSERT counts double).
+/// Records per batch (an UPSERT counts double).
 pub const MAX_BATCH_RECORDS: usize = 1000;
-/// Characters of values per batch (reference §3.1; an UPSERT counts double).
+/// Characters of values per batch (an UPSERT counts double).
 pub const MAX_BATCH_VALUE_CHARS: usize = 32_000;
 /// The longest batch comment.
 pub const MAX_COMMENT_LEN: usize = 256;
@@ -661,7 +661,7 @@ impl<'z> Overlay<'z> {
     }
 }
 
-/// The rules of one (name, type) group (reference §2.2).
+/// The rules of one (name, type) group (docs/desired-state.md, "Rules for a group").
 fn check_group(
     name: &Name,
     rtype: RType,

@@ -48,7 +48,7 @@ const WWW_CNAME: &str = r#"{"name":"www","type":"CNAME","ttl":60,"values":["web.
 #[test]
 fn in_order_and_all_or_nothing() {
     let zs = zones(&[WWW]);
-    // DELETE then CREATE of the same key is valid (reference §3.1).
+    // DELETE then CREATE of the same key is valid: changes apply in order.
     let p = plan(&batch(&[("DELETE", WWW), ("CREATE", WWW_CNAME)]), Some(&apex()), &zs, &Refs::ANY)
         .unwrap();
     let delta = &p.zones[&apex()];

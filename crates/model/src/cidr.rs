@@ -1,6 +1,6 @@
-//! CIDR collections for IP-based routing (reference §2.2-2.3): named locations, each a list of
-//! client networks. Records of an IP-based group name a collection and one of its locations,
-//! or `*`, the default.
+//! CIDR collections for IP-based routing (docs/routing-policies.md): named locations, each a
+//! list of client networks. Records of an IP-based group name a collection and one of its
+//! locations, or `*`, the default.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +84,7 @@ impl CidrCollectionSpec {
                     ));
                     continue;
                 };
-                // Reference §2.3: IPv4 /1-/24, IPv6 /1-/48; /0 only through the default `*`.
+                // As in Route 53: IPv4 /1-/24, IPv6 /1-/48; /0 only through the default `*`.
                 let max = if net.addr().is_ipv4() { 24 } else { 48 };
                 if net.prefix_len() == 0 || net.prefix_len() > max {
                     errors.push(FieldError::new(

@@ -14,8 +14,8 @@
 //! | geolocation, IP-based | the default `*` record, else the first by set id |
 //! | multivalue | the values of up to 8 records, in set-id order, at the smallest TTL |
 //!
-//! Aliases are resolved to their target group's answer with the target's TTL (reference §2.4
-//! rule 7), never a CNAME.
+//! Aliases are resolved to their target group's answer with the target's TTL, never a CNAME
+//! (docs/routing-policies.md).
 
 use std::sync::Arc;
 

@@ -1,12 +1,12 @@
-//! Routing controls (reference §4): control panels of On/Off switches, the safety rules that
-//! guard them, and the pure check of an update against those rules.
+//! Routing controls (docs/routing-controls.md): control panels of On/Off switches, the safety
+//! rules that guard them, and the pure check of an update against those rules.
 //!
 //! A panel is configuration (created, changed and deleted like health checks); a control's
 //! state is data that only the routing-control API changes. [`check_update`] decides whether
 //! an update may happen: every assertion rule must hold on the state *after* the update, every
-//! gating rule over a changed target must hold on the state *before* it (the reference leaves
-//! this open; before is the conservative reading: the gate must already be open), and no rule
-//! whose controls change may be inside its wait period. Overridden rules are skipped.
+//! gating rule over a changed target must hold on the state *before* it (the conservative
+//! reading: the gate must already be open), and no rule whose controls change may be inside
+//! its wait period. Overridden rules are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::{ErrorCode, FieldError};
 
-/// The most controls in one panel (reference §4.2 quotas).
+/// The most controls in one panel (Route 53's quota).
 pub const MAX_CONTROLS: usize = 100;
 /// The most safety rules in one panel.
 pub const MAX_RULES: usize = 20;
 /// The longest panel, control or rule name.
 pub const MAX_NAME_LEN: usize = 64;
-/// A rule's wait period when none is given (reference §4.3).
+/// A rule's wait period when none is given (Route 53's 5,000 ms).
 pub const DEFAULT_WAIT: Duration = Duration::from_millis(5000);
 
 /// A control panel as written (API bodies, `control_panels` of desired-state files).
@@ -394,8 +394,8 @@ pub struct ControlState {
 }
 
 impl Default for ControlState {
-    /// A new control is Off (reference §4.1 leaves it open; Off never sends traffic by
-    /// surprise).
+    /// A new control is Off (Route 53 does not document the initial state; Off never sends
+    /// traffic by surprise).
     fn default() -> Self {
         ControlState { on: false, changed_at_ms: 0, revert_at_ms: None }
     }

@@ -1,7 +1,7 @@
 //! Geolocations as record sets name them: a continent, a country, a US state, or the default.
 //!
-//! The code lists are Route 53's (reference §2.2): ISO 3166-1 alpha-2 countries except BV, CX,
-//! EH and HM; the seven continent codes; US states and DC as subdivisions.
+//! The code lists are Route 53's (docs/desired-state.md): ISO 3166-1 alpha-2 countries except
+//! BV, CX, EH and HM; the seven continent codes; US states and DC as subdivisions.
 
 use std::fmt;
 

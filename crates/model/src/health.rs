@@ -3,7 +3,7 @@
 //!
 //! [`HealthCheckSpec`] is the written form (API bodies, the `health_checks` section of
 //! desired-state files, store values); [`HealthCheckSpec::validate`] checks every field against
-//! reference §1.2 with Turnout's documented departures (any interval from 1 s, from 100 ms for
+//! Route 53's rules with Turnout's documented departures (any interval from 1 s, from 100 ms for
 //! tcp; private and loopback targets allowed; a recovery threshold and a hold-down). A
 //! [`HealthSlot`] holds one check's current status; compiled snapshots keep `Arc`s to the slots
 //! of the checks their records name, so a status change reaches the answers without a rebuild.
@@ -22,9 +22,9 @@ use crate::name::Name;
 
 /// The longest check name.
 pub const MAX_CHECK_NAME_LEN: usize = 64;
-/// The longest resource path or search string (reference §1.2).
+/// The longest resource path or search string (Route 53's limit).
 pub const MAX_PATH_LEN: usize = 255;
-/// The most children of a calculated check (reference §1.2).
+/// The most children of a calculated check (Route 53's limit).
 pub const MAX_CHILDREN: usize = 256;
 
 /// A health check as written.
@@ -212,7 +212,7 @@ pub struct HealthCheck {
 /// The most checkers per region a check may ask for.
 pub const MAX_CHECKERS_PER_REGION: i64 = 16;
 
-/// Route 53's quorum: more than 18 % of the checkers (reference §1.4).
+/// Route 53's quorum: more than 18 % of the checkers (docs/health-checks.md).
 pub const DEFAULT_THRESHOLD_PCT: u8 = 18;
 
 /// Whether `healthy` of `reporting` checkers make a check healthy at `threshold_pct`.
@@ -696,8 +696,8 @@ impl HealthCheckSpec {
 }
 
 impl HealthCheck {
-    /// The status before any probe result (reference §1.4): healthy, or unhealthy if inverted;
-    /// a disabled check is healthy, or unhealthy if also inverted (§1.5).
+    /// The status before any probe result (docs/health-checks.md): healthy, or unhealthy if
+    /// inverted; a disabled check is healthy, or unhealthy if also inverted.
     pub fn initial_status(&self) -> Status {
         if self.inverted { Status::Unhealthy } else { Status::Healthy }
     }

@@ -219,7 +219,7 @@ fn target_policy() {
 
 #[test]
 fn the_quorum_is_route53s_more_than_18_percent() {
-    // Reference §1.4: with 16 checkers 3 healthy is enough, 2 is not; with 15, also 3.
+    // Route 53's rule: with 16 checkers 3 healthy is enough, 2 is not; with 15, also 3.
     assert!(quorum_healthy(3, 16, DEFAULT_THRESHOLD_PCT));
     assert!(!quorum_healthy(2, 16, DEFAULT_THRESHOLD_PCT));
     assert!(quorum_healthy(3, 15, DEFAULT_THRESHOLD_PCT));

@@ -1,5 +1,5 @@
 //! Metric checks: a Prometheus instant query compared with a threshold, Turnout's equivalent of
-//! Route 53's CloudWatch-alarm checks (reference §1.1 `CLOUDWATCH_METRIC`).
+//! Route 53's CloudWatch-alarm checks (`CLOUDWATCH_METRIC`).
 //!
 //! The check is in alarm, and so unhealthy, while `value <comparison> threshold` holds, as a
 //! CloudWatch alarm with that comparison operator would be. When there is no value to compare
@@ -68,7 +68,7 @@ pub enum InsufficientData {
     Healthy,
     /// Count as unhealthy.
     Unhealthy,
-    /// Keep the status the check had (healthy for a new check, reference §1.4).
+    /// Keep the status the check had (healthy for a new check, as in Route 53).
     LastKnown,
 }
 

@@ -5,7 +5,7 @@
 //! strings and numbers, so that every range and format error is reported by this module with
 //! the field it concerns, not by a deserializer. [`RecordSetSpec::validate`] turns it into a
 //! [`RecordSet`], checking every rule of Route 53 that concerns one record set on its own
-//! (reference §2.1 and the per-record half of §2.2). The rules that need the whole group or zone
+//! (docs/desired-state.md, "Record sets"). The rules that need the whole group or zone
 //! live in [`crate::change`]. Nothing here does I/O.
 
 use std::fmt;
@@ -19,13 +19,13 @@ use crate::name::{MAX_LABEL_LEN, Name};
 use crate::rdata::Rdata;
 use crate::rtype::RType;
 
-/// The longest set identifier (reference §2.1).
+/// The longest set identifier.
 pub const MAX_SET_ID_LEN: usize = 128;
-/// The most values one record set may hold (reference §2.1).
+/// The most values one record set may hold.
 pub const MAX_VALUES: usize = 400;
-/// The longest value, in characters (reference §2.1).
+/// The longest value, in characters.
 pub const MAX_VALUE_LEN: usize = 4000;
-/// The largest TTL (reference §2.1; RFC 2181 §8).
+/// The largest TTL (RFC 2181 §8).
 pub const MAX_TTL: i64 = 2_147_483_647;
 
 /// A record set as written: every field optional so that its absence is reported by
@@ -114,8 +114,8 @@ pub struct AliasSpec {
     /// The target group's owner name (relative to the zone, or absolute with a trailing dot).
     #[serde(default)]
     pub target: String,
-    /// Whether the alias is healthy only while its target group is (reference §2.4). Required,
-    /// as in Route 53.
+    /// Whether the alias is healthy only while its target group is (docs/routing-policies.md).
+    /// Required, as in Route 53.
     pub evaluate_target_health: bool,
 }
 
@@ -217,7 +217,7 @@ impl PolicyKind {
         }
     }
 
-    /// The most records of this policy one group may hold (reference §2.2 quotas).
+    /// The most records of this policy one group may hold (docs/desired-state.md).
     pub fn max_records(self) -> usize {
         match self {
             PolicyKind::Simple => 1,
@@ -303,7 +303,7 @@ pub enum GeoproximityLocator {
     },
 }
 
-/// The types Route 53 accepts in a record set (reference §2.1).
+/// The types Route 53 accepts in a record set.
 pub const SUPPORTED_TYPES: [RType; 17] = [
     RType::SOA,
     RType::A,
@@ -324,7 +324,7 @@ pub const SUPPORTED_TYPES: [RType; 17] = [
     RType::HTTPS,
 ];
 
-/// The types a multivalue record may have (reference §2.1).
+/// The types a multivalue record may have.
 const MULTIVALUE_TYPES: [RType; 13] = [
     RType::A,
     RType::AAAA,
@@ -707,7 +707,7 @@ impl RecordSetSpec {
     }
 }
 
-/// The rules tying the type to the name and policy (reference §2.1-2.2).
+/// The rules tying the type to the name and policy (docs/desired-state.md).
 fn check_type_rules(
     name: &Name,
     rtype: RType,

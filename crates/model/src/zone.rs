@@ -182,8 +182,9 @@ impl ZoneError {
     }
 }
 
-/// A (name, type) whose answer is chosen per query by its routing policy (reference §2.3-2.4):
-/// the records of the group, each with the health check that decides whether it may be used.
+/// A (name, type) whose answer is chosen per query by its routing policy
+/// (docs/routing-policies.md): the records of the group, each with the health check that
+/// decides whether it may be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// The records, all of one policy: in set-id order, except a failover group's, which are
@@ -202,7 +203,7 @@ pub struct Member {
     pub policy: Policy,
     /// The name of its health check, if any.
     pub check: Option<String>,
-    /// The check's slot; `None`: always healthy (reference §2.4 rule 2).
+    /// The check's slot; `None`: always healthy.
     pub slot: Option<Arc<HealthSlot>>,
     /// What it answers with.
     pub answer: MemberAnswer,
@@ -217,7 +218,7 @@ pub enum MemberAnswer {
     Alias {
         /// The target's owner.
         target: Name,
-        /// The member is healthy only while some record of the target group is (§2.4 rule 5).
+        /// The member is healthy only while some record of the target group is.
         evaluate_target_health: bool,
     },
 }

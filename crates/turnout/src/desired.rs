@@ -1,4 +1,4 @@
-//! Desired-state files (the contract of SPEC §4) and the plan that makes the store match one.
+//! Desired-state files (docs/desired-state.md) and the plan that makes the store match one.
 //!
 //! [`DesiredState`] is the file: zones with their record sets (names relative to the zone or
 //! absolute with a trailing dot), health checks and control panels. [`plan_zone`] compares one

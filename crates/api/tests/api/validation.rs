@@ -1,5 +1,6 @@
-//! Every validation rule of reference §2.1-2.2 and §3.1, submitted through the HTTP API: each
-//! case asserts the HTTP status, the error code, the field, and that the zone did not change.
+//! Every validation rule of record sets, groups (docs/desired-state.md) and change batches
+//! (docs/api.md), submitted through the HTTP API: each case asserts the HTTP status, the error
+//! code, the field, and that the zone did not change.
 
 use hyper::Method;
 
@@ -69,7 +70,7 @@ fn cases() -> Vec<Case> {
         format!(r#"{{"name":"t{n}","type":"TXT","ttl":60,"values":["{}"]}}"#, "x ".repeat(1300))
     };
     vec![
-        // §2.1 names
+        // one record set: names, types, fields and values
         case("name is required", vec![], batch(&[create(r#"{"type":"A","ttl":60,"values":["192.0.2.1"]}"#)]), vec![("changes[0].record_set.name", "MissingField")]),
         case("name characters", vec![], batch(&[create(&a("a b", ""))]), vec![("changes[0].record_set.name", "InvalidValue")]),
         case("label length", vec![], batch(&[create(&a(&"x".repeat(64), ""))]), vec![("changes[0].record_set.name", "InvalidValue")]),
@@ -102,7 +103,7 @@ fn cases() -> Vec<Case> {
         case("CNAME one value", vec![], batch(&[create(r#"{"name":"x","type":"CNAME","ttl":60,"values":["a.example.","b.example."]}"#)]), vec![("changes[0].record_set.values", "InvalidValue")]),
         case("SOA only at apex", vec![], batch(&[create(r#"{"name":"x","type":"SOA","ttl":60,"values":["a. b. 1 2 3 4 5"]}"#)]), vec![("changes[0].record_set.name", "NotAllowed")]),
         case("no wildcard NS", vec![], batch(&[create(r#"{"name":"*","type":"NS","ttl":60,"values":["ns.example."]}"#)]), vec![("changes[0].record_set.type", "NotAllowed")]),
-        // §2.2 groups and names
+        // groups and names
         case("one policy per group", vec![create(&a("w", r#""set_id":"x","weight":1"#))], batch(&[create(&a("w", r#""set_id":"y","region":"eu""#))]), vec![("changes[0].record_set.set_id", "PolicyConflict")]),
         case("simple is alone", vec![create(&a("w", r#""set_id":"x","weight":1"#))], batch(&[create(&a("w", ""))]), vec![("changes[0].record_set.set_id", "PolicyConflict")]),
         case("CNAME not at apex", vec![], batch(&[create(r#"{"name":"@","type":"CNAME","ttl":60,"values":["a.example."]}"#)]), vec![("changes[0].record_set.type", "CnameConflict")]),
@@ -131,7 +132,7 @@ fn cases() -> Vec<Case> {
         case("100 weighted per group", vec![], batch(&weighted), vec![("changes[100].record_set.set_id", "LimitExceeded")]),
         case("30 geoproximity per group", vec![], batch(&geoprox), vec![("changes[30].record_set.set_id", "LimitExceeded")]),
         case("DS only at a delegation", vec![], batch(&[create(r#"{"name":"sub","type":"DS","ttl":60,"values":["60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118"]}"#)]), vec![("changes[0].record_set.type", "NotAllowed")]),
-        // §3.1 batches
+        // batches
         case("CREATE of an existing set", vec![create(&a("www", ""))], batch(&[create(&a("www", ""))]), vec![("changes[0].record_set.name", "AlreadyExists")]),
         case("DELETE of a missing set", vec![], batch(&[delete(&a("www", ""))]), vec![("changes[0].record_set.name", "NotFound")]),
         case("DELETE must match", vec![create(&a("www", ""))], batch(&[delete(r#"{"name":"www","type":"A","ttl":61,"values":["192.0.2.1"]}"#)]), vec![("changes[0].record_set.values", "ValuesMismatch")]),

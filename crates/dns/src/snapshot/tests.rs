@@ -308,8 +308,8 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
 
 #[test]
 fn the_records_of_an_answer_come_in_rotating_order() {
-    // Route 53 returns a record's values in random order (reference §2.3): each record of a
-    // multi-record answer comes first equally often.
+    // Route 53 returns a record's values in random order: each record of a multi-record answer
+    // comes first equally often.
     let snap = test_snapshot();
     let packet = QueryBuilder::new("www.example.test", "A").build();
     let q = crate::decode(&packet).expect("valid");
