@@ -197,7 +197,7 @@ impl Control {
     /// Brings this node's state up to the store's current revision (read-your-writes across
     /// nodes): a read, then a wait for the watch.
     pub(crate) async fn catch_up(&self) -> Result<(), ControlError> {
-        let (_, revision) = self.store().get(keys::ROOT).await?;
+        let revision = self.store().revision().await?;
         self.reach(revision).await
     }
 

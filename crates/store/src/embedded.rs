@@ -76,6 +76,8 @@ struct Inner {
     expiring: AtomicBool,
     /// Bumped by [`Store::request_progress`]: each watcher reports how far it has delivered.
     progress: tokio::sync::watch::Sender<u64>,
+    /// The revision of the last committed transaction (set before the transaction returns).
+    committed: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -134,7 +136,10 @@ impl EmbeddedStore {
             leases: Mutex::new(HashMap::new()),
             expiring: AtomicBool::new(false),
             progress: tokio::sync::watch::Sender::new(0),
+            committed: std::sync::atomic::AtomicI64::new(0),
         };
+        let (_, revision) = inner.get("")?;
+        inner.committed.store(revision, Ordering::SeqCst);
         // The leases of the last process that held the store ended with it.
         inner.delete_leased(|_| true)?;
         Ok(EmbeddedStore { inner: Arc::new(inner) })
@@ -314,6 +319,7 @@ impl Inner {
             Ok(batch) => {
                 w.commit().map_err(io)?;
                 let revision = batch.revision;
+                self.committed.store(revision, Ordering::SeqCst);
                 // No live watcher is not an error.
                 let _no_receivers = self.live.send(Arc::new(batch));
                 Ok(TxnResponse { succeeded, revision })
@@ -376,6 +382,11 @@ impl Inner {
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        // Every commit goes through this process: no read needed.
+        Ok(self.inner.committed.load(Ordering::SeqCst))
+    }
+
     async fn request_progress(&self) {
         self.inner.progress.send_modify(|n| *n = n.wrapping_add(1));
     }

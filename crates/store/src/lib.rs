@@ -292,6 +292,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One key (None if absent) and the store revision of the read.
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError>;
 
+    /// The store's current revision, as a linearizable read: every write acknowledged before
+    /// the call is at or below it.
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        // Any key: a read carries the revision it was served at.
+        Ok(self.get("/").await?.1)
+    }
+
     /// Every key starting with `prefix`, in byte order, from one consistent view.
     async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError>;
 

@@ -46,6 +46,8 @@ async fn suite(s: &dyn Store) {
     let (ok, r3) =
         txn(s, vec![Compare::mod_revision("/t/a", r1)], vec![put("/t/a", "4")], vec![]).await;
     assert!(ok);
+    // The store's revision covers every acknowledged write.
+    assert!(s.revision().await.unwrap() >= r3);
     let (ok, _) =
         txn(s, vec![Compare::mod_revision("/t/a", r1)], vec![put("/t/a", "5")], vec![]).await;
     assert!(!ok, "a stale revision fails");
