@@ -2,7 +2,7 @@
 //! [`Control::update_controls`]), and the audit trail of every update.
 //!
 //! An update is checked against the panel's safety rules on the state read with it, and
-//! committed through the one write path ([`crate::write`]), guarded by the panel and every
+//! committed through the one write path (`write.rs`), guarded by the panel and every
 //! control state of it: if another update (or the panel's deletion) lands in between, the
 //! transaction fails and the update is checked again on the new state. So two concurrent
 //! updates can never jointly break a rule, nor flip a control of a panel that is gone.

@@ -1,6 +1,6 @@
 //! The control service: every operation of the configuration API, as methods that validate
 //! against the in-memory [`Config`] and commit through the one write path
-//! ([`crate::write`]): each plan records what it read, and the store transaction compares it.
+//! (`write.rs`): each plan records what it read, and the store transaction compares it.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -64,7 +64,7 @@ pub struct Control {
     state_revision: watch::Sender<Revision>,
     served: watch::Sender<Option<Revision>>,
     options: ControlOptions,
-    /// Serializes this node's configuration writes (see [`crate::write`]).
+    /// Serializes this node's configuration writes (see `write.rs`).
     pub(crate) config_writer: tokio::sync::Mutex<()>,
     /// Serializes this node's routing-control updates.
     pub(crate) controls_writer: tokio::sync::Mutex<()>,

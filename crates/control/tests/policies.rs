@@ -14,18 +14,7 @@ use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
 
 /// The records of a zone `ex.test.` (its SOA and NS, then `specs`, each record-set JSON).
 fn zone(specs: &[&str]) -> ZoneRecords {
-    let apex = Name::parse_absolute("ex.test.").unwrap();
-    let mut z = ZoneRecords::new(apex.clone());
-    let base = [
-        r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
-        r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
-    ];
-    for json in base.iter().chain(specs) {
-        let spec: RecordSetSpec = serde_json::from_str(json).unwrap();
-        let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
-        z.sets.insert(set.key(), set);
-    }
-    z
+    turnout_testkit::zone_records("ex.test.", specs)
 }
 
 /// A zone `ex.test.` built from record-set JSON, with a slot per named check (all healthy).

@@ -12,12 +12,9 @@ use turnout_dns::locate::{GeoDb, Locator};
 use turnout_dns::{Snapshot, respond};
 use turnout_model::compile::compile_zone;
 use turnout_model::health::{HealthSlot, Status};
-use turnout_model::{Name, RecordSetSpec, ZoneRecords};
 use turnout_testkit::QueryBuilder;
 
 const RECORDS: &[&str] = &[
-    r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
-    r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
     r#"{"name":"w","type":"A","ttl":60,"set_id":"a","weight":50,"health_check":"a","values":["192.0.2.1"]}"#,
     r#"{"name":"w","type":"A","ttl":60,"set_id":"b","weight":30,"values":["192.0.2.2"]}"#,
     r#"{"name":"w","type":"A","ttl":60,"set_id":"c","weight":20,"values":["192.0.2.3"]}"#,
@@ -34,13 +31,7 @@ const RECORDS: &[&str] = &[
 ];
 
 fn snapshot() -> Snapshot {
-    let apex = Name::parse_absolute("bench.test.").expect("apex");
-    let mut zone = ZoneRecords::new(apex.clone());
-    for json in RECORDS {
-        let spec: RecordSetSpec = serde_json::from_str(json).expect("record JSON");
-        let set = spec.validate(&apex).expect("valid record set");
-        zone.sets.insert(set.key(), set);
-    }
+    let zone = turnout_testkit::zone_records("bench.test.", RECORDS);
     let slots: std::cell::RefCell<Vec<(String, Arc<HealthSlot>)>> = Default::default();
     let compiled = compile_zone(
         &zone,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use turnout_model::compile::compile_zone;
 use turnout_model::health::{HealthSlot, Status};
-use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
+use turnout_model::{Name, RType};
 
 use super::*;
 
@@ -68,16 +68,7 @@ fn first_healthy_falls_back_to_the_first_as_last_resort() {
 
 /// A zone `p.test.` of `records` (JSON record sets) with a slot per named check.
 fn snapshot(records: &[&str]) -> (Snapshot, HashMap<String, Arc<HealthSlot>>) {
-    let apex = Name::parse_absolute("p.test.").unwrap();
-    let mut zone = ZoneRecords::new(apex.clone());
-    let base = [
-        r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
-        r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
-    ];
-    for json in base.iter().chain(records) {
-        let set = serde_json::from_str::<RecordSetSpec>(json).unwrap().validate(&apex).unwrap();
-        zone.sets.insert(set.key(), set);
-    }
+    let zone = turnout_testkit::zone_records("p.test.", records);
     let slots: std::cell::RefCell<HashMap<String, Arc<HealthSlot>>> = Default::default();
     let compiled = compile_zone(
         &zone,

@@ -243,3 +243,22 @@ pub fn geo_database(entries: &[GeoEntry<'_>]) -> Vec<u8> {
     }
     w.to_bytes().unwrap_or_else(|e| panic!("cannot write the database: {e}"))
 }
+
+/// The record sets of a zone `apex` as the API takes them: its SOA and NS first, then `specs`,
+/// each a record-set JSON object (names relative to the apex or absolute). Panics (failing the
+/// test) on an invalid one.
+pub fn zone_records(apex: &str, specs: &[&str]) -> turnout_model::ZoneRecords {
+    let apex = name(apex);
+    let mut zone = turnout_model::ZoneRecords::new(apex.clone());
+    let base = [
+        r#"{"name":"@","type":"SOA","ttl":900,"values":["ns1 hostmaster 1 7200 900 1209600 86400"]}"#,
+        r#"{"name":"@","type":"NS","ttl":172800,"values":["ns1"]}"#,
+    ];
+    for json in base.iter().chain(specs) {
+        let spec: turnout_model::RecordSetSpec =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+        zone.sets.insert(set.key(), set);
+    }
+    zone
+}

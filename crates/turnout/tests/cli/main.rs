@@ -37,6 +37,13 @@ pub fn start(data_dir: Option<&Path>) -> Turnout {
     Turnout::start(bin(), &args)
 }
 
+/// Starts `turnout serve` with a config file, on free loopback ports, with its data in `data`.
+pub fn start_with_config(config: &Path, data: &Path) -> Turnout {
+    let (config, data) = (config.display().to_string(), data.display().to_string());
+    let args = ["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1", "--config", &config];
+    Turnout::start(bin(), &[&args[..], &["--data-dir", &data]].concat())
+}
+
 /// Runs a CLI command and returns stdout, failing the test unless it exits 0.
 pub fn ok(t: &Turnout, args: &[&str]) -> String {
     let out = t.cli(args);

@@ -121,20 +121,7 @@ fn geolocation_and_latency_answers_follow_the_client_subnet_and_return_its_scope
     )
     .unwrap();
     let data = dir.path().join("data");
-    let t = turnout_testkit::process::Turnout::start(
-        crate::bin(),
-        &[
-            "serve",
-            "--dns",
-            "127.0.0.1:0",
-            "--udp-workers",
-            "1",
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let t = crate::start_with_config(&config, &data);
     let file = dir.path().join("geo.yaml");
     std::fs::write(
         &file,

@@ -5,9 +5,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use turnout_testkit::process::{Turnout, poll};
+use turnout_testkit::process::poll;
 
-use crate::{bin, ok};
+use crate::{ok, start_with_config};
 
 /// A webhook receiver that holds every request for `hold` before answering 200, keeping the
 /// bodies it got.
@@ -63,20 +63,7 @@ fn sigterm_delivers_queued_webhooks_then_exits_0() {
     std::fs::write(&config, format!("[health]\nwebhook = \"http://127.0.0.1:{port}/hook\"\n"))
         .unwrap();
     let data = dir.path().join("data");
-    let mut t = Turnout::start(
-        bin(),
-        &[
-            "serve",
-            "--dns",
-            "127.0.0.1:0",
-            "--udp-workers",
-            "1",
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let mut t = start_with_config(&config, &data);
     // Two checks of a port nothing listens on (the discard port): each fails its first probe
     // and, with threshold 1, turns unhealthy: two events, the second queued behind the first,
     // which the receiver holds.
