@@ -10,7 +10,7 @@ use turnout_dns::{Context, Explanation, Snapshot, explain};
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::compile::compile_zone;
 use turnout_model::health::{HealthSlot, Status};
-use turnout_model::{Name, RType, RecordSetSpec, ZoneRecords};
+use turnout_model::{Name, RType, ZoneRecords};
 
 /// The records of a zone `ex.test.` (its SOA and NS, then `specs`, each record-set JSON).
 fn zone(specs: &[&str]) -> ZoneRecords {
