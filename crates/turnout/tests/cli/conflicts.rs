@@ -32,6 +32,28 @@ fn code(result: &Result<impl std::fmt::Debug, ClientError>) -> String {
     }
 }
 
+/// Which of a deletion and a write that races it won (0: the deletion, 1: the write), after
+/// checking that exactly one did and that the loser was refused with its named error.
+fn one_wins<D: std::fmt::Debug, W: std::fmt::Debug>(
+    round: usize,
+    deleted: &Result<D, ClientError>,
+    written: &Result<W, ClientError>,
+    write_refused: &str,
+    delete_refused: &str,
+) -> usize {
+    match (deleted, written) {
+        (Ok(_), Err(_)) => {
+            assert_eq!(code(written), write_refused, "round {round}");
+            0
+        }
+        (Err(_), Ok(_)) => {
+            assert_eq!(code(deleted), delete_refused, "round {round}");
+            1
+        }
+        _ => panic!("round {round}: exactly one must win: {deleted:?} / {written:?}"),
+    }
+}
+
 fn upsert(record: serde_json::Value) -> turnout_model::ChangeBatchSpec {
     from(json!({ "changes": [{ "action": "UPSERT", "record_set": record }] }))
 }
@@ -111,17 +133,7 @@ fn conflicting_writes_through_different_nodes_leave_no_dangling_reference() {
                 c.api[first].delete_check(&check),
                 c.api[second].submit(Some("race.test"), &record, false),
             );
-            match (&deleted, &written) {
-                (Ok(()), Err(_)) => {
-                    assert_eq!(code(&written), "InvalidChangeBatch/NoSuchHealthCheck");
-                    outcomes[0][0] += 1;
-                }
-                (Err(_), Ok(_)) => {
-                    assert_eq!(code(&deleted), "CheckInUse");
-                    outcomes[0][1] += 1;
-                }
-                _ => panic!("round {round}: exactly one must win: {deleted:?} / {written:?}"),
-            }
+            outcomes[0][one_wins(round, &deleted, &written, "InvalidChangeBatch/NoSuchHealthCheck", "CheckInUse")] += 1;
             // A CIDR collection deleted while a record using it is written.
             let collection = format!("col-{round}");
             let spec = json!({ "name": collection, "locations": { "office": ["192.0.2.0/24"] } });
@@ -134,17 +146,7 @@ fn conflicting_writes_through_different_nodes_leave_no_dangling_reference() {
                 c.api[first].delete_collection(&collection),
                 c.api[second].submit(Some("race.test"), &record, false),
             );
-            match (&deleted, &written) {
-                (Ok(()), Err(_)) => {
-                    assert_eq!(code(&written), "InvalidChangeBatch/NoSuchCidrCollection");
-                    outcomes[1][0] += 1;
-                }
-                (Err(_), Ok(_)) => {
-                    assert_eq!(code(&deleted), "CidrCollectionInUse");
-                    outcomes[1][1] += 1;
-                }
-                _ => panic!("round {round}: exactly one must win: {deleted:?} / {written:?}"),
-            }
+            outcomes[1][one_wins(round, &deleted, &written, "InvalidChangeBatch/NoSuchCidrCollection", "CidrCollectionInUse")] += 1;
             // A routing control flipped through one node while its panel is deleted through
             // another: a flip after the deletion is refused; one before it goes with the panel.
             let panel = format!("pnl-{round}");
