@@ -9,7 +9,7 @@
 use smallvec::SmallVec;
 
 use crate::policy::{Context, NoTrace, Picks, Trace};
-use crate::snapshot::{NodeId, Snapshot, WireRRset};
+use crate::snapshot::{Extra, NONE, NodeId, Snapshot, WireRRset};
 use crate::wire::query::Query;
 use turnout_model::RType;
 
@@ -32,6 +32,8 @@ pub enum Owner<'s> {
 pub struct Item<'s> {
     /// Its owner name.
     pub owner: Owner<'s>,
+    /// The zone (part) the RRset is in.
+    pub(crate) part: u32,
     pub(crate) rrset: &'s WireRRset,
     /// The record written first; the others follow in a cycle (answers rotate, below).
     pub(crate) first: u16,
@@ -80,52 +82,91 @@ impl<'s> Response<'s> {
         }
     }
 
-    /// Adds the A and AAAA RRsets of `nodes` to the additional section, as this query's
-    /// policies choose them.
+    /// Adds the A and AAAA RRsets of `nodes` of a zone to the additional section, as this
+    /// query's policies choose them.
     fn add_addresses(
         &mut self,
+        zone: u32,
         nodes: &'s [NodeId],
         required: bool,
         ctx: &mut Context,
         trace: &mut impl Trace,
     ) {
-        let snap = self.snap;
         for &id in nodes {
-            for t in [RType::A, RType::AAAA] {
-                if let Some(set) = snap.rrset_at(id, t) {
-                    let mut picks = Picks::new();
-                    snap.select(set, ctx, trace, &mut picks);
-                    for rrset in picks {
-                        self.additional.push(Item {
-                            owner: Owner::Name(snap.name(id)),
-                            rrset,
-                            first: 0,
-                        });
-                    }
-                    if required {
-                        self.required_additional = self.additional.len();
-                    }
+            self.add_node_addresses(zone, id, required, ctx, trace);
+        }
+    }
+
+    fn add_node_addresses(
+        &mut self,
+        zone: u32,
+        id: NodeId,
+        required: bool,
+        ctx: &mut Context,
+        trace: &mut impl Trace,
+    ) {
+        let part = self.snap.part(zone);
+        for t in [RType::A, RType::AAAA] {
+            if let Some(set) = part.rrset_at(id, t) {
+                let mut picks = Picks::new();
+                part.select(set, ctx, trace, &mut picks);
+                for rrset in picks {
+                    self.additional.push(Item {
+                        owner: Owner::Name(part.name(id)),
+                        part: zone,
+                        rrset,
+                        first: 0,
+                    });
+                }
+                if required {
+                    self.required_additional = self.additional.len();
                 }
             }
         }
     }
 
-    /// NS RRsets are never chosen by a policy (validation refuses it).
-    fn referral(&mut self, cut: NodeId, ctx: &mut Context, trace: &mut impl Trace) {
+    /// Adds the addresses of names named by an NS, MX or SRV RRset of a zone, from the zone
+    /// that serves them authoritatively (or, for a referral, sibling glue in the same zone).
+    fn add_extras(
+        &mut self,
+        zone: u32,
+        extras: &'s [Extra],
+        ctx: &mut Context,
+        trace: &mut impl Trace,
+    ) {
         let snap = self.snap;
-        if let Some(ns) = snap.rrset_at(cut, RType::NS) {
-            self.authority.push(Item { owner: Owner::Name(snap.name(cut)), rrset: ns, first: 0 });
-            self.add_addresses(snap.targets(ns.glue_required), true, ctx, trace);
-            self.add_addresses(snap.targets(ns.extra), false, ctx, trace);
+        let part = snap.part(zone);
+        for e in extras {
+            let found = snap
+                .authoritative(part.extra_name(e))
+                .or_else(|| (e.sibling != NONE).then_some((zone, e.sibling)));
+            if let Some((z, id)) = found {
+                self.add_node_addresses(z, id, false, ctx, trace);
+            }
+        }
+    }
+
+    /// NS RRsets are never chosen by a policy (validation refuses it).
+    fn referral(&mut self, zone: u32, cut: NodeId, ctx: &mut Context, trace: &mut impl Trace) {
+        let part = self.snap.part(zone);
+        if let Some(ns) = part.rrset_at(cut, RType::NS) {
+            self.authority.push(Item {
+                owner: Owner::Name(part.name(cut)),
+                part: zone,
+                rrset: ns,
+                first: 0,
+            });
+            self.add_addresses(zone, part.targets(ns.glue_required), true, ctx, trace);
+            self.add_extras(zone, part.extras(ns.extra), ctx, trace);
         }
     }
 
     fn negative(&mut self, zone: u32) {
-        let snap = self.snap;
-        let apex = snap.name(snap.zones[zone as usize].apex);
+        let part = self.snap.part(zone);
         self.authority.push(Item {
-            owner: Owner::Name(apex),
-            rrset: snap.negative_soa(zone),
+            owner: Owner::Name(part.name(part.apex())),
+            part: zone,
+            rrset: part.negative_soa(),
             first: 0,
         });
     }
@@ -168,9 +209,9 @@ fn answer_inner<'s>(
     let mut resp = Response::new(snap, Rcode::NOERROR, true);
     let mut name: &[u8] = q.qname.as_wire();
     let mut owner = Owner::Query;
-    let mut visited: SmallVec<[NodeId; 4]> = SmallVec::new();
+    let mut visited: SmallVec<[(u32, NodeId); 4]> = SmallVec::new();
     loop {
-        let Some((ce, exact)) = snap.closest_encloser(name) else {
+        let Some((zone, ce, exact)) = snap.closest_encloser(name) else {
             if visited.is_empty() {
                 // Not a name we serve.
                 resp.aa = false;
@@ -179,47 +220,47 @@ fn answer_inner<'s>(
             // Else a CNAME led out of our zones: the chain so far is the answer.
             return resp;
         };
-        let ce_node = snap.node(ce);
-        if let Some(cut) = ce_node.cut {
+        let part = snap.part(zone);
+        if let Some(cut) = part.node(ce).cut {
             // Below a delegation, except a DS query at the delegation point itself, which the
             // parent answers (RFC 4035 §3.1.4.1).
             if !(exact && cut == ce && q.qtype == RType::DS) {
                 if visited.is_empty() {
                     resp.aa = false;
                 }
-                resp.referral(cut, ctx, trace);
+                resp.referral(zone, cut, ctx, trace);
                 return resp;
             }
         }
         let node_id = if exact {
             ce
-        } else if let Some(w) = snap.wildcard(ce) {
+        } else if let Some(w) = part.wildcard(ce) {
             w
         } else {
             resp.rcode = Rcode::NXDOMAIN;
-            resp.negative(ce_node.zone);
+            resp.negative(zone);
             return resp;
         };
-        let mut node_id = node_id;
-        if q.qtype == RType::DS
-            && let Some(parent) = snap.node(node_id).parent_side
-        {
-            node_id = parent;
-        }
-        let zone = snap.node(node_id).zone;
+        // A DS query at the apex of a zone that a served parent delegates: the parent's side.
+        let (zone, node_id) = if q.qtype == RType::DS && node_id == part.apex() {
+            snap.parent_side(zone).unwrap_or((zone, node_id))
+        } else {
+            (zone, node_id)
+        };
+        let part = snap.part(zone);
         if q.qtype != RType::CNAME
-            && let Some(set) = snap.rrset_at(node_id, RType::CNAME)
+            && let Some(set) = part.rrset_at(node_id, RType::CNAME)
         {
             // A CNAME group chooses one record (multivalue CNAMEs are refused).
             let mut picks = Picks::new();
-            snap.select(set, ctx, trace, &mut picks);
+            part.select(set, ctx, trace, &mut picks);
             let Some(&cname) = picks.first() else { return resp };
-            if visited.contains(&node_id) || visited.len() >= MAX_CNAME_CHAIN {
+            if visited.contains(&(zone, node_id)) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
-            resp.answer.push(Item { owner, rrset: cname, first: 0 });
-            visited.push(node_id);
-            let Some(target) = snap.cname_target(cname) else {
+            resp.answer.push(Item { owner, part: zone, rrset: cname, first: 0 });
+            visited.push((zone, node_id));
+            let Some(target) = part.cname_target(cname) else {
                 return resp;
             };
             name = target;
@@ -230,27 +271,32 @@ fn answer_inner<'s>(
             // RFC 8482 §4.1: a minimal reply, one RRset of those present (the lowest type),
             // without additional-section processing.
             let mut picks = Picks::new();
-            if let Some(set) = snap.rrsets(node_id).first() {
-                snap.select(set, ctx, trace, &mut picks);
+            if let Some(set) = part.rrsets(node_id).first() {
+                part.select(set, ctx, trace, &mut picks);
             }
             if picks.is_empty() {
                 resp.negative(zone);
             }
             for rrset in picks {
-                resp.answer.push(Item { owner, rrset, first: snap.rotation(rrset, ctx) });
+                resp.answer.push(Item {
+                    owner,
+                    part: zone,
+                    rrset,
+                    first: part.rotation(rrset, ctx),
+                });
             }
             return resp;
         }
         let mut picks = Picks::new();
-        if let Some(set) = snap.rrset_at(node_id, q.qtype) {
-            snap.select(set, ctx, trace, &mut picks);
+        if let Some(set) = part.rrset_at(node_id, q.qtype) {
+            part.select(set, ctx, trace, &mut picks);
         }
         if picks.is_empty() {
             resp.negative(zone);
         }
         for rrset in picks {
-            resp.answer.push(Item { owner, rrset, first: snap.rotation(rrset, ctx) });
-            resp.add_addresses(snap.targets(rrset.extra), false, ctx, trace);
+            resp.answer.push(Item { owner, part: zone, rrset, first: part.rotation(rrset, ctx) });
+            resp.add_extras(zone, part.extras(rrset.extra), ctx, trace);
         }
         return resp;
     }

@@ -59,9 +59,10 @@ fn write_item<'n>(
     snap: &'n Snapshot,
     item: &Item<'n>,
 ) -> Result<u16, Full> {
+    let part = snap.part(item.part);
     if item.rrset.plain && item.first == 0 {
         // No name to compress inside: owner, then the record's bytes as they are.
-        let mut rest = snap.rrset_bytes(item.rrset);
+        let mut rest = part.rrset_bytes(item.rrset);
         let mut n = 0;
         while rest.len() >= 10 {
             let len = 10 + usize::from(u16::from_be_bytes([rest[8], rest[9]]));
@@ -73,12 +74,12 @@ fn write_item<'n>(
         }
         return Ok(n);
     }
-    let records = snap.records(item.rrset);
+    let records = part.records(item.rrset);
     let first = usize::from(item.first).min(records.len());
     let (head, tail) = records.split_at(first);
     for rec in tail.iter().chain(head) {
         write_owner(w, item.owner)?;
-        let (b, names) = snap.record(rec);
+        let (b, names) = part.record(rec);
         w.bytes(&b[..8])?;
         let rdlen_at = w.len();
         w.u16(0)?;

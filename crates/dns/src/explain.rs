@@ -12,7 +12,7 @@ use turnout_model::{Name, Policy, RType, Rdata};
 
 use crate::answer::{Owner, answer_traced};
 use crate::policy::{Context, Rule, Trace};
-use crate::snapshot::{NONE, Snapshot};
+use crate::snapshot::{NONE, Snapshot, ZonePart};
 use crate::wire::query::decode;
 
 /// One candidate record of a group, as selection saw it.
@@ -91,25 +91,28 @@ pub struct Explanation {
 }
 
 /// Records what selection does.
-struct Recorder<'s> {
-    snap: &'s Snapshot,
-    /// The decisions being recorded (innermost last), each with its group's first member.
-    stack: Vec<(usize, u32)>,
+#[derive(Default)]
+struct Recorder {
+    /// The decisions being recorded (innermost last): each one's index, its group's first
+    /// member, and whether each member's own health check passes.
+    stack: Vec<(usize, u32, Vec<bool>)>,
     decisions: Vec<Decision>,
 }
 
-impl Trace for Recorder<'_> {
-    fn enter(&mut self, group: u32) {
-        let g = &self.snap.groups[group as usize];
-        let owner = Name::from_wire(self.snap.name(g.owner)).map(|n| n.to_string());
+impl Trace for Recorder {
+    fn enter(&mut self, part: &ZonePart, group: u32) {
+        let g = &part.groups[group as usize];
+        let owner = Name::from_wire(part.name(g.owner)).map(|n| n.to_string());
         let first = g.members.start;
-        let count = g.members.of(&self.snap.members).len() as u32;
+        let count = g.members.of(&part.members).len() as u32;
+        let mut checks = Vec::with_capacity(count as usize);
         let candidates = (first..first + count)
             .map(|i| {
-                let info = &self.snap.member_info[i as usize];
-                let m = &self.snap.members[i as usize];
+                let info = &part.member_info[i as usize];
+                let m = &part.members[i as usize];
+                checks.push(m.slot == NONE || part.slots[m.slot as usize].healthy());
                 let alias = m.alias.then(|| AliasView {
-                    target: self.target_name(m.rrset),
+                    target: target_name(part, m.rrset),
                     evaluate_target_health: m.eth,
                 });
                 Candidate {
@@ -123,14 +126,13 @@ impl Trace for Recorder<'_> {
                 }
             })
             .collect();
-        let rtype = self
-            .snap
+        let rtype = part
             .rrsets(g.owner)
             .iter()
             .find(|s| s.group == group)
             .map(|s| s.rtype.to_string())
             .unwrap_or_default();
-        self.stack.push((self.decisions.len(), first));
+        self.stack.push((self.decisions.len(), first, checks));
         self.decisions.push(Decision {
             depth: self.stack.len() - 1,
             name: owner.unwrap_or_default(),
@@ -143,11 +145,10 @@ impl Trace for Recorder<'_> {
     }
 
     fn health(&mut self, member: u32, healthy: bool) {
-        let m = self.snap.members[member as usize];
-        let check_ok = m.slot == NONE || self.snap.slots[m.slot as usize].healthy();
-        if let Some((d, first)) = self.current()
-            && let Some(c) = d.candidates.get_mut((member - first) as usize)
-        {
+        let Some((at, first, checks)) = self.stack.last() else { return };
+        let i = (member - first) as usize;
+        let check_ok = checks.get(i).copied().unwrap_or(true);
+        if let Some(c) = self.decisions[*at].candidates.get_mut(i) {
             c.healthy = healthy;
             c.unhealthy_because = (!healthy).then(|| {
                 if check_ok {
@@ -161,13 +162,13 @@ impl Trace for Recorder<'_> {
     }
 
     fn decided(&mut self, rule: Rule, members: &[u32]) {
-        if let Some((d, first)) = self.current() {
-            d.rule = rule.describe().to_owned();
-            d.last_resort = rule == Rule::LastResort;
-            for m in members {
-                if let Some(c) = d.candidates.get_mut((m - first) as usize) {
-                    c.chosen = true;
-                }
+        let Some((at, first, _)) = self.stack.last() else { return };
+        let (d, first) = (&mut self.decisions[*at], *first);
+        d.rule = rule.describe().to_owned();
+        d.last_resort = rule == Rule::LastResort;
+        for m in members {
+            if let Some(c) = d.candidates.get_mut((m - first) as usize) {
+                c.chosen = true;
             }
         }
     }
@@ -177,20 +178,12 @@ impl Trace for Recorder<'_> {
     }
 }
 
-impl Recorder<'_> {
-    /// The decision being recorded, and the index of its group's first member.
-    fn current(&mut self) -> Option<(&mut Decision, u32)> {
-        let (at, first) = *self.stack.last()?;
-        Some((&mut self.decisions[at], first))
-    }
-
-    fn target_name(&self, rrset: u32) -> String {
-        self.snap
-            .owner_of(rrset)
-            .and_then(|id| Name::from_wire(self.snap.name(id)).ok())
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    }
+/// The owner of an alias's target RRset, as text.
+fn target_name(part: &ZonePart, rrset: u32) -> String {
+    part.owner_of(rrset)
+        .and_then(|id| Name::from_wire(part.name(id)).ok())
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 /// A policy parameter in words.
@@ -227,7 +220,7 @@ pub fn explain(snap: &Snapshot, name: &Name, rtype: RType, ctx: &mut Context) ->
         out.rcode = "FORMERR".to_owned();
         return out;
     };
-    let mut rec = Recorder { snap, stack: Vec::new(), decisions: Vec::new() };
+    let mut rec = Recorder::default();
     let resp = answer_traced(snap, &q, ctx, &mut rec);
     out.rcode = resp.rcode.name().to_owned();
     out.ecs_scope = resp.ecs_scope;
@@ -240,8 +233,9 @@ pub fn explain(snap: &Snapshot, name: &Name, rtype: RType, ctx: &mut Context) ->
     {
         for item in items {
             let owner = owner_text(item.owner);
-            for r in snap.records(item.rrset) {
-                let (bytes, _) = snap.record(r);
+            let part = snap.part(item.part);
+            for r in part.records(item.rrset) {
+                let (bytes, _) = part.record(r);
                 let ttl = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
                 let t = item.rtype();
                 let text = Rdata::from_wire(t, &bytes[10..])

@@ -30,7 +30,7 @@ use smallvec::SmallVec;
 use turnout_model::PolicyKind;
 use turnout_model::geo::GeoLocation;
 
-use crate::snapshot::{NONE, Snapshot, WireMember, WireRRset};
+use crate::snapshot::{NONE, WireMember, WireRRset, ZonePart};
 
 /// The most records a multivalue group answers with, as in Route 53.
 pub const MULTIVALUE_MAX: usize = 8;
@@ -157,8 +157,8 @@ impl Rule {
 
 /// Hooks through which selection reports what it does. Every method defaults to nothing.
 pub trait Trace {
-    /// Selection enters the group of an RRset.
-    fn enter(&mut self, _group: u32) {}
+    /// Selection enters the group of an RRset, in a zone's part.
+    fn enter(&mut self, _part: &ZonePart, _group: u32) {}
     /// A member's health was evaluated.
     fn health(&mut self, _member: u32, _healthy: bool) {}
     /// The group's answer was decided by `rule`, with these members.
@@ -174,7 +174,7 @@ impl Trace for NoTrace {}
 /// The RRsets that answer for one RRset of a node.
 pub(crate) type Picks<'s> = SmallVec<[&'s WireRRset; MULTIVALUE_MAX]>;
 
-impl Snapshot {
+impl ZonePart {
     /// The RRsets answering `set` for this query: `set` itself, or what its policy group
     /// chooses now. Empty only when an alias chain is broken (never after validation).
     #[inline]
@@ -203,7 +203,7 @@ impl Snapshot {
         if depth > MAX_ALIAS_DEPTH {
             return;
         }
-        trace.enter(gi);
+        trace.enter(self, gi);
         let group = &self.groups[gi as usize];
         let first = group.members.start;
         let members = group.members.of(&self.members);

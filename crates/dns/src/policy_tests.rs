@@ -10,6 +10,7 @@ use turnout_model::health::{HealthSlot, Status};
 use turnout_model::{Name, RType};
 
 use super::*;
+use crate::Snapshot;
 
 fn member(weight: u8) -> WireMember {
     WireMember { rrset: 0, slot: NONE, weight, alias: false, eth: false, key: NONE, bias: 0 }
@@ -82,15 +83,16 @@ fn snapshot(records: &[&str]) -> (Snapshot, HashMap<String, Arc<HealthSlot>>) {
 /// The A records `select` answers `name` with, as text.
 fn select_a(snap: &Snapshot, name: &str, seed: u64) -> Vec<String> {
     let wire = Name::parse_absolute(name).unwrap();
-    let (node, exact) = snap.closest_encloser(wire.as_wire()).unwrap();
+    let (zone, node, exact) = snap.closest_encloser(wire.as_wire()).unwrap();
     assert!(exact, "{name}");
-    let set = snap.rrset_at(node, RType::A).unwrap();
+    let part = snap.part(zone);
+    let set = part.rrset_at(node, RType::A).unwrap();
     let mut ctx = Context::new(None, seed);
     let mut picks = Picks::new();
-    snap.select(set, &mut ctx, &mut NoTrace, &mut picks);
+    part.select(set, &mut ctx, &mut NoTrace, &mut picks);
     let mut out: Vec<String> = picks
         .iter()
-        .flat_map(|s| snap.records(s).iter().map(|r| snap.record(r).0))
+        .flat_map(|s| part.records(s).iter().map(|r| part.record(r).0))
         .map(|bytes| {
             let rdata = &bytes[bytes.len() - 4..];
             format!("{}.{}.{}.{}", rdata[0], rdata[1], rdata[2], rdata[3])

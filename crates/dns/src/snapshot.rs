@@ -1,13 +1,18 @@
 //! The immutable answer snapshot: every served zone compiled for lookup and pre-encoded for the
 //! wire.
 //!
-//! A [`Snapshot`] is built off to the side from validated [`Zone`]s and then published whole
-//! (see [`crate::SnapshotHandle`]); the query path only reads it. Building does all the work a
-//! query would otherwise repeat: one hash index from every name to its node in the most specific
-//! zone that holds it, empty non-terminals as nodes, the delegation (zone cut) above each node,
-//! records encoded as `TYPE CLASS TTL RDLENGTH RDATA` with the offsets of compressible names,
-//! the targets of NS/MX/SRV resolved to the nodes whose addresses go in the additional section,
-//! and each zone's SOA with its negative TTL (RFC 2308 §3).
+//! A [`Snapshot`] is an index over per-zone compiled parts ([`ZonePart`]): a change recompiles
+//! only the zones it touched, and the new snapshot shares every other part with the one it
+//! replaces (see [`crate::SnapshotHandle`]); the query path only reads it. Compiling a zone does
+//! the work a query would otherwise repeat: a hash index from every name of the zone to its
+//! node, empty non-terminals as nodes, the delegation (zone cut) above each node, records
+//! encoded as `TYPE CLASS TTL RDLENGTH RDATA` with the offsets of compressible names, referral
+//! glue resolved to nodes, and the zone's SOA with its negative TTL (RFC 2308 §3).
+//!
+//! Nothing in a part points into another zone, so a part stays valid when other zones change:
+//! what crosses zones (the most specific zone holding a name, the parent side of a delegated
+//! apex for DS, RFC 4035 §3.1.4.1, and additional-section addresses served by another zone) is
+//! looked up in the snapshot's zone index at query time.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -97,7 +102,7 @@ pub(crate) struct WireRRset {
     /// Nodes whose A/AAAA must go in the additional section (in-domain glue of a referral,
     /// RFC 9471): if they do not fit, the response is truncated.
     pub(crate) glue_required: Run,
-    /// Nodes whose A/AAAA go in the additional section if they fit.
+    /// Names whose A/AAAA go in the additional section if they fit (in `extras`).
     pub(crate) extra: Run,
     /// The canonical name of a CNAME RRset, in the wire arena; empty for other types.
     target: Run,
@@ -122,7 +127,7 @@ pub(crate) struct WireGroup {
 }
 
 /// An IP-based group's networks: which member each network's location is.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct CidrTable {
     /// Network -> index of the member (within the group) for its location.
     pub(crate) map: crate::locate::PrefixMap<u32>,
@@ -164,31 +169,31 @@ pub(crate) struct MemberInfo {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
     name: Run,
-    pub(crate) zone: u32,
     /// The delegation point at or above this node (never the apex), if any: the node is then
     /// not authoritative and queries get a referral.
     pub(crate) cut: Option<NodeId>,
-    /// For a zone apex that a less specific served zone delegates: that delegation's node,
-    /// which answers DS queries (RFC 4035 §3.1.4.1).
-    pub(crate) parent_side: Option<NodeId>,
     /// Sorted by type.
     rrsets: Run,
 }
 
-#[derive(Debug)]
-pub(crate) struct ZoneInfo {
-    pub(crate) apex: NodeId,
-    /// The apex SOA with TTL min(SOA TTL, MINIMUM), for negative answers (index in `rrsets`).
-    negative_soa: u32,
+/// A name whose addresses go in the additional section if they fit: resolved at query time,
+/// since the zone that serves it may be another one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Extra {
+    /// The name, lowercase wire format, in the wire arena (inside the record that names it).
+    name: Run,
+    /// For an RRset at a delegation point: the node of that name in this zone (sibling glue),
+    /// when it holds addresses; [`NONE`] otherwise.
+    pub(crate) sibling: NodeId,
 }
 
-/// Everything the query path needs, immutable once built.
+/// One zone compiled for lookup: the unit a change recompiles.
 ///
 /// The data lives in a few flat arenas (names, nodes, RRsets, records, record bytes) addressed
 /// by 32-bit runs, not in one allocation per record: a large zone costs a handful of big
-/// allocations, which stay compact in memory and go back to the OS when a reload replaces it.
-#[derive(Debug, Default)]
-pub struct Snapshot {
+/// allocations, which stay compact in memory and go back to the OS when a change replaces it.
+#[derive(Debug, Default, Clone)]
+pub struct ZonePart {
     /// Node names, lowercase wire format, back to back.
     names: Vec<u8>,
     nodes: Vec<Node>,
@@ -198,7 +203,9 @@ pub struct Snapshot {
     records: Vec<WireRecord>,
     spans: Vec<(u16, u16)>,
     wire: Vec<u8>,
+    /// Required glue: nodes of this zone below a delegation.
     targets: Vec<NodeId>,
+    extras: Vec<Extra>,
     /// Policy groups: RRsets whose answer is chosen per query.
     pub(crate) groups: Vec<WireGroup>,
     pub(crate) members: Vec<WireMember>,
@@ -209,16 +216,69 @@ pub struct Snapshot {
     pub(crate) member_coords: Vec<Option<(f32, f32)>>,
     /// The health slots the members read; the health engine writes them.
     pub(crate) slots: Vec<Arc<HealthSlot>>,
-    pub(crate) zones: Vec<ZoneInfo>,
-    /// Where clients are (a geolocation database), shared by every snapshot.
+    apex: NodeId,
+    /// The apex SOA with TTL min(SOA TTL, MINIMUM), for negative answers (index in `rrsets`).
+    negative_soa: u32,
+    /// Where clients are (a geolocation database, a latency map), shared by every part.
     pub(crate) locator: Option<Arc<crate::locate::Locator>>,
-    /// Which zones it holds, with their serials and record counts, for logs.
-    summary: Vec<(Name, u32, usize)>,
+    /// The apex, its SOA serial and its record count, for logs.
+    summary: Option<(Name, u32, usize)>,
 }
 
 #[inline]
 fn hash_name(name: &[u8]) -> u64 {
     FxBuildHasher.hash_one(name)
+}
+
+/// Shards of the snapshot's name index: a change rewrites only the shards that hold the names
+/// of the zones it touched, and the next snapshot shares the others.
+const SHARDS: usize = 1024;
+
+/// Which shard a name's hash goes to: bits that neither the bucket index (low bits) nor the
+/// control tag (top 7 bits) of the shard's hash table use, so entries spread within a shard.
+#[inline]
+fn shard_of(hash: u64) -> usize {
+    (hash >> 40) as usize % SHARDS
+}
+
+/// An entry of the name index: a node of a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    zone: u32,
+    node: NodeId,
+}
+
+/// Everything the query path needs, immutable once built: the served zones' parts and one
+/// index from every name to its node in the most specific zone holding it.
+///
+/// A change builds the next snapshot from the current one ([`Snapshot::update`]): the parts of
+/// untouched zones are shared, and only the index shards holding the names of the zones it
+/// replaced are copied and rewritten.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Parts by zone number; a removed zone leaves a hole (an empty part, no node) that the
+    /// next new zone fills.
+    parts: Vec<Arc<ZonePart>>,
+    /// Name -> node, split by hash into shards; each name is in its most specific zone only.
+    shards: Box<[Arc<HashTable<Entry>>]>,
+    /// Zone numbers, hashed by apex name.
+    apexes: HashTable<u32>,
+    locator: Option<Arc<crate::locate::Locator>>,
+    /// Which zones it holds, with their serials and record counts, for logs.
+    summary: Vec<(Name, u32, usize)>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        let shard = Arc::new(HashTable::new());
+        Snapshot {
+            parts: Vec::new(),
+            shards: (0..SHARDS).map(|_| Arc::clone(&shard)).collect(),
+            apexes: HashTable::new(),
+            locator: None,
+            summary: Vec::new(),
+        }
+    }
 }
 
 impl Snapshot {
@@ -229,35 +289,176 @@ impl Snapshot {
 
     /// Compiles validated zones into a snapshot.
     pub fn build<'z>(zones: impl IntoIterator<Item = &'z Zone>) -> Result<Snapshot, SnapshotError> {
-        build(zones.into_iter().collect())
+        let parts: Result<Vec<_>, _> =
+            zones.into_iter().map(|z| ZonePart::build(z, None).map(Arc::new)).collect();
+        Snapshot::assemble(parts?, None)
+    }
+
+    /// A snapshot of compiled parts, each of them compiled with `locator`. Refuses two parts
+    /// with the same apex.
+    pub fn assemble(
+        parts: impl IntoIterator<Item = Arc<ZonePart>>,
+        locator: Option<Arc<crate::locate::Locator>>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut snap = Snapshot { locator, ..Snapshot::default() };
+        let mut seen = FxHashSet::default();
+        let mut changes = Vec::new();
+        for part in parts {
+            let apex = part.apex_name();
+            if !seen.insert(apex.clone()) {
+                return Err(SnapshotError::DuplicateZone(apex));
+            }
+            changes.push((apex, Some(part)));
+        }
+        snap.apply(changes)?;
+        Ok(snap)
+    }
+
+    /// The next snapshot: this one with each zone of `changes` replaced by its new part,
+    /// added, or (`None`) removed. Every other zone's part, and every index shard that holds
+    /// none of the changed zones' names, is shared with this snapshot.
+    pub fn update(
+        &self,
+        changes: impl IntoIterator<Item = (Name, Option<Arc<ZonePart>>)>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut next = Snapshot {
+            parts: self.parts.clone(),
+            shards: self.shards.clone(),
+            apexes: self.apexes.clone(),
+            locator: self.locator.clone(),
+            summary: Vec::new(),
+        };
+        next.apply(changes.into_iter().collect())?;
+        Ok(next)
+    }
+
+    fn apply(&mut self, changes: Vec<(Name, Option<Arc<ZonePart>>)>) -> Result<(), SnapshotError> {
+        // 1. Take every changed zone's names out of the index, then swap the parts. A zone
+        //    that appears or goes away changes which names its nearest served ancestor zone
+        //    indexes (RFC 1034 §4.3.2: a name belongs to the most specific zone holding it),
+        //    so that ancestor is re-indexed too.
+        let mut reindex: Vec<u32> = Vec::new();
+        let mut ancestors: Vec<Name> = Vec::new();
+        for (apex, part) in &changes {
+            let old = self.zone_number(apex.as_wire());
+            if old.is_none() != part.is_none() {
+                ancestors.push(apex.clone());
+            }
+            if let Some(z) = old {
+                self.unindex(z);
+            }
+        }
+        for apex in &ancestors {
+            if let Some(z) =
+                apex.parent().and_then(|p| self.closest_encloser(p.as_wire())).map(|c| c.0)
+                && !reindex.contains(&z)
+            {
+                self.unindex(z);
+                reindex.push(z);
+            }
+        }
+        for (apex, part) in changes {
+            let wire = apex.as_wire();
+            match (self.zone_number(wire), part) {
+                (Some(z), Some(part)) => {
+                    self.parts[z as usize] = part;
+                    reindex.push(z);
+                }
+                (Some(z), None) => {
+                    self.parts[z as usize] = Arc::default();
+                    let hash = hash_name(wire);
+                    if let Ok(e) = self.apexes.find_entry(hash, |&i| i == z) {
+                        e.remove();
+                    }
+                    reindex.retain(|&r| r != z);
+                }
+                (None, Some(part)) => {
+                    let z = match self.parts.iter().position(|p| p.is_hole()) {
+                        Some(free) => free,
+                        None => {
+                            self.parts.push(Arc::default());
+                            self.parts.len() - 1
+                        }
+                    };
+                    let z = u32::try_from(z).map_err(|_| SnapshotError::TooLarge)?;
+                    self.parts[z as usize] = part;
+                    let parts = &self.parts;
+                    let apex_of = |&i: &u32| hash_name(parts[i as usize].apex_wire());
+                    self.apexes.insert_unique(hash_name(wire), z, apex_of);
+                    reindex.push(z);
+                }
+                (None, None) => {}
+            }
+        }
+        // 2. Index the new parts' names (and the ancestors' again), each in its most specific
+        //    zone only.
+        reindex.sort_unstable();
+        reindex.dedup();
+        for z in reindex {
+            self.index(z);
+        }
+        self.summary = self.parts.iter().filter_map(|p| p.summary.clone()).collect();
+        Ok(())
+    }
+
+    /// The number of the zone with this apex (lowercase wire format).
+    fn zone_number(&self, apex: &[u8]) -> Option<u32> {
+        self.apexes.find(hash_name(apex), |&i| self.apex_is(i, apex)).copied()
+    }
+
+    fn apex_is(&self, zone: u32, apex: &[u8]) -> bool {
+        self.parts[zone as usize].apex_wire() == apex
+    }
+
+    /// Removes the index entries of zone `zone`'s nodes.
+    fn unindex(&mut self, zone: u32) {
+        let part = Arc::clone(&self.parts[zone as usize]);
+        for node in 0..part.nodes.len() as NodeId {
+            let hash = hash_name(part.name(node));
+            let shard = Arc::make_mut(&mut self.shards[shard_of(hash)]);
+            if let Ok(e) = shard.find_entry(hash, |e| *e == Entry { zone, node }) {
+                e.remove();
+            }
+        }
+    }
+
+    /// Adds the index entries of zone `zone`'s nodes, except those a more specific served zone
+    /// holds.
+    fn index(&mut self, zone: u32) {
+        let part = Arc::clone(&self.parts[zone as usize]);
+        if part.is_hole() {
+            return;
+        }
+        let apex = part.name(part.apex);
+        // Served zones below this one: their names are theirs.
+        let below: Vec<Arc<ZonePart>> = self
+            .parts
+            .iter()
+            .filter(|p| {
+                let a = p.apex_wire();
+                a.len() > apex.len() && turnout_model::name::is_wire_subdomain(a, apex)
+            })
+            .cloned()
+            .collect();
+        for node in 0..part.nodes.len() as NodeId {
+            let name = part.name(node);
+            if below.iter().any(|b| turnout_model::name::is_wire_subdomain(name, b.name(b.apex))) {
+                continue;
+            }
+            let hash = hash_name(name);
+            let parts = &self.parts;
+            let shard = Arc::make_mut(&mut self.shards[shard_of(hash)]);
+            let rehash = |e: &Entry| hash_name(parts[e.zone as usize].name(e.node));
+            shard.insert_unique(hash, Entry { zone, node }, rehash);
+        }
     }
 
     /// The same snapshot, locating clients with `locator` (for location-based policies):
     /// latency records get their region's index in the latency map, geoproximity records
-    /// named by region get its coordinates.
+    /// named by region get its coordinates. A part shared with another snapshot is copied.
     pub fn with_locator(mut self, locator: Arc<crate::locate::Locator>) -> Self {
-        use turnout_model::records::GeoproximityLocator;
-        if let Some(map) = &locator.latency {
-            for (m, info) in self.members.iter_mut().zip(&self.member_info) {
-                match &info.policy {
-                    turnout_model::Policy::Latency(region) => {
-                        m.key = map.region(region).unwrap_or(NONE);
-                    }
-                    turnout_model::Policy::Geoproximity(g) => {
-                        if let GeoproximityLocator::Region(region) = &g.locator {
-                            m.key = map.region(region).unwrap_or(NONE);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            for (i, info) in self.member_info.iter().enumerate() {
-                if let turnout_model::Policy::Geoproximity(g) = &info.policy
-                    && let GeoproximityLocator::Region(_) = &g.locator
-                {
-                    self.member_coords[i] = map.coordinates(self.members[i].key);
-                }
-            }
+        for part in self.parts.iter_mut().filter(|p| !p.is_hole()) {
+            Arc::make_mut(part).locate(Arc::clone(&locator));
         }
         self.locator = Some(locator);
         self
@@ -273,7 +474,101 @@ impl Snapshot {
         &self.summary
     }
 
-    /// Bytes held by the snapshot's arenas and index (for logs and benchmarks).
+    /// The compiled part of the zone with apex `apex`, when it is served.
+    pub fn part_of(&self, apex: &Name) -> Option<&Arc<ZonePart>> {
+        let z = self.zone_number(apex.as_wire())?;
+        Some(&self.parts[z as usize])
+    }
+
+    /// Bytes held by the parts' arenas and indexes and by the name index (for logs and
+    /// benchmarks).
+    pub fn heap_bytes(&self) -> usize {
+        self.parts.iter().map(|p| p.heap_bytes()).sum::<usize>()
+            + self
+                .shards
+                .iter()
+                .map(|s| s.capacity() * (std::mem::size_of::<Entry>() + 1))
+                .sum::<usize>()
+    }
+
+    /// A part by zone number (one that the index or a part refers to: it is served).
+    #[inline]
+    pub(crate) fn part(&self, zone: u32) -> &ZonePart {
+        &self.parts[zone as usize]
+    }
+
+    /// The node of `name` (lowercase wire format) in the most specific zone holding it.
+    #[inline]
+    fn find(&self, name: &[u8]) -> Option<Entry> {
+        let hash = hash_name(name);
+        self.shards[shard_of(hash)]
+            .find(hash, |e| self.parts[e.zone as usize].name(e.node) == name)
+            .copied()
+    }
+
+    /// The closest encloser of `name`: the zone and node of its longest existing suffix, and
+    /// whether that is `name` itself. `None` when no served zone contains `name`.
+    #[inline]
+    pub(crate) fn closest_encloser(&self, name: &[u8]) -> Option<(u32, NodeId, bool)> {
+        if self.apexes.is_empty() {
+            return None;
+        }
+        suffixes(name).find_map(|s| self.find(s).map(|e| (e.zone, e.node, s.len() == name.len())))
+    }
+
+    /// The node of `name` where it is authoritative data: in the most specific zone holding
+    /// it, not below a delegation.
+    #[inline]
+    pub(crate) fn authoritative(&self, name: &[u8]) -> Option<(u32, NodeId)> {
+        let e = self.find(name)?;
+        self.part(e.zone).node(e.node).cut.is_none().then_some((e.zone, e.node))
+    }
+
+    /// For a zone whose apex a less specific served zone holds too (its delegation): that
+    /// zone and node, which answer DS queries (RFC 4035 §3.1.4.1).
+    pub(crate) fn parent_side(&self, zone: u32) -> Option<(u32, NodeId)> {
+        let part = self.part(zone);
+        let apex = part.name(part.apex);
+        let (pz, _, _) = self.closest_encloser(suffixes(apex).nth(1)?)?;
+        Some((pz, self.part(pz).find(apex)?))
+    }
+}
+
+impl ZonePart {
+    /// Compiles one validated zone, locating clients with `locator` when given (see
+    /// [`Snapshot::with_locator`]).
+    pub fn build(
+        zone: &Zone,
+        locator: Option<&Arc<crate::locate::Locator>>,
+    ) -> Result<ZonePart, SnapshotError> {
+        let mut part = build(zone)?;
+        if let Some(l) = locator {
+            part.locate(Arc::clone(l));
+        }
+        Ok(part)
+    }
+
+    /// A hole left by a removed zone: no node.
+    fn is_hole(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The apex, lowercase wire format (empty for a hole).
+    fn apex_wire(&self) -> &[u8] {
+        if self.is_hole() { &[] } else { self.name(self.apex) }
+    }
+
+    /// The zone's apex.
+    pub fn apex_name(&self) -> Name {
+        Name::from_wire(self.name(self.apex)).unwrap_or_else(|_| Name::root())
+    }
+
+    /// The zone's apex, SOA serial and record count.
+    pub fn summary(&self) -> Option<&(Name, u32, usize)> {
+        self.summary.as_ref()
+    }
+
+    /// Bytes held by the part's arenas and index.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         self.names.capacity()
@@ -284,14 +579,44 @@ impl Snapshot {
             + self.spans.capacity() * size_of::<(u16, u16)>()
             + self.wire.capacity()
             + self.targets.capacity() * size_of::<NodeId>()
+            + self.extras.capacity() * size_of::<Extra>()
             + self.groups.capacity() * size_of::<WireGroup>()
             + self.members.capacity() * size_of::<WireMember>()
             + self.member_info.capacity() * size_of::<MemberInfo>()
     }
 
+    /// Latency records get their region's index in the latency map, geoproximity records
+    /// named by region get its coordinates.
+    fn locate(&mut self, locator: Arc<crate::locate::Locator>) {
+        use turnout_model::records::GeoproximityLocator;
+        if let Some(map) = &locator.latency {
+            for (i, (m, info)) in self.members.iter_mut().zip(&self.member_info).enumerate() {
+                match &info.policy {
+                    turnout_model::Policy::Latency(region) => {
+                        m.key = map.region(region).unwrap_or(NONE);
+                    }
+                    turnout_model::Policy::Geoproximity(g) => {
+                        if let GeoproximityLocator::Region(region) = &g.locator {
+                            m.key = map.region(region).unwrap_or(NONE);
+                            self.member_coords[i] = map.coordinates(m.key);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.locator = Some(locator);
+    }
+
     #[inline]
     pub(crate) fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
+    }
+
+    /// The zone's apex node.
+    #[inline]
+    pub(crate) fn apex(&self) -> NodeId {
+        self.apex
     }
 
     /// The lowercase wire-format name of a node.
@@ -307,7 +632,7 @@ impl Snapshot {
     }
 
     /// The RRset of type `t` at a node, as stored: for a policy group, the group's entry (see
-    /// [`Snapshot::select`](crate::policy)).
+    /// [`ZonePart::select`](crate::policy)).
     #[inline]
     pub(crate) fn rrset_at(&self, id: NodeId, t: RType) -> Option<&WireRRset> {
         self.rrsets(id).iter().find(|s| s.rtype == t)
@@ -344,9 +669,22 @@ impl Snapshot {
         set.bytes.of(&self.wire)
     }
 
+    /// Required glue: nodes of this zone.
     #[inline]
     pub(crate) fn targets(&self, run: Run) -> &[NodeId] {
         run.of(&self.targets)
+    }
+
+    /// Names whose addresses may go in the additional section.
+    #[inline]
+    pub(crate) fn extras(&self, run: Run) -> &[Extra] {
+        run.of(&self.extras)
+    }
+
+    /// The name of an additional-section target, lowercase wire format.
+    #[inline]
+    pub(crate) fn extra_name(&self, extra: &Extra) -> &[u8] {
+        extra.name.of(&self.wire)
     }
 
     /// The canonical name of a CNAME RRset.
@@ -355,28 +693,20 @@ impl Snapshot {
         (set.target.len > 0).then(|| set.target.of(&self.wire))
     }
 
+    /// The apex SOA with the negative TTL.
     #[inline]
-    pub(crate) fn negative_soa(&self, zone: u32) -> &WireRRset {
-        &self.rrsets[self.zones[zone as usize].negative_soa as usize]
+    pub(crate) fn negative_soa(&self) -> &WireRRset {
+        &self.rrsets[self.negative_soa as usize]
     }
 
-    /// The node of `name` (lowercase wire format) in the most specific zone holding it.
+    /// The node of `name` (lowercase wire format) in this zone, including names below a
+    /// delegation and names a more specific zone serves.
     #[inline]
     pub(crate) fn find(&self, name: &[u8]) -> Option<NodeId> {
         self.index.find(hash_name(name), |&id| self.name(id) == name).copied()
     }
 
-    /// The closest encloser of `name`: the node of its longest existing suffix, and whether
-    /// that is `name` itself. `None` when no served zone contains `name`.
-    #[inline]
-    pub(crate) fn closest_encloser(&self, name: &[u8]) -> Option<(NodeId, bool)> {
-        if self.index.is_empty() {
-            return None;
-        }
-        suffixes(name).find_map(|s| self.find(s)).map(|id| (id, self.name(id).len() == name.len()))
-    }
-
-    /// The wildcard `*.<closest encloser>` in the encloser's zone (RFC 4592 §3.3.1).
+    /// The wildcard `*.<closest encloser>` in this zone (RFC 4592 §3.3.1).
     #[inline]
     pub(crate) fn wildcard(&self, encloser: NodeId) -> Option<NodeId> {
         let ce = self.name(encloser);
@@ -388,253 +718,203 @@ impl Snapshot {
         buf[0] = 1;
         buf[1] = b'*';
         buf[2..len].copy_from_slice(ce);
-        let id = self.find(&buf[..len])?;
-        (self.node(id).zone == self.node(encloser).zone).then_some(id)
+        self.find(&buf[..len])
     }
 }
 
-/// The most specific zone (index into the depth-sorted zones) containing a name.
-fn owner_zone(apexes: &HashMap<&[u8], u32>, name: &[u8]) -> Option<u32> {
-    suffixes(name).find_map(|s| apexes.get(s).copied())
-}
-
-fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
-    order.sort_by_key(|z| z.apex().label_count());
-    let mut apexes: HashMap<&[u8], u32> = HashMap::new();
-    for (i, z) in order.iter().enumerate() {
-        if apexes.insert(z.apex().as_wire(), i as u32).is_some() {
-            return Err(SnapshotError::DuplicateZone(z.apex().clone()));
-        }
-        let errors = z.validate();
-        if !errors.is_empty() {
-            return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
-        }
+/// Compiles one zone.
+fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
+    let errors = z.validate();
+    if !errors.is_empty() {
+        return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
     }
-    let mut snap = Snapshot::default();
+    let mut snap = ZonePart::default();
 
-    // 1. Nodes for every owner and every empty non-terminal up to the apex. The per-zone maps
-    //    borrow names from the zones and include names a more specific zone shadows.
-    let mut zone_maps: Vec<FxHashMap<&[u8], NodeId>> = Vec::with_capacity(order.len());
-    for (zi, z) in order.iter().enumerate() {
-        let mut map: FxHashMap<&[u8], NodeId> = FxHashMap::default();
-        let apex_len = z.apex().as_wire().len();
-        for (name, _, _) in z.rrsets() {
-            // The owner and its ancestors down to the apex, until one already has a node.
-            for w in suffixes(name.as_wire()).take_while(|w| w.len() >= apex_len) {
-                if map.contains_key(w) {
-                    break;
-                }
-                let id = NodeId::try_from(snap.nodes.len()).map_err(|_| SnapshotError::TooLarge)?;
-                let start = snap.names.len();
-                snap.names.extend_from_slice(w);
-                let name = Run::since(start, &snap.names)?;
-                snap.nodes.push(Node {
-                    name,
-                    zone: zi as u32,
-                    cut: None,
-                    parent_side: None,
-                    rrsets: Run::default(),
-                });
-                map.insert(w, id);
+    // 1. Nodes for every owner and every empty non-terminal up to the apex. The map borrows
+    //    names from the zone.
+    let mut map: FxHashMap<&[u8], NodeId> = FxHashMap::default();
+    let apex_len = z.apex().as_wire().len();
+    for (name, _, _) in z.rrsets() {
+        // The owner and its ancestors down to the apex, until one already has a node.
+        for w in suffixes(name.as_wire()).take_while(|w| w.len() >= apex_len) {
+            if map.contains_key(w) {
+                break;
             }
+            let id = NodeId::try_from(snap.nodes.len()).map_err(|_| SnapshotError::TooLarge)?;
+            let start = snap.names.len();
+            snap.names.extend_from_slice(w);
+            let name = Run::since(start, &snap.names)?;
+            snap.nodes.push(Node { name, cut: None, rrsets: Run::default() });
+            map.insert(w, id);
         }
-        zone_maps.push(map);
     }
 
     // 2. Zone cuts: the highest ancestor-or-self below the apex that holds NS.
-    for (zi, z) in order.iter().enumerate() {
-        let apex_len = z.apex().as_wire().len();
-        let map = &zone_maps[zi];
-        let with_ns: FxHashSet<&[u8]> =
-            z.rrsets().filter(|(_, t, _)| *t == RType::NS).map(|(n, _, _)| n.as_wire()).collect();
-        for (&name, &id) in map {
-            let cut = suffixes(name)
-                .take_while(|w| w.len() > apex_len)
-                .filter(|w| with_ns.contains(w))
-                .last()
-                .and_then(|w| map.get(w).copied());
-            snap.nodes[id as usize].cut = cut;
-        }
+    let with_ns: FxHashSet<&[u8]> =
+        z.rrsets().filter(|(_, t, _)| *t == RType::NS).map(|(n, _, _)| n.as_wire()).collect();
+    for (&name, &id) in &map {
+        let cut = suffixes(name)
+            .take_while(|w| w.len() > apex_len)
+            .filter(|w| with_ns.contains(w))
+            .last()
+            .and_then(|w| map.get(w).copied());
+        snap.nodes[id as usize].cut = cut;
     }
 
-    // 3. The index: each name in its most specific zone only.
-    let Snapshot { names, nodes, index, .. } = &mut snap;
+    // 3. The index.
+    let ZonePart { names, nodes, index, .. } = &mut snap;
+    index.reserve(nodes.len(), |_| 0);
     for (id, node) in nodes.iter().enumerate() {
-        let name = node.name.of(names);
-        if owner_zone(&apexes, name) == Some(node.zone) {
-            let hasher = |&other: &NodeId| hash_name(nodes[other as usize].name.of(names));
-            index.insert_unique(hash_name(name), id as NodeId, hasher);
-        }
+        let hasher = |&other: &NodeId| hash_name(nodes[other as usize].name.of(names));
+        index.insert_unique(hash_name(node.name.of(names)), id as NodeId, hasher);
     }
 
-    // 4. The parent side of apexes that a less specific served zone delegates.
-    for (zi, z) in order.iter().enumerate() {
-        let apex = z.apex().as_wire();
-        let Some(parent) = z.apex().parent() else { continue };
-        let Some(pz) = owner_zone(&apexes, parent.as_wire()) else { continue };
-        if let Some(&pid) = zone_maps[pz as usize].get(apex) {
-            let aid = zone_maps[zi][apex];
-            snap.nodes[aid as usize].parent_side = Some(pid);
-        }
-    }
-
-    // 5. RRsets, with additional-section targets resolved to nodes that hold addresses. The
-    //    zone iterates by (name, type), so a node's RRsets come out together, sorted by type.
+    // 4. RRsets, with referral glue resolved to nodes that hold addresses. The zone iterates
+    //    by (name, type), so a node's RRsets come out together, sorted by type.
     let mut has_addr = vec![false; snap.nodes.len()];
-    for (zi, z) in order.iter().enumerate() {
-        for (name, rt, _) in z.rrsets() {
-            if rt == RType::A || rt == RType::AAAA {
-                has_addr[zone_maps[zi][name.as_wire()] as usize] = true;
-            }
+    for (name, rt, _) in z.rrsets() {
+        if rt == RType::A || rt == RType::AAAA {
+            has_addr[map[name.as_wire()] as usize] = true;
         }
     }
     let mut slot_ids: HashMap<*const HealthSlot, u32> = HashMap::new();
-    for (zi, z) in order.iter().enumerate() {
-        let map = &zone_maps[zi];
-        let mut current: Option<(NodeId, usize)> = None;
-        let mut pending: Vec<(u32, &Name, NodeId, RType, &Group)> = Vec::new();
-        for (name, rt, set) in z.rrsets() {
-            let id = map[name.as_wire()];
-            if current.is_none_or(|(c, _)| c != id) {
-                if let Some((c, start)) = current {
-                    snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
-                }
-                current = Some((id, snap.rrsets.len()));
+    let map = &map;
+    let mut current: Option<(NodeId, usize)> = None;
+    let mut pending: Vec<(u32, &Name, NodeId, RType, &Group)> = Vec::new();
+    for (name, rt, set) in z.rrsets() {
+        let id = map[name.as_wire()];
+        if current.is_none_or(|(c, _)| c != id) {
+            if let Some((c, start)) = current {
+                snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
             }
-            let mut w = snap.encode_rrset(rt, set, set.ttl)?;
-            if matches!(rt, RType::NS | RType::MX | RType::SRV) {
-                (w.glue_required, w.extra) =
-                    snap.additional_targets(set, rt, id, map, &has_addr)?;
-            }
-            if let Some(group) = z.group(name, rt) {
-                w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
-                let kind = group.members[0].policy.kind();
-                snap.groups.push(WireGroup {
-                    kind,
-                    owner: id,
-                    members: Run::default(),
-                    table: NONE,
-                });
-                pending.push((w.group, name, id, rt, group));
-            }
-            snap.rrsets.push(w);
+            current = Some((id, snap.rrsets.len()));
         }
-        if let Some((c, start)) = current {
-            snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
+        let mut w = snap.encode_rrset(rt, set, set.ttl)?;
+        if matches!(rt, RType::NS | RType::MX | RType::SRV) {
+            (w.glue_required, w.extra) =
+                snap.additional_targets(set, w.records, rt, id, map, &has_addr)?;
         }
-        // Members' own records go after every node's run: they are reached only through a
-        // group. Alias members point at their target node's RRset.
-        for (gi, name, id, rt, group) in pending {
-            // A multivalue answer is one RRset: every record gets the smallest TTL (RFC 2181 §5.2).
-            let multivalue_ttl = group
-                .members
-                .iter()
-                .filter_map(|m| match &m.answer {
-                    MemberAnswer::Records(r) => Some(r.ttl),
-                    MemberAnswer::Alias { .. } => None,
-                })
-                .min()
-                .filter(|_| snap.groups[gi as usize].kind == PolicyKind::Multivalue);
-            let mut wire = Vec::with_capacity(group.members.len());
-            for m in &group.members {
-                let (rrset, alias, eth) = match &m.answer {
-                    MemberAnswer::Records(records) => {
-                        let ttl = multivalue_ttl.unwrap_or(records.ttl);
-                        let mut w = snap.encode_rrset(rt, records, ttl)?;
-                        if matches!(rt, RType::NS | RType::MX | RType::SRV) {
-                            (w.glue_required, w.extra) =
-                                snap.additional_targets(records, rt, id, map, &has_addr)?;
-                        }
-                        let i = u32::try_from(snap.rrsets.len())
-                            .map_err(|_| SnapshotError::TooLarge)?;
-                        snap.rrsets.push(w);
-                        (i, false, false)
-                    }
-                    MemberAnswer::Alias { target, evaluate_target_health } => {
-                        let missing = || SnapshotError::AliasTargetMissing {
-                            name: name.clone(),
-                            rtype: rt,
-                            target: target.clone(),
-                        };
-                        let node = *map.get(target.as_wire()).ok_or_else(missing)?;
-                        let run = snap.nodes[node as usize].rrsets;
-                        let at = run.of(&snap.rrsets).iter().position(|s| s.rtype == rt);
-                        let at = at.ok_or_else(missing)?;
-                        (run.start + at as u32, true, *evaluate_target_health)
-                    }
-                };
-                let slot = match &m.slot {
-                    None => NONE,
-                    Some(slot) => {
-                        let next =
-                            u32::try_from(snap.slots.len()).map_err(|_| SnapshotError::TooLarge)?;
-                        *slot_ids.entry(Arc::as_ptr(slot)).or_insert_with(|| {
-                            snap.slots.push(Arc::clone(slot));
-                            next
-                        })
-                    }
-                };
-                let (weight, key) = match &m.policy {
-                    turnout_model::Policy::Weighted(w) => (*w, 0),
-                    turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
-                    turnout_model::Policy::Cidr { location, .. } if location == "*" => (0, 1),
-                    _ => (0, NONE),
-                };
-                let (bias, coords) = match &m.policy {
-                    turnout_model::Policy::Geoproximity(g) => (
-                        g.bias,
-                        match g.locator {
-                            turnout_model::records::GeoproximityLocator::Coordinates {
-                                latitude,
-                                longitude,
-                            } => Some((latitude as f32, longitude as f32)),
-                            turnout_model::records::GeoproximityLocator::Region(_) => None,
-                        },
-                    ),
-                    _ => (0, None),
-                };
-                wire.push(WireMember { rrset, slot, weight, alias, eth, key, bias });
-                snap.member_coords.push(coords);
-                snap.member_info.push(MemberInfo {
-                    set_id: m.set_id.as_str().into(),
-                    check: m.check.as_deref().map(Into::into),
-                    policy: m.policy.clone(),
-                });
-            }
-            let start = snap.members.len();
-            snap.members.extend(wire);
-            snap.groups[gi as usize].members = Run::since(start, &snap.members)?;
-            if let Some(collection) = &group.collection {
-                let mut table = CidrTable::default();
-                for (i, m) in group.members.iter().enumerate() {
-                    let turnout_model::Policy::Cidr { location, .. } = &m.policy else { continue };
-                    for net in collection.locations.get(location).into_iter().flatten() {
-                        table.map.insert(*net, i as u32);
-                        let longest = match net {
-                            ipnet::IpNet::V4(_) => &mut table.longest.0,
-                            ipnet::IpNet::V6(_) => &mut table.longest.1,
-                        };
-                        *longest = (*longest).max(net.prefix_len());
-                    }
-                }
-                snap.groups[gi as usize].table =
-                    u32::try_from(snap.cidr_tables.len()).map_err(|_| SnapshotError::TooLarge)?;
-                snap.cidr_tables.push(table);
-            }
+        if let Some(group) = z.group(name, rt) {
+            w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
+            let kind = group.members[0].policy.kind();
+            snap.groups.push(WireGroup { kind, owner: id, members: Run::default(), table: NONE });
+            pending.push((w.group, name, id, rt, group));
         }
-        // validate() guarantees the SOA; this only keeps a broken zone from panicking.
-        let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
-            let errors = vec![ZoneError::NoSoa(z.apex().clone())];
-            return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
-        };
-        let negative = snap.encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum))?;
-        snap.rrsets.push(negative);
-        snap.zones.push(ZoneInfo {
-            apex: map[z.apex().as_wire()],
-            negative_soa: (snap.rrsets.len() - 1) as u32,
-        });
-        snap.summary.push((z.apex().clone(), soa.serial, z.record_count()));
+        snap.rrsets.push(w);
     }
+    if let Some((c, start)) = current {
+        snap.nodes[c as usize].rrsets = Run::since(start, &snap.rrsets)?;
+    }
+    // Members' own records go after every node's run: they are reached only through a
+    // group. Alias members point at their target node's RRset.
+    for (gi, name, id, rt, group) in pending {
+        // A multivalue answer is one RRset: every record gets the smallest TTL (RFC 2181 §5.2).
+        let multivalue_ttl = group
+            .members
+            .iter()
+            .filter_map(|m| match &m.answer {
+                MemberAnswer::Records(r) => Some(r.ttl),
+                MemberAnswer::Alias { .. } => None,
+            })
+            .min()
+            .filter(|_| snap.groups[gi as usize].kind == PolicyKind::Multivalue);
+        let mut wire = Vec::with_capacity(group.members.len());
+        for m in &group.members {
+            let (rrset, alias, eth) = match &m.answer {
+                MemberAnswer::Records(records) => {
+                    let ttl = multivalue_ttl.unwrap_or(records.ttl);
+                    let mut w = snap.encode_rrset(rt, records, ttl)?;
+                    if matches!(rt, RType::NS | RType::MX | RType::SRV) {
+                        (w.glue_required, w.extra) =
+                            snap.additional_targets(records, w.records, rt, id, map, &has_addr)?;
+                    }
+                    let i =
+                        u32::try_from(snap.rrsets.len()).map_err(|_| SnapshotError::TooLarge)?;
+                    snap.rrsets.push(w);
+                    (i, false, false)
+                }
+                MemberAnswer::Alias { target, evaluate_target_health } => {
+                    let missing = || SnapshotError::AliasTargetMissing {
+                        name: name.clone(),
+                        rtype: rt,
+                        target: target.clone(),
+                    };
+                    let node = *map.get(target.as_wire()).ok_or_else(missing)?;
+                    let run = snap.nodes[node as usize].rrsets;
+                    let at = run.of(&snap.rrsets).iter().position(|s| s.rtype == rt);
+                    let at = at.ok_or_else(missing)?;
+                    (run.start + at as u32, true, *evaluate_target_health)
+                }
+            };
+            let slot = match &m.slot {
+                None => NONE,
+                Some(slot) => {
+                    let next =
+                        u32::try_from(snap.slots.len()).map_err(|_| SnapshotError::TooLarge)?;
+                    *slot_ids.entry(Arc::as_ptr(slot)).or_insert_with(|| {
+                        snap.slots.push(Arc::clone(slot));
+                        next
+                    })
+                }
+            };
+            let (weight, key) = match &m.policy {
+                turnout_model::Policy::Weighted(w) => (*w, 0),
+                turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
+                turnout_model::Policy::Cidr { location, .. } if location == "*" => (0, 1),
+                _ => (0, NONE),
+            };
+            let (bias, coords) = match &m.policy {
+                turnout_model::Policy::Geoproximity(g) => (
+                    g.bias,
+                    match g.locator {
+                        turnout_model::records::GeoproximityLocator::Coordinates {
+                            latitude,
+                            longitude,
+                        } => Some((latitude as f32, longitude as f32)),
+                        turnout_model::records::GeoproximityLocator::Region(_) => None,
+                    },
+                ),
+                _ => (0, None),
+            };
+            wire.push(WireMember { rrset, slot, weight, alias, eth, key, bias });
+            snap.member_coords.push(coords);
+            snap.member_info.push(MemberInfo {
+                set_id: m.set_id.as_str().into(),
+                check: m.check.as_deref().map(Into::into),
+                policy: m.policy.clone(),
+            });
+        }
+        let start = snap.members.len();
+        snap.members.extend(wire);
+        snap.groups[gi as usize].members = Run::since(start, &snap.members)?;
+        if let Some(collection) = &group.collection {
+            let mut table = CidrTable::default();
+            for (i, m) in group.members.iter().enumerate() {
+                let turnout_model::Policy::Cidr { location, .. } = &m.policy else { continue };
+                for net in collection.locations.get(location).into_iter().flatten() {
+                    table.map.insert(*net, i as u32);
+                    let longest = match net {
+                        ipnet::IpNet::V4(_) => &mut table.longest.0,
+                        ipnet::IpNet::V6(_) => &mut table.longest.1,
+                    };
+                    *longest = (*longest).max(net.prefix_len());
+                }
+            }
+            snap.groups[gi as usize].table =
+                u32::try_from(snap.cidr_tables.len()).map_err(|_| SnapshotError::TooLarge)?;
+            snap.cidr_tables.push(table);
+        }
+    }
+    // validate() guarantees the SOA; this only keeps a broken zone from panicking.
+    let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
+        let errors = vec![ZoneError::NoSoa(z.apex().clone())];
+        return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+    };
+    let negative = snap.encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum))?;
+    snap.rrsets.push(negative);
+    snap.apex = map[z.apex().as_wire()];
+    snap.negative_soa = (snap.rrsets.len() - 1) as u32;
+    snap.summary = Some((z.apex().clone(), soa.serial, z.record_count()));
     snap.names.shrink_to_fit();
     snap.wire.shrink_to_fit();
     snap.spans.shrink_to_fit();
@@ -642,10 +922,11 @@ fn build(mut order: Vec<&Zone>) -> Result<Snapshot, SnapshotError> {
     snap.records.shrink_to_fit();
     snap.rrsets.shrink_to_fit();
     snap.nodes.shrink_to_fit();
+    snap.extras.shrink_to_fit();
     Ok(snap)
 }
 
-impl Snapshot {
+impl ZonePart {
     /// Appends the records of an RRset to the arenas.
     fn encode_rrset(
         &mut self,
@@ -694,11 +975,13 @@ impl Snapshot {
         })
     }
 
-    /// Appends the nodes whose addresses follow an NS, MX or SRV RRset into the additional
-    /// section: (required glue, optional extras).
+    /// Appends what follows an NS, MX or SRV RRset (its records `records`, already encoded)
+    /// into the additional section: (required glue, optional extras).
+    #[allow(clippy::too_many_arguments)]
     fn additional_targets(
         &mut self,
         set: &RRset,
+        records: Run,
         rt: RType,
         owner: NodeId,
         zone_map: &FxHashMap<&[u8], NodeId>,
@@ -706,8 +989,9 @@ impl Snapshot {
     ) -> Result<(Run, Run), SnapshotError> {
         let at_cut = self.node(owner).cut == Some(owner);
         let mut required: Vec<NodeId> = Vec::new();
-        let mut extra: Vec<NodeId> = Vec::new();
-        for rdata in &set.rdatas {
+        let mut extra: Vec<Extra> = Vec::new();
+        let starts: Vec<u32> = records.of(&self.records).iter().map(|r| r.bytes.start).collect();
+        for (rdata, start) in set.rdatas.iter().zip(starts) {
             for n in rdata.names(rt) {
                 let target = &rdata.as_wire()[n.offset..n.offset + n.len];
                 // Referral glue: addresses below the cut come from this zone's (occluded) data.
@@ -720,26 +1004,26 @@ impl Snapshot {
                     }
                     continue;
                 }
-                // Otherwise only authoritative data: a served node outside any delegation, or
-                // (for a referral) sibling glue in the same zone.
-                let candidate = self
-                    .find(target)
-                    .filter(|&id| self.node(id).cut.is_none())
-                    .or_else(|| if at_cut { zone_map.get(target).copied() } else { None });
-                if let Some(id) = candidate
-                    && has_addr[id as usize]
-                    && !extra.contains(&id)
-                {
-                    extra.push(id);
+                // Otherwise only authoritative data, wherever it is served (found at query
+                // time), or for a referral sibling glue in this zone.
+                let name = Run { start: start + 10 + n.offset as u32, len: n.len as u32 };
+                if extra.iter().any(|e| e.name.of(&self.wire) == target) {
+                    continue;
                 }
+                let sibling = zone_map
+                    .get(target)
+                    .copied()
+                    .filter(|&id| at_cut && has_addr[id as usize])
+                    .unwrap_or(NONE);
+                extra.push(Extra { name, sibling });
             }
         }
         let start = self.targets.len();
         self.targets.extend_from_slice(&required);
         let required = Run::since(start, &self.targets)?;
-        let start = self.targets.len();
-        self.targets.extend_from_slice(&extra);
-        Ok((required, Run::since(start, &self.targets)?))
+        let start = self.extras.len();
+        self.extras.extend_from_slice(&extra);
+        Ok((required, Run::since(start, &self.extras)?))
     }
 }
 

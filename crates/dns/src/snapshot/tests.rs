@@ -3,6 +3,8 @@
 //! behaviours over real sockets; these pin the internals (compression, truncation, the
 //! snapshot's index) close to the code.
 
+use std::collections::BTreeMap;
+
 use turnout_model::zonefile;
 use turnout_testkit::{QueryBuilder, render};
 
@@ -327,4 +329,206 @@ fn the_records_of_an_answer_come_in_rotating_order() {
         seen.insert(out[..n].to_vec());
     }
     assert_eq!(seen.len(), 2, "two orders on the wire");
+}
+
+/// A zone from zone-file text.
+fn zone(origin: &str, text: &str) -> Zone {
+    let origin = Name::parse_absolute(origin).expect("origin");
+    zonefile::parse_str(text, "test", Some(&origin)).expect("valid zone")
+}
+
+fn part(z: &Zone) -> Arc<ZonePart> {
+    Arc::new(ZonePart::build(z, None).expect("compiles"))
+}
+
+const SOA: &str =
+    "@ 60 IN SOA ns1.a.test. admin.a.test. 1 3600 600 86400 30\n@ 60 IN NS ns1.a.test.\n";
+
+#[test]
+fn a_part_is_shared_and_what_crosses_zones_follows_the_other_zone() {
+    // a.test's MX names a host served by b.test; b.test changes, a.test's part is reused.
+    let a = part(&zone(
+        "a.test.",
+        &format!("{SOA}@ 60 IN MX 10 mail.b.test.\nns1 60 IN A 192.0.2.1\n"),
+    ));
+    let b1 = zone("b.test.", &format!("{SOA}mail 60 IN A 192.0.2.25\n"));
+    let b2 = zone("b.test.", &format!("{SOA}mail 60 IN A 192.0.2.26\n"));
+    let q = QueryBuilder::new("a.test", "MX");
+    let first = Snapshot::assemble([Arc::clone(&a), part(&b1)], None).expect("assembles");
+    let r = ask_on(&first, &q, Transport::Udp).1;
+    assert_eq!(lines(&r, "ar "), ["ar mail.b.test. 60 IN A 192.0.2.25"], "{r}");
+    let second = Snapshot::assemble([Arc::clone(&a), part(&b2)], None).expect("assembles");
+    let r = ask_on(&second, &q, Transport::Udp).1;
+    assert_eq!(lines(&r, "ar "), ["ar mail.b.test. 60 IN A 192.0.2.26"], "{r}");
+    assert_eq!(Arc::strong_count(&a), 3, "both snapshots share a.test's part");
+    // Without b.test the MX is answered with no additional address.
+    let alone = Snapshot::assemble([Arc::clone(&a)], None).expect("assembles");
+    let r = ask_on(&alone, &q, Transport::Udp).1;
+    assert!(lines(&r, "ar ").is_empty(), "{r}");
+    assert_eq!(lines(&r, "an ").len(), 1, "{r}");
+}
+
+#[test]
+fn a_child_zone_added_later_takes_its_names_and_its_ds_from_the_parent() {
+    let parent = part(&zone(
+        "a.test.",
+        &format!(
+            "{SOA}sub 60 IN NS ns.sub.a.test.\nns.sub 60 IN A 192.0.2.7\nns1 60 IN A 192.0.2.1\n"
+        ),
+    ));
+    let only_parent = Snapshot::assemble([Arc::clone(&parent)], None).expect("assembles");
+    let r = ask_on(&only_parent, &QueryBuilder::new("www.sub.a.test", "A"), Transport::Udp).1;
+    assert!(r.starts_with("rcode NOERROR\nflags qr\n"), "a referral: {r}");
+    let child = part(&zone(
+        "sub.a.test.",
+        "@ 30 IN SOA ns.sub.a.test. admin.a.test. 1 3600 600 86400 30\n@ 30 IN NS ns.sub.a.test.\nns 30 IN A 192.0.2.7\nwww 30 IN A 192.0.2.80\n",
+    ));
+    let both =
+        Snapshot::assemble([Arc::clone(&child), Arc::clone(&parent)], None).expect("assembles");
+    let r = ask_on(&both, &QueryBuilder::new("www.sub.a.test", "A"), Transport::Udp).1;
+    assert_eq!(lines(&r, "an "), ["an www.sub.a.test. 30 IN A 192.0.2.80"], "{r}");
+    // DS at the child's apex is the parent's to answer (RFC 4035 §3.1.4.1): NODATA with its SOA.
+    let r = ask_on(&both, &QueryBuilder::new("sub.a.test", "DS"), Transport::Udp).1;
+    assert!(r.contains("ns a.test. 30 IN SOA"), "{r}");
+    assert!(
+        matches!(
+            Snapshot::assemble([Arc::clone(&child), child], None),
+            Err(SnapshotError::DuplicateZone(_))
+        ),
+        "the same apex twice is refused"
+    );
+}
+
+#[test]
+fn updates_add_replace_and_remove_zones_and_share_what_they_do_not_touch() {
+    let parent = part(&zone(
+        "a.test.",
+        &format!(
+            "{SOA}sub 60 IN NS ns.sub.a.test.\nns.sub 60 IN A 192.0.2.7\nns1 60 IN A 192.0.2.1\n"
+        ),
+    ));
+    let child = part(&zone(
+        "sub.a.test.",
+        "@ 30 IN SOA ns.sub.a.test. admin.a.test. 1 3600 600 86400 30\n@ 30 IN NS ns.sub.a.test.\nns 30 IN A 192.0.2.7\nwww 30 IN A 192.0.2.80\n",
+    ));
+    let others: Vec<Arc<ZonePart>> = (0..50)
+        .map(|i| part(&zone(&format!("o{i}.test."), &format!("{SOA}www 60 IN A 192.0.2.{i}\n"))))
+        .collect();
+    let first = Snapshot::assemble(others.iter().cloned().chain([Arc::clone(&parent)]), None)
+        .expect("assembles");
+    let a =
+        |snap: &Snapshot, name: &str| ask_on(snap, &QueryBuilder::new(name, "A"), Transport::Udp).1;
+    assert!(a(&first, "www.sub.a.test").starts_with("rcode NOERROR\nflags qr\n"), "a referral");
+
+    // A child zone appears: its names are its own; the parent's below it are hidden.
+    let sub = Name::parse_absolute("sub.a.test.").unwrap();
+    let second = first.update([(sub.clone(), Some(Arc::clone(&child)))]).expect("updates");
+    assert_eq!(
+        lines(&a(&second, "www.sub.a.test"), "an "),
+        ["an www.sub.a.test. 30 IN A 192.0.2.80"]
+    );
+    assert_eq!(lines(&a(&second, "ns.sub.a.test"), "an "), ["an ns.sub.a.test. 30 IN A 192.0.2.7"]);
+    assert_eq!(second.zones().len(), 52);
+    // The other zones' parts are shared, and most index shards too.
+    let o7 = Name::parse_absolute("o7.test.").unwrap();
+    assert!(Arc::ptr_eq(first.part_of(&o7).unwrap(), second.part_of(&o7).unwrap()));
+    let shared = first.shards.iter().zip(second.shards.iter()).filter(|(x, y)| Arc::ptr_eq(x, y));
+    assert!(shared.count() > SHARDS - 16, "a small change copies only the shards it writes");
+
+    // One zone replaced: the new records are served, the old ones are gone.
+    let o7b = part(&zone("o7.test.", &format!("{SOA}api 60 IN A 192.0.2.77\n")));
+    let third = second.update([(o7.clone(), Some(o7b))]).expect("updates");
+    assert!(a(&third, "www.o7.test").starts_with("rcode NXDOMAIN"), "{}", a(&third, "www.o7.test"));
+    assert_eq!(lines(&a(&third, "api.o7.test"), "an "), ["an api.o7.test. 60 IN A 192.0.2.77"]);
+    assert_eq!(
+        lines(&a(&second, "www.o7.test"), "an "),
+        ["an www.o7.test. 60 IN A 192.0.2.7"],
+        "the old snapshot is untouched"
+    );
+
+    // The child goes away: the parent answers for its names again (a referral); o7 leaves too,
+    // and a new zone takes its place.
+    let n1 = Name::parse_absolute("n1.test.").unwrap();
+    let n1p = part(&zone("n1.test.", &format!("{SOA}www 60 IN A 192.0.2.201\n")));
+    let fourth = third.update([(sub, None), (o7, None), (n1, Some(n1p))]).expect("updates");
+    assert!(
+        a(&fourth, "www.sub.a.test").starts_with("rcode NOERROR\nflags qr\n"),
+        "a referral again"
+    );
+    assert!(a(&fourth, "api.o7.test").starts_with("rcode REFUSED"), "o7 is no longer served");
+    assert_eq!(lines(&a(&fourth, "www.n1.test"), "an "), ["an www.n1.test. 60 IN A 192.0.2.201"]);
+    assert_eq!(fourth.zones().len(), 51);
+    assert_eq!(fourth.parts.len(), 52, "the new zone filled the hole the removed one left");
+}
+
+/// A random zone at `apex` over a small pool of names (some of them inside the other apexes,
+/// so zones shadow and delegate to each other), single-record RRsets (answers do not rotate).
+fn random_zone(rng: &mut fastrand::Rng, apex: &str) -> Zone {
+    let mut text = format!(
+        "{apex} 60 IN SOA ns1.{apex} admin.{apex} {} 3600 600 86400 30\n{apex} 60 IN NS ns1.{apex}\n",
+        rng.u32(1..1000)
+    );
+    for label in ["www", "ns1", "mail", "x.y", "*", "b", "www.b", "c", "www.c"] {
+        if rng.bool() {
+            let addr = rng.u8(1..250);
+            text.push_str(&format!("{label}.{apex} 60 IN A 192.0.2.{addr}\n"));
+        }
+    }
+    if rng.bool() {
+        text.push_str(&format!(
+            "{apex} 60 IN MX 10 mail.{}\n",
+            ["t.", "a.t.", "b.a.t.", "c.t."][rng.usize(0..4)]
+        ));
+    }
+    if rng.bool() && apex != "b.a.t." {
+        let child = if apex == "a.t." { "b.a.t." } else { "a.t." };
+        if child.ends_with(apex) {
+            text.push_str(&format!("{child} 60 IN NS ns.{child}\nns.{child} 60 IN A 192.0.2.99\n"));
+        }
+    }
+    zone(apex, &text)
+}
+
+#[test]
+fn any_sequence_of_updates_answers_as_a_snapshot_built_from_scratch() {
+    let apexes = ["t.", "a.t.", "b.a.t.", "c.t."];
+    let mut queries = Vec::new();
+    for apex in apexes {
+        for label in
+            ["", "www.", "ns1.", "mail.", "x.y.", "y.", "nope.", "www.b.", "b.", "c.", "www.c."]
+        {
+            for qtype in ["A", "NS", "MX", "DS"] {
+                queries.push((format!("{label}{apex}"), qtype));
+            }
+        }
+    }
+    for seed in 0..40 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut served: BTreeMap<Name, Arc<ZonePart>> = BTreeMap::new();
+        let mut snap = Snapshot::empty();
+        for step in 0..12 {
+            let mut changes = Vec::new();
+            for apex in apexes {
+                if rng.u8(0..3) == 0 {
+                    let name = Name::parse_absolute(apex).unwrap();
+                    let next = rng.bool().then(|| part(&random_zone(&mut rng, apex)));
+                    match &next {
+                        Some(p) => served.insert(name.clone(), Arc::clone(p)),
+                        None => served.remove(&name),
+                    };
+                    changes.push((name, next));
+                }
+            }
+            snap = snap.update(changes).expect("updates");
+            let scratch = Snapshot::assemble(served.values().cloned(), None).expect("assembles");
+            for (name, qtype) in &queries {
+                let q = QueryBuilder::new(name, qtype);
+                assert_eq!(
+                    ask_on(&snap, &q, Transport::Udp).1,
+                    ask_on(&scratch, &q, Transport::Udp).1,
+                    "seed {seed}, step {step}: {name} {qtype}"
+                );
+            }
+        }
+    }
 }
