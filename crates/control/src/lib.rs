@@ -6,7 +6,7 @@
 //!  API handler ──plan (turnout-model)──▶ Store::txn (compare the zones' SOA revisions)
 //!                                              │ watch
 //!  sync task ◀─────────────────────────────────┘
-//!     Config::apply ─▶ compile changed zones ─▶ Snapshot::build ─▶ SnapshotHandle::publish
+//!     Config::apply ─▶ compile changed zones ─▶ Snapshot::update ─▶ SnapshotHandle::publish
 //!     ─▶ served revision (changes at or below it are INSYNC)
 //! ```
 //! This crate owns the key layout ([`keys`]) and the meaning of stored values; it must not know

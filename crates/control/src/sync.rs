@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
-use turnout_dns::{Snapshot, SnapshotHandle};
+use turnout_dns::{SnapshotHandle, ZonePart};
 use turnout_model::{Name, Zone, ZoneRecords};
 use turnout_store::{Revision, StoreError, WatchBatch};
 
@@ -130,6 +130,7 @@ pub async fn run_sync(
         on_retired: options.on_retired,
         locator: options.locator,
         compiled: BTreeMap::new(),
+        static_parts: Vec::new(),
         shared: shared.clone(),
     };
     // The builder is its own task: a long build blocks its thread (block_in_place), never the
@@ -309,13 +310,19 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
     }
 }
 
+/// Bytes a retired snapshot must free for the builder to hand memory back to the OS.
+const TRIM_AFTER_FREEING: usize = 32 << 20;
+
 struct Builder {
     control: Arc<Control>,
     handle: SnapshotHandle,
     static_zones: StaticZones,
     on_retired: Option<fn()>,
     locator: Option<Arc<turnout_dns::locate::Locator>>,
-    compiled: BTreeMap<Name, Zone>,
+    /// Each store zone's compiled part, shared by every snapshot that serves it.
+    compiled: BTreeMap<Name, Arc<ZonePart>>,
+    /// The zone files' parts, compiled when the files change.
+    static_parts: Vec<Arc<ZonePart>>,
     shared: Arc<Shared>,
 }
 
@@ -338,7 +345,7 @@ impl Builder {
                 continue;
             };
             let served = if dirty.all || rebuild_static || !dirty.zones.is_empty() {
-                self.build(&dirty, revision)
+                self.build(&dirty, rebuild_static, revision)
             } else {
                 true
             };
@@ -355,27 +362,70 @@ impl Builder {
         }
     }
 
-    /// Recompiles and publishes; true when every dirty zone is in the published snapshot.
-    fn build(&mut self, dirty: &Dirty, revision: Revision) -> bool {
+    /// Recompiles the dirty zones (and the zone files' zones when they changed), assembles a
+    /// snapshot that shares every other zone's part with the one served, and publishes it;
+    /// true when every dirty zone is in the published snapshot.
+    fn build(&mut self, dirty: &Dirty, rebuild_static: bool, revision: Revision) -> bool {
         let started = Instant::now();
         let static_zones = Arc::clone(&self.static_zones.borrow());
+        let mut static_failed = false;
+        if rebuild_static || self.static_parts.len() != static_zones.len() {
+            let parts = tokio::task::block_in_place(|| {
+                static_zones
+                    .iter()
+                    .map(|z| ZonePart::build(z, self.locator.as_ref()).map(Arc::new))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match parts {
+                Ok(parts) => self.static_parts = parts,
+                Err(e) => {
+                    error!("the zone files cannot be served ({e}); serving their previous version");
+                    static_failed = true;
+                }
+            }
+        }
         let static_apexes: BTreeSet<&Name> = static_zones.iter().map(Zone::apex).collect();
         let (recompiled, failed) =
             tokio::task::block_in_place(|| self.recompile(dirty, &static_apexes));
         let compiled_in = started.elapsed();
-        let zones = static_zones.iter().chain(
-            self.compiled.iter().filter(|(apex, _)| !static_apexes.contains(apex)).map(|(_, z)| z),
-        );
-        let built = tokio::task::block_in_place(|| Snapshot::build(zones));
-        let built = built.map(|s| match &self.locator {
-            Some(l) => s.with_locator(Arc::clone(l)),
-            None => s,
-        });
-        match built {
+        // The served snapshot with only the zones whose part changed replaced: the zone files'
+        // zones, the store's (a zone file wins), and removals.
+        let current = self.handle.load();
+        let changed = |apex: &Name, part: &Arc<ZonePart>| {
+            !current.part_of(apex).is_some_and(|p| Arc::ptr_eq(p, part))
+        };
+        let mut changes: Vec<(Name, Option<Arc<ZonePart>>)> = Vec::new();
+        for part in &self.static_parts {
+            let apex = part.apex_name();
+            if changed(&apex, part) {
+                changes.push((apex, Some(Arc::clone(part))));
+            }
+        }
+        for (apex, part) in &self.compiled {
+            if !static_apexes.contains(apex) && changed(apex, part) {
+                changes.push((apex.clone(), Some(Arc::clone(part))));
+            }
+        }
+        for (apex, _, _) in current.zones() {
+            if !static_apexes.contains(apex) && !self.compiled.contains_key(apex) {
+                changes.push((apex.clone(), None));
+            }
+        }
+        // What the retired snapshot frees: the parts replaced or removed (the rest is shared).
+        let freed: usize = changes
+            .iter()
+            .filter_map(|(apex, _)| current.part_of(apex))
+            .map(|p| p.heap_bytes())
+            .sum();
+        let next = tokio::task::block_in_place(|| current.update(changes));
+        drop(current);
+        match next {
             Ok(snapshot) => {
                 let count = snapshot.zones().len();
                 let retired = self.handle.publish(snapshot);
-                let on_retired = self.on_retired;
+                // Handing memory back to the OS walks the whole heap: worth it only when a
+                // large part went away, not for every small change.
+                let on_retired = self.on_retired.filter(|_| freed >= TRIM_AFTER_FREEING);
                 tokio::task::spawn_blocking(move || {
                     retired.release();
                     if let Some(f) = on_retired {
@@ -387,7 +437,7 @@ impl Builder {
                      {count} served, snapshot published after {:?}",
                     started.elapsed()
                 );
-                failed == 0
+                failed == 0 && !static_failed
             }
             Err(e) => {
                 error!("revision {revision} not served: {e}; serving the previous snapshot");
@@ -432,17 +482,20 @@ impl Builder {
             count += 1;
             let health = self.control.health();
             let collection = |name: &str| collections.get(name).cloned();
-            match compile_zone(&records, &|name| health.slot(name), &collection) {
-                Ok(zone) => {
-                    self.compiled.insert(apex, zone);
+            let part = compile_zone(&records, &|name| health.slot(name), &collection)
+                .map_err(|errors| {
+                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                })
+                .and_then(|zone| {
+                    ZonePart::build(&zone, self.locator.as_ref()).map_err(|e| e.to_string())
+                });
+            match part {
+                Ok(part) => {
+                    self.compiled.insert(apex, Arc::new(part));
                 }
                 Err(errors) => {
                     failed += 1;
-                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    error!(
-                        "zone {apex} cannot be served ({}); serving its previous version",
-                        errors.join("; ")
-                    );
+                    error!("zone {apex} cannot be served ({errors}); serving its previous version");
                 }
             }
         }
