@@ -539,10 +539,14 @@ impl Control {
             }
             let collections: BTreeMap<String, _> =
                 st.collections.iter().map(|(k, (_, c))| (k.clone(), Arc::clone(c))).collect();
+            // Only a zone with a health-checked record can answer differently when statuses
+            // change: the others are neither compiled nor compared.
             let zones: Vec<Arc<turnout_model::ZoneRecords>> = st
                 .records
                 .iter()
-                .filter(|(a, _)| st.zones.contains_key(*a))
+                .filter(|(a, r)| {
+                    st.zones.contains_key(*a) && r.sets.values().any(|s| s.health_check.is_some())
+                })
                 .map(|(_, r)| Arc::clone(r))
                 .collect();
             (refusals, status, collections, zones)
@@ -572,22 +576,24 @@ fn answers_after(
     use std::sync::Arc;
     use turnout_model::health::{HealthSlot, Status};
 
-    let mut compiled = Vec::new();
+    // The live snapshot with each of these zones recompiled under `status`; every other zone's
+    // part is shared with it.
+    let locator = live.locator();
+    let mut changes = Vec::new();
     for records in zones {
         let slot = |name: &str| {
             Arc::new(HealthSlot::new(status.get(name).copied().unwrap_or(Status::Healthy)))
         };
-        match turnout_model::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned())
-        {
-            Ok(zone) => compiled.push(zone),
-            Err(_) => tracing::debug!("what-if: zone {} does not compile; left out", records.apex),
+        let zone =
+            turnout_model::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned());
+        match zone.map(|z| turnout_dns::ZonePart::build(&z, locator.as_ref())) {
+            Ok(Ok(part)) => changes.push((records.apex.clone(), Some(Arc::new(part)))),
+            _ => tracing::debug!("what-if: zone {} does not compile; left out", records.apex),
         }
     }
-    let mut after = turnout_dns::Snapshot::build(&compiled)
+    let after = live
+        .update(changes)
         .map_err(|e| invalid("states", format!("cannot compile the zones: {e}")))?;
-    if let Some(locator) = live.locator() {
-        after = after.with_locator(locator);
-    }
     // Every policy group, asked before and after with the same draw.
     let mut answers = Vec::new();
     for records in zones {
