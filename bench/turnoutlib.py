@@ -35,7 +35,7 @@ class Server:
             [binary, "serve", "--dns", "127.0.0.1:0", "--api", "127.0.0.1:0",
              "--controls", "127.0.0.1:0", "--udp-workers", "1", "--data-dir", data_dir, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "RUST_LOG": "info"})
+            env={**os.environ, "RUST_LOG": os.environ.get("BENCH_LOG", "info")})
         self.log, self.api, self.dns, self.serving = [], None, None, False
         self.controls = None
         ready = threading.Event()
