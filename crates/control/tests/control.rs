@@ -95,6 +95,30 @@ async fn zone_lifecycle_and_insync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_recompiles_only_its_zone_and_shares_the_others() {
+    let f = start().await;
+    zone(&f, "a.test", None).await.unwrap();
+    let b = zone(&f, "b.test", None).await.unwrap();
+    assert!(f.control.wait_served(b.change.revision, Duration::from_secs(10)).await);
+    let apex = |n: &str| turnout_model::Name::parse_absolute(n).unwrap();
+    let before = f.handle.load();
+    let (a_before, b_before) =
+        (before.part_of(&apex("a.test.")).cloned(), before.part_of(&apex("b.test.")).cloned());
+    let change = submit(&f, "a.test", r#"{"changes":[{"action":"CREATE","record_set":{"name":"www","type":"A","ttl":60,"values":["192.0.2.1"]}}]}"#).await;
+    assert!(f.control.wait_served(change.revision, Duration::from_secs(10)).await);
+    let after = f.handle.load();
+    let b_after = after.part_of(&apex("b.test.")).cloned();
+    assert!(
+        Arc::ptr_eq(b_before.as_ref().unwrap(), b_after.as_ref().unwrap()),
+        "b.test's part is shared"
+    );
+    let a_after = after.part_of(&apex("a.test.")).cloned();
+    assert!(!Arc::ptr_eq(a_before.as_ref().unwrap(), a_after.as_ref().unwrap()), "a.test's is new");
+    assert_eq!(after.zones().len(), 2);
+    f.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_on_one_zone_all_land() {
     let f = start().await;
     zone(&f, "c.test", None).await.unwrap();
