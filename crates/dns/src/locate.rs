@@ -405,6 +405,29 @@ impl Locator {
     }
 }
 
+/// A location as a number: its kind (1 continent, 2 country, 3 subdivision, 4 the default)
+/// and up to three letters.
+pub(crate) fn key(kind: u32, code: [u8; 3]) -> u32 {
+    kind << 24 | u32::from(code[0]) << 16 | u32::from(code[1]) << 8 | u32::from(code[2])
+}
+
+/// A geolocation record's location as a number the query path compares.
+pub(crate) fn geo_key(g: &turnout_model::geo::GeoLocation) -> u32 {
+    let bytes = |s: &str| {
+        let mut out = [0u8; 3];
+        for (o, b) in out.iter_mut().zip(s.bytes()) {
+            *o = b.to_ascii_uppercase();
+        }
+        out
+    };
+    match g {
+        turnout_model::geo::GeoLocation::Continent(c) => key(1, bytes(c)),
+        turnout_model::geo::GeoLocation::Country(c) => key(2, bytes(c)),
+        turnout_model::geo::GeoLocation::Subdivision(s) => key(3, bytes(s)),
+        turnout_model::geo::GeoLocation::Default => key(4, [0; 3]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,9 +26,9 @@
 
 use std::net::IpAddr;
 
+use crate::locate::key;
 use smallvec::SmallVec;
 use turnout_model::PolicyKind;
-use turnout_model::geo::GeoLocation;
 
 use crate::snapshot::{NONE, WireMember, WireRRset, ZonePart};
 
@@ -477,27 +477,6 @@ fn sample(
         pool.sort_unstable();
     }
     out.extend(pool);
-}
-
-fn key(kind: u32, code: [u8; 3]) -> u32 {
-    kind << 24 | u32::from(code[0]) << 16 | u32::from(code[1]) << 8 | u32::from(code[2])
-}
-
-/// A geolocation record's location as a number the query path compares.
-pub(crate) fn geo_key(g: &GeoLocation) -> u32 {
-    let bytes = |s: &str| {
-        let mut out = [0u8; 3];
-        for (o, b) in out.iter_mut().zip(s.bytes()) {
-            *o = b.to_ascii_uppercase();
-        }
-        out
-    };
-    match g {
-        GeoLocation::Continent(c) => key(1, bytes(c)),
-        GeoLocation::Country(c) => key(2, bytes(c)),
-        GeoLocation::Subdivision(s) => key(3, bytes(s)),
-        GeoLocation::Default => key(4, [0; 3]),
-    }
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ pub(crate) struct WireMember {
     pub(crate) alias: bool,
     /// An alias with evaluate-target-health.
     pub(crate) eth: bool,
-    /// Geolocation: the location's key ([`crate::policy::geo_key`]); latency: the region's
+    /// Geolocation: the location's key ([`crate::locate::geo_key`]); latency: the region's
     /// index in the latency map ([`NONE`]: not in the map).
     pub(crate) key: u32,
     /// Geoproximity: the bias, -99 to 99.
@@ -859,7 +859,7 @@ fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
             };
             let (weight, key) = match &m.policy {
                 turnout_model::Policy::Weighted(w) => (*w, 0),
-                turnout_model::Policy::Geolocation(g) => (0, crate::policy::geo_key(g)),
+                turnout_model::Policy::Geolocation(g) => (0, crate::locate::geo_key(g)),
                 turnout_model::Policy::Cidr { location, .. } if location == "*" => (0, 1),
                 _ => (0, NONE),
             };
