@@ -715,7 +715,7 @@ impl EndpointTask {
             let result = probe(&self.check, &self.policy).await;
             // A metric check without a value keeps its last known status, if so configured.
             let changed = match &self.check.kind {
-                CheckKind::Metric(m) if crate::metric::keeps_status(m, &result) => None,
+                CheckKind::Metric(m) if crate::probe::metric::keeps_status(m, &result) => None,
                 _ => {
                     observed_probes += 1;
                     machine.observe(result.success, Instant::now())

@@ -8,7 +8,6 @@
 
 pub mod engine;
 pub mod hysteresis;
-mod metric;
 pub mod probe;
 pub mod webhook;
 

@@ -7,6 +7,8 @@
 //! connect, TLS handshake and first byte are timed separately. Failures are classified; the
 //! class and a Route 53-style reason are what observations and metrics report.
 
+pub(crate) mod metric;
+
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -123,7 +125,7 @@ impl ProbeResult {
 pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
     let result = probe_target(check, policy).await;
     match &check.kind {
-        CheckKind::Metric(m) => crate::metric::settle(m, result),
+        CheckKind::Metric(m) => metric::settle(m, result),
         _ => result,
     }
 }
@@ -360,7 +362,7 @@ impl HttpProbe<'_> {
         let body = decode(&body, encoding.as_deref(), limit);
         let found = match self.judge {
             Judge::Metric(m) => {
-                let mut verdict = crate::metric::judge(m, code, &body);
+                let mut verdict = metric::judge(m, code, &body);
                 verdict.first_byte = Some(first_byte);
                 return verdict;
             }

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use turnout_model::metric::{InsufficientData, MetricCheck};
 
-use crate::probe::{FailureClass, ProbeResult};
+use super::{FailureClass, ProbeResult};
 
 #[derive(Deserialize)]
 struct Envelope {
