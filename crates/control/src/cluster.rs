@@ -21,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 use turnout_health::engine::Quorum;
 use turnout_store::{LeaseId, Op, Revision, StoreError, Txn};
 
-use crate::service::Control;
+use crate::node::Control;
 use crate::state::ObservedStatus;
+pub use crate::types::NodeRecord;
+use crate::types::Placement;
 use crate::{ControlError, keys};
 
 /// A node's registration lives this long unrenewed: a node that stops (or loses the store)
@@ -48,30 +50,6 @@ pub struct NodeIdentity {
     pub api: String,
     /// Its routing-control API.
     pub controls: String,
-}
-
-/// A node's record in the store (under the node's lease).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeRecord {
-    /// Its name.
-    pub name: String,
-    /// Its region.
-    pub region: String,
-    /// Its DNS listeners.
-    pub dns: Vec<String>,
-    /// Its API.
-    pub api: String,
-    /// Its routing-control API.
-    pub controls: String,
-    /// The store revision it serves (0: none yet), written when it passes a configuration
-    /// change (not on every revision: the records' own writes would then feed each other).
-    pub served_revision: Revision,
-    /// When it wrote this record, milliseconds since the epoch (shown, never compared).
-    pub updated_ms: u64,
-    /// The lease it is registered under (as the store says): its health reports count while
-    /// they were written under this one.
-    #[serde(default)]
-    pub lease: LeaseId,
 }
 
 /// A node as `GET /v1/cluster` shows it.
@@ -195,9 +173,6 @@ impl Control {
         Some(others.map_or(own, |o| o.min(own)))
     }
 }
-
-/// Where placed checks run: check -> the checkers (node names) that probe it.
-pub(crate) type Placement = BTreeMap<String, Arc<BTreeSet<String>>>;
 
 /// The checkers that probe `check` when it asks for `per_region` checkers of each region: in
 /// each region of `nodes`, those with the highest rendezvous score for the pair (check, node).
@@ -373,7 +348,7 @@ impl Registration {
                     let Some(healthy) = healthy else { return Op::delete(key) };
                     let status = if *healthy { "healthy" } else { "unhealthy" };
                     let o = ObservedStatus { status: status.to_owned(), at: at.clone(), run };
-                    Op::put(key, crate::service::to_json(&o))
+                    Op::put(key, crate::to_json(&o))
                 })
                 .collect();
             control.store().txn(Txn { success, ..Txn::default() }).await?;

@@ -10,7 +10,7 @@ use turnout_health::engine::Observation;
 use turnout_model::{Name, RType};
 
 use crate::ControlError;
-use crate::service::Control;
+use crate::node::Control;
 
 /// An explanation with the checks behind it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

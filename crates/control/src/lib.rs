@@ -11,24 +11,34 @@
 //! ```
 //! This crate owns the key layout ([`keys`]) and the meaning of stored values; it must not know
 //! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
+//!
+//! One module per concern, none importing another in a cycle: `node` is the handle every
+//! operation runs on ([`Control`]: the in-memory [`state::Config`], the store, the health
+//! engine, this node's status); `zones`, `checks`, `collections`, [`routing`] (routing
+//! controls) and [`cluster`] (membership) are the operations on each resource; `write` is the
+//! one write path they all commit through; `sync` follows the store and builds the snapshot.
 
 pub mod cluster;
 mod explain;
 pub mod routing;
 pub use explain::{CheckView, Explained};
+mod checks;
+mod collections;
 pub mod keys;
-mod service;
+mod node;
 pub mod state;
 mod sync;
 pub mod tokens;
 pub mod types;
 mod write;
+mod zones;
 
-pub use service::{
-    Control, ControlOptions, MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers,
-    default_records, parse_zone_name,
-};
+pub use node::{Control, ControlOptions};
 pub use sync::{StaticZones, SyncError, SyncOptions, run_sync};
+pub use zones::{
+    MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers, default_records,
+    parse_zone_name,
+};
 
 /// Reverts timed routing-control changes when they expire, checking every second until
 /// `shutdown`. A revert that safety rules refuse is retried a minute later (each attempt is
@@ -224,4 +234,21 @@ pub(crate) fn random_base32(n: usize) -> Result<String, StoreError> {
     getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
     Ok(data_encoding::BASE32_NOPAD.encode(&bytes))
+}
+
+/// A client error about `field`.
+pub(crate) fn invalid(field: &str, message: &str) -> ControlError {
+    ControlError::InvalidInput { field: field.to_owned(), message: message.to_owned() }
+}
+
+/// A stored value as JSON.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Hex SHA-256 of a token.
+pub(crate) fn hex_sha256(token: &str) -> String {
+    use sha2::Digest;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(token.as_bytes()))
 }

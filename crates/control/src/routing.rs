@@ -17,7 +17,7 @@ use turnout_model::controls::{
 use turnout_model::health::CheckKind;
 use turnout_store::{Op, StoreError, Txn};
 
-use crate::service::Control;
+use crate::node::Control;
 use crate::write::{Lane, Plan};
 use crate::{ControlError, keys, random_base32};
 

@@ -61,7 +61,7 @@ pub struct Config {
     /// (a control without a stored state is Off).
     pub control_states: BTreeMap<(String, String), (ControlState, Revision)>,
     /// Every node's record, by name.
-    pub nodes: BTreeMap<String, crate::cluster::NodeRecord>,
+    pub nodes: BTreeMap<String, crate::types::NodeRecord>,
     /// The last revision that changed the configuration (not a node record, not a health
     /// observation): what every node must serve for a change to be INSYNC.
     pub config_revision: Revision,
@@ -237,7 +237,7 @@ impl Config {
                 }
             }
         } else if key.starts_with(&keys::nodes()) {
-            if let Some(mut r) = decode::<crate::cluster::NodeRecord>(key, &kv.value) {
+            if let Some(mut r) = decode::<crate::types::NodeRecord>(key, &kv.value) {
                 // The store's word on the lease, not the record's.
                 r.lease = kv.lease;
                 let (name, lease, region) = (r.name.clone(), r.lease, r.region.clone());

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use turnout_store::{Compare, Op, Store, StoreError, Txn};
 
-use crate::service::hex_sha256;
+use crate::hex_sha256;
 use crate::types::TokenRecord;
 use crate::write::{Lane, Plan};
 use crate::{keys, now_rfc3339, random_base32};

@@ -1,8 +1,12 @@
 //! The control plane's data as it is stored and as the API shows it: zones, changes, tokens and
 //! pages. These are plain serde types shared by the daemon, the HTTP API and the CLI.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use turnout_model::RecordSetSpec;
+use turnout_store::{LeaseId, Revision};
 
 /// A request to create a zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,3 +195,30 @@ pub struct TokenRecord {
     /// RFC 3339.
     pub created_at: String,
 }
+
+/// A node's record in the store (under the node's lease).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Its name.
+    pub name: String,
+    /// Its region.
+    pub region: String,
+    /// Its DNS listeners.
+    pub dns: Vec<String>,
+    /// Its API.
+    pub api: String,
+    /// Its routing-control API.
+    pub controls: String,
+    /// The store revision it serves (0: none yet), written when it passes a configuration
+    /// change (not on every revision: the records' own writes would then feed each other).
+    pub served_revision: Revision,
+    /// When it wrote this record, milliseconds since the epoch (shown, never compared).
+    pub updated_ms: u64,
+    /// The lease it is registered under (as the store says): its health reports count while
+    /// they were written under this one.
+    #[serde(default)]
+    pub lease: LeaseId,
+}
+
+/// Where placed checks run: check -> the checkers (node names) that probe it.
+pub(crate) type Placement = BTreeMap<String, Arc<BTreeSet<String>>>;

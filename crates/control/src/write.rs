@@ -27,7 +27,7 @@ use std::time::Duration;
 use turnout_model::Name;
 use turnout_store::{Compare, Op, Revision, StoreError, Txn};
 
-use crate::service::Control;
+use crate::node::Control;
 use crate::state::Config;
 use crate::{ControlError, keys};
 
