@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
+use turnout_control::routing_controls::{AuditRecord, ControlUpdate, ControlView};
 use turnout_control::tokens::{NewToken, TokenInfo};
 use turnout_control::types::{
     ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
@@ -398,7 +398,7 @@ impl Client {
         &self,
         panel: &str,
         update: &ControlUpdate,
-    ) -> Result<turnout_control::routing::WhatIf, ClientError> {
+    ) -> Result<turnout_control::routing_controls::WhatIf, ClientError> {
         let path = format!("/v1/controls/{}?dry_run=true", encode_component(panel));
         self.send(Method::POST, &path, update).await
     }

@@ -112,7 +112,7 @@ impl Control {
     /// Where each check with `checkers_per_region` is placed, computed again only after
     /// something that moves it. Empty unless this node is registered under its checker name
     /// (a single node, or one not registered yet, probes every check).
-    fn placement(&self, st: &crate::state::Config) -> Arc<Placement> {
+    fn placement(&self, st: &crate::state::State) -> Arc<Placement> {
         if !st.nodes.contains_key(self.checker()) {
             return Arc::default();
         }

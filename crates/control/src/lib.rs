@@ -6,21 +6,21 @@
 //!  API handler ──plan (turnout-model)──▶ Store::txn (compare the zones' SOA revisions)
 //!                                              │ watch
 //!  sync task ◀─────────────────────────────────┘
-//!     Config::apply ─▶ compile changed zones ─▶ Snapshot::update ─▶ SnapshotHandle::publish
+//!     State::apply ─▶ compile changed zones ─▶ Snapshot::update ─▶ SnapshotHandle::publish
 //!     ─▶ served revision (changes at or below it are INSYNC)
 //! ```
 //! This crate owns the key layout ([`keys`]) and the meaning of stored values; it must not know
 //! about HTTP (that is `turnout-api`) or sockets (`turnout-dns`).
 //!
 //! One module per concern, none importing another in a cycle: `node` is the handle every
-//! operation runs on ([`Control`]: the in-memory [`state::Config`], the store, the health
-//! engine, this node's status); `zones`, `checks`, `collections`, [`routing`] (routing
-//! controls) and [`cluster`] (membership) are the operations on each resource; `write` is the
-//! one write path they all commit through; `sync` follows the store and builds the snapshot.
+//! operation runs on ([`Control`]: the in-memory [`state::State`], the store, the health
+//! engine, this node's status); `zones`, `checks`, `collections`, [`routing_controls`] and
+//! [`cluster`] (membership) are the operations on each resource; `write` is the one write path
+//! they all commit through; `sync` follows the store and builds the snapshot.
 
 pub mod cluster;
 mod explain;
-pub mod routing;
+pub mod routing_controls;
 pub use explain::{CheckView, Explained};
 mod checks;
 mod collections;

@@ -1,7 +1,7 @@
-//! The node's control handle: the in-memory [`Config`] and the revisions it has read and
+//! The node's control handle: the in-memory [`State`] and the revisions it has read and
 //! serves, the store, the health engine, and this node's status (store reachable, isolated).
 //! The operations on each resource are in their own modules (`zones`, `checks`,
-//! `collections`, `routing`, `cluster`); every write goes through `write.rs`.
+//! `collections`, `routing_controls`, `cluster`); every write goes through `write.rs`.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -13,7 +13,7 @@ use turnout_model::Name;
 use turnout_model::health::TargetPolicy;
 use turnout_store::{Revision, Store};
 
-use crate::state::Config;
+use crate::state::State;
 use crate::types::TokenRecord;
 use crate::{hex_sha256, keys};
 
@@ -39,7 +39,7 @@ pub struct ControlOptions {
 #[derive(Debug)]
 pub struct Control {
     store: Arc<dyn Store>,
-    state: RwLock<Config>,
+    state: RwLock<State>,
     state_revision: watch::Sender<Revision>,
     served: watch::Sender<Option<Revision>>,
     options: ControlOptions,
@@ -90,7 +90,7 @@ impl Control {
         }));
         Arc::new(Control {
             store,
-            state: RwLock::new(Config::default()),
+            state: RwLock::new(State::default()),
             state_revision: watch::Sender::new(0),
             served: watch::Sender::new(None),
             options,
@@ -128,11 +128,11 @@ impl Control {
     }
 
     /// The current configuration, read-locked (never hold it across an await).
-    pub fn read(&self) -> RwLockReadGuard<'_, Config> {
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn state_mut(&self) -> RwLockWriteGuard<'_, Config> {
+    pub(crate) fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -28,7 +28,7 @@ pub struct ZoneEntry {
 
 /// Everything the control plane knows, at one store revision.
 #[derive(Debug, Default)]
-pub struct Config {
+pub struct State {
     /// The store revision this state reflects.
     pub revision: Revision,
     /// Zone metadata by apex.
@@ -86,7 +86,7 @@ pub struct CallerReference {
     pub change: String,
 }
 
-/// Whether a write that read the key compares the key itself (see [`Config::revisions`]).
+/// Whether a write that read the key compares the key itself (see [`State::revisions`]).
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
@@ -133,15 +133,15 @@ fn is_config(key: &str) -> bool {
     !key.starts_with(&keys::nodes()) && !key.starts_with(&keys::health())
 }
 
-impl Config {
+impl State {
     /// Builds the state from a full range of [`keys::ROOT`], for the node whose observed
     /// health statuses are kept under `checker`.
-    pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (Config, Touched) {
-        let mut config = Config {
+    pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (State, Touched) {
+        let mut config = State {
             revision,
             checker: checker.to_owned(),
             placement_revision: revision,
-            ..Config::default()
+            ..State::default()
         };
         let mut touched = Touched::default();
         for kv in kvs {
@@ -170,7 +170,7 @@ impl Config {
         self.revision = self.revision.max(batch.revision);
     }
 
-    /// The mod revision of an object's key (0: absent), as [`Config::revisions`] keeps it.
+    /// The mod revision of an object's key (0: absent), as [`State::revisions`] keeps it.
     pub fn revision_of(&self, key: &str) -> Revision {
         self.revisions.get(key).copied().unwrap_or(0)
     }
@@ -560,9 +560,9 @@ mod tests {
             observed("ns2", "web", "healthy", 7),
             node("ns2", 7),
         ];
-        let (ns1, _) = Config::from_range(&kvs, 1, "ns1");
-        let (ns2, _) = Config::from_range(&kvs, 1, "ns2");
-        let (alone, _) = Config::from_range(&kvs, 1, keys::LOCAL_CHECKER);
+        let (ns1, _) = State::from_range(&kvs, 1, "ns1");
+        let (ns2, _) = State::from_range(&kvs, 1, "ns2");
+        let (alone, _) = State::from_range(&kvs, 1, keys::LOCAL_CHECKER);
         assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy));
         assert_eq!(ns2.observed.get("web"), Some(&Status::Healthy));
         assert_eq!(alone.observed.get("web"), None);

@@ -3,7 +3,7 @@
 //! Two loops share a "dirty" set:
 //! - the **follower** loads the whole configuration with one range, then follows the store's
 //!   watch from the next revision, applying each batch of revisions to the in-memory
-//!   [`Config`] at once (so API reads and validation see a write as soon as it is committed) and
+//!   [`State`] at once (so API reads and validation see a write as soon as it is committed) and
 //!   marking the zones it touched dirty;
 //! - the **builder** takes whatever is dirty, recompiles those zones, builds a new snapshot off
 //!   to the side, swaps it in with one atomic store, then advances the served revision (changes
@@ -23,7 +23,7 @@ use turnout_dns::{SnapshotHandle, ZonePart};
 use turnout_model::{Name, Zone, ZoneRecords};
 use turnout_store::{Revision, StoreError, WatchBatch};
 
-use crate::state::{Config, Touched};
+use crate::state::{State, Touched};
 use crate::{Control, keys};
 use turnout_model::compile::compile_zone;
 
@@ -197,7 +197,7 @@ fn write_copy(path: &std::path::Path, export: &turnout_store::Export) -> std::io
 }
 
 /// Makes `config` the node's state and hands its checks and controls to the health engine.
-fn install(control: &Control, config: Config) {
+fn install(control: &Control, config: State) {
     let checks: Vec<_> = config.checks.values().map(|(_, c)| c.clone()).collect();
     let observed = config.observed.clone();
     let controls = config.control_map();
@@ -217,7 +217,7 @@ fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) {
         }
     };
     let range = export.to_range();
-    let (config, touched) = Config::from_range(&range.kvs, range.revision, control.checker());
+    let (config, touched) = State::from_range(&range.kvs, range.revision, control.checker());
     install(control, config);
     shared.mark(touched, true, range.revision);
     warn!(
@@ -259,7 +259,7 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         Ok(r) => r,
         Err(e) => return e,
     };
-    let (config, touched) = Config::from_range(&range.kvs, range.revision, control.checker());
+    let (config, touched) = State::from_range(&range.kvs, range.revision, control.checker());
     install(control, config);
     control.set_store_reachable(true);
     control.health().set_quorum(control.quorum());

@@ -2,7 +2,7 @@
 //! checks, CIDR collections, control panels, routing-control states, tokens) goes through
 //! [`Control::write`].
 //!
-//! A write is *planned* against the in-memory [`Config`] at revision R: the planner records
+//! A write is *planned* against the in-memory [`State`] at revision R: the planner records
 //! every object it read ([`Reads`]: a key's mod revision, a zone's metadata and SOA, or every
 //! key under a prefix when it looked for users of an object) and returns the operations to
 //! run. The plan commits as **one store transaction that compares every key it read**, so a
@@ -28,7 +28,7 @@ use turnout_model::Name;
 use turnout_store::{Compare, Op, Revision, StoreError, Txn};
 
 use crate::node::Control;
-use crate::state::Config;
+use crate::state::State;
 use crate::{ControlError, keys};
 
 /// Plans tried before a write gives up with [`ControlError::Conflict`].
@@ -43,13 +43,13 @@ pub(crate) const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// What a plan read, to compare at commit.
 #[derive(Debug)]
 pub(crate) struct Reads<'a> {
-    st: &'a Config,
+    st: &'a State,
     keys: RefCell<BTreeMap<String, Revision>>,
     prefixes: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Reads<'a> {
-    fn new(st: &'a Config) -> Self {
+    fn new(st: &'a State) -> Self {
         Reads { st, keys: RefCell::default(), prefixes: RefCell::default() }
     }
 
@@ -65,7 +65,7 @@ impl<'a> Reads<'a> {
     pub(crate) fn zone(&self, apex: &Name) {
         self.object(keys::zone(apex));
         let soa = self.st.soa_revision.get(apex).copied().unwrap_or(0);
-        self.keys.borrow_mut().insert(keys::rrset(apex, &Config::soa_key(apex)), soa);
+        self.keys.borrow_mut().insert(keys::rrset(apex, &State::soa_key(apex)), soa);
     }
 
     /// The plan looked at every key under `prefix` (for users of an object it changes or
@@ -131,7 +131,7 @@ impl Control {
     pub(crate) async fn write<T>(
         &self,
         lane: Lane,
-        plan: impl FnMut(&Config, &Reads<'_>) -> Result<Plan<T>, ControlError>,
+        plan: impl FnMut(&State, &Reads<'_>) -> Result<Plan<T>, ControlError>,
     ) -> Result<Written<T>, ControlError> {
         match tokio::time::timeout(WRITE_DEADLINE, self.write_now(lane, plan)).await {
             Ok(outcome) => outcome,
@@ -145,7 +145,7 @@ impl Control {
     async fn write_now<T>(
         &self,
         lane: Lane,
-        mut plan: impl FnMut(&Config, &Reads<'_>) -> Result<Plan<T>, ControlError>,
+        mut plan: impl FnMut(&State, &Reads<'_>) -> Result<Plan<T>, ControlError>,
     ) -> Result<Written<T>, ControlError> {
         let lock = match lane {
             Lane::Config => &self.config_writer,
@@ -187,7 +187,7 @@ impl Control {
     /// runs).
     pub(crate) async fn plan_only<T>(
         &self,
-        plan: impl FnOnce(&Config, &Reads<'_>) -> Result<T, ControlError>,
+        plan: impl FnOnce(&State, &Reads<'_>) -> Result<T, ControlError>,
     ) -> Result<T, ControlError> {
         self.catch_up().await?;
         let st = self.read();

@@ -1,5 +1,5 @@
 //! Zones and change batches: creating and deleting zones, listing them and their record sets,
-//! submitting change batches (validated against the in-memory [`Config`], committed through
+//! submitting change batches (validated against the in-memory [`State`], committed through
 //! the one write path, `write.rs`: each plan records what it read and the store transaction
 //! compares it), and the change records.
 
@@ -12,7 +12,7 @@ use turnout_model::{
 use turnout_store::{Op, Revision, Txn};
 
 use crate::node::Control;
-use crate::state::{CallerReference, Config};
+use crate::state::{CallerReference, State};
 use crate::types::{
     ChangeInfo, ChangeRecord, ChangeStatus, CreateZone, DryRun, RecordSetPage, ZoneCreated,
     ZoneInfo, ZoneMeta, ZonePage,
@@ -328,7 +328,7 @@ impl Control {
         dry_run: bool,
     ) -> Result<Submitted, ControlError> {
         let default_zone = zone.map(|z| parse_zone_name(z, "zone")).transpose()?;
-        let plan_batch = |st: &Config, reads: &Reads<'_>| {
+        let plan_batch = |st: &State, reads: &Reads<'_>| {
             if let Some(apex) = &default_zone {
                 reads.zone(apex);
                 if !st.zones.contains_key(apex) {
@@ -383,7 +383,7 @@ impl Control {
 /// Adds one zone's writes (record sets and the SOA serial bump) to a write's operations (the
 /// plan read the zone: its metadata and SOA guard them).
 fn add_zone_delta(
-    st: &Config,
+    st: &State,
     apex: &Name,
     delta: &ZoneDelta,
     ops: &mut Vec<Op>,
@@ -391,7 +391,7 @@ fn add_zone_delta(
     if !st.zones.contains_key(apex) {
         return Err(ControlError::NoSuchZone(apex.clone()));
     }
-    let soa_key = Config::soa_key(apex);
+    let soa_key = State::soa_key(apex);
     for (key, set) in &delta.puts {
         if *key != soa_key {
             ops.push(Op::put(keys::rrset(apex, key), to_json(&set.to_spec())));
@@ -427,7 +427,7 @@ fn bump_serial(current: &RecordSet, given: Option<&RecordSet>) -> Result<RecordS
     Ok(out)
 }
 
-fn dry_run_of(st: &Config, zones: &std::collections::BTreeMap<Name, ZoneDelta>) -> DryRun {
+fn dry_run_of(st: &State, zones: &std::collections::BTreeMap<Name, ZoneDelta>) -> DryRun {
     let mut out = DryRun { puts: Vec::new(), deletes: Vec::new() };
     for (apex, delta) in zones {
         out.puts.extend(delta.puts.values().map(RecordSet::to_spec));
@@ -443,10 +443,10 @@ fn dry_run_of(st: &Config, zones: &std::collections::BTreeMap<Name, ZoneDelta>) 
     out
 }
 
-fn zone_info(st: &Config, apex: &Name) -> Option<ZoneInfo> {
+fn zone_info(st: &State, apex: &Name) -> Option<ZoneInfo> {
     let entry = st.zones.get(apex)?;
     let records = st.records.get(apex);
-    let soa_key = Config::soa_key(apex);
+    let soa_key = State::soa_key(apex);
     let serial = records
         .and_then(|z| z.sets.get(&soa_key))
         .and_then(|s| match &s.data {

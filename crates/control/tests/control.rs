@@ -179,7 +179,7 @@ async fn old_audit_records_are_pruned() {
     let panel: turnout_model::controls::ControlPanelSpec =
         serde_json::from_str(r#"{"name":"main","controls":["east"]}"#).unwrap();
     f.control.put_panel(&panel).await.unwrap();
-    let update: turnout_control::routing::ControlUpdate =
+    let update: turnout_control::routing_controls::ControlUpdate =
         serde_json::from_str(r#"{"states":{"east":"On"},"reason":"up"}"#).unwrap();
     f.control.update_controls("main", &update, "admin").await.unwrap();
     assert_eq!(f.control.control_history(None, 10).await.unwrap().len(), 1);

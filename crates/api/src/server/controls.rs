@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
+use turnout_control::routing_controls::{AuditRecord, ControlUpdate, ControlView};
 
 use super::{AppState, TokenName, json_body, query};
 use crate::error::ApiError;

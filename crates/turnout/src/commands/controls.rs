@@ -2,7 +2,7 @@
 //! list|create|delete` and `turnout token list|create|delete` (the configuration API).
 
 use turnout_api::client::Client;
-use turnout_control::routing::{AuditRecord, ControlUpdate, ControlView};
+use turnout_control::routing_controls::{AuditRecord, ControlUpdate, ControlView};
 use turnout_control::tokens::read_admin_token;
 use turnout_model::controls::SafetyRuleSpec;
 

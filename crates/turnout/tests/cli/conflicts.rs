@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use turnout_api::client::{Client, ClientError};
 use turnout_control::keys;
-use turnout_control::state::Config;
+use turnout_control::state::State;
 use turnout_store::{EtcdStore, Store};
 use turnout_testkit::etcd::Etcd;
 use turnout_testkit::process::Turnout;
@@ -62,7 +62,7 @@ fn upsert(record: serde_json::Value) -> turnout_model::ChangeBatchSpec {
 /// and CIDR location exists, and every routing-control state belongs to an existing panel.
 async fn assert_valid(store: &EtcdStore, round: usize) {
     let range = store.range(keys::ROOT).await.unwrap();
-    let (st, _) = Config::from_range(&range.kvs, range.revision, keys::LOCAL_CHECKER);
+    let (st, _) = State::from_range(&range.kvs, range.revision, keys::LOCAL_CHECKER);
     for zone in st.records.values() {
         for set in zone.sets.values() {
             if let Some(check) = &set.health_check {

@@ -135,7 +135,7 @@ fn parse_update(
 /// The panel an update names and its controls' states, after checking that the update names
 /// only its controls and rules.
 fn panel_states<'a>(
-    st: &'a crate::state::Config,
+    st: &'a crate::state::State,
     panel: &str,
     wanted: &BTreeMap<String, bool>,
     overrides: &BTreeSet<String>,
@@ -244,11 +244,7 @@ impl Control {
 }
 
 /// The first health check that follows a control of `panel` (or that one control).
-fn check_following(
-    st: &crate::state::Config,
-    panel: &str,
-    control: Option<&str>,
-) -> Option<String> {
+fn check_following(st: &crate::state::State, panel: &str, control: Option<&str>) -> Option<String> {
     st.checks.values().find_map(|(_, c)| match &c.kind {
         CheckKind::Control { panel: p, control: k }
             if p == panel && control.is_none_or(|x| x == k) =>
