@@ -582,7 +582,7 @@ fn answers_after(
         };
         let zone =
             turnout_model::compile::compile_zone(records, &slot, &|c| collections.get(c).cloned());
-        match zone.map(|z| turnout_dns::ZonePart::build(&z, locator.as_ref())) {
+        match zone.map(|z| turnout_dns::ZonePart::build_validated(&z, locator.as_ref())) {
             Ok(Ok(part)) => changes.push((records.apex.clone(), Some(Arc::new(part)))),
             _ => tracing::debug!("what-if: zone {} does not compile; left out", records.apex),
         }

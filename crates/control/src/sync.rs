@@ -487,7 +487,8 @@ impl Builder {
                     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                 })
                 .and_then(|zone| {
-                    ZonePart::build(&zone, self.locator.as_ref()).map_err(|e| e.to_string())
+                    ZonePart::build_validated(&zone, self.locator.as_ref())
+                        .map_err(|e| e.to_string())
                 });
             match part {
                 Ok(part) => {

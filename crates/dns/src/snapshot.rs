@@ -541,6 +541,20 @@ impl ZonePart {
         zone: &Zone,
         locator: Option<&Arc<crate::locate::Locator>>,
     ) -> Result<ZonePart, SnapshotError> {
+        let errors = zone.validate();
+        if !errors.is_empty() {
+            return Err(SnapshotError::InvalidZone { apex: zone.apex().clone(), errors });
+        }
+        ZonePart::build_validated(zone, locator)
+    }
+
+    /// [`ZonePart::build`] for a zone whose rules were just checked (what
+    /// `turnout_model::compile::compile_zone` returns): the rules are not checked again. A zone
+    /// that breaks them still gets an error or a part, never a panic.
+    pub fn build_validated(
+        zone: &Zone,
+        locator: Option<&Arc<crate::locate::Locator>>,
+    ) -> Result<ZonePart, SnapshotError> {
         let mut part = build(zone)?;
         if let Some(l) = locator {
             part.locate(Arc::clone(l));
@@ -724,10 +738,6 @@ impl ZonePart {
 
 /// Compiles one zone.
 fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
-    let errors = z.validate();
-    if !errors.is_empty() {
-        return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
-    }
     let mut snap = ZonePart::default();
 
     // 1. Nodes for every owner and every empty non-terminal up to the apex. The map borrows
@@ -779,6 +789,7 @@ fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
     }
     let mut slot_ids: HashMap<*const HealthSlot, u32> = HashMap::new();
     let map = &map;
+    let mut groups = z.groups().peekable();
     let mut current: Option<(NodeId, usize)> = None;
     let mut pending: Vec<(u32, &Name, NodeId, RType, &Group)> = Vec::new();
     for (name, rt, set) in z.rrsets() {
@@ -794,7 +805,12 @@ fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
             (w.glue_required, w.extra) =
                 snap.additional_targets(set, w.records, rt, id, map, &has_addr)?;
         }
-        if let Some(group) = z.group(name, rt) {
+        // Groups come in the order of the RRsets they belong to: walk both together.
+        while groups.peek().is_some_and(|&(n, t, _)| (n, t) < (name, rt)) {
+            groups.next();
+        }
+        let group = groups.next_if(|&(n, t, _)| (n, t) == (name, rt)).map(|(_, _, g)| g);
+        if let Some(group) = group {
             w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
             let kind = group.members[0].policy.kind();
             snap.groups.push(WireGroup { kind, owner: id, members: Run::default(), table: NONE });

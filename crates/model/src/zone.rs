@@ -394,6 +394,11 @@ impl Zone {
         self.groups.get(&(name.clone(), rtype))
     }
 
+    /// Every policy group in canonical order of (owner, type), the order of [`Zone::rrsets`].
+    pub fn groups(&self) -> impl Iterator<Item = (&Name, RType, &Group)> {
+        self.groups.iter().map(|((n, t), g)| (n, *t, g))
+    }
+
     /// One RRset.
     pub fn get(&self, name: &Name, rtype: RType) -> Option<&RRset> {
         self.rrsets.get(&(name.clone(), rtype))
