@@ -149,6 +149,12 @@ impl From<ControlError> for ApiError {
             ControlError::NotReady => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
             }
+            ControlError::NoSuchToken(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchToken", message).field("name")
+            }
+            ControlError::TokenExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "TokenAlreadyExists", message).field("name")
+            }
             ControlError::NoSuchCheck(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchHealthCheck", message).field("name")
             }

@@ -152,6 +152,12 @@ pub enum ControlError {
     /// No such health check.
     #[error("no health check {0:?}")]
     NoSuchCheck(String),
+    /// No API token with this name.
+    #[error("no token {0:?}")]
+    NoSuchToken(String),
+    /// An API token with this name exists.
+    #[error("a token named {0:?} exists")]
+    TokenExists(String),
     /// The health check is invalid; every problem is listed.
     #[error("the health check is invalid: {}", fields(.0))]
     InvalidCheck(Vec<turnout_model::FieldError>),

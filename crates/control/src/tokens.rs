@@ -169,7 +169,7 @@ impl crate::Control {
         self.write(Lane::Config, |st, reads| {
             reads.object(key.clone());
             if st.revision_of(&key) != 0 {
-                return Err(invalid("name", format!("a token named {name:?} exists")));
+                return Err(crate::ControlError::TokenExists(name.to_owned()));
             }
             Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
         })
@@ -188,10 +188,7 @@ impl crate::Control {
         self.write(Lane::Config, |st, reads| {
             reads.object(keys::token(name));
             if !st.tokens.values().any(|t| t.name == name) {
-                return Err(crate::ControlError::InvalidInput {
-                    field: "name".into(),
-                    message: format!("no token {name:?}"),
-                });
+                return Err(crate::ControlError::NoSuchToken(name.to_owned()));
             }
             Ok(Plan::Write { ops: vec![Op::delete(keys::token(name))], value: () })
         })

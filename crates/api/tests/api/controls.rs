@@ -173,6 +173,16 @@ async fn tokens_are_scoped_and_every_update_is_audited() {
     let controls = s.call(Method::POST, "/v1/tokens", Some(&made(r#""controls""#))).await.unwrap();
     let config = config["token"].as_str().unwrap().to_owned();
     let controls = controls["token"].as_str().unwrap().to_owned();
+    // A name in use is a conflict; deleting an unknown name is not found; admin stays.
+    let e = s.call(Method::POST, "/v1/tokens", Some(&made(r#""config""#))).await.unwrap_err();
+    assert_eq!(
+        (e.status, e.code.as_str(), e.field.as_deref()),
+        (409, "TokenAlreadyExists", Some("name"))
+    );
+    let e = s.call(Method::DELETE, "/v1/tokens/nobody", None).await.unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (404, "NoSuchToken"));
+    let e = s.call(Method::DELETE, "/v1/tokens/admin", None).await.unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (400, "InvalidInput"));
     let body = r#"{"state":"on","reason":"maintenance over"}"#;
     // A config token cannot flip a control; an anonymous caller neither.
     let e = s
