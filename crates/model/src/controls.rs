@@ -408,6 +408,10 @@ pub struct Refusal {
     pub rule: String,
     /// Why, for people.
     pub reason: String,
+    /// For a wait period: milliseconds until the rule's controls may change again (the
+    /// refusal ends by itself then). Absent for every other refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Checks an update of `panel` (control -> new state) against its rules; `states` holds every
@@ -450,6 +454,7 @@ pub fn check_update(
                             controls.join(", "),
                             verb(rule.criterion)
                         ),
+                        retry_after_ms: None,
                     });
                     continue;
                 }
@@ -465,6 +470,7 @@ pub fn check_update(
                             gating.join(", "),
                             verb(rule.criterion)
                         ),
+                        retry_after_ms: None,
                     });
                     continue;
                 }
@@ -486,6 +492,7 @@ pub fn check_update(
                     format_duration(Duration::from_millis(now_ms - at)),
                     format_duration(Duration::from_millis(left))
                 ),
+                retry_after_ms: Some(left),
             });
         }
     }

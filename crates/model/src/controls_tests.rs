@@ -81,6 +81,7 @@ fn wait_period_and_override() {
     let r = check_update(&p, &st, &update(&[("a", false)]), &BTreeSet::new(), 1_000_000);
     assert_eq!(r.len(), 1);
     assert!(r[0].reason.contains("changed 5s ago") && r[0].reason.contains("again in 5s"), "{r:?}");
+    assert_eq!(r[0].retry_after_ms, Some(5_000), "a wait period says when it ends");
     assert!(
         check_update(&p, &st, &update(&[("a", false)]), &BTreeSet::new(), 1_006_000).is_empty()
     );

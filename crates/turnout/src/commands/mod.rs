@@ -105,9 +105,12 @@ fn fail(e: &Failure) -> ExitCode {
             line(format!("  refused by {}: {}", refusal.rule, refusal.reason));
         }
         // A wait period ends by itself: say when, not how to override.
-        let waiting = api.refusals.iter().all(|r| r.reason.starts_with("wait period:"));
-        if !api.refusals.is_empty() && waiting {
-            line("  hint: retry once the wait period above has passed".to_owned());
+        let wait = api.refusals.iter().map(|r| r.retry_after_ms).collect::<Option<Vec<u64>>>();
+        if let Some(ms) = wait.and_then(|w| w.into_iter().max()) {
+            let after = turnout_model::duration::format_duration(std::time::Duration::from_secs(
+                ms.div_ceil(1000),
+            ));
+            line(format!("  hint: retry in {after}, once the wait period above has passed"));
         } else if !api.refusals.is_empty() {
             line(
                 "  hint: fix the state first, or name the rule with --override if you must".into(),

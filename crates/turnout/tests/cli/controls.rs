@@ -147,7 +147,7 @@ zones:
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("refused by settle: wait period:"), "{said}");
-    assert!(said.contains("hint: retry once the wait period above has passed"), "{said}");
+    assert!(said.contains("hint: retry in 1h, once the wait period above has passed"), "{said}");
     assert!(!said.contains("--override"), "{said}");
     // A refused batch prints each error once.
     let out = t.cli(&[
