@@ -208,7 +208,15 @@ async fn serve(
         Ok(AdminToken::Created(path)) => {
             info!("first start: wrote the admin API token to {} (mode 0600)", path.display());
         }
-        Ok(_) => {}
+        Ok(AdminToken::FileMissing(path)) => {
+            // Normal on a cluster node other than the first; a surprise on a single node.
+            let say = format!(
+                "the store has an admin API token, but {} does not exist: the node that made it                  has the file (or it was deleted, or the store restored from a backup); copy it                  here, or make another token with `turnout token create` and an admin token",
+                path.display()
+            );
+            if settings.store.is_some() { info!("{say}") } else { warn!("{say}") }
+        }
+        Ok(AdminToken::Exists) => {}
         // A remote store that is down (start from the local copy): the API has nothing to
         // write to anyway, and the token is checked again at the next start.
         Err(e @ turnout_store::StoreError::Unavailable(_)) if settings.store.is_some() => {

@@ -45,6 +45,14 @@ fn survives_sigkill_and_restores_from_a_backup() {
     let again = import();
     assert_eq!(again.status.code(), Some(3), "{}", text(&again));
     assert!(text(&again).contains("not empty"), "{}", text(&again));
+    // Without its token file, the restored node says where the admin token went.
+    let mut t = start(Some(&restored));
+    let log = t.log_text();
+    assert!(log.contains("the store has an admin API token, but"), "{log}");
+    assert!(log.contains("admin.token does not exist"), "{log}");
+    t.signal("TERM");
+    assert!(t.wait_exit(Duration::from_secs(10)).unwrap().success());
+    drop(t);
     // The restored store has the admin token's digest; the old token file still works.
     std::fs::copy(data.join("admin.token"), restored.join("admin.token")).unwrap();
     let t = start(Some(&restored));
