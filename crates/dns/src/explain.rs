@@ -93,9 +93,8 @@ pub struct Explanation {
 /// Records what selection does.
 #[derive(Default)]
 struct Recorder {
-    /// The decisions being recorded (innermost last): each one's index, its group's first
-    /// member, and whether each member's own health check passes.
-    stack: Vec<(usize, u32, Vec<bool>)>,
+    /// The decisions being recorded (innermost last), each with its group's first member.
+    stack: Vec<(usize, u32)>,
     decisions: Vec<Decision>,
 }
 
@@ -105,12 +104,10 @@ impl Trace for Recorder {
         let owner = Name::from_wire(part.name(g.owner)).map(|n| n.to_string());
         let first = g.members.start;
         let count = g.members.of(&part.members).len() as u32;
-        let mut checks = Vec::with_capacity(count as usize);
         let candidates = (first..first + count)
             .map(|i| {
                 let info = &part.member_info[i as usize];
                 let m = &part.members[i as usize];
-                checks.push(m.slot == NONE || part.slots[m.slot as usize].healthy());
                 let alias = m.alias.then(|| AliasView {
                     target: target_name(part, m.rrset),
                     evaluate_target_health: m.eth,
@@ -132,7 +129,7 @@ impl Trace for Recorder {
             .find(|s| s.group == group)
             .map(|s| s.rtype.to_string())
             .unwrap_or_default();
-        self.stack.push((self.decisions.len(), first, checks));
+        self.stack.push((self.decisions.len(), first));
         self.decisions.push(Decision {
             depth: self.stack.len() - 1,
             name: owner.unwrap_or_default(),
@@ -144,11 +141,11 @@ impl Trace for Recorder {
         });
     }
 
-    fn health(&mut self, member: u32, healthy: bool) {
-        let Some((at, first, checks)) = self.stack.last() else { return };
-        let i = (member - first) as usize;
-        let check_ok = checks.get(i).copied().unwrap_or(true);
-        if let Some(c) = self.decisions[*at].candidates.get_mut(i) {
+    fn health(&mut self, part: &ZonePart, member: u32, healthy: bool) {
+        let m = part.members[member as usize];
+        let check_ok = m.slot == NONE || part.slots[m.slot as usize].healthy();
+        let Some(&(at, first)) = self.stack.last() else { return };
+        if let Some(c) = self.decisions[at].candidates.get_mut((member - first) as usize) {
             c.healthy = healthy;
             c.unhealthy_because = (!healthy).then(|| {
                 if check_ok {
@@ -162,8 +159,8 @@ impl Trace for Recorder {
     }
 
     fn decided(&mut self, rule: Rule, members: &[u32]) {
-        let Some((at, first, _)) = self.stack.last() else { return };
-        let (d, first) = (&mut self.decisions[*at], *first);
+        let Some(&(at, first)) = self.stack.last() else { return };
+        let d = &mut self.decisions[at];
         d.rule = rule.describe().to_owned();
         d.last_resort = rule == Rule::LastResort;
         for m in members {

@@ -26,10 +26,10 @@
 
 use std::net::IpAddr;
 
-use crate::locate::key;
 use smallvec::SmallVec;
 use turnout_model::PolicyKind;
 
+use crate::locate::key;
 use crate::snapshot::{NONE, WireMember, WireRRset, ZonePart};
 
 /// The most records a multivalue group answers with, as in Route 53.
@@ -159,8 +159,8 @@ impl Rule {
 pub trait Trace {
     /// Selection enters the group of an RRset, in a zone's part.
     fn enter(&mut self, _part: &ZonePart, _group: u32) {}
-    /// A member's health was evaluated.
-    fn health(&mut self, _member: u32, _healthy: bool) {}
+    /// A member of the group entered last (in the same part) was evaluated.
+    fn health(&mut self, _part: &ZonePart, _member: u32, _healthy: bool) {}
     /// The group's answer was decided by `rule`, with these members.
     fn decided(&mut self, _rule: Rule, _members: &[u32]) {}
     /// Selection leaves the group.
@@ -210,7 +210,7 @@ impl ZonePart {
         let mut healthy: SmallVec<[bool; 16]> = SmallVec::new();
         for (i, m) in members.iter().enumerate() {
             let h = self.healthy(m, depth);
-            trace.health(first + i as u32, h);
+            trace.health(self, first + i as u32, h);
             healthy.push(h);
         }
         let any = healthy.iter().any(|h| *h);
