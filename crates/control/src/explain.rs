@@ -9,8 +9,8 @@ use turnout_dns::{Context, Explanation};
 use turnout_health::engine::Observation;
 use turnout_model::{Name, RType};
 
-use crate::ControlError;
 use crate::node::Control;
+use crate::{ControlError, invalid};
 
 /// An explanation with the checks behind it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,10 +44,6 @@ impl Control {
         rtype: &str,
         client: Option<&str>,
     ) -> Result<Explained, ControlError> {
-        let invalid = |field: &str, message: String| ControlError::InvalidInput {
-            field: field.to_owned(),
-            message,
-        };
         let name =
             Name::parse_absolute(name).map_err(|e| invalid("name", format!("{name:?}: {e}")))?;
         let rtype = RType::from_mnemonic(rtype)

@@ -243,8 +243,8 @@ pub(crate) fn random_base32(n: usize) -> Result<String, StoreError> {
 }
 
 /// A client error about `field`.
-pub(crate) fn invalid(field: &str, message: &str) -> ControlError {
-    ControlError::InvalidInput { field: field.to_owned(), message: message.to_owned() }
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ControlError {
+    ControlError::InvalidInput { field: field.to_owned(), message: message.into() }
 }
 
 /// A stored value as JSON.

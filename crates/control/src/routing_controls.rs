@@ -19,7 +19,7 @@ use turnout_store::{Op, StoreError, Txn};
 
 use crate::node::Control;
 use crate::write::{Lane, Plan};
-use crate::{ControlError, keys, random_base32};
+use crate::{ControlError, invalid, keys, random_base32};
 
 /// A routing control as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,10 +104,6 @@ fn rfc3339_ms(ms: u64) -> String {
 
 fn on_off(on: bool) -> &'static str {
     if on { "On" } else { "Off" }
-}
-
-fn invalid(field: &str, message: String) -> ControlError {
-    ControlError::InvalidInput { field: field.to_owned(), message }
 }
 
 /// An update's states (control -> On) and overridden rules; a state that is not On or Off
@@ -294,10 +290,10 @@ impl Control {
         token: &str,
     ) -> Result<AuditRecord, ControlError> {
         if update.reason.trim().is_empty() {
-            return Err(invalid("reason", "give a reason: it is kept in the audit trail".into()));
+            return Err(invalid("reason", "give a reason: it is kept in the audit trail"));
         }
         if update.states.is_empty() {
-            return Err(invalid("states", "name at least one control and its state".into()));
+            return Err(invalid("states", "name at least one control and its state"));
         }
         let duration = match update.duration.as_deref() {
             None => None,

@@ -12,7 +12,7 @@ use turnout_store::{Compare, Op, Store, StoreError, Txn};
 use crate::hex_sha256;
 use crate::types::TokenRecord;
 use crate::write::{Lane, Plan};
-use crate::{keys, now_rfc3339, random_base32};
+use crate::{invalid, keys, now_rfc3339, random_base32};
 
 /// The admin token's file name inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -141,10 +141,6 @@ impl crate::Control {
         name: &str,
         scopes: &[String],
     ) -> Result<NewToken, crate::ControlError> {
-        let invalid = |field: &str, message: String| crate::ControlError::InvalidInput {
-            field: field.to_owned(),
-            message,
-        };
         if let Some(e) = turnout_model::health::check_name_error(name, "name") {
             return Err(invalid("name", e.message));
         }

@@ -136,7 +136,7 @@ impl Control {
         for spec in default_records(&apex, &ns) {
             let set = spec.validate(&apex).map_err(|errors| {
                 let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                invalid("name_servers", &message.join("; "))
+                invalid("name_servers", message.join("; "))
             })?;
             records.push(Op::put(keys::rrset(&apex, &set.key()), to_json(&set.to_spec())));
         }
@@ -292,10 +292,10 @@ impl Control {
         }
         let start = match name {
             Some(n) => Some(RecordKey {
-                name: Name::parse_absolute(n).map_err(|e| invalid("name", &e.to_string()))?,
+                name: Name::parse_absolute(n).map_err(|e| invalid("name", e.to_string()))?,
                 rtype: match rtype {
                     Some(t) => RType::from_mnemonic(t)
-                        .ok_or_else(|| invalid("type", &format!("{t:?} is not a record type")))?,
+                        .ok_or_else(|| invalid("type", format!("{t:?} is not a record type")))?,
                     None => RType(0),
                 },
                 set_id: set_id.unwrap_or_default().to_owned(),
@@ -510,12 +510,12 @@ pub fn default_name_servers(
             .enumerate()
             .map(|(i, n)| {
                 Name::parse_absolute(n)
-                    .map_err(|e| invalid(&format!("name_servers[{i}]"), &e.to_string()))
+                    .map_err(|e| invalid(&format!("name_servers[{i}]"), e.to_string()))
             })
             .collect(),
         None => ["ns1", "ns2"]
             .iter()
-            .map(|l| apex.prepend(l.as_bytes()).map_err(|e| invalid("name", &e.to_string())))
+            .map(|l| apex.prepend(l.as_bytes()).map_err(|e| invalid("name", e.to_string())))
             .collect(),
     }
 }
@@ -525,13 +525,13 @@ pub fn parse_zone_name(text: &str, field: &str) -> Result<Name, ControlError> {
     if text.is_empty() {
         return Err(invalid(field, "the zone name is empty"));
     }
-    Name::parse_absolute(text).map_err(|e| invalid(field, &e.to_string()))
+    Name::parse_absolute(text).map_err(|e| invalid(field, e.to_string()))
 }
 
 fn page_size(given: Option<usize>, max: usize, field: &str) -> Result<usize, ControlError> {
     match given {
         None => Ok(max),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(invalid(field, &format!("{n} is outside 1-{max}"))),
+        Some(n) => Err(invalid(field, format!("{n} is outside 1-{max}"))),
     }
 }
