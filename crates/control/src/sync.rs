@@ -369,6 +369,14 @@ impl Builder {
         let started = Instant::now();
         let static_zones = Arc::clone(&self.static_zones.borrow());
         let mut static_failed = false;
+        if self.static_parts.is_empty() && !rebuild_static {
+            // At start the served snapshot holds these very zone files, compiled: adopt its
+            // parts rather than compiling every zone file a second time.
+            let current = self.handle.load();
+            let adopted: Option<Vec<_>> =
+                static_zones.iter().map(|z| current.part_of(z.apex()).cloned()).collect();
+            self.static_parts = adopted.unwrap_or_default();
+        }
         if rebuild_static || self.static_parts.len() != static_zones.len() {
             let parts = tokio::task::block_in_place(|| {
                 static_zones
