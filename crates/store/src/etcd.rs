@@ -41,6 +41,21 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where transaction marks live: outside every prefix Turnout reads.
 const MARK_PREFIX: &str = "/turnout-txn/";
 
+/// The name of the key, under each watched prefix, that a progress request writes (see
+/// [`Store::request_progress`]); no Turnout key has it, and reads never show it.
+///
+/// A watch learns how far it has delivered from an event of its own rather than from etcd's
+/// progress notifications: before etcd 3.4.24 and 3.5.8 (Debian 12 ships 3.4.23) a requested
+/// notification can overtake events still queued on the stream, so a node would count
+/// itself caught up without a write another node had acknowledged. Events on one watch come
+/// in revision order on every version.
+const PROGRESS_KEY: &str = "\u{7f}turnout-progress";
+
+/// Whether reads and watches leave this key out: a transaction mark or a progress key.
+fn hidden(key: &[u8]) -> bool {
+    key.starts_with(MARK_PREFIX.as_bytes()) || key.ends_with(PROGRESS_KEY.as_bytes())
+}
+
 /// How long a transaction mark is kept (its lease's time to live, in seconds); a new lease is
 /// taken when the current one is half that old.
 const MARK_TTL: i64 = 600;
@@ -58,7 +73,7 @@ pub struct EtcdStore {
     preferred: AtomicUsize,
     /// The lease transaction marks are written under, and when it was granted.
     mark_lease: tokio::sync::Mutex<Option<(i64, std::time::Instant)>>,
-    /// Bumped by [`Store::request_progress`]; each watch asks etcd for a progress report.
+    /// Bumped by [`Store::request_progress`]; each watch then writes its progress key.
     progress: tokio::sync::watch::Sender<u64>,
 }
 
@@ -393,7 +408,7 @@ impl Store for EtcdStore {
         let kvs = response
             .kvs()
             .iter()
-            .filter(|kv| !kv.key().starts_with(MARK_PREFIX.as_bytes()))
+            .filter(|kv| !hidden(kv.key()))
             .map(key_value)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RangeResponse { kvs, revision: revision_of(response.header()) })
@@ -519,7 +534,7 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError> {
-        let (watcher, stream) = self
+        let (watcher, stream, client) = self
             .each(always, |mut c| async move {
                 let (key, _) = prefix_options(prefix);
                 let options = if prefix.is_empty() {
@@ -528,12 +543,15 @@ impl Store for EtcdStore {
                     WatchOptions::new().with_prefix()
                 }
                 .with_start_revision(start);
-                c.watch(key, Some(options)).await
+                let (watcher, stream) = c.watch(key, Some(options)).await?;
+                Ok((watcher, stream, c))
             })
             .await?;
         Ok(Box::new(EtcdWatcher {
-            watcher,
+            _watcher: watcher,
             stream,
+            client,
+            progress_key: format!("{prefix}{PROGRESS_KEY}"),
             start,
             delivered: start.saturating_sub(1),
             progress: self.progress.subscribe(),
@@ -548,9 +566,13 @@ impl Store for EtcdStore {
 
 /// One etcd watch stream, delivered one revision at a time.
 struct EtcdWatcher {
-    /// Keeps the watch open (dropping it cancels the watch); asks for progress reports.
-    watcher: etcd_client::Watcher,
+    /// Keeps the watch open (dropping it cancels the watch).
+    _watcher: etcd_client::Watcher,
     stream: WatchStream,
+    /// The member the watch is on, to write the progress key through.
+    client: Client,
+    /// The key under the watched prefix that a progress request writes.
+    progress_key: String,
     /// The revision the watch started from.
     start: Revision,
     /// Every change up to this revision has been delivered.
@@ -573,7 +595,15 @@ impl Watcher for EtcdWatcher {
                 message = self.stream.message() => message.map_err(unavailable)?,
                 changed = self.progress.changed() => {
                     if changed.is_ok() {
-                        self.watcher.request_progress().await.map_err(unavailable)?;
+                        // Its event comes after every change before it: when it arrives, the
+                        // watch has delivered everything up to its revision. A member that
+                        // cannot write now leaves the waiter to its own deadline.
+                        let put = self.client.put(self.progress_key.as_str(), "", None);
+                        match tokio::time::timeout(REQUEST_TIMEOUT, put).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => debug!("progress key not written: {}", plain(&e)),
+                            Err(_) => debug!("progress key not written in {REQUEST_TIMEOUT:?}"),
+                        }
                     }
                     continue;
                 }
@@ -594,12 +624,8 @@ impl Watcher for EtcdWatcher {
                 )));
             }
             if response.events().is_empty() {
-                // A progress report (etcd sends one only once the watch has delivered every
-                // change up to its header's revision); the creation's own response is not one.
-                let revision = revision_of(response.header());
-                if !response.created() && revision > self.delivered {
-                    self.pending = vec![WatchBatch { revision, events: Vec::new() }].into_iter();
-                }
+                // The creation's response, or a progress notification (not trusted: see
+                // PROGRESS_KEY).
                 continue;
             }
             // One response may hold several revisions: one batch each, in order.
@@ -607,7 +633,7 @@ impl Watcher for EtcdWatcher {
             let mut marks: Revision = 0;
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
-                if kv.key().starts_with(MARK_PREFIX.as_bytes()) {
+                if hidden(kv.key()) {
                     marks = marks.max(kv.mod_revision());
                     continue;
                 }
@@ -623,7 +649,7 @@ impl Watcher for EtcdWatcher {
                     _ => batches.push(WatchBatch { revision, events: vec![event] }),
                 }
             }
-            // Revisions that only wrote marks still move the watch on.
+            // Revisions that only wrote marks or progress keys still move the watch on.
             if marks > self.delivered && batches.last().is_none_or(|b| b.revision < marks) {
                 batches.push(WatchBatch { revision: marks, events: Vec::new() });
             }

@@ -319,9 +319,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError>;
 
     /// Asks this store's watches to report how far they have delivered: each sends an empty
-    /// batch at the revision up to which it has delivered every change (once it has caught
-    /// up), writes it never sees included (other prefixes; etcd's expiring marks). A writer
-    /// waiting for its state to reach a revision read from the store needs it.
+    /// batch at a revision up to which it has delivered every change, writes it never sees
+    /// included (other prefixes; etcd's expiring marks). A writer waiting for its state to
+    /// reach a revision read from the store needs it. The embedded store reports its current
+    /// revision; etcd writes a key of its own under each watched prefix, which reads never
+    /// show, and reports that write's revision once its event arrives.
     async fn request_progress(&self);
 
     /// Every key and the revision, for backups and format upgrades.

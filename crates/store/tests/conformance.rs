@@ -110,6 +110,63 @@ async fn suite(s: &dyn Store) {
     }
 }
 
+/// Progress reports under load: while writes stream in, under the watched prefix and outside
+/// it, a watch asked again and again for progress delivers batches in strictly increasing
+/// revisions, and a report at revision P comes only after every write up to P (etcd's own
+/// progress notifications do not promise that on every version; see the etcd backend's
+/// PROGRESS_KEY).
+async fn progress_under_load(s: &dyn Store) {
+    const LANES: usize = 4; // as many as the join below
+    const WRITES: usize = 100;
+    // From a revision already written (outside the prefix): etcd delivers a watch from the
+    // past in a catch-up pass of its own, the window in which its progress notifications ran
+    // ahead of the events.
+    let (_, start) = txn(s, vec![], vec![put("/o/start", "x")], vec![]).await;
+    let mut w = s.watch("/p/", start).await.unwrap();
+    // Each lane writes, and asks for progress right after each write is acknowledged: the
+    // moment a report could overtake that write's event.
+    let lane = |lane: usize| async move {
+        let mut revisions = Vec::with_capacity(WRITES);
+        for i in 0..WRITES {
+            let outside = i % 3 == 0;
+            let key = if outside { format!("/o/{lane}/{i}") } else { format!("/p/{lane}/{i}") };
+            let (_, revision) = txn(s, vec![], vec![put(&key, "x")], vec![]).await;
+            if !outside {
+                revisions.push(revision);
+            }
+            s.request_progress().await;
+        }
+        revisions
+    };
+    let writers = async {
+        let (a, b, c, d) = tokio::join!(lane(0), lane(1), lane(2), lane(3));
+        [a, b, c, d]
+    };
+    let expected = LANES * (WRITES - WRITES.div_ceil(3));
+    let watcher = async {
+        let mut seen: Vec<i64> = Vec::new();
+        let mut last = 0;
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        while seen.len() < expected {
+            let b = tokio::time::timeout_at(end.into(), w.next()).await;
+            let b = b.unwrap_or_else(|_| panic!("only {} writes seen", seen.len())).unwrap();
+            assert!(b.revision > last, "batch at {} after one at {last}", b.revision);
+            last = b.revision;
+            if !b.events.is_empty() {
+                seen.push(b.revision);
+            }
+        }
+        seen
+    };
+    let (written, seen) = tokio::join!(writers, watcher);
+    let mut written: Vec<i64> = written.into_iter().flatten().collect();
+    written.sort_unstable();
+    assert_eq!(seen, written, "every write under the prefix, in order");
+    for prefix in ["/p/", "/o/"] {
+        txn(s, vec![], vec![Op::DeletePrefix { prefix: prefix.into() }], vec![]).await;
+    }
+}
+
 /// Range compares: a guard on every key under a prefix holds while none of them was written
 /// after the revision, and on an empty prefix as on an absent key.
 async fn range_compares(s: &dyn Store) {
@@ -193,6 +250,7 @@ async fn the_embedded_store() {
     let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
     suite(&s).await;
     range_compares(&s).await;
+    progress_under_load(&s).await;
     leases(&s).await;
     // A lease ends with the process that holds the store: opening it again drops its keys
     // (in a revision of their own, which a watch from the past sees).
@@ -218,6 +276,7 @@ async fn an_etcd_cluster() {
     }
     suite(&s).await;
     range_compares(&s).await;
+    progress_under_load(&s).await;
     leases(&s).await;
     // Over etcd's --max-txn-ops (10,000 here): refused at once, naming the limit, and
     // nothing of it applied.
@@ -227,9 +286,10 @@ async fn an_etcd_cluster() {
     assert!(err.to_string().contains("--max-txn-ops"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(s.range("/big/").await.unwrap().kvs.is_empty());
-    // Transaction marks are the backend's own: never in a range.
+    // Transaction marks and progress keys are the backend's own: never in a range.
     let all = s.range("").await.unwrap();
-    assert!(all.kvs.iter().all(|kv| !kv.key.starts_with("/turnout-txn/")), "{:?}", all.kvs);
+    let own = |k: &str| k.starts_with("/turnout-txn/") || k.contains("turnout-progress");
+    assert!(all.kvs.iter().all(|kv| !own(&kv.key)), "{:?}", all.kvs);
     // One member down (perhaps the leader): reads move on to another member at once, and a
     // write goes through once a leader is elected, exactly once (its mark says whether it ran).
     etcd.kill(0);
