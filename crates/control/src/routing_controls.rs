@@ -106,11 +106,35 @@ fn on_off(on: bool) -> &'static str {
     if on { "On" } else { "Off" }
 }
 
-/// An update's states (control -> On) and overridden rules; a state that is not On or Off
-/// is an error naming `states.<control>`.
-fn parse_update(
-    update: &ControlUpdate,
-) -> Result<(BTreeMap<String, bool>, BTreeSet<String>), ControlError> {
+/// The longest reason an update may give (characters): it is kept in every audit record.
+pub const MAX_REASON: usize = 1000;
+
+/// What an update asks for, checked field by field (the same checks for a dry run as for the
+/// update itself): its states (control -> On), the rules it overrides, and how long a timed
+/// change lasts.
+struct Parsed {
+    wanted: BTreeMap<String, bool>,
+    overrides: BTreeSet<String>,
+    duration: Option<Duration>,
+}
+
+/// Checks an update's fields: a reason (1 to [`MAX_REASON`] characters, not only spaces), at
+/// least one control, each state On or Off (an error names `states.<control>`), a duration
+/// from 1 s to 720 h.
+fn parse_update(update: &ControlUpdate) -> Result<Parsed, ControlError> {
+    if update.reason.trim().is_empty() {
+        return Err(invalid("reason", "give a reason: it is kept in the audit trail"));
+    }
+    let length = update.reason.chars().count();
+    if length > MAX_REASON {
+        return Err(invalid(
+            "reason",
+            format!("{length} characters; a reason has at most {MAX_REASON}"),
+        ));
+    }
+    if update.states.is_empty() {
+        return Err(invalid("states", "name at least one control and its state"));
+    }
     let mut wanted = BTreeMap::new();
     for (control, state) in &update.states {
         let on = match state.to_ascii_lowercase().as_str() {
@@ -125,7 +149,21 @@ fn parse_update(
         };
         wanted.insert(control.clone(), on);
     }
-    Ok((wanted, update.override_rules.iter().cloned().collect()))
+    let duration = match update.duration.as_deref() {
+        None => None,
+        Some(text) => match turnout_model::health::parse_duration(text) {
+            Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(30 * 86400) => {
+                Some(d)
+            }
+            _ => {
+                return Err(invalid(
+                    "for",
+                    format!("{text:?} is not a duration from 1s to 720h (like 30m, 2h)"),
+                ));
+            }
+        },
+    };
+    Ok(Parsed { wanted, overrides: update.override_rules.iter().cloned().collect(), duration })
 }
 
 /// The panel an update names and its controls' states, after checking that the update names
@@ -289,27 +327,7 @@ impl Control {
         update: &ControlUpdate,
         token: &str,
     ) -> Result<AuditRecord, ControlError> {
-        if update.reason.trim().is_empty() {
-            return Err(invalid("reason", "give a reason: it is kept in the audit trail"));
-        }
-        if update.states.is_empty() {
-            return Err(invalid("states", "name at least one control and its state"));
-        }
-        let duration = match update.duration.as_deref() {
-            None => None,
-            Some(text) => match turnout_model::health::parse_duration(text) {
-                Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(30 * 86400) => {
-                    Some(d)
-                }
-                _ => {
-                    return Err(invalid(
-                        "for",
-                        format!("{text:?} is not a duration from 1s to 720h (like 30m, 2h)"),
-                    ));
-                }
-            },
-        };
-        let (wanted, overrides) = parse_update(update)?;
+        let Parsed { wanted, overrides, duration } = parse_update(update)?;
         let written = self
             .write(Lane::Controls, |st, reads| {
                 let now = now_ms();
@@ -491,7 +509,7 @@ impl Control {
         use turnout_health::hysteresis::final_status;
         use turnout_model::health::Status;
 
-        let (wanted, overrides) = parse_update(update)?;
+        let Parsed { wanted, overrides, .. } = parse_update(update)?;
         let live = Arc::clone(&*self.snapshots().ok_or(ControlError::NotReady)?.load());
         let (refusals, status, collections, zones) = {
             let st = self.read();

@@ -150,11 +150,15 @@ pub struct ControlPanel {
     pub rules: Vec<SafetyRule>,
 }
 
-/// Whether `name` is a valid panel, control or rule name: 1-64 characters, no space, no `/`
-/// (it joins panel and control in `panel/control`).
+/// The one name a panel cannot have: the routing-control API's audit trail is at
+/// `/v1/controls/history`, where that panel's controls would be.
+pub const RESERVED_PANEL: &str = "history";
+
+/// Whether `name` is a valid panel, control or rule name: 1-64 characters, no space, no
+/// control character, no `/` (it joins panel and control in `panel/control`).
 pub fn name_error(name: &str, field: &str) -> Option<FieldError> {
     let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
+        && name.chars().count() <= MAX_NAME_LEN
         && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '/');
     (!ok).then(|| {
         let code = if name.is_empty() { ErrorCode::MissingField } else { ErrorCode::InvalidValue };
@@ -171,6 +175,13 @@ impl ControlPanelSpec {
     pub fn validate(&self) -> Result<ControlPanel, Vec<FieldError>> {
         let mut errors = Vec::new();
         errors.extend(name_error(&self.name, "name"));
+        if self.name == RESERVED_PANEL {
+            errors.push(FieldError::new(
+                "name",
+                ErrorCode::InvalidValue,
+                "\"history\" is reserved: /v1/controls/history is the audit trail",
+            ));
+        }
         if self.controls.is_empty() {
             errors.push(FieldError::new(
                 "controls",

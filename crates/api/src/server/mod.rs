@@ -161,6 +161,7 @@ pub fn router(control: Arc<Control>) -> Router {
 pub fn controls_router(control: Arc<Control>) -> Router {
     let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control };
     let v1 = Router::new()
+        .route("/openapi.json", get(ops::controls_openapi))
         .route("/controls", get(controls::list))
         .route("/controls/history", get(controls::history))
         .route("/controls/{panel}", get(controls::panel).post(controls::batch))

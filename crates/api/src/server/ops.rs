@@ -8,8 +8,11 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::error::ApiError;
 
-/// The OpenAPI 3.1 description of this API.
+/// The OpenAPI 3.1 description of the configuration API.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The OpenAPI 3.1 description of the routing-control API (its own listener).
+pub const CONTROLS_OPENAPI: &str = include_str!("../../controls-openapi.json");
 
 pub(crate) async fn healthz() -> &'static str {
     "ok\n"
@@ -50,6 +53,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 
 pub(crate) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) async fn controls_openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], CONTROLS_OPENAPI).into_response()
 }
 
 pub(crate) async fn not_found() -> ApiError {

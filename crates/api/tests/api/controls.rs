@@ -207,6 +207,27 @@ async fn tokens_are_scoped_and_every_update_is_audited() {
         .await
         .unwrap_err();
     assert_eq!((e.code.as_str(), e.field.as_deref()), ("InvalidInput", Some("reason")));
+    // Of at most 1,000 characters (it goes in every audit record); a dry run checks the same.
+    let long = serde_json::json!({"state": "off", "reason": "x".repeat(1001)}).to_string();
+    for path in ["/v1/controls/p/a", "/v1/controls/p/a?dry_run=true"] {
+        let e = s.control_call(Some(&controls), Method::PUT, path, Some(&long)).await.unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.field.as_deref()),
+            ("InvalidInput", Some("reason")),
+            "{path}"
+        );
+        assert!(e.message.contains("1001 characters"), "{e:?}");
+    }
+    let e = s
+        .control_call(
+            Some(&controls),
+            Method::POST,
+            "/v1/controls/p?dry_run=true",
+            Some(r#"{"states":{"a":"off"}}"#),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("reason"), "a dry run needs a reason too");
     // Refused (keep needs a On), then overridden: both in the trail, newest first.
     let off = r#"{"state":"off","reason":"drain"}"#;
     s.control_call(Some(&controls), Method::PUT, "/v1/controls/p/a", Some(off)).await.unwrap_err();
@@ -253,6 +274,28 @@ async fn tokens_are_scoped_and_every_update_is_audited() {
     assert_eq!(e.field.as_deref(), Some("states.a"));
 }
 
+/// The routing-control listener serves its own OpenAPI document, which lists every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routing_control_api_describes_itself() {
+    let s = start().await;
+    let doc = s.control_call(None, Method::GET, "/v1/openapi.json", None).await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented = |path: &str, method: &str| doc["paths"][path].get(method).is_some();
+    for (path, methods) in [
+        ("/healthz", &["get"][..]),
+        ("/v1/openapi.json", &["get"]),
+        ("/v1/controls", &["get"]),
+        ("/v1/controls/history", &["get"]),
+        ("/v1/controls/{panel}", &["get", "post"]),
+        ("/v1/controls/{panel}/{control}", &["get", "put"]),
+    ] {
+        for method in methods {
+            assert!(documented(path, method), "{method} {path} is not documented");
+        }
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 6, "a route that does not exist");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panels_are_validated_and_guarded_by_the_checks_that_follow_them() {
     let s = start().await;
@@ -263,6 +306,10 @@ async fn panels_are_validated_and_guarded_by_the_checks_that_follow_them() {
     assert_eq!((e.status, e.code.as_str()), (400, "InvalidControlPanel"));
     let fields: Vec<&str> = e.errors.iter().map(|x| x.field.as_str()).collect();
     assert_eq!(fields, ["controls[1]", "rules[0].controls[0]"], "{e:?}");
+    // `history` is not a panel name: /v1/controls/history is the audit trail.
+    let e =
+        s.call(Method::PUT, "/v1/panels/history", Some(r#"{"controls":["a"]}"#)).await.unwrap_err();
+    assert_eq!((e.status, e.errors[0].field.as_str()), (400, "name"), "{e:?}");
     // A control check needs its control; then the control cannot go.
     let check = r#"{"type":"control","control":"p/a"}"#;
     let e = s.call(Method::PUT, "/v1/checks/follow", Some(check)).await.unwrap_err();
