@@ -9,7 +9,7 @@
 use smallvec::SmallVec;
 
 use crate::policy::{Context, NoTrace, Picks, Trace};
-use crate::snapshot::{Extra, NONE, NodeId, Snapshot, WireRRset};
+use crate::snapshot::{ELSEWHERE, Extra, NONE, NodeId, Snapshot, WireRRset};
 use crate::wire::query::Query;
 use turnout_model::RType;
 
@@ -137,9 +137,13 @@ impl<'s> Response<'s> {
         let snap = self.snap;
         let part = snap.part(zone);
         for e in extras {
-            let found = snap
-                .authoritative(part.extra_name(e))
-                .or_else(|| (e.sibling != NONE).then_some((zone, e.sibling)));
+            let name = part.extra_name(e);
+            let found = snap.authoritative(name).or_else(|| match e.sibling {
+                NONE => None,
+                // Sibling glue in another chunk of this zone.
+                ELSEWHERE => snap.find_in_zone(zone, name),
+                id => Some((zone, id)),
+            });
             if let Some((z, id)) = found {
                 self.add_node_addresses(z, id, false, ctx, trace);
             }
@@ -161,7 +165,9 @@ impl<'s> Response<'s> {
         }
     }
 
+    /// The SOA of part `zone`'s zone, from its home part.
     fn negative(&mut self, zone: u32) {
+        let zone = self.snap.home_of(zone);
         let part = self.snap.part(zone);
         self.authority.push(Item {
             owner: Owner::Name(part.name(part.apex())),
@@ -232,9 +238,9 @@ fn answer_inner<'s>(
                 return resp;
             }
         }
-        let node_id = if exact {
-            ce
-        } else if let Some(w) = part.wildcard(ce) {
+        let (zone, node_id) = if exact {
+            (zone, ce)
+        } else if let Some(w) = snap.wildcard(zone, ce) {
             w
         } else {
             resp.rcode = Rcode::NXDOMAIN;
@@ -242,7 +248,7 @@ fn answer_inner<'s>(
             return resp;
         };
         // A DS query at the apex of a zone that a served parent delegates: the parent's side.
-        let (zone, node_id) = if q.qtype == RType::DS && node_id == part.apex() {
+        let (zone, node_id) = if q.qtype == RType::DS && node_id == snap.part(zone).apex() {
             snap.parent_side(zone).unwrap_or((zone, node_id))
         } else {
             (zone, node_id)

@@ -24,7 +24,7 @@ pub use answer::{Owner, Response, answer, answer_traced};
 pub use encode::{Transport, encode, encode_error, response_limit};
 pub use explain::{Explanation, explain};
 pub use policy::Context;
-pub use snapshot::{Snapshot, SnapshotError, ZonePart};
+pub use snapshot::{Snapshot, SnapshotError, ZonePart, ZoneParts, chunk_index, first_label_below};
 pub use wire::Rcode;
 pub use wire::query::{Query, Rejection, decode};
 

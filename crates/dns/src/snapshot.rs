@@ -47,6 +47,10 @@ pub enum SnapshotError {
     /// More data than the snapshot's 32-bit offsets can address (4 GiB of records).
     #[error("the zones are too large for one snapshot")]
     TooLarge,
+    /// Chunks that do not fit their zone: not one per bound, bounds out of order, a chunk
+    /// compiled as a whole zone, or a home part compiled as a chunk.
+    #[error("zone {0}: its chunks do not match their bounds")]
+    BadChunks(Name),
     /// An alias whose target has no RRset of its type in the zone.
     #[error("the alias {name} {rtype} targets {target}, which has no {rtype} records")]
     AliasTargetMissing {
@@ -183,9 +187,13 @@ pub(crate) struct Extra {
     /// The name, lowercase wire format, in the wire arena (inside the record that names it).
     name: Run,
     /// For an RRset at a delegation point: the node of that name in this zone (sibling glue),
-    /// when it holds addresses; [`NONE`] otherwise.
+    /// when it holds addresses; [`ELSEWHERE`] when it may be in another chunk of this zone
+    /// (looked up at query time); [`NONE`] otherwise.
     pub(crate) sibling: NodeId,
 }
+
+/// [`Extra::sibling`] of a chunk: the name is in this zone but not in this chunk.
+pub(crate) const ELSEWHERE: u32 = u32::MAX - 1;
 
 /// One zone compiled for lookup: the unit a change recompiles.
 ///
@@ -221,8 +229,13 @@ pub struct ZonePart {
     negative_soa: u32,
     /// Where clients are (a geolocation database, a latency map), shared by every part.
     pub(crate) locator: Option<Arc<crate::locate::Locator>>,
-    /// The apex, its SOA serial and its record count, for logs.
+    /// The apex, its SOA serial and its record count, for logs (a chunk has none).
     summary: Option<(Name, u32, usize)>,
+    /// A chunk of a large zone: some of its names only, no SOA, and an apex node that is only
+    /// a placeholder (the zone's home part holds the apex). See [`ZoneParts`].
+    chunk: bool,
+    /// How many records it holds.
+    count: usize,
 }
 
 #[inline]
@@ -248,20 +261,104 @@ struct Entry {
     node: NodeId,
 }
 
+/// [`Snapshot::home`] of a part number that no zone uses.
+const FREE: u32 = u32::MAX;
+
+/// A zone's compiled parts, as the snapshot serves them.
+///
+/// A zone is one part, or (a large zone, so that a change recompiles only a small piece of it)
+/// a *home* part with the apex's RRsets and the SOA, and chunks: chunk `i` holds every name
+/// whose first label below the apex is at least `bounds[i]` and below `bounds[i + 1]` (labels
+/// compared as lowercase bytes, the canonical order of RFC 4034 §6.1). Everything a name's
+/// answer needs sits in the chunk of its first label (its ancestors below the apex, the zone cut
+/// above it, the wildcard `*.<name>`, glue below a cut); what crosses chunks (the apex, the
+/// wildcard at the apex, sibling glue, the parent side of a delegation) is found through
+/// [`chunk_index`] at query time. A zone with alias records is compiled whole: an alias member
+/// points at its target's RRset in the same part.
+#[derive(Debug, Clone)]
+pub struct ZoneParts {
+    /// The apex (the whole zone when there are no chunks).
+    pub home: Arc<ZonePart>,
+    /// The chunks, one per bound.
+    pub chunks: Vec<Arc<ZonePart>>,
+    /// The lowest first label of each chunk; the first is empty (every label is at least that).
+    pub bounds: Arc<[Box<[u8]>]>,
+}
+
+impl ZoneParts {
+    /// A zone compiled whole.
+    pub fn whole(part: Arc<ZonePart>) -> Self {
+        ZoneParts { home: part, chunks: Vec::new(), bounds: Arc::from(Vec::new()) }
+    }
+
+    /// Whether `other` is the same parts (the same allocations).
+    pub fn same(&self, other: &ZoneParts) -> bool {
+        Arc::ptr_eq(&self.home, &other.home)
+            && self.chunks.len() == other.chunks.len()
+            && self.chunks.iter().zip(&other.chunks).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    /// Bytes held by its parts.
+    pub fn heap_bytes(&self) -> usize {
+        self.home.heap_bytes() + self.chunks.iter().map(|c| c.heap_bytes()).sum::<usize>()
+    }
+
+    fn check(&self, apex: &Name) -> Result<(), SnapshotError> {
+        let bad = || SnapshotError::BadChunks(apex.clone());
+        let ordered = self.bounds.windows(2).all(|w| w[0] < w[1]);
+        let first_empty = self.bounds.first().is_none_or(|b| b.is_empty());
+        if self.home.chunk
+            || self.chunks.len() != self.bounds.len()
+            || !ordered
+            || !first_empty
+            || self.chunks.iter().any(|c| !c.chunk)
+            || self.chunks.iter().any(|c| !c.is_hole() && c.apex_wire() != apex.as_wire())
+        {
+            return Err(bad());
+        }
+        Ok(())
+    }
+}
+
+/// The first label of `name` below the apex (`apex_len` bytes of wire format at its end); None
+/// for the apex itself.
+#[inline]
+pub fn first_label_below(name: &[u8], apex_len: usize) -> Option<&[u8]> {
+    let s = suffixes(name).take_while(|s| s.len() > apex_len).last()?;
+    s.get(1..=usize::from(*s.first()?))
+}
+
+/// Which chunk holds names whose first label below the apex is `label` (see [`ZoneParts`]).
+#[inline]
+pub fn chunk_index(bounds: &[Box<[u8]>], label: &[u8]) -> usize {
+    bounds.partition_point(|b| b.as_ref() <= label).saturating_sub(1)
+}
+
+/// A chunked zone's chunks, by part number.
+#[derive(Debug)]
+struct Chunks {
+    bounds: Arc<[Box<[u8]>]>,
+    parts: Vec<u32>,
+}
+
 /// Everything the query path needs, immutable once built: the served zones' parts and one
 /// index from every name to its node in the most specific zone holding it.
 ///
 /// A change builds the next snapshot from the current one ([`Snapshot::update`]): the parts of
-/// untouched zones are shared, and only the index shards holding the names of the zones it
-/// replaced are copied and rewritten.
+/// untouched zones (and untouched chunks of a chunked zone) are shared, and only the index
+/// shards holding the names of the parts it replaced are copied and rewritten.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// Parts by zone number; a removed zone leaves a hole (an empty part, no node) that the
-    /// next new zone fills.
+    /// Parts by number; a removed part leaves a slot ([`FREE`] in `home`) that the next new
+    /// part takes.
     parts: Vec<Arc<ZonePart>>,
+    /// Each part's zone, as the number of the zone's home part ([`FREE`]: an unused slot).
+    home: Vec<u32>,
+    /// The chunked zones' chunks, by home part number.
+    chunks: FxHashMap<u32, Arc<Chunks>>,
     /// Name -> node, split by hash into shards; each name is in its most specific zone only.
     shards: Box<[Arc<HashTable<Entry>>]>,
-    /// Zone numbers, hashed by apex name.
+    /// Home part numbers, hashed by apex name.
     apexes: HashTable<u32>,
     locator: Option<Arc<crate::locate::Locator>>,
     /// Which zones it holds, with their serials and record counts, for logs.
@@ -273,6 +370,8 @@ impl Default for Snapshot {
         let shard = Arc::new(HashTable::new());
         Snapshot {
             parts: Vec::new(),
+            home: Vec::new(),
+            chunks: FxHashMap::default(),
             shards: (0..SHARDS).map(|_| Arc::clone(&shard)).collect(),
             apexes: HashTable::new(),
             locator: None,
@@ -308,7 +407,7 @@ impl Snapshot {
             if !seen.insert(apex.clone()) {
                 return Err(SnapshotError::DuplicateZone(apex));
             }
-            changes.push((apex, Some(part)));
+            changes.push((apex, Some(ZoneParts::whole(part))));
         }
         snap.apply(changes)?;
         Ok(snap)
@@ -321,8 +420,20 @@ impl Snapshot {
         &self,
         changes: impl IntoIterator<Item = (Name, Option<Arc<ZonePart>>)>,
     ) -> Result<Snapshot, SnapshotError> {
+        self.update_zones(changes.into_iter().map(|(a, p)| (a, p.map(ZoneParts::whole))))
+    }
+
+    /// [`Snapshot::update`] with zones given as [`ZoneParts`]: of a zone whose bounds did not
+    /// change, only the parts that are not the same allocation as the served ones are
+    /// re-indexed.
+    pub fn update_zones(
+        &self,
+        changes: impl IntoIterator<Item = (Name, Option<ZoneParts>)>,
+    ) -> Result<Snapshot, SnapshotError> {
         let mut next = Snapshot {
             parts: self.parts.clone(),
+            home: self.home.clone(),
+            chunks: self.chunks.clone(),
             shards: self.shards.clone(),
             apexes: self.apexes.clone(),
             locator: self.locator.clone(),
@@ -332,76 +443,192 @@ impl Snapshot {
         Ok(next)
     }
 
-    fn apply(&mut self, changes: Vec<(Name, Option<Arc<ZonePart>>)>) -> Result<(), SnapshotError> {
-        // 1. Take every changed zone's names out of the index, then swap the parts. A zone
-        //    that appears or goes away changes which names its nearest served ancestor zone
-        //    indexes (RFC 1034 §4.3.2: a name belongs to the most specific zone holding it),
-        //    so that ancestor is re-indexed too.
+    /// A free part number, holding `part` for zone `home` (`FREE`: the part is a home).
+    fn alloc(&mut self, part: Arc<ZonePart>, home: u32) -> Result<u32, SnapshotError> {
+        let z = match self.home.iter().position(|&h| h == FREE) {
+            Some(free) => free,
+            None => {
+                self.parts.push(Arc::default());
+                self.home.push(FREE);
+                self.parts.len() - 1
+            }
+        };
+        let z = u32::try_from(z).map_err(|_| SnapshotError::TooLarge)?;
+        self.parts[z as usize] = part;
+        self.home[z as usize] = if home == FREE { z } else { home };
+        Ok(z)
+    }
+
+    /// Frees a part number.
+    fn release(&mut self, z: u32) {
+        self.parts[z as usize] = Arc::default();
+        self.home[z as usize] = FREE;
+    }
+
+    /// Every part number of the zone whose home is `home`.
+    fn zone_parts(&self, home: u32) -> Vec<u32> {
+        let mut out = vec![home];
+        if let Some(c) = self.chunks.get(&home) {
+            out.extend(&c.parts);
+        }
+        out
+    }
+
+    fn apply(&mut self, changes: Vec<(Name, Option<ZoneParts>)>) -> Result<(), SnapshotError> {
+        for (apex, parts) in &changes {
+            if let Some(p) = parts {
+                p.check(apex)?;
+            }
+        }
+        // 1. Take the names of every part that changes out of the index. A zone that appears
+        //    or goes away changes which names its nearest served ancestor zone indexes
+        //    (RFC 1034 §4.3.2: a name belongs to the most specific zone holding it), so that
+        //    ancestor is re-indexed too.
         let mut reindex: Vec<u32> = Vec::new();
-        let mut ancestors: Vec<Name> = Vec::new();
-        for (apex, part) in &changes {
-            let old = self.zone_number(apex.as_wire());
-            if old.is_none() != part.is_none() {
-                ancestors.push(apex.clone());
-            }
-            if let Some(z) = old {
-                self.unindex(z);
-            }
-        }
-        for apex in &ancestors {
-            if let Some(z) =
-                apex.parent().and_then(|p| self.closest_encloser(p.as_wire())).map(|c| c.0)
-                && !reindex.contains(&z)
+        // The ancestors, found before any name leaves the index (a zone that changes may be
+        // one of them).
+        let mut ancestors: Vec<u32> = Vec::new();
+        for (apex, new) in &changes {
+            if self.zone_number(apex.as_wire()).is_none() != new.is_none()
+                && let Some(z) =
+                    apex.parent().and_then(|p| self.closest_encloser(p.as_wire())).map(|c| c.0)
             {
-                self.unindex(z);
-                reindex.push(z);
+                ancestors.push(self.home_of(z));
             }
         }
-        for (apex, part) in changes {
-            let wire = apex.as_wire();
-            match (self.zone_number(wire), part) {
-                (Some(z), Some(part)) => {
-                    self.parts[z as usize] = part;
+        // Zones (home numbers) whose every part left the index.
+        let mut full: Vec<u32> = Vec::new();
+        for (apex, new) in &changes {
+            let Some(h) = self.zone_number(apex.as_wire()) else { continue };
+            match (new, self.chunks.get(&h).cloned()) {
+                // The same bounds: only the parts that changed.
+                (Some(new), Some(c)) if Arc::ptr_eq(&c.bounds, &new.bounds) => {
+                    if !Arc::ptr_eq(&self.parts[h as usize], &new.home) {
+                        self.unindex(h);
+                    }
+                    for (&z, part) in c.parts.iter().zip(&new.chunks) {
+                        if !Arc::ptr_eq(&self.parts[z as usize], part) {
+                            self.unindex(z);
+                        }
+                    }
+                }
+                (Some(new), None) if new.chunks.is_empty() => {
+                    if !Arc::ptr_eq(&self.parts[h as usize], &new.home) {
+                        self.unindex(h);
+                    }
+                }
+                _ => {
+                    for z in self.zone_parts(h) {
+                        self.unindex(z);
+                    }
+                    full.push(h);
+                }
+            }
+        }
+        for h in ancestors {
+            if !reindex.contains(&h) {
+                for z in self.zone_parts(h) {
+                    self.unindex(z);
                     reindex.push(z);
                 }
-                (Some(z), None) => {
-                    self.parts[z as usize] = Arc::default();
+            }
+        }
+        // 2. Swap the parts.
+        for (apex, new) in changes {
+            let wire = apex.as_wire();
+            match (self.zone_number(wire), new) {
+                (Some(h), Some(new)) => {
+                    let full = full.contains(&h);
+                    if full || !Arc::ptr_eq(&self.parts[h as usize], &new.home) {
+                        self.parts[h as usize] = new.home;
+                        reindex.push(h);
+                    }
+                    let old = self.chunks.get(&h).cloned();
+                    match old {
+                        Some(c) if !full && Arc::ptr_eq(&c.bounds, &new.bounds) => {
+                            for (&z, part) in c.parts.iter().zip(new.chunks) {
+                                if !Arc::ptr_eq(&self.parts[z as usize], &part) {
+                                    self.parts[z as usize] = part;
+                                    reindex.push(z);
+                                }
+                            }
+                        }
+                        old => {
+                            for &z in old.iter().flat_map(|c| &c.parts) {
+                                self.release(z);
+                                reindex.retain(|&r| r != z);
+                            }
+                            self.chunks.remove(&h);
+                            self.add_chunks(h, new.chunks, new.bounds, &mut reindex)?;
+                        }
+                    }
+                }
+                (Some(h), None) => {
+                    for z in self.zone_parts(h) {
+                        self.release(z);
+                        reindex.retain(|&r| r != z);
+                    }
+                    self.chunks.remove(&h);
                     let hash = hash_name(wire);
-                    if let Ok(e) = self.apexes.find_entry(hash, |&i| i == z) {
+                    if let Ok(e) = self.apexes.find_entry(hash, |&i| i == h) {
                         e.remove();
                     }
-                    reindex.retain(|&r| r != z);
                 }
-                (None, Some(part)) => {
-                    let z = match self.parts.iter().position(|p| p.is_hole()) {
-                        Some(free) => free,
-                        None => {
-                            self.parts.push(Arc::default());
-                            self.parts.len() - 1
-                        }
-                    };
-                    let z = u32::try_from(z).map_err(|_| SnapshotError::TooLarge)?;
-                    self.parts[z as usize] = part;
+                (None, Some(new)) => {
+                    let h = self.alloc(new.home, FREE)?;
                     let parts = &self.parts;
                     let apex_of = |&i: &u32| hash_name(parts[i as usize].apex_wire());
-                    self.apexes.insert_unique(hash_name(wire), z, apex_of);
-                    reindex.push(z);
+                    self.apexes.insert_unique(hash_name(wire), h, apex_of);
+                    reindex.push(h);
+                    self.add_chunks(h, new.chunks, new.bounds, &mut reindex)?;
                 }
                 (None, None) => {}
             }
         }
-        // 2. Index the new parts' names (and the ancestors' again), each in its most specific
+        // 3. Index the new parts' names (and the ancestors' again), each in its most specific
         //    zone only.
         reindex.sort_unstable();
         reindex.dedup();
         for z in reindex {
             self.index(z);
         }
-        self.summary = self.parts.iter().filter_map(|p| p.summary.clone()).collect();
+        self.summary = self
+            .parts
+            .iter()
+            .enumerate()
+            .filter_map(|(z, p)| {
+                let (apex, serial, count) = p.summary.clone()?;
+                let chunks = self.chunks.get(&(z as u32)).map_or(0, |c| {
+                    c.parts.iter().map(|&c| self.parts[c as usize].count).sum::<usize>()
+                });
+                Some((apex, serial, count + chunks))
+            })
+            .collect();
         Ok(())
     }
 
-    /// The number of the zone with this apex (lowercase wire format).
+    /// Gives the chunks of the zone whose home is `h` part numbers, to be indexed.
+    fn add_chunks(
+        &mut self,
+        h: u32,
+        chunks: Vec<Arc<ZonePart>>,
+        bounds: Arc<[Box<[u8]>]>,
+        reindex: &mut Vec<u32>,
+    ) -> Result<(), SnapshotError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut parts = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let z = self.alloc(chunk, h)?;
+            parts.push(z);
+            reindex.push(z);
+        }
+        self.chunks.insert(h, Arc::new(Chunks { bounds, parts }));
+        Ok(())
+    }
+
+    /// The number of the zone with this apex (lowercase wire format): its home part.
     fn zone_number(&self, apex: &[u8]) -> Option<u32> {
         self.apexes.find(hash_name(apex), |&i| self.apex_is(i, apex)).copied()
     }
@@ -410,10 +637,16 @@ impl Snapshot {
         self.parts[zone as usize].apex_wire() == apex
     }
 
-    /// Removes the index entries of zone `zone`'s nodes.
+    /// The nodes of part `zone` that the index holds: all of them, but a chunk's placeholder
+    /// apex (the home part's apex is the zone's).
+    fn indexed_nodes(part: &ZonePart) -> impl Iterator<Item = NodeId> + '_ {
+        (0..part.nodes.len() as NodeId).filter(move |&n| !(part.chunk && n == part.apex))
+    }
+
+    /// Removes the index entries of part `zone`'s nodes.
     fn unindex(&mut self, zone: u32) {
         let part = Arc::clone(&self.parts[zone as usize]);
-        for node in 0..part.nodes.len() as NodeId {
+        for node in Self::indexed_nodes(&part) {
             let hash = hash_name(part.name(node));
             let shard = Arc::make_mut(&mut self.shards[shard_of(hash)]);
             if let Ok(e) = shard.find_entry(hash, |e| *e == Entry { zone, node }) {
@@ -422,7 +655,7 @@ impl Snapshot {
         }
     }
 
-    /// Adds the index entries of zone `zone`'s nodes, except those a more specific served zone
+    /// Adds the index entries of part `zone`'s nodes, except those a more specific served zone
     /// holds.
     fn index(&mut self, zone: u32) {
         let part = Arc::clone(&self.parts[zone as usize]);
@@ -432,15 +665,16 @@ impl Snapshot {
         let apex = part.name(part.apex);
         // Served zones below this one: their names are theirs.
         let below: Vec<Arc<ZonePart>> = self
-            .parts
+            .apexes
             .iter()
+            .map(|&h| &self.parts[h as usize])
             .filter(|p| {
                 let a = p.apex_wire();
                 a.len() > apex.len() && turnout_model::name::is_wire_subdomain(a, apex)
             })
             .cloned()
             .collect();
-        for node in 0..part.nodes.len() as NodeId {
+        for node in Self::indexed_nodes(&part) {
             let name = part.name(node);
             if below.iter().any(|b| turnout_model::name::is_wire_subdomain(name, b.name(b.apex))) {
                 continue;
@@ -474,10 +708,25 @@ impl Snapshot {
         &self.summary
     }
 
-    /// The compiled part of the zone with apex `apex`, when it is served.
+    /// The home part of the zone with apex `apex` (the whole zone unless it is chunked), when
+    /// it is served.
     pub fn part_of(&self, apex: &Name) -> Option<&Arc<ZonePart>> {
         let z = self.zone_number(apex.as_wire())?;
         Some(&self.parts[z as usize])
+    }
+
+    /// Every part of the zone with apex `apex`, when it is served.
+    pub fn parts_of(&self, apex: &Name) -> Option<ZoneParts> {
+        let h = self.zone_number(apex.as_wire())?;
+        let home = Arc::clone(&self.parts[h as usize]);
+        Some(match self.chunks.get(&h) {
+            None => ZoneParts::whole(home),
+            Some(c) => ZoneParts {
+                home,
+                chunks: c.parts.iter().map(|&z| Arc::clone(&self.parts[z as usize])).collect(),
+                bounds: Arc::clone(&c.bounds),
+            },
+        })
     }
 
     /// Bytes held by the parts' arenas and indexes and by the name index (for logs and
@@ -491,10 +740,16 @@ impl Snapshot {
                 .sum::<usize>()
     }
 
-    /// A part by zone number (one that the index or a part refers to: it is served).
+    /// A part by number (one that the index or a part refers to: it is served).
     #[inline]
     pub(crate) fn part(&self, zone: u32) -> &ZonePart {
         &self.parts[zone as usize]
+    }
+
+    /// The home part of part `zone`'s zone: its apex, and its SOA for negative answers.
+    #[inline]
+    pub(crate) fn home_of(&self, zone: u32) -> u32 {
+        self.home[zone as usize]
     }
 
     /// The node of `name` (lowercase wire format) in the most specific zone holding it.
@@ -504,6 +759,47 @@ impl Snapshot {
         self.shards[shard_of(hash)]
             .find(hash, |e| self.parts[e.zone as usize].name(e.node) == name)
             .copied()
+    }
+
+    /// The node of `name` (at or below the apex) in the zone of part `zone`, including names
+    /// below a delegation and names a more specific zone serves: in the chunk that holds it.
+    pub(crate) fn find_in_zone(&self, zone: u32, name: &[u8]) -> Option<(u32, NodeId)> {
+        let h = self.home_of(zone);
+        let part = match self.chunks.get(&h) {
+            Some(c) => {
+                let apex_len = self.part(h).apex_wire().len();
+                match first_label_below(name, apex_len) {
+                    Some(label) => c.parts[chunk_index(&c.bounds, label)],
+                    None => h,
+                }
+            }
+            None => h,
+        };
+        self.part(part).find(name).map(|n| (part, n))
+    }
+
+    /// The wildcard `*.<encloser>` (RFC 4592 §3.3.1) for a closest encloser in part `zone`.
+    #[inline]
+    pub(crate) fn wildcard(&self, zone: u32, encloser: NodeId) -> Option<(u32, NodeId)> {
+        let part = self.part(zone);
+        if let Some(w) = part.wildcard(encloser) {
+            return Some((zone, w));
+        }
+        // Below the apex, the wildcard is in the encloser's chunk (the same first label); at
+        // the apex of a chunked zone, in the chunk of `*`.
+        if encloser != part.apex || !self.chunks.contains_key(&self.home_of(zone)) {
+            return None;
+        }
+        let ce = part.name(encloser);
+        let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
+        let len = ce.len() + 2;
+        if len > crate::wire::MAX_NAME_LEN {
+            return None;
+        }
+        buf[0] = 1;
+        buf[1] = b'*';
+        buf[2..len].copy_from_slice(ce);
+        self.find_in_zone(zone, &buf[..len])
     }
 
     /// The closest encloser of `name`: the zone and node of its longest existing suffix, and
@@ -530,7 +826,7 @@ impl Snapshot {
         let part = self.part(zone);
         let apex = part.name(part.apex);
         let (pz, _, _) = self.closest_encloser(suffixes(apex).nth(1)?)?;
-        Some((pz, self.part(pz).find(apex)?))
+        self.find_in_zone(pz, apex)
     }
 }
 
@@ -555,16 +851,45 @@ impl ZonePart {
         zone: &Zone,
         locator: Option<&Arc<crate::locate::Locator>>,
     ) -> Result<ZonePart, SnapshotError> {
-        let mut part = build(zone)?;
+        let mut part = build(zone, false)?;
         if let Some(l) = locator {
             part.locate(Arc::clone(l));
         }
         Ok(part)
     }
 
-    /// A hole left by a removed zone: no node.
+    /// [`ZonePart::build_validated`] for a chunk of a large zone: `zone` holds the chunk's
+    /// RRsets only (no SOA: the home part has it), each name checked with
+    /// [`Zone::validate_names`]. See [`ZoneParts`].
+    pub fn build_chunk(
+        zone: &Zone,
+        locator: Option<&Arc<crate::locate::Locator>>,
+    ) -> Result<ZonePart, SnapshotError> {
+        let mut part = if zone.rrsets().next().is_none() {
+            ZonePart::default()
+        } else {
+            build(zone, true)?
+        };
+        part.chunk = true;
+        if let Some(l) = locator {
+            part.locate(Arc::clone(l));
+        }
+        Ok(part)
+    }
+
+    /// A part with no node: a removed zone's slot, or an empty chunk.
     fn is_hole(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// Whether it is a chunk of a large zone (see [`ZonePart::build_chunk`]).
+    pub fn is_chunk(&self) -> bool {
+        self.chunk
+    }
+
+    /// How many records it holds.
+    pub fn record_count(&self) -> usize {
+        self.count
     }
 
     /// The apex, lowercase wire format (empty for a hole).
@@ -736,9 +1061,9 @@ impl ZonePart {
     }
 }
 
-/// Compiles one zone.
-fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
-    let mut snap = ZonePart::default();
+/// Compiles one zone, or (`chunk`) the RRsets of one chunk of a zone.
+fn build(z: &Zone, chunk: bool) -> Result<ZonePart, SnapshotError> {
+    let mut snap = ZonePart { chunk, ..ZonePart::default() };
 
     // 1. Nodes for every owner and every empty non-terminal up to the apex. The map borrows
     //    names from the zone.
@@ -758,6 +1083,13 @@ fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
             map.insert(w, id);
         }
     }
+
+    // Every name is below the apex, so the apex has a node (unless the zone is empty).
+    let Some(&apex) = map.get(z.apex().as_wire()) else {
+        let errors = vec![ZoneError::NoSoa(z.apex().clone())];
+        return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+    };
+    snap.apex = apex;
 
     // 2. Zone cuts: the highest ancestor-or-self below the apex that holds NS.
     let with_ns: FxHashSet<&[u8]> =
@@ -921,16 +1253,22 @@ fn build(z: &Zone) -> Result<ZonePart, SnapshotError> {
             snap.cidr_tables.push(table);
         }
     }
-    // validate() guarantees the SOA; this only keeps a broken zone from panicking.
-    let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
-        let errors = vec![ZoneError::NoSoa(z.apex().clone())];
-        return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
-    };
-    let negative = snap.encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum))?;
-    snap.rrsets.push(negative);
-    snap.apex = map[z.apex().as_wire()];
-    snap.negative_soa = (snap.rrsets.len() - 1) as u32;
-    snap.summary = Some((z.apex().clone(), soa.serial, z.record_count()));
+    snap.count = z.record_count();
+    if chunk {
+        // The zone's home part answers negatively for it.
+        snap.negative_soa = NONE;
+    } else {
+        // validate() guarantees the SOA; this only keeps a broken zone from panicking.
+        let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA))
+        else {
+            let errors = vec![ZoneError::NoSoa(z.apex().clone())];
+            return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
+        };
+        let negative = snap.encode_rrset(RType::SOA, soa_set, soa_ttl.min(soa.minimum))?;
+        snap.rrsets.push(negative);
+        snap.negative_soa = (snap.rrsets.len() - 1) as u32;
+        snap.summary = Some((z.apex().clone(), soa.serial, snap.count));
+    }
     snap.names.shrink_to_fit();
     snap.wire.shrink_to_fit();
     snap.spans.shrink_to_fit();
@@ -1026,11 +1364,18 @@ impl ZonePart {
                 if extra.iter().any(|e| e.name.of(&self.wire) == target) {
                     continue;
                 }
-                let sibling = zone_map
-                    .get(target)
-                    .copied()
-                    .filter(|&id| at_cut && has_addr[id as usize])
-                    .unwrap_or(NONE);
+                let sibling = match zone_map.get(target) {
+                    Some(&id) if at_cut && has_addr[id as usize] => id,
+                    // A chunk holds only some of the zone's names: the others are found at
+                    // query time.
+                    None if at_cut
+                        && self.chunk
+                        && turnout_model::name::is_wire_subdomain(target, self.name(self.apex)) =>
+                    {
+                        ELSEWHERE
+                    }
+                    _ => NONE,
+                };
                 extra.push(Extra { name, sibling });
             }
         }

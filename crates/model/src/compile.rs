@@ -44,8 +44,86 @@ pub fn compile_zone(
     slot: &dyn Fn(&str) -> Arc<HealthSlot>,
     collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
-    // Record sets are sorted by (name, type, set id): each group is a contiguous run.
     let sets: Vec<&RecordSet> = records.sets.values().collect();
+    let zone = compile_sets(records, &sets, slot, collection)?;
+    let errors = zone.validate();
+    if errors.is_empty() { Ok(zone) } else { Err(errors) }
+}
+
+/// Which record sets of a zone a piece holds (a large zone is compiled piece by piece: see
+/// `turnout_dns::ZoneParts`).
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    /// The apex's record sets (a chunked zone's home part): checked as a whole zone is, so
+    /// the SOA and the apex NS must be there.
+    Apex,
+    /// The names whose first label below the apex is at least `from` and, unless `to` is
+    /// `None`, below `to` (labels compared as lowercase bytes): checked name by name.
+    Chunk {
+        /// The lowest first label (empty: from the first name below the apex).
+        from: &'a [u8],
+        /// The first label of the next chunk.
+        to: Option<&'a [u8]>,
+    },
+}
+
+/// [`compile_zone`] for one piece of a zone. A zone with an alias must be compiled whole
+/// (an alias is answered from its target's records, which may be in another piece): its
+/// pieces are refused with [`ZoneError::AliasInPiece`].
+pub fn compile_piece(
+    records: &ZoneRecords,
+    piece: Piece<'_>,
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+    collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
+) -> Result<Zone, Vec<ZoneError>> {
+    let apex = &records.apex;
+    let sets: Vec<&RecordSet> = match piece {
+        Piece::Apex => records.sets.values().take_while(|s| s.name == *apex).collect(),
+        Piece::Chunk { from, to } => {
+            // Canonical order (RFC 4034 §6.1): the names under the labels [from, to) come in
+            // one run, from `from.<apex>` (or the first name after the apex) to `to.<apex>`.
+            let below = |label: &[u8]| -> Result<Name, Vec<ZoneError>> {
+                let mut wire = Vec::with_capacity(label.len() + 1 + apex.as_wire().len());
+                wire.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
+                wire.extend_from_slice(label);
+                wire.extend_from_slice(apex.as_wire());
+                Name::from_wire(&wire).map_err(|_| vec![ZoneError::BadPieceBound(apex.clone())])
+            };
+            let start = RecordKey {
+                name: if from.is_empty() { apex.clone() } else { below(from)? },
+                rtype: RType(0),
+                set_id: String::new(),
+            };
+            let end = to.map(below).transpose()?;
+            records
+                .sets
+                .range(start..)
+                .map(|(_, s)| s)
+                .skip_while(|s| s.name == *apex)
+                .take_while(|s| end.as_ref().is_none_or(|e| s.name < *e))
+                .collect()
+        }
+    };
+    if let Some(alias) = sets.iter().find(|s| matches!(s.data, RecordData::Alias { .. })) {
+        return Err(vec![ZoneError::AliasInPiece(alias.name.clone())]);
+    }
+    let zone = compile_sets(records, &sets, slot, collection)?;
+    let errors = match piece {
+        Piece::Apex => zone.validate(),
+        Piece::Chunk { .. } => zone.validate_names(),
+    };
+    if errors.is_empty() { Ok(zone) } else { Err(errors) }
+}
+
+/// The record sets `sets` (in key order, each (name, type) in one run) as a zone, not yet
+/// validated.
+fn compile_sets(
+    records: &ZoneRecords,
+    sets: &[&RecordSet],
+    slot: &dyn Fn(&str) -> Arc<HealthSlot>,
+    collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
+) -> Result<Zone, Vec<ZoneError>> {
+    // Record sets are sorted by (name, type, set id): each group is a contiguous run.
     let mut rrsets = Vec::new();
     let mut groups = Vec::new();
     let mut start = 0;
@@ -69,8 +147,7 @@ pub fn compile_zone(
     for (name, rtype, group) in groups {
         zone.set_group(&name, rtype, group);
     }
-    let errors = zone.validate();
-    if errors.is_empty() { Ok(zone) } else { Err(errors) }
+    Ok(zone)
 }
 
 /// The policy group of a (name, type), unless it is one simple record with values (which

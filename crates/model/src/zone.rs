@@ -85,6 +85,13 @@ impl Soa {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ZoneError {
+    /// A piece of a zone (not the whole zone) holds an alias, which only a whole zone can
+    /// answer from its target.
+    #[error("{0} is an alias: its zone is compiled whole")]
+    AliasInPiece(Name),
+    /// A piece's bound is not a label that makes a name below the apex.
+    #[error("a piece of the zone {0} has a bound that is not a label")]
+    BadPieceBound(Name),
     /// The owner is not at or below the apex.
     #[error("{name} is outside the zone {apex}")]
     OutOfZone {
@@ -354,6 +361,14 @@ impl Zone {
         if self.get(&self.apex, RType::NS).is_none() {
             errors.push(ZoneError::NoApexNs(self.apex.clone()));
         }
+        errors.extend(self.validate_names());
+        errors
+    }
+
+    /// The rules of [`Zone::validate`] that look at one name at a time (every rule but the
+    /// apex's SOA and NS): what a piece of a zone that holds some of its names can check.
+    pub fn validate_names(&self) -> Vec<ZoneError> {
+        let mut errors = Vec::new();
         // Keys are sorted by (name, type): each name's types are contiguous.
         let mut by_name: Vec<(&Name, Vec<RType>)> = Vec::new();
         for (name, rtype) in self.rrsets.keys() {

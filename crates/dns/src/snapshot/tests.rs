@@ -462,13 +462,15 @@ fn updates_add_replace_and_remove_zones_and_share_what_they_do_not_touch() {
 }
 
 /// A random zone at `apex` over a small pool of names (some of them inside the other apexes,
-/// so zones shadow and delegate to each other), single-record RRsets (answers do not rotate).
+/// so zones shadow and delegate to each other), single-record RRsets (answers do not rotate):
+/// wildcards at and below the apex, delegations with glue below the cut and sibling glue under
+/// another delegation, a DS at a delegation.
 fn random_zone(rng: &mut fastrand::Rng, apex: &str) -> Zone {
     let mut text = format!(
         "{apex} 60 IN SOA ns1.{apex} admin.{apex} {} 3600 600 86400 30\n{apex} 60 IN NS ns1.{apex}\n",
         rng.u32(1..1000)
     );
-    for label in ["www", "ns1", "mail", "x.y", "*", "b", "www.b", "c", "www.c"] {
+    for label in ["www", "ns1", "mail", "x.y", "*", "b", "www.b", "c", "www.c", "*.c"] {
         if rng.bool() {
             let addr = rng.u8(1..250);
             text.push_str(&format!("{label}.{apex} 60 IN A 192.0.2.{addr}\n"));
@@ -486,7 +488,57 @@ fn random_zone(rng: &mut fastrand::Rng, apex: &str) -> Zone {
             text.push_str(&format!("{child} 60 IN NS ns.{child}\nns.{child} 60 IN A 192.0.2.99\n"));
         }
     }
+    if rng.bool() {
+        // d is delegated to a server under e, itself delegated: sibling glue.
+        text.push_str(&format!(
+            "d.{apex} 60 IN NS ns.e.{apex}\ne.{apex} 60 IN NS ns.e.{apex}\n\
+             ns.e.{apex} 60 IN A 192.0.2.{}\n",
+            rng.u8(1..250)
+        ));
+        if rng.bool() {
+            text.push_str(&format!(
+                "e.{apex} 60 IN DS 12345 8 2 {}\n",
+                "ab".repeat(32)
+            ));
+        }
+    }
     zone(apex, &text)
+}
+
+/// `z` compiled as a home part and chunks split at `bounds` (the first one empty).
+fn chunked(z: &Zone, bounds: &Arc<[Box<[u8]>]>) -> ZoneParts {
+    let apex = z.apex();
+    let apex_len = apex.as_wire().len();
+    let mut home = Vec::new();
+    let mut pieces: Vec<Vec<(Name, RType, RRset)>> = vec![Vec::new(); bounds.len()];
+    for (name, rtype, set) in z.rrsets() {
+        let entry = (name.clone(), rtype, set.clone());
+        match first_label_below(name.as_wire(), apex_len) {
+            None => home.push(entry),
+            Some(label) => pieces[chunk_index(bounds, label)].push(entry),
+        }
+    }
+    let home = Zone::from_rrsets(apex.clone(), home).expect("a home");
+    let chunks = pieces
+        .into_iter()
+        .map(|p| {
+            let piece = Zone::from_rrsets(apex.clone(), p).expect("a chunk");
+            Arc::new(ZonePart::build_chunk(&piece, None).expect("compiles"))
+        })
+        .collect();
+    ZoneParts { home: part(&home), chunks, bounds: Arc::clone(bounds) }
+}
+
+/// Random chunk bounds over the labels the random zones use.
+fn random_bounds(rng: &mut fastrand::Rng) -> Arc<[Box<[u8]>]> {
+    let mut bounds: Vec<Box<[u8]>> = vec![Box::from(&b""[..])];
+    for label in ["*", "b", "c", "d", "e", "mail", "ns", "ns1", "www", "x", "y", "z"] {
+        if rng.bool() {
+            bounds.push(Box::from(label.as_bytes()));
+        }
+    }
+    bounds.sort();
+    Arc::from(bounds)
 }
 
 #[test]
@@ -494,33 +546,63 @@ fn any_sequence_of_updates_answers_as_a_snapshot_built_from_scratch() {
     let apexes = ["t.", "a.t.", "b.a.t.", "c.t."];
     let mut queries = Vec::new();
     for apex in apexes {
-        for label in
-            ["", "www.", "ns1.", "mail.", "x.y.", "y.", "nope.", "www.b.", "b.", "c.", "www.c."]
-        {
+        for label in [
+            "", "www.", "ns1.", "mail.", "x.y.", "y.", "nope.", "www.b.", "b.", "c.", "www.c.",
+            "zz.c.", "d.", "www.d.", "e.", "ns.e.", "x.e.",
+        ] {
             for qtype in ["A", "NS", "MX", "DS"] {
                 queries.push((format!("{label}{apex}"), qtype));
             }
         }
     }
-    for seed in 0..40 {
+    for seed in 0..60 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let mut served: BTreeMap<Name, Arc<ZonePart>> = BTreeMap::new();
+        // The zones, each compiled whole (for the snapshot built from scratch) and as the
+        // updated snapshot serves it: whole, or in chunks.
+        let mut served: BTreeMap<Name, (Zone, Arc<ZonePart>, ZoneParts)> = BTreeMap::new();
         let mut snap = Snapshot::empty();
         for step in 0..12 {
             let mut changes = Vec::new();
             for apex in apexes {
-                if rng.u8(0..3) == 0 {
-                    let name = Name::parse_absolute(apex).unwrap();
-                    let next = rng.bool().then(|| part(&random_zone(&mut rng, apex)));
-                    match &next {
-                        Some(p) => served.insert(name.clone(), Arc::clone(p)),
-                        None => served.remove(&name),
-                    };
-                    changes.push((name, next));
+                let name = Name::parse_absolute(apex).unwrap();
+                match rng.u8(0..4) {
+                    0 => {
+                        served.remove(&name);
+                        changes.push((name, None));
+                    }
+                    1 => {
+                        let z = random_zone(&mut rng, apex);
+                        let whole = part(&z);
+                        // Whole, in new chunks, or in chunks at the bounds it had.
+                        let parts = match (rng.u8(0..3), served.get(&name)) {
+                            (0, _) => ZoneParts::whole(Arc::clone(&whole)),
+                            (1, Some((_, _, old))) if !old.chunks.is_empty() => {
+                                chunked(&z, &old.bounds)
+                            }
+                            _ => chunked(&z, &random_bounds(&mut rng)),
+                        };
+                        served.insert(name.clone(), (z, whole, parts.clone()));
+                        changes.push((name, Some(parts)));
+                    }
+                    2 => {
+                        // The same zone, its home compiled again and its chunks shared
+                        // (what a change at the apex does).
+                        if let Some((z, _, old)) = served.get(&name) {
+                            let parts = if old.chunks.is_empty() {
+                                ZoneParts::whole(part(z))
+                            } else {
+                                ZoneParts { home: chunked(z, &old.bounds).home, ..old.clone() }
+                            };
+                            served.get_mut(&name).unwrap().2 = parts.clone();
+                            changes.push((name, Some(parts)));
+                        }
+                    }
+                    _ => {}
                 }
             }
-            snap = snap.update(changes).expect("updates");
-            let scratch = Snapshot::assemble(served.values().cloned(), None).expect("assembles");
+            snap = snap.update_zones(changes).expect("updates");
+            let wholes = served.values().map(|(_, w, _)| Arc::clone(w));
+            let scratch = Snapshot::assemble(wholes, None).expect("assembles");
             for (name, qtype) in &queries {
                 let q = QueryBuilder::new(name, qtype);
                 assert_eq!(
@@ -528,6 +610,12 @@ fn any_sequence_of_updates_answers_as_a_snapshot_built_from_scratch() {
                     ask_on(&scratch, &q, Transport::Udp).1,
                     "seed {seed}, step {step}: {name} {qtype}"
                 );
+            }
+            for (apex, (_, _, parts)) in &served {
+                let (_, serial, count) = scratch.zones().iter().find(|z| z.0 == *apex).unwrap();
+                let got = snap.zones().iter().find(|z| z.0 == *apex).unwrap();
+                assert_eq!((got.1, got.2), (*serial, *count), "seed {seed}: {apex}");
+                assert!(snap.parts_of(apex).unwrap().same(parts));
             }
         }
     }
