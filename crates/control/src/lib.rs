@@ -26,6 +26,7 @@ mod checks;
 mod collections;
 pub mod keys;
 mod node;
+mod pieces;
 pub mod state;
 mod sync;
 pub mod tokens;

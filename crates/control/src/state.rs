@@ -117,6 +117,12 @@ fn is_zero(n: &LeaseId) -> bool {
 pub struct Touched {
     /// Zones whose records or existence changed.
     pub zones: BTreeSet<Name>,
+    /// Of those, the zones that changed otherwise than record set by record set (created,
+    /// deleted, a CIDR collection they use): they are compiled again whole.
+    pub whole: BTreeSet<Name>,
+    /// The owner names of the record sets written or deleted, by zone (a large zone compiled
+    /// in chunks recompiles only the chunks that hold them).
+    pub names: BTreeMap<Name, BTreeSet<Name>>,
     /// Whether any health check was added, changed or removed.
     pub checks: bool,
     /// Whether any control panel or routing control state changed.
@@ -196,6 +202,7 @@ impl State {
                 .entry(apex.clone())
                 .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
             self.zones.insert(apex.clone(), ZoneEntry { meta, meta_revision: kv.mod_revision });
+            touched.whole.insert(apex.clone());
             touched.zones.insert(apex);
         } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
             let Some((apex, _)) = parse_rrset_key(rest) else {
@@ -218,6 +225,7 @@ impl State {
                 .records
                 .entry(apex.clone())
                 .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
+            touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
             Arc::make_mut(zone).sets.insert(set.key(), set);
             touched.zones.insert(apex);
         } else if key.starts_with(&keys::checks()) {
@@ -276,6 +284,7 @@ impl State {
             let Some(spec) = decode::<CidrCollectionSpec>(key, &kv.value) else { return };
             match spec.validate() {
                 Ok(c) => {
+                    touched.whole.extend(self.zones_using(&c.name));
                     touched.zones.extend(self.zones_using(&c.name));
                     self.collections.insert(c.name.clone(), (spec, Arc::new(c)));
                 }
@@ -319,12 +328,14 @@ impl State {
             self.zones.remove(&apex);
             self.records.remove(&apex);
             self.soa_revision.remove(&apex);
+            touched.whole.insert(apex.clone());
             touched.zones.insert(apex);
         } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
             let Some((apex, rkey)) = parse_rrset_key(rest) else { return };
             if let Some(zone) = self.records.get_mut(&apex) {
                 Arc::make_mut(zone).sets.remove(&rkey);
             }
+            touched.names.entry(apex.clone()).or_default().insert(rkey.name);
             touched.zones.insert(apex);
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
             let name = unescape(rest);
@@ -350,6 +361,7 @@ impl State {
         } else if let Some(rest) = key.strip_prefix(&keys::collections()) {
             let name = unescape(rest);
             self.collections.remove(&name);
+            touched.whole.extend(self.zones_using(&name));
             touched.zones.extend(self.zones_using(&name));
         } else if let Some(rest) = key.strip_prefix(&keys::health())
             && let Some((checker, check)) = rest.split_once('/')

@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
-use turnout_dns::{SnapshotHandle, ZonePart};
+use turnout_dns::{SnapshotHandle, ZonePart, ZoneParts};
 use turnout_model::{Name, Zone, ZoneRecords};
 use turnout_store::{Revision, StoreError, WatchBatch};
 
 use crate::state::{State, Touched};
-use crate::{Control, keys};
-use turnout_model::compile::compile_zone;
+use crate::{Control, keys, pieces};
 
 /// Zones from zone files, served alongside the store's; replaced on reload.
 pub type StaticZones = watch::Receiver<Arc<Vec<Zone>>>;
@@ -62,6 +61,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 struct Dirty {
     zones: BTreeSet<Name>,
+    /// Of `zones`, those to compile again whole (see [`Touched::whole`]).
+    whole: BTreeSet<Name>,
+    /// The owner names written in each zone (see [`Touched::names`]).
+    names: BTreeMap<Name, BTreeSet<Name>>,
     /// Everything must be recompiled (first load, re-read after a store failure).
     all: bool,
     revision: Option<Revision>,
@@ -80,6 +83,10 @@ impl Shared {
         {
             let mut d = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
             d.zones.extend(touched.zones);
+            d.whole.extend(touched.whole);
+            for (apex, names) in touched.names {
+                d.names.entry(apex).or_default().extend(names);
+            }
             d.all |= all;
             d.revision = Some(d.revision.map_or(revision, |r| r.max(revision)));
         }
@@ -130,6 +137,7 @@ pub async fn run_sync(
         on_retired: options.on_retired,
         locator: options.locator,
         compiled: BTreeMap::new(),
+        stale: BTreeSet::new(),
         static_parts: Vec::new(),
         shared: shared.clone(),
     };
@@ -313,14 +321,28 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
 /// Bytes a retired snapshot must free for the builder to hand memory back to the OS.
 const TRIM_AFTER_FREEING: usize = 32 << 20;
 
+/// The bytes of the parts of `old` that `new` does not keep.
+fn retired_bytes(old: Option<ZoneParts>, new: &Option<ZoneParts>) -> usize {
+    let Some(old) = old else { return 0 };
+    let kept = |part: &Arc<ZonePart>| {
+        new.as_ref().is_some_and(|n| {
+            Arc::ptr_eq(&n.home, part) || n.chunks.iter().any(|c| Arc::ptr_eq(c, part))
+        })
+    };
+    std::iter::once(&old.home).chain(&old.chunks).filter(|p| !kept(p)).map(|p| p.heap_bytes()).sum()
+}
+
 struct Builder {
     control: Arc<Control>,
     handle: SnapshotHandle,
     static_zones: StaticZones,
     on_retired: Option<fn()>,
     locator: Option<Arc<turnout_dns::locate::Locator>>,
-    /// Each store zone's compiled part, shared by every snapshot that serves it.
-    compiled: BTreeMap<Name, Arc<ZonePart>>,
+    /// Each store zone's compiled parts, shared by every snapshot that serves them.
+    compiled: BTreeMap<Name, ZoneParts>,
+    /// Zones whose last compile failed: the next one starts from scratch, since what the
+    /// failed change wrote is not in their parts.
+    stale: BTreeSet<Name>,
     /// The zone files' parts, compiled when the files change.
     static_parts: Vec<Arc<ZonePart>>,
     shared: Arc<Shared>,
@@ -399,19 +421,19 @@ impl Builder {
         // The served snapshot with only the zones whose part changed replaced: the zone files'
         // zones, the store's (a zone file wins), and removals.
         let current = self.handle.load();
-        let changed = |apex: &Name, part: &Arc<ZonePart>| {
-            !current.part_of(apex).is_some_and(|p| Arc::ptr_eq(p, part))
-        };
-        let mut changes: Vec<(Name, Option<Arc<ZonePart>>)> = Vec::new();
+        let served = |apex: &Name| current.parts_of(apex);
+        let changed = |apex: &Name, parts: &ZoneParts| !served(apex).is_some_and(|p| p.same(parts));
+        let mut changes: Vec<(Name, Option<ZoneParts>)> = Vec::new();
         for part in &self.static_parts {
             let apex = part.apex_name();
-            if changed(&apex, part) {
-                changes.push((apex, Some(Arc::clone(part))));
+            let parts = ZoneParts::whole(Arc::clone(part));
+            if changed(&apex, &parts) {
+                changes.push((apex, Some(parts)));
             }
         }
-        for (apex, part) in &self.compiled {
-            if !static_apexes.contains(apex) && changed(apex, part) {
-                changes.push((apex.clone(), Some(Arc::clone(part))));
+        for (apex, parts) in &self.compiled {
+            if !static_apexes.contains(apex) && changed(apex, parts) {
+                changes.push((apex.clone(), Some(parts.clone())));
             }
         }
         for (apex, _, _) in current.zones() {
@@ -420,12 +442,8 @@ impl Builder {
             }
         }
         // What the retired snapshot frees: the parts replaced or removed (the rest is shared).
-        let freed: usize = changes
-            .iter()
-            .filter_map(|(apex, _)| current.part_of(apex))
-            .map(|p| p.heap_bytes())
-            .sum();
-        let next = tokio::task::block_in_place(|| current.update(changes));
+        let freed: usize = changes.iter().map(|(apex, new)| retired_bytes(served(apex), new)).sum();
+        let next = tokio::task::block_in_place(|| current.update_zones(changes));
         drop(current);
         match next {
             Ok(snapshot) => {
@@ -489,20 +507,28 @@ impl Builder {
             }
             count += 1;
             let health = self.control.health();
-            let collection = |name: &str| collections.get(name).cloned();
-            let part = compile_zone(&records, &|name| health.slot(name), &collection)
-                .map_err(|errors| {
-                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                })
-                .and_then(|zone| {
-                    ZonePart::build_validated(&zone, self.locator.as_ref())
-                        .map_err(|e| e.to_string())
-                });
-            match part {
-                Ok(part) => {
-                    self.compiled.insert(apex, Arc::new(part));
+            let inputs = pieces::Inputs {
+                slot: &|name| health.slot(name),
+                collection: &|name| collections.get(name).cloned(),
+                locator: self.locator.as_ref(),
+            };
+            // Only the pieces holding what changed, when nothing but record sets changed.
+            let names = (!dirty.all && !dirty.whole.contains(&apex) && !self.stale.contains(&apex))
+                .then(|| dirty.names.get(&apex))
+                .flatten();
+            let parts = match (names, self.compiled.get(&apex)) {
+                (Some(names), Some(previous)) => {
+                    pieces::recompile(&records, previous, names, &inputs)
+                }
+                _ => pieces::compile(&records, &inputs),
+            };
+            match parts {
+                Ok(parts) => {
+                    self.stale.remove(&apex);
+                    self.compiled.insert(apex, parts);
                 }
                 Err(errors) => {
+                    self.stale.insert(apex.clone());
                     failed += 1;
                     error!("zone {apex} cannot be served ({errors}); serving its previous version");
                 }

@@ -260,3 +260,92 @@ async fn denied_targets_are_refused() {
     assert!(f.control.checks().is_empty());
     f.shutdown.cancel();
 }
+
+/// The served answer to `name`/`qtype`, rendered (rcode, flags, sections).
+fn ask(f: &Fixture, name: &str, qtype: &str) -> String {
+    let mut out = vec![0u8; 65535];
+    let q = turnout_testkit::QueryBuilder::new(name, qtype).build();
+    let snap = f.handle.load();
+    let n = turnout_dns::respond(&snap, &q, turnout_dns::Transport::Tcp, None, &mut out).unwrap();
+    turnout_testkit::render(&out[..n]).unwrap()
+}
+
+async fn served(f: &Fixture, zone: &str, json: &str) {
+    let change = submit(f, zone, json).await;
+    assert!(f.control.wait_served(change.revision, Duration::from_secs(10)).await);
+}
+
+fn one(action: &str, name: &str, rtype: &str, values: &[&str]) -> String {
+    serde_json::json!({"changes": [{"action": action, "record_set":
+        {"name": name, "type": rtype, "ttl": 60, "values": values}}]})
+    .to_string()
+}
+
+/// A zone of 6,000 records is compiled in chunks; a change recompiles only the chunk that
+/// holds its name (and the apex, whose serial every change bumps), and what crosses chunks
+/// (the apex wildcard, sibling glue, additional addresses, NXDOMAIN's SOA) answers as in a
+/// zone compiled whole. An alias makes the zone compile whole again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_zone_is_recompiled_chunk_by_chunk() {
+    let f = start().await;
+    let created = zone(&f, "big.test", None).await.unwrap();
+    assert!(f.control.wait_served(created.change.revision, Duration::from_secs(10)).await);
+    for start in (0..6000).step_by(1000) {
+        let changes: Vec<serde_json::Value> = (start..start + 1000)
+            .map(|i| {
+                serde_json::json!({"action": "CREATE", "record_set": {"name": format!("h{i}"),
+                "type": "A", "ttl": 60, "values": [format!("10.0.{}.{}", i / 256, i % 256)]}})
+            })
+            .collect();
+        served(&f, "big.test", &serde_json::json!({ "changes": changes }).to_string()).await;
+    }
+    let apex = turnout_model::Name::parse_absolute("big.test.").unwrap();
+    let before = f.handle.load().parts_of(&apex).unwrap();
+    assert!(before.chunks.len() > 2, "{} chunks", before.chunks.len());
+    assert_eq!(f.handle.load().zones()[0].2, 6003, "SOA, 2 NS and 6,000 A");
+
+    // One name: the home part and one chunk are new, every other chunk is shared.
+    served(&f, "big.test", &one("UPSERT", "h42", "A", &["192.0.2.42"])).await;
+    let after = f.handle.load().parts_of(&apex).unwrap();
+    let new: Vec<usize> = (0..after.chunks.len())
+        .filter(|&i| !Arc::ptr_eq(&before.chunks[i], &after.chunks[i]))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert!(!Arc::ptr_eq(&before.home, &after.home));
+    assert!(ask(&f, "h42.big.test", "A").contains("an h42.big.test. 60 IN A 192.0.2.42"));
+
+    // NXDOMAIN carries the SOA from the home part; then the apex wildcard (in the chunk of
+    // `*`) answers for it.
+    let nx = ask(&f, "nope.big.test", "A");
+    assert!(nx.starts_with("rcode NXDOMAIN") && nx.contains("IN SOA"), "{nx}");
+    served(&f, "big.test", &one("CREATE", "*", "A", &["192.0.2.99"])).await;
+    assert!(ask(&f, "nope.big.test", "A").contains("an nope.big.test. 60 IN A 192.0.2.99"));
+
+    // Sibling glue across chunks: aa and zz sort before and after every h label.
+    let delegation = serde_json::json!({"changes": [
+        {"action": "CREATE", "record_set": {"name": "zz", "type": "NS", "ttl": 60, "values": ["ns.aa.big.test."]}},
+        {"action": "CREATE", "record_set": {"name": "aa", "type": "NS", "ttl": 60, "values": ["ns.aa.big.test."]}},
+        {"action": "CREATE", "record_set": {"name": "ns.aa", "type": "A", "ttl": 60, "values": ["192.0.2.53"]}},
+        {"action": "CREATE", "record_set": {"name": "@", "type": "MX", "ttl": 60, "values": ["10 h5999.big.test."]}},
+    ]});
+    served(&f, "big.test", &delegation.to_string()).await;
+    let parts = f.handle.load().parts_of(&apex).unwrap();
+    let chunk = |label: &str| turnout_dns::chunk_index(&parts.bounds, label.as_bytes());
+    assert_ne!(chunk("aa"), chunk("zz"), "the test needs them in different chunks");
+    let referral = ask(&f, "www.zz.big.test", "A");
+    assert!(referral.contains("ns zz.big.test. 60 IN NS ns.aa.big.test."), "{referral}");
+    assert!(referral.contains("ar ns.aa.big.test. 60 IN A 192.0.2.53"), "{referral}");
+    let mx = ask(&f, "big.test", "MX");
+    assert!(mx.contains("ar h5999.big.test. 60 IN A 10.0.23.111"), "{mx}");
+    // A deleted name is gone (the wildcard answers for it).
+    served(&f, "big.test", &one("DELETE", "h42", "A", &["192.0.2.42"])).await;
+    assert!(ask(&f, "h42.big.test", "A").contains("an h42.big.test. 60 IN A 192.0.2.99"));
+
+    // An alias: the zone is compiled whole, and the alias answers with its target's records.
+    let alias = serde_json::json!({"changes": [{"action": "CREATE", "record_set":
+        {"name": "al", "type": "A", "alias": {"target": "h7.big.test.", "evaluate_target_health": false}}}]});
+    served(&f, "big.test", &alias.to_string()).await;
+    assert!(f.handle.load().parts_of(&apex).unwrap().chunks.is_empty());
+    assert!(ask(&f, "al.big.test", "A").contains("an al.big.test. 60 IN A 10.0.0.7"));
+    f.shutdown.cancel();
+}

@@ -865,11 +865,8 @@ impl ZonePart {
         zone: &Zone,
         locator: Option<&Arc<crate::locate::Locator>>,
     ) -> Result<ZonePart, SnapshotError> {
-        let mut part = if zone.rrsets().next().is_none() {
-            ZonePart::default()
-        } else {
-            build(zone, true)?
-        };
+        let mut part =
+            if zone.rrsets().next().is_none() { ZonePart::default() } else { build(zone, true)? };
         part.chunk = true;
         if let Some(l) = locator {
             part.locate(Arc::clone(l));
@@ -1259,8 +1256,7 @@ fn build(z: &Zone, chunk: bool) -> Result<ZonePart, SnapshotError> {
         snap.negative_soa = NONE;
     } else {
         // validate() guarantees the SOA; this only keeps a broken zone from panicking.
-        let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA))
-        else {
+        let (Some((soa_ttl, soa)), Some(soa_set)) = (z.soa(), z.get(z.apex(), RType::SOA)) else {
             let errors = vec![ZoneError::NoSoa(z.apex().clone())];
             return Err(SnapshotError::InvalidZone { apex: z.apex().clone(), errors });
         };

@@ -496,10 +496,7 @@ fn random_zone(rng: &mut fastrand::Rng, apex: &str) -> Zone {
             rng.u8(1..250)
         ));
         if rng.bool() {
-            text.push_str(&format!(
-                "e.{apex} 60 IN DS 12345 8 2 {}\n",
-                "ab".repeat(32)
-            ));
+            text.push_str(&format!("e.{apex} 60 IN DS 12345 8 2 {}\n", "ab".repeat(32)));
         }
     }
     zone(apex, &text)
