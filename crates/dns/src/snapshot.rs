@@ -354,6 +354,8 @@ pub struct Snapshot {
     parts: Vec<Arc<ZonePart>>,
     /// Each part's zone, as the number of the zone's home part ([`FREE`]: an unused slot).
     home: Vec<u32>,
+    /// Whether each part's zone is chunked (read on the query path: cheaper than `chunks`).
+    split: Vec<bool>,
     /// The chunked zones' chunks, by home part number.
     chunks: FxHashMap<u32, Arc<Chunks>>,
     /// Name -> node, split by hash into shards; each name is in its most specific zone only.
@@ -371,6 +373,7 @@ impl Default for Snapshot {
         Snapshot {
             parts: Vec::new(),
             home: Vec::new(),
+            split: Vec::new(),
             chunks: FxHashMap::default(),
             shards: (0..SHARDS).map(|_| Arc::clone(&shard)).collect(),
             apexes: HashTable::new(),
@@ -433,6 +436,7 @@ impl Snapshot {
         let mut next = Snapshot {
             parts: self.parts.clone(),
             home: self.home.clone(),
+            split: self.split.clone(),
             chunks: self.chunks.clone(),
             shards: self.shards.clone(),
             apexes: self.apexes.clone(),
@@ -450,12 +454,14 @@ impl Snapshot {
             None => {
                 self.parts.push(Arc::default());
                 self.home.push(FREE);
+                self.split.push(false);
                 self.parts.len() - 1
             }
         };
         let z = u32::try_from(z).map_err(|_| SnapshotError::TooLarge)?;
         self.parts[z as usize] = part;
         self.home[z as usize] = if home == FREE { z } else { home };
+        self.split[z as usize] = false;
         Ok(z)
     }
 
@@ -463,6 +469,7 @@ impl Snapshot {
     fn release(&mut self, z: u32) {
         self.parts[z as usize] = Arc::default();
         self.home[z as usize] = FREE;
+        self.split[z as usize] = false;
     }
 
     /// Every part number of the zone whose home is `home`.
@@ -559,6 +566,7 @@ impl Snapshot {
                                 reindex.retain(|&r| r != z);
                             }
                             self.chunks.remove(&h);
+                            self.split[h as usize] = false;
                             self.add_chunks(h, new.chunks, new.bounds, &mut reindex)?;
                         }
                     }
@@ -621,9 +629,11 @@ impl Snapshot {
         let mut parts = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             let z = self.alloc(chunk, h)?;
+            self.split[z as usize] = true;
             parts.push(z);
             reindex.push(z);
         }
+        self.split[h as usize] = true;
         self.chunks.insert(h, Arc::new(Chunks { bounds, parts }));
         Ok(())
     }
@@ -779,7 +789,7 @@ impl Snapshot {
     }
 
     /// The wildcard `*.<encloser>` (RFC 4592 §3.3.1) for a closest encloser in part `zone`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wildcard(&self, zone: u32, encloser: NodeId) -> Option<(u32, NodeId)> {
         let part = self.part(zone);
         if let Some(w) = part.wildcard(encloser) {
@@ -787,10 +797,18 @@ impl Snapshot {
         }
         // Below the apex, the wildcard is in the encloser's chunk (the same first label); at
         // the apex of a chunked zone, in the chunk of `*`.
-        if encloser != part.apex || !self.chunks.contains_key(&self.home_of(zone)) {
+        if encloser != part.apex || !self.split[zone as usize] {
             return None;
         }
-        let ce = part.name(encloser);
+        self.wildcard_at_split_apex(zone, encloser)
+    }
+
+    /// The wildcard at the apex of a chunked zone: in the chunk of `*` (kept out of line, so
+    /// that the common path above does not set up its buffer).
+    #[cold]
+    #[inline(never)]
+    fn wildcard_at_split_apex(&self, zone: u32, encloser: NodeId) -> Option<(u32, NodeId)> {
+        let ce = self.part(zone).name(encloser);
         let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
         let len = ce.len() + 2;
         if len > crate::wire::MAX_NAME_LEN {
