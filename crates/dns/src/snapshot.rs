@@ -808,16 +808,7 @@ impl Snapshot {
     #[cold]
     #[inline(never)]
     fn wildcard_at_split_apex(&self, zone: u32, encloser: NodeId) -> Option<(u32, NodeId)> {
-        let ce = self.part(zone).name(encloser);
-        let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
-        let len = ce.len() + 2;
-        if len > crate::wire::MAX_NAME_LEN {
-            return None;
-        }
-        buf[0] = 1;
-        buf[1] = b'*';
-        buf[2..len].copy_from_slice(ce);
-        self.find_in_zone(zone, &buf[..len])
+        below_star(self.part(zone).name(encloser), |name| self.find_in_zone(zone, name))
     }
 
     /// The closest encloser of `name`: the zone and node of its longest existing suffix, and
@@ -1063,17 +1054,22 @@ impl ZonePart {
     /// The wildcard `*.<closest encloser>` in this zone (RFC 4592 §3.3.1).
     #[inline]
     pub(crate) fn wildcard(&self, encloser: NodeId) -> Option<NodeId> {
-        let ce = self.name(encloser);
-        let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
-        let len = ce.len() + 2;
-        if len > crate::wire::MAX_NAME_LEN {
-            return None;
-        }
-        buf[0] = 1;
-        buf[1] = b'*';
-        buf[2..len].copy_from_slice(ce);
-        self.find(&buf[..len])
+        below_star(self.name(encloser), |name| self.find(name))
     }
+}
+
+/// Calls `find` with `*.<name>` (lowercase wire format), unless that is too long to be a name.
+#[inline(always)]
+fn below_star<R>(name: &[u8], find: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
+    let mut buf = [0u8; crate::wire::MAX_NAME_LEN + 2];
+    let len = name.len() + 2;
+    if len > crate::wire::MAX_NAME_LEN {
+        return None;
+    }
+    buf[0] = 1;
+    buf[1] = b'*';
+    buf[2..len].copy_from_slice(name);
+    find(&buf[..len])
 }
 
 /// Compiles one zone, or (`chunk`) the RRsets of one chunk of a zone.
