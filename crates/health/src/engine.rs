@@ -24,7 +24,7 @@ use turnout_model::health::{
 };
 
 use crate::hysteresis::{Hysteresis, final_status};
-use crate::probe::{ProbeResult, probe};
+use crate::probe::{FailureClass, ProbeResult, probe};
 
 /// Probe results kept per check.
 const KEEP_RESULTS: usize = 32;
@@ -700,6 +700,8 @@ impl EndpointTask {
         // Probes needed before this run's observation counts (see [`Quorum`]).
         let needed = u64::from(self.check.failure_threshold.max(self.check.recovery_threshold));
         let mut observed_probes: u64 = 0;
+        // Whether the last probe failed for a reason of this node's own (logged once a run).
+        let mut local_fault = false;
         loop {
             if !self.engine.probes_here(&self.check.name) {
                 // Placed on other checkers: no probes here. This run's observation stops
@@ -713,6 +715,35 @@ impl EndpointTask {
                 continue;
             }
             let result = probe(&self.check, &self.policy).await;
+            if result.class.is_some_and(FailureClass::is_local) {
+                // A fault of this checker (out of descriptors, say), not an observation of the
+                // target: counted and kept in the results, but no status changes.
+                if !local_fault {
+                    tracing::error!(
+                        "health check {}: this node cannot probe ({}); its status stays as it \
+                         is until it can",
+                        self.check.name,
+                        result.reason
+                    );
+                    local_fault = true;
+                }
+                let observation = Observation { at: now_rfc3339(), result };
+                {
+                    let mut r = lock(&self.record);
+                    *r.probes.entry("local".to_owned()).or_default() += 1;
+                    r.last_failure = Some(observation.clone());
+                    r.results.push_back(observation);
+                    while r.results.len() > KEEP_RESULTS {
+                        r.results.pop_front();
+                    }
+                }
+                tokio::time::sleep(interval).await;
+                continue;
+            }
+            if local_fault {
+                tracing::info!("health check {}: this node can probe again", self.check.name);
+                local_fault = false;
+            }
             // A metric check without a value keeps its last known status, if so configured.
             let changed = match &self.check.kind {
                 CheckKind::Metric(m) if crate::probe::metric::keeps_status(m, &result) => None,

@@ -53,9 +53,28 @@ pub enum FailureClass {
     Alarm,
     /// A metric check got no value to compare (its `insufficient_data` choice decides).
     InsufficientData,
+    /// This checker could not probe at all: it is out of file descriptors, buffers or local
+    /// addresses. A fault of the checker, not an observation of the target: it changes no
+    /// status (see [`FailureClass::is_local`]).
+    Local,
 }
 
 impl FailureClass {
+    /// The class of an I/O error met while probing: [`FailureClass::Local`] when the error is
+    /// this process's or host's own shortage, `otherwise` when it says something of the target.
+    pub fn of_io(e: &std::io::Error, otherwise: FailureClass) -> FailureClass {
+        let local = matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+        );
+        if local { FailureClass::Local } else { otherwise }
+    }
+
+    /// Whether the failure is the checker's own (see [`FailureClass::Local`]).
+    pub fn is_local(self) -> bool {
+        self == FailureClass::Local
+    }
+
     /// The class as JSON and metrics write it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +89,7 @@ impl FailureClass {
             FailureClass::Denied => "denied",
             FailureClass::Alarm => "alarm",
             FailureClass::InsufficientData => "insufficient_data",
+            FailureClass::Local => "local",
         }
     }
 }
@@ -162,8 +182,8 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
             return r;
         }
         Ok(Err(e)) => {
-            let mut r =
-                ProbeResult::fail(FailureClass::Refused, format!("Connection to {addr}: {e}"));
+            let class = FailureClass::of_io(&e, FailureClass::Refused);
+            let mut r = ProbeResult::fail(class, format!("Connection to {addr}: {e}"));
             r.address = Some(addr);
             return r;
         }
@@ -226,7 +246,7 @@ async fn resolve(target: &Target) -> Result<SocketAddr, ProbeResult> {
             })
         }
         Err(e) => Err(ProbeResult::fail(
-            FailureClass::Dns,
+            FailureClass::of_io(&e, FailureClass::Dns),
             format!("DNS resolution failed for {host}: {e}"),
         )),
     }

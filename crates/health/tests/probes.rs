@@ -393,6 +393,7 @@ fn failure_class_names_match_their_json() {
         Denied,
         Alarm,
         InsufficientData,
+        Local,
     ] {
         assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
     }
@@ -507,4 +508,18 @@ async fn a_metric_check_without_data_keeps_its_last_known_status() {
     *answer.lock().unwrap() = (200, vector(&["0"]));
     wait_for(&slot, Status::Healthy, Duration::from_secs(3)).await;
     engine.shutdown();
+}
+
+#[test]
+fn a_probe_that_cannot_get_a_descriptor_is_the_checkers_fault_not_the_targets() {
+    let of = |errno| {
+        FailureClass::of_io(&std::io::Error::from_raw_os_error(errno), FailureClass::Refused)
+    };
+    for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL] {
+        assert_eq!(of(errno), FailureClass::Local, "errno {errno}");
+    }
+    assert!(FailureClass::Local.is_local());
+    for errno in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
+        assert_eq!(of(errno), FailureClass::Refused, "errno {errno}");
+    }
 }

@@ -60,6 +60,18 @@ impl Turnout {
     /// listen on `127.0.0.1:0` and the data directory is a fresh temporary one, removed on
     /// drop.
     pub fn start(bin: &Path, args: &[&str]) -> Turnout {
+        Self::start_via(&[], bin, args)
+    }
+
+    /// [`Turnout::start`] with the process allowed at most `nofile` open descriptors (its
+    /// soft and hard limit, set by util-linux's `prlimit`).
+    pub fn start_with_nofile(bin: &Path, args: &[&str], nofile: u64) -> Turnout {
+        let launcher = ["prlimit".to_owned(), format!("--nofile={nofile}:{nofile}")];
+        Self::start_via(&launcher, bin, args)
+    }
+
+    /// [`Turnout::start`] through `launcher` (a program and its arguments, before the binary).
+    fn start_via(launcher: &[String], bin: &Path, args: &[&str]) -> Turnout {
         let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let serve = args.first().is_some_and(|a| a == "serve");
         let mut temp = None;
@@ -81,7 +93,7 @@ impl Turnout {
                 path
             }
         };
-        Self::spawn(bin, &args, data_dir, temp)
+        Self::spawn_via(launcher, bin, &args, data_dir, temp)
     }
 
     /// Starts `bin` with exactly `args` (nothing added), waiting as [`Turnout::start`] does.
@@ -91,7 +103,25 @@ impl Turnout {
         data_dir: PathBuf,
         temp: Option<tempfile::TempDir>,
     ) -> Turnout {
-        let mut child = Command::new(bin)
+        Self::spawn_via(&[], bin, args, data_dir, temp)
+    }
+
+    fn spawn_via(
+        launcher: &[String],
+        bin: &Path,
+        args: &[String],
+        data_dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+    ) -> Turnout {
+        let mut command = match launcher.split_first() {
+            Some((program, before)) => {
+                let mut c = Command::new(program);
+                c.args(before).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use turnout_api::ApiServer;
 use turnout_control::tokens::{AdminToken, ensure_admin_token};
 use turnout_control::{
@@ -204,6 +204,15 @@ async fn serve(
     locator: Option<Arc<turnout_dns::locate::Locator>>,
 ) -> anyhow::Result<()> {
     info!("{}", describe(&zones));
+    // Health probes, DNS over TCP and the APIs all need descriptors: take what the hard limit
+    // allows (the APIs' connection caps are a quarter of it, docs/api.md).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 1024 => {
+            warn!("only {n} file descriptors may be open: probes may fail under load")
+        }
+        Ok(n) => debug!("up to {n} file descriptors may be open"),
+        Err(e) => warn!("cannot read the file descriptor limit: {e}"),
+    }
     match ensure_admin_token(store.as_ref(), &settings.data_dir).await {
         Ok(AdminToken::Created(path)) => {
             info!("first start: wrote the admin API token to {} (mode 0600)", path.display());
@@ -211,7 +220,9 @@ async fn serve(
         Ok(AdminToken::FileMissing(path)) => {
             // Normal on a cluster node other than the first; a surprise on a single node.
             let say = format!(
-                "the store has an admin API token, but {} does not exist: the node that made it                  has the file (or it was deleted, or the store restored from a backup); copy it                  here, or make another token with `turnout token create` and an admin token",
+                "the store has an admin API token, but {} does not exist: the node that made it \
+                 has the file (or it was deleted, or the store restored from a backup); copy it \
+                 here, or make another token with `turnout token create` and an admin token",
                 path.display()
             );
             if settings.store.is_some() { info!("{say}") } else { warn!("{say}") }

@@ -7,6 +7,7 @@ pub(crate) mod checks;
 pub(crate) mod collections;
 pub(crate) mod controls;
 mod explain;
+pub mod listen;
 mod ops;
 pub(crate) mod panels;
 pub(crate) mod tokens;
@@ -108,8 +109,8 @@ impl ApiServer {
     }
 
     async fn serve(self, app: Router, shutdown: CancellationToken) -> Result<(), ApiServerError> {
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+        let app = app.layer(middleware::from_fn(listen::request_deadline));
+        listen::serve(self.listener, app, listen::connection_cap(), shutdown)
             .await
             .map_err(ApiServerError::Serve)
     }

@@ -154,6 +154,17 @@ async fn operations_endpoints() {
         metrics.contains("turnout_api_requests_total{method=\"POST\",status=\"201\"} 1"),
         "{metrics}"
     );
+    // A made-up method is counted as `other`: no client grows the metrics with its own labels.
+    for method in ["BREW", "WHEN", "ZZZ"] {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        s.call(m, "/v1/zones", None).await.unwrap_err();
+    }
+    let metrics = text("/metrics").await;
+    assert!(!metrics.contains("BREW"), "{metrics}");
+    assert!(
+        metrics.contains("turnout_api_requests_total{method=\"other\",status=\"405\"} 3"),
+        "{metrics}"
+    );
     let doc: serde_json::Value = s.call(Method::GET, "/v1/openapi.json", None).await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     for path in [

@@ -9,6 +9,7 @@ mod controls;
 mod failover;
 mod policies;
 mod shutdown;
+mod slow_clients;
 mod store;
 
 use std::path::{Path, PathBuf};
