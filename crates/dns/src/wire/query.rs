@@ -270,17 +270,19 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         None
     };
     let question = question_end.map(|end| &packet[12..end]);
+    // RFC 6891 §6.1.1: a reply to a query with an OPT carries one, the error replies too.
+    let sniffed = || sniff_edns(packet, qdcount, u32::from(ancount) + u32::from(nscount), arcount);
     if op != opcode::QUERY {
-        return reject(Rcode::NOTIMP, question, None);
+        return reject(Rcode::NOTIMP, question, sniffed());
     }
     let Some(question_end) = question_end else {
-        return reject(Rcode::FORMERR, None, None);
+        return reject(Rcode::FORMERR, None, sniffed());
     };
     let q = &packet[question_end - 4..question_end];
     let qtype = RType(u16::from_be_bytes([q[0], q[1]]));
     let qclass = u16::from_be_bytes([q[2], q[3]]);
     if ancount != 0 || nscount != 0 {
-        return reject(Rcode::FORMERR, question, None);
+        return reject(Rcode::FORMERR, question, sniffed());
     }
 
     let mut cur = Cursor { data: packet, pos: question_end };
@@ -357,6 +359,32 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         qclass,
         edns,
     })
+}
+
+/// The EDNS of a query refused before its additional section is read (another opcode, no
+/// single question, records in the answer or authority section): its OPT, if the packet holds a
+/// well-formed one owned by the root where the additional section starts after `qdcount`
+/// questions and `skip` records. Its options are not read.
+fn sniff_edns(packet: &[u8], qdcount: u16, skip: u32, arcount: u16) -> Option<Edns> {
+    let mut cur = Cursor { data: packet, pos: 12 };
+    for _ in 0..qdcount {
+        cur.skip_name()?;
+        cur.skip(4)?;
+    }
+    for i in 0..skip + u32::from(arcount) {
+        let root = cur.skip_name()?;
+        let (rt, class, ttl, rdlen) = (cur.u16()?, cur.u16()?, cur.u32()?, cur.u16()?);
+        cur.skip(usize::from(rdlen))?;
+        if i >= skip && RType(rt) == RType::OPT && root {
+            return Some(Edns {
+                udp_size: class.max(512),
+                version: (ttl >> 16) as u8,
+                dnssec_ok: ttl & 0x8000 != 0,
+                ecs: None,
+            });
+        }
+    }
+    None
 }
 
 /// What is wrong with an OPT's options.
@@ -491,6 +519,36 @@ mod tests {
         ] {
             assert_eq!(rcode_of(&QueryBuilder::new("example.test", t).build()), Some(want), "{t}");
         }
+    }
+
+    /// RFC 6891 §6.1.1: the error replies to a query with an OPT carry one too, for another
+    /// opcode, a missing question and records in the answer section alike.
+    #[test]
+    fn error_replies_to_edns_queries_carry_an_opt() {
+        let edns_of = |p: &[u8]| match decode(p) {
+            Err(Rejection::Reply(e)) => (e.rcode, e.edns.map(|e| e.udp_size)),
+            other => panic!("{other:?}"),
+        };
+        let good = QueryBuilder::new("example.test", "A").edns(1232).build();
+        let mut notify = good.clone();
+        notify[2] |= 4 << 3;
+        assert_eq!(edns_of(&notify), (Rcode::NOTIMP, Some(1232)), "NOTIFY");
+        // One record in the answer section, before the OPT.
+        let question_end = 12 + b"\x07example\x04test\x00".len() + 4;
+        let mut answered = good[..question_end].to_vec();
+        answered[7] = 1;
+        answered.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        answered.extend_from_slice(&good[question_end..]);
+        assert_eq!(edns_of(&answered), (Rcode::FORMERR, Some(1232)), "an answer record");
+        // No question.
+        let mut none = good[..12].to_vec();
+        none[5] = 0;
+        none.extend_from_slice(&good[question_end..]);
+        assert_eq!(edns_of(&none), (Rcode::FORMERR, Some(1232)), "no question");
+        // Without an OPT, none.
+        let mut plain = QueryBuilder::new("example.test", "A").build();
+        plain[2] |= 4 << 3;
+        assert_eq!(edns_of(&plain), (Rcode::NOTIMP, None));
     }
 
     #[test]
