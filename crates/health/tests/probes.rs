@@ -376,6 +376,13 @@ async fn denied_networks_are_not_probed_even_after_resolution() {
     assert_eq!((r.success, r.class), (false, Some(FailureClass::Denied)), "{r:?}");
     assert!(r.reason.contains("is in the denied network 127.0.0.0/8"), "{}", r.reason);
     assert!(probe(&by_name, &TargetPolicy::default()).await.success);
+    // The IPv4-mapped form of a denied address is denied too (a dual-stack socket would
+    // connect to 127.0.0.1 through it).
+    let mapped =
+        check(&format!(r#"{{"name":"m","type":"tcp","ip":"::ffff:127.0.0.1","port":{port}}}"#));
+    let r = probe(&mapped, &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Denied)), "{r:?}");
+    assert!(r.reason.contains("::ffff:127.0.0.1 (that is, 127.0.0.1)"), "{}", r.reason);
 }
 
 #[test]

@@ -737,15 +737,74 @@ impl TargetPolicy {
     }
 
     /// Whether `ip` may be probed; the error says which rule refuses it.
+    ///
+    /// An IPv6 address that carries an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, which a
+    /// dual-stack socket connects to that IPv4 host; IPv4-compatible `::a.b.c.d`; NAT64's
+    /// `64:ff9b::/96`; 6to4's `2002::/16`) is refused when either form is denied, so that
+    /// `::ffff:127.0.0.1` does not slip past `127.0.0.0/8`. Link-local networks (where cloud
+    /// metadata services answer, 169.254.169.254) and the IPv6 metadata address
+    /// ([`ALWAYS_DENIED`]) are refused unless an allowed network names them.
     pub fn permits(&self, ip: IpAddr) -> Result<(), String> {
-        if let Some(net) = self.deny.iter().find(|n| n.contains(&ip)) {
-            return Err(format!("{ip} is in the denied network {net}"));
+        let forms = address_forms(ip);
+        for form in &forms {
+            let as_form =
+                if *form == ip { ip.to_string() } else { format!("{ip} (that is, {form})") };
+            if let Some(net) = self.deny.iter().find(|n| n.contains(form)) {
+                return Err(format!("{as_form} is in the denied network {net}"));
+            }
+            let allowed_here = self.allow.iter().any(|n| n.contains(form));
+            if let Some(net) = always_denied().find(|n| n.contains(form))
+                && !allowed_here
+            {
+                return Err(format!(
+                    "{as_form} is in {net}, link-local or a metadata service's address, \
+                     refused unless an allowed network names it"
+                ));
+            }
         }
-        if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(&ip)) {
+        // Allowed as itself, or as the IPv4 host an IPv4-mapped address reaches.
+        let mapped = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        let allowed = |a: &IpAddr| self.allow.iter().any(|n| n.contains(a));
+        if !self.allow.is_empty() && !allowed(&ip) && !mapped.as_ref().is_some_and(allowed) {
             return Err(format!("{ip} is not in any allowed network"));
         }
         Ok(())
     }
+}
+
+/// Networks no health check probes unless an allowed network names them: IPv4 and IPv6
+/// link-local (cloud metadata services answer at 169.254.169.254) and AWS's IPv6 metadata
+/// address.
+pub const ALWAYS_DENIED: [&str; 3] = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"];
+
+fn always_denied() -> impl Iterator<Item = ipnet::IpNet> {
+    ALWAYS_DENIED.iter().filter_map(|n| n.parse().ok())
+}
+
+/// `ip`, and the IPv4 addresses an IPv6 address carries (see [`TargetPolicy::permits`]).
+pub fn address_forms(ip: IpAddr) -> Vec<IpAddr> {
+    let mut forms = vec![ip];
+    let IpAddr::V6(v6) = ip else { return forms };
+    let o = v6.octets();
+    let v4 = |b: &[u8]| IpAddr::V4(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        forms.push(IpAddr::V4(mapped));
+    } else if o[..12].iter().all(|&b| b == 0)
+        && u32::from_be_bytes([o[12], o[13], o[14], o[15]]) > 1
+    {
+        // IPv4-compatible (RFC 4291 §2.5.5.1, deprecated), not :: or ::1.
+        forms.push(v4(&o[12..]));
+    } else if o[..12] == [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] {
+        // NAT64's well-known prefix (RFC 6052 §2.1).
+        forms.push(v4(&o[12..]));
+    } else if o[..2] == [0x20, 0x02] {
+        // 6to4 (RFC 3056 §2).
+        forms.push(v4(&o[2..6]));
+    }
+    forms
 }
 
 /// A check's status as the query path sees it.

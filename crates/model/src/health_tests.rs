@@ -217,6 +217,37 @@ fn target_policy() {
     );
 }
 
+/// An IPv6 address that carries a denied IPv4 address is denied too; link-local and metadata
+/// addresses are denied unless an allowed network names them.
+#[test]
+fn target_policy_sees_through_embedded_ipv4_and_refuses_metadata_addresses() {
+    let p = TargetPolicy::parse(&[], &["10.9.0.0/16".into(), "127.0.0.0/8".into()]).unwrap();
+    let refused = |p: &TargetPolicy, ip: &str| p.permits(ip.parse().unwrap()).err();
+    for ip in [
+        "::ffff:10.9.1.1",  // IPv4-mapped: a dual-stack socket connects to 10.9.1.1
+        "::ffff:127.0.0.1", // the same for loopback
+        "::a09:101",        // IPv4-compatible
+        "64:ff9b::a09:101", // NAT64
+        "2002:a09:101::1",  // 6to4
+    ] {
+        let why = refused(&p, ip).unwrap_or_else(|| panic!("{ip} was allowed"));
+        assert!(why.contains("(that is, ") && why.contains("in the denied network"), "{why}");
+    }
+    assert!(refused(&p, "::1").is_none(), "::1 is not 0.0.0.1");
+    assert!(refused(&p, "2001:db8::a09:101").is_none(), "an ordinary address carries nothing");
+    // Allowed by its IPv4 form when mapped.
+    let allow = TargetPolicy::parse(&["10.0.0.0/8".into()], &[]).unwrap();
+    assert!(refused(&allow, "::ffff:10.1.2.3").is_none());
+    // Metadata and link-local: refused by default, allowed when named.
+    let open = TargetPolicy::default();
+    for ip in ["169.254.169.254", "::ffff:169.254.169.254", "fe80::1", "fd00:ec2::254"] {
+        let why = refused(&open, ip).unwrap_or_else(|| panic!("{ip} was allowed"));
+        assert!(why.contains("metadata"), "{why}");
+    }
+    let named = TargetPolicy::parse(&["169.254.169.254/32".into()], &[]).unwrap();
+    assert!(refused(&named, "169.254.169.254").is_none());
+}
+
 #[test]
 fn the_quorum_is_route53s_more_than_18_percent() {
     // Route 53's rule: with 16 checkers 3 healthy is enough, 2 is not; with 15, also 3.
