@@ -217,6 +217,29 @@ pub fn encode_error(e: &ErrorReply<'_>, buf: &mut [u8]) -> usize {
     {
         counts[3] = 1;
     }
+    // An unsigned TSIG that says why (RFC 8945 §5.3.2): MAC size 0, the error. Last.
+    if let Some(t) = e.tsig {
+        let rdlen = t.algorithm.len() + 8 + 2 + 2 + 2 + 2;
+        let start = w.checkpoint();
+        let written = (|| {
+            w.bytes(t.key)?;
+            w.u16(RType::TSIG.0)?;
+            w.u16(255)?; // CLASS ANY
+            w.bytes(&0u32.to_be_bytes())?;
+            w.u16(u16::try_from(rdlen).map_err(|_| Full)?)?;
+            w.bytes(t.algorithm)?;
+            w.bytes(&t.time_and_fudge)?;
+            w.u16(0)?; // MAC size
+            w.u16(t.original_id)?;
+            w.u16(t.error)?;
+            w.u16(0) // other len
+        })();
+        if written.is_ok() {
+            counts[3] += 1;
+        } else {
+            w.rollback(start);
+        }
+    }
     let flags = reply_flags(e.opcode, e.rcode, [(RD, e.rd), (CD, e.cd)]);
     header(&mut w, e.id, flags, counts);
     w.finish()

@@ -150,7 +150,27 @@ pub struct ErrorReply<'a> {
     pub question: Option<&'a [u8]>,
     /// EDNS parameters, when a single well-formed OPT was read.
     pub edns: Option<Edns>,
+    /// For a TSIG-signed query: what the unsigned TSIG of the reply echoes (RFC 8945 §5.3.2).
+    pub tsig: Option<TsigEcho<'a>>,
 }
+
+/// The parts of a query's TSIG record that an unsigned error TSIG repeats, with the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TsigEcho<'a> {
+    /// The key name, wire format as sent (uncompressed).
+    pub key: &'a [u8],
+    /// The algorithm name, wire format as sent.
+    pub algorithm: &'a [u8],
+    /// Time Signed (48 bits) and Fudge, as sent.
+    pub time_and_fudge: [u8; 8],
+    /// The Original ID.
+    pub original_id: u16,
+    /// The TSIG error (17: BADKEY).
+    pub error: u16,
+}
+
+/// TSIG error: the key is not known (RFC 8945 §5.2.1).
+pub const TSIG_BADKEY: u16 = 17;
 
 struct Cursor<'a> {
     data: &'a [u8],
@@ -221,6 +241,7 @@ fn header_reply(packet: &[u8], rcode: Rcode) -> ErrorReply<'_> {
         rcode,
         question: None,
         edns: None,
+        tsig: None,
     }
 }
 
@@ -287,8 +308,9 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
 
     let mut cur = Cursor { data: packet, pos: question_end };
     let mut edns: Option<Edns> = None;
-    let mut tsig = false;
+    let mut tsig: Option<Option<TsigEcho<'_>>> = None;
     for i in 0..arcount {
+        let owner_at = cur.pos;
         let Some(root) = cur.skip_name() else {
             return reject(Rcode::FORMERR, question, None);
         };
@@ -327,7 +349,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
                 if i + 1 != arcount {
                     return reject(Rcode::FORMERR, question, edns);
                 }
-                tsig = true;
+                tsig = Some(tsig_echo(packet, owner_at, cur.pos - usize::from(rdlen) - 10, rdata));
             }
             _ => {}
         }
@@ -340,9 +362,15 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
     {
         return reject(Rcode::BADVERS, question, edns);
     }
-    if tsig {
-        // Turnout has no TSIG keys: the key is unknown (RFC 8945 §5.2.2).
-        return reject(Rcode::NOTAUTH, question, edns);
+    if let Some(echo) = tsig {
+        // Turnout has no TSIG keys: the key is unknown. NOTAUTH with an unsigned TSIG whose
+        // error is BADKEY (RFC 8945 §5.2.1, §5.3.2), when the record could be echoed.
+        return Err(Rejection::Reply(ErrorReply {
+            question,
+            edns,
+            tsig: echo,
+            ..header_reply(packet, Rcode::NOTAUTH)
+        }));
     }
     match qtype {
         RType(0) | RType::OPT | RType::TSIG => return reject(Rcode::FORMERR, question, edns),
@@ -358,6 +386,51 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         qtype,
         qclass,
         edns,
+    })
+}
+
+/// What a BADKEY reply repeats of a query's TSIG record: its owner (from `owner_at` to
+/// `owner_end`, uncompressed) and the algorithm, time signed, fudge and original ID of its
+/// RDATA. None when the owner is compressed or the RDATA is cut short.
+fn tsig_echo<'a>(
+    packet: &'a [u8],
+    owner_at: usize,
+    owner_end: usize,
+    rdata: &'a [u8],
+) -> Option<TsigEcho<'a>> {
+    let key = packet.get(owner_at..owner_end)?;
+    // Uncompressed: labels up to the root, which ends the span.
+    let mut at = 0;
+    while *key.get(at)? != 0 {
+        let len = usize::from(key[at]);
+        if len > 63 {
+            return None;
+        }
+        at += len + 1;
+    }
+    if at + 1 != key.len() {
+        return None;
+    }
+    let mut end = 0;
+    while *rdata.get(end)? != 0 {
+        let len = usize::from(rdata[end]);
+        if len > 63 {
+            return None;
+        }
+        end += len + 1;
+    }
+    let algorithm = &rdata[..=end];
+    let fixed = rdata.get(end + 1..end + 11)?; // time signed (6), fudge (2), MAC size (2)
+    let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let after_mac = rdata.get(end + 11 + mac_len..end + 11 + mac_len + 2)?;
+    let mut time_and_fudge = [0u8; 8];
+    time_and_fudge.copy_from_slice(&fixed[..8]);
+    Some(TsigEcho {
+        key,
+        algorithm,
+        time_and_fudge,
+        original_id: u16::from_be_bytes([after_mac[0], after_mac[1]]),
+        error: TSIG_BADKEY,
     })
 }
 
@@ -589,6 +662,46 @@ mod tests {
         p.extend_from_slice(&tsig);
         p.extend_from_slice(&opt[opt.len() - 11..]);
         assert_eq!(rcode_of(&p), Some(Rcode::FORMERR), "TSIG before OPT");
+    }
+
+    /// RFC 8945 §5.2.1, §5.3.2: a query signed with a key Turnout does not know (it knows
+    /// none) gets NOTAUTH with an unsigned TSIG: the key and algorithm echoed, MAC size 0,
+    /// error BADKEY.
+    #[test]
+    fn an_unknown_tsig_key_is_badkey_in_an_unsigned_tsig() {
+        let mut p = QueryBuilder::new("example.test", "A").build();
+        p[11] = 1;
+        p.extend_from_slice(b"\x03key\x00");
+        let algorithm = b"\x0bhmac-sha256\x00";
+        let mut rdata = algorithm.to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 1, 44]); // time signed, fudge 300
+        rdata.extend_from_slice(&32u16.to_be_bytes());
+        rdata.extend_from_slice(&[0xAB; 32]); // the MAC
+        rdata.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 0]); // original ID, error, other len
+        p.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+        p.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        p.extend_from_slice(&rdata);
+        let Err(Rejection::Reply(e)) = decode(&p) else { panic!("not rejected") };
+        assert_eq!(e.rcode, Rcode::NOTAUTH);
+        let t = e.tsig.expect("a TSIG to echo");
+        assert_eq!((t.key, t.algorithm, t.error), (&b"\x03key\x00"[..], &algorithm[..], 17));
+        let mut out = [0u8; 512];
+        let n = crate::encode::encode_error(&e, &mut out);
+        let reply = &out[..n];
+        assert_eq!(u16::from_be_bytes([reply[10], reply[11]]), 1, "one additional record");
+        let mut want = b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00".to_vec();
+        want.extend_from_slice(&((algorithm.len() + 16) as u16).to_be_bytes());
+        want.extend_from_slice(algorithm);
+        want.extend_from_slice(&[
+            0, 0, 0x65, 0x43, 0x21, 0x00, 1, 44, 0, 0, 0x12, 0x34, 0, 17, 0, 0,
+        ]);
+        assert!(reply.ends_with(&want), "{reply:02x?}");
+        // A compressed key name cannot be echoed: NOTAUTH alone.
+        let mut q = p.clone();
+        let at = p.len() - rdata.len() - 10 - 5;
+        q.splice(at..at + 5, [0xC0, 12]);
+        let Err(Rejection::Reply(e)) = decode(&q) else { panic!("not rejected") };
+        assert_eq!((e.rcode, e.tsig), (Rcode::NOTAUTH, None));
     }
 
     #[test]
