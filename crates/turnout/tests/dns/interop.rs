@@ -63,3 +63,23 @@ fn kdig_over_tcp_and_with_dnssec_ok() {
     );
     assert!(out.contains("EDNS PSEUDOSECTION") && out.contains("flags: do"), "DO echoed: {out}");
 }
+
+/// A query signed with a key Turnout does not know (it knows none) is answered NOTAUTH with an
+/// unsigned TSIG saying BADKEY (RFC 8945 §5.2.1), which both clients read; and an error reply to
+/// an EDNS query carries OPT (RFC 6891 §6.1.1).
+#[test]
+fn an_unknown_tsig_key_is_badkey_to_dig_and_kdig() {
+    let t = start_with_suite_zones(&[]);
+    let key = "hmac-sha256:somekey:c2VjcmV0c2VjcmV0c2VjcmV0";
+    let dig = tool("dig", &args(t.dns, &["-y", key, "+norec", "www.example.test", "A"]));
+    assert!(dig.contains("status: NOTAUTH"), "{dig}");
+    assert!(
+        dig.contains("somekey.\t\t0\tANY\tTSIG\thmac-sha256.") && dig.contains("BADKEY"),
+        "{dig}"
+    );
+    let kdig = tool("kdig", &args(t.dns, &["-y", key, "www.example.test", "A"]));
+    assert!(kdig.contains("status: BADKEY"), "{kdig}");
+    // NOTIFY is not implemented; the refusal still carries the query's OPT.
+    let notify = tool("dig", &args(t.dns, &["+opcode=notify", "+norec", "example.test", "SOA"]));
+    assert!(notify.contains("status: NOTIMP") && notify.contains("; EDNS: version: 0"), "{notify}");
+}
