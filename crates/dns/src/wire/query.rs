@@ -389,6 +389,20 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
     })
 }
 
+/// Where the root label of the uncompressed name at the start of `data` is; None for a
+/// compression pointer, a reserved label type or a name cut short.
+fn uncompressed_end(data: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while *data.get(at)? != 0 {
+        let len = usize::from(data[at]);
+        if len > 63 {
+            return None;
+        }
+        at += len + 1;
+    }
+    Some(at)
+}
+
 /// What a BADKEY reply repeats of a query's TSIG record: its owner (from `owner_at` to
 /// `owner_end`, uncompressed) and the algorithm, time signed, fudge and original ID of its
 /// RDATA. None when the owner is compressed or the RDATA is cut short.
@@ -400,25 +414,10 @@ fn tsig_echo<'a>(
 ) -> Option<TsigEcho<'a>> {
     let key = packet.get(owner_at..owner_end)?;
     // Uncompressed: labels up to the root, which ends the span.
-    let mut at = 0;
-    while *key.get(at)? != 0 {
-        let len = usize::from(key[at]);
-        if len > 63 {
-            return None;
-        }
-        at += len + 1;
-    }
-    if at + 1 != key.len() {
+    if uncompressed_end(key)? + 1 != key.len() {
         return None;
     }
-    let mut end = 0;
-    while *rdata.get(end)? != 0 {
-        let len = usize::from(rdata[end]);
-        if len > 63 {
-            return None;
-        }
-        end += len + 1;
-    }
+    let end = uncompressed_end(rdata)?;
     let algorithm = &rdata[..=end];
     let fixed = rdata.get(end + 1..end + 11)?; // time signed (6), fudge (2), MAC size (2)
     let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
