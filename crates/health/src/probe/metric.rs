@@ -95,10 +95,13 @@ pub(crate) fn judge(m: &MetricCheck, status: u16, body: &[u8]) -> ProbeResult {
 }
 
 /// A probe that could not reach Prometheus, or got no value: insufficient data, unless it is
-/// already a verdict.
+/// already a verdict, or this checker's own fault ([`FailureClass::Local`], which changes no
+/// status at all).
 pub(crate) fn settle(m: &MetricCheck, result: ProbeResult) -> ProbeResult {
     match result.class {
-        None | Some(FailureClass::Alarm | FailureClass::InsufficientData) => result,
+        None | Some(FailureClass::Alarm | FailureClass::InsufficientData | FailureClass::Local) => {
+            result
+        }
         Some(_) => {
             let why = result.reason.strip_prefix("Failure: ").unwrap_or(&result.reason);
             let mut r = insufficient(m, why);
@@ -219,5 +222,8 @@ mod tests {
         );
         let alarm = ProbeResult::fail(FailureClass::Alarm, "x");
         assert_eq!(settle(&m, alarm.clone()), alarm);
+        // Out of descriptors here is not news about Prometheus: it stays the checker's fault.
+        let local = ProbeResult::fail(FailureClass::Local, "Too many open files (os error 24)");
+        assert_eq!(settle(&m, local.clone()), local);
     }
 }
