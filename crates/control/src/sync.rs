@@ -421,8 +421,7 @@ impl Builder {
         // The served snapshot with only the zones whose part changed replaced: the zone files'
         // zones, the store's (a zone file wins), and removals.
         let current = self.handle.load();
-        let served = |apex: &Name| current.parts_of(apex);
-        let changed = |apex: &Name, parts: &ZoneParts| !served(apex).is_some_and(|p| p.same(parts));
+        let changed = |apex: &Name, parts: &ZoneParts| !current.serves(apex, parts);
         let mut changes: Vec<(Name, Option<ZoneParts>)> = Vec::new();
         for part in &self.static_parts {
             let apex = part.apex_name();
@@ -442,7 +441,8 @@ impl Builder {
             }
         }
         // What the retired snapshot frees: the parts replaced or removed (the rest is shared).
-        let freed: usize = changes.iter().map(|(apex, new)| retired_bytes(served(apex), new)).sum();
+        let freed: usize =
+            changes.iter().map(|(apex, new)| retired_bytes(current.parts_of(apex), new)).sum();
         let next = tokio::task::block_in_place(|| current.update_zones(changes));
         drop(current);
         match next {

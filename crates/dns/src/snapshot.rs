@@ -725,6 +725,20 @@ impl Snapshot {
         Some(&self.parts[z as usize])
     }
 
+    /// Whether the zone with apex `apex` is served from exactly `parts` (the same
+    /// allocations): what [`ZoneParts::same`] says of [`Snapshot::parts_of`], without building
+    /// the served zone's parts.
+    pub fn serves(&self, apex: &Name, parts: &ZoneParts) -> bool {
+        let Some(h) = self.zone_number(apex.as_wire()) else { return false };
+        let served = self.chunks.get(&h).map_or(&[][..], |c| &c.parts[..]);
+        Arc::ptr_eq(&self.parts[h as usize], &parts.home)
+            && served.len() == parts.chunks.len()
+            && served
+                .iter()
+                .zip(&parts.chunks)
+                .all(|(&z, c)| Arc::ptr_eq(&self.parts[z as usize], c))
+    }
+
     /// Every part of the zone with apex `apex`, when it is served.
     pub fn parts_of(&self, apex: &Name) -> Option<ZoneParts> {
         let h = self.zone_number(apex.as_wire())?;

@@ -691,6 +691,27 @@ struct EndpointTask {
 }
 
 impl EndpointTask {
+    /// Keeps a probe's result: counted by class, the last failure, the last
+    /// [`KEEP_RESULTS`]; and, for an observation of the target, the status it leaves.
+    fn record_result(&self, observation: Observation, observed: Option<Status>) {
+        let mut r = lock(&self.record);
+        if observed.is_some() {
+            r.observed = observed;
+        }
+        let class = match observation.result.class {
+            None => "success",
+            Some(class) => class.as_str(),
+        };
+        *r.probes.entry(class.to_owned()).or_default() += 1;
+        if !observation.result.success {
+            r.last_failure = Some(observation.clone());
+        }
+        r.results.push_back(observation);
+        while r.results.len() > KEEP_RESULTS {
+            r.results.pop_front();
+        }
+    }
+
     async fn run(self) {
         let interval = self.check.interval;
         let jitter = std::hash::RandomState::new().hash_one(&self.check.name)
@@ -727,16 +748,7 @@ impl EndpointTask {
                     );
                     local_fault = true;
                 }
-                let observation = Observation { at: now_rfc3339(), result };
-                {
-                    let mut r = lock(&self.record);
-                    *r.probes.entry("local".to_owned()).or_default() += 1;
-                    r.last_failure = Some(observation.clone());
-                    r.results.push_back(observation);
-                    while r.results.len() > KEEP_RESULTS {
-                        r.results.pop_front();
-                    }
-                }
+                self.record_result(Observation { at: now_rfc3339(), result }, None);
                 tokio::time::sleep(interval).await;
                 continue;
             }
@@ -765,22 +777,7 @@ impl EndpointTask {
                 self.engine.inner.observation_changed.notify_one();
             }
             let observation = Observation { at: now_rfc3339(), result };
-            {
-                let mut r = lock(&self.record);
-                r.observed = Some(machine.status());
-                let result = match observation.result.class {
-                    None => "success".to_owned(),
-                    Some(class) => class.as_str().to_owned(),
-                };
-                *r.probes.entry(result).or_default() += 1;
-                if !observation.result.success {
-                    r.last_failure = Some(observation.clone());
-                }
-                r.results.push_back(observation.clone());
-                while r.results.len() > KEEP_RESULTS {
-                    r.results.pop_front();
-                }
-            }
+            self.record_result(observation.clone(), Some(machine.status()));
             if let (Some(verdict), Some(before), Some(fin)) = (verdict, before, fin)
                 && (changed.is_some() || newly_established)
                 && before != fin

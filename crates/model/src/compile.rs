@@ -82,12 +82,8 @@ pub fn compile_piece(
         Piece::Chunk { from, to } => {
             // Canonical order (RFC 4034 §6.1): the names under the labels [from, to) come in
             // one run, from `from.<apex>` (or the first name after the apex) to `to.<apex>`.
-            let below = |label: &[u8]| -> Result<Name, Vec<ZoneError>> {
-                let mut wire = Vec::with_capacity(label.len() + 1 + apex.as_wire().len());
-                wire.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
-                wire.extend_from_slice(label);
-                wire.extend_from_slice(apex.as_wire());
-                Name::from_wire(&wire).map_err(|_| vec![ZoneError::BadPieceBound(apex.clone())])
+            let below = |label: &[u8]| {
+                apex.prepend(label).map_err(|_| vec![ZoneError::BadPieceBound(apex.clone())])
             };
             let start = RecordKey {
                 name: if from.is_empty() { apex.clone() } else { below(from)? },

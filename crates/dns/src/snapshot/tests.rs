@@ -613,6 +613,7 @@ fn any_sequence_of_updates_answers_as_a_snapshot_built_from_scratch() {
                 let got = snap.zones().iter().find(|z| z.0 == *apex).unwrap();
                 assert_eq!((got.1, got.2), (*serial, *count), "seed {seed}: {apex}");
                 assert!(snap.parts_of(apex).unwrap().same(parts));
+                assert!(snap.serves(apex, parts));
             }
         }
     }

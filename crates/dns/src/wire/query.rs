@@ -9,6 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use turnout_model::RType;
+use turnout_model::name::wire_name_len;
 
 use super::{MAX_NAME_LEN, Rcode, opcode};
 
@@ -328,12 +329,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
                 if edns.is_some() || !root {
                     return reject(Rcode::FORMERR, question, None);
                 }
-                let mut e = Edns {
-                    udp_size: class.max(512),
-                    version: (ttl >> 16) as u8,
-                    dnssec_ok: ttl & 0x8000 != 0,
-                    ecs: None,
-                };
+                let mut e = Edns::of_opt(class, ttl);
                 match options(rdata) {
                     Ok(ecs) => e.ecs = ecs,
                     // An option overrunning the OPT: the OPT itself is malformed.
@@ -389,20 +385,6 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
     })
 }
 
-/// Where the root label of the uncompressed name at the start of `data` is; None for a
-/// compression pointer, a reserved label type or a name cut short.
-fn uncompressed_end(data: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while *data.get(at)? != 0 {
-        let len = usize::from(data[at]);
-        if len > 63 {
-            return None;
-        }
-        at += len + 1;
-    }
-    Some(at)
-}
-
 /// What a BADKEY reply repeats of a query's TSIG record: its owner (from `owner_at` to
 /// `owner_end`, uncompressed) and the algorithm, time signed, fudge and original ID of its
 /// RDATA. None when the owner is compressed or the RDATA is cut short.
@@ -414,14 +396,14 @@ fn tsig_echo<'a>(
 ) -> Option<TsigEcho<'a>> {
     let key = packet.get(owner_at..owner_end)?;
     // Uncompressed: labels up to the root, which ends the span.
-    if uncompressed_end(key)? + 1 != key.len() {
+    if wire_name_len(key)? != key.len() {
         return None;
     }
-    let end = uncompressed_end(rdata)?;
-    let algorithm = &rdata[..=end];
-    let fixed = rdata.get(end + 1..end + 11)?; // time signed (6), fudge (2), MAC size (2)
+    let end = wire_name_len(rdata)?;
+    let algorithm = &rdata[..end];
+    let fixed = rdata.get(end..end + 10)?; // time signed (6), fudge (2), MAC size (2)
     let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-    let after_mac = rdata.get(end + 11 + mac_len..end + 11 + mac_len + 2)?;
+    let after_mac = rdata.get(end + 10 + mac_len..end + 10 + mac_len + 2)?;
     let mut time_and_fudge = [0u8; 8];
     time_and_fudge.copy_from_slice(&fixed[..8]);
     Some(TsigEcho {
@@ -448,15 +430,23 @@ fn sniff_edns(packet: &[u8], qdcount: u16, skip: u32, arcount: u16) -> Option<Ed
         let (rt, class, ttl, rdlen) = (cur.u16()?, cur.u16()?, cur.u32()?, cur.u16()?);
         cur.skip(usize::from(rdlen))?;
         if i >= skip && RType(rt) == RType::OPT && root {
-            return Some(Edns {
-                udp_size: class.max(512),
-                version: (ttl >> 16) as u8,
-                dnssec_ok: ttl & 0x8000 != 0,
-                ecs: None,
-            });
+            return Some(Edns::of_opt(class, ttl));
         }
     }
     None
+}
+
+impl Edns {
+    /// An OPT record's CLASS (the UDP payload size; below 512 counts as 512) and TTL (extended
+    /// RCODE, version, DO bit), RFC 6891 §6.1.2-6.1.3; options not read.
+    fn of_opt(class: u16, ttl: u32) -> Edns {
+        Edns {
+            udp_size: class.max(512),
+            version: (ttl >> 16) as u8,
+            dnssec_ok: ttl & 0x8000 != 0,
+            ecs: None,
+        }
+    }
 }
 
 /// What is wrong with an OPT's options.
