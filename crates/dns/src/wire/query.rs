@@ -387,7 +387,10 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
 
 /// What a BADKEY reply repeats of a query's TSIG record: its owner (from `owner_at` to
 /// `owner_end`, uncompressed) and the algorithm, time signed, fudge and original ID of its
-/// RDATA. None when the owner is compressed or the RDATA is cut short.
+/// RDATA. None when the owner is compressed or the RDATA is cut short. Out of line, as
+/// [`sniff_edns`].
+#[cold]
+#[inline(never)]
 fn tsig_echo<'a>(
     packet: &'a [u8],
     owner_at: usize,
@@ -418,7 +421,10 @@ fn tsig_echo<'a>(
 /// The EDNS of a query refused before its additional section is read (another opcode, no
 /// single question, records in the answer or authority section): its OPT, if the packet holds a
 /// well-formed one owned by the root where the additional section starts after `qdcount`
-/// questions and `skip` records. Its options are not read.
+/// questions and `skip` records. Its options are not read. Out of line: only refused queries
+/// come here, and decoding the others stays as lean as it was.
+#[cold]
+#[inline(never)]
 fn sniff_edns(packet: &[u8], qdcount: u16, skip: u32, arcount: u16) -> Option<Edns> {
     let mut cur = Cursor { data: packet, pos: 12 };
     for _ in 0..qdcount {
