@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -43,6 +44,9 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The TLS settings cannot be used (a CA or certificate file).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The server answered with an error.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -61,7 +65,32 @@ pub enum ClientError {
 pub struct Client {
     base: String,
     token: Option<String>,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// How a client reaches an `https://` API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Trust only this CA file (PEM) instead of the system's trust store.
+    pub ca: Option<std::path::PathBuf>,
+    /// The client certificate to present to a listener that asks for one.
+    pub identity: Option<turnout_health::tls::ClientIdentity>,
+}
+
+/// An error and its causes, `: `-separated (a TLS failure sits under "client error
+/// (Connect)").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// Percent-encodes one path segment or query value.
@@ -78,22 +107,49 @@ pub fn encode_component(text: &str) -> String {
 }
 
 impl Client {
-    /// A client for the API at `base` (e.g. `http://127.0.0.1:8053`).
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:8053`), verifying an
+    /// `https://` server against the system's trust store.
     /// A bare `host:port` (`127.0.0.1:8053`, `[::1]:8053`, `api.example:8053`) means
     /// `http://host:port`.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_tls(base, token, &TlsOptions::default())
+    }
+
+    /// A client for the API at `base`, reaching an `https://` one as `tls` says.
+    pub fn with_tls(
+        base: &str,
+        token: Option<String>,
+        tls: &TlsOptions,
+    ) -> Result<Self, ClientError> {
         let base = base.trim().trim_end_matches('/');
         let base = if base.contains("://") { base.to_owned() } else { format!("http://{base}") };
-        if !base.starts_with("http://") {
+        let Some(rest) = base.strip_prefix("http://").or_else(|| base.strip_prefix("https://"))
+        else {
             return Err(ClientError::Url {
                 url: base,
-                reason: "only http:// is supported (put TLS in front with a proxy)".into(),
+                reason: "use an http:// or https:// URL".into(),
             });
-        }
-        if base.len() == "http://".len() {
+        };
+        if rest.is_empty() {
             return Err(ClientError::Url { url: base, reason: "no host given".into() });
         }
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        let config = if base.starts_with("https://") {
+            turnout_health::tls::client_config(tls.ca.as_deref(), tls.identity.as_ref())
+                .map_err(|e| ClientError::Tls(e.to_string()))?
+        } else {
+            // Never used for http://: no trust store to load.
+            rustls::ClientConfig::builder_with_provider(turnout_health::tls::provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientError::Tls(e.to_string()))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
         Ok(Client { base, token, http })
     }
 
@@ -119,7 +175,7 @@ impl Client {
             .http
             .request(request)
             .await
-            .map_err(|e| ClientError::Connect { url: self.base.clone(), reason: e.to_string() })?;
+            .map_err(|e| ClientError::Connect { url: self.base.clone(), reason: chain(&e) })?;
         let status = response.status();
         let bytes = response
             .into_body()
@@ -354,10 +410,20 @@ impl Client {
         &self,
         name: &str,
         scopes: &[String],
+        expires_in: Option<&str>,
     ) -> Result<NewToken, ClientError> {
-        let body =
-            crate::server::tokens::CreateToken { name: name.to_owned(), scopes: scopes.to_vec() };
+        let body = crate::server::tokens::CreateToken {
+            name: name.to_owned(),
+            scopes: scopes.to_vec(),
+            expires_in: expires_in.map(str::to_owned),
+        };
         self.send(Method::POST, "/v1/tokens", &body).await
+    }
+
+    /// Gives a token a new secret (admin only); the secret is in the answer, once.
+    pub async fn rotate_token(&self, name: &str) -> Result<NewToken, ClientError> {
+        let path = format!("/v1/tokens/{}/rotate", encode_component(name));
+        self.request(Method::POST, &path, None).await
     }
 
     /// Deletes a token (admin only).

@@ -14,19 +14,21 @@
 //! | `GET /v1/checks/{name}/status` | a check's status, last results, last failure, transitions |
 //! | `GET /v1/collections`, `GET/PUT/DELETE /v1/collections/{name}` | CIDR collections |
 //! | `GET /v1/panels`, `GET/PUT/DELETE /v1/panels/{name}` | control panels and safety rules |
-//! | `GET/POST /v1/tokens`, `DELETE /v1/tokens/{name}` | API tokens (admin scope) |
+//! | `GET/POST /v1/tokens`, `DELETE /v1/tokens/{name}`, `POST /v1/tokens/{name}/rotate` | API tokens (admin scope) |
 //! | `GET /v1/explain` | the answer a query gets now, and why |
 //! | `GET /v1/cluster` | the nodes sharing the store |
 //!
 //! The routing-control API (`/v1/controls...`) has its own listener and router.
 //!
-//! Writes need `Authorization: Bearer <token>`; reads do not. This crate maps
+//! Requests under `/v1/` need `Authorization: Bearer <token>` (reads too, unless
+//! [`Access::anonymous_reads`]); either listener may serve HTTPS ([`tls`]). This crate maps
 //! [`turnout_control::ControlError`] to HTTP once, in [`error`]; it owns no state of its own.
 
 pub mod client;
 pub mod error;
 mod metrics;
 mod server;
+pub mod tls;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -37,4 +39,4 @@ pub mod server_types {
     pub use crate::server::panels::PanelList;
     pub use crate::server::tokens::{CreateToken, TokenList};
 }
-pub use server::{ApiServer, ApiServerError, MAX_BODY, controls_router, router};
+pub use server::{Access, ApiServer, ApiServerError, MAX_BODY, controls_router, router};

@@ -219,10 +219,18 @@ impl Control {
         let _timed_out = tokio::time::timeout(STATE_WAIT, rx.wait_for(|r| *r >= revision)).await;
     }
 
-    /// The token's record, if `token` is a valid API token.
-    pub fn authenticate(&self, token: &str) -> Option<TokenRecord> {
+    /// The token's record, if `token` is a known API token that has not expired.
+    pub fn authenticate(&self, token: &str) -> Result<TokenRecord, crate::tokens::AuthError> {
         let digest = hex_sha256(token);
-        self.read().tokens.get(&digest).cloned()
+        let record =
+            self.read().tokens.get(&digest).cloned().ok_or(crate::tokens::AuthError::Unknown)?;
+        if crate::tokens::expired(&record, std::time::SystemTime::now()) {
+            return Err(crate::tokens::AuthError::Expired {
+                at: record.expires_at.clone().unwrap_or_default(),
+                name: record.name,
+            });
+        }
+        Ok(record)
     }
 
     /// The service's settings.

@@ -50,6 +50,7 @@ pub async fn ensure_admin_token(
         scopes: vec!["admin".into()],
         sha256: hex_sha256(&token),
         created_at: now_rfc3339(),
+        expires_at: None,
     };
     let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let response = store
@@ -85,15 +86,48 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()>
     File::open(dir)?.sync_all()
 }
 
+/// Writes the admin token to a data directory (after a rotation), as at first start.
+pub fn write_admin_token(data_dir: &Path, token: &str) -> std::io::Result<()> {
+    write_secret(&data_dir.join(ADMIN_TOKEN_FILE), token)
+}
+
 /// Reads the admin token from a data directory.
 pub fn read_admin_token(data_dir: &Path) -> std::io::Result<String> {
     Ok(fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE))?.trim().to_owned())
 }
 
-/// The scopes a token may have: `read` (reserved: reads are open), `config` (zones, records,
-/// checks, collections, panels), `controls` (routing-control states), `admin` (everything,
-/// and tokens).
+/// The scopes a token may have: `read` (every read of both APIs), `config` (zones, records,
+/// checks, collections, panels; reads too), `controls` (routing-control states and reads of the
+/// routing-control API), `admin` (everything, and tokens).
 pub const SCOPES: [&str; 4] = ["read", "config", "controls", "admin"];
+
+/// The longest lifetime a token may be given (ten years).
+pub const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10 * 366 * 86_400);
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token has this secret (never made, deleted, or rotated).
+    #[error("the bearer token is not valid")]
+    Unknown,
+    /// The token has expired.
+    #[error("the token {name:?} expired at {at}")]
+    Expired {
+        /// Its name.
+        name: String,
+        /// When (RFC 3339).
+        at: String,
+    },
+}
+
+/// Whether a token record has expired at `now`. An expiry that cannot be read counts as
+/// expired: a damaged record must not grant access.
+pub(crate) fn expired(record: &TokenRecord, now: std::time::SystemTime) -> bool {
+    record
+        .expires_at
+        .as_deref()
+        .is_some_and(|at| humantime::parse_rfc3339(at).map_or(true, |at| now >= at))
+}
 
 /// A token as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,6 +138,12 @@ pub struct TokenInfo {
     pub scopes: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339; none when the token does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Whether it has expired (it is then refused; delete it or make another).
+    #[serde(default)]
+    pub expired: bool,
 }
 
 /// A token just made: the only time its secret is shown.
@@ -115,11 +155,15 @@ pub struct NewToken {
     pub scopes: Vec<String>,
     /// The secret to send as `Authorization: Bearer ...`.
     pub token: String,
+    /// RFC 3339; none when the token does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl crate::Control {
     /// Every token, by name, without secrets.
     pub fn tokens(&self) -> Vec<TokenInfo> {
+        let now = std::time::SystemTime::now();
         let mut out: Vec<TokenInfo> = self
             .read()
             .tokens
@@ -128,18 +172,21 @@ impl crate::Control {
                 name: t.name.clone(),
                 scopes: t.scopes.clone(),
                 created_at: t.created_at.clone(),
+                expires_at: t.expires_at.clone(),
+                expired: expired(t, now),
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
-    /// Makes a token with these scopes; the secret is returned once and only its digest is
-    /// stored. A name in use is refused.
+    /// Makes a token with these scopes, expiring after `lifetime` if given; the secret is
+    /// returned once and only its digest is stored. A name in use is refused.
     pub async fn create_token(
         &self,
         name: &str,
         scopes: &[String],
+        lifetime: Option<std::time::Duration>,
     ) -> Result<NewToken, crate::ControlError> {
         if let Some(e) = turnout_model::health::check_name_error(name, "name") {
             return Err(invalid("name", e.message));
@@ -153,12 +200,25 @@ impl crate::Control {
                 format!("{bad:?} is not a scope; use {}", SCOPES.join(", ")),
             ));
         }
+        let expires_at = match lifetime {
+            None => None,
+            Some(l) if l.is_zero() || l > MAX_LIFETIME => {
+                return Err(invalid(
+                    "expires_in",
+                    format!("{} is not between 1s and 10 years", humantime::format_duration(l)),
+                ));
+            }
+            Some(l) => Some(
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now() + l).to_string(),
+            ),
+        };
         let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
         let record = TokenRecord {
             name: name.to_owned(),
             scopes: scopes.to_vec(),
             sha256: hex_sha256(&token),
             created_at: now_rfc3339(),
+            expires_at: expires_at.clone(),
         };
         let key = keys::token(name);
         let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -170,7 +230,38 @@ impl crate::Control {
             Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
         })
         .await?;
-        Ok(NewToken { name: name.to_owned(), scopes: scopes.to_vec(), token })
+        Ok(NewToken { name: name.to_owned(), scopes: scopes.to_vec(), token, expires_at })
+    }
+
+    /// Gives a token a new secret, keeping its name, scopes and expiry: the old secret is
+    /// refused from the moment the change is committed, on every node. The new secret is
+    /// returned once.
+    pub async fn rotate_token(&self, name: &str) -> Result<NewToken, crate::ControlError> {
+        let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
+        let key = keys::token(name);
+        let record = self
+            .write(Lane::Config, |st, reads| {
+                reads.object(key.clone());
+                let Some(old) = st.tokens.values().find(|t| t.name == name) else {
+                    return Err(crate::ControlError::NoSuchToken(name.to_owned()));
+                };
+                let record = TokenRecord {
+                    sha256: hex_sha256(&token),
+                    created_at: now_rfc3339(),
+                    ..old.clone()
+                };
+                let value =
+                    serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Plan::Write { ops: vec![Op::put(key.clone(), value)], value: record })
+            })
+            .await?
+            .value;
+        Ok(NewToken {
+            name: record.name,
+            scopes: record.scopes,
+            token,
+            expires_at: record.expires_at,
+        })
     }
 
     /// Deletes a token (not the admin token, which the node needs).

@@ -194,6 +194,9 @@ pub struct TokenRecord {
     pub sha256: String,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339: the token is refused from then on (none: it does not expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// A node's record in the store (under the node's lease).

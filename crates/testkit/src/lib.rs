@@ -7,6 +7,7 @@
 
 pub mod etcd;
 pub mod process;
+pub mod tls;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::Record;

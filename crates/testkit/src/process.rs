@@ -20,8 +20,12 @@ pub struct Turnout {
     pub dns: SocketAddr,
     /// The API address, for `serve`.
     pub api: Option<SocketAddr>,
+    /// `http` or `https`.
+    api_scheme: &'static str,
     /// The routing-control API address, for `serve`.
     pub controls: Option<SocketAddr>,
+    /// `http` or `https`.
+    controls_scheme: &'static str,
     /// The data directory (a temporary one unless the arguments name one).
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -142,7 +146,9 @@ impl Turnout {
             bin: bin.to_owned(),
             dns: SocketAddr::from(([0, 0, 0, 0], 0)),
             api: None,
+            api_scheme: "http",
             controls: None,
+            controls_scheme: "http",
             data_dir,
             _temp: temp,
         };
@@ -159,23 +165,33 @@ impl Turnout {
             panic!("turnout did not listen within {DEADLINE:?}; log:\n{}", t.log_text())
         });
         if args.iter().any(|a| a == "--api") {
-            t.api = poll(DEADLINE, || t.logged_addr("listening for the API on http://"));
+            let found = poll(DEADLINE, || t.logged_url("listening for the API on "));
+            (t.api_scheme, t.api) = (found.map_or("http", |f| f.0), found.map(|f| f.1));
         }
         if args.iter().any(|a| a == "--controls") {
-            t.controls =
-                poll(DEADLINE, || t.logged_addr("listening for routing controls on http://"));
+            let found = poll(DEADLINE, || t.logged_url("listening for routing controls on "));
+            (t.controls_scheme, t.controls) = (found.map_or("http", |f| f.0), found.map(|f| f.1));
         }
         t
     }
 
+    /// The URL logged after `prefix` (`http://` or `https://`, then the address).
+    fn logged_url(&self, prefix: &str) -> Option<(&'static str, SocketAddr)> {
+        ["http", "https"]
+            .into_iter()
+            .find_map(|scheme| Some((scheme, self.logged_addr(&format!("{prefix}{scheme}://"))?)))
+    }
+
     /// The routing-control API's base URL.
     pub fn controls_url(&self) -> String {
-        format!("http://{}", self.controls.unwrap_or_else(|| panic!("no routing-control API")))
+        let addr = self.controls.unwrap_or_else(|| panic!("no routing-control API"));
+        format!("{}://{addr}", self.controls_scheme)
     }
 
     /// The API's base URL.
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api.unwrap_or_else(|| panic!("no API address")))
+        let addr = self.api.unwrap_or_else(|| panic!("no API address"));
+        format!("{}://{addr}", self.api_scheme)
     }
 
     /// Runs a CLI command against this server (its API and its data directory's admin token).

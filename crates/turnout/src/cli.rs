@@ -23,7 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve DNS and the API until SIGTERM or SIGINT; SIGHUP reloads the zone files.
+    /// Serve DNS and the API until SIGTERM or SIGINT; SIGHUP reloads the zone files and the API
+    /// certificates.
     Serve(ServeArgs),
     /// Check RFC 1035 zone files and list every error with its line.
     CheckZone(CheckZoneArgs),
@@ -87,16 +88,37 @@ pub struct ControlsArgs {
         default_value = "http://127.0.0.1:8054"
     )]
     pub controls: String,
-    /// The API token (it needs the controls or admin scope to change a control) [default:
-    /// read from DATA_DIR/admin.token]
-    #[arg(long, value_name = "TOKEN", env = "TURNOUT_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Where to find admin.token when no --token is given
-    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
+}
+
+/// How the API commands authenticate: the token, and the TLS trust and identity for an
+/// `https://` API.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The API token (a change to a control needs the controls or admin scope, a change to the
+    /// configuration config or admin, a read any scope) [default: --token-file, else
+    /// DATA_DIR/admin.token]
+    #[arg(long, value_name = "TOKEN", env = "TURNOUT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A file holding the API token (its first line)
+    #[arg(long, value_name = "FILE", env = "TURNOUT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Where to find admin.token when neither --token nor --token-file is given
+    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
+    pub data_dir: PathBuf,
+    /// Trust only this CA (PEM) for an https:// API [default: the system's trust store]
+    #[arg(long, value_name = "FILE", env = "TURNOUT_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// The client certificate (PEM) for an API that asks for one
+    #[arg(long, value_name = "FILE", env = "TURNOUT_CLIENT_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", env = "TURNOUT_CLIENT_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 /// `turnout control ...`.
@@ -212,6 +234,18 @@ pub enum TokenCommand {
         /// A scope: read, config, controls or admin (repeatable)
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// Refuse the token after this long (like 12h, 90d) [default: never]
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Give a token a new secret (same name, scopes and expiry); the old one stops working at
+    /// once. Rotating the token this command authenticates with from DATA_DIR/admin.token
+    /// writes the new secret there.
+    Rotate {
+        /// The token's name
+        name: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -305,12 +339,8 @@ pub struct ClientArgs {
     /// The API's URL
     #[arg(long, value_name = "URL", env = "TURNOUT_API", default_value = "http://127.0.0.1:8053")]
     pub api: String,
-    /// The API token [default: read from DATA_DIR/admin.token]
-    #[arg(long, value_name = "TOKEN", env = "TURNOUT_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Where to find admin.token when no --token is given
-    #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR", default_value = "turnout-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,

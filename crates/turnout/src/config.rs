@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use turnout_api::Access;
+use turnout_api::tls::TlsFiles;
 use turnout_dns::server::DnsConfig;
 
 use crate::cli::ServeArgs;
@@ -74,6 +76,33 @@ struct ApiSection {
     listen: Option<SocketAddr>,
     /// The routing-control API's listener.
     controls_listen: Option<SocketAddr>,
+    /// Reads need no token.
+    anonymous_reads: Option<bool>,
+    /// Plain HTTP on a non-loopback address is allowed.
+    allow_plaintext: Option<bool>,
+    /// HTTPS for the configuration API.
+    tls: Option<TlsSection>,
+    /// HTTPS for the routing-control API.
+    controls_tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+}
+
+impl TlsSection {
+    /// The files, relative to the config file's directory.
+    fn files(self, base: &Path) -> TlsFiles {
+        TlsFiles {
+            cert: base.join(self.cert),
+            key: base.join(self.key),
+            client_ca: self.client_ca.map(|c| base.join(c)),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +148,14 @@ pub struct Settings {
     pub api: SocketAddr,
     /// The routing-control API listener.
     pub controls: SocketAddr,
+    /// HTTPS for the configuration API.
+    pub api_tls: Option<TlsFiles>,
+    /// HTTPS for the routing-control API.
+    pub controls_tls: Option<TlsFiles>,
+    /// Who may read the APIs without a token.
+    pub access: Access,
+    /// Whether an API may serve plain HTTP on a non-loopback address.
+    pub allow_plaintext: bool,
     /// The data directory (embedded store, admin token).
     pub data_dir: PathBuf,
     /// An etcd cluster instead of the embedded store.
@@ -182,6 +219,10 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         dns: DnsConfig::default(),
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
+        api_tls: None,
+        controls_tls: None,
+        access: Access::default(),
+        allow_plaintext: false,
         data_dir: PathBuf::from("turnout-data"),
         store: None,
         node_name: None,
@@ -220,6 +261,10 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         if let Some(a) = f.api.controls_listen {
             s.controls = a;
         }
+        s.access.anonymous_reads = f.api.anonymous_reads.unwrap_or(false);
+        s.allow_plaintext = f.api.allow_plaintext.unwrap_or(false);
+        s.api_tls = f.api.tls.map(|t| t.files(base));
+        s.controls_tls = f.api.controls_tls.map(|t| t.files(base));
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
         }
@@ -317,6 +362,22 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
 }
 
 fn validate(s: &Settings) -> Result<(), ConfigError> {
+    let listeners = [
+        ("api.listen", s.api, s.api_tls.is_some(), "api.tls"),
+        ("api.controls_listen", s.controls, s.controls_tls.is_some(), "api.controls_tls"),
+    ];
+    for (field, addr, tls, tls_field) in listeners {
+        if !tls && !s.allow_plaintext && !addr.ip().is_loopback() {
+            return Err(ConfigError::Invalid(
+                field,
+                format!(
+                    "{addr} is not a loopback address, and plain HTTP there would send tokens \
+                     in clear: give {tls_field} (cert and key), or set api.allow_plaintext = \
+                     true if a TLS proxy on this host is the only way in"
+                ),
+            ));
+        }
+    }
     if s.dns.listen.is_empty() {
         return Err(ConfigError::Invalid(
             "dns.listen",
@@ -410,6 +471,10 @@ mod tests {
             ("[control]\naudit_retention = \"-1h\"\n", "control.audit_retention"),
             ("[health]\nwebhook = \"https://x\"\n", "health.webhook"),
             ("[health]\ndenied_networks = [\"10/8\"]\n", "denied_networks"),
+            ("[api]\nlisten = \"0.0.0.0:8053\"\n", "api.listen"),
+            ("[api]\ncontrols_listen = \"[::]:8054\"\n", "api.controls_listen"),
+            ("[api.tls]\ncert = \"c.pem\"\n", "key"),
+            ("[api]\nanonymous_reads = \"yes\"\n", "anonymous_reads"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);
@@ -420,6 +485,27 @@ mod tests {
             .expect_err("missing")
             .to_string();
         assert!(e.contains("cannot read config file /nonexistent/turnout.toml"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_off_loopback_needs_tls_or_the_opt_out() {
+        let (dir, p) = write(
+            "[api]\nlisten = \"0.0.0.0:8053\"\ncontrols_listen = \"127.0.0.1:8054\"\n[api.tls]\ncert = \"api.crt\"\nkey = \"api.key\"\nclient_ca = \"ca.pem\"\n",
+        );
+        let s = resolve(&args(Some(&p))).expect("TLS on the open address");
+        let tls = s.api_tls.expect("tls");
+        assert_eq!(tls.cert, dir.path().join("api.crt"), "relative to the config file");
+        assert_eq!(tls.client_ca, Some(dir.path().join("ca.pem")));
+        assert!(!s.access.anonymous_reads, "reads need a token by default");
+        let (_dir, p) = write(
+            "[api]\nlisten = \"0.0.0.0:8053\"\nallow_plaintext = true\nanonymous_reads = true\n",
+        );
+        let s = resolve(&args(Some(&p))).expect("the explicit opt-out");
+        assert!(s.allow_plaintext && s.access.anonymous_reads);
+        let mut a = args(None);
+        a.api = Some("192.0.2.1:8053".parse().expect("addr"));
+        let e = resolve(&a).expect_err("a flag is checked too").to_string();
+        assert!(e.contains("api.listen") && e.contains("192.0.2.1:8053"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `turnout serve`: open the store, load the zone files, bind the DNS and API sockets, start
 //! the store -> snapshot sync, serve. SIGHUP reloads the zone files (used only if every file is
-//! valid); SIGTERM/SIGINT drain and exit 0; a dead listener exits 1.
+//! valid) and the API certificates; SIGTERM/SIGINT drain and exit 0; a dead listener exits 1.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_api::ApiServer;
+use turnout_api::tls::ServerTls;
 use turnout_control::tokens::{AdminToken, ensure_admin_token};
 use turnout_control::{
     Control, ControlOptions, SyncOptions, run_change_gc, run_control_expiry, run_sync,
@@ -86,6 +87,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match load_tls(&settings) {
+        Ok(t) => t,
+        Err(e) => {
+            error!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
     crate::memory::return_freed_memory();
     if args.check_config {
         info!("configuration is valid; {}", describe(&zones));
@@ -142,7 +150,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             }
             (None, None) => anyhow::bail!("no store"),
         };
-        serve(settings, zones, store, locator).await
+        serve(settings, zones, store, locator, tls).await
     };
     match runtime.block_on(run) {
         Ok(()) => {
@@ -177,6 +185,33 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "store.redb";
 
+/// The API listeners' TLS, if configured: (configuration API, routing-control API).
+#[derive(Debug, Default)]
+struct ListenerTls {
+    api: Option<Arc<ServerTls>>,
+    controls: Option<Arc<ServerTls>>,
+}
+
+impl ListenerTls {
+    fn all(&self) -> Vec<Arc<ServerTls>> {
+        self.api.iter().chain(&self.controls).cloned().collect()
+    }
+}
+
+/// Loads the certificates and keys the config names; a missing or bad file names its field.
+fn load_tls(settings: &Settings) -> anyhow::Result<ListenerTls> {
+    let load = |files: &Option<turnout_api::tls::TlsFiles>, field: &str| {
+        files
+            .clone()
+            .map(|f| ServerTls::load(f).with_context(|| format!("config field {field}")))
+            .transpose()
+    };
+    Ok(ListenerTls {
+        api: load(&settings.api_tls, "api.tls")?,
+        controls: load(&settings.controls_tls, "api.controls_tls")?,
+    })
+}
+
 /// Loads the geolocation database and the latency map the config names, if any.
 fn load_locator(settings: &Settings) -> anyhow::Result<Option<Arc<turnout_dns::locate::Locator>>> {
     use turnout_dns::locate::{GeoDb, LatencyMap, Locator};
@@ -202,6 +237,7 @@ async fn serve(
     zones: Vec<Zone>,
     store: Arc<dyn Store>,
     locator: Option<Arc<turnout_dns::locate::Locator>>,
+    tls: ListenerTls,
 ) -> anyhow::Result<()> {
     info!("{}", describe(&zones));
     // Health probes, DNS over TCP and the APIs all need descriptors: take what the hard limit
@@ -241,8 +277,19 @@ async fn serve(
     }
     let handle = SnapshotHandle::new(first);
     let dns = DnsServer::bind(settings.dns.clone())?;
-    let api = ApiServer::bind(settings.api).await?;
-    let controls_api = ApiServer::bind(settings.controls).await?;
+    let mut api = ApiServer::bind(settings.api).await?.with_access(settings.access);
+    let mut controls_api = ApiServer::bind(settings.controls).await?.with_access(settings.access);
+    if let Some(t) = &tls.api {
+        api = api.with_tls(Arc::clone(t));
+    }
+    if let Some(t) = &tls.controls {
+        controls_api = controls_api.with_tls(Arc::clone(t));
+    }
+    if settings.access.anonymous_reads {
+        warn!(
+            "api.anonymous_reads is on: anyone who reaches the APIs reads every zone, check and control"
+        );
+    }
     let mut tasks = Tasks::new(CancellationToken::new());
     let dns_addrs = dns.local_addrs();
     let name = settings.node_name.clone().unwrap_or_else(|| {
@@ -298,7 +345,9 @@ async fn serve(
         audit: settings.audit_retention,
     };
     let stop = tasks.token();
-    tasks.spawn("signals", signals(term, int, hup, static_tx, settings.zone_files.clone(), stop));
+    let reload =
+        Reload { static_zones: static_tx, files: settings.zone_files.clone(), tls: tls.all() };
+    tasks.spawn("signals", signals(term, int, hup, reload, stop));
     tasks.spawn("DNS server", dns.run(handle.clone(), tasks.token()));
     tasks.spawn("configuration API", api.run(control.clone(), tasks.token()));
     // The node must not run without its emergency switch.
@@ -331,13 +380,20 @@ async fn ok(task: impl std::future::Future<Output = ()>) -> Result<(), std::conv
     Ok(())
 }
 
-/// Stops the node on SIGTERM or SIGINT (cancelling the root), reloads zone files on SIGHUP.
+/// What SIGHUP reloads.
+struct Reload {
+    static_zones: tokio::sync::watch::Sender<Arc<Vec<Zone>>>,
+    files: Vec<PathBuf>,
+    tls: Vec<Arc<ServerTls>>,
+}
+
+/// Stops the node on SIGTERM or SIGINT (cancelling the root); reloads the zone files and the
+/// API certificates on SIGHUP.
 async fn signals(
     mut term: tokio::signal::unix::Signal,
     mut int: tokio::signal::unix::Signal,
     mut hup: tokio::signal::unix::Signal,
-    static_tx: tokio::sync::watch::Sender<Arc<Vec<Zone>>>,
-    files: Vec<PathBuf>,
+    reload: Reload,
     stop: CancellationToken,
 ) -> Result<(), std::convert::Infallible> {
     loop {
@@ -345,14 +401,32 @@ async fn signals(
             () = stop.cancelled() => break,
             _ = term.recv() => { info!("SIGTERM received"); break; }
             _ = int.recv() => { info!("SIGINT received"); break; }
-            _ = hup.recv() => reload(&static_tx, &files).await,
+            _ = hup.recv() => {
+                reload_zones(&reload.static_zones, &reload.files).await;
+                reload_tls(&reload.tls);
+            }
         }
     }
     stop.cancel();
     Ok(())
 }
 
-async fn reload(static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>, files: &[PathBuf]) {
+/// Reads every API certificate and key again: new connections get them, open ones keep theirs;
+/// a file that fails leaves its listener on the certificate it had.
+fn reload_tls(listeners: &[Arc<ServerTls>]) {
+    for tls in listeners {
+        let cert = tls.files().cert.display();
+        match tls.reload() {
+            Ok(()) => info!("reloaded the API certificate {cert}"),
+            Err(e) => warn!("API certificate not reloaded, still serving the previous one: {e}"),
+        }
+    }
+}
+
+async fn reload_zones(
+    static_zones: &tokio::sync::watch::Sender<Arc<Vec<Zone>>>,
+    files: &[PathBuf],
+) {
     info!("SIGHUP received: reloading {} zone file(s)", files.len());
     let files = files.to_vec();
     match tokio::task::spawn_blocking(move || load_zones(&files)).await {

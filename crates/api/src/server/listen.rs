@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::error::ApiError;
+use crate::tls::ServerTls;
 
 /// How long a client may take to send a request's header (and how long a kept-alive
 /// connection may sit idle between requests).
@@ -103,9 +104,11 @@ fn local_shortage(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
-/// Serves `app` on `listener` under the limits above until `shutdown`, then drains.
+/// Serves `app` on `listener` (over TLS when `tls` is given) under the limits above until
+/// `shutdown`, then drains.
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
     app: Router,
     cap: usize,
     shutdown: CancellationToken,
@@ -145,22 +148,26 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let shutdown = shutdown.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tracker.spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            let finished = tokio::select! {
-                r = connection.as_mut() => Some(r),
-                () = shutdown.cancelled() => None,
-            };
-            let result = match finished {
-                Some(r) => r,
-                None => {
-                    connection.as_mut().graceful_shutdown();
-                    tokio::time::timeout(DRAIN, connection).await.unwrap_or(Ok(()))
-                }
+            let result = match acceptor {
+                None => connection(TokioIo::new(stream), service, &shutdown).await,
+                // The handshake is part of the header's time: a client that stalls in it is
+                // dropped like one that stalls in its request line.
+                Some(acceptor) => tokio::select! {
+                    () = shutdown.cancelled() => Ok(()),
+                    r = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)) => match r {
+                        Ok(Ok(tls)) => connection(TokioIo::new(tls), service, &shutdown).await,
+                        Ok(Err(e)) => {
+                            debug!("TLS handshake with {peer} failed: {e}");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake with {peer} took longer than {HEADER_TIMEOUT:?}");
+                            Ok(())
+                        }
+                    },
+                },
             };
             if let Err(e) = result {
                 debug!("API connection from {peer} ended: {e}");
@@ -171,4 +178,32 @@ pub(crate) async fn serve(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection until it ends, or until `shutdown` and then the request
+/// in hand (for at most [`DRAIN`]).
+async fn connection<I>(
+    io: TokioIo<I>,
+    service: TowerToHyperService<Router>,
+    shutdown: &CancellationToken,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service);
+    let mut connection = std::pin::pin!(connection);
+    let finished = tokio::select! {
+        r = connection.as_mut() => Some(r),
+        () = shutdown.cancelled() => None,
+    };
+    match finished {
+        Some(r) => r,
+        None => {
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(DRAIN, connection).await.unwrap_or(Ok(()))
+        }
+    }
 }

@@ -23,7 +23,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -44,12 +44,23 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct AppState {
     pub control: Arc<Control>,
     pub metrics: Arc<Metrics>,
+    pub access: Access,
+}
+
+/// Who may do what without a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Reads (`GET`, `HEAD`, `OPTIONS`) of zones, checks, controls and the rest need no token.
+    /// Off by default: the configuration names internal addresses, ports and statuses.
+    pub anonymous_reads: bool,
 }
 
 /// A bound API listener.
 #[derive(Debug)]
 pub struct ApiServer {
     listener: TcpListener,
+    access: Access,
+    tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 /// Why the API server could not start or stopped.
@@ -75,7 +86,25 @@ impl ApiServer {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiServerError::Bind { addr, source })?;
-        Ok(ApiServer { listener })
+        Ok(ApiServer { listener, access: Access::default(), tls: None })
+    }
+
+    /// Who may read without a token.
+    #[must_use]
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Serves HTTPS with this certificate (reloadable) instead of plain HTTP.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<crate::tls::ServerTls>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The bound address.
@@ -90,9 +119,9 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), ApiServerError> {
         if let Ok(addr) = self.listener.local_addr() {
-            info!("listening for the API on http://{addr}");
+            info!("listening for the API on {}://{addr}", self.scheme());
         }
-        let app = router(control);
+        let app = router(control, self.access);
         self.serve(app, shutdown).await
     }
 
@@ -103,24 +132,24 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), ApiServerError> {
         if let Ok(addr) = self.listener.local_addr() {
-            info!("listening for routing controls on http://{addr}");
+            info!("listening for routing controls on {}://{addr}", self.scheme());
         }
-        self.serve(controls_router(control), shutdown).await
+        let app = controls_router(control, self.access);
+        self.serve(app, shutdown).await
     }
 
     async fn serve(self, app: Router, shutdown: CancellationToken) -> Result<(), ApiServerError> {
         let app = app.layer(middleware::from_fn(listen::request_deadline));
-        listen::serve(self.listener, app, listen::connection_cap(), shutdown)
+        listen::serve(self.listener, self.tls, app, listen::connection_cap(), shutdown)
             .await
             .map_err(ApiServerError::Serve)
     }
 }
 
 /// Every route.
-pub fn router(control: Arc<Control>) -> Router {
-    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control };
+pub fn router(control: Arc<Control>, access: Access) -> Router {
+    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control, access };
     let v1 = Router::new()
-        .route("/openapi.json", get(ops::openapi))
         .route("/zones", get(zones::list).post(zones::create))
         .route("/zones/{zone}", get(zones::get).delete(zones::delete))
         .route("/zones/{zone}/rrsets", get(zones::record_sets))
@@ -140,10 +169,13 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/panels", get(panels::list))
         .route("/panels/{name}", get(panels::get).put(panels::put).delete(panels::delete))
         // Only on matched routes: an unknown path is a 404, not a 401.
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // The API's description holds no data: open to all.
+        .route("/openapi.json", get(ops::openapi));
     let admin = Router::new()
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::delete))
+        .route("/tokens/{name}/rotate", axum::routing::post(tokens::rotate))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize_admin));
     let v1 = v1.merge(admin);
     Router::new()
@@ -159,15 +191,15 @@ pub fn router(control: Arc<Control>) -> Router {
 }
 
 /// The routing-control API's routes (its own listener).
-pub fn controls_router(control: Arc<Control>) -> Router {
-    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control };
+pub fn controls_router(control: Arc<Control>, access: Access) -> Router {
+    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control, access };
     let v1 = Router::new()
-        .route("/openapi.json", get(ops::controls_openapi))
         .route("/controls", get(controls::list))
         .route("/controls/history", get(controls::history))
         .route("/controls/{panel}", get(controls::panel).post(controls::batch))
         .route("/controls/{panel}/{control}", get(controls::get).put(controls::set))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls))
+        .route("/openapi.json", get(ops::controls_openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .nest("/v1", v1)
@@ -185,71 +217,92 @@ async fn count(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// Configuration writes need a token with the `config` (or `admin`) scope; reads do not.
+/// Configuration writes need a token with the `config` (or `admin`) scope; reads need one
+/// with `read`, `config` or `admin`, unless anonymous reads are on.
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let what = "change the configuration";
-    authorize_scopes(&state, &["admin", "config"], what, false, request, next).await
+    let rule = Rule {
+        writes: &["admin", "config"],
+        write_what: "change the configuration",
+        reads: Some(&["admin", "config", "read"]),
+    };
+    authorize_scopes(&state, &rule, request, next).await
 }
 
 /// Token management needs the `admin` scope, reads included (names and scopes only).
 async fn authorize_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    authorize_scopes(&state, &["admin"], "manage tokens", true, request, next).await
+    let rule = Rule { writes: &["admin"], write_what: "manage tokens", reads: None };
+    authorize_scopes(&state, &rule, request, next).await
 }
 
-/// Routing-control writes need a token with the `controls` (or `admin`) scope.
+/// Routing-control writes need a token with the `controls` (or `admin`) scope; reads need one
+/// with `read`, `controls`, `config` or `admin`, unless anonymous reads are on.
 pub(crate) async fn authorize_controls(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let what = "change routing controls";
-    authorize_scopes(&state, &["admin", "controls"], what, false, request, next).await
+    let rule = Rule {
+        writes: &["admin", "controls"],
+        write_what: "change routing controls",
+        reads: Some(&["admin", "config", "controls", "read"]),
+    };
+    authorize_scopes(&state, &rule, request, next).await
 }
 
-/// Writes (and reads too, with `reads_too`) need a valid bearer token with one of `scopes`.
-/// The token's name is passed on to the handler (for audit trails).
+/// Which scopes a route needs.
+struct Rule {
+    /// For writes (any method but `GET`, `HEAD`, `OPTIONS`).
+    writes: &'static [&'static str],
+    /// What writes do, for messages.
+    write_what: &'static str,
+    /// For reads; `None`: the same as writes, whatever [`Access::anonymous_reads`] says.
+    reads: Option<&'static [&'static str]>,
+}
+
+/// Checks the bearer token against `rule`. The token's name is passed on to the handler (for
+/// audit trails).
 async fn authorize_scopes(
     state: &AppState,
-    scopes: &[&str],
-    what: &str,
-    reads_too: bool,
+    rule: &Rule,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().clone();
-    if reads_too || is_write(&method) {
-        let token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match token {
-            None => axum::response::IntoResponse::into_response(ApiError::unauthorized(&format!(
-                "this request needs an Authorization: Bearer token allowed to {what}"
-            ))),
-            Some(token) => match state.control.authenticate(token) {
-                Some(record) if record.scopes.iter().any(|s| scopes.contains(&s.as_str())) => {
-                    request.extensions_mut().insert(TokenName(record.name));
-                    next.run(request).await
-                }
-                Some(record) => axum::response::IntoResponse::into_response(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    format!(
-                        "the token {:?} ({}) may not {what}: it needs one of the scopes {}",
-                        record.name,
-                        record.scopes.join(", "),
-                        scopes.join(", ")
-                    ),
-                )),
-                None => axum::response::IntoResponse::into_response(ApiError::unauthorized(
-                    "the bearer token is not valid",
-                )),
-            },
+    let (scopes, what) = match rule.reads {
+        Some(_) if state.access.anonymous_reads && !is_write(request.method()) => {
+            return next.run(request).await;
         }
-    } else {
-        next.run(request).await
+        Some(reads) if !is_write(request.method()) => (reads, "read through this API"),
+        _ => (rule.writes, rule.write_what),
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::unauthorized(&format!(
+            "this request needs an Authorization: Bearer token allowed to {what}"
+        ))
+        .into_response();
+    };
+    match state.control.authenticate(token) {
+        Ok(record) if record.scopes.iter().any(|s| scopes.contains(&s.as_str())) => {
+            request.extensions_mut().insert(TokenName(record.name));
+            next.run(request).await
+        }
+        Ok(record) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "the token {:?} ({}) may not {what}: it needs one of the scopes {}",
+                record.name,
+                record.scopes.join(", "),
+                scopes.join(", ")
+            ),
+        )
+        .into_response(),
+        Err(e) => ApiError::unauthorized(&e.to_string()).into_response(),
     }
 }
 

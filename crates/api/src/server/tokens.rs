@@ -26,6 +26,9 @@ pub struct CreateToken {
     pub name: String,
     /// Its scopes: `read`, `config`, `controls`, `admin`.
     pub scopes: Vec<String>,
+    /// How long it is valid (`90d`, `12h`); none: until deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
 }
 
 pub(crate) async fn list(State(state): State<AppState>) -> Json<TokenList> {
@@ -38,7 +41,13 @@ pub(crate) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<NewToken>), ApiError> {
     let request: CreateToken = json_body(body)?;
-    let token = state.control.create_token(&request.name, &request.scopes).await?;
+    let lifetime = match request.expires_in.as_deref() {
+        None => None,
+        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+            ApiError::invalid_input("expires_in", format!("{text:?} is not a duration: {e}"))
+        })?),
+    };
+    let token = state.control.create_token(&request.name, &request.scopes, lifetime).await?;
     tracing::info!("token {:?} ({}) created by {:?}", token.name, token.scopes.join(", "), by.0);
     Ok((StatusCode::CREATED, Json(token)))
 }
@@ -49,4 +58,14 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.control.delete_token(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    Extension(by): Extension<TokenName>,
+    Path(name): Path<String>,
+) -> Result<Json<NewToken>, ApiError> {
+    let token = state.control.rotate_token(&name).await?;
+    tracing::info!("token {:?} given a new secret by {:?}", token.name, by.0);
+    Ok(Json(token))
 }

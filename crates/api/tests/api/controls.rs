@@ -11,7 +11,7 @@ use crate::harness::{Server, start};
 
 /// Every control's state, `panel/control` -> On or Off.
 async fn states(s: &Server) -> BTreeMap<String, String> {
-    let v = s.control_call(None, Method::GET, "/v1/controls", None).await.unwrap();
+    let v = s.control_call(Some(&s.token), Method::GET, "/v1/controls", None).await.unwrap();
     v["controls"]
         .as_array()
         .unwrap()
@@ -233,7 +233,10 @@ async fn tokens_are_scoped_and_every_update_is_audited() {
     s.control_call(Some(&controls), Method::PUT, "/v1/controls/p/a", Some(off)).await.unwrap_err();
     let over = r#"{"state":"off","reason":"drain anyway","override_rules":["keep"]}"#;
     s.control_call(Some(&controls), Method::PUT, "/v1/controls/p/a", Some(over)).await.unwrap();
-    let h = s.control_call(None, Method::GET, "/v1/controls/history?panel=p", None).await.unwrap();
+    let h = s
+        .control_call(Some(&s.token), Method::GET, "/v1/controls/history?panel=p", None)
+        .await
+        .unwrap();
     let records = h["records"].as_array().unwrap();
     let summary: Vec<(&str, &str, &str)> = records
         .iter()
@@ -343,14 +346,15 @@ async fn a_timed_change_reverts_by_itself_through_the_rules() {
     let r =
         s.control_call(Some(&s.token), Method::POST, "/v1/controls/p", Some(body)).await.unwrap();
     assert!(r["reverts_at"].as_str().is_some(), "{r}");
-    let one = s.control_call(None, Method::GET, "/v1/controls/p/a", None).await.unwrap();
+    let one = s.control_call(Some(&s.token), Method::GET, "/v1/controls/p/a", None).await.unwrap();
     assert_eq!((one["state"].as_str(), one["reverts_at"].is_string()), (Some("On"), true));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while states(&s).await["p/a"] != "Off" {
         assert!(std::time::Instant::now() < deadline, "the change did not revert");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let h = s.control_call(None, Method::GET, "/v1/controls/history", None).await.unwrap();
+    let h =
+        s.control_call(Some(&s.token), Method::GET, "/v1/controls/history", None).await.unwrap();
     let newest = &h["records"][0];
     assert_eq!(
         (newest["token"].as_str(), newest["outcome"].as_str()),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use hyper::Method;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use turnout_api::client::{Client, ClientError};
-use turnout_api::{ApiError, ApiServer};
+use turnout_api::client::{Client, ClientError, TlsOptions};
+use turnout_api::tls::ServerTls;
+use turnout_api::{Access, ApiError, ApiServer};
 use turnout_control::tokens::{AdminToken, ensure_admin_token, read_admin_token};
 use turnout_control::types::CreateZone;
 use turnout_control::{Control, ControlOptions, SyncOptions, run_sync};
@@ -32,6 +33,12 @@ impl Drop for Server {
 }
 
 pub async fn start() -> Server {
+    start_with(Access::default(), None).await
+}
+
+/// Starts with these access rules; the configuration API over HTTPS when `tls` is given, with
+/// `client` and `anonymous` reaching it with those options.
+pub async fn start_with(access: Access, tls: Option<(Arc<ServerTls>, TlsOptions)>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
@@ -48,15 +55,24 @@ pub async fn start() -> Server {
         SyncOptions::default(),
         shutdown.clone(),
     ));
-    let server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{}", server.local_addr().unwrap());
+    let mut server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    server = server.with_access(access);
+    let (scheme, options) = match tls {
+        Some((tls, options)) => {
+            server = server.with_tls(tls);
+            ("https", options)
+        }
+        None => ("http", TlsOptions::default()),
+    };
+    let base = format!("{scheme}://{}", server.local_addr().unwrap());
     tokio::spawn(server.run(control.clone(), shutdown.clone()));
     tokio::spawn(turnout_control::run_control_expiry(control.clone(), shutdown.clone()));
-    let controls_server = ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let controls_server =
+        ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap().with_access(access);
     let controls_base = format!("http://{}", controls_server.local_addr().unwrap());
     tokio::spawn(controls_server.run_controls(control.clone(), shutdown.clone()));
-    let client = Client::new(&base, Some(token.clone())).unwrap();
-    let anonymous = Client::new(&base, None).unwrap();
+    let client = Client::with_tls(&base, Some(token.clone()), &options).unwrap();
+    let anonymous = Client::with_tls(&base, None, &options).unwrap();
     // Ready once the first snapshot is served.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while control.served_revision().is_none() {

@@ -1,6 +1,7 @@
 //! The HTTP API over a real embedded store and the real sync task, on loopback.
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
+mod access;
 mod checks;
 mod collections;
 mod controls;

@@ -3,16 +3,15 @@
 
 use turnout_api::client::Client;
 use turnout_control::routing_controls::{AuditRecord, ControlUpdate, ControlView};
-use turnout_control::tokens::read_admin_token;
+use turnout_control::tokens::{ADMIN_TOKEN_FILE, TokenInfo};
 use turnout_model::controls::SafetyRuleSpec;
 
 use super::apply::read_yaml_or_json;
-use super::{Failure, client, output};
+use super::{Failure, client, connect, output};
 use crate::cli::{ClusterCommand, ControlCommand, ControlsArgs, RuleCommand, TokenCommand};
 
 fn controls_client(args: &ControlsArgs) -> Result<Client, Failure> {
-    let token = args.token.clone().or_else(|| read_admin_token(&args.data_dir).ok());
-    Ok(Client::new(&args.controls, token)?)
+    connect(&args.controls, &args.auth)
 }
 
 /// `panel/control` -> (panel, control).
@@ -209,23 +208,53 @@ pub async fn run_token(command: &TokenCommand) -> Result<(), Failure> {
     match command {
         TokenCommand::List { client: args } => {
             let tokens = client(args)?.tokens().await?;
-            output(args.output, &tokens, |ts| {
-                ts.iter()
-                    .map(|t| {
-                        format!("{:<24} {:<24} {}\n", t.name, t.scopes.join(","), t.created_at)
-                    })
-                    .collect()
-            })
+            output(args.output, &tokens, |ts| ts.iter().map(token_line).collect())
         }
-        TokenCommand::Create { name, scopes, client: args } => {
-            let token = client(args)?.create_token(name, scopes).await?;
+        TokenCommand::Create { name, scopes, expires_in, client: args } => {
+            let token = client(args)?.create_token(name, scopes, expires_in.as_deref()).await?;
             output(args.output, &token, |t| {
+                let until = t.expires_at.as_deref().map(|at| format!(", until {at}"));
                 format!(
-                    "{}\n(token {:?}, scopes {}: shown once; keep it secret)",
+                    "{}\n(token {:?}, scopes {}{}: shown once; keep it secret)",
                     t.token,
                     t.name,
-                    t.scopes.join(", ")
+                    t.scopes.join(", "),
+                    until.unwrap_or_default()
                 )
+            })
+        }
+        TokenCommand::Rotate { name, client: args } => {
+            let api = client(args)?;
+            let token = api.rotate_token(name).await?;
+            // admin.token always holds the token named admin: when the CLI authenticated with
+            // that file and rotated that token, keep the file working.
+            let from_file = args.auth.token.is_none() && args.auth.token_file.is_none();
+            let file = args.auth.data_dir.join(ADMIN_TOKEN_FILE);
+            let wrote = from_file && name == "admin" && file.exists();
+            if wrote {
+                turnout_control::tokens::write_admin_token(&args.auth.data_dir, &token.token)
+                    .map_err(|e| {
+                        Failure::Input(format!(
+                            "the token {name:?} was rotated, but {} could not be rewritten \
+                             ({e}); the new secret is {}",
+                            file.display(),
+                            token.token
+                        ))
+                    })?;
+            }
+            output(args.output, &token, |t| {
+                if wrote {
+                    format!(
+                        "rotated the token {:?}; the new secret is in {}",
+                        t.name,
+                        file.display()
+                    )
+                } else {
+                    format!(
+                        "{}\n(token {:?}: its new secret, shown once; the old one no longer works)",
+                        t.token, t.name
+                    )
+                }
             })
         }
         TokenCommand::Delete { name, client: args } => {
@@ -266,4 +295,13 @@ pub async fn run_cluster(command: &ClusterCommand) -> Result<(), Failure> {
             })
         }
     }
+}
+
+fn token_line(t: &TokenInfo) -> String {
+    let until = match (&t.expires_at, t.expired) {
+        (Some(at), true) => format!(" expired {at}"),
+        (Some(at), false) => format!(" until {at}"),
+        (None, _) => String::new(),
+    };
+    format!("{:<24} {:<24} {}{until}\n", t.name, t.scopes.join(","), t.created_at)
 }

@@ -15,10 +15,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use turnout_api::client::{Client, ClientError};
+use turnout_api::client::{Client, ClientError, TlsOptions};
 use turnout_control::tokens::read_admin_token;
 
-use crate::cli::{ClientArgs, Command, Output};
+use crate::cli::{AuthArgs, ClientArgs, Command, Output};
 
 /// A command's failure, with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,7 @@ impl Failure {
             Failure::Client(ClientError::Api(e)) if e.status >= 500 => 3,
             Failure::Client(ClientError::Api(_) | ClientError::Decode { .. })
             | Failure::WouldBeRefused(_) => 1,
-            Failure::Client(ClientError::Url { .. }) | Failure::Input(_) => 2,
+            Failure::Client(ClientError::Url { .. } | ClientError::Tls(_)) | Failure::Input(_) => 2,
             Failure::Client(_) | Failure::Store(_) => 3,
         }
     }
@@ -121,8 +121,8 @@ fn fail(e: &Failure) -> ExitCode {
         }
         if api.code == "Unauthorized" {
             line(
-                "  hint: give --token, set TURNOUT_TOKEN, or run from where --data-dir holds \
-                 admin.token"
+                "  hint: give --token or --token-file (TURNOUT_TOKEN, TURNOUT_TOKEN_FILE), or run \
+                 from where --data-dir holds admin.token"
                     .to_owned(),
             );
         }
@@ -147,10 +147,38 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The API client for a command: `--token`, else the data directory's admin token if present.
+/// The API client for a command.
 pub fn client(args: &ClientArgs) -> Result<Client, Failure> {
-    let token = args.token.clone().or_else(|| read_admin_token(&args.data_dir).ok());
-    Ok(Client::new(&args.api, token)?)
+    connect(&args.api, &args.auth)
+}
+
+/// A client for the API at `url`: the token from `--token`, else `--token-file`, else the data
+/// directory's admin token if present; TLS as `--cacert`, `--cert` and `--key` say.
+pub fn connect(url: &str, auth: &AuthArgs) -> Result<Client, Failure> {
+    let token = match (&auth.token, &auth.token_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(file)) => Some(read_token_file(file)?),
+        (None, None) => read_admin_token(&auth.data_dir).ok(),
+    };
+    let tls = TlsOptions {
+        ca: auth.cacert.clone(),
+        identity: auth
+            .cert
+            .clone()
+            .zip(auth.key.clone())
+            .map(|(cert, key)| turnout_health::tls::ClientIdentity { cert, key }),
+    };
+    Ok(Client::with_tls(url, token, &tls)?)
+}
+
+/// The token in a file (its first line, trimmed).
+fn read_token_file(path: &std::path::Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("--token-file {}: {e}", path.display())))?;
+    match text.lines().next().map(str::trim) {
+        Some(t) if !t.is_empty() => Ok(t.to_owned()),
+        _ => Err(Failure::Input(format!("--token-file {}: the file is empty", path.display()))),
+    }
 }
 
 /// Prints a warning to stderr.

@@ -138,6 +138,49 @@ fn the_admin_token_is_private_and_writes_need_it() {
     assert!(again.starts_with("already created"), "{again}");
     ok(&t, &["record", "upsert", "x.test", "www", "A", "--ttl", "30", "--value", "192.0.2.7"]);
     assert_eq!(dig_short(&t, "www.x.test", "A"), "192.0.2.7");
+    // Reads need a token: none given and none in the data directory is 401 with a hint; a
+    // read-only token from a file (as another node's operator has) reads and cannot write.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let away = |args: &[&str]| {
+        std::process::Command::new(crate::bin())
+            .args(args)
+            .args(["--api", &t.api_url(), "--data-dir"])
+            .arg(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let out = away(&["zone", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Unauthorized") && text(&out).contains("--token-file"),
+        "{}",
+        text(&out)
+    );
+    let made = ok(
+        &t,
+        &["token", "create", "ro", "--scope", "read", "--expires-in", "1h", "--output", "json"],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&made).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = elsewhere.path().join("ro.token");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let file = file.display().to_string();
+    let out = away(&["zone", "list", "--token-file", &file]);
+    assert!(text(&out).contains("x.test."), "{}", text(&out));
+    let out = away(&["zone", "delete", "x.test", "--token-file", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Forbidden"), "{}", text(&out));
+    let tokens = ok(&t, &["token", "list"]);
+    assert!(tokens.contains("ro ") && tokens.contains(" until "), "{tokens}");
+    // Rotating the admin token from its file keeps the file working.
+    let before = std::fs::read_to_string(&token).unwrap();
+    let rotated = ok(&t, &["token", "rotate", "admin"]);
+    assert!(rotated.contains("the new secret is in"), "{rotated}");
+    assert_ne!(std::fs::read_to_string(&token).unwrap(), before);
+    let out = t.cli(&["zone", "list", "--token", before.trim()]);
+    assert_eq!(out.status.code(), Some(1), "the old secret is refused: {}", text(&out));
     let listed = ok(&t, &["record", "list", "x.test"]);
     assert!(listed.contains("www.x.test. A ttl=30 192.0.2.7"), "{listed}");
     ok(&t, &["record", "delete", "x.test", "www", "A"]);
@@ -147,7 +190,8 @@ fn the_admin_token_is_private_and_writes_need_it() {
     let out = t.cli(&["zone", "get", "x.test"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("NoSuchZone"), "{}", text(&out));
-    // `--api` takes a bare host:port as http://host:port; another scheme is refused (exit 2).
+    // `--api` takes a bare host:port as http://host:port; a scheme but http(s) is refused
+    // (exit 2).
     let run = |api: &str| {
         std::process::Command::new(crate::bin())
             .args(["zone", "list", "--api", api, "--data-dir"])
@@ -158,9 +202,9 @@ fn the_admin_token_is_private_and_writes_need_it() {
     let bare = t.api.unwrap().to_string();
     let out = run(&bare);
     assert!(out.status.success(), "--api {bare}: {}", text(&out));
-    let out = run("https://127.0.0.1:1");
+    let out = run("ftp://127.0.0.1:1");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("only http:// is supported"), "{}", text(&out));
+    assert!(text(&out).contains("use an http:// or https:// URL"), "{}", text(&out));
 }
 
 #[test]

@@ -69,6 +69,8 @@ zones:
 "#,
     )
     .unwrap();
+    // Reads need a token too: every node's CLI gets the one the first node made.
+    share_token(&nodes);
     // Every node registers itself.
     until_nodes(&nodes[1], 3, Duration::from_secs(10));
     // Through node a (its data directory holds the admin token the first node made): INSYNC
@@ -87,7 +89,6 @@ zones:
     assert!(status.matches("(lag 0)").count() == 3, "{status}");
     let history = ok(&nodes[2], &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
-    share_token(&nodes);
     // Concurrent flips sent to different nodes: with east and west on, "east off" through b
     // and "west off" through c race; keep-one lets exactly one through, every round.
     for round in 0..15 {

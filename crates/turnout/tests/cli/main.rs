@@ -11,6 +11,7 @@ mod policies;
 mod shutdown;
 mod slow_clients;
 mod store;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
