@@ -91,6 +91,31 @@ pub fn write_admin_token(data_dir: &Path, token: &str) -> std::io::Result<()> {
     write_secret(&data_dir.join(ADMIN_TOKEN_FILE), token)
 }
 
+/// The webhook signing secret's file inside the data directory, when the config names none.
+pub const WEBHOOK_SECRET_FILE: &str = "webhook.secret";
+
+/// Reads a secret file (its first line, trimmed); an empty one is refused.
+pub fn read_secret(path: &Path) -> std::io::Result<String> {
+    let text = fs::read_to_string(path)?;
+    match text.lines().next().map(str::trim) {
+        Some(s) if !s.is_empty() => Ok(s.to_owned()),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty")),
+    }
+}
+
+/// The secret in `path`, made (32 random bytes, hex; mode 0600) if the file does not exist.
+/// The flag says whether it was made now.
+pub fn ensure_secret(path: &Path) -> std::io::Result<(String, bool)> {
+    if path.exists() {
+        return Ok((read_secret(path)?, false));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let secret = data_encoding::HEXLOWER.encode(&bytes);
+    write_secret(path, &secret)?;
+    Ok((secret, true))
+}
+
 /// Reads the admin token from a data directory.
 pub fn read_admin_token(data_dir: &Path) -> std::io::Result<String> {
     Ok(fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE))?.trim().to_owned())

@@ -197,14 +197,14 @@ async fn old_audit_records_are_pruned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_changes_are_posted_to_the_webhook() {
     use std::sync::{Arc, Mutex};
-    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>> = Arc::default();
     let sink = got.clone();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
             let sink = sink.clone();
             async move {
-                sink.lock().unwrap().push(v);
+                sink.lock().unwrap().push((headers, body));
                 "ok"
             }
         }),
@@ -212,7 +212,9 @@ async fn status_changes_are_posted_to_the_webhook() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let (hook, sender) = turnout_health::Webhook::new(url);
+    let target =
+        turnout_health::webhook::WebhookTarget { url, secret: b"s3cret".to_vec(), ca: None };
+    let (hook, sender) = turnout_health::Webhook::new(target).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(sender.run(stop.clone(), Duration::from_secs(1)));
     let f = start_with(ControlOptions { webhook: Some(hook), ..Default::default() }).await;
@@ -229,7 +231,21 @@ async fn status_changes_are_posted_to_the_webhook() {
         assert!(std::time::Instant::now() < deadline, "no webhook call");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let event = got.lock().unwrap()[0].clone();
+    let (headers, body) = got.lock().unwrap()[0].clone();
+    let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let timestamp: u64 = header("turnout-timestamp").parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(now.as_secs().abs_diff(timestamp) < 60, "{timestamp}");
+    assert_eq!(
+        header("turnout-signature"),
+        turnout_health::webhook::signature(b"s3cret", timestamp, &body)
+    );
+    assert_ne!(
+        header("turnout-signature"),
+        turnout_health::webhook::signature(b"other", timestamp, &body)
+    );
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["id"].as_str(), Some(header("turnout-event-id").as_str()));
     assert_eq!(event["event"], "health_check.status_changed");
     assert_eq!(
         (event["check"].as_str(), event["from"].as_str(), event["to"].as_str()),

@@ -109,6 +109,10 @@ impl TlsSection {
 #[serde(deny_unknown_fields)]
 struct HealthSection {
     webhook: Option<String>,
+    /// The file holding the webhook signing secret (default: generated in the data directory).
+    webhook_secret_file: Option<PathBuf>,
+    /// The CA file an https:// webhook is verified against (default: the system's).
+    webhook_ca: Option<PathBuf>,
     #[serde(default)]
     allowed_networks: Vec<String>,
     #[serde(default)]
@@ -168,8 +172,8 @@ pub struct Settings {
     pub change_retention: Duration,
     /// How long routing-control audit records are kept.
     pub audit_retention: Duration,
-    /// Where to POST health-check status changes.
-    pub webhook: Option<String>,
+    /// Where to POST health-check status changes, and how.
+    pub webhook: Option<WebhookSettings>,
     /// The networks health checks may probe.
     pub target_policy: turnout_model::health::TargetPolicy,
     /// Static zone files to serve.
@@ -180,6 +184,17 @@ pub struct Settings {
     pub latency_map: Option<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
     pub log_level: String,
+}
+
+/// The webhook's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// An http:// or https:// URL.
+    pub url: String,
+    /// The signing secret's file (None: `<data_dir>/webhook.secret`, made at first start).
+    pub secret_file: Option<PathBuf>,
+    /// The CA an https:// receiver is verified against (None: the system's trust store).
+    pub ca: Option<PathBuf>,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`.
@@ -278,13 +293,23 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             s.region = r;
         }
         if let Some(url) = f.health.webhook {
-            if !url.starts_with("http://") {
+            let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid(
                     "health.webhook",
-                    format!("{url:?} is not an http:// URL (put a TLS proxy in front for https)"),
+                    format!("{url:?} is not an http:// or https:// URL"),
                 ));
             }
-            s.webhook = Some(url);
+            s.webhook = Some(WebhookSettings {
+                url,
+                secret_file: f.health.webhook_secret_file.map(|p| base.join(p)),
+                ca: f.health.webhook_ca.map(|p| base.join(p)),
+            });
+        } else if f.health.webhook_secret_file.is_some() || f.health.webhook_ca.is_some() {
+            return Err(ConfigError::Invalid(
+                "health.webhook",
+                "webhook_secret_file and webhook_ca need a webhook URL".to_owned(),
+            ));
         }
         s.target_policy = turnout_model::health::TargetPolicy::parse(
             &f.health.allowed_networks,
@@ -469,7 +494,9 @@ mod tests {
             ("[api]\nlisten = \"localhost\"\n", "listen"),
             ("[control]\nchange_retention = \"a week\"\n", "control.change_retention"),
             ("[control]\naudit_retention = \"-1h\"\n", "control.audit_retention"),
-            ("[health]\nwebhook = \"https://x\"\n", "health.webhook"),
+            ("[health]\nwebhook = \"ftp://x\"\n", "health.webhook"),
+            ("[health]\nwebhook = \"https://\"\n", "health.webhook"),
+            ("[health]\nwebhook_ca = \"ca.pem\"\n", "health.webhook"),
             ("[health]\ndenied_networks = [\"10/8\"]\n", "denied_networks"),
             ("[api]\nlisten = \"0.0.0.0:8053\"\n", "api.listen"),
             ("[api]\ncontrols_listen = \"[::]:8054\"\n", "api.controls_listen"),

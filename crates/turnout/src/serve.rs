@@ -20,6 +20,7 @@ use turnout_control::{
 use turnout_dns::server::DnsServer;
 use turnout_dns::{Snapshot, SnapshotHandle};
 use turnout_health::Webhook;
+use turnout_health::webhook::WebhookTarget;
 use turnout_model::{Zone, zonefile};
 use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
 
@@ -94,6 +95,24 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A configured webhook secret or CA that cannot be used is a configuration error.
+    if let Some(w) = &settings.webhook {
+        let checked = w
+            .secret_file
+            .as_ref()
+            .map_or(Ok(()), |_| webhook_secret(w, &settings.data_dir).map(drop))
+            .and_then(|()| {
+                let target =
+                    WebhookTarget { url: w.url.clone(), secret: Vec::new(), ca: w.ca.clone() };
+                Webhook::new(target)
+                    .map(drop)
+                    .map_err(|e| anyhow::anyhow!("config field health.webhook_ca: {e}"))
+            });
+        if let Err(e) = checked {
+            error!("{e:#}");
+            return ExitCode::from(2);
+        }
+    }
     crate::memory::return_freed_memory();
     if args.check_config {
         info!("configuration is valid; {}", describe(&zones));
@@ -184,6 +203,26 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
 
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "store.redb";
+
+/// The webhook's signing secret: the configured file's, else the data directory's own (made
+/// at first start).
+fn webhook_secret(w: &crate::config::WebhookSettings, data_dir: &Path) -> anyhow::Result<String> {
+    if let Some(path) = &w.secret_file {
+        return turnout_control::tokens::read_secret(path).with_context(|| {
+            format!("config field health.webhook_secret_file: cannot read {}", path.display())
+        });
+    }
+    let path = data_dir.join(turnout_control::tokens::WEBHOOK_SECRET_FILE);
+    let (secret, made) = turnout_control::tokens::ensure_secret(&path)
+        .with_context(|| format!("cannot read or make the webhook secret {}", path.display()))?;
+    if made {
+        info!(
+            "made the webhook signing secret {} (mode 0600): give it to the receiver",
+            path.display()
+        );
+    }
+    Ok(secret)
+}
 
 /// The API listeners' TLS, if configured: (configuration API, routing-control API).
 #[derive(Debug, Default)]
@@ -299,17 +338,24 @@ async fn serve(
             .unwrap_or_else(|_| "node".to_owned());
         format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
     });
-    let webhook = settings.webhook.clone().map(|url| {
-        let (hook, sender) = Webhook::new(url);
-        tasks.spawn("webhook sender", {
-            let stop = tasks.token();
-            async move {
-                sender.run(stop, WEBHOOK_DRAIN).await;
-                Ok::<(), anyhow::Error>(())
-            }
-        });
-        hook
-    });
+    let webhook = match &settings.webhook {
+        None => None,
+        Some(w) => {
+            let secret = webhook_secret(w, &settings.data_dir)?;
+            let target =
+                WebhookTarget { url: w.url.clone(), secret: secret.into_bytes(), ca: w.ca.clone() };
+            let (hook, sender) = Webhook::new(target)
+                .map_err(|e| anyhow::anyhow!("config field health.webhook: {e}"))?;
+            tasks.spawn("webhook sender", {
+                let stop = tasks.token();
+                async move {
+                    sender.run(stop, WEBHOOK_DRAIN).await;
+                    Ok::<(), anyhow::Error>(())
+                }
+            });
+            Some(hook)
+        }
+    };
     let control = Control::new(
         store,
         ControlOptions {

@@ -12,6 +12,7 @@ mod shutdown;
 mod slow_clients;
 mod store;
 mod tls;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
