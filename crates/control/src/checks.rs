@@ -30,15 +30,16 @@ impl Control {
     /// check's children must exist. The stored form is the one given (defaults stay implicit).
     pub async fn put_check(&self, spec: &HealthCheckSpec) -> Result<bool, ControlError> {
         let check = spec.validate().map_err(ControlError::InvalidCheck)?;
-        if let Some(ip) = check.target.as_ref().and_then(|t| t.ip)
-            && let Err(why) = self.options().target_policy.permits(ip)
+        if let Some((ip, port)) = check.target.as_ref().and_then(|t| Some((t.ip?, t.port)))
+            && let Err(why) =
+                self.options().target_policy.permits_endpoint(std::net::SocketAddr::new(ip, port))
         {
             let field =
                 if matches!(check.kind, CheckKind::Metric(_)) { "prometheus" } else { "ip" };
             return Err(ControlError::InvalidCheck(vec![FieldError::new(
                 field,
                 ErrorCode::NotAllowed,
-                format!("{why} (health.allowed_networks / health.denied_networks)"),
+                format!("{why} (health.allowed_networks, denied_networks, allow_own_listeners)"),
             )]));
         }
         let value = serde_json::to_vec(spec)

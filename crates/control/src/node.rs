@@ -13,9 +13,8 @@ use turnout_model::Name;
 use turnout_model::health::TargetPolicy;
 use turnout_store::{Revision, Store};
 
+use crate::keys;
 use crate::state::State;
-use crate::types::TokenRecord;
-use crate::{hex_sha256, keys};
 
 /// How long a write waits for the in-memory state to show it (read-your-writes).
 const STATE_WAIT: Duration = Duration::from_secs(5);
@@ -217,20 +216,6 @@ impl Control {
     pub(crate) async fn wait_state(&self, revision: Revision) {
         let mut rx = self.state_revision.subscribe();
         let _timed_out = tokio::time::timeout(STATE_WAIT, rx.wait_for(|r| *r >= revision)).await;
-    }
-
-    /// The token's record, if `token` is a known API token that has not expired.
-    pub fn authenticate(&self, token: &str) -> Result<TokenRecord, crate::tokens::AuthError> {
-        let digest = hex_sha256(token);
-        let record =
-            self.read().tokens.get(&digest).cloned().ok_or(crate::tokens::AuthError::Unknown)?;
-        if crate::tokens::expired(&record, std::time::SystemTime::now()) {
-            return Err(crate::tokens::AuthError::Expired {
-                at: record.expires_at.clone().unwrap_or_default(),
-                name: record.name,
-            });
-        }
-        Ok(record)
     }
 
     /// The service's settings.

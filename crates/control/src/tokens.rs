@@ -186,6 +186,19 @@ pub struct NewToken {
 }
 
 impl crate::Control {
+    /// The token's record, if `token` is a known API token that has not expired.
+    pub fn authenticate(&self, token: &str) -> Result<TokenRecord, AuthError> {
+        let digest = hex_sha256(token);
+        let record = self.read().tokens.get(&digest).cloned().ok_or(AuthError::Unknown)?;
+        if expired(&record, std::time::SystemTime::now()) {
+            return Err(AuthError::Expired {
+                at: record.expires_at.clone().unwrap_or_default(),
+                name: record.name,
+            });
+        }
+        Ok(record)
+    }
+
     /// Every token, by name, without secrets.
     pub fn tokens(&self) -> Vec<TokenInfo> {
         let now = std::time::SystemTime::now();
@@ -306,5 +319,29 @@ impl crate::Control {
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn a_token_expires_at_its_time_and_an_unreadable_expiry_counts_as_expired() {
+        let record = |expires_at: Option<&str>| TokenRecord {
+            name: "t".into(),
+            scopes: vec!["read".into()],
+            sha256: String::new(),
+            created_at: "2026-12-01T00:00:00Z".into(),
+            expires_at: expires_at.map(str::to_owned),
+        };
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_083_200); // 2026-12-01T00:00:00Z
+        assert!(!expired(&record(None), at));
+        let t = record(Some("2026-12-01T00:00:00Z"));
+        assert!(!expired(&t, at - Duration::from_secs(1)));
+        assert!(expired(&t, at), "refused from its expiry on");
+        assert!(expired(&record(Some("next tuesday")), at), "a damaged record grants nothing");
     }
 }

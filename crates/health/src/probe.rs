@@ -166,7 +166,7 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         Ok(a) => a,
         Err(r) => return r,
     };
-    if let Err(why) = policy.permits(addr.ip()) {
+    if let Err(why) = policy.permits_endpoint(addr) {
         let mut r = ProbeResult::fail(FailureClass::Denied, format!("not probed: {why}"));
         r.address = Some(addr);
         return r;

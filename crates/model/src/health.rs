@@ -715,6 +715,11 @@ pub struct TargetPolicy {
     /// The local address tcp and http(s) probes are sent from (None: the system's choice); a
     /// node's vantage point on a multi-homed host.
     pub source: Option<IpAddr>,
+    /// This node's own listeners (DNS, the APIs): not probed unless `allow_own`, so that a
+    /// check cannot be pointed back at the node (its API's answers are no endpoint's health).
+    pub own: Vec<std::net::SocketAddr>,
+    /// Whether the node's own listeners may be probed.
+    pub allow_own: bool,
 }
 
 impl TargetPolicy {
@@ -732,8 +737,31 @@ impl TargetPolicy {
         Ok(TargetPolicy {
             allow: parse(allow, "allowed_networks")?,
             deny: parse(deny, "denied_networks")?,
-            source: None,
+            ..TargetPolicy::default()
         })
+    }
+
+    /// Whether the endpoint `addr` may be probed: [`TargetPolicy::permits`] its address, and
+    /// it is none of this node's own listeners (in any form of its address; a listener on
+    /// `0.0.0.0` or `::` is reached through every address of the host) unless `allow_own`.
+    pub fn permits_endpoint(&self, addr: std::net::SocketAddr) -> Result<(), String> {
+        self.permits(addr.ip())?;
+        if self.allow_own {
+            return Ok(());
+        }
+        let forms = address_forms(addr.ip());
+        let own = self.own.iter().find(|l| {
+            l.port() == addr.port()
+                && (forms.contains(&l.ip())
+                    || (l.ip().is_unspecified() && forms.iter().copied().any(is_this_host)))
+        });
+        match own {
+            Some(l) => Err(format!(
+                "{addr} is this node's own listener {l}, refused unless health.allow_own_listeners \
+                 is set"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Whether `ip` may be probed; the error says which rule refuses it.
@@ -782,6 +810,12 @@ pub const ALWAYS_DENIED: [&str; 3] = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::
 
 fn always_denied() -> impl Iterator<Item = ipnet::IpNet> {
     ALWAYS_DENIED.iter().filter_map(|n| n.parse().ok())
+}
+
+/// Whether `ip` reaches this host: loopback, unspecified, or an address a socket can be bound
+/// to (asked only for a target on the port of a wildcard listener).
+fn is_this_host(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified() || std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 /// `ip`, and the IPv4 addresses an IPv6 address carries (see [`TargetPolicy::permits`]).

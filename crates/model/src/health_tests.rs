@@ -287,3 +287,26 @@ fn the_quorum_is_route53s_more_than_18_percent() {
         "threshold_pct"
     );
 }
+
+/// The node's own listeners are refused in every form of their address, and a wildcard
+/// listener through any address of this host, unless the operator allows them.
+#[test]
+fn target_policy_refuses_the_nodes_own_listeners() {
+    let mut p = TargetPolicy {
+        own: vec!["127.0.0.1:8053".parse().unwrap(), "0.0.0.0:5300".parse().unwrap()],
+        ..TargetPolicy::default()
+    };
+    let refused = |p: &TargetPolicy, addr: &str| p.permits_endpoint(addr.parse().unwrap()).err();
+    for addr in ["127.0.0.1:8053", "[::ffff:127.0.0.1]:8053", "127.0.0.1:5300", "[::1]:5300"] {
+        let why = refused(&p, addr).unwrap_or_else(|| panic!("{addr} was allowed"));
+        assert!(
+            why.contains("this node's own listener") && why.contains("allow_own_listeners"),
+            "{why}"
+        );
+    }
+    assert!(refused(&p, "127.0.0.2:8053").is_none(), "another address, another host");
+    assert!(refused(&p, "127.0.0.1:8080").is_none(), "another port");
+    assert!(refused(&p, "192.0.2.1:5300").is_none(), "not an address of this host");
+    p.allow_own = true;
+    assert!(refused(&p, "127.0.0.1:8053").is_none());
+}

@@ -119,6 +119,8 @@ struct HealthSection {
     denied_networks: Vec<String>,
     /// The local address probes are sent from.
     source_address: Option<std::net::IpAddr>,
+    /// Checks may probe this node's own DNS and API listeners.
+    allow_own_listeners: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +319,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         )
         .map_err(|e| ConfigError::Invalid("health", e))?;
         s.target_policy.source = f.health.source_address;
+        s.target_policy.allow_own = f.health.allow_own_listeners.unwrap_or(false);
         s.geo_database = f.routing.geo_database.map(|p| base.join(p));
         s.latency_map = f.routing.latency_map.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {

@@ -356,12 +356,17 @@ async fn serve(
             Some(hook)
         }
     };
+    // Checks must not probe the node itself (docs/health-checks.md).
+    let mut target_policy = settings.target_policy.clone();
+    target_policy.own = dns_addrs.clone();
+    target_policy.own.extend(api.local_addr().ok());
+    target_policy.own.extend(controls_api.local_addr().ok());
     let control = Control::new(
         store,
         ControlOptions {
             static_zones: zones.iter().map(|z| z.apex().clone()).collect(),
             webhook,
-            target_policy: settings.target_policy.clone(),
+            target_policy,
             // In a cluster each node keeps its own observed statuses; alone, the node is
             // `local` whatever its name (which follows the DNS port by default).
             checker: if settings.store.is_some() { name.clone() } else { String::new() },
