@@ -13,6 +13,7 @@
 //! /turnout/audit/<ms>-<id>                       one routing-control update, applied or refused
 //! /turnout/nodes/<name>                          a node's record: region, addresses, served revision
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
+//! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -153,6 +154,11 @@ pub fn health() -> String {
 /// One checker's observed status of one check.
 pub fn health_status(checker: &str, check: &str) -> String {
     format!("{ROOT}health/{}/{}", escape(checker), escape(check))
+}
+
+/// The DNS cookie secrets.
+pub fn dns_cookie_secret() -> String {
+    format!("{ROOT}secrets/dns-cookie")
 }
 
 /// Every token.

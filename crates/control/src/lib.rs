@@ -21,6 +21,7 @@
 pub mod cluster;
 mod explain;
 pub mod routing_controls;
+pub mod secrets;
 pub use explain::{CheckView, Explained};
 mod checks;
 mod collections;

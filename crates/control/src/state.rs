@@ -41,6 +41,8 @@ pub struct State {
     pub soa_revision: HashMap<Name, Revision>,
     /// API tokens by SHA-256.
     pub tokens: HashMap<String, TokenRecord>,
+    /// The DNS cookie secrets, once made.
+    pub cookie_secret: Option<crate::types::CookieSecretRecord>,
     /// Health checks by name, as written and validated.
     pub checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)>,
     /// This node's last persisted observed status of each check (a restart starts from it).
@@ -90,8 +92,16 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 7] =
-        ["zones/", "callerrefs/", "checks/", "collections/", "panels/", "controls/", "tokens/"];
+    const KINDS: [&str; 8] = [
+        "zones/",
+        "callerrefs/",
+        "checks/",
+        "collections/",
+        "panels/",
+        "controls/",
+        "tokens/",
+        "secrets/",
+    ];
     key.strip_prefix(keys::ROOT).is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(k)))
 }
 
@@ -316,6 +326,8 @@ impl State {
         {
             self.tokens.retain(|_, t| t.name != token.name);
             self.tokens.insert(token.sha256.clone(), token);
+        } else if key == keys::dns_cookie_secret() {
+            self.cookie_secret = decode(key, &kv.value);
         }
     }
 
@@ -337,6 +349,8 @@ impl State {
             }
             touched.names.entry(apex.clone()).or_default().insert(rkey.name);
             touched.zones.insert(apex);
+        } else if key == keys::dns_cookie_secret() {
+            self.cookie_secret = None;
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
             let name = unescape(rest);
             self.tokens.retain(|_, t| t.name != name);

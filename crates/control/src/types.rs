@@ -225,3 +225,39 @@ pub struct NodeRecord {
 
 /// Where placed checks run: check -> the checkers (node names) that probe it.
 pub(crate) type Placement = BTreeMap<String, Arc<BTreeSet<String>>>;
+
+/// The stored secrets (hex, 16 bytes each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookieSecretRecord {
+    /// Makes and checks cookies.
+    pub current: String,
+    /// Checks cookies made before the last rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// RFC 3339: when `current` was made.
+    pub rotated_at: String,
+}
+
+fn parse_secret(text: &str) -> Option<[u8; 16]> {
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(text.as_bytes()).ok()?;
+    bytes.try_into().ok()
+}
+
+impl CookieSecretRecord {
+    /// The secrets, if the record holds usable ones.
+    pub fn secrets(&self) -> Option<turnout_dns::CookieSecrets> {
+        Some(turnout_dns::CookieSecrets {
+            current: parse_secret(&self.current)?,
+            previous: match &self.previous {
+                Some(p) => Some(parse_secret(p)?),
+                None => None,
+            },
+        })
+    }
+
+    /// Whether the current secret is older than `every` (or its time cannot be read).
+    pub(crate) fn due(&self, every: std::time::Duration, now: std::time::SystemTime) -> bool {
+        humantime::parse_rfc3339(&self.rotated_at)
+            .map_or(true, |at| now.duration_since(at).is_ok_and(|age| age >= every))
+    }
+}

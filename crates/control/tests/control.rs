@@ -365,3 +365,30 @@ async fn a_large_zone_is_recompiled_chunk_by_chunk() {
     assert!(ask(&f, "al.big.test", "A").contains("an al.big.test. 60 IN A 10.0.0.7"));
     f.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dns_cookie_secret_is_made_once_and_rotated_when_due() {
+    let f = start_with(ControlOptions::default()).await;
+    let hour = Duration::from_secs(3600);
+    assert!(f.control.cookie_secrets().is_none());
+    assert!(f.control.rotate_cookie_secret_if_due(hour).await.unwrap(), "made at first");
+    let first = wait_for(|| f.control.cookie_secrets()).await;
+    assert_eq!(first.previous, None);
+    assert!(!f.control.rotate_cookie_secret_if_due(hour).await.unwrap(), "not due yet");
+    assert!(f.control.rotate_cookie_secret_if_due(Duration::ZERO).await.unwrap(), "due");
+    let second = wait_for(|| f.control.cookie_secrets().filter(|s| *s != first)).await;
+    assert_eq!(second.previous, Some(first.current), "the old secret still checks cookies");
+    assert_ne!(second.current, first.current);
+    f.shutdown.cancel();
+}
+
+async fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

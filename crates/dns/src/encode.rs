@@ -109,31 +109,89 @@ fn write_section<'n>(
     Ok(n)
 }
 
-/// The OPT record's length: its fixed part, and the Client Subnet option echoed back.
-fn opt_len(edns: Edns) -> usize {
-    OPT_LEN + edns.ecs.map_or(0, |e| 8 + e.address_bytes().1)
+/// EDNS options a reply carries besides the Client Subnet echo: the server's NSID (RFC 5001),
+/// the COOKIE (RFC 7873: the client cookie and this server's cookie), and an Extended DNS
+/// Error (RFC 8914).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras<'a> {
+    /// The NSID payload, for a query that asked.
+    pub nsid: Option<&'a [u8]>,
+    /// The COOKIE option's data.
+    pub cookie: Option<&'a [u8; 24]>,
+    /// INFO-CODE and EXTRA-TEXT.
+    pub ede: Option<(u16, &'static str)>,
+}
+
+/// Extended DNS Error codes Turnout sends (RFC 8914 §4).
+pub mod ede {
+    /// Other: the text says what (rate limiting, an unknown TSIG key).
+    pub const OTHER: u16 = 0;
+    /// Not Authoritative: the query is for a name outside every zone served here.
+    pub const NOT_AUTHORITATIVE: u16 = 20;
+    /// Not Supported: the query asks for something this server does not do (zone transfers).
+    pub const NOT_SUPPORTED: u16 = 21;
+}
+
+impl Extras<'_> {
+    /// The options' length on the wire.
+    fn len(&self) -> usize {
+        self.nsid.map_or(0, |n| 4 + n.len())
+            + self.cookie.map_or(0, |c| 4 + c.len())
+            + self.ede.map_or(0, |(_, text)| 6 + text.len())
+    }
+
+    fn write(&self, w: &mut Writer<'_, '_>) -> Result<(), Full> {
+        use crate::wire::query::{OPTION_COOKIE, OPTION_EDE, OPTION_NSID};
+        if let Some(nsid) = self.nsid {
+            w.u16(OPTION_NSID)?;
+            w.u16(nsid.len() as u16)?;
+            w.bytes(nsid)?;
+        }
+        if let Some(cookie) = self.cookie {
+            w.u16(OPTION_COOKIE)?;
+            w.u16(cookie.len() as u16)?;
+            w.bytes(cookie)?;
+        }
+        if let Some((code, text)) = self.ede {
+            w.u16(OPTION_EDE)?;
+            w.u16(2 + text.len() as u16)?;
+            w.u16(code)?;
+            w.bytes(text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The OPT record's length: its fixed part, the Client Subnet option echoed back, the extras.
+fn opt_len(edns: Edns, extras: &Extras<'_>) -> usize {
+    OPT_LEN + edns.ecs.map_or(0, |e| 8 + e.address_bytes().1) + extras.len()
 }
 
 /// Writes the OPT record; a query's Client Subnet option comes back with `scope` as its SCOPE
-/// PREFIX-LENGTH (RFC 7871 §7.2.1).
-fn write_opt(w: &mut Writer<'_, '_>, edns: Edns, rcode: Rcode, scope: u8) -> Result<(), Full> {
+/// PREFIX-LENGTH (RFC 7871 §7.2.1), then the extras.
+fn write_opt(
+    w: &mut Writer<'_, '_>,
+    edns: Edns,
+    rcode: Rcode,
+    scope: u8,
+    extras: &Extras<'_>,
+) -> Result<(), Full> {
     let ttl: u32 = (u32::from(rcode.0 >> 4) << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
     w.bytes(&[0])?;
     w.u16(RType::OPT.0)?;
     w.u16(EDNS_UDP_PAYLOAD)?;
     w.bytes(&ttl.to_be_bytes())?;
-    match edns.ecs {
-        None => w.u16(0),
-        Some(ecs) => {
-            let (addr, n) = ecs.address_bytes();
-            w.u16(8 + n as u16)?;
-            w.u16(crate::wire::query::OPTION_ECS)?;
-            w.u16(4 + n as u16)?;
-            w.u16(ecs.family)?;
-            w.bytes(&[ecs.source, scope])?;
-            w.bytes(&addr[..n])
-        }
+    let ecs_len = edns.ecs.map_or(0, |e| 8 + e.address_bytes().1);
+    w.u16((ecs_len + extras.len()) as u16)?;
+    if let Some(ecs) = edns.ecs {
+        let (addr, n) = ecs.address_bytes();
+        w.u16(crate::wire::query::OPTION_ECS)?;
+        w.u16(4 + n as u16)?;
+        w.u16(ecs.family)?;
+        w.bytes(&[ecs.source, scope])?;
+        w.bytes(&addr[..n])?;
     }
+    extras.write(w)
 }
 
 /// The flags word of a reply: QR, the opcode, the low RCODE bits and each bit that is on.
@@ -152,7 +210,26 @@ fn header(w: &mut Writer<'_, '_>, id: u16, flags: u16, counts: [u16; 4]) {
 
 /// Encodes the response to `q` into `buf`, within `limit` bytes; returns the length.
 pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u8]) -> usize {
-    let reserve = q.edns.map_or(0, opt_len);
+    encode_with(q, r, limit, &Extras::default(), buf)
+}
+
+/// [`encode`], with `extras` in the OPT of a reply to an EDNS query. A REFUSED reply says
+/// why (Extended DNS Error), unless `extras` gives another error.
+pub fn encode_with<'n>(
+    q: &'n Query<'_>,
+    r: &Response<'n>,
+    limit: usize,
+    extras: &Extras<'_>,
+    buf: &mut [u8],
+) -> usize {
+    let refused;
+    let extras = if r.rcode == Rcode::REFUSED && extras.ede.is_none() {
+        refused = Extras { ede: Some(refusal(q)), ..*extras };
+        &refused
+    } else {
+        extras
+    };
+    let reserve = q.edns.map_or(0, |e| opt_len(e, extras));
     let mut w = Writer::new(buf, limit.saturating_sub(reserve));
     // Header and question always fit: the limit is at least 512 and a question at most 259.
     if w.bytes(&[0; 12]).is_err() || w.bytes(q.question).is_err() {
@@ -191,11 +268,76 @@ pub fn encode<'n>(q: &'n Query<'_>, r: &Response<'n>, limit: usize, buf: &mut [u
     }
     w.set_limit(limit);
     if let Some(edns) = q.edns
-        && write_opt(&mut w, edns, r.rcode, r.ecs_scope).is_ok()
+        && write_opt(&mut w, edns, r.rcode, r.ecs_scope, extras).is_ok()
     {
         counts[3] += 1;
     }
     let flags = reply_flags(0, r.rcode, [(AA, r.aa), (TC, truncated), (RD, q.rd), (CD, q.cd)]);
+    header(&mut w, q.id, flags, counts);
+    w.finish()
+}
+
+/// Why a query was refused, as an Extended DNS Error. Out of line: refusals are rare.
+#[cold]
+#[inline(never)]
+fn refusal(q: &Query<'_>) -> (u16, &'static str) {
+    match q.qtype {
+        RType::AXFR | RType::IXFR => (ede::NOT_SUPPORTED, "zone transfers are not served"),
+        _ if q.qclass != 1 => (ede::NOT_AUTHORITATIVE, "only class IN is served"),
+        _ => (ede::NOT_AUTHORITATIVE, "not in a zone served here"),
+    }
+}
+
+/// A reply with no records and TC set: what a rate-limited query gets instead of its answer
+/// now and then ("slip"), so that a real client behind a flooded prefix retries over TCP.
+pub fn encode_truncated(q: &Query<'_>, extras: &Extras<'_>, buf: &mut [u8]) -> usize {
+    let mut w = Writer::new(buf, CLASSIC_UDP_LIMIT);
+    if w.bytes(&[0; 12]).is_err() || w.bytes(q.question).is_err() {
+        return 0;
+    }
+    let mut counts = [1u16, 0, 0, 0];
+    if let Some(edns) = q.edns
+        && write_opt(&mut w, edns, Rcode::NOERROR, 0, extras).is_ok()
+    {
+        counts[3] = 1;
+    }
+    let flags = reply_flags(0, Rcode::NOERROR, [(AA, true), (TC, true), (RD, q.rd), (CD, q.cd)]);
+    header(&mut w, q.id, flags, counts);
+    w.finish()
+}
+
+/// The answer to `id.server` or `hostname.bind` TXT in class CH (RFC 4892 §2): one TXT record
+/// holding `identity`, TTL 0.
+pub fn encode_identity(
+    q: &Query<'_>,
+    identity: &[u8],
+    extras: &Extras<'_>,
+    buf: &mut [u8],
+) -> usize {
+    let mut w = Writer::new(buf, CLASSIC_UDP_LIMIT);
+    if w.bytes(&[0; 12]).is_err() || w.bytes(q.question).is_err() {
+        return 0;
+    }
+    let mut counts = [1u16, 0, 0, 0];
+    let len = identity.len().min(255);
+    let record = (|| {
+        w.u16(0xC00C)?; // the question's name
+        w.u16(RType::TXT.0)?;
+        w.u16(3)?; // CH
+        w.bytes(&0u32.to_be_bytes())?;
+        w.u16(1 + len as u16)?;
+        w.bytes(&[len as u8])?;
+        w.bytes(&identity[..len])
+    })();
+    if record.is_ok() {
+        counts[1] = 1;
+    }
+    if let Some(edns) = q.edns
+        && write_opt(&mut w, edns, Rcode::NOERROR, 0, extras).is_ok()
+    {
+        counts[3] = 1;
+    }
+    let flags = reply_flags(0, Rcode::NOERROR, [(AA, true), (RD, q.rd), (CD, q.cd)]);
     header(&mut w, q.id, flags, counts);
     w.finish()
 }
@@ -212,8 +354,13 @@ pub fn encode_error(e: &ErrorReply<'_>, buf: &mut [u8]) -> usize {
     {
         counts[0] = 1;
     }
+    // An unknown TSIG key also says so as an Extended DNS Error.
+    let extras = match e.tsig {
+        Some(_) => Extras { ede: Some((ede::OTHER, "TSIG key not known")), ..Extras::default() },
+        None => Extras::default(),
+    };
     if let Some(edns) = e.edns
-        && write_opt(&mut w, edns, e.rcode, 0).is_ok()
+        && write_opt(&mut w, edns, e.rcode, 0, &extras).is_ok()
     {
         counts[3] = 1;
     }

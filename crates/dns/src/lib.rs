@@ -13,17 +13,20 @@ pub mod explain;
 pub mod locate;
 pub mod policy;
 pub mod server;
+pub mod shield;
 pub mod snapshot;
 pub mod wire;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use turnout_model::RType;
 
 pub use answer::{Owner, Response, answer, answer_traced};
-pub use encode::{Transport, encode, encode_error, response_limit};
+pub use encode::{Extras, Transport, encode, encode_error, encode_with, response_limit};
 pub use explain::{Explanation, explain};
 pub use policy::Context;
+pub use shield::{CookieSecrets, RateLimit, Shield, ShieldConfig};
 pub use snapshot::{Snapshot, SnapshotError, ZonePart, ZoneParts, chunk_index, first_label_below};
 pub use wire::Rcode;
 pub use wire::query::{Query, Rejection, decode};
@@ -45,8 +48,57 @@ pub fn respond(
     client: Option<std::net::IpAddr>,
     out: &mut [u8],
 ) -> Option<usize> {
+    static OFF: Shield = Shield::OFF;
+    respond_with(snap, &OFF, packet, transport, client, 0, out)
+}
+
+/// [`respond`] under a [`Shield`]: the reply carries a server cookie when the query has a
+/// client cookie, and the NSID when asked; `id.server` and `hostname.bind` (class CH) are
+/// answered with the identity; over UDP, a client prefix over its rate gets a truncated reply
+/// now and then and no reply otherwise, unless its query has a valid server cookie. `now` is
+/// the Unix time in seconds (cookies and rate limits count in it).
+#[inline]
+pub fn respond_with(
+    snap: &Snapshot,
+    shield: &Shield,
+    packet: &[u8],
+    transport: Transport,
+    client: Option<std::net::IpAddr>,
+    now: u32,
+    out: &mut [u8],
+) -> Option<usize> {
     match decode(packet) {
         Ok(q) => {
+            let mut extras = Extras::default();
+            let reply_cookie;
+            let mut proven = false;
+            if let Some(c) = q.cookie
+                && let Some((check, reply)) = shield.cookie(c, client, now)
+            {
+                proven = matches!(check, shield::CookieCheck::Valid { .. });
+                reply_cookie = reply;
+                extras.cookie = Some(&reply_cookie);
+            }
+            if q.edns.is_some_and(|e| e.nsid) {
+                extras.nsid = shield.identity();
+            }
+            // RFC 7873 §5.3.2: a valid server cookie proves the source address; TCP does too.
+            if transport == Transport::Udp && shield.limits() && !proven {
+                match shield.limit(client, now) {
+                    shield::Verdict::Pass => {}
+                    shield::Verdict::Drop => return None,
+                    shield::Verdict::Slip => {
+                        extras.ede = Some((encode::ede::OTHER, "rate limited; retry over TCP"));
+                        return Some(encode::encode_truncated(&q, &extras, out));
+                    }
+                }
+            }
+            if q.qclass == wire::CLASS_CH
+                && let Some(identity) = shield.identity()
+                && is_identity_query(&q)
+            {
+                return Some(encode::encode_identity(&q, identity, &extras, out));
+            }
             // RFC 7871 §7.2.1: the Client Subnet, when given (a /0 says "do not use my
             // address": then the source address), is where the client is.
             let subnet = q.edns.and_then(|e| e.ecs).filter(|e| e.source > 0);
@@ -55,11 +107,18 @@ pub fn respond(
                 ctx = ctx.with_source_prefix(e.source);
             }
             let r = answer(snap, &q, &mut ctx);
-            Some(encode(&q, &r, response_limit(q.edns, transport), out))
+            Some(encode_with(&q, &r, response_limit(q.edns, transport), &extras, out))
         }
         Err(Rejection::Reply(e)) => Some(encode_error(&e, out)),
         Err(Rejection::Drop) => None,
     }
+}
+
+/// `id.server.` or `hostname.bind.`, TXT or ANY (RFC 4892 §2).
+#[cold]
+fn is_identity_query(q: &Query<'_>) -> bool {
+    matches!(q.qtype, RType::TXT | RType::ANY)
+        && matches!(q.qname.as_wire(), b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00")
 }
 
 /// The only way to change what the DNS server answers: publish a whole new snapshot.

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use turnout_api::Access;
 use turnout_api::tls::TlsFiles;
 use turnout_dns::server::DnsConfig;
+use turnout_dns::{RateLimit, ShieldConfig};
 
 use crate::cli::ServeArgs;
 
@@ -68,6 +69,25 @@ struct DnsSection {
     tcp_idle_timeout: Option<String>,
     tcp_max_connections: Option<usize>,
     drain_grace: Option<String>,
+    /// NSID, id.server and hostname.bind.
+    identity: Option<String>,
+    /// Server cookies (on by default).
+    cookies: Option<bool>,
+    /// How often the shared cookie secret is rotated.
+    cookie_rotation: Option<String>,
+    /// Response-rate limiting (on when the table is present).
+    rate_limit: Option<RateLimitSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitSection {
+    rate: Option<u32>,
+    slip: Option<u32>,
+    ipv4_prefix: Option<u8>,
+    ipv6_prefix: Option<u8>,
+    #[serde(default)]
+    exempt: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +170,10 @@ struct LogSection {
 pub struct Settings {
     /// The DNS listeners.
     pub dns: DnsConfig,
+    /// Cookies, rate limits and identity of the DNS server.
+    pub shield: ShieldConfig,
+    /// How often the cluster's DNS cookie secret is rotated.
+    pub cookie_rotation: Duration,
     /// The HTTP API listener.
     pub api: SocketAddr,
     /// The routing-control API listener.
@@ -234,6 +258,8 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     let mut s = Settings {
         dns: DnsConfig::default(),
+        shield: ShieldConfig { cookies: true, ..ShieldConfig::default() },
+        cookie_rotation: Duration::from_secs(24 * 3600),
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         api_tls: None,
@@ -270,6 +296,35 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         if let Some(t) = f.dns.drain_grace {
             s.dns.drain_grace = parse_duration("dns.drain_grace", &t)?;
+        }
+        s.shield.identity = f.dns.identity;
+        s.shield.cookies = f.dns.cookies.unwrap_or(true);
+        if let Some(t) = f.dns.cookie_rotation {
+            s.cookie_rotation = parse_duration("dns.cookie_rotation", &t)?;
+        }
+        if let Some(r) = f.dns.rate_limit {
+            let d = RateLimit::default();
+            let exempt = r
+                .exempt
+                .iter()
+                .map(|n| {
+                    n.parse::<ipnet::IpNet>()
+                        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            ConfigError::Invalid(
+                                "dns.rate_limit.exempt",
+                                format!("{n:?} is not a network like 10.0.0.0/8"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            s.shield.rate_limit = Some(RateLimit {
+                rate: r.rate.unwrap_or(d.rate),
+                slip: r.slip.unwrap_or(d.slip),
+                ipv4_prefix: r.ipv4_prefix.unwrap_or(d.ipv4_prefix),
+                ipv6_prefix: r.ipv6_prefix.unwrap_or(d.ipv6_prefix),
+                exempt,
+            });
         }
         s.zone_files = f.zone_files.iter().map(|z| base.join(z)).collect();
         if let Some(a) = f.api.listen {
@@ -390,6 +445,18 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
 }
 
 fn validate(s: &Settings) -> Result<(), ConfigError> {
+    // The DNS server checks its own settings; the same check, before anything starts.
+    turnout_dns::Shield::new(
+        &s.shield,
+        turnout_dns::CookieSecrets { current: [0; 16], previous: None },
+    )
+    .map_err(|e| ConfigError::Invalid(e.field, e.message))?;
+    if s.cookie_rotation < Duration::from_secs(3600) {
+        return Err(ConfigError::Invalid(
+            "dns.cookie_rotation",
+            "must be at least 1h (a cookie is good for an hour)".to_owned(),
+        ));
+    }
     let listeners = [
         ("api.listen", s.api, s.api_tls.is_some(), "api.tls"),
         ("api.controls_listen", s.controls, s.controls_tls.is_some(), "api.controls_tls"),
@@ -505,6 +572,12 @@ mod tests {
             ("[api]\ncontrols_listen = \"[::]:8054\"\n", "api.controls_listen"),
             ("[api.tls]\ncert = \"c.pem\"\n", "key"),
             ("[api]\nanonymous_reads = \"yes\"\n", "anonymous_reads"),
+            ("[dns]\nidentity = \"\"\n", "dns.identity"),
+            ("[dns]\ncookie_rotation = \"10m\"\n", "dns.cookie_rotation"),
+            ("[dns.rate_limit]\nrate = 0\n", "dns.rate_limit.rate"),
+            ("[dns.rate_limit]\nipv4_prefix = 33\n", "dns.rate_limit"),
+            ("[dns.rate_limit]\nexempt = [\"10/8\"]\n", "dns.rate_limit.exempt"),
+            ("[dns.rate_limit]\nburst = 5\n", "burst"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

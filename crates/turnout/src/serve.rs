@@ -13,12 +13,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_api::ApiServer;
 use turnout_api::tls::ServerTls;
+use turnout_control::secrets::run_cookie_secrets;
 use turnout_control::tokens::{AdminToken, ensure_admin_token};
 use turnout_control::{
     Control, ControlOptions, SyncOptions, run_change_gc, run_control_expiry, run_sync,
 };
 use turnout_dns::server::DnsServer;
-use turnout_dns::{Snapshot, SnapshotHandle};
+use turnout_dns::{CookieSecrets, Shield, Snapshot, SnapshotHandle};
 use turnout_health::Webhook;
 use turnout_health::webhook::WebhookTarget;
 use turnout_model::{Zone, zonefile};
@@ -315,7 +316,14 @@ async fn serve(
         first = first.with_locator(Arc::clone(l));
     }
     let handle = SnapshotHandle::new(first);
-    let dns = DnsServer::bind(settings.dns.clone())?;
+    // Until the cluster's secret arrives from the store, cookies use one of this node's own.
+    let own_secret =
+        CookieSecrets { current: turnout_control::secrets::random_secret()?, previous: None };
+    let shield = Arc::new(
+        Shield::new(&settings.shield, own_secret)
+            .map_err(|e| anyhow::anyhow!("config field {e}"))?,
+    );
+    let dns = DnsServer::bind(settings.dns.clone())?.with_shield(Arc::clone(&shield));
     let mut api = ApiServer::bind(settings.api).await?.with_access(settings.access);
     let mut controls_api = ApiServer::bind(settings.controls).await?.with_access(settings.access);
     if let Some(t) = &tls.api {
@@ -415,6 +423,11 @@ async fn serve(
     });
     tasks
         .spawn("change and audit GC", ok(run_change_gc(control.clone(), retention, tasks.token())));
+    if settings.shield.cookies {
+        let every = settings.cookie_rotation;
+        let (control, stop) = (control.clone(), tasks.token());
+        tasks.spawn("DNS cookie secret", ok(run_cookie_secrets(control, shield, every, stop)));
+    }
     tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
     tasks.supervise(GRACE).await
 }

@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::SnapshotHandle;
+use crate::shield::Shield;
 
 /// Settings of the DNS listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,8 @@ pub struct DnsConfig {
     pub udp_workers: usize,
     /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
-    /// How many TCP connections may be open at once; more are closed on accept.
+    /// How many TCP connections may be open at once; at the cap a newcomer takes the place of
+    /// the connection idle longest, or is closed if every one is busy.
     pub tcp_max_connections: usize,
     /// How long shutdown waits for TCP connections to finish.
     pub drain_grace: Duration,
@@ -88,6 +90,7 @@ struct Endpoint {
 pub struct DnsServer {
     config: DnsConfig,
     endpoints: Vec<Endpoint>,
+    shield: Arc<Shield>,
 }
 
 /// How a worker ended.
@@ -116,7 +119,14 @@ impl DnsServer {
         for &addr in &config.listen {
             endpoints.push(bind_endpoint(addr, config.udp_workers.max(1))?);
         }
-        Ok(DnsServer { config, endpoints })
+        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF) })
+    }
+
+    /// Serves under `shield` (cookies, rate limits, identity) instead of none.
+    #[must_use]
+    pub fn with_shield(mut self, shield: Arc<Shield>) -> Self {
+        self.shield = shield;
+        self
     }
 
     /// The bound addresses (with the ports the OS picked for port 0), one per configured address.
@@ -134,7 +144,7 @@ impl DnsServer {
         let stop = Arc::new(AtomicBool::new(false));
         let tcp_stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections.max(1)));
+        let connections = tcp::Connections::new(self.config.tcp_max_connections);
         let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
         let mut workers = 0usize;
         for ep in self.endpoints {
@@ -143,10 +153,11 @@ impl DnsServer {
                 let report =
                     ExitReport { tx: tx.clone(), proto: "UDP", addr: ep.addr, result: None };
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
+                let worker_shield = Arc::clone(&self.shield);
                 let spawned =
                     std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
                         let mut report = report;
-                        let r = udp::serve(sock, &worker_handle, &worker_stop);
+                        let r = udp::serve(sock, &worker_handle, &worker_shield, &worker_stop);
                         report.result = Some(r.map_err(|e| e.to_string()));
                     });
                 match spawned {
@@ -168,11 +179,14 @@ impl DnsServer {
             info!("listening for DNS/TCP on {}", ep.addr);
             let report = ExitReport { tx: tx.clone(), proto: "TCP", addr: ep.addr, result: None };
             let conn = tcp::ConnSettings { idle: self.config.tcp_idle_timeout };
-            let (handle, stop, tracker2, limit) =
-                (handle.clone(), tcp_stop.clone(), tracker.clone(), limit.clone());
+            let (handle, stop, tracker2, connections) =
+                (handle.clone(), tcp_stop.clone(), tracker.clone(), connections.clone());
+            let shield = Arc::clone(&self.shield);
             tracker.spawn(async move {
                 let mut report = report;
-                let r = tcp::accept_loop(listener, handle, conn, stop, tracker2, limit).await;
+                let r =
+                    tcp::accept_loop(listener, handle, shield, conn, stop, tracker2, connections)
+                        .await;
                 report.result = Some(r.map_err(|e| e.to_string()));
             });
             workers += 1;

@@ -1,21 +1,112 @@
 //! DNS over TCP (RFC 7766, RFC 1035 §4.2.2): two-byte length prefixes, pipelined queries
 //! answered in order, an idle timeout between queries and while a query arrives, and a cap on
-//! open connections. Responses of a pipelined burst are flushed together.
+//! open connections. At the cap, a newcomer takes the place of the connection that has been
+//! idle longest (RFC 7766 §6.2.2), so that one client holding idle connections cannot lock the
+//! others out; only when every connection is busy is the newcomer closed. Responses of a
+//! pipelined burst are flushed together.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::encode::{TCP_LIMIT, Transport};
-use crate::{SnapshotHandle, respond};
+use crate::shield::Shield;
+use crate::{SnapshotHandle, respond_with};
+
+/// A connection's state as the registry sees it.
+struct Conn {
+    /// Milliseconds since the registry's start when it began waiting for a query; BUSY while a
+    /// query is read or answered.
+    idle_since: AtomicU64,
+    /// Cancelled to close it.
+    close: CancellationToken,
+}
+
+const BUSY: u64 = u64::MAX;
+
+/// The open connections of every DNS/TCP listener, up to a cap.
+pub(crate) struct Connections {
+    cap: usize,
+    start: Instant,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+/// A connection's place in the registry, given back when dropped.
+pub(crate) struct Slot {
+    registry: Arc<Connections>,
+    id: u64,
+    conn: Arc<Conn>,
+}
+
+impl Connections {
+    pub(crate) fn new(cap: usize) -> Arc<Connections> {
+        Arc::new(Connections {
+            cap: cap.max(1),
+            start: Instant::now(),
+            next: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// A place for a new connection: a free one, or the place of the connection idle longest
+    /// (which is told to close). None when every connection is busy.
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.len() >= self.cap {
+            let oldest = open
+                .iter()
+                .map(|(id, c)| (*id, c.idle_since.load(Ordering::Relaxed)))
+                .filter(|(_, since)| *since != BUSY)
+                .min_by_key(|(_, since)| *since)?;
+            if let Some(evicted) = open.remove(&oldest.0) {
+                evicted.close.cancel();
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            idle_since: AtomicU64::new(self.now()),
+            close: CancellationToken::new(),
+        });
+        open.insert(id, Arc::clone(&conn));
+        Some(Slot { registry: Arc::clone(self), id, conn })
+    }
+}
+
+impl Slot {
+    fn idle(&self) {
+        self.conn.idle_since.store(self.registry.now(), Ordering::Relaxed);
+    }
+
+    fn busy(&self) {
+        self.conn.idle_since.store(BUSY, Ordering::Relaxed);
+    }
+
+    /// Cancelled when a newcomer took this connection's place.
+    fn evicted(&self) -> &CancellationToken {
+        &self.conn.close
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.registry.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.remove(&self.id);
+    }
+}
 
 /// Per-connection settings.
 #[derive(Debug, Clone, Copy)]
@@ -46,10 +137,11 @@ fn transient(e: &io::Error) -> bool {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     handle: SnapshotHandle,
+    shield: Arc<Shield>,
     settings: ConnSettings,
     stop: CancellationToken,
     tracker: TaskTracker,
-    limit: Arc<Semaphore>,
+    connections: Arc<Connections>,
 ) -> io::Result<()> {
     loop {
         let accepted = tokio::select! {
@@ -66,17 +158,18 @@ pub(crate) async fn accept_loop(
             }
             Err(e) => return Err(e),
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!("DNS/TCP connection from {peer} closed: connection limit reached");
+        let Some(slot) = connections.admit() else {
+            debug!("DNS/TCP connection from {peer} closed: every connection is busy");
             drop(stream);
             continue;
         };
-        let (handle, stop) = (handle.clone(), stop.clone());
+        let (handle, shield, stop) = (handle.clone(), shield.clone(), stop.clone());
         tracker.spawn(async move {
-            if let Err(e) = serve_connection(stream, &handle, settings, &stop).await {
+            if let Err(e) = serve_connection(stream, &handle, &shield, settings, &stop, &slot).await
+            {
                 debug!("DNS/TCP connection from {peer} ended: {e}");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
@@ -84,8 +177,10 @@ pub(crate) async fn accept_loop(
 async fn serve_connection(
     stream: TcpStream,
     handle: &SnapshotHandle,
+    shield: &Shield,
     settings: ConnSettings,
     stop: &CancellationToken,
+    slot: &Slot,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let client = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
@@ -97,15 +192,18 @@ async fn serve_connection(
     let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "idle timeout");
     loop {
         // Between queries: the next length prefix, the idle timeout, or shutdown.
+        slot.idle();
         let len = tokio::select! {
             biased;
             () = stop.cancelled() => break,
+            () = slot.evicted().cancelled() => break,
             r = timeout(settings.idle, reader.read_u16()) => match r {
                 Err(_) => break,
                 Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
                 Ok(r) => usize::from(r?),
             },
         };
+        slot.busy();
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "zero-length message"));
         }
@@ -117,7 +215,8 @@ async fn serve_connection(
             .map_err(|_| timed_out())??;
         let n = {
             let snap = handle.load();
-            respond(&snap, &msg[..len], Transport::Tcp, client, &mut out[2..])
+            let now = super::udp::unix_now();
+            respond_with(&snap, shield, &msg[..len], Transport::Tcp, client, now, &mut out[2..])
         };
         if let Some(n) = n {
             out[..2].copy_from_slice(&(n as u16).to_be_bytes());

@@ -67,31 +67,77 @@ async fn serves_udp_and_pipelined_tcp_then_drains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_limits_idle_time_and_connections() {
+async fn tcp_closes_idle_connections() {
     let server = DnsServer::bind(config()).expect("binds");
     let addr = server.local_addrs()[0];
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server.run(SnapshotHandle::new(test_snapshot()), shutdown.clone()));
     let idle_closed = blocking(move || {
-        use std::io::Read;
         let mut a = std::net::TcpStream::connect(addr).expect("connects");
-        let mut b = std::net::TcpStream::connect(addr).expect("connects");
-        // A third connection over the limit of 2 is closed at once.
-        let mut c = std::net::TcpStream::connect(addr).expect("connects");
-        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-        let third = c.read(&mut [0u8; 1]).map_or(true, |n| n == 0);
-        // The idle ones are closed after the 500 ms idle timeout.
-        a.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-        b.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let started = std::time::Instant::now();
-        let closed = a.read(&mut [0u8; 1]).map_or(true, |n| n == 0)
-            && b.read(&mut [0u8; 1]).map_or(true, |n| n == 0);
-        (third, closed, started.elapsed())
+        (closed(&mut a, Duration::from_secs(5)), started.elapsed())
     })
     .await;
-    assert!(idle_closed.0, "the connection over the limit is closed");
-    assert!(idle_closed.1, "idle connections are closed");
-    assert!(idle_closed.2 < Duration::from_secs(4), "closed by the idle timeout, not the test's");
+    assert!(idle_closed.0, "an idle connection is closed");
+    assert!(idle_closed.1 < Duration::from_secs(4), "closed by the idle timeout, not the test's");
+    shutdown.cancel();
+    assert!(task.await.expect("joins").is_ok());
+}
+
+/// Whether the server closes `s` (EOF or reset) within `within`.
+fn closed(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).expect("timeout");
+    match s.read(&mut [0u8; 1]) {
+        Ok(n) => n == 0,
+        Err(e) => {
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        }
+    }
+}
+
+/// RFC 7766 §6.2.2: at the cap, a newcomer takes the place of the connection idle longest;
+/// when every connection is in the middle of a query, the newcomer is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_the_connection_idle_longest_makes_room() {
+    let mut c = config();
+    c.tcp_idle_timeout = Duration::from_secs(30);
+    let server = DnsServer::bind(c).expect("binds");
+    let addr = server.local_addrs()[0];
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(SnapshotHandle::new(test_snapshot()), shutdown.clone()));
+    let (evicted, kept, served) = blocking(move || {
+        let mut a = std::net::TcpStream::connect(addr).expect("connects");
+        std::thread::sleep(Duration::from_millis(50));
+        let mut b = std::net::TcpStream::connect(addr).expect("connects");
+        std::thread::sleep(Duration::from_millis(50));
+        let q = QueryBuilder::new("www.example.test", "A").build();
+        let served = tcp_exchange(addr, &[q], 1).map(|r| r.len());
+        (
+            closed(&mut a, Duration::from_secs(2)),
+            !closed(&mut b, Duration::from_millis(300)),
+            served,
+        )
+    })
+    .await;
+    assert!(evicted, "the connection idle longest was closed for the newcomer");
+    assert!(kept, "the other idle connection stays");
+    assert_eq!(served.ok(), Some(1), "the newcomer is answered");
+
+    let newcomer_closed = blocking(move || {
+        use std::io::Write;
+        // Two connections in the middle of a query (a length and one byte of it).
+        let mut busy: Vec<std::net::TcpStream> =
+            (0..2).map(|_| std::net::TcpStream::connect(addr).expect("connects")).collect();
+        for s in &mut busy {
+            s.write_all(&[0, 40, 0]).expect("writes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut late = std::net::TcpStream::connect(addr).expect("connects");
+        closed(&mut late, Duration::from_secs(2))
+    })
+    .await;
+    assert!(newcomer_closed, "no idle connection to close: the newcomer is closed");
     shutdown.cancel();
     assert!(task.await.expect("joins").is_ok());
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::encode::{EDNS_UDP_PAYLOAD, Transport};
-use crate::{SnapshotHandle, respond};
+use crate::shield::Shield;
+use crate::{SnapshotHandle, respond_with};
 
 /// How often an idle worker checks for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -43,20 +44,33 @@ fn transient(e: &io::Error) -> bool {
 pub(crate) fn serve(
     socket: UdpSocket,
     handle: &SnapshotHandle,
+    shield: &Shield,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        mmsg::serve(&socket, handle, stop)
+        mmsg::serve(&socket, handle, shield, stop)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        serve_simple(&socket, handle, stop)
+        serve_simple(&socket, handle, shield, stop)
     }
 }
 
+/// The Unix time in seconds, as cookies and rate limits count it (read once per batch).
+pub(crate) fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
 #[cfg(not(target_os = "linux"))]
-fn serve_simple(socket: &UdpSocket, handle: &SnapshotHandle, stop: &AtomicBool) -> io::Result<()> {
+fn serve_simple(
+    socket: &UdpSocket,
+    handle: &SnapshotHandle,
+    shield: &Shield,
+    stop: &AtomicBool,
+) -> io::Result<()> {
     let mut inb = vec![0u8; RECV_BUF];
     let mut out = vec![0u8; SEND_BUF];
     while !stop.load(Ordering::Relaxed) {
@@ -67,7 +81,8 @@ fn serve_simple(socket: &UdpSocket, handle: &SnapshotHandle, stop: &AtomicBool) 
         };
         let n = {
             let snap = handle.load();
-            respond(&snap, &inb[..len], Transport::Udp, Some(peer.ip().to_canonical()), &mut out)
+            let client = Some(peer.ip().to_canonical());
+            respond_with(&snap, shield, &inb[..len], Transport::Udp, client, unix_now(), &mut out)
         };
         if let Some(n) = n
             && let Err(e) = socket.send_to(&out[..n], peer)
@@ -222,6 +237,7 @@ mod mmsg {
     pub(super) fn serve(
         socket: &UdpSocket,
         handle: &SnapshotHandle,
+        shield: &Shield,
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let fd = socket.as_raw_fd();
@@ -234,13 +250,22 @@ mod mmsg {
             };
             {
                 let snap = handle.load();
+                let now = unix_now();
                 let Batch { inb, out, in_lens, out_lens, addrs, .. } = &mut *b;
                 for i in 0..n {
                     let len = in_lens[i].min(RECV_BUF);
                     let client = peer_ip(&addrs[i]);
-                    out_lens[i] =
-                        respond(&snap, &inb[i][..len], Transport::Udp, client, &mut out[i])
-                            .unwrap_or(0);
+                    let query = &inb[i][..len];
+                    out_lens[i] = respond_with(
+                        &snap,
+                        shield,
+                        query,
+                        Transport::Udp,
+                        client,
+                        now,
+                        &mut out[i],
+                    )
+                    .unwrap_or(0);
                 }
             }
             b.send(fd, n)?;

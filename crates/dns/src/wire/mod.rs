@@ -54,3 +54,5 @@ pub mod opcode {
 
 /// The Internet class.
 pub const CLASS_IN: u16 = 1;
+/// The CHAOS class (RFC 1035 §3.2.4), where servers tell their identity (RFC 4892).
+pub const CLASS_CH: u16 = 3;

@@ -24,10 +24,18 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The EDNS Client Subnet option, when the query carried one.
     pub ecs: Option<ClientSubnet>,
+    /// Whether the query asked for the server's NSID (RFC 5001).
+    pub nsid: bool,
 }
 
 /// EDNS option code of Client Subnet (RFC 7871 §6).
 pub const OPTION_ECS: u16 = 8;
+/// EDNS option code of NSID (RFC 5001 §2.3).
+pub const OPTION_NSID: u16 = 3;
+/// EDNS option code of COOKIE (RFC 7873 §4).
+pub const OPTION_COOKIE: u16 = 10;
+/// EDNS option code of Extended DNS Error (RFC 8914 §2).
+pub const OPTION_EDE: u16 = 15;
 
 /// An EDNS Client Subnet option of a query (RFC 7871 §6), validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +131,9 @@ pub struct Query<'a> {
     pub qclass: u16,
     /// EDNS parameters, when the query carried an OPT record.
     pub edns: Option<Edns>,
+    /// The COOKIE option's data (8 to 40 bytes: the client cookie, then any server cookie),
+    /// when the query carried one.
+    pub cookie: Option<&'a [u8]>,
 }
 
 /// Why a packet gets no normal answer.
@@ -309,6 +320,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
 
     let mut cur = Cursor { data: packet, pos: question_end };
     let mut edns: Option<Edns> = None;
+    let mut cookie = None;
     let mut tsig: Option<Option<TsigEcho<'_>>> = None;
     for i in 0..arcount {
         let owner_at = cur.pos;
@@ -331,12 +343,17 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
                 }
                 let mut e = Edns::of_opt(class, ttl);
                 match options(rdata) {
-                    Ok(ecs) => e.ecs = ecs,
+                    Ok(o) => {
+                        (e.ecs, e.nsid) = (o.ecs, o.nsid);
+                        cookie = o.cookie;
+                    }
                     // An option overrunning the OPT: the OPT itself is malformed.
                     Err(BadOption::Overrun) => return reject(Rcode::FORMERR, question, None),
-                    // A malformed or repeated Client Subnet (RFC 7871 §7.2.1): FORMERR,
-                    // with an OPT.
-                    Err(BadOption::Subnet) => return reject(Rcode::FORMERR, question, Some(e)),
+                    // A malformed or repeated Client Subnet (RFC 7871 §7.2.1) or COOKIE (RFC
+                    // 7873 §5.2.2): FORMERR, with an OPT.
+                    Err(BadOption::Malformed) => {
+                        return reject(Rcode::FORMERR, question, Some(e));
+                    }
                 }
                 edns = Some(e);
             }
@@ -382,6 +399,7 @@ pub fn decode(packet: &[u8]) -> Result<Query<'_>, Rejection<'_>> {
         qtype,
         qclass,
         edns,
+        cookie,
     })
 }
 
@@ -451,6 +469,7 @@ impl Edns {
             version: (ttl >> 16) as u8,
             dnssec_ok: ttl & 0x8000 != 0,
             ecs: None,
+            nsid: false,
         }
     }
 }
@@ -459,27 +478,42 @@ impl Edns {
 enum BadOption {
     /// An option runs past the OPT's data.
     Overrun,
-    /// A malformed Client Subnet option, or two.
-    Subnet,
+    /// A malformed Client Subnet or COOKIE option, or two of one.
+    Malformed,
 }
 
-/// Walks the OPT's options: each must fit; returns the Client Subnet option, if one.
-fn options(mut rdata: &[u8]) -> Result<Option<ClientSubnet>, BadOption> {
-    let mut ecs = None;
+/// The options a query's OPT carried that Turnout acts on.
+#[derive(Default)]
+struct Options<'a> {
+    ecs: Option<ClientSubnet>,
+    nsid: bool,
+    cookie: Option<&'a [u8]>,
+}
+
+/// Walks the OPT's options: each must fit; returns those Turnout acts on.
+fn options(mut rdata: &[u8]) -> Result<Options<'_>, BadOption> {
+    let mut out = Options::default();
     while !rdata.is_empty() {
         let head = rdata.get(..4).ok_or(BadOption::Overrun)?;
         let code = u16::from_be_bytes([head[0], head[1]]);
         let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
         let data = rdata.get(4..4 + len).ok_or(BadOption::Overrun)?;
-        if code == OPTION_ECS {
-            if ecs.is_some() {
-                return Err(BadOption::Subnet);
+        match code {
+            OPTION_ECS if out.ecs.is_some() => return Err(BadOption::Malformed),
+            OPTION_ECS => out.ecs = Some(ClientSubnet::parse(data).ok_or(BadOption::Malformed)?),
+            // RFC 5001 §2.3: a query's NSID option is empty (anything in it is ignored).
+            OPTION_NSID => out.nsid = true,
+            // RFC 7873 §5.2.2: a client cookie of 8 bytes, then nothing or a server cookie of
+            // 8 to 32 bytes.
+            OPTION_COOKIE if out.cookie.is_some() || !(len == 8 || (16..=40).contains(&len)) => {
+                return Err(BadOption::Malformed);
             }
-            ecs = Some(ClientSubnet::parse(data).ok_or(BadOption::Subnet)?);
+            OPTION_COOKIE => out.cookie = Some(data),
+            _ => {}
         }
         rdata = &rdata[4 + len..];
     }
-    Ok(ecs)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -506,7 +540,7 @@ mod tests {
         let p = QueryBuilder::new("example.test", "A").edns(100).build();
         assert_eq!(
             decode(&p).expect("valid").edns,
-            Some(Edns { udp_size: 512, version: 0, dnssec_ok: false, ecs: None })
+            Some(Edns { udp_size: 512, version: 0, dnssec_ok: false, ecs: None, nsid: false })
         );
     }
 
@@ -636,11 +670,45 @@ mod tests {
         assert_eq!(rcode_of(&bad_option), Some(Rcode::FORMERR), "an option longer than the rdata");
         let mut good_option = one.clone();
         good_option[n - 1] = 4;
-        good_option.extend_from_slice(&[0, 10, 0, 0]);
+        good_option.extend_from_slice(&[0xFD, 0xE9, 0, 0]);
         assert!(decode(&good_option).is_ok(), "an unknown, empty option is ignored");
         let mut v1 = one.clone();
         v1[n - 5] = 1;
         assert_eq!(rcode_of(&v1), Some(Rcode::BADVERS));
+    }
+
+    /// RFC 5001 §2.3 and RFC 7873 §5.2.2.
+    #[test]
+    fn nsid_and_cookie_options() {
+        let with = |options: &[u8]| {
+            let mut p = QueryBuilder::new("example.test", "A").edns(1232).build();
+            let n = p.len();
+            p[n - 2..].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            p.extend_from_slice(options);
+            p
+        };
+        let p = with(&[0, 3, 0, 0]);
+        assert_eq!(decode(&p).map(|q| (q.edns.map(|e| e.nsid), q.cookie)), Ok((Some(true), None)));
+        let mut cookie = vec![0, 10, 0, 8];
+        cookie.extend_from_slice(b"clientck");
+        let p = with(&cookie);
+        assert_eq!(decode(&p).map(|q| q.cookie), Ok(Some(&b"clientck"[..])));
+        for len in [8usize, 16, 24, 40] {
+            let mut o = vec![0, 10, 0, len as u8];
+            o.resize(4 + len, 7);
+            assert!(decode(&with(&o)).is_ok(), "a cookie of {len} bytes");
+        }
+        for len in [0usize, 7, 9, 15, 41] {
+            let mut o = vec![0, 10, 0, len as u8];
+            o.resize(4 + len, 7);
+            let p = with(&o);
+            assert_eq!(rcode_of(&p), Some(Rcode::FORMERR), "a cookie of {len} bytes");
+            let Err(Rejection::Reply(e)) = decode(&p) else { panic!() };
+            assert!(e.edns.is_some(), "FORMERR with an OPT");
+        }
+        let mut twice = cookie.clone();
+        twice.extend_from_slice(&cookie);
+        assert_eq!(rcode_of(&with(&twice)), Some(Rcode::FORMERR), "two cookies");
     }
 
     #[test]

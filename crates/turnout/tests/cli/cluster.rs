@@ -87,6 +87,14 @@ zones:
     }
     let status = ok(&nodes[0], &["cluster", "status"]);
     assert!(status.matches("(lag 0)").count() == 3, "{status}");
+    // Every node checks the cookies the others make: one secret, shared through the store.
+    let first = dns_tool("dig", nodes[0].dns, &["+cookie", "www.cl.test", "A"]);
+    let line = first.lines().find(|l| l.starts_with("; COOKIE: ")).unwrap();
+    let cookie = line["; COOKIE: ".len()..].split_whitespace().next().unwrap().to_owned();
+    for t in &nodes[1..] {
+        let again = dns_tool("dig", t.dns, &[&format!("+cookie={cookie}"), "www.cl.test", "A"]);
+        assert!(again.contains(&format!("; COOKIE: {cookie} (good)")), "valid, kept: {again}");
+    }
     let history = ok(&nodes[2], &["control", "history"]);
     assert!(history.contains("applied main by admin: east Off -> On (east is up)"), "{history}");
     // Concurrent flips sent to different nodes: with east and west on, "east off" through b

@@ -1,6 +1,7 @@
 //! Black-box tests of the `turnout` binary's DNS service: real packets over loopback UDP and
 //! TCP, real `dig`/`kdig`, signals and exit codes. One test binary for the suite.
 
+mod abuse;
 mod interop;
 mod lifecycle;
 mod scenarios;
