@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Turnout: an authoritative DNS server with health-checked failover.
 #[derive(Debug, Parser)]
-#[command(name = "turnout", version, about, propagate_version = true)]
+#[command(
+    name = "turnout",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TURNOUT_COMMIT"), ")"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -65,6 +70,28 @@ pub enum Command {
     /// The nodes sharing this node's store: regions, served revisions, lag.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Write the manual pages (turnout.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them
+        dir: PathBuf,
+    },
+}
+
+/// Shells with completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// `turnout cluster ...`.

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod config;
 mod desired;
+mod docs;
 mod logging;
 mod memory;
 mod serve;
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
     match &cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::CheckZone(args) => check_zone::run(args),
+        cli::Command::Completions { shell } => docs::completions(*shell),
+        cli::Command::Man { dir } => docs::man(dir),
         command => commands::run(command),
     }
 }

@@ -429,7 +429,55 @@ async fn serve(
         tasks.spawn("DNS cookie secret", ok(run_cookie_secrets(control, shield, every, stop)));
     }
     tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
+    // Every socket is bound and every task runs: tell systemd (Type=notify), and keep its
+    // watchdog fed while the task tree lives.
+    systemd::ready();
+    if let Some(every) = systemd::watchdog_interval() {
+        tasks.spawn("systemd watchdog", ok(systemd::feed_watchdog(every, tasks.token())));
+    }
     tasks.supervise(GRACE).await
+}
+
+/// The service manager's side of `Type=notify` (sd_notify(3)); nothing without systemd.
+mod systemd {
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+    use tracing::debug;
+
+    fn notify(state: &[sd_notify::NotifyState<'_>]) {
+        if let Err(e) = sd_notify::notify(false, state) {
+            debug!("cannot notify systemd: {e}");
+        }
+    }
+
+    /// Serving.
+    pub(super) fn ready() {
+        notify(&[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Draining.
+    pub(super) fn stopping() {
+        notify(&[sd_notify::NotifyState::Stopping]);
+    }
+
+    /// Half the unit's WatchdogSec, when it sets one for this process.
+    pub(super) fn watchdog_interval() -> Option<Duration> {
+        let mut usec = 0;
+        sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+    }
+
+    /// Pings the watchdog every `every` until `stop`: a node whose runtime hangs stops
+    /// pinging, and systemd restarts it.
+    pub(super) async fn feed_watchdog(every: Duration, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => notify(&[sd_notify::NotifyState::Watchdog]),
+            }
+        }
+    }
 }
 
 /// How long a stopping node waits for its tasks to drain (in-flight DNS and API requests,
@@ -471,6 +519,7 @@ async fn signals(
             }
         }
     }
+    systemd::stopping();
     stop.cancel();
     Ok(())
 }

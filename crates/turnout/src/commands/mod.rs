@@ -70,7 +70,10 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Rule(c) => controls::run_rule(c).await,
             Command::Token(c) => controls::run_token(c).await,
             Command::Cluster(c) => controls::run_cluster(c).await,
-            Command::Serve(_) | Command::CheckZone(_) => Ok(()),
+            Command::Serve(_)
+            | Command::CheckZone(_)
+            | Command::Completions { .. }
+            | Command::Man { .. } => Ok(()),
         }
     });
     match result {

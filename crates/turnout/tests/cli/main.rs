@@ -7,6 +7,7 @@ mod cluster;
 mod conflicts;
 mod controls;
 mod failover;
+mod install;
 mod policies;
 mod shutdown;
 mod slow_clients;
