@@ -64,11 +64,76 @@ const MARK_TTL: i64 = 600;
 /// unavailable.
 const TXN_PATIENCE: Duration = Duration::from_secs(20);
 
+/// How Turnout proves itself to etcd and checks etcd: TLS (the CA etcd's certificates are
+/// checked against, the client certificate etcd's `--client-cert-auth` asks for) and etcd's
+/// own user authentication.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdSecurity {
+    /// The CA file (PEM) etcd's server certificates are checked against; none: the system's
+    /// trust store (for `https://` endpoints).
+    pub ca: Option<std::path::PathBuf>,
+    /// The client certificate (PEM) and its key.
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// An etcd user and its password (`etcdctl user add`, `auth enable`).
+    pub user: Option<(String, String)>,
+}
+
+impl EtcdSecurity {
+    /// Whether the connection is TLS (a CA or a client certificate given).
+    pub fn tls(&self) -> bool {
+        self.ca.is_some() || self.identity.is_some()
+    }
+
+    /// The connection options: every file read now, so that a missing one fails at start.
+    fn options(&self) -> Result<ConnectOptions, String> {
+        let mut options = options();
+        let read = |what: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| format!("etcd {what} {}: {e}", path.display()))
+        };
+        if self.tls() {
+            let mut tls = etcd_client::TlsOptions::new();
+            tls = match &self.ca {
+                Some(ca) => {
+                    let pem = read("CA file", ca)?;
+                    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                        return Err(format!(
+                            "etcd CA file {}: no PEM certificate in it",
+                            ca.display()
+                        ));
+                    }
+                    tls.ca_certificate(etcd_client::Certificate::from_pem(pem))
+                }
+                None => tls.with_native_roots(),
+            };
+            if let Some((cert, key)) = &self.identity {
+                let (cert_pem, key_pem) =
+                    (read("client certificate", cert)?, read("client key", key)?);
+                if !String::from_utf8_lossy(&key_pem).contains("PRIVATE KEY-----") {
+                    return Err(format!(
+                        "etcd client key {}: no PEM private key in it",
+                        key.display()
+                    ));
+                }
+                tls = tls.identity(etcd_client::Identity::from_pem(cert_pem, key_pem));
+            }
+            options = options.with_tls(tls);
+        }
+        if let Some((user, password)) = &self.user {
+            options = options.with_user(user.clone(), password.clone());
+        }
+        Ok(options)
+    }
+}
+
 /// An etcd cluster as the store.
 pub struct EtcdStore {
     /// One connection per member (None until it connects).
     clients: Mutex<Vec<Option<Client>>>,
     endpoints: Vec<String>,
+    /// Connection options: timeouts, TLS, user.
+    connect: ConnectOptions,
+    /// The TLS settings, to say why a handshake failed.
+    security: EtcdSecurity,
     /// The member that answered last.
     preferred: AtomicUsize,
     /// The lease transaction marks are written under, and when it was granted.
@@ -127,25 +192,37 @@ fn options() -> ConnectOptions {
         .with_require_leader(true)
 }
 
-/// Parses `etcd://h1:2379,h2:2379` (or a bare `h1:2379,h2:2379`) into gRPC endpoints.
-pub fn parse_endpoints(url: &str) -> Result<Vec<String>, String> {
+/// Parses `etcd://h1:2379,h2:2379` (or a bare `h1:2379,h2:2379`) into gRPC endpoints: each
+/// `https://` when `tls`, else `http://`, unless it names its scheme; a scheme that disagrees
+/// with `tls` is refused (TLS settings without TLS, or TLS without them).
+pub fn parse_endpoints(url: &str, tls: bool) -> Result<Vec<String>, String> {
     let list = url.strip_prefix("etcd://").unwrap_or(url);
+    let scheme = if tls { "https://" } else { "http://" };
     let endpoints: Vec<String> = list
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .map(|e| if e.contains("://") { e.to_owned() } else { format!("http://{e}") })
+        .map(|e| if e.contains("://") { e.to_owned() } else { format!("{scheme}{e}") })
         .collect();
     if endpoints.is_empty() {
         return Err(format!(
             "{url:?} names no etcd endpoint (like etcd://10.0.0.1:2379,10.0.0.2:2379)"
         ));
     }
-    if let Some(e) = endpoints.iter().find(|e| !e.starts_with("http://")) {
-        return Err(format!(
-            "{e:?}: only plain http:// etcd endpoints are supported (no TLS or authentication to \
-             etcd yet; keep etcd's client port on a private network)"
-        ));
+    if let Some(e) =
+        endpoints.iter().find(|e| !e.starts_with("http://") && !e.starts_with("https://"))
+    {
+        return Err(format!("{e:?}: an etcd endpoint is http:// or https://"));
+    }
+    if let Some(e) = endpoints.iter().find(|e| e.starts_with("https://") != tls) {
+        return Err(if tls {
+            format!("{e:?} is plain http, but TLS settings for etcd are given: use https://")
+        } else {
+            format!(
+                "{e:?} is https: give the CA etcd's certificates are signed by (etcd.ca), or a \
+                 client certificate (etcd.cert and etcd.key)"
+            )
+        });
     }
     Ok(endpoints)
 }
@@ -162,9 +239,18 @@ impl EtcdStore {
     /// The store for `url` (`etcd://host:port,...`), not yet reached: connections are made
     /// at the first request.
     pub fn new(url: &str) -> Result<EtcdStore, StoreError> {
-        let endpoints = parse_endpoints(url).map_err(StoreError::Unavailable)?;
+        Self::secured(url, &EtcdSecurity::default())
+    }
+
+    /// [`EtcdStore::new`] over TLS and with a user, as `security` says. Its files are read
+    /// now: one that is missing or not PEM fails here, naming it.
+    pub fn secured(url: &str, security: &EtcdSecurity) -> Result<EtcdStore, StoreError> {
+        let endpoints = parse_endpoints(url, security.tls()).map_err(StoreError::Unavailable)?;
+        let connect = security.options().map_err(StoreError::Unavailable)?;
         Ok(EtcdStore {
             clients: Mutex::new(vec![None; endpoints.len()]),
+            connect,
+            security: security.clone(),
             endpoints,
             preferred: AtomicUsize::new(0),
             mark_lease: tokio::sync::Mutex::new(None),
@@ -185,7 +271,70 @@ impl EtcdStore {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| StoreError::Unavailable("etcd: no answer".to_owned())))
+        let e = last.unwrap_or_else(|| StoreError::Unavailable("etcd: no answer".to_owned()));
+        // gRPC says only "transport error" when TLS fails: shake hands once more to say why.
+        match (&e, self.security.tls()) {
+            (StoreError::Unavailable(text), true) => match self.tls_diagnosis().await {
+                Some(why) => Err(StoreError::Unavailable(format!("{text}; {why}"))),
+                None => Err(e),
+            },
+            _ => Err(e),
+        }
+    }
+
+    /// Why a TLS connection to the first member fails, if it does: a handshake with the same
+    /// CA and client certificate, then a read, which brings the member's alert when it refuses
+    /// the client's certificate (TLS 1.3 tells it after the handshake).
+    async fn tls_diagnosis(&self) -> Option<String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        use tokio::io::AsyncReadExt;
+        let endpoint = self.endpoints.first()?;
+        let authority = endpoint.strip_prefix("https://")?.trim_end_matches('/');
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.security.ca {
+            Some(ca) => {
+                for cert in CertificateDer::pem_file_iter(ca).ok()?.flatten() {
+                    let _unusable = roots.add(cert);
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _unusable = roots.add(cert);
+                }
+            }
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(roots);
+        let config = match &self.security.identity {
+            Some((cert, key)) => {
+                let certs: Vec<_> = CertificateDer::pem_file_iter(cert).ok()?.flatten().collect();
+                let key = PrivateKeyDer::from_pem_file(key).ok()?;
+                builder.with_client_auth_cert(certs, key).ok()?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).ok()?;
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let shake = async {
+            let tcp = tokio::net::TcpStream::connect(authority).await?;
+            let mut tls = connector.connect(name, tcp).await?;
+            let mut byte = [0u8; 1];
+            // A member that accepts the certificate waits for the client's HTTP/2 preface:
+            // silence until the timeout is success.
+            match tokio::time::timeout(Duration::from_secs(2), tls.read(&mut byte)).await {
+                Ok(Err(e)) => Err(e),
+                _ => Ok(()),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), shake).await {
+            Ok(Err(e)) => Some(format!("TLS with {authority}: {e}")),
+            _ => None,
+        }
     }
 
     /// The endpoints given.
@@ -198,7 +347,7 @@ impl EtcdStore {
         if let Some(c) = self.clients.lock().unwrap_or_else(PoisonError::into_inner)[i].clone() {
             return Ok(c);
         }
-        let c = Client::connect([&self.endpoints[i]], Some(options())).await?;
+        let c = Client::connect([&self.endpoints[i]], Some(self.connect.clone())).await?;
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(c.clone());
         Ok(c)
     }
@@ -392,6 +541,12 @@ fn prefix_options(prefix: &str) -> (Vec<u8>, GetOptions) {
 
 #[async_trait]
 impl Store for EtcdStore {
+    /// A read of this store's own mark prefix: an etcd user limited to Turnout's keys
+    /// (`/turnout` and below, as docs/cluster.md grants) may read it, where "/" would be denied.
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        Ok(self.get(MARK_PREFIX).await?.1)
+    }
+
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError> {
         let response = self.each(always, |mut c| async move { c.get(key, None).await }).await?;
         let kv = response.kvs().first().map(key_value).transpose()?;
@@ -665,11 +820,14 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(
-            parse_endpoints("etcd://10.0.0.1:2379, 10.0.0.2:2379").unwrap(),
+            parse_endpoints("etcd://10.0.0.1:2379, 10.0.0.2:2379", false).unwrap(),
             ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
         );
-        assert_eq!(parse_endpoints("http://h:2379").unwrap(), ["http://h:2379"]);
-        assert!(parse_endpoints("https://h:2379").unwrap_err().contains("no TLS"));
-        assert!(parse_endpoints("etcd://").is_err());
+        assert_eq!(parse_endpoints("http://h:2379", false).unwrap(), ["http://h:2379"]);
+        assert!(parse_endpoints("https://h:2379", false).unwrap_err().contains("etcd.ca"));
+        assert_eq!(parse_endpoints("etcd://h:2379", true).unwrap(), ["https://h:2379"]);
+        assert!(parse_endpoints("http://h:2379", true).unwrap_err().contains("use https://"));
+        assert!(parse_endpoints("ftp://h:2379", true).unwrap_err().contains("http:// or https://"));
+        assert!(parse_endpoints("etcd://", false).is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use embedded::{EmbeddedStore, Options as EmbeddedOptions};
-pub use etcd::{EtcdStore, parse_endpoints};
+pub use etcd::{EtcdSecurity, EtcdStore, parse_endpoints};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportEntry};
 
 /// A store-wide revision: 0 before the first write, then one more per writing transaction.

@@ -21,6 +21,19 @@ pub struct Etcd {
     initial_cluster: String,
     /// How many times each member was started (its log is appended to).
     starts: Vec<usize>,
+    /// With TLS: the CA that signed the members' and clients' certificates.
+    tls: Option<crate::tls::TestCa>,
+}
+
+/// The files a client of a TLS cluster needs.
+#[derive(Debug, Clone)]
+pub struct EtcdClientFiles {
+    /// The CA the members' certificates are signed by.
+    pub ca: PathBuf,
+    /// A client certificate signed by it.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
 }
 
 /// A port for an etcd member. etcd must be told every member's peer address before any member
@@ -35,6 +48,16 @@ impl Etcd {
     /// Starts an `n`-member cluster and waits until every member takes client connections.
     /// Panics (failing the test) when the `etcd` binary is missing: `scripts/test` installs it.
     pub fn start(n: usize) -> Etcd {
+        Self::start_with(n, false)
+    }
+
+    /// [`Etcd::start`], with clients served over TLS only and asked for a certificate signed
+    /// by the cluster's CA (`--client-cert-auth`); see [`Etcd::client_files`].
+    pub fn start_tls(n: usize) -> Etcd {
+        Self::start_with(n, true)
+    }
+
+    fn start_with(n: usize, tls: bool) -> Etcd {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
@@ -50,7 +73,13 @@ impl Etcd {
             .collect::<Vec<_>>()
             .join(",");
         let starts = vec![0; n];
-        let mut etcd = Etcd { members, dir, initial_cluster, starts };
+        let tls = tls.then(|| {
+            let ca = crate::tls::TestCa::new("etcd test CA");
+            ca.write(dir.path(), "ca");
+            ca.server("etcd").write(dir.path(), "member");
+            ca
+        });
+        let mut etcd = Etcd { members, dir, initial_cluster, starts, tls };
         for i in 0..n {
             etcd.spawn(i);
         }
@@ -67,14 +96,22 @@ impl Etcd {
     fn spawn(&mut self, i: usize) {
         let data = self.data_dir(i);
         let m = &self.members[i];
-        let client = format!("http://{}", m.client);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://{}", m.client);
         let peer = format!("http://{}", m.peer);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join(format!("{}.log", m.name)))
             .unwrap_or_else(|e| panic!("etcd log: {e}"));
-        let child = Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if self.tls.is_some() {
+            let file = |f: &str| self.dir.path().join(f).display().to_string();
+            command
+                .args(["--cert-file", &file("member.crt"), "--key-file", &file("member.key")])
+                .args(["--trusted-ca-file", &file("ca.pem"), "--client-cert-auth"]);
+        }
+        let child = command
             .args(["--name", &m.name])
             .args(["--data-dir", &data.display().to_string()])
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
@@ -111,6 +148,19 @@ impl Etcd {
             assert!(Instant::now() < end, "etcd member {i} did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// For a TLS cluster: the CA file and a new client certificate named `name`, signed by the
+    /// cluster's CA when `trusted`, by a stranger's otherwise.
+    pub fn client_files(&self, name: &str, trusted: bool) -> EtcdClientFiles {
+        let ca = self.tls.as_ref().unwrap_or_else(|| panic!("not a TLS cluster"));
+        let issued = if trusted {
+            ca.client(name)
+        } else {
+            crate::tls::TestCa::new("a stranger").client(name)
+        };
+        let (cert, key) = issued.write(self.dir.path(), name);
+        EtcdClientFiles { ca: self.dir.path().join("ca.pem"), cert, key }
     }
 
     /// The store URL for Turnout: `etcd://` and every member's client address.

@@ -59,6 +59,21 @@ struct FileConfig {
     zone_files: Vec<PathBuf>,
     #[serde(default)]
     log: LogSection,
+    /// TLS and authentication to etcd.
+    etcd: Option<EtcdSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EtcdSection {
+    /// The CA etcd's certificates are checked against.
+    ca: Option<PathBuf>,
+    /// The client certificate and key etcd's --client-cert-auth asks for.
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    /// An etcd user, and the file holding its password.
+    user: Option<String>,
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +205,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// An etcd cluster instead of the embedded store.
     pub store: Option<String>,
+    /// TLS and authentication to etcd.
+    pub etcd: turnout_store::EtcdSecurity,
     /// This node's name (None: host name and DNS port).
     pub node_name: Option<String>,
     /// This node's region.
@@ -221,6 +238,41 @@ pub struct WebhookSettings {
     pub secret_file: Option<PathBuf>,
     /// The CA an https:// receiver is verified against (None: the system's trust store).
     pub ca: Option<PathBuf>,
+}
+
+/// The `[etcd]` section, its files relative to the config file; the password is read now.
+fn etcd_security(e: EtcdSection, base: &Path) -> Result<turnout_store::EtcdSecurity, ConfigError> {
+    let identity = match (e.cert, e.key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::Invalid("etcd", "cert and key go together".to_owned()));
+        }
+    };
+    let user = match (e.user, e.password_file) {
+        (Some(u), Some(p)) => {
+            let path = base.join(p);
+            let password = std::fs::read_to_string(&path).map_err(|err| {
+                ConfigError::Invalid("etcd.password_file", format!("{}: {err}", path.display()))
+            })?;
+            let password = password.lines().next().unwrap_or("").trim().to_owned();
+            if password.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "etcd.password_file",
+                    format!("{}: the file is empty", path.display()),
+                ));
+            }
+            Some((u, password))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::Invalid(
+                "etcd",
+                "user and password_file go together".to_owned(),
+            ));
+        }
+    };
+    Ok(turnout_store::EtcdSecurity { ca: e.ca.map(|c| base.join(c)), identity, user })
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`.
@@ -268,6 +320,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         allow_plaintext: false,
         data_dir: PathBuf::from("turnout-data"),
         store: None,
+        etcd: turnout_store::EtcdSecurity::default(),
         node_name: None,
         region: "default".to_owned(),
         change_retention: Duration::from_secs(7 * 24 * 3600),
@@ -386,6 +439,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         if let Some(l) = f.log.level {
             s.log_level = l;
         }
+        if let Some(e) = f.etcd {
+            s.etcd = etcd_security(e, base)?;
+        }
     }
     if !args.dns.is_empty() {
         s.dns.listen.clone_from(&args.dns);
@@ -435,7 +491,13 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         ));
     }
     if let Some(url) = &s.store {
-        turnout_store::parse_endpoints(url).map_err(|e| ConfigError::Invalid("store", e))?;
+        turnout_store::parse_endpoints(url, s.etcd.tls())
+            .map_err(|e| ConfigError::Invalid("store", e))?;
+    } else if s.etcd != turnout_store::EtcdSecurity::default() {
+        return Err(ConfigError::Invalid(
+            "etcd",
+            "TLS or a user for etcd, but no etcd store (store = \"etcd://...\")".to_owned(),
+        ));
     }
     if let Some(d) = &args.data_dir {
         s.data_dir.clone_from(d);
@@ -578,6 +640,13 @@ mod tests {
             ("[dns.rate_limit]\nipv4_prefix = 33\n", "dns.rate_limit"),
             ("[dns.rate_limit]\nexempt = [\"10/8\"]\n", "dns.rate_limit.exempt"),
             ("[dns.rate_limit]\nburst = 5\n", "burst"),
+            ("[etcd]\nca = \"ca.pem\"\n", "no etcd store"),
+            ("store = \"etcd://h:2379\"\n[etcd]\ncert = \"c.pem\"\n", "cert and key"),
+            (
+                "store = \"etcd://h:2379\"\n[etcd]\nuser = \"t\"\npassword_file = \"nope\"\n",
+                "etcd.password_file",
+            ),
+            ("store = \"etcd://https://h:2379\"\n", "etcd.ca"),
         ];
         for (text, field) in cases {
             let (_dir, p) = write(text);

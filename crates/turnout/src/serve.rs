@@ -142,7 +142,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let store: Arc<dyn Store> = match (embedded, &settings.store) {
             (Some(e), _) => Arc::new(e),
             (None, Some(url)) => {
-                let etcd = turnout_store::EtcdStore::new(url)
+                let etcd = turnout_store::EtcdStore::secured(url, &settings.etcd)
                     .with_context(|| format!("cannot use the store {url}"))?;
                 if let Err(e) = etcd.probe().await {
                     // Static stability: with a local copy of the configuration, DNS starts

@@ -6,6 +6,7 @@ mod apply;
 mod cluster;
 mod conflicts;
 mod controls;
+mod etcd_security;
 mod failover;
 mod install;
 mod policies;
