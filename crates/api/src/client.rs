@@ -77,22 +77,6 @@ pub struct TlsOptions {
     pub identity: Option<turnout_health::tls::ClientIdentity>,
 }
 
-/// An error and its causes, `: `-separated (a TLS failure sits under "client error
-/// (Connect)").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// Percent-encodes one path segment or query value.
 pub fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -133,22 +117,10 @@ impl Client {
         if rest.is_empty() {
             return Err(ClientError::Url { url: base, reason: "no host given".into() });
         }
-        let config = if base.starts_with("https://") {
-            turnout_health::tls::client_config(tls.ca.as_deref(), tls.identity.as_ref())
-                .map_err(|e| ClientError::Tls(e.to_string()))?
-        } else {
-            // Never used for http://: no trust store to load.
-            rustls::ClientConfig::builder_with_provider(turnout_health::tls::provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| ClientError::Tls(e.to_string()))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let https = base.starts_with("https://");
+        let connector =
+            turnout_health::tls::connector(https, tls.ca.as_deref(), tls.identity.as_ref())
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
         let http = HyperClient::builder(TokioExecutor::new()).build(connector);
         Ok(Client { base, token, http })
     }
@@ -171,11 +143,10 @@ impl Client {
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Url { url: url.clone(), reason: e.to_string() })?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| ClientError::Connect { url: self.base.clone(), reason: chain(&e) })?;
+        let response = self.http.request(request).await.map_err(|e| ClientError::Connect {
+            url: self.base.clone(),
+            reason: turnout_health::tls::error_chain(&e),
+        })?;
         let status = response.status();
         let bytes = response
             .into_body()

@@ -116,3 +116,46 @@ pub fn client_config(
     };
     Ok(config)
 }
+
+/// An HTTP client connector for `http://` and `https://` URLs: `https://` verified as
+/// [`client_config`] says (with `https` false no trust store is loaded: the connector then
+/// only ever serves `http://`).
+pub fn connector(
+    https: bool,
+    ca: Option<&Path>,
+    identity: Option<&ClientIdentity>,
+) -> Result<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    TlsError,
+> {
+    let config = if https {
+        client_config(ca, identity)?
+    } else {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::new("TLS", Path::new("-"), e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    };
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
+/// An error and its causes, `: `-separated (a TLS failure sits under hyper's "client error
+/// (Connect)").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

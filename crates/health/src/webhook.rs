@@ -117,20 +117,8 @@ impl Webhook {
         if !https && !target.url.starts_with("http://") {
             return Err(format!("{:?} is not an http:// or https:// URL", target.url));
         }
-        let config = if https {
-            crate::tls::client_config(target.ca.as_deref(), None).map_err(|e| e.to_string())?
-        } else {
-            rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector =
+            crate::tls::connector(https, target.ca.as_deref(), None).map_err(|e| e.to_string())?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &target.secret);
         let (tx, rx) = mpsc::channel::<Posted>(QUEUE);
@@ -206,7 +194,9 @@ impl WebhookSender {
             match tokio::time::timeout(TIMEOUT, self.client.request(request)).await {
                 Ok(Ok(r)) if r.status().is_success() => return,
                 Ok(Ok(r)) => warn!("webhook {url}: HTTP {} (try {attempt})", r.status()),
-                Ok(Err(e)) => warn!("webhook {url}: {} (try {attempt})", error_chain(&e)),
+                Ok(Err(e)) => {
+                    warn!("webhook {url}: {} (try {attempt})", crate::tls::error_chain(&e))
+                }
                 Err(_) => warn!("webhook {url}: timed out (try {attempt})"),
             }
             if attempt == attempts {
@@ -220,21 +210,6 @@ impl WebhookSender {
         }
         warn!("webhook {url}: gave up on the {} event of {}", event.to, event.check);
     }
-}
-
-/// An error and its causes (a TLS failure sits under "client error (Connect)").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
