@@ -75,6 +75,7 @@ impl Control {
         // task, `cluster::run_node`: they are its report to the other checkers, and what a
         // restart starts from.)
         let webhook = options.webhook.clone();
+        let node = checker.clone();
         health.on_transition(Box::new(move |change| {
             if let Some(hook) = &webhook {
                 hook.send(WebhookEvent {
@@ -84,6 +85,7 @@ impl Control {
                     to: change.to.to_string(),
                     reason: change.reason.to_owned(),
                     at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                    node: node.clone(),
                 });
             }
         }));

@@ -243,7 +243,10 @@ impl crate::Control {
             Some(l) if l.is_zero() || l > MAX_LIFETIME => {
                 return Err(invalid(
                     "expires_in",
-                    format!("{} is not between 1s and 10 years", humantime::format_duration(l)),
+                    format!(
+                        "{}s is not between 1 second and 10 years",
+                        l.as_secs_f64().round() as u64
+                    ),
                 ));
             }
             Some(l) => Some(

@@ -45,6 +45,9 @@ pub struct WebhookEvent {
     pub reason: String,
     /// RFC 3339, milliseconds.
     pub at: String,
+    /// The node that saw it (`local` on a single node): in a cluster every node posts its own
+    /// events.
+    pub node: String,
 }
 
 /// An event as posted: its id, then its fields.

@@ -64,7 +64,7 @@ pub enum Command {
     /// List, add and delete the safety rules of a control panel.
     #[command(subcommand)]
     Rule(RuleCommand),
-    /// List, create and delete scoped API tokens (admin token only).
+    /// List, create, rotate and delete scoped API tokens (admin token only).
     #[command(subcommand)]
     Token(TokenCommand),
     /// The nodes sharing this node's store: regions, served revisions, lag.
