@@ -26,7 +26,7 @@
 
 pub mod client;
 pub mod error;
-mod metrics;
+pub mod metrics;
 mod server;
 pub mod tls;
 

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use turnout_control::Control;
+use turnout_dns::stats::DnsStats;
 use turnout_health::engine::CheckState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,11 +117,242 @@ impl Collector for HealthCollector {
     }
 }
 
+/// The DNS server's counters, summed over its workers at each scrape.
+#[derive(Debug)]
+struct DnsCollector(Arc<DnsStats>);
+
+impl Collector for DnsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use turnout_dns::stats::{DROPS, FLAGS, QTYPES, RCODES, SIZE_BUCKETS, TRANSPORTS};
+        let totals: Vec<_> = (0..TRANSPORTS.len()).map(|t| self.0.totals(t)).collect();
+        let named = |names: &[&'static str], values: &[u64]| -> Vec<(&'static str, u64)> {
+            names.iter().copied().chain(["other"]).zip(values.iter().copied()).collect()
+        };
+        let qtypes: Vec<&str> = QTYPES.iter().map(|(_, n)| *n).collect();
+        let rcodes: Vec<&str> = RCODES.iter().map(|(_, n)| *n).collect();
+        let mut family = encoder.encode_descriptor(
+            "dns_queries",
+            "DNS queries decoded, by transport and query type (types not listed: other)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            for (qtype, n) in named(&qtypes, &totals.queries) {
+                let labels = [("transport", *t), ("qtype", qtype)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_responses",
+            "DNS replies sent, by transport and RCODE (extended RCODEs included)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            for (rcode, n) in named(&rcodes, &totals.responses) {
+                let labels = [("transport", *t), ("rcode", rcode)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_truncated_responses",
+            "DNS replies sent with TC set (the client retries over TCP), by transport",
+            None,
+            MetricType::Counter,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            ConstCounter::new(totals.truncated)
+                .encode(family.encode_family(&[("transport", *t)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_query_options",
+            "DNS queries carrying EDNS, the DO bit, a Client Subnet, a cookie or an NSID request",
+            None,
+            MetricType::Counter,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            for (flag, n) in FLAGS.iter().zip(&totals.flags) {
+                let labels = [("transport", *t), ("option", *flag)];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_dropped_queries",
+            "DNS packets that got no reply: malformed (too short, or a response) or rate limited",
+            None,
+            MetricType::Counter,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            for (reason, n) in DROPS.iter().zip(&totals.dropped) {
+                let labels = [("transport", *t), ("reason", *reason)];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_rate_limited_slipped",
+            "Rate-limited queries that got a truncated reply instead of nothing",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(totals[0].slipped)
+            .encode(family.encode_family(&[("transport", "udp")])?)?;
+        let mut family = encoder.encode_descriptor(
+            "dns_response_size_bytes",
+            "Sizes of DNS replies sent, by transport",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (t, totals) in TRANSPORTS.iter().zip(&totals) {
+            let mut cumulative = 0;
+            let mut buckets = Vec::with_capacity(SIZE_BUCKETS.len() + 1);
+            for (bound, n) in
+                SIZE_BUCKETS.iter().map(|b| *b as f64).chain([f64::INFINITY]).zip(&totals.sizes)
+            {
+                cumulative += n;
+                buckets.push((bound, cumulative));
+            }
+            family.encode_family(&[("transport", *t)])?.encode_histogram::<[(&str, &str); 0]>(
+                totals.size_sum as f64,
+                cumulative,
+                &buckets,
+                None,
+            )?;
+        }
+        let (accepted, refused, evicted, open) = self.0.tcp_connections();
+        for (name, help, n) in [
+            ("dns_tcp_connections_accepted", "DNS/TCP connections accepted", accepted),
+            (
+                "dns_tcp_connections_refused",
+                "DNS/TCP connections closed on accept: at the cap with every connection busy",
+                refused,
+            ),
+            (
+                "dns_tcp_connections_evicted",
+                "DNS/TCP connections closed to make room for a newcomer (the one idle longest)",
+                evicted,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(n).encode(family.encode_family(&[("transport", "tcp")])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_tcp_connections_open",
+            "DNS/TCP connections open now",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(open).unwrap_or(i64::MAX))
+            .encode(family.encode_family(&[("transport", "tcp")])?)?;
+        Ok(())
+    }
+}
+
+/// The running binary's version and commit.
+#[derive(Debug)]
+struct BuildCollector {
+    version: &'static str,
+    commit: &'static str,
+}
+
+impl Collector for BuildCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "build",
+            "The running binary's version and commit",
+            None,
+            MetricType::Info,
+        )?;
+        family.encode_info(&[("version", self.version), ("commit", self.commit)])
+    }
+}
+
+/// The process's own resources, from /proc at each scrape, under the names every Prometheus
+/// dashboard knows (no `turnout_` prefix).
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(p) = process_figures() else { return Ok(()) };
+        let cpu = encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "User and system CPU time spent, in seconds",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(p.cpu_seconds).encode(cpu)?;
+        for (name, help, v) in [
+            ("process_resident_memory_bytes", "Resident memory, in bytes", p.rss_bytes),
+            ("process_open_fds", "Open file descriptors", p.open_fds),
+            ("process_max_fds", "The open file descriptor limit", p.max_fds),
+            ("process_start_time_seconds", "Start time, Unix seconds", p.start_time),
+        ] {
+            let family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(v).encode(family)?;
+        }
+        Ok(())
+    }
+}
+
+/// What /proc says about this process.
+struct ProcessFigures {
+    cpu_seconds: f64,
+    rss_bytes: f64,
+    open_fds: f64,
+    max_fds: f64,
+    start_time: f64,
+}
+
+fn process_figures() -> Option<ProcessFigures> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    let cpu_seconds = (field(14)? + field(15)?) / ticks;
+    let start_ticks = field(22)?;
+    let rss_pages = field(24)?;
+    let uptime: f64 =
+        std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    let start_time = now - uptime + start_ticks / ticks;
+    let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as f64;
+    let max_fds = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft as f64).ok()?;
+    Some(ProcessFigures {
+        cpu_seconds,
+        rss_bytes: rss_pages * 4096.0,
+        open_fds,
+        max_fds,
+        start_time,
+    })
+}
+
+/// What the node shows in `/metrics` besides the control plane's own series.
+#[derive(Debug, Clone, Default)]
+pub struct Telemetry {
+    /// The DNS server's counters.
+    pub dns: Option<Arc<DnsStats>>,
+    /// The binary's version, for `turnout_build_info`.
+    pub version: &'static str,
+    /// The commit it was built from.
+    pub commit: &'static str,
+}
+
 impl Metrics {
     /// Registers every series.
-    pub fn new(control: Arc<Control>) -> Self {
-        let mut registry = Registry::with_prefix("turnout");
+    pub fn new(control: Arc<Control>, telemetry: &Telemetry) -> Self {
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("turnout");
         registry.register_collector(Box::new(HealthCollector(control)));
+        if let Some(stats) = &telemetry.dns {
+            registry.register_collector(Box::new(DnsCollector(Arc::clone(stats))));
+        }
+        registry.register_collector(Box::new(BuildCollector {
+            version: telemetry.version,
+            commit: telemetry.commit,
+        }));
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("api_requests", "API requests by method and status", requests.clone());
         let batches = Family::<BatchLabels, Counter>::default();
@@ -166,7 +398,7 @@ impl Metrics {
             insync_revision.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             requests,
             batches,
             state_revision,
@@ -204,7 +436,8 @@ impl Metrics {
         self.batches.get_or_create(&BatchLabels { result }).inc();
     }
 
-    /// The current values, as OpenMetrics text.
+    /// The current values, as OpenMetrics text ([`to_prometheus_text`] turns it into the
+    /// Prometheus text format).
     pub fn encode(&self, control: &Control) -> Result<String, std::fmt::Error> {
         {
             let st = control.read();
@@ -221,5 +454,68 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// OpenMetrics text as the Prometheus text format (0.0.4), for scrapers that do not ask for
+/// OpenMetrics: no `# EOF` or `# UNIT` lines; a counter family's `# HELP` and `# TYPE` name
+/// its samples (`x_total`), as that format wants; an info family is a gauge of value 1 named
+/// `x_info`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (kind, suffix) = match kind {
+                "counter" => ("counter", "_total"),
+                "info" => ("gauge", "_info"),
+                other => (other, ""),
+            };
+            out.push_str(&format!("# TYPE {name}{suffix} {kind}\n"));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            // HELP comes before TYPE: its name is fixed up below, once TYPE has said it.
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push_str(&format!("# HELP {name}\u{0}{help}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    // Give each HELP the name its TYPE line settled on (HELP precedes TYPE).
+    let mut fixed = String::with_capacity(out.len());
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once('\u{0}').unwrap_or((rest, ""));
+            let typed = lines
+                .get(i + 1)
+                .and_then(|l| l.strip_prefix("# TYPE "))
+                .and_then(|t| t.split_once(' '))
+                .map_or(name, |(n, _)| n);
+            fixed.push_str(&format!("# HELP {typed} {help}\n"));
+        } else {
+            fixed.push_str(line);
+            fixed.push('\n');
+        }
+    }
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_prometheus_text;
+
+    #[test]
+    fn openmetrics_becomes_prometheus_text() {
+        let om = "# HELP turnout_x A thing.\n# TYPE turnout_x counter\nturnout_x_total{a=\"b\"} 3\n# HELP turnout_build The build.\n# TYPE turnout_build info\nturnout_build_info{version=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\n# UNIT g seconds\ng 1.5\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP turnout_x_total A thing.\n# TYPE turnout_x_total counter\nturnout_x_total{a=\"b\"} 3\n# HELP turnout_build_info The build.\n# TYPE turnout_build_info gauge\nturnout_build_info{version=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"
+        );
     }
 }

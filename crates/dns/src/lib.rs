@@ -15,6 +15,7 @@ pub mod policy;
 pub mod server;
 pub mod shield;
 pub mod snapshot;
+pub mod stats;
 pub mod wire;
 
 use std::sync::Arc;
@@ -49,18 +50,68 @@ pub fn respond(
     out: &mut [u8],
 ) -> Option<usize> {
     static OFF: Shield = Shield::OFF;
-    respond_with(snap, &OFF, packet, transport, client, 0, out)
+    respond_with(snap, &OFF, None, packet, transport, client, 0, out)
 }
 
 /// [`respond`] under a [`Shield`]: the reply carries a server cookie when the query has a
 /// client cookie, and the NSID when asked; `id.server` and `hostname.bind` (class CH) are
 /// answered with the identity; over UDP, a client prefix over its rate gets a truncated reply
 /// now and then and no reply otherwise, unless its query has a valid server cookie. `now` is
-/// the Unix time in seconds (cookies and rate limits count in it).
+/// the Unix time in seconds (cookies and rate limits count in it). With `tally`, the query and
+/// its reply are counted there ([`stats`]).
+#[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn respond_with(
     snap: &Snapshot,
     shield: &Shield,
+    tally: Option<&stats::Shard>,
+    packet: &[u8],
+    transport: Transport,
+    client: Option<std::net::IpAddr>,
+    now: u32,
+    out: &mut [u8],
+) -> Option<usize> {
+    let reply = reply(snap, shield, tally, packet, transport, client, now, out);
+    if let Some(t) = tally {
+        match reply {
+            Some(n) if n >= 12 => {
+                // The RCODE as the header and the OPT say it; TC from the header.
+                t.response(
+                    u16::from(out[3] & 0xF) | extended_rcode(&out[..n]),
+                    n,
+                    out[2] & 0x02 != 0,
+                );
+            }
+            _ => {}
+        }
+    }
+    reply
+}
+
+/// The upper eight bits of an extended RCODE (RFC 6891 §6.1.3), from the reply's OPT when it
+/// is the last record (as Turnout writes it, TSIG excepted); 0 without one.
+#[inline]
+fn extended_rcode(reply: &[u8]) -> u16 {
+    // An OPT with no options ends with: root (0), TYPE 41, CLASS, TTL (ext-rcode first), RDLEN 0.
+    // With options it is found by the reply's additional count: rare; the base RCODE is kept.
+    let n = reply.len();
+    if u16::from_be_bytes([reply[10], reply[11]]) == 0 || n < 11 + 12 {
+        return 0;
+    }
+    let opt = &reply[n - 11..];
+    if opt[0] == 0 && opt[1..3] == [0, 41] && opt[9..11] == [0, 0] {
+        u16::from(opt[5]) << 4
+    } else {
+        0
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn reply(
+    snap: &Snapshot,
+    shield: &Shield,
+    tally: Option<&stats::Shard>,
     packet: &[u8],
     transport: Transport,
     client: Option<std::net::IpAddr>,
@@ -82,12 +133,33 @@ pub fn respond_with(
             if q.edns.is_some_and(|e| e.nsid) {
                 extras.nsid = shield.identity();
             }
+            if let Some(t) = tally {
+                let e = q.edns;
+                t.query(
+                    q.qtype.0,
+                    [
+                        e.is_some(),
+                        e.is_some_and(|e| e.dnssec_ok),
+                        e.is_some_and(|e| e.ecs.is_some()),
+                        q.cookie.is_some(),
+                        e.is_some_and(|e| e.nsid),
+                    ],
+                );
+            }
             // RFC 7873 §5.3.2: a valid server cookie proves the source address; TCP does too.
             if transport == Transport::Udp && shield.limits() && !proven {
                 match shield.limit(client, now) {
                     shield::Verdict::Pass => {}
-                    shield::Verdict::Drop => return None,
+                    shield::Verdict::Drop => {
+                        if let Some(t) = tally {
+                            t.dropped(true);
+                        }
+                        return None;
+                    }
                     shield::Verdict::Slip => {
+                        if let Some(t) = tally {
+                            t.slipped();
+                        }
                         extras.ede = Some((encode::ede::OTHER, "rate limited; retry over TCP"));
                         return Some(encode::encode_truncated(&q, &extras, out));
                     }
@@ -110,7 +182,12 @@ pub fn respond_with(
             Some(encode_with(&q, &r, response_limit(q.edns, transport), &extras, out))
         }
         Err(Rejection::Reply(e)) => Some(encode_error(&e, out)),
-        Err(Rejection::Drop) => None,
+        Err(Rejection::Drop) => {
+            if let Some(t) = tally {
+                t.dropped(false);
+            }
+            None
+        }
     }
 }
 

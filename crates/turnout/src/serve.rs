@@ -324,7 +324,13 @@ async fn serve(
             .map_err(|e| anyhow::anyhow!("config field {e}"))?,
     );
     let dns = DnsServer::bind(settings.dns.clone())?.with_shield(Arc::clone(&shield));
-    let mut api = ApiServer::bind(settings.api).await?.with_access(settings.access);
+    let telemetry = turnout_api::metrics::Telemetry {
+        dns: Some(dns.stats()),
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("TURNOUT_COMMIT"),
+    };
+    let mut api =
+        ApiServer::bind(settings.api).await?.with_access(settings.access).with_telemetry(telemetry);
     let mut controls_api = ApiServer::bind(settings.controls).await?.with_access(settings.access);
     if let Some(t) = &tls.api {
         api = api.with_tls(Arc::clone(t));

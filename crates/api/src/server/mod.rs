@@ -32,7 +32,7 @@ use tracing::info;
 use turnout_control::Control;
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Telemetry};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -60,6 +60,7 @@ pub struct Access {
 pub struct ApiServer {
     listener: TcpListener,
     access: Access,
+    telemetry: crate::metrics::Telemetry,
     tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
@@ -86,13 +87,25 @@ impl ApiServer {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiServerError::Bind { addr, source })?;
-        Ok(ApiServer { listener, access: Access::default(), tls: None })
+        Ok(ApiServer {
+            listener,
+            access: Access::default(),
+            telemetry: Default::default(),
+            tls: None,
+        })
     }
 
     /// Who may read without a token.
     #[must_use]
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+
+    /// What `/metrics` shows besides the control plane: the DNS server's counters, the build.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: crate::metrics::Telemetry) -> Self {
+        self.telemetry = telemetry;
         self
     }
 
@@ -121,7 +134,7 @@ impl ApiServer {
         if let Ok(addr) = self.listener.local_addr() {
             info!("listening for the API on {}://{addr}", self.scheme());
         }
-        let app = router(control, self.access);
+        let app = router(control, self.access, &self.telemetry);
         self.serve(app, shutdown).await
     }
 
@@ -134,7 +147,7 @@ impl ApiServer {
         if let Ok(addr) = self.listener.local_addr() {
             info!("listening for routing controls on {}://{addr}", self.scheme());
         }
-        let app = controls_router(control, self.access);
+        let app = controls_router(control, self.access, &self.telemetry);
         self.serve(app, shutdown).await
     }
 
@@ -147,8 +160,9 @@ impl ApiServer {
 }
 
 /// Every route.
-pub fn router(control: Arc<Control>, access: Access) -> Router {
-    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control, access };
+pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> Router {
+    let metrics = Arc::new(Metrics::new(control.clone(), telemetry));
+    let state = AppState { metrics, control, access };
     let v1 = Router::new()
         .route("/zones", get(zones::list).post(zones::create))
         .route("/zones/{zone}", get(zones::get).delete(zones::delete))
@@ -191,8 +205,9 @@ pub fn router(control: Arc<Control>, access: Access) -> Router {
 }
 
 /// The routing-control API's routes (its own listener).
-pub fn controls_router(control: Arc<Control>, access: Access) -> Router {
-    let state = AppState { metrics: Arc::new(Metrics::new(control.clone())), control, access };
+pub fn controls_router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> Router {
+    let metrics = Arc::new(Metrics::new(control.clone(), telemetry));
+    let state = AppState { metrics, control, access };
     let v1 = Router::new()
         .route("/controls", get(controls::list))
         .route("/controls/history", get(controls::history))

@@ -2,7 +2,7 @@
 //! unknown routes and methods.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -39,11 +39,23 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// `/metrics`: OpenMetrics when the scraper asks for it (`Accept:
+/// application/openmetrics-text`, as Prometheus does), else the Prometheus text format 0.0.4.
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
     match state.metrics.encode(&state.control) {
-        Ok(text) => (
+        Ok(text) if openmetrics => (
             [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
             text,
+        )
+            .into_response(),
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            crate::metrics::to_prometheus_text(&text),
         )
             .into_response(),
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", e.to_string())

@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::SnapshotHandle;
 use crate::shield::Shield;
+use crate::stats::DnsStats;
 
 /// Settings of the DNS listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,7 @@ pub struct DnsServer {
     config: DnsConfig,
     endpoints: Vec<Endpoint>,
     shield: Arc<Shield>,
+    stats: Arc<DnsStats>,
 }
 
 /// How a worker ended.
@@ -119,7 +121,13 @@ impl DnsServer {
         for &addr in &config.listen {
             endpoints.push(bind_endpoint(addr, config.udp_workers.max(1))?);
         }
-        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF) })
+        let stats = Arc::new(DnsStats::new(endpoints.iter().map(|e| e.udp.len()).sum()));
+        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF), stats })
+    }
+
+    /// The server's counters (read them at any time, e.g. for `/metrics`).
+    pub fn stats(&self) -> Arc<DnsStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Serves under `shield` (cookies, rate limits, identity) instead of none.
@@ -147,6 +155,7 @@ impl DnsServer {
         let connections = tcp::Connections::new(self.config.tcp_max_connections);
         let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
         let mut workers = 0usize;
+        let mut shard = 0usize;
         for ep in self.endpoints {
             let n = ep.udp.len();
             for (i, sock) in ep.udp.into_iter().enumerate() {
@@ -154,10 +163,14 @@ impl DnsServer {
                     ExitReport { tx: tx.clone(), proto: "UDP", addr: ep.addr, result: None };
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
                 let worker_shield = Arc::clone(&self.shield);
+                let (worker_stats, my_shard) = (Arc::clone(&self.stats), shard);
+                shard += 1;
                 let spawned =
                     std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
                         let mut report = report;
-                        let r = udp::serve(sock, &worker_handle, &worker_shield, &worker_stop);
+                        let tally = worker_stats.udp_shard(my_shard);
+                        let r =
+                            udp::serve(sock, &worker_handle, &worker_shield, tally, &worker_stop);
                         report.result = Some(r.map_err(|e| e.to_string()));
                     });
                 match spawned {
@@ -181,12 +194,20 @@ impl DnsServer {
             let conn = tcp::ConnSettings { idle: self.config.tcp_idle_timeout };
             let (handle, stop, tracker2, connections) =
                 (handle.clone(), tcp_stop.clone(), tracker.clone(), connections.clone());
-            let shield = Arc::clone(&self.shield);
+            let (shield, stats) = (Arc::clone(&self.shield), Arc::clone(&self.stats));
             tracker.spawn(async move {
                 let mut report = report;
-                let r =
-                    tcp::accept_loop(listener, handle, shield, conn, stop, tracker2, connections)
-                        .await;
+                let r = tcp::accept_loop(
+                    listener,
+                    handle,
+                    shield,
+                    stats,
+                    conn,
+                    stop,
+                    tracker2,
+                    connections,
+                )
+                .await;
                 report.result = Some(r.map_err(|e| e.to_string()));
             });
             workers += 1;

@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::encode::{TCP_LIMIT, Transport};
 use crate::shield::Shield;
+use crate::stats::DnsStats;
 use crate::{SnapshotHandle, respond_with};
 
 /// A connection's state as the registry sees it.
@@ -63,10 +64,11 @@ impl Connections {
     }
 
     /// A place for a new connection: a free one, or the place of the connection idle longest
-    /// (which is told to close). None when every connection is busy.
-    pub(crate) fn admit(self: &Arc<Self>) -> Option<Slot> {
+    /// (which is told to close; then the flag is set). None when every connection is busy.
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<(Slot, bool)> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if open.len() >= self.cap {
+        let full = open.len() >= self.cap;
+        if full {
             let oldest = open
                 .iter()
                 .map(|(id, c)| (*id, c.idle_since.load(Ordering::Relaxed)))
@@ -82,7 +84,7 @@ impl Connections {
             close: CancellationToken::new(),
         });
         open.insert(id, Arc::clone(&conn));
-        Some(Slot { registry: Arc::clone(self), id, conn })
+        Some((Slot { registry: Arc::clone(self), id, conn }, full))
     }
 }
 
@@ -134,10 +136,12 @@ fn transient(e: &io::Error) -> bool {
 }
 
 /// Accepts connections until `stop`; returns an error if the listener itself fails.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     handle: SnapshotHandle,
     shield: Arc<Shield>,
+    stats: Arc<DnsStats>,
     settings: ConnSettings,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -158,26 +162,36 @@ pub(crate) async fn accept_loop(
             }
             Err(e) => return Err(e),
         };
-        let Some(slot) = connections.admit() else {
+        let Some((slot, evicted)) = connections.admit() else {
+            stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
             debug!("DNS/TCP connection from {peer} closed: every connection is busy");
             drop(stream);
             continue;
         };
-        let (handle, shield, stop) = (handle.clone(), shield.clone(), stop.clone());
+        stats.tcp_accepted.fetch_add(1, Ordering::Relaxed);
+        if evicted {
+            stats.tcp_evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.tcp_open.fetch_add(1, Ordering::Relaxed);
+        let (handle, shield, stop, stats) =
+            (handle.clone(), shield.clone(), stop.clone(), stats.clone());
         tracker.spawn(async move {
-            if let Err(e) = serve_connection(stream, &handle, &shield, settings, &stop, &slot).await
-            {
+            let served = serve_connection(stream, &handle, &shield, &stats, settings, &stop, &slot);
+            if let Err(e) = served.await {
                 debug!("DNS/TCP connection from {peer} ended: {e}");
             }
             drop(slot);
+            stats.tcp_open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     handle: &SnapshotHandle,
     shield: &Shield,
+    stats: &DnsStats,
     settings: ConnSettings,
     stop: &CancellationToken,
     slot: &Slot,
@@ -216,7 +230,8 @@ async fn serve_connection(
         let n = {
             let snap = handle.load();
             let now = super::udp::unix_now();
-            respond_with(&snap, shield, &msg[..len], Transport::Tcp, client, now, &mut out[2..])
+            let (query, tally) = (&msg[..len], Some(stats.tcp_shard()));
+            respond_with(&snap, shield, tally, query, Transport::Tcp, client, now, &mut out[2..])
         };
         if let Some(n) = n {
             out[..2].copy_from_slice(&(n as u16).to_be_bytes());

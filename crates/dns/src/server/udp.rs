@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::encode::{EDNS_UDP_PAYLOAD, Transport};
 use crate::shield::Shield;
+use crate::stats::Shard;
 use crate::{SnapshotHandle, respond_with};
 
 /// How often an idle worker checks for shutdown.
@@ -45,15 +46,16 @@ pub(crate) fn serve(
     socket: UdpSocket,
     handle: &SnapshotHandle,
     shield: &Shield,
+    tally: &Shard,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        mmsg::serve(&socket, handle, shield, stop)
+        mmsg::serve(&socket, handle, shield, tally, stop)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        serve_simple(&socket, handle, shield, stop)
+        serve_simple(&socket, handle, shield, tally, stop)
     }
 }
 
@@ -69,6 +71,7 @@ fn serve_simple(
     socket: &UdpSocket,
     handle: &SnapshotHandle,
     shield: &Shield,
+    tally: &Shard,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let mut inb = vec![0u8; RECV_BUF];
@@ -82,7 +85,17 @@ fn serve_simple(
         let n = {
             let snap = handle.load();
             let client = Some(peer.ip().to_canonical());
-            respond_with(&snap, shield, &inb[..len], Transport::Udp, client, unix_now(), &mut out)
+            let now = unix_now();
+            respond_with(
+                &snap,
+                shield,
+                Some(tally),
+                &inb[..len],
+                Transport::Udp,
+                client,
+                now,
+                &mut out,
+            )
         };
         if let Some(n) = n
             && let Err(e) = socket.send_to(&out[..n], peer)
@@ -238,6 +251,7 @@ mod mmsg {
         socket: &UdpSocket,
         handle: &SnapshotHandle,
         shield: &Shield,
+        tally: &Shard,
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let fd = socket.as_raw_fd();
@@ -259,6 +273,7 @@ mod mmsg {
                     out_lens[i] = respond_with(
                         &snap,
                         shield,
+                        Some(tally),
                         query,
                         Transport::Udp,
                         client,

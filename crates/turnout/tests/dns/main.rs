@@ -4,6 +4,7 @@
 mod abuse;
 mod interop;
 mod lifecycle;
+mod metrics;
 mod scenarios;
 mod tcp;
 

@@ -1,0 +1,230 @@
+//! Counters of what the DNS server did, kept per worker and summed when they are read (a
+//! Prometheus scrape): a UDP worker is the only writer of its shard, so counting is a plain
+//! load and store of a cache line it owns, with no locked instruction and no sharing on the
+//! query path; TCP connections, spread over the runtime's threads, share one shard with atomic
+//! adds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Query types counted by name; every other type is counted as `other`.
+pub const QTYPES: [(u16, &str); 22] = [
+    (1, "A"),
+    (2, "NS"),
+    (5, "CNAME"),
+    (6, "SOA"),
+    (12, "PTR"),
+    (15, "MX"),
+    (16, "TXT"),
+    (28, "AAAA"),
+    (33, "SRV"),
+    (35, "NAPTR"),
+    (43, "DS"),
+    (48, "DNSKEY"),
+    (52, "TLSA"),
+    (44, "SSHFP"),
+    (64, "SVCB"),
+    (65, "HTTPS"),
+    (99, "SPF"),
+    (257, "CAA"),
+    (251, "IXFR"),
+    (252, "AXFR"),
+    (255, "ANY"),
+    (13, "HINFO"),
+];
+const QTYPE_SLOTS: usize = QTYPES.len() + 1;
+
+/// RCODEs counted by name (RFC 6895 §2.3); every other is counted as `other`.
+pub const RCODES: [(u16, &str); 10] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (8, "NXRRSET"),
+    (9, "NOTAUTH"),
+    (16, "BADVERS"),
+    (23, "BADCOOKIE"),
+];
+const RCODE_SLOTS: usize = RCODES.len() + 1;
+
+/// Upper bounds of the response-size buckets, in bytes (the last is +Inf).
+pub const SIZE_BUCKETS: [u64; 8] = [64, 128, 256, 512, 768, 1232, 4096, 16384];
+const SIZE_SLOTS: usize = SIZE_BUCKETS.len() + 1;
+
+/// What a query carried, counted once per query that has it.
+pub const FLAGS: [&str; 5] = ["edns", "do", "ecs", "cookie", "nsid"];
+
+/// The two transports (index 0 UDP, 1 TCP).
+pub const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+
+/// Why a query got no reply.
+pub const DROPS: [&str; 2] = ["malformed", "rate_limited"];
+
+// Offsets of each counter group in a shard.
+const Q: usize = 0; // queries by qtype
+const R: usize = Q + QTYPE_SLOTS; // responses by rcode
+const S: usize = R + RCODE_SLOTS; // responses by size bucket
+const SIZE_SUM: usize = S + SIZE_SLOTS; // bytes sent
+const TC: usize = SIZE_SUM + 1; // truncated responses
+const F: usize = TC + 1; // flags
+const D: usize = F + FLAGS.len(); // drops
+const SLIPPED: usize = D + DROPS.len(); // rate-limited, truncated
+const COUNTERS: usize = SLIPPED + 1;
+
+/// One writer's counters, on cache lines of their own.
+#[repr(align(128))]
+pub struct Shard {
+    counts: [AtomicU64; COUNTERS],
+    /// Whether several threads write it (then each add is atomic).
+    shared: bool,
+}
+
+impl Shard {
+    fn new(shared: bool) -> Shard {
+        Shard { counts: std::array::from_fn(|_| AtomicU64::new(0)), shared }
+    }
+
+    #[inline]
+    fn add(&self, i: usize, n: u64) {
+        let c = &self.counts[i];
+        if self.shared {
+            c.fetch_add(n, Ordering::Relaxed);
+        } else {
+            // The only writer: no read-modify-write needed, and readers see whole values.
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
+    }
+
+    /// A query of type `qtype` with these flags.
+    #[inline]
+    pub(crate) fn query(&self, qtype: u16, flags: [bool; FLAGS.len()]) {
+        let slot = QTYPES.iter().position(|(t, _)| *t == qtype).unwrap_or(QTYPES.len());
+        self.add(Q + slot, 1);
+        for (i, on) in flags.iter().enumerate() {
+            if *on {
+                self.add(F + i, 1);
+            }
+        }
+    }
+
+    /// A reply sent: its RCODE (extended RCODEs included), size and TC bit.
+    #[inline]
+    pub(crate) fn response(&self, rcode: u16, bytes: usize, truncated: bool) {
+        let slot = RCODES.iter().position(|(r, _)| *r == rcode).unwrap_or(RCODES.len());
+        self.add(R + slot, 1);
+        let size = bytes as u64;
+        let bucket = SIZE_BUCKETS.iter().position(|b| size <= *b).unwrap_or(SIZE_BUCKETS.len());
+        self.add(S + bucket, 1);
+        self.add(SIZE_SUM, size);
+        if truncated {
+            self.add(TC, 1);
+        }
+    }
+
+    /// A query that got no reply.
+    #[inline]
+    pub(crate) fn dropped(&self, rate_limited: bool) {
+        self.add(D + usize::from(rate_limited), 1);
+    }
+
+    /// A rate-limited query that got a truncated reply.
+    #[inline]
+    pub(crate) fn slipped(&self) {
+        self.add(SLIPPED, 1);
+    }
+}
+
+/// Every shard of one transport, and the TCP connection counts.
+pub struct DnsStats {
+    udp: Box<[Shard]>,
+    tcp: Shard,
+    /// TCP connections accepted, closed at the cap with every connection busy, closed to make
+    /// room (the one idle longest), and open now.
+    pub(crate) tcp_accepted: AtomicU64,
+    pub(crate) tcp_refused: AtomicU64,
+    pub(crate) tcp_evicted: AtomicU64,
+    pub(crate) tcp_open: AtomicU64,
+}
+
+impl std::fmt::Debug for DnsStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsStats").field("udp_shards", &self.udp.len()).finish_non_exhaustive()
+    }
+}
+
+/// The counters summed over the shards, for one transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Queries by [`QTYPES`] (then `other`).
+    pub queries: Vec<u64>,
+    /// Responses by [`RCODES`] (then `other`).
+    pub responses: Vec<u64>,
+    /// Responses by size bucket ([`SIZE_BUCKETS`], then +Inf), not cumulative.
+    pub sizes: Vec<u64>,
+    /// Bytes of every response.
+    pub size_sum: u64,
+    /// Truncated responses (TC).
+    pub truncated: u64,
+    /// Queries by [`FLAGS`].
+    pub flags: Vec<u64>,
+    /// Queries without a reply by [`DROPS`].
+    pub dropped: Vec<u64>,
+    /// Rate-limited queries that got a truncated reply.
+    pub slipped: u64,
+}
+
+impl DnsStats {
+    /// Counters for `udp_workers` UDP workers (over every address) and TCP.
+    pub fn new(udp_workers: usize) -> DnsStats {
+        DnsStats {
+            udp: (0..udp_workers.max(1)).map(|_| Shard::new(false)).collect(),
+            tcp: Shard::new(true),
+            tcp_accepted: AtomicU64::new(0),
+            tcp_refused: AtomicU64::new(0),
+            tcp_evicted: AtomicU64::new(0),
+            tcp_open: AtomicU64::new(0),
+        }
+    }
+
+    /// The shard of UDP worker `i` (its only writer).
+    pub(crate) fn udp_shard(&self, i: usize) -> &Shard {
+        &self.udp[i % self.udp.len()]
+    }
+
+    /// The TCP shard.
+    pub(crate) fn tcp_shard(&self) -> &Shard {
+        &self.tcp
+    }
+
+    /// The totals of `transport` (0 UDP, 1 TCP).
+    pub fn totals(&self, transport: usize) -> Totals {
+        let sum = |i: usize| -> u64 {
+            if transport == 0 {
+                self.udp.iter().map(|s| s.counts[i].load(Ordering::Relaxed)).sum()
+            } else {
+                self.tcp.counts[i].load(Ordering::Relaxed)
+            }
+        };
+        Totals {
+            queries: (0..QTYPE_SLOTS).map(|i| sum(Q + i)).collect(),
+            responses: (0..RCODE_SLOTS).map(|i| sum(R + i)).collect(),
+            sizes: (0..SIZE_SLOTS).map(|i| sum(S + i)).collect(),
+            size_sum: sum(SIZE_SUM),
+            truncated: sum(TC),
+            flags: (0..FLAGS.len()).map(|i| sum(F + i)).collect(),
+            dropped: (0..DROPS.len()).map(|i| sum(D + i)).collect(),
+            slipped: sum(SLIPPED),
+        }
+    }
+
+    /// TCP connections: (accepted, refused at the cap, evicted to make room, open now).
+    pub fn tcp_connections(&self) -> (u64, u64, u64, u64) {
+        (
+            self.tcp_accepted.load(Ordering::Relaxed),
+            self.tcp_refused.load(Ordering::Relaxed),
+            self.tcp_evicted.load(Ordering::Relaxed),
+            self.tcp_open.load(Ordering::Relaxed),
+        )
+    }
+}
