@@ -92,6 +92,8 @@ struct DnsSection {
     cookie_rotation: Option<String>,
     /// Response-rate limiting (on when the table is present).
     rate_limit: Option<RateLimitSection>,
+    /// Count queries for /metrics (on by default).
+    query_counters: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +191,8 @@ pub struct Settings {
     pub shield: ShieldConfig,
     /// How often the cluster's DNS cookie secret is rotated.
     pub cookie_rotation: Duration,
+    /// Whether the DNS server counts queries for /metrics.
+    pub query_counters: bool,
     /// The HTTP API listener.
     pub api: SocketAddr,
     /// The routing-control API listener.
@@ -312,6 +316,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         dns: DnsConfig::default(),
         shield: ShieldConfig { cookies: true, ..ShieldConfig::default() },
         cookie_rotation: Duration::from_secs(24 * 3600),
+        query_counters: true,
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         api_tls: None,
@@ -351,6 +356,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
             s.dns.drain_grace = parse_duration("dns.drain_grace", &t)?;
         }
         s.shield.identity = f.dns.identity;
+        s.query_counters = f.dns.query_counters.unwrap_or(true);
         s.shield.cookies = f.dns.cookies.unwrap_or(true);
         if let Some(t) = f.dns.cookie_rotation {
             s.cookie_rotation = parse_duration("dns.cookie_rotation", &t)?;

@@ -323,7 +323,9 @@ async fn serve(
         Shield::new(&settings.shield, own_secret)
             .map_err(|e| anyhow::anyhow!("config field {e}"))?,
     );
-    let dns = DnsServer::bind(settings.dns.clone())?.with_shield(Arc::clone(&shield));
+    let dns = DnsServer::bind(settings.dns.clone())?
+        .with_shield(Arc::clone(&shield))
+        .counting(settings.query_counters);
     let telemetry = turnout_api::metrics::Telemetry {
         dns: Some(dns.stats()),
         version: env!("CARGO_PKG_VERSION"),

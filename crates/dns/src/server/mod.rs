@@ -93,6 +93,7 @@ pub struct DnsServer {
     endpoints: Vec<Endpoint>,
     shield: Arc<Shield>,
     stats: Arc<DnsStats>,
+    counting: bool,
 }
 
 /// How a worker ended.
@@ -122,7 +123,15 @@ impl DnsServer {
             endpoints.push(bind_endpoint(addr, config.udp_workers.max(1))?);
         }
         let stats = Arc::new(DnsStats::new(endpoints.iter().map(|e| e.udp.len()).sum()));
-        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF), stats })
+        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF), stats, counting: true })
+    }
+
+    /// Whether queries are counted in [`DnsServer::stats`] (on by default; off only to measure
+    /// what counting costs).
+    #[must_use]
+    pub fn counting(mut self, on: bool) -> Self {
+        self.counting = on;
+        self
     }
 
     /// The server's counters (read them at any time, e.g. for `/metrics`).
@@ -163,12 +172,13 @@ impl DnsServer {
                     ExitReport { tx: tx.clone(), proto: "UDP", addr: ep.addr, result: None };
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
                 let worker_shield = Arc::clone(&self.shield);
-                let (worker_stats, my_shard) = (Arc::clone(&self.stats), shard);
+                let (worker_stats, my_shard, counting) =
+                    (Arc::clone(&self.stats), shard, self.counting);
                 shard += 1;
                 let spawned =
                     std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
                         let mut report = report;
-                        let tally = worker_stats.udp_shard(my_shard);
+                        let tally = counting.then(|| worker_stats.udp_shard(my_shard));
                         let r =
                             udp::serve(sock, &worker_handle, &worker_shield, tally, &worker_stop);
                         report.result = Some(r.map_err(|e| e.to_string()));
@@ -195,13 +205,14 @@ impl DnsServer {
             let (handle, stop, tracker2, connections) =
                 (handle.clone(), tcp_stop.clone(), tracker.clone(), connections.clone());
             let (shield, stats) = (Arc::clone(&self.shield), Arc::clone(&self.stats));
+            let counting = self.counting;
             tracker.spawn(async move {
                 let mut report = report;
                 let r = tcp::accept_loop(
                     listener,
                     handle,
                     shield,
-                    stats,
+                    (stats, counting),
                     conn,
                     stop,
                     tracker2,

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 
 use crate::encode::{TCP_LIMIT, Transport};
 use crate::shield::Shield;
-use crate::stats::DnsStats;
+use crate::stats::{DnsStats, Shard};
 use crate::{SnapshotHandle, respond_with};
 
 /// A connection's state as the registry sees it.
@@ -141,7 +141,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     handle: SnapshotHandle,
     shield: Arc<Shield>,
-    stats: Arc<DnsStats>,
+    (stats, counting): (Arc<DnsStats>, bool),
     settings: ConnSettings,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -176,7 +176,8 @@ pub(crate) async fn accept_loop(
         let (handle, shield, stop, stats) =
             (handle.clone(), shield.clone(), stop.clone(), stats.clone());
         tracker.spawn(async move {
-            let served = serve_connection(stream, &handle, &shield, &stats, settings, &stop, &slot);
+            let tally = counting.then(|| stats.tcp_shard());
+            let served = serve_connection(stream, &handle, &shield, tally, settings, &stop, &slot);
             if let Err(e) = served.await {
                 debug!("DNS/TCP connection from {peer} ended: {e}");
             }
@@ -191,7 +192,7 @@ async fn serve_connection(
     stream: TcpStream,
     handle: &SnapshotHandle,
     shield: &Shield,
-    stats: &DnsStats,
+    tally: Option<&Shard>,
     settings: ConnSettings,
     stop: &CancellationToken,
     slot: &Slot,
@@ -230,7 +231,7 @@ async fn serve_connection(
         let n = {
             let snap = handle.load();
             let now = super::udp::unix_now();
-            let (query, tally) = (&msg[..len], Some(stats.tcp_shard()));
+            let query = &msg[..len];
             respond_with(&snap, shield, tally, query, Transport::Tcp, client, now, &mut out[2..])
         };
         if let Some(n) = n {

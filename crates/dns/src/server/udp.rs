@@ -46,7 +46,7 @@ pub(crate) fn serve(
     socket: UdpSocket,
     handle: &SnapshotHandle,
     shield: &Shield,
-    tally: &Shard,
+    tally: Option<&Shard>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     #[cfg(target_os = "linux")]
@@ -71,7 +71,7 @@ fn serve_simple(
     socket: &UdpSocket,
     handle: &SnapshotHandle,
     shield: &Shield,
-    tally: &Shard,
+    tally: Option<&Shard>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let mut inb = vec![0u8; RECV_BUF];
@@ -86,16 +86,7 @@ fn serve_simple(
             let snap = handle.load();
             let client = Some(peer.ip().to_canonical());
             let now = unix_now();
-            respond_with(
-                &snap,
-                shield,
-                Some(tally),
-                &inb[..len],
-                Transport::Udp,
-                client,
-                now,
-                &mut out,
-            )
+            respond_with(&snap, shield, tally, &inb[..len], Transport::Udp, client, now, &mut out)
         };
         if let Some(n) = n
             && let Err(e) = socket.send_to(&out[..n], peer)
@@ -251,7 +242,7 @@ mod mmsg {
         socket: &UdpSocket,
         handle: &SnapshotHandle,
         shield: &Shield,
-        tally: &Shard,
+        tally: Option<&Shard>,
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let fd = socket.as_raw_fd();
@@ -273,7 +264,7 @@ mod mmsg {
                     out_lens[i] = respond_with(
                         &snap,
                         shield,
-                        Some(tally),
+                        tally,
                         query,
                         Transport::Udp,
                         client,
