@@ -72,6 +72,39 @@ const D: usize = F + FLAGS.len(); // drops
 const SLIPPED: usize = D + DROPS.len(); // rate-limited, truncated
 const COUNTERS: usize = SLIPPED + 1;
 
+/// The slot of each query type below 256 in [`QTYPES`] (`other` for the rest), so that counting
+/// is one table read.
+const QTYPE_SLOT: [u8; 256] = {
+    let mut table = [QTYPES.len() as u8; 256];
+    let mut i = 0;
+    while i < QTYPES.len() {
+        if QTYPES[i].0 < 256 {
+            table[QTYPES[i].0 as usize] = i as u8;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The slot of each RCODE below 24 in [`RCODES`].
+const RCODE_SLOT: [u8; 24] = {
+    let mut table = [RCODES.len() as u8; 24];
+    let mut i = 0;
+    while i < RCODES.len() {
+        table[RCODES[i].0 as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+#[inline]
+fn qtype_slot(qtype: u16) -> usize {
+    match QTYPE_SLOT.get(usize::from(qtype)) {
+        Some(s) => usize::from(*s),
+        None => QTYPES.iter().position(|(t, _)| *t == qtype).unwrap_or(QTYPES.len()),
+    }
+}
+
 /// One writer's counters, on cache lines of their own.
 #[repr(align(128))]
 pub struct Shard {
@@ -96,14 +129,15 @@ impl Shard {
         }
     }
 
-    /// A query of type `qtype` with these flags.
+    /// A query of type `qtype` with these flags (only looked at when it had EDNS, the first).
     #[inline]
     pub(crate) fn query(&self, qtype: u16, flags: [bool; FLAGS.len()]) {
-        let slot = QTYPES.iter().position(|(t, _)| *t == qtype).unwrap_or(QTYPES.len());
-        self.add(Q + slot, 1);
-        for (i, on) in flags.iter().enumerate() {
-            if *on {
-                self.add(F + i, 1);
+        self.add(Q + qtype_slot(qtype), 1);
+        if flags[0] {
+            for (i, on) in flags.iter().enumerate() {
+                if *on {
+                    self.add(F + i, 1);
+                }
             }
         }
     }
@@ -111,7 +145,7 @@ impl Shard {
     /// A reply sent: its RCODE (extended RCODEs included), size and TC bit.
     #[inline]
     pub(crate) fn response(&self, rcode: u16, bytes: usize, truncated: bool) {
-        let slot = RCODES.iter().position(|(r, _)| *r == rcode).unwrap_or(RCODES.len());
+        let slot = RCODE_SLOT.get(usize::from(rcode)).map_or(RCODES.len(), |s| usize::from(*s));
         self.add(R + slot, 1);
         let size = bytes as u64;
         let bucket = SIZE_BUCKETS.iter().position(|b| size <= *b).unwrap_or(SIZE_BUCKETS.len());
@@ -226,5 +260,27 @@ impl DnsStats {
             self.tcp_evicted.load(Ordering::Relaxed),
             self.tcp_open.load(Ordering::Relaxed),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_type_and_rcode_has_its_slot() {
+        for (i, (t, _)) in QTYPES.iter().enumerate() {
+            assert_eq!(qtype_slot(*t), i);
+        }
+        assert_eq!(qtype_slot(999), QTYPES.len());
+        assert_eq!(qtype_slot(100), QTYPES.len());
+        let s = Shard::new(false);
+        s.response(23, 10, false);
+        s.response(22, 10, true);
+        s.response(4000, 2000, false);
+        let stats = DnsStats { udp: vec![s].into_boxed_slice(), ..DnsStats::new(1) };
+        let t = stats.totals(0);
+        assert_eq!((t.responses[9], t.responses[10], t.truncated), (1, 2, 1));
+        assert_eq!(t.sizes, [2, 0, 0, 0, 0, 0, 1, 0, 0]);
     }
 }
