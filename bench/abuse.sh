@@ -21,47 +21,15 @@ FLOOD=${FLOOD:-20000}
 for tool in dnsperf knotd python3; do
   command -v "$tool" >/dev/null || { echo "bench/abuse.sh: needs $tool (apt-get install dnsperf knot python3)" >&2; exit 1; }
 done
-cargo build --release --locked -p turnout --manifest-path "$here/Cargo.toml" >&2
-bin=$here/target/release/turnout
-work=$(mktemp -d /tmp/turnout-abuse.XXXXXX)
-pids=()
-declare -A pid
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
 zone=$here/examples/example.test.zone
+# shellcheck source=bench/dnsperf-lib.sh
+. "$here/bench/dnsperf-lib.sh"
+dnsperf_setup abuse
 big='big TXT "'$(printf 'x%.0s' $(seq 200))'" "'$(printf 'y%.0s' $(seq 200))'" "'$(printf 'z%.0s' $(seq 200))'"'
 { cat "$zone"; echo "$big"; } > "$work/example.test.zone"
 zone=$work/example.test.zone
 
 # --- servers -------------------------------------------------------------------------------
-start_turnout() {  # start_turnout NAME PORT CONFIG-BODY
-  mkdir -p "$work/$1"
-  printf '%s\n' "$3" > "$work/$1/turnout.toml"
-  "$bin" serve --dns "127.0.0.1:$2" --udp-workers 1 --api 127.0.0.1:0 --controls 127.0.0.1:0 \
-    --data-dir "$work/$1/data" --zone-file "$zone" --config "$work/$1/turnout.toml" 2>"$work/$1/log" &
-  pids+=($!)
-  pid[$1]=$!
-}
-start_knot() {  # start_knot NAME PORT MODULES
-  mkdir -p "$work/$1"
-  cat > "$work/$1/knot.conf" <<EOF
-server:
-    listen: 127.0.0.1@$2
-    rundir: $work/$1
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: $work/$1
-$3
-zone:
-  - domain: example.test
-    file: $zone
-EOF
-  knotd -c "$work/$1/knot.conf" 2>"$work/$1/log" &
-  pids+=($!)
-  pid[$1]=$!
-}
 unlimited='[dns.rate_limit]
 rate = 10000000
 slip = 2'
@@ -85,44 +53,20 @@ start_knot knot-rrl 5396 'mod-rrl:
 template:
   - id: default
     global-module: mod-rrl/bench'
-for port in 5391 5392 5393 5394 5395 5396; do
-  ok=
-  for _ in $(seq 100); do
-    if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +short www.example.test A >/dev/null 2>&1; then ok=1; break; fi
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { echo "bench/abuse.sh: the server on port $port did not answer" >&2; cat "$work"/*/log >&2; exit 1; }
-done
+wait_answering 5391 5392 5393 5394 5395 5396
 
 # --- 1. cost ------------------------------------------------------------------------------
-printf '%s\n' 'www.example.test A' 'example.test MX' 'mail.example.test A' 'nothing.example.test A' \
-  'app.example.test A' 'example.test TXT' > "$work/queries.txt"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-run() {  # run NAME PORT -> "answers cpu_seconds"
-  local before after out
-  before=$(cpu_ticks "${pid[$1]}")
-  out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries.txt" -l "$DURATION" -c 10 -q 100 \
-    -E 10:0102030405060708 2>&1)
-  after=$(cpu_ticks "${pid[$1]}")
-  local answers
-  answers=$(awk '/Queries completed:/{print $3}' <<<"$out")
-  echo "$answers $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" 'BEGIN{print (b-a)/hz}')"
-}
-declare -A results
+write_queries
 for r in $(seq "$RUNS"); do
   for s in turnout-off:5391 turnout-on:5392 knot-off:5394 knot-on:5395; do
     name=${s%%:*} port=${s##*:}
     echo "run $r/$RUNS: $name" >&2
-    results[$name]+="$(run "$name" "$port");"
+    measure "$name" "$port" -E 10:0102030405060708
   done
 done
 echo
 echo "## Answers per server CPU-second, every query with a client cookie (dnsperf -l $DURATION -c 10 -q 100, median of $RUNS)"
-printf '%-14s %12s %12s %14s\n' server answers cpu_s 'answers/cpu_s'
-for name in turnout-off turnout-on knot-off knot-on; do
-  tr ';' '\n' <<<"${results[$name]}" | awk 'NF==2 && $2>0 {print $1, $2, $1/$2}' | sort -k3 -n |
-    awk -v n="$name" '{a[NR]=$0} END{split(a[int((NR+1)/2)], m, " "); printf "%-14s %12d %12.2f %14.0f\n", n, m[1], m[2], m[3]}'
-done
+print_medians turnout-off turnout-on knot-off knot-on
 
 # --- 2. amplification ---------------------------------------------------------------------
 cat > "$work/flood.py" <<'EOF'
