@@ -71,41 +71,17 @@ pub fn respond_with(
     now: u32,
     out: &mut [u8],
 ) -> Option<usize> {
-    let reply = reply(snap, shield, tally, packet, transport, client, now, out);
-    if let Some(t) = tally {
-        match reply {
-            Some(n) if n >= 12 => {
-                // The RCODE as the header and the OPT say it; TC from the header.
-                t.response(
-                    u16::from(out[3] & 0xF) | extended_rcode(&out[..n]),
-                    n,
-                    out[2] & 0x02 != 0,
-                );
-            }
-            _ => {}
-        }
+    let (n, rcode) = reply(snap, shield, tally, packet, transport, client, now, out)?;
+    // The RCODE as decided (extended ones included); TC as the encoder set it.
+    if let Some(t) = tally
+        && n >= 12
+    {
+        t.response(rcode.0, n, out[2] & 0x02 != 0);
     }
-    reply
+    Some(n)
 }
 
-/// The upper eight bits of an extended RCODE (RFC 6891 §6.1.3), from the reply's OPT when it
-/// is the last record (as Turnout writes it, TSIG excepted); 0 without one.
-#[inline]
-fn extended_rcode(reply: &[u8]) -> u16 {
-    // An OPT with no options ends with: root (0), TYPE 41, CLASS, TTL (ext-rcode first), RDLEN 0.
-    // With options it is found by the reply's additional count: rare; the base RCODE is kept.
-    let n = reply.len();
-    if u16::from_be_bytes([reply[10], reply[11]]) == 0 || n < 11 + 12 {
-        return 0;
-    }
-    let opt = &reply[n - 11..];
-    if opt[0] == 0 && opt[1..3] == [0, 41] && opt[9..11] == [0, 0] {
-        u16::from(opt[5]) << 4
-    } else {
-        0
-    }
-}
-
+/// The reply's length and RCODE, or None for no reply.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn reply(
@@ -117,7 +93,7 @@ fn reply(
     client: Option<std::net::IpAddr>,
     now: u32,
     out: &mut [u8],
-) -> Option<usize> {
+) -> Option<(usize, Rcode)> {
     match decode(packet) {
         Ok(q) => {
             let mut extras = Extras::default();
@@ -161,7 +137,7 @@ fn reply(
                             t.slipped();
                         }
                         extras.ede = Some((encode::ede::OTHER, "rate limited; retry over TCP"));
-                        return Some(encode::encode_truncated(&q, &extras, out));
+                        return Some((encode::encode_truncated(&q, &extras, out), Rcode::NOERROR));
                     }
                 }
             }
@@ -169,7 +145,7 @@ fn reply(
                 && let Some(identity) = shield.identity()
                 && is_identity_query(&q)
             {
-                return Some(encode::encode_identity(&q, identity, &extras, out));
+                return Some((encode::encode_identity(&q, identity, &extras, out), Rcode::NOERROR));
             }
             // RFC 7871 §7.2.1: the Client Subnet, when given (a /0 says "do not use my
             // address": then the source address), is where the client is.
@@ -179,9 +155,9 @@ fn reply(
                 ctx = ctx.with_source_prefix(e.source);
             }
             let r = answer(snap, &q, &mut ctx);
-            Some(encode_with(&q, &r, response_limit(q.edns, transport), &extras, out))
+            Some((encode_with(&q, &r, response_limit(q.edns, transport), &extras, out), r.rcode))
         }
-        Err(Rejection::Reply(e)) => Some(encode_error(&e, out)),
+        Err(Rejection::Reply(e)) => Some((encode_error(&e, out), e.rcode)),
         Err(Rejection::Drop) => {
             if let Some(t) = tally {
                 t.dropped(false);
