@@ -118,6 +118,58 @@ impl Collector for HealthCollector {
 }
 
 /// The DNS server's counters, summed over its workers at each scrape.
+/// Queries by zone and answers by policy-group member, read from the served snapshot.
+#[derive(Debug)]
+struct ZoneCollector {
+    handle: turnout_dns::SnapshotHandle,
+    labelled: usize,
+}
+
+impl Collector for ZoneCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snap = self.handle.load();
+        let mut zones = snap.zone_counts();
+        zones.sort_by(|a, b| a.zone.cmp(&b.zone));
+        let labelled: std::collections::HashSet<_> =
+            zones.iter().take(self.labelled).map(|z| z.zone.clone()).collect();
+        let mut family = encoder.encode_descriptor(
+            "dns_zone_queries",
+            "DNS queries by the zone their name is in (zones past dns.metrics_zones by name: other)",
+            None,
+            MetricType::Counter,
+        )?;
+        let mut other = 0;
+        for z in &zones {
+            if labelled.contains(&z.zone) {
+                let zone = z.zone.to_string();
+                ConstCounter::new(z.queries).encode(family.encode_family(&[("zone", &*zone)])?)?;
+            } else {
+                other += z.queries;
+            }
+        }
+        if zones.len() > self.labelled {
+            ConstCounter::new(other).encode(family.encode_family(&[("zone", "other")])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "dns_policy_answers",
+            "Times each record set of a policy group was chosen to answer (zones with a label)",
+            None,
+            MetricType::Counter,
+        )?;
+        let mut members = snap.member_counts(|z| labelled.contains(z));
+        members.sort_by(|a, b| {
+            (&a.zone, &a.name, a.rtype, &a.set_id).cmp(&(&b.zone, &b.name, b.rtype, &b.set_id))
+        });
+        for m in members {
+            let (zone, name, rtype) = (m.zone.to_string(), m.name.to_string(), m.rtype.to_string());
+            let labels =
+                [("zone", &*zone), ("name", &*name), ("type", &*rtype), ("set_id", &*m.set_id)];
+            ConstCounter::new(m.answers).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct DnsCollector(Arc<DnsStats>);
 
@@ -333,6 +385,10 @@ fn process_figures() -> Option<ProcessFigures> {
 pub struct Telemetry {
     /// The DNS server's counters.
     pub dns: Option<Arc<DnsStats>>,
+    /// What the DNS server serves, for the per-zone and per-member counters it holds.
+    pub snapshot: Option<turnout_dns::SnapshotHandle>,
+    /// How many zones (the first by name) get their own `zone` label; the others: `other`.
+    pub zones_labelled: usize,
     /// The binary's version, for `turnout_build_info`.
     pub version: &'static str,
     /// The commit it was built from.
@@ -348,6 +404,12 @@ impl Metrics {
         registry.register_collector(Box::new(HealthCollector(control)));
         if let Some(stats) = &telemetry.dns {
             registry.register_collector(Box::new(DnsCollector(Arc::clone(stats))));
+        }
+        if let Some(handle) = &telemetry.snapshot {
+            registry.register_collector(Box::new(ZoneCollector {
+                handle: handle.clone(),
+                labelled: telemetry.zones_labelled,
+            }));
         }
         registry.register_collector(Box::new(BuildCollector {
             version: telemetry.version,

@@ -449,11 +449,12 @@ impl Builder {
             Ok(snapshot) => {
                 let count = snapshot.zones().len();
                 let retired = self.handle.publish(snapshot);
+                let handle = self.handle.clone();
                 // Handing memory back to the OS walks the whole heap: worth it only when a
                 // large part went away, not for every small change.
                 let on_retired = self.on_retired.filter(|_| freed >= TRIM_AFTER_FREEING);
                 tokio::task::spawn_blocking(move || {
-                    retired.release();
+                    retired.carry_into(&handle);
                     if let Some(f) = on_retired {
                         f();
                     }

@@ -226,6 +226,9 @@ fn answer_inner<'s>(
             // Else a CNAME led out of our zones: the chain so far is the answer.
             return resp;
         };
+        if visited.is_empty() {
+            trace.zone(snap.part(snap.home_of(zone)));
+        }
         let part = snap.part(zone);
         if let Some(cut) = part.node(ce).cut {
             // Below a delegation, except a DS query at the delegation point itself, which the

@@ -158,7 +158,7 @@ impl Trace for Recorder {
         }
     }
 
-    fn decided(&mut self, rule: Rule, members: &[u32]) {
+    fn decided(&mut self, _part: &ZonePart, rule: Rule, members: &[u32]) {
         let Some(&(at, first)) = self.stack.last() else { return };
         let d = &mut self.decisions[at];
         d.rule = rule.describe().to_owned();

@@ -154,7 +154,11 @@ fn reply(
             if let Some(e) = subnet {
                 ctx = ctx.with_source_prefix(e.source);
             }
-            let r = answer(snap, &q, &mut ctx);
+            let r = if tally.is_some() {
+                answer_traced(snap, &q, &mut ctx, &mut stats::Counting)
+            } else {
+                answer(snap, &q, &mut ctx)
+            };
             Some((encode_with(&q, &r, response_limit(q.edns, transport), &extras, out), r.rcode))
         }
         Err(Rejection::Reply(e)) => Some((encode_error(&e, out), e.rcode)),
@@ -210,6 +214,17 @@ impl SnapshotHandle {
 pub struct Retired(Arc<Snapshot>);
 
 impl Retired {
+    /// [`Retired::release`], then adds its counters ([`Snapshot::carry_counts`]) to the
+    /// snapshot `handle` serves by then, so that counts go on across changes.
+    pub fn carry_into(self, handle: &SnapshotHandle) {
+        let retired = Arc::clone(&self.0);
+        drop(self);
+        while Arc::strong_count(&retired) > 1 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        handle.current.load_full().carry_counts(&retired);
+    }
+
     /// Blocks until no worker reads the snapshot any more (each holds it for at most one batch
     /// of queries), then frees it.
     pub fn release(self) {

@@ -161,8 +161,11 @@ pub trait Trace {
     fn enter(&mut self, _part: &ZonePart, _group: u32) {}
     /// A member of the group entered last (in the same part) was evaluated.
     fn health(&mut self, _part: &ZonePart, _member: u32, _healthy: bool) {}
-    /// The group's answer was decided by `rule`, with these members.
-    fn decided(&mut self, _rule: Rule, _members: &[u32]) {}
+    /// The group's answer (of the group entered last, in `part`) was decided by `rule`, with
+    /// these members.
+    fn decided(&mut self, _part: &ZonePart, _rule: Rule, _members: &[u32]) {}
+    /// The query's name is in the zone whose home part is `home` (reported once per query).
+    fn zone(&mut self, _home: &ZonePart) {}
     /// Selection leaves the group.
     fn leave(&mut self) {}
 }
@@ -267,7 +270,7 @@ impl ZonePart {
             }
         };
         let absolute: SmallVec<[u32; MULTIVALUE_MAX]> = chosen.iter().map(|i| first + i).collect();
-        trace.decided(rule, &absolute);
+        trace.decided(self, rule, &absolute);
         for i in chosen {
             let m = &members[i as usize];
             let set = self.rrset_by_index(m.rrset);

@@ -151,3 +151,56 @@ fn multivalue_answers_up_to_eight_healthy_records() {
     }
     assert_eq!(select_a(&snap, "m.p.test.", 3).len(), MULTIVALUE_MAX, "none healthy: 8 of all");
 }
+
+#[test]
+fn counted_answers_follow_the_choices_and_carry_over_a_change() {
+    let records = [
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"p","values":["192.0.2.1"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","health_check":"s","values":["192.0.2.2"]}"#,
+    ];
+    let (snap, slots) = snapshot(&records);
+    let stats = crate::stats::DnsStats::new(1);
+    let shield = crate::Shield::OFF;
+    let ask = |snap: &Snapshot, name: &str, n: usize| {
+        let q = turnout_testkit::QueryBuilder::new(name, "A").build();
+        let mut out = [0u8; 512];
+        for _ in 0..n {
+            let tally = Some(stats.udp_shard(0));
+            crate::respond_with(snap, &shield, tally, &q, crate::Transport::Udp, None, 0, &mut out);
+        }
+    };
+    let members = |snap: &Snapshot| -> Vec<(String, u64)> {
+        let mut v: Vec<_> = snap
+            .member_counts(|_| true)
+            .into_iter()
+            .map(|m| (format!("{} {} {}", m.name, m.rtype, m.set_id), m.answers))
+            .collect();
+        v.sort();
+        v
+    };
+    ask(&snap, "www.p.test", 3);
+    slots["p"].set(Status::Unhealthy);
+    ask(&snap, "www.p.test", 2);
+    ask(&snap, "nothing.p.test", 1);
+    ask(&snap, "www.elsewhere.test", 1);
+    assert_eq!(members(&snap), [("www.p.test. A p".into(), 3), ("www.p.test. A s".into(), 2)]);
+    let zones = snap.zone_counts();
+    assert_eq!(
+        (zones.len(), zones[0].zone.to_string().as_str(), zones[0].queries),
+        (1, "p.test.", 6)
+    );
+
+    // A change recompiles the zone: the new part starts at zero, and the retired one's counts
+    // join it; a member that went away takes its count with it.
+    let mut changed = records.to_vec();
+    changed[1] = r#"{"name":"www","type":"A","ttl":60,"set_id":"t","failover":"secondary","values":["192.0.2.3"]}"#;
+    let (next, _) = snapshot(&changed);
+    ask(&next, "www.p.test", 1);
+    next.carry_counts(&snap);
+    assert_eq!(members(&next), [("www.p.test. A p".into(), 4), ("www.p.test. A t".into(), 0)]);
+    assert_eq!(next.zone_counts()[0].queries, 7);
+    // A part both snapshots share is not counted twice.
+    let shared = next.update(std::iter::empty()).unwrap();
+    shared.carry_counts(&next);
+    assert_eq!(shared.zone_counts()[0].queries, 7);
+}

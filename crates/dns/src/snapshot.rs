@@ -124,6 +124,8 @@ pub(crate) struct WireGroup {
     pub(crate) kind: PolicyKind,
     /// The node that owns it.
     pub(crate) owner: NodeId,
+    /// The type of its RRset.
+    pub(crate) rtype: RType,
     /// In `members` (and `member_info`): in set-id order, a failover group's primary first.
     pub(crate) members: Run,
     /// IP-based: its table in `cidr_tables`; [`NONE`] otherwise.
@@ -236,6 +238,10 @@ pub struct ZonePart {
     chunk: bool,
     /// How many records it holds.
     count: usize,
+    /// Queries for the zone (counted in its home part), for metrics.
+    pub(crate) zone_hits: crate::stats::Hits,
+    /// Answers by member (as `members`), for metrics.
+    pub(crate) member_hits: crate::stats::Hits,
 }
 
 #[inline]
@@ -764,6 +770,91 @@ impl Snapshot {
                 .sum::<usize>()
     }
 
+    /// Queries counted for each served zone (see [`crate::stats`]), in no particular order.
+    pub fn zone_counts(&self) -> Vec<crate::stats::ZoneCount> {
+        self.parts
+            .iter()
+            .zip(&self.home)
+            .enumerate()
+            .filter(|&(i, (_, h))| *h == i as u32)
+            .map(|(_, (p, _))| crate::stats::ZoneCount {
+                zone: p.apex_name(),
+                queries: p.zone_hits.get(0),
+            })
+            .collect()
+    }
+
+    /// Answers counted for each policy-group member of the zones `wanted` says yes to.
+    pub fn member_counts(
+        &self,
+        mut wanted: impl FnMut(&Name) -> bool,
+    ) -> Vec<crate::stats::MemberCount> {
+        let mut out = Vec::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            if self.home[i] == FREE || part.groups.is_empty() {
+                continue;
+            }
+            let zone = self.parts[self.home[i] as usize].apex_name();
+            if !wanted(&zone) {
+                continue;
+            }
+            part.each_member(|name, rtype, set_id, answers| {
+                out.push(crate::stats::MemberCount {
+                    zone: zone.clone(),
+                    name: Name::from_wire(name).unwrap_or_else(|_| Name::root()),
+                    rtype,
+                    set_id: set_id.to_owned(),
+                    answers,
+                });
+            });
+        }
+        out
+    }
+
+    /// Adds the counts of the parts of `retired` (a snapshot this one replaced, that nothing
+    /// reads any more) that this one does not share to their successors here: the same zone,
+    /// and the member with the same owner, type and set identifier. Counters then run on
+    /// across changes instead of starting over.
+    pub fn carry_counts(&self, retired: &Snapshot) {
+        let shared: FxHashSet<*const ZonePart> = retired.parts.iter().map(Arc::as_ptr).collect();
+        let served: FxHashSet<*const ZonePart> = self.parts.iter().map(Arc::as_ptr).collect();
+        let new_parts = || {
+            self.parts
+                .iter()
+                .zip(&self.home)
+                .filter(|(p, h)| **h != FREE && !shared.contains(&Arc::as_ptr(p)))
+        };
+        let mut members: FxHashMap<(&[u8], RType, &str), (&ZonePart, usize)> = FxHashMap::default();
+        for (part, _) in new_parts() {
+            for g in &part.groups {
+                for i in g.members.start as usize..(g.members.start + g.members.len) as usize {
+                    let key = (part.name(g.owner), g.rtype, &*part.member_info[i].set_id);
+                    members.insert(key, (part, i));
+                }
+            }
+        }
+        for (i, old) in retired.parts.iter().enumerate() {
+            let home = retired.home[i];
+            if home == FREE || served.contains(&Arc::as_ptr(old)) {
+                continue;
+            }
+            if home == i as u32
+                && let Some(new) = self.zone_number(old.apex_wire())
+                && !shared.contains(&Arc::as_ptr(&self.parts[new as usize]))
+            {
+                self.parts[new as usize].zone_hits.add(0, old.zone_hits.get(0));
+            }
+            for g in &old.groups {
+                for m in g.members.start as usize..(g.members.start + g.members.len) as usize {
+                    let key = (old.name(g.owner), g.rtype, &*old.member_info[m].set_id);
+                    if let Some((part, at)) = members.get(&key) {
+                        part.member_hits.add(*at, old.member_hits.get(m));
+                    }
+                }
+            }
+        }
+    }
+
     /// A part by number (one that the index or a part refers to: it is served).
     #[inline]
     pub(crate) fn part(&self, zone: u32) -> &ZonePart {
@@ -925,6 +1016,17 @@ impl ZonePart {
     /// The zone's apex, SOA serial and record count.
     pub fn summary(&self) -> Option<&(Name, u32, usize)> {
         self.summary.as_ref()
+    }
+
+    /// Each policy-group member's owner name (lowercase wire format), type, set identifier and
+    /// answer count.
+    fn each_member(&self, mut f: impl FnMut(&[u8], RType, &str, u64)) {
+        for g in &self.groups {
+            for i in g.members.start as usize..(g.members.start + g.members.len) as usize {
+                let set_id = &self.member_info[i].set_id;
+                f(self.name(g.owner), g.rtype, set_id, self.member_hits.get(i));
+            }
+        }
     }
 
     /// Bytes held by the part's arenas and index.
@@ -1170,7 +1272,13 @@ fn build(z: &Zone, chunk: bool) -> Result<ZonePart, SnapshotError> {
         if let Some(group) = group {
             w.group = u32::try_from(snap.groups.len()).map_err(|_| SnapshotError::TooLarge)?;
             let kind = group.members[0].policy.kind();
-            snap.groups.push(WireGroup { kind, owner: id, members: Run::default(), table: NONE });
+            snap.groups.push(WireGroup {
+                kind,
+                owner: id,
+                rtype: rt,
+                members: Run::default(),
+                table: NONE,
+            });
             pending.push((w.group, name, id, rt, group));
         }
         snap.rrsets.push(w);
@@ -1293,6 +1401,8 @@ fn build(z: &Zone, chunk: bool) -> Result<ZonePart, SnapshotError> {
         snap.negative_soa = (snap.rrsets.len() - 1) as u32;
         snap.summary = Some((z.apex().clone(), soa.serial, snap.count));
     }
+    snap.zone_hits = crate::stats::Hits::new(1);
+    snap.member_hits = crate::stats::Hits::new(snap.members.len());
     snap.names.shrink_to_fit();
     snap.wire.shrink_to_fit();
     snap.spans.shrink_to_fit();

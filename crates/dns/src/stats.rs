@@ -263,6 +263,86 @@ impl DnsStats {
     }
 }
 
+/// Counters kept in a compiled zone part, beside what they count: queries for the zone (in its
+/// home part) and answers by policy-group member. Every worker adds to them atomically; when a
+/// change replaces a part, [`crate::Snapshot::carry_counts`] moves the retired part's counts
+/// into its successor, so a series never goes back.
+#[derive(Default)]
+pub struct Hits(Box<[AtomicU64]>);
+
+impl Hits {
+    /// `n` counters at zero.
+    pub(crate) fn new(n: usize) -> Hits {
+        Hits((0..n).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, i: usize, n: u64) {
+        if let Some(c) = self.0.get(i) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counter `i` (0 when there is none).
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        self.0.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl Clone for Hits {
+    fn clone(&self) -> Hits {
+        Hits(self.0.iter().map(|c| AtomicU64::new(c.load(Ordering::Relaxed))).collect())
+    }
+}
+
+impl std::fmt::Debug for Hits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hits({})", self.0.len())
+    }
+}
+
+/// The [`Trace`](crate::policy::Trace) of a counted query: adds one to the zone that answers it
+/// and to each policy-group member chosen.
+pub(crate) struct Counting;
+
+impl crate::policy::Trace for Counting {
+    #[inline]
+    fn zone(&mut self, home: &crate::ZonePart) {
+        home.zone_hits.add(0, 1);
+    }
+
+    #[inline]
+    fn decided(&mut self, part: &crate::ZonePart, _rule: crate::policy::Rule, members: &[u32]) {
+        for m in members {
+            part.member_hits.add(*m as usize, 1);
+        }
+    }
+}
+
+/// How often a zone was asked, as [`crate::Snapshot::zone_counts`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneCount {
+    /// The zone's apex.
+    pub zone: turnout_model::Name,
+    /// Queries whose name is in the zone (the first zone, for a CNAME chain).
+    pub queries: u64,
+}
+
+/// How often a policy-group member was chosen, as [`crate::Snapshot::member_counts`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCount {
+    /// The zone's apex.
+    pub zone: turnout_model::Name,
+    /// The group's owner name.
+    pub name: turnout_model::Name,
+    /// The group's type.
+    pub rtype: turnout_model::RType,
+    /// The member's set identifier.
+    pub set_id: String,
+    /// Answers (and additional-section addresses) it gave.
+    pub answers: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,6 +194,17 @@ impl Turnout {
         format!("{}://{addr}", self.api_scheme)
     }
 
+    /// `GET /metrics` (Prometheus text format), through curl.
+    pub fn scrape(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "-k"])
+            .arg(format!("{}/metrics", self.api_url()))
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "scrape: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
     /// Runs a CLI command against this server (its API and its data directory's admin token).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -340,4 +351,10 @@ pub fn dns_tool(name: &str, server: SocketAddr, rest: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the sample `key` (a series name and its labels as written, `name{a="b"}`) in a
+/// Prometheus text scrape.
+pub fn sample(scrape: &str, key: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -94,6 +94,8 @@ struct DnsSection {
     rate_limit: Option<RateLimitSection>,
     /// Count queries for /metrics (on by default).
     query_counters: Option<bool>,
+    /// How many zones get their own `zone` label in /metrics (the others: `other`).
+    metrics_zones: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +195,8 @@ pub struct Settings {
     pub cookie_rotation: Duration,
     /// Whether the DNS server counts queries for /metrics.
     pub query_counters: bool,
+    /// How many zones get their own label in /metrics.
+    pub metrics_zones: usize,
     /// The HTTP API listener.
     pub api: SocketAddr,
     /// The routing-control API listener.
@@ -317,6 +321,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         shield: ShieldConfig { cookies: true, ..ShieldConfig::default() },
         cookie_rotation: Duration::from_secs(24 * 3600),
         query_counters: true,
+        metrics_zones: 100,
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         api_tls: None,
@@ -357,6 +362,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         }
         s.shield.identity = f.dns.identity;
         s.query_counters = f.dns.query_counters.unwrap_or(true);
+        if let Some(n) = f.dns.metrics_zones {
+            s.metrics_zones = n;
+        }
         s.shield.cookies = f.dns.cookies.unwrap_or(true);
         if let Some(t) = f.dns.cookie_rotation {
             s.cookie_rotation = parse_duration("dns.cookie_rotation", &t)?;

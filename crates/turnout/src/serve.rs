@@ -328,6 +328,8 @@ async fn serve(
         .counting(settings.query_counters);
     let telemetry = turnout_api::metrics::Telemetry {
         dns: Some(dns.stats()),
+        snapshot: settings.query_counters.then(|| handle.clone()),
+        zones_labelled: settings.metrics_zones,
         version: env!("CARGO_PKG_VERSION"),
         commit: env!("TURNOUT_COMMIT"),
     };

@@ -9,6 +9,7 @@ mod controls;
 mod etcd_security;
 mod failover;
 mod install;
+mod metrics;
 mod policies;
 mod shutdown;
 mod slow_clients;

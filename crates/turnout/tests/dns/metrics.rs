@@ -86,6 +86,9 @@ fn every_counter_shows_the_mix_of_queries_sent_and_promtool_accepts_the_scrape()
         (r#"turnout_dns_response_size_bytes_count{transport="tcp"}"#, 2.0),
         (r#"turnout_dns_tcp_connections_accepted_total{transport="tcp"}"#, 1.0),
         (r#"turnout_dns_tcp_connections_refused_total{transport="tcp"}"#, 0.0),
+        // Every query that reached a zone: not the REFUSED one, nor the FORMERR.
+        (r#"turnout_dns_zone_queries_total{zone="example.test."}"#, 9.0),
+        (r#"turnout_dns_zone_queries_total{zone="child.example.test."}"#, 0.0),
     ];
     for (key, value) in expect {
         assert_eq!(got.get(key).copied(), Some(value), "{key}\n{body}");
