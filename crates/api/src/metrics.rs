@@ -94,6 +94,26 @@ impl Collector for HealthCollector {
                 ConstCounter::new(*n).encode(probes.encode_family(&labels)?)?;
             }
         }
+        let (counts, sum) = self.0.serve_latency();
+        let (count, buckets) = cumulative(&turnout_control::SERVE_LATENCY_BUCKETS, &counts);
+        encoder
+            .encode_descriptor(
+                "change_served_seconds",
+                "Time from a store change reaching this node to the DNS server serving it",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<[(&str, &str); 0]>(sum, count, &buckets, None)?;
+        let mut flips = encoder.encode_descriptor(
+            "health_check_transitions",
+            "Status changes of the check since it started on this node (a flapping check changes often)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, s) in &states {
+            ConstCounter::new(s.transitions_total)
+                .encode(flips.encode_family(&[("check", name.as_str())])?)?;
+        }
         for (metric, help, pick) in [
             ("health_check_connect_seconds", "Connect time of the last probe", 0),
             ("health_check_tls_seconds", "TLS handshake time of the last probe", 1),
@@ -115,6 +135,18 @@ impl Collector for HealthCollector {
         }
         Ok(())
     }
+}
+
+/// A histogram's buckets as Prometheus wants them, from per-bucket counts (`counts` has one
+/// more than `bounds`: +Inf): the total count and each upper bound with the count at or below it.
+fn cumulative(bounds: &[f64], counts: &[u64]) -> (u64, Vec<(f64, u64)>) {
+    let mut total = 0;
+    let mut buckets = Vec::with_capacity(counts.len());
+    for (bound, n) in bounds.iter().copied().chain([f64::INFINITY]).zip(counts) {
+        total += n;
+        buckets.push((bound, total));
+    }
+    (total, buckets)
 }
 
 /// The DNS server's counters, summed over its workers at each scrape.
@@ -160,11 +192,33 @@ impl Collector for ZoneCollector {
         members.sort_by(|a, b| {
             (&a.zone, &a.name, a.rtype, &a.set_id).cmp(&(&b.zone, &b.name, b.rtype, &b.set_id))
         });
+        // Members by group, healthy and not: (zone, name, type) -> (healthy, unhealthy).
+        let mut groups: std::collections::BTreeMap<(String, String, String), (i64, i64)> =
+            std::collections::BTreeMap::new();
         for m in members {
             let (zone, name, rtype) = (m.zone.to_string(), m.name.to_string(), m.rtype.to_string());
             let labels =
                 [("zone", &*zone), ("name", &*name), ("type", &*rtype), ("set_id", &*m.set_id)];
             ConstCounter::new(m.answers).encode(family.encode_family(&labels)?)?;
+            let g = groups.entry((zone, name, rtype)).or_default();
+            if m.healthy {
+                g.0 += 1;
+            } else {
+                g.1 += 1;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "policy_group_members",
+            "Record sets of each policy group by health as answers see it (none healthy: the last resort answers)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((zone, name, rtype), (healthy, unhealthy)) in &groups {
+            for (state, n) in [("healthy", *healthy), ("unhealthy", *unhealthy)] {
+                let labels =
+                    [("zone", &**zone), ("name", &**name), ("type", &**rtype), ("state", state)];
+                ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }
@@ -254,18 +308,12 @@ impl Collector for DnsCollector {
             None,
             MetricType::Histogram,
         )?;
+        let bounds: Vec<f64> = SIZE_BUCKETS.iter().map(|b| *b as f64).collect();
         for (t, totals) in TRANSPORTS.iter().zip(&totals) {
-            let mut cumulative = 0;
-            let mut buckets = Vec::with_capacity(SIZE_BUCKETS.len() + 1);
-            for (bound, n) in
-                SIZE_BUCKETS.iter().map(|b| *b as f64).chain([f64::INFINITY]).zip(&totals.sizes)
-            {
-                cumulative += n;
-                buckets.push((bound, cumulative));
-            }
+            let (count, buckets) = cumulative(&bounds, &totals.sizes);
             family.encode_family(&[("transport", *t)])?.encode_histogram::<[(&str, &str); 0]>(
                 totals.size_sum as f64,
-                cumulative,
+                count,
                 &buckets,
                 None,
             )?;

@@ -35,7 +35,7 @@ pub mod types;
 mod write;
 mod zones;
 
-pub use node::{Control, ControlOptions};
+pub use node::{Control, ControlOptions, SERVE_LATENCY_BUCKETS};
 pub use sync::{StaticZones, SyncError, SyncOptions, run_sync};
 pub use zones::{
     MAX_RRSET_PAGE, MAX_ZONE_PAGE, Submitted, default_name_servers, default_records,

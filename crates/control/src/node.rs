@@ -59,6 +59,20 @@ pub struct Control {
     isolated: std::sync::atomic::AtomicBool,
     /// Where placed checks run, and the placement revision it was computed for.
     pub(crate) placements: std::sync::Mutex<Option<(Revision, Arc<crate::types::Placement>)>>,
+    /// How long changes took from reaching this node to being served.
+    serve_latency: ServeLatency,
+}
+
+/// Upper bounds, in seconds, of [`Control::serve_latency`]'s buckets.
+pub const SERVE_LATENCY_BUCKETS: [f64; 12] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// A histogram of change-to-served times: one writer (the sync task), read at scrapes.
+#[derive(Debug, Default)]
+struct ServeLatency {
+    /// Per bucket (then +Inf), not cumulative.
+    buckets: [std::sync::atomic::AtomicU64; SERVE_LATENCY_BUCKETS.len() + 1],
+    sum_micros: std::sync::atomic::AtomicU64,
 }
 
 impl Control {
@@ -104,6 +118,7 @@ impl Control {
             store_reachable: std::sync::atomic::AtomicBool::new(false),
             isolated: std::sync::atomic::AtomicBool::new(false),
             placements: std::sync::Mutex::new(None),
+            serve_latency: ServeLatency::default(),
         })
     }
 
@@ -141,8 +156,28 @@ impl Control {
         self.state_revision.send_replace(revision);
     }
 
-    pub(crate) fn served_now(&self, revision: Revision) {
+    /// `revision` is served now, `after` it reached this node (when a change brought it).
+    pub(crate) fn served_now(&self, revision: Revision, after: Option<Duration>) {
+        use std::sync::atomic::Ordering::Relaxed;
         self.served.send_replace(Some(revision));
+        if let Some(d) = after {
+            let s = d.as_secs_f64();
+            let i = SERVE_LATENCY_BUCKETS.iter().position(|b| s <= *b);
+            let l = &self.serve_latency;
+            l.buckets[i.unwrap_or(SERVE_LATENCY_BUCKETS.len())].fetch_add(1, Relaxed);
+            let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            l.sum_micros.fetch_add(micros, Relaxed);
+        }
+    }
+
+    /// Changes served so far by how long they took from reaching this node to being served:
+    /// the count in each bucket of [`SERVE_LATENCY_BUCKETS`] (then +Inf, not cumulative), and
+    /// the sum in seconds.
+    pub fn serve_latency(&self) -> (Vec<u64>, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = &self.serve_latency;
+        let counts = l.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        (counts, l.sum_micros.load(Relaxed) as f64 / 1e6)
     }
 
     /// The store revision the DNS data plane serves, once the first snapshot is published.

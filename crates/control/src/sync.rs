@@ -68,6 +68,8 @@ struct Dirty {
     /// Everything must be recompiled (first load, re-read after a store failure).
     all: bool,
     revision: Option<Revision>,
+    /// When the first of these changes reached this node.
+    since: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +91,7 @@ impl Shared {
             }
             d.all |= all;
             d.revision = Some(d.revision.map_or(revision, |r| r.max(revision)));
+            d.since.get_or_insert_with(Instant::now);
         }
         self.wake.notify_one();
         self.copy_wake.notify_one();
@@ -380,7 +383,7 @@ impl Builder {
             if self.control.served_revision().is_none() {
                 info!("serving store revision {revision}");
             }
-            self.control.served_now(revision);
+            self.control.served_now(revision, dirty.since.map(|t| t.elapsed()));
         }
     }
 

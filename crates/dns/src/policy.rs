@@ -399,7 +399,7 @@ impl ZonePart {
     }
 
     /// Whether a member may answer (docs/routing-policies.md, step 2 of the algorithm).
-    fn healthy(&self, m: &WireMember, depth: usize) -> bool {
+    pub(crate) fn healthy(&self, m: &WireMember, depth: usize) -> bool {
         if m.slot != NONE && !self.slots[m.slot as usize].healthy() {
             return false;
         }

@@ -798,13 +798,14 @@ impl Snapshot {
             if !wanted(&zone) {
                 continue;
             }
-            part.each_member(|name, rtype, set_id, answers| {
+            part.each_member(|name, rtype, set_id, answers, healthy| {
                 out.push(crate::stats::MemberCount {
                     zone: zone.clone(),
                     name: Name::from_wire(name).unwrap_or_else(|_| Name::root()),
                     rtype,
                     set_id: set_id.to_owned(),
                     answers,
+                    healthy,
                 });
             });
         }
@@ -1018,13 +1019,14 @@ impl ZonePart {
         self.summary.as_ref()
     }
 
-    /// Each policy-group member's owner name (lowercase wire format), type, set identifier and
-    /// answer count.
-    fn each_member(&self, mut f: impl FnMut(&[u8], RType, &str, u64)) {
+    /// Each policy-group member's owner name (lowercase wire format), type, set identifier,
+    /// answer count, and whether answers see it healthy.
+    fn each_member(&self, mut f: impl FnMut(&[u8], RType, &str, u64, bool)) {
         for g in &self.groups {
             for i in g.members.start as usize..(g.members.start + g.members.len) as usize {
                 let set_id = &self.member_info[i].set_id;
-                f(self.name(g.owner), g.rtype, set_id, self.member_hits.get(i));
+                let healthy = self.healthy(&self.members[i], 0);
+                f(self.name(g.owner), g.rtype, set_id, self.member_hits.get(i), healthy);
             }
         }
     }

@@ -341,6 +341,8 @@ pub struct MemberCount {
     pub set_id: String,
     /// Answers (and additional-section addresses) it gave.
     pub answers: u64,
+    /// Whether answers see it healthy now (its check, and its alias target's health).
+    pub healthy: bool,
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub struct CheckState {
     pub last_failure: Option<Observation>,
     /// The newest transitions first.
     pub transitions: Vec<Transition>,
+    /// Status changes since the check started here (`transitions` keeps the last few).
+    pub transitions_total: u64,
     /// Probes since the check started, by result (`success` or a failure class).
     pub probes: std::collections::BTreeMap<String, u64>,
     /// In a cluster, what each checker (node) observes, this one included; the status is
@@ -151,6 +153,7 @@ struct Record {
     results: VecDeque<Observation>,
     last_failure: Option<Observation>,
     transitions: VecDeque<Transition>,
+    transitions_total: u64,
 }
 
 struct Running {
@@ -406,6 +409,7 @@ impl HealthEngine {
             results: record.results.iter().rev().cloned().collect(),
             last_failure: record.last_failure.clone(),
             transitions: record.transitions.iter().rev().cloned().collect(),
+            transitions_total: record.transitions_total,
             probes: record.probes.clone(),
             checkers,
             placed_on,
@@ -564,6 +568,7 @@ impl HealthEngine {
             to: to.to_string(),
             reason: reason.to_owned(),
         });
+        r.transitions_total += 1;
         while r.transitions.len() > KEEP_TRANSITIONS {
             r.transitions.pop_front();
         }

@@ -49,6 +49,10 @@ fn a_weighted_groups_member_counters_follow_the_weights_across_changes() {
     // 3:1 of 400: 300 expected, a standard deviation of 8.7; 60 away is 7 of them.
     assert!((240.0..=360.0).contains(&heavy), "heavy {heavy}, light {light}");
     assert_eq!(sample(&body, r#"turnout_dns_zone_queries_total{zone="w.test."}"#), Some(400.0));
+    let healthy = r#"turnout_policy_group_members{zone="w.test.",name="www.w.test.",type="A",state="healthy"}"#;
+    assert_eq!(sample(&body, healthy), Some(2.0), "{body}");
+    // The change was served, and how long that took counted.
+    assert!(sample(&body, "turnout_change_served_seconds_count").is_some_and(|n| n >= 1.0));
 
     // A change to the zone: the counts carry over to the recompiled part.
     apply(&t, dir.path(), "      - { name: new, type: A, ttl: 30, values: [192.0.2.9] }\n");

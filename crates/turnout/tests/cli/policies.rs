@@ -72,6 +72,27 @@ zones:
     for _ in 0..20 {
         assert_eq!(dig_sorted(&t, "w.pol.test"), ["192.0.2.12"]);
     }
+    // /metrics: the group's members by health, the answers each gave, the checks' flips.
+    let body = t.scrape();
+    let group = |state: &str| {
+        let key = format!(
+            r#"turnout_policy_group_members{{zone="pol.test.",name="w.pol.test.",type="A",state="{state}"}}"#
+        );
+        turnout_testkit::process::sample(&body, &key)
+    };
+    assert_eq!((group("healthy"), group("unhealthy")), (Some(1.0), Some(1.0)), "{body}");
+    let answers = |set: &str| {
+        let key = format!(
+            r#"turnout_dns_policy_answers_total{{zone="pol.test.",name="w.pol.test.",type="A",set_id="{set}"}}"#
+        );
+        turnout_testkit::process::sample(&body, &key).unwrap_or(-1.0)
+    };
+    assert_eq!((answers("a"), answers("b")), (0.0, 20.0), "{body}");
+    let flips = turnout_testkit::process::sample(
+        &body,
+        r#"turnout_health_check_transitions_total{check="down"}"#,
+    );
+    assert!(flips.is_some_and(|n| n >= 1.0), "{body}");
     let why = ok(&t, &["explain", "mv.pol.test", "A"]);
     assert!(why.starts_with("mv.pol.test. A for a client of unknown location: NOERROR"), "{why}");
     assert!(why.contains("mv.pol.test. A (multivalue): every healthy record, up to 8"), "{why}");
