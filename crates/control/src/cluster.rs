@@ -405,7 +405,8 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         if isolated != control.isolated() {
             if isolated {
                 tracing::warn!(
-                    "registration not renewed for {NODE_TTL:?}: counting only this node's own health observations"
+                    "registration not renewed for {}s: counting only this node's own health observations",
+                    NODE_TTL.as_secs_f64()
                 );
             }
             control.set_isolated(isolated);
@@ -421,7 +422,10 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
     if let Some(lease) = reg.lease {
         let revoked = tokio::time::timeout(Duration::from_secs(2), control.store().revoke(lease));
         if !matches!(revoked.await, Ok(Ok(()))) {
-            tracing::warn!("could not revoke this node's registration; it expires in {NODE_TTL:?}");
+            tracing::warn!(
+                "could not revoke this node's registration; it expires in {}s",
+                NODE_TTL.as_secs_f64()
+            );
         }
     }
 }

@@ -84,7 +84,10 @@ pub async fn run_change_gc(
             match control.prune_changes(cutoff).await {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!("pruned {n} change record(s) older than {:?}", retention.changes)
+                    tracing::info!(
+                        "pruned {n} change record(s) older than {}",
+                        humantime::format_duration(retention.changes)
+                    )
                 }
                 Err(e) => tracing::warn!("pruning old change records failed: {e}"),
             }
@@ -93,7 +96,10 @@ pub async fn run_change_gc(
             match control.prune_audit(cutoff).await {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!("pruned {n} audit record(s) older than {:?}", retention.audit);
+                    tracing::info!(
+                        "pruned {n} audit record(s) older than {}",
+                        humantime::format_duration(retention.audit)
+                    );
                 }
                 Err(e) => tracing::warn!("pruning old audit records failed: {e}"),
             }

@@ -255,8 +255,12 @@ async fn follow_forever(
             }
         }
         warn!(
-            "store sync interrupted ({e}); still serving revision {:?}; retrying in {backoff:?}",
-            control.served_revision()
+            "store sync interrupted ({e}); {}; retrying in {}s",
+            match control.served_revision() {
+                Some(r) => format!("still serving revision {r}"),
+                None => "serving the zone files only until the store answers".to_owned(),
+            },
+            backoff.as_secs_f64()
         );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -463,9 +467,10 @@ impl Builder {
                     }
                 });
                 debug!(
-                    "revision {revision}: {recompiled} zone(s) recompiled in {compiled_in:?}, \
-                     {count} served, snapshot published after {:?}",
-                    started.elapsed()
+                    "revision {revision}: {recompiled} zone(s) recompiled in {:.3} ms, \
+                     {count} served, snapshot published after {:.3} ms",
+                    compiled_in.as_secs_f64() * 1e3,
+                    started.elapsed().as_secs_f64() * 1e3
                 );
                 failed == 0 && !static_failed
             }

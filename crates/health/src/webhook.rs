@@ -165,8 +165,9 @@ impl WebhookSender {
         }
         if left > 0 {
             warn!(
-                "webhook {}: {left} queued event(s) not delivered within {drain:?} of stopping",
-                self.url
+                "webhook {}: {left} queued event(s) not delivered within {} of stopping",
+                self.url,
+                humantime::format_duration(drain)
             );
         }
     }

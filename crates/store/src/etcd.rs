@@ -757,7 +757,10 @@ impl Watcher for EtcdWatcher {
                         match tokio::time::timeout(REQUEST_TIMEOUT, put).await {
                             Ok(Ok(_)) => {}
                             Ok(Err(e)) => debug!("progress key not written: {}", plain(&e)),
-                            Err(_) => debug!("progress key not written in {REQUEST_TIMEOUT:?}"),
+                            Err(_) => debug!(
+                                "progress key not written in {}s",
+                                REQUEST_TIMEOUT.as_secs_f64()
+                            ),
                         }
                     }
                     continue;

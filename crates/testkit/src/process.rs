@@ -226,7 +226,8 @@ impl Turnout {
         let log = self.log.lock().ok()?;
         log.iter().find_map(|l| {
             let rest = &l[l.find(prefix)? + prefix.len()..];
-            rest.split_whitespace().next()?.parse().ok()
+            // A text line goes on after a space; a JSON line's message ends with a quote.
+            rest.split(|c: char| c.is_whitespace() || c == '"').next()?.parse().ok()
         })
     }
 

@@ -341,6 +341,9 @@ pub struct ServeArgs {
     /// Daemon settings file (TOML; see docs/configuration.md)
     #[arg(long, value_name = "FILE", env = "TURNOUT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log lines as text or as JSON objects (docs/observability.md#logs) [default: text]
+    #[arg(long, value_name = "FORMAT", env = "TURNOUT_LOG_FORMAT")]
+    pub log_format: Option<crate::logging::Format>,
     /// UDP sockets (and threads) per DNS address [default: one per CPU]
     #[arg(long, value_name = "N", env = "TURNOUT_UDP_WORKERS")]
     pub udp_workers: Option<usize>,

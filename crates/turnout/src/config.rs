@@ -182,6 +182,7 @@ struct ControlSection {
 #[serde(deny_unknown_fields)]
 struct LogSection {
     level: Option<String>,
+    format: Option<String>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -235,6 +236,76 @@ pub struct Settings {
     pub latency_map: Option<PathBuf>,
     /// The log filter (`RUST_LOG` syntax), unless `RUST_LOG` is set.
     pub log_level: String,
+    /// Text or JSON log lines.
+    pub log_format: crate::logging::Format,
+}
+
+impl Settings {
+    /// Every setting that shapes what the node does, in one line, for the log at start.
+    pub fn describe(&self) -> String {
+        let on = |b: bool| if b { "on" } else { "off" };
+        let list =
+            |v: &[SocketAddr]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let tls = |t: &Option<TlsFiles>| match t {
+            Some(t) if t.client_ca.is_some() => "https with client certificates",
+            Some(_) => "https",
+            None => "http",
+        };
+        let store = match &self.store {
+            Some(url) => format!(
+                "etcd {url} (tls {}, user {})",
+                on(self.etcd.ca.is_some() || self.etcd.identity.is_some()),
+                self.etcd.user.as_ref().map_or("none", |(u, _)| u.as_str())
+            ),
+            None => format!("embedded in {}", self.data_dir.display()),
+        };
+        let rrl = match &self.shield.rate_limit {
+            Some(r) => format!(
+                "{}/s per /{} and /{}, slip {}, {} exempt network(s)",
+                r.rate,
+                r.ipv4_prefix,
+                r.ipv6_prefix,
+                r.slip,
+                r.exempt.len()
+            ),
+            None => "off".to_owned(),
+        };
+        format!(
+            "settings: store {store}; data directory {}; node {} in region {}; \
+             DNS on {} ({} UDP worker(s) per address, at most {} TCP connections idle {}s, \
+             drain {}s); cookies {} (rotated every {}); rate limit {rrl}; identity {}; \
+             query counters {}, {} zone label(s); API on {} ({}), routing controls on {} ({}); \
+             reads {}; {} zone file(s); health checks probe from {} (allow {}, deny {}); \
+             webhook {}; change records kept {}, audit records {}; log {} as {}",
+            self.data_dir.display(),
+            self.node_name.as_deref().unwrap_or("(host name and DNS port)"),
+            self.region,
+            list(&self.dns.listen),
+            self.dns.udp_workers,
+            self.dns.tcp_max_connections,
+            self.dns.tcp_idle_timeout.as_secs_f64(),
+            self.dns.drain_grace.as_secs_f64(),
+            on(self.shield.cookies),
+            humantime::format_duration(self.cookie_rotation),
+            self.shield.identity.as_deref().unwrap_or("not told"),
+            on(self.query_counters),
+            self.metrics_zones,
+            self.api,
+            tls(&self.api_tls),
+            self.controls,
+            tls(&self.controls_tls),
+            if self.access.anonymous_reads { "open to anyone" } else { "need a token" },
+            self.zone_files.len(),
+            self.target_policy.source.map_or("the system's choice".to_owned(), |a| a.to_string()),
+            self.target_policy.allow.len(),
+            self.target_policy.deny.len(),
+            self.webhook.as_ref().map_or("none", |w| w.url.as_str()),
+            humantime::format_duration(self.change_retention),
+            humantime::format_duration(self.audit_retention),
+            self.log_level,
+            self.log_format,
+        )
+    }
 }
 
 /// The webhook's settings.
@@ -341,6 +412,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         geo_database: None,
         latency_map: None,
         log_level: "info".to_owned(),
+        log_format: crate::logging::Format::Text,
     };
     if let Some(path) = &args.config {
         let f = read_file(path)?;
@@ -453,12 +525,27 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         if let Some(l) = f.log.level {
             s.log_level = l;
         }
+        if let Some(l) = f.log.format {
+            s.log_format = match l.as_str() {
+                "text" => crate::logging::Format::Text,
+                "json" => crate::logging::Format::Json,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "log.format",
+                        format!("{l:?} is not one of text, json"),
+                    ));
+                }
+            };
+        }
         if let Some(e) = f.etcd {
             s.etcd = etcd_security(e, base)?;
         }
     }
     if !args.dns.is_empty() {
         s.dns.listen.clone_from(&args.dns);
+    }
+    if let Some(f) = args.log_format {
+        s.log_format = f;
     }
     if !args.zone_files.is_empty() {
         s.zone_files.clone_from(&args.zone_files);
@@ -600,6 +687,7 @@ mod tests {
             probe_source: None,
             udp_workers: None,
             check_config: false,
+            log_format: None,
         }
     }
 

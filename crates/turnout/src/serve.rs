@@ -66,12 +66,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let settings = match config::resolve(args) {
         Ok(s) => s,
         Err(e) => {
-            crate::logging::init("info");
+            crate::logging::init("info", args.log_format.unwrap_or_default());
             error!("{e}");
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(&settings.log_level);
+    crate::logging::init(&settings.log_level, settings.log_format);
+    info!("{}", settings.describe());
     let zones = match load_zones(&settings.zone_files) {
         Ok(z) => z,
         Err(errors) => {

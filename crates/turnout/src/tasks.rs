@@ -86,8 +86,9 @@ impl Tasks {
                     let mut left: Vec<&str> = self.names.values().copied().collect();
                     left.sort_unstable();
                     warn!(
-                        "{} task(s) did not stop within {grace:?}, abandoned: {}",
+                        "{} task(s) did not stop within {}s, abandoned: {}",
                         left.len(),
+                        grace.as_secs_f64(),
                         left.join(", ")
                     );
                     self.set.abort_all();

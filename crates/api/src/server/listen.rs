@@ -163,7 +163,7 @@ pub(crate) async fn serve(
                             Ok(())
                         }
                         Err(_) => {
-                            debug!("TLS handshake with {peer} took longer than {HEADER_TIMEOUT:?}");
+                            debug!("TLS handshake with {peer} took longer than {}s", HEADER_TIMEOUT.as_secs_f64());
                             Ok(())
                         }
                     },

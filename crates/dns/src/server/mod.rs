@@ -254,7 +254,7 @@ impl DnsServer {
         })
         .await;
         if drained.is_err() {
-            warn!("DNS listeners did not drain within {grace:?}; closing the rest");
+            warn!("DNS listeners did not drain within {}s; closing the rest", grace.as_secs_f64());
         }
         outcome
     }

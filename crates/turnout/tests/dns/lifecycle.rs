@@ -52,6 +52,28 @@ fn sigterm_drains_and_exits_zero() {
 }
 
 #[test]
+fn json_logs_are_one_object_per_line_with_the_settings_once() {
+    let mut t = start_with_suite_zones(&["--log-format", "json"]);
+    assert!(answer_of(&t, "www.example.test").contains("192.0.2.1"));
+    t.signal("TERM");
+    assert_eq!(t.wait_exit(DEADLINE).and_then(|s| s.code()), Some(0), "{}", t.log_text());
+    let log = t.log_text();
+    let mut settings = 0;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(v[field].is_string(), "no {field} in {line}");
+        }
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("Some(") && !message.contains("None"), "{line}");
+        settings += usize::from(message.starts_with("settings: "));
+    }
+    assert_eq!(settings, 1, "{log}");
+    assert!(log.contains(r#""message":"stopped""#), "{log}");
+}
+
+#[test]
 fn sighup_reloads_only_valid_zone_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let zone = dir.path().join("reload.test.zone");
