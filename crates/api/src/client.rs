@@ -456,6 +456,21 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The audit trail of configuration writes, newest first: `filters` are `GET /v1/audit`'s
+    /// query parameters (`kind`, `name`, `token`, `since`, `limit`).
+    pub async fn audit(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<turnout_control::audit::WriteRecord>, ClientError> {
+        let query: Vec<String> =
+            filters.iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
+        let path = format!("/v1/audit?{}", query.join("&"));
+        let writes: crate::server::audit::Writes = self.request(Method::GET, &path, None).await?;
+        Ok(writes.writes)
+    }
+}
+
 fn changes_path(zone: Option<&str>, dry_run: bool, wait: bool) -> String {
     let base = match zone {
         Some(z) => format!("/v1/zones/{}/changes", encode_component(z)),

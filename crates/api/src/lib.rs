@@ -17,6 +17,7 @@
 //! | `GET/POST /v1/tokens`, `DELETE /v1/tokens/{name}`, `POST /v1/tokens/{name}/rotate` | API tokens (admin scope) |
 //! | `GET /v1/explain` | the answer a query gets now, and why |
 //! | `GET /v1/cluster` | the nodes sharing the store |
+//! | `GET /v1/audit` | the audit trail of every configuration write |
 //!
 //! The routing-control API (`/v1/controls...`) has its own listener and router.
 //!

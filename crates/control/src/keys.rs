@@ -11,6 +11,7 @@
 //! /turnout/panels/<name>                         a control panel with its rules (JSON, as written)
 //! /turnout/controls/<panel>/<control>            a routing control's state (JSON)
 //! /turnout/audit/<ms>-<id>                       one routing-control update, applied or refused
+//! /turnout/writes/<ms>-<id>                      one configuration write: who, from where, what changed
 //! /turnout/nodes/<name>                          a node's record: region, addresses, served revision
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
@@ -121,6 +122,16 @@ pub fn controls(panel: &str) -> String {
 /// One routing control's state.
 pub fn control(panel: &str, control: &str) -> String {
     format!("{}{}", controls(panel), escape(control))
+}
+
+/// The audit trail of every configuration write, oldest first.
+pub fn writes() -> String {
+    format!("{ROOT}writes/")
+}
+
+/// One write's audit record: milliseconds since the epoch, zero-padded so keys sort by time.
+pub fn write_record(at_ms: u64, id: &str) -> String {
+    format!("{ROOT}writes/{at_ms:015}-{id}")
 }
 
 /// The audit trail of routing-control updates, oldest first.

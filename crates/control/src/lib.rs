@@ -18,6 +18,7 @@
 //! [`cluster`] (membership) are the operations on each resource; `write` is the one write path
 //! they all commit through; `sync` follows the store and builds the snapshot.
 
+pub mod audit;
 pub mod cluster;
 mod explain;
 pub mod routing_controls;

@@ -390,27 +390,32 @@ impl Control {
         Ok(record)
     }
 
-    /// Deletes the audit records made before `cutoff`; returns how many.
+    /// Deletes the audit records (routing-control updates and configuration writes) made
+    /// before `cutoff`; returns how many.
     pub async fn prune_audit(&self, cutoff: SystemTime) -> Result<usize, ControlError> {
         let cutoff_ms = cutoff
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let prefix = keys::audit();
-        let range = self.store().range(&prefix).await?;
-        // Keys are `<ms, 15 digits>-<id>`: oldest first.
-        let old: Vec<Op> = range
-            .kvs
-            .iter()
-            .take_while(|kv| {
-                let at = kv.key[prefix.len()..].split('-').next().and_then(|ms| ms.parse().ok());
-                at.is_some_and(|ms: u64| ms < cutoff_ms)
-            })
-            .map(|kv| Op::delete(kv.key.clone()))
-            .collect();
-        for chunk in old.chunks(100) {
-            self.store().txn(Txn { success: chunk.to_vec(), ..Txn::default() }).await?;
+        let mut pruned = 0;
+        for prefix in [keys::audit(), keys::writes()] {
+            let range = self.store().range(&prefix).await?;
+            // Keys are `<ms, 15 digits>-<id>`: oldest first.
+            let old: Vec<Op> = range
+                .kvs
+                .iter()
+                .take_while(|kv| {
+                    let at =
+                        kv.key[prefix.len()..].split('-').next().and_then(|ms| ms.parse().ok());
+                    at.is_some_and(|ms: u64| ms < cutoff_ms)
+                })
+                .map(|kv| Op::delete(kv.key.clone()))
+                .collect();
+            for chunk in old.chunks(100) {
+                self.store().txn(Txn { success: chunk.to_vec(), ..Txn::default() }).await?;
+            }
+            pruned += old.len();
         }
-        Ok(old.len())
+        Ok(pruned)
     }
 
     /// The audit trail, newest first, at most `limit` records (of one panel, if given).

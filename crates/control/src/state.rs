@@ -505,12 +505,12 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> 
     }
 }
 
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("%2F", "/").replace("%25", "%")
 }
 
 /// `<apex>/<name>/<TYPE>/<set id>` (escaped) -> (apex, key).
-fn parse_rrset_key(rest: &str) -> Option<(Name, RecordKey)> {
+pub(crate) fn parse_rrset_key(rest: &str) -> Option<(Name, RecordKey)> {
     let mut parts = rest.split('/');
     let apex = Name::parse_absolute(&unescape(parts.next()?)).ok()?;
     let name = Name::parse_absolute(&unescape(parts.next()?)).ok()?;
@@ -539,7 +539,9 @@ mod tests {
         ] {
             assert!(is_object(&format!("{prefix}x")), "{prefix}");
         }
-        for prefix in [keys::all_rrsets(), keys::nodes(), keys::health(), keys::audit()] {
+        for prefix in
+            [keys::all_rrsets(), keys::nodes(), keys::health(), keys::audit(), keys::writes()]
+        {
             assert!(!is_object(&format!("{prefix}x")), "{prefix}");
         }
     }

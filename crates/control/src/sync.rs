@@ -187,11 +187,15 @@ async fn keep_local_copy(control: Arc<Control>, path: std::path::PathBuf, shared
                 continue;
             }
         };
-        // Node records and the audit trail are not configuration.
+        // Node records and the audit trails are not configuration.
         let kvs = range
             .kvs
             .into_iter()
-            .filter(|kv| !kv.key.starts_with(&keys::nodes()) && !kv.key.starts_with(&keys::audit()))
+            .filter(|kv| {
+                ![keys::nodes(), keys::audit(), keys::writes()]
+                    .iter()
+                    .any(|p| kv.key.starts_with(p))
+            })
             .collect();
         let filtered = turnout_store::RangeResponse { kvs, revision: range.revision };
         match turnout_store::Export::from_range(&filtered).map(|e| write_copy(&path, &e)) {

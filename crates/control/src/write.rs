@@ -160,7 +160,13 @@ impl Control {
                 let reads = Reads::new(&st);
                 match plan(&st, &reads)? {
                     Plan::Nothing(value) => return Ok(Written { value, revision: st.revision }),
-                    Plan::Write { ops, value } => {
+                    Plan::Write { mut ops, value } => {
+                        // The audit record commits with the write, or neither does.
+                        if let Some(put) =
+                            crate::audit::record(&st, &ops, crate::cluster::now_ms())?
+                        {
+                            ops.push(put);
+                        }
                         let txn = Txn { compares: reads.compares(), success: ops, failure: vec![] };
                         (txn, value)
                     }

@@ -186,8 +186,15 @@ async fn old_audit_records_are_pruned() {
     let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
     assert_eq!(f.control.prune_audit(an_hour_ago).await.unwrap(), 0, "recent records stay");
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
-    assert_eq!(f.control.prune_audit(later).await.unwrap(), 1);
+    // The routing-control update's record, and the write records of the panel and the state.
+    let all = turnout_control::audit::Filter { limit: 10, ..Default::default() };
+    let writes = f.control.write_history(&all).await.unwrap();
+    let kinds: Vec<&str> = writes.iter().map(|w| w.changes[0].kind.as_str()).collect();
+    assert_eq!(kinds, ["routing_control", "panel"]);
+    assert!(writes.iter().all(|w| w.token == "turnout" && w.request == "internal"));
+    assert_eq!(f.control.prune_audit(later).await.unwrap(), 3);
     assert!(f.control.control_history(None, 10).await.unwrap().is_empty());
+    assert!(f.control.write_history(&all).await.unwrap().is_empty());
     // The control's state is not history: it stays.
     let views = f.control.controls(Some("main")).unwrap();
     assert_eq!(serde_json::to_value(&views).unwrap()[0]["state"], "On");

@@ -70,6 +70,9 @@ pub enum Command {
     /// The nodes sharing this node's store: regions, served revisions, lag.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The audit trail of every configuration write, newest first: who (the token), from
+    /// where, what changed.
+    Audit(AuditArgs),
     /// Print the shell completion script (bash, zsh or fish).
     Completions {
         /// The shell
@@ -102,6 +105,32 @@ pub enum ClusterCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// `turnout audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only writes that changed this kind of object (zone, record_set, change, check,
+    /// collection, panel, routing_control, token, ...)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only writes that changed an object whose name contains this
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only writes made with this token (its name)
+    #[arg(long = "by", value_name = "TOKEN")]
+    pub by: Option<String>,
+    /// Only writes since this time (RFC 3339) or this long ago (24h)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many writes (1 to 1000)
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Show each object's value before and after (text output)
+    #[arg(long)]
+    pub values: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Options of the commands that talk to the routing-control API.

@@ -146,7 +146,9 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // The client's address, for the audit trail.
+        let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = TowerToHyperService::new(app);
         let shutdown = shutdown.clone();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         tracker.spawn(async move {

@@ -2,6 +2,7 @@
 //! [`ApiError`]. Handlers live in one module per resource; they call the control service and
 //! never touch the store themselves.
 
+pub(crate) mod audit;
 mod changes;
 pub(crate) mod checks;
 pub(crate) mod collections;
@@ -182,6 +183,7 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/cluster", get(ops::cluster))
         .route("/panels", get(panels::list))
         .route("/panels/{name}", get(panels::get).put(panels::put).delete(panels::delete))
+        .route("/audit", get(audit::list))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         // The API's description holds no data: open to all.
@@ -303,8 +305,21 @@ async fn authorize_scopes(
     };
     match state.control.authenticate(token) {
         Ok(record) if record.scopes.iter().any(|s| scopes.contains(&s.as_str())) => {
+            // Every write the request makes is recorded as this token's, from this client.
+            let path = request
+                .extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
+            let actor = turnout_control::audit::Actor {
+                token: record.name.clone(),
+                source: request
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string()),
+                request: format!("{} {path}", request.method()),
+            };
             request.extensions_mut().insert(TokenName(record.name));
-            next.run(request).await
+            turnout_control::audit::acting_as(actor, next.run(request)).await
         }
         Ok(record) => ApiError::new(
             StatusCode::FORBIDDEN,

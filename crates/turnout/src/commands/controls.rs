@@ -266,6 +266,47 @@ pub async fn run_token(command: &TokenCommand) -> Result<(), Failure> {
     }
 }
 
+/// `turnout audit`.
+pub async fn run_audit(args: &crate::cli::AuditArgs) -> Result<(), Failure> {
+    let limit = args.limit.to_string();
+    let mut filters: Vec<(&str, &str)> = vec![("limit", &limit)];
+    for (key, value) in
+        [("kind", &args.kind), ("name", &args.name), ("token", &args.by), ("since", &args.since)]
+    {
+        if let Some(v) = value {
+            filters.push((key, v));
+        }
+    }
+    let writes = client(&args.client)?.audit(&filters).await?;
+    output(args.client.output, &writes, |ws| {
+        if ws.is_empty() {
+            return "no configuration writes match\n".to_owned();
+        }
+        let mut text = String::new();
+        for w in ws {
+            let from = w.source.as_deref().map_or(String::new(), |s| format!(" from {s}"));
+            text.push_str(&format!(
+                "{} revision {} by {}{from}: {}\n",
+                w.at, w.revision, w.token, w.request
+            ));
+            for c in &w.changes {
+                text.push_str(&format!("  {} {} {}\n", c.action, c.kind, c.name));
+                if args.values {
+                    let show = |v: &Option<serde_json::Value>| {
+                        v.as_ref().map_or("-".to_owned(), ToString::to_string)
+                    };
+                    text.push_str(&format!("    before {}\n", show(&c.before)));
+                    text.push_str(&format!("    after  {}\n", show(&c.after)));
+                }
+            }
+            if w.values_left_out {
+                text.push_str("  (values left out: the write was too large to keep them)\n");
+            }
+        }
+        text
+    })
+}
+
 pub async fn run_cluster(command: &ClusterCommand) -> Result<(), Failure> {
     match command {
         ClusterCommand::Status { client: args } => {

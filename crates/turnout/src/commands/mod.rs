@@ -70,6 +70,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Rule(c) => controls::run_rule(c).await,
             Command::Token(c) => controls::run_token(c).await,
             Command::Cluster(c) => controls::run_cluster(c).await,
+            Command::Audit(a) => controls::run_audit(a).await,
             Command::Serve(_)
             | Command::CheckZone(_)
             | Command::Completions { .. }

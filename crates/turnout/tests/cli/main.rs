@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // A panic is how a test fails.
 
 mod apply;
+mod audit;
 mod cluster;
 mod conflicts;
 mod controls;
