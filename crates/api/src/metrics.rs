@@ -150,6 +150,29 @@ fn cumulative(bounds: &[f64], counts: &[u64]) -> (u64, Vec<(f64, u64)>) {
 }
 
 /// The DNS server's counters, summed over its workers at each scrape.
+/// Messages dnstap and the query log wrote and dropped.
+#[derive(Debug)]
+struct TapCollector(Arc<turnout_dns::tap::Taps>);
+
+impl Collector for TapCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "dns_tap_messages",
+            "dnstap and query-log messages by output and result: written, or dropped (the writer was slow or its output away)",
+            None,
+            MetricType::Counter,
+        )?;
+        for tap in &self.0.0 {
+            let (written, dropped) = tap.counts();
+            for (result, n) in [("written", written), ("dropped", dropped)] {
+                let labels = [("output", tap.format().name()), ("result", result)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Queries by zone and answers by policy-group member, read from the served snapshot.
 #[derive(Debug)]
 struct ZoneCollector {
@@ -433,6 +456,8 @@ fn process_figures() -> Option<ProcessFigures> {
 pub struct Telemetry {
     /// The DNS server's counters.
     pub dns: Option<Arc<DnsStats>>,
+    /// dnstap and the query log, for their counters.
+    pub taps: Option<Arc<turnout_dns::tap::Taps>>,
     /// What the DNS server serves, for the per-zone and per-member counters it holds.
     pub snapshot: Option<turnout_dns::SnapshotHandle>,
     /// How many zones (the first by name) get their own `zone` label; the others: `other`.
@@ -452,6 +477,9 @@ impl Metrics {
         registry.register_collector(Box::new(HealthCollector(control)));
         if let Some(stats) = &telemetry.dns {
             registry.register_collector(Box::new(DnsCollector(Arc::clone(stats))));
+        }
+        if let Some(taps) = telemetry.taps.clone().filter(|t| t.any()) {
+            registry.register_collector(Box::new(TapCollector(taps)));
         }
         if let Some(handle) = &telemetry.snapshot {
             registry.register_collector(Box::new(ZoneCollector {

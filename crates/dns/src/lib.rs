@@ -16,6 +16,7 @@ pub mod server;
 pub mod shield;
 pub mod snapshot;
 pub mod stats;
+pub mod tap;
 pub mod wire;
 
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub fn respond(
     out: &mut [u8],
 ) -> Option<usize> {
     static OFF: Shield = Shield::OFF;
-    respond_with(snap, &OFF, None, packet, transport, client, 0, out)
+    respond_with(snap, &OFF, None, packet, transport, client, 0, out).map(|(n, _)| n)
 }
 
 /// [`respond`] under a [`Shield`]: the reply carries a server cookie when the query has a
@@ -58,7 +59,8 @@ pub fn respond(
 /// answered with the identity; over UDP, a client prefix over its rate gets a truncated reply
 /// now and then and no reply otherwise, unless its query has a valid server cookie. `now` is
 /// the Unix time in seconds (cookies and rate limits count in it). With `tally`, the query and
-/// its reply are counted there ([`stats`]).
+/// its reply are counted there ([`stats`]). Returns the reply's length and its RCODE (extended
+/// RCODEs included).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn respond_with(
@@ -70,7 +72,7 @@ pub fn respond_with(
     client: Option<std::net::IpAddr>,
     now: u32,
     out: &mut [u8],
-) -> Option<usize> {
+) -> Option<(usize, Rcode)> {
     let (n, rcode) = reply(snap, shield, tally, packet, transport, client, now, out)?;
     // The RCODE as decided (extended ones included); TC as the encoder set it.
     if let Some(t) = tally
@@ -78,7 +80,7 @@ pub fn respond_with(
     {
         t.response(rcode.0, n, out[2] & 0x02 != 0);
     }
-    Some(n)
+    Some((n, rcode))
 }
 
 /// The reply's length and RCODE, or None for no reply.

@@ -96,6 +96,61 @@ struct DnsSection {
     query_counters: Option<bool>,
     /// How many zones get their own `zone` label in /metrics (the others: `other`).
     metrics_zones: Option<usize>,
+    /// dnstap output (off without the table).
+    dnstap: Option<TapSection>,
+    /// JSON-lines query log (off without the table).
+    query_log: Option<TapSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TapSection {
+    socket: Option<PathBuf>,
+    file: Option<PathBuf>,
+    sample: Option<f64>,
+    queue: Option<usize>,
+}
+
+/// One of `[dns.dnstap]` and `[dns.query_log]`, paths relative to the config file.
+fn tap(
+    field: &'static str,
+    format: turnout_dns::tap::Format,
+    t: TapSection,
+    base: &Path,
+) -> Result<turnout_dns::tap::TapConfig, ConfigError> {
+    use turnout_dns::tap::Sink;
+    let sink = match (t.socket, t.file) {
+        (Some(s), None) => Sink::Socket(base.join(s)),
+        (None, Some(f)) => Sink::File(base.join(f)),
+        _ => {
+            return Err(ConfigError::Invalid(field, "give one of socket and file".to_owned()));
+        }
+    };
+    if format == turnout_dns::tap::Format::QueryLog && matches!(sink, Sink::Socket(_)) {
+        return Err(ConfigError::Invalid(
+            field,
+            "the query log goes to a file (a socket is for dnstap)".to_owned(),
+        ));
+    }
+    let sample = t.sample.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample) {
+        let which =
+            if field == "dns.dnstap" { "dns.dnstap.sample" } else { "dns.query_log.sample" };
+        return Err(ConfigError::Invalid(which, format!("{sample} is not between 0 and 1")));
+    }
+    let queue = t.queue.unwrap_or(10_000);
+    if !(1..=1_000_000).contains(&queue) {
+        let which = if field == "dns.dnstap" { "dns.dnstap.queue" } else { "dns.query_log.queue" };
+        return Err(ConfigError::Invalid(which, format!("{queue} is not between 1 and 1000000")));
+    }
+    Ok(turnout_dns::tap::TapConfig {
+        format,
+        sink,
+        sample,
+        queue,
+        identity: String::new(),
+        version: format!("turnout {}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,7 +241,7 @@ struct LogSection {
 }
 
 /// Everything `serve` needs, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The DNS listeners.
     pub dns: DnsConfig,
@@ -198,6 +253,8 @@ pub struct Settings {
     pub query_counters: bool,
     /// How many zones get their own label in /metrics.
     pub metrics_zones: usize,
+    /// dnstap and the query log (their identity filled in at start).
+    pub taps: Vec<turnout_dns::tap::TapConfig>,
     /// The HTTP API listener.
     pub api: SocketAddr,
     /// The routing-control API listener.
@@ -240,6 +297,17 @@ pub struct Settings {
     pub log_format: crate::logging::Format,
 }
 
+/// A duration as the config file writes it: `90s`, `10m`, `2160h`, `500ms`.
+fn written(d: Duration) -> String {
+    let s = d.as_secs();
+    match () {
+        () if d.subsec_millis() != 0 || s == 0 => format!("{}ms", d.as_millis()),
+        () if s % 3600 == 0 => format!("{}h", s / 3600),
+        () if s % 60 == 0 => format!("{}m", s / 60),
+        () => format!("{s}s"),
+    }
+}
+
 impl Settings {
     /// Every setting that shapes what the node does, in one line, for the log at start.
     pub fn describe(&self) -> String {
@@ -259,6 +327,16 @@ impl Settings {
             ),
             None => format!("embedded in {}", self.data_dir.display()),
         };
+        let taps = if self.taps.is_empty() {
+            "no dnstap or query log".to_owned()
+        } else {
+            let each: Vec<String> = self
+                .taps
+                .iter()
+                .map(|t| format!("{} to {} (sample {})", t.format.name(), t.sink, t.sample))
+                .collect();
+            each.join(", ")
+        };
         let rrl = match &self.shield.rate_limit {
             Some(r) => format!(
                 "{}/s per /{} and /{}, slip {}, {} exempt network(s)",
@@ -272,9 +350,9 @@ impl Settings {
         };
         format!(
             "settings: store {store}; data directory {}; node {} in region {}; \
-             DNS on {} ({} UDP worker(s) per address, at most {} TCP connections idle {}s, \
-             drain {}s); cookies {} (rotated every {}); rate limit {rrl}; identity {}; \
-             query counters {}, {} zone label(s); API on {} ({}), routing controls on {} ({}); \
+             DNS on {} ({} UDP worker(s) per address, at most {} TCP connections idle {}, \
+             drain {}); cookies {} (rotated every {}); rate limit {rrl}; identity {}; \
+             query counters {}, {} zone label(s); {}; API on {} ({}), routing controls on {} ({}); \
              reads {}; {} zone file(s); health checks probe from {} (allow {}, deny {}); \
              webhook {}; change records kept {}, audit records {}; log {} as {}",
             self.data_dir.display(),
@@ -283,13 +361,14 @@ impl Settings {
             list(&self.dns.listen),
             self.dns.udp_workers,
             self.dns.tcp_max_connections,
-            self.dns.tcp_idle_timeout.as_secs_f64(),
-            self.dns.drain_grace.as_secs_f64(),
+            written(self.dns.tcp_idle_timeout),
+            written(self.dns.drain_grace),
             on(self.shield.cookies),
-            humantime::format_duration(self.cookie_rotation),
+            written(self.cookie_rotation),
             self.shield.identity.as_deref().unwrap_or("not told"),
             on(self.query_counters),
             self.metrics_zones,
+            taps,
             self.api,
             tls(&self.api_tls),
             self.controls,
@@ -300,8 +379,8 @@ impl Settings {
             self.target_policy.allow.len(),
             self.target_policy.deny.len(),
             self.webhook.as_ref().map_or("none", |w| w.url.as_str()),
-            humantime::format_duration(self.change_retention),
-            humantime::format_duration(self.audit_retention),
+            written(self.change_retention),
+            written(self.audit_retention),
             self.log_level,
             self.log_format,
         )
@@ -393,6 +472,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         cookie_rotation: Duration::from_secs(24 * 3600),
         query_counters: true,
         metrics_zones: 100,
+        taps: Vec::new(),
         api: SocketAddr::from(([127, 0, 0, 1], 8053)),
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         api_tls: None,
@@ -436,6 +516,12 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         s.query_counters = f.dns.query_counters.unwrap_or(true);
         if let Some(n) = f.dns.metrics_zones {
             s.metrics_zones = n;
+        }
+        if let Some(t) = f.dns.dnstap {
+            s.taps.push(tap("dns.dnstap", turnout_dns::tap::Format::Dnstap, t, base)?);
+        }
+        if let Some(t) = f.dns.query_log {
+            s.taps.push(tap("dns.query_log", turnout_dns::tap::Format::QueryLog, t, base)?);
         }
         s.shield.cookies = f.dns.cookies.unwrap_or(true);
         if let Some(t) = f.dns.cookie_rotation {

@@ -324,11 +324,22 @@ async fn serve(
         Shield::new(&settings.shield, own_secret)
             .map_err(|e| anyhow::anyhow!("config field {e}"))?,
     );
-    let dns = DnsServer::bind(settings.dns.clone())?
+    let dns = DnsServer::bind(settings.dns.clone())?;
+    // dnstap's identity: the node's identity, else its name.
+    let identity = settings.shield.identity.clone().unwrap_or_else(|| node_name(&settings, &dns));
+    let taps = settings
+        .taps
+        .iter()
+        .map(|t| turnout_dns::tap::TapConfig { identity: identity.clone(), ..t.clone() })
+        .collect();
+    let dns = dns
         .with_shield(Arc::clone(&shield))
-        .counting(settings.query_counters);
+        .counting(settings.query_counters)
+        .with_taps(taps)
+        .map_err(|e| anyhow::anyhow!("cannot start the dnstap or query-log writer: {e}"))?;
     let telemetry = turnout_api::metrics::Telemetry {
         dns: Some(dns.stats()),
+        taps: Some(dns.taps()),
         snapshot: settings.query_counters.then(|| handle.clone()),
         zones_labelled: settings.metrics_zones,
         version: env!("CARGO_PKG_VERSION"),
@@ -350,13 +361,7 @@ async fn serve(
     }
     let mut tasks = Tasks::new(CancellationToken::new());
     let dns_addrs = dns.local_addrs();
-    let name = settings.node_name.clone().unwrap_or_else(|| {
-        // Unique per host and DNS port, so that nodes sharing a host differ.
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "node".to_owned());
-        format!("{host}-{}", dns_addrs.first().map_or(0, std::net::SocketAddr::port))
-    });
+    let name = node_name(&settings, &dns);
     let webhook = match &settings.webhook {
         None => None,
         Some(w) => {
@@ -572,4 +577,15 @@ async fn reload_zones(
 /// Where a node on a remote store keeps its copy of the configuration.
 fn local_copy_path(data_dir: &Path) -> PathBuf {
     data_dir.join("store-copy.json")
+}
+
+/// This node's name: the configured one, else unique per host and DNS port, so that nodes
+/// sharing a host differ.
+fn node_name(settings: &Settings, dns: &DnsServer) -> String {
+    settings.node_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".to_owned());
+        format!("{host}-{}", dns.local_addrs().first().map_or(0, std::net::SocketAddr::port))
+    })
 }

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 use crate::SnapshotHandle;
 use crate::shield::Shield;
 use crate::stats::DnsStats;
+use crate::tap::{Tap, TapConfig, Taps};
 
 /// Settings of the DNS listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,9 @@ pub struct DnsServer {
     shield: Arc<Shield>,
     stats: Arc<DnsStats>,
     counting: bool,
+    taps: Arc<Taps>,
+    /// The taps' writer threads, joined at shutdown.
+    writers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// How a worker ended.
@@ -123,7 +127,33 @@ impl DnsServer {
             endpoints.push(bind_endpoint(addr, config.udp_workers.max(1))?);
         }
         let stats = Arc::new(DnsStats::new(endpoints.iter().map(|e| e.udp.len()).sum()));
-        Ok(DnsServer { config, endpoints, shield: Arc::new(Shield::OFF), stats, counting: true })
+        Ok(DnsServer {
+            config,
+            endpoints,
+            shield: Arc::new(Shield::OFF),
+            stats,
+            counting: true,
+            taps: Arc::default(),
+            writers: Vec::new(),
+        })
+    }
+
+    /// Writes sampled queries and replies to each of `outputs` (dnstap, the query log), each
+    /// through its own writer thread (started now).
+    pub fn with_taps(mut self, outputs: Vec<TapConfig>) -> std::io::Result<Self> {
+        let mut taps = Vec::with_capacity(outputs.len());
+        for config in outputs {
+            let (tap, writer) = Tap::start(config)?;
+            taps.push(tap);
+            self.writers.push(writer);
+        }
+        self.taps = Arc::new(Taps(taps));
+        Ok(self)
+    }
+
+    /// The outputs (for their counters).
+    pub fn taps(&self) -> Arc<Taps> {
+        Arc::clone(&self.taps)
     }
 
     /// Whether queries are counted in [`DnsServer::stats`] (on by default; off only to measure
@@ -172,6 +202,7 @@ impl DnsServer {
                     ExitReport { tx: tx.clone(), proto: "UDP", addr: ep.addr, result: None };
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
                 let worker_shield = Arc::clone(&self.shield);
+                let worker_taps = Arc::clone(&self.taps);
                 let (worker_stats, my_shard, counting) =
                     (Arc::clone(&self.stats), shard, self.counting);
                 shard += 1;
@@ -179,8 +210,14 @@ impl DnsServer {
                     std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
                         let mut report = report;
                         let tally = counting.then(|| worker_stats.udp_shard(my_shard));
-                        let r =
-                            udp::serve(sock, &worker_handle, &worker_shield, tally, &worker_stop);
+                        let r = udp::serve(
+                            sock,
+                            &worker_handle,
+                            &worker_shield,
+                            tally,
+                            &worker_taps,
+                            &worker_stop,
+                        );
                         report.result = Some(r.map_err(|e| e.to_string()));
                     });
                 match spawned {
@@ -201,7 +238,10 @@ impl DnsServer {
                 .map_err(|io| ServerError::Bind { proto: "TCP", addr: ep.addr, io })?;
             info!("listening for DNS/TCP on {}", ep.addr);
             let report = ExitReport { tx: tx.clone(), proto: "TCP", addr: ep.addr, result: None };
-            let conn = tcp::ConnSettings { idle: self.config.tcp_idle_timeout };
+            let conn = tcp::ConnSettings {
+                idle: self.config.tcp_idle_timeout,
+                taps: Arc::clone(&self.taps),
+            };
             let (handle, stop, tracker2, connections) =
                 (handle.clone(), tcp_stop.clone(), tracker.clone(), connections.clone());
             let (shield, stats) = (Arc::clone(&self.shield), Arc::clone(&self.stats));
@@ -255,6 +295,18 @@ impl DnsServer {
         .await;
         if drained.is_err() {
             warn!("DNS listeners did not drain within {}s; closing the rest", grace.as_secs_f64());
+        }
+        // The taps' writers end once every worker let go of its sender: they write what is
+        // queued and close their outputs (a dnstap STOP frame) first.
+        drop(self.taps);
+        let writers = self.writers;
+        let joined = tokio::task::spawn_blocking(move || {
+            for w in writers {
+                let _ended = w.join();
+            }
+        });
+        if tokio::time::timeout(grace, joined).await.is_err() {
+            warn!("dnstap or query-log writers did not finish within {}s", grace.as_secs_f64());
         }
         outcome
     }

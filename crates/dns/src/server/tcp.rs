@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 use crate::encode::{TCP_LIMIT, Transport};
 use crate::shield::Shield;
 use crate::stats::{DnsStats, Shard};
+use crate::tap::Taps;
 use crate::{SnapshotHandle, respond_with};
 
 /// A connection's state as the registry sees it.
@@ -111,9 +112,11 @@ impl Drop for Slot {
 }
 
 /// Per-connection settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnSettings {
     pub(crate) idle: Duration,
+    /// dnstap and the query log.
+    pub(crate) taps: Arc<Taps>,
 }
 
 /// Accept errors that concern one connection or a passing shortage, not the listener.
@@ -173,11 +176,11 @@ pub(crate) async fn accept_loop(
             stats.tcp_evicted.fetch_add(1, Ordering::Relaxed);
         }
         stats.tcp_open.fetch_add(1, Ordering::Relaxed);
-        let (handle, shield, stop, stats) =
-            (handle.clone(), shield.clone(), stop.clone(), stats.clone());
+        let (handle, shield, stop, stats, settings) =
+            (handle.clone(), shield.clone(), stop.clone(), stats.clone(), settings.clone());
         tracker.spawn(async move {
             let tally = counting.then(|| stats.tcp_shard());
-            let served = serve_connection(stream, &handle, &shield, tally, settings, &stop, &slot);
+            let served = serve_connection(stream, &handle, &shield, tally, &settings, &stop, &slot);
             if let Err(e) = served.await {
                 debug!("DNS/TCP connection from {peer} ended: {e}");
             }
@@ -193,12 +196,14 @@ async fn serve_connection(
     handle: &SnapshotHandle,
     shield: &Shield,
     tally: Option<&Shard>,
-    settings: ConnSettings,
+    settings: &ConnSettings,
     stop: &CancellationToken,
     slot: &Slot,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let client = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
+    let peer = stream.peer_addr().ok();
+    let local = stream.local_addr().ok();
+    let client = peer.map(|a| a.ip().to_canonical());
     let (rd, wr) = stream.into_split();
     let mut reader = BufReader::with_capacity(4096, rd);
     let mut writer = BufWriter::with_capacity(4096, wr);
@@ -228,13 +233,19 @@ async fn serve_connection(
         timeout(settings.idle, reader.read_exact(&mut msg[..len]))
             .await
             .map_err(|_| timed_out())??;
-        let n = {
+        let query_time = settings.taps.any().then(crate::tap::now);
+        let reply = {
             let snap = handle.load();
             let now = super::udp::unix_now();
             let query = &msg[..len];
             respond_with(&snap, shield, tally, query, Transport::Tcp, client, now, &mut out[2..])
         };
-        if let Some(n) = n {
+        if let (Some(at), Some(peer), Some(local)) = (query_time, peer, local) {
+            let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
+            let answer = &out[2..2 + n];
+            settings.taps.record(&msg[..len], answer, rcode, peer, local, Transport::Tcp, at);
+        }
+        if let Some((n, _)) = reply {
             out[..2].copy_from_slice(&(n as u16).to_be_bytes());
             timeout(settings.idle, writer.write_all(&out[..n + 2]))
                 .await

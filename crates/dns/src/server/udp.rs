@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::encode::{EDNS_UDP_PAYLOAD, Transport};
 use crate::shield::Shield;
 use crate::stats::Shard;
+use crate::tap::Taps;
 use crate::{SnapshotHandle, respond_with};
 
 /// How often an idle worker checks for shutdown.
@@ -47,15 +48,16 @@ pub(crate) fn serve(
     handle: &SnapshotHandle,
     shield: &Shield,
     tally: Option<&Shard>,
+    taps: &Taps,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        mmsg::serve(&socket, handle, shield, tally, stop)
+        mmsg::serve(&socket, handle, shield, tally, taps, stop)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        serve_simple(&socket, handle, shield, tally, stop)
+        serve_simple(&socket, handle, shield, tally, taps, stop)
     }
 }
 
@@ -72,8 +74,10 @@ fn serve_simple(
     handle: &SnapshotHandle,
     shield: &Shield,
     tally: Option<&Shard>,
+    taps: &Taps,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    let local = socket.local_addr()?;
     let mut inb = vec![0u8; RECV_BUF];
     let mut out = vec![0u8; SEND_BUF];
     while !stop.load(Ordering::Relaxed) {
@@ -82,13 +86,18 @@ fn serve_simple(
             Err(e) if transient(&e) => continue,
             Err(e) => return Err(e),
         };
-        let n = {
+        let query_time = taps.any().then(crate::tap::now);
+        let reply = {
             let snap = handle.load();
             let client = Some(peer.ip().to_canonical());
             let now = unix_now();
             respond_with(&snap, shield, tally, &inb[..len], Transport::Udp, client, now, &mut out)
         };
-        if let Some(n) = n
+        if let Some(at) = query_time {
+            let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
+            taps.record(&inb[..len], &out[..n], rcode, peer, local, Transport::Udp, at);
+        }
+        if let Some((n, _)) = reply
             && let Err(e) = socket.send_to(&out[..n], peer)
             && !transient(&e)
         {
@@ -219,20 +228,22 @@ mod mmsg {
         }
     }
 
-    /// The address a datagram came from.
-    fn peer_ip(addr: &libc::sockaddr_storage) -> Option<std::net::IpAddr> {
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    /// The address a datagram came from (an IPv4-mapped IPv6 address as IPv4).
+    fn peer_addr(addr: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
         match i32::from(addr.ss_family) {
             libc::AF_INET => {
                 // SAFETY: the family says the storage holds a sockaddr_in, which it is large
                 // and aligned enough for.
                 let a = unsafe { &*(&raw const *addr).cast::<libc::sockaddr_in>() };
-                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))))
+                let ip = IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)));
+                Some(SocketAddr::new(ip, u16::from_be(a.sin_port)))
             }
             libc::AF_INET6 => {
                 // SAFETY: as above, for a sockaddr_in6.
                 let a = unsafe { &*(&raw const *addr).cast::<libc::sockaddr_in6>() };
-                Some(IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)).to_canonical())
+                let ip = IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)).to_canonical();
+                Some(SocketAddr::new(ip, u16::from_be(a.sin6_port)))
             }
             _ => None,
         }
@@ -243,9 +254,11 @@ mod mmsg {
         handle: &SnapshotHandle,
         shield: &Shield,
         tally: Option<&Shard>,
+        taps: &Taps,
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let fd = socket.as_raw_fd();
+        let local = socket.local_addr()?;
         let mut b = Batch::new();
         while !stop.load(Ordering::Relaxed) {
             let n = match b.recv(fd) {
@@ -259,9 +272,11 @@ mod mmsg {
                 let Batch { inb, out, in_lens, out_lens, addrs, .. } = &mut *b;
                 for i in 0..n {
                     let len = in_lens[i].min(RECV_BUF);
-                    let client = peer_ip(&addrs[i]);
+                    let peer = peer_addr(&addrs[i]);
+                    let client = peer.map(|p| p.ip());
                     let query = &inb[i][..len];
-                    out_lens[i] = respond_with(
+                    let query_time = taps.any().then(crate::tap::now);
+                    let reply = respond_with(
                         &snap,
                         shield,
                         tally,
@@ -270,8 +285,13 @@ mod mmsg {
                         client,
                         now,
                         &mut out[i],
-                    )
-                    .unwrap_or(0);
+                    );
+                    out_lens[i] = reply.map_or(0, |(n, _)| n);
+                    if let (Some(at), Some(peer)) = (query_time, peer) {
+                        let rcode = reply.map_or(0, |(_, r)| r.0);
+                        let answer = &out[i][..out_lens[i]];
+                        taps.record(query, answer, rcode, peer, local, Transport::Udp, at);
+                    }
                 }
             }
             b.send(fd, n)?;

@@ -6,6 +6,7 @@ mod interop;
 mod lifecycle;
 mod metrics;
 mod scenarios;
+mod tap;
 mod tcp;
 
 use std::path::{Path, PathBuf};
