@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# What the DNS query counters cost: answers per server CPU-second with them on and off
-# (`dns.query_counters`), dnsperf over loopback, Knot DNS beside them in the same run, each
-# server with one UDP worker. Prints a table; record it in docs/benchmarks.md.
+# What the DNS query counters and dnstap cost: answers per server CPU-second with the counters
+# off and on (`dns.query_counters`), and with the counters and dnstap (every query and reply,
+# `sample = 1`, to a file), dnsperf over loopback; Knot DNS beside them in the same run, with and
+# without its mod-dnstap to a file. One UDP worker each; the CPU-seconds are the server
+# process's, the dnstap writer thread's included. Prints a table; record it in
+# docs/benchmarks.md. The dnstap files take about 1 GB per run while it lasts.
 #
-#   bench/metrics.sh                      # ~2 min after the build; needs dnsperf and knotd
+#   bench/metrics.sh                      # ~4 min after the build; needs dnsperf and knotd
 #   DURATION=5 RUNS=1 bench/metrics.sh    # quick look
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,14 +22,24 @@ dnsperf_setup metrics
 start_turnout counters-off 5384 $'[dns]\nquery_counters = false'
 start_turnout counters-on 5385 ''
 start_knot knot 5386 ''
-wait_answering 5384 5385 5386
+start_turnout counters+dnstap 5387 $'[dns.dnstap]\nfile = "tap.fstrm"\nsample = 1.0'
+start_knot knot+dnstap 5388 "mod-dnstap:
+  - id: bench
+    sink: $work/knot-tap.fstrm
+template:
+  - id: default
+    global-module: mod-dnstap/bench"
+wait_answering 5384 5385 5386 5387 5388
 write_queries
 for r in $(seq "$RUNS"); do
-  for s in counters-off:5384 counters-on:5385 knot:5386; do
+  for s in counters-off:5384 counters-on:5385 counters+dnstap:5387 knot:5386 knot+dnstap:5388; do
     echo "run $r/$RUNS: ${s%%:*}" >&2
     measure "${s%%:*}" "${s##*:}"
   done
 done
 echo
 echo "## Answers per server CPU-second (dnsperf -l $DURATION -c 10 -q 100, median of $RUNS)"
-print_medians counters-off counters-on knot
+print_medians counters-off counters-on counters+dnstap knot knot+dnstap
+for f in "$work/counters+dnstap/tap.fstrm" "$work/knot-tap.fstrm"; do
+  echo "dnstap file $(basename "$(dirname "$f")")/$(basename "$f"): $(du -h "$f" | cut -f1)"
+done
