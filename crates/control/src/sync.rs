@@ -377,11 +377,8 @@ impl Builder {
             let Some(revision) = dirty.revision.or(self.control.served_revision()) else {
                 continue;
             };
-            let served = if dirty.all || rebuild_static || !dirty.zones.is_empty() {
-                self.build(&dirty, rebuild_static, revision)
-            } else {
-                true
-            };
+            let rebuilt = dirty.all || rebuild_static || !dirty.zones.is_empty();
+            let served = if rebuilt { self.build(&dirty, rebuild_static, revision) } else { true };
             // INSYNC must never lie: a revision whose zones did not all make it into the
             // published snapshot is not served (the errors are logged; the next good build
             // catches up).
@@ -391,7 +388,9 @@ impl Builder {
             if self.control.served_revision().is_none() {
                 info!("serving store revision {revision}");
             }
-            self.control.served_now(revision, dirty.since.map(|t| t.elapsed()));
+            // Only changes to what DNS answers count in the change-to-served time.
+            let took = dirty.since.filter(|_| rebuilt).map(|t| t.elapsed());
+            self.control.served_now(revision, took);
         }
     }
 
