@@ -1,6 +1,6 @@
 //! The audit trail of every configuration write (docs/observability.md#the-audit-trail).
 //!
-//! [`Control::write`](crate::write) records, in the same transaction as the write itself, who
+//! `Control::write` (`write.rs`) records, in the same transaction as the write itself, who
 //! wrote (the API token's name, the client's address, the request), when, and what changed:
 //! each object written or deleted, with its stored value before and after. A write that does
 //! not commit leaves no record; a record never describes a write that did not happen.

@@ -302,8 +302,8 @@ fn written(d: Duration) -> String {
     let s = d.as_secs();
     match () {
         () if d.subsec_millis() != 0 || s == 0 => format!("{}ms", d.as_millis()),
-        () if s % 3600 == 0 => format!("{}h", s / 3600),
-        () if s % 60 == 0 => format!("{}m", s / 60),
+        () if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        () if s.is_multiple_of(60) => format!("{}m", s / 60),
         () => format!("{s}s"),
     }
 }
