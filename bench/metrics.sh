@@ -6,7 +6,8 @@
 # process's, the dnstap writer thread's included. Prints a table; record it in
 # docs/benchmarks.md. The dnstap files take about 1 GB per run while it lasts.
 #
-#   bench/metrics.sh                      # ~4 min after the build; needs dnsperf and knotd
+#   bench/metrics.sh                      # ~4 min after the build; needs dnsperf, knotd and
+#                                         # knot-module-dnstap (Debian packages)
 #   DURATION=5 RUNS=1 bench/metrics.sh    # quick look
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,9 @@ done
 echo
 echo "## Answers per server CPU-second (dnsperf -l $DURATION -c 10 -q 100, median of $RUNS)"
 print_medians counters-off counters-on counters+dnstap knot knot+dnstap
+# Whether dnstap kept up: messages written and dropped (queue full), from the node's /metrics.
+api=$(grep -o 'listening for the API on http://[0-9.:]*' "$work/counters+dnstap/log" | head -1 | sed 's/.* //')
+curl -s "$api/metrics" | grep '^turnout_dns_tap_messages_total' || true
 for f in "$work/counters+dnstap/tap.fstrm" "$work/knot-tap.fstrm"; do
   echo "dnstap file $(basename "$(dirname "$f")")/$(basename "$f"): $(du -h "$f" | cut -f1)"
 done
