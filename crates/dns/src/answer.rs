@@ -227,7 +227,7 @@ fn answer_inner<'s>(
             return resp;
         };
         if visited.is_empty() {
-            trace.zone(snap.part(snap.home_of(zone)));
+            trace.zone(snap, zone);
         }
         let part = snap.part(zone);
         if let Some(cut) = part.node(ce).cut {

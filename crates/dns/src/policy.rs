@@ -164,8 +164,9 @@ pub trait Trace {
     /// The group's answer (of the group entered last, in `part`) was decided by `rule`, with
     /// these members.
     fn decided(&mut self, _part: &ZonePart, _rule: Rule, _members: &[u32]) {}
-    /// The query's name is in the zone whose home part is `home` (reported once per query).
-    fn zone(&mut self, _home: &ZonePart) {}
+    /// The query's name is in the zone of part `zone` of `snap` (reported once per query;
+    /// nothing is looked up unless the trace does).
+    fn zone(&mut self, _snap: &crate::Snapshot, _zone: u32) {}
     /// Selection leaves the group.
     fn leave(&mut self) {}
 }
