@@ -151,40 +151,55 @@ impl Tap {
         self.every || fastrand::u32(..) < self.threshold
     }
 
-    /// Offers a sampled query and its reply (`reply` empty: none was sent) to the writer;
-    /// never waits.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn offer(
-        &self,
-        query: &[u8],
-        reply: &[u8],
-        rcode: u16,
-        client: SocketAddr,
-        server: SocketAddr,
-        transport: Transport,
-        query_time: Duration,
-    ) {
-        let mut bytes = Vec::with_capacity(query.len() + reply.len());
-        bytes.extend_from_slice(query);
-        bytes.extend_from_slice(reply);
+    /// Offers a sampled exchange to the writer; never waits.
+    fn offer(&self, x: &Exchange<'_>) {
+        let mut bytes = Vec::with_capacity(x.query.len() + x.reply.len());
+        bytes.extend_from_slice(x.query);
+        bytes.extend_from_slice(x.reply);
         let event = Event {
             bytes,
-            query_len: query.len(),
-            replied: !reply.is_empty(),
-            client,
-            server,
-            transport,
-            rcode,
-            query_time,
+            query_len: x.query.len(),
+            replied: !x.reply.is_empty(),
+            client: x.client,
+            server: x.server,
+            transport: x.transport,
+            rcode: x.rcode,
+            query_time: x.query_time,
             reply_time: now(),
         };
+        let messages = messages(self.format, event.replied);
         match self.tx.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.fetch_add(messages, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// The messages an exchange makes: dnstap's AUTH_QUERY and (with a reply) AUTH_RESPONSE, or
+/// one query-log line.
+fn messages(format: Format, replied: bool) -> u64 {
+    match format {
+        Format::Dnstap => 1 + u64::from(replied),
+        Format::QueryLog => 1,
+    }
+}
+
+/// A query and its reply, as a UDP worker or a TCP connection hands them to [`Taps::record`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) query: &'a [u8],
+    /// Empty: no reply was sent.
+    pub(crate) reply: &'a [u8],
+    /// The reply's RCODE (extended RCODEs included).
+    pub(crate) rcode: u16,
+    pub(crate) client: SocketAddr,
+    /// The listener's address.
+    pub(crate) server: SocketAddr,
+    pub(crate) transport: Transport,
+    /// When the query was read (since the Unix epoch).
+    pub(crate) query_time: Duration,
 }
 
 /// Every output of a server.
@@ -198,22 +213,12 @@ impl Taps {
         !self.0.is_empty()
     }
 
-    /// Offers a query to every output that samples it.
-    #[allow(clippy::too_many_arguments)]
+    /// Offers an exchange to every output that samples it.
     #[inline]
-    pub(crate) fn record(
-        &self,
-        query: &[u8],
-        reply: &[u8],
-        rcode: u16,
-        client: SocketAddr,
-        server: SocketAddr,
-        transport: Transport,
-        query_time: Duration,
-    ) {
+    pub(crate) fn record(&self, x: Exchange<'_>) {
         for tap in &self.0 {
             if tap.sampled() {
-                tap.offer(query, reply, rcode, client, server, transport, query_time);
+                tap.offer(&x);
             }
         }
     }
@@ -344,10 +349,7 @@ impl Writer {
     }
 
     fn write_event(&mut self, e: &Event, scratch: &mut Vec<u8>, message: &mut Vec<u8>) {
-        let messages = match self.config.format {
-            Format::Dnstap => 1 + u64::from(e.replied),
-            Format::QueryLog => 1,
-        };
+        let messages = messages(self.config.format, e.replied);
         if !self.ensure_open() {
             self.dropped.fetch_add(messages, Ordering::Relaxed);
             return;

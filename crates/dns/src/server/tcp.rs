@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use crate::encode::{TCP_LIMIT, Transport};
 use crate::shield::Shield;
 use crate::stats::{DnsStats, Shard};
-use crate::tap::Taps;
+use crate::tap::{Exchange, Taps};
 use crate::{SnapshotHandle, respond_with};
 
 /// A connection's state as the registry sees it.
@@ -240,10 +240,17 @@ async fn serve_connection(
             let query = &msg[..len];
             respond_with(&snap, shield, tally, query, Transport::Tcp, client, now, &mut out[2..])
         };
-        if let (Some(at), Some(peer), Some(local)) = (query_time, peer, local) {
+        if let (Some(query_time), Some(client), Some(server)) = (query_time, peer, local) {
             let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
-            let answer = &out[2..2 + n];
-            settings.taps.record(&msg[..len], answer, rcode, peer, local, Transport::Tcp, at);
+            settings.taps.record(Exchange {
+                query: &msg[..len],
+                reply: &out[2..2 + n],
+                rcode,
+                client,
+                server,
+                transport: Transport::Tcp,
+                query_time,
+            });
         }
         if let Some((n, _)) = reply {
             out[..2].copy_from_slice(&(n as u16).to_be_bytes());

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::encode::{EDNS_UDP_PAYLOAD, Transport};
 use crate::shield::Shield;
 use crate::stats::Shard;
-use crate::tap::Taps;
+use crate::tap::{Exchange, Taps};
 use crate::{SnapshotHandle, respond_with};
 
 /// How often an idle worker checks for shutdown.
@@ -93,9 +93,17 @@ fn serve_simple(
             let now = unix_now();
             respond_with(&snap, shield, tally, &inb[..len], Transport::Udp, client, now, &mut out)
         };
-        if let Some(at) = query_time {
+        if let Some(query_time) = query_time {
             let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
-            taps.record(&inb[..len], &out[..n], rcode, peer, local, Transport::Udp, at);
+            taps.record(Exchange {
+                query: &inb[..len],
+                reply: &out[..n],
+                rcode,
+                client: peer,
+                server: local,
+                transport: Transport::Udp,
+                query_time,
+            });
         }
         if let Some((n, _)) = reply
             && let Err(e) = socket.send_to(&out[..n], peer)
@@ -287,10 +295,16 @@ mod mmsg {
                         &mut out[i],
                     );
                     out_lens[i] = reply.map_or(0, |(n, _)| n);
-                    if let (Some(at), Some(peer)) = (query_time, peer) {
-                        let rcode = reply.map_or(0, |(_, r)| r.0);
-                        let answer = &out[i][..out_lens[i]];
-                        taps.record(query, answer, rcode, peer, local, Transport::Udp, at);
+                    if let (Some(query_time), Some(client)) = (query_time, peer) {
+                        taps.record(Exchange {
+                            query,
+                            reply: &out[i][..out_lens[i]],
+                            rcode: reply.map_or(0, |(_, r)| r.0),
+                            client,
+                            server: local,
+                            transport: Transport::Udp,
+                            query_time,
+                        });
                     }
                 }
             }
