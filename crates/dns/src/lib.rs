@@ -157,7 +157,7 @@ fn reply(
                 ctx = ctx.with_source_prefix(e.source);
             }
             let r = if tally.is_some() {
-                answer_traced(snap, &q, &mut ctx, &mut stats::Counting)
+                answer_traced(snap, &q, &mut ctx, &mut policy::Counting)
             } else {
                 answer(snap, &q, &mut ctx)
             };

@@ -175,6 +175,24 @@ pub trait Trace {
 pub struct NoTrace;
 impl Trace for NoTrace {}
 
+/// The [`Trace`] of a counted query ([`crate::stats`]): adds one to the zone that answers it
+/// and to each policy-group member chosen.
+pub(crate) struct Counting;
+
+impl Trace for Counting {
+    #[inline]
+    fn zone(&mut self, snap: &crate::Snapshot, zone: u32) {
+        snap.part(snap.home_of(zone)).zone_hits.add(0, 1);
+    }
+
+    #[inline]
+    fn decided(&mut self, part: &crate::ZonePart, _rule: Rule, members: &[u32]) {
+        for m in members {
+            part.member_hits.add(*m as usize, 1);
+        }
+    }
+}
+
 /// The RRsets that answer for one RRset of a node.
 pub(crate) type Picks<'s> = SmallVec<[&'s WireRRset; MULTIVALUE_MAX]>;
 

@@ -302,24 +302,6 @@ impl std::fmt::Debug for Hits {
     }
 }
 
-/// The [`Trace`](crate::policy::Trace) of a counted query: adds one to the zone that answers it
-/// and to each policy-group member chosen.
-pub(crate) struct Counting;
-
-impl crate::policy::Trace for Counting {
-    #[inline]
-    fn zone(&mut self, snap: &crate::Snapshot, zone: u32) {
-        snap.part(snap.home_of(zone)).zone_hits.add(0, 1);
-    }
-
-    #[inline]
-    fn decided(&mut self, part: &crate::ZonePart, _rule: crate::policy::Rule, members: &[u32]) {
-        for m in members {
-            part.member_hits.add(*m as usize, 1);
-        }
-    }
-}
-
 /// How often a zone was asked, as [`crate::Snapshot::zone_counts`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneCount {

@@ -274,16 +274,19 @@ impl Writer {
     fn run(mut self, rx: Receiver<Event>) {
         let mut scratch = Vec::with_capacity(1024);
         let mut message = Vec::with_capacity(1024);
+        // Written out at least every FLUSH, however the messages come: a trickle that never
+        // leaves the queue empty for FLUSH must not sit in the buffer.
+        let mut flushed = Instant::now();
         loop {
-            let event = match rx.recv_timeout(FLUSH) {
-                Ok(e) => e,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.flush();
-                    continue;
-                }
+            match rx.recv_timeout(FLUSH) {
+                Ok(event) => self.write_event(&event, &mut scratch, &mut message),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
-            };
-            self.write_event(&event, &mut scratch, &mut message);
+            }
+            if flushed.elapsed() >= FLUSH {
+                self.flush();
+                flushed = Instant::now();
+            }
         }
         self.close();
     }

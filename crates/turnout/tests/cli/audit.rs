@@ -48,6 +48,7 @@ zones:
         t.cli(&["control", "set", "main/east", "on", "--reason", "east is up", "--token", &ops]);
     assert!(out.status.success(), "{}", text(&out));
     ok(&t, &["token", "rotate", "ops"]);
+    as_alice(&["zone", "create", "ref.test", "--caller-reference", "ticket-42"]);
     as_alice(&["zone", "delete", "au.test", "--force"]);
 
     let all: Vec<Value> = serde_json::from_str(&ok(&t, &["audit", "--output", "json"])).unwrap();
@@ -82,6 +83,9 @@ zones:
     has("change", "alice", "create", "");
     has("routing_control", "ops", "create", "main/east");
     has("zone", "alice", "delete", "au.test.");
+    has("caller_reference", "alice", "create", "ticket-42");
+    // The node's own writes: the DNS cookie secret it made at start.
+    has("secret", "turnout", "create", "dns-cookie");
     // Who wrote from where, and what: the client's address and the request.
     let control = all.iter().find(|w| w["token"] == "ops").unwrap();
     assert_eq!(control["source"], "127.0.0.1", "{control:#}");
