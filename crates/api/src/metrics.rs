@@ -149,7 +149,6 @@ fn cumulative(bounds: &[f64], counts: &[u64]) -> (u64, Vec<(f64, u64)>) {
     (total, buckets)
 }
 
-/// The DNS server's counters, summed over its workers at each scrape.
 /// Messages dnstap and the query log wrote and dropped.
 #[derive(Debug)]
 struct TapCollector(Arc<turnout_dns::tap::Taps>);
@@ -247,6 +246,7 @@ impl Collector for ZoneCollector {
     }
 }
 
+/// The DNS server's counters, summed over its workers at each scrape.
 #[derive(Debug)]
 struct DnsCollector(Arc<DnsStats>);
 
