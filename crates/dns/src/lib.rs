@@ -8,6 +8,7 @@
 //! query on the answer path.
 
 pub mod answer;
+pub mod door;
 pub mod encode;
 pub mod explain;
 pub mod locate;
@@ -17,7 +18,9 @@ pub mod shield;
 pub mod snapshot;
 pub mod stats;
 pub mod tap;
+pub mod tsig;
 pub mod wire;
+pub mod xfr;
 
 use std::sync::Arc;
 

@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::SnapshotHandle;
+use crate::door::Door;
 use crate::shield::Shield;
 use crate::stats::DnsStats;
 use crate::tap::{Tap, TapConfig, Taps};
@@ -98,6 +99,71 @@ pub struct DnsServer {
     taps: Arc<Taps>,
     /// The taps' writer threads, joined at shutdown.
     writers: Vec<std::thread::JoinHandle<()>>,
+    /// Where transfers, NOTIFY, UPDATE and signed messages go.
+    door: Option<Arc<dyn Door>>,
+}
+
+/// A datagram a UDP worker hands to the door, with the socket its reply goes out on.
+pub(crate) struct Handoff {
+    message: Vec<u8>,
+    client: SocketAddr,
+    server: SocketAddr,
+    socket: Arc<std::net::UdpSocket>,
+}
+
+/// A UDP worker's way to the door: a bounded queue (a full queue drops, as a busy server
+/// drops datagrams) and its own handle on its socket for the replies.
+#[derive(Clone)]
+pub(crate) struct DoorQueue {
+    tx: mpsc::Sender<Handoff>,
+    socket: Arc<std::net::UdpSocket>,
+    local: SocketAddr,
+}
+
+impl DoorQueue {
+    /// Queues `message` from `client`; false when the queue is full.
+    pub(crate) fn hand_off(&self, message: &[u8], client: SocketAddr) -> bool {
+        self.tx
+            .try_send(Handoff {
+                message: message.to_vec(),
+                client,
+                server: self.local,
+                socket: Arc::clone(&self.socket),
+            })
+            .is_ok()
+    }
+}
+
+/// Door messages answered at once; more wait in the queue.
+const DOOR_CONCURRENCY: usize = 64;
+/// Datagrams waiting for the door.
+const DOOR_QUEUE: usize = 1024;
+
+/// Answers the datagrams UDP workers hand over, each in its own task, until `stop`.
+async fn door_loop(
+    door: Arc<dyn Door>,
+    mut rx: mpsc::Receiver<Handoff>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(DOOR_CONCURRENCY));
+    loop {
+        let h = tokio::select! {
+            () = stop.cancelled() => return,
+            h = rx.recv() => match h { Some(h) => h, None => return },
+        };
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
+        let door = Arc::clone(&door);
+        tracker.spawn(async move {
+            let replies = door.open(h.message, h.client, h.server, crate::Transport::Udp).await;
+            if let Some(reply) = replies.first()
+                && let Err(e) = h.socket.send_to(reply, h.client)
+            {
+                tracing::debug!("DNS/UDP reply to {} failed: {e}", h.client);
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// How a worker ended.
@@ -135,7 +201,16 @@ impl DnsServer {
             counting: true,
             taps: Arc::default(),
             writers: Vec::new(),
+            door: None,
         })
+    }
+
+    /// Hands zone transfers, NOTIFY, UPDATE and TSIG-signed messages to `door` (without one
+    /// they are refused: REFUSED, NOTIMP or NOTAUTH).
+    #[must_use]
+    pub fn with_door(mut self, door: Arc<dyn Door>) -> Self {
+        self.door = Some(door);
+        self
     }
 
     /// Writes sampled queries and replies to each of `outputs` (dnstap, the query log), each
@@ -193,6 +268,11 @@ impl DnsServer {
         let tracker = TaskTracker::new();
         let connections = tcp::Connections::new(self.config.tcp_max_connections);
         let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
+        let door_tx = self.door.as_ref().map(|door| {
+            let (door_tx, door_rx) = mpsc::channel(DOOR_QUEUE);
+            tracker.spawn(door_loop(Arc::clone(door), door_rx, tcp_stop.clone(), tracker.clone()));
+            door_tx
+        });
         let mut workers = 0usize;
         let mut shard = 0usize;
         for ep in self.endpoints {
@@ -203,6 +283,22 @@ impl DnsServer {
                 let (worker_handle, worker_stop) = (handle.clone(), stop.clone());
                 let worker_shield = Arc::clone(&self.shield);
                 let worker_taps = Arc::clone(&self.taps);
+                let door_queue = match (&door_tx, sock.try_clone()) {
+                    (Some(tx), Ok(reply_socket)) => Some(DoorQueue {
+                        tx: tx.clone(),
+                        socket: Arc::new(reply_socket),
+                        local: ep.addr,
+                    }),
+                    (Some(_), Err(e)) => {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(ServerError::ListenerDied {
+                            proto: "UDP",
+                            addr: ep.addr,
+                            reason: format!("cannot share a socket with the door: {e}"),
+                        });
+                    }
+                    (None, _) => None,
+                };
                 let (worker_stats, my_shard, counting) =
                     (Arc::clone(&self.stats), shard, self.counting);
                 shard += 1;
@@ -216,6 +312,7 @@ impl DnsServer {
                             &worker_shield,
                             tally,
                             &worker_taps,
+                            door_queue.as_ref(),
                             &worker_stop,
                         );
                         report.result = Some(r.map_err(|e| e.to_string()));
@@ -241,6 +338,7 @@ impl DnsServer {
             let conn = tcp::ConnSettings {
                 idle: self.config.tcp_idle_timeout,
                 taps: Arc::clone(&self.taps),
+                door: self.door.clone(),
             };
             let (handle, stop, tracker2, connections) =
                 (handle.clone(), tcp_stop.clone(), tracker.clone(), connections.clone());
@@ -264,6 +362,7 @@ impl DnsServer {
             workers += 1;
         }
         drop(tx);
+        drop(door_tx);
 
         let outcome = tokio::select! {
             () = shutdown.cancelled() => Ok(()),

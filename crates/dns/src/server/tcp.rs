@@ -117,7 +117,10 @@ pub(crate) struct ConnSettings {
     pub(crate) idle: Duration,
     /// dnstap and the query log.
     pub(crate) taps: Arc<Taps>,
+    /// Where transfers, NOTIFY, UPDATE and signed messages go.
+    pub(crate) door: Option<Arc<dyn crate::door::Door>>,
 }
+
 
 /// Accept errors that concern one connection or a passing shortage, not the listener.
 fn transient(e: &io::Error) -> bool {
@@ -240,6 +243,21 @@ async fn serve_connection(
             let query = &msg[..len];
             respond_with(&snap, shield, tally, query, Transport::Tcp, client, now, &mut out[2..])
         };
+        if let (Some(door), Some((_, rcode)), Some(client), Some(server)) =
+            (&settings.door, reply, peer, local)
+            && crate::door::wants(&msg[..len], rcode)
+        {
+            let replies = door.open(msg[..len].to_vec(), client, server, Transport::Tcp).await;
+            for r in replies.iter().filter(|r| r.len() <= TCP_LIMIT) {
+                let send = async {
+                    writer.write_all(&(r.len() as u16).to_be_bytes()).await?;
+                    writer.write_all(r).await
+                };
+                timeout(settings.idle, send).await.map_err(|_| timed_out())??;
+            }
+            timeout(settings.idle, writer.flush()).await.map_err(|_| timed_out())??;
+            continue;
+        }
         if let (Some(query_time), Some(client), Some(server)) = (query_time, peer, local) {
             let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
             settings.taps.record(Exchange {

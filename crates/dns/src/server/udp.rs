@@ -17,6 +17,8 @@ use crate::stats::Shard;
 use crate::tap::{Exchange, Taps};
 use crate::{SnapshotHandle, respond_with};
 
+use super::DoorQueue;
+
 /// How often an idle worker checks for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Datagrams per batch.
@@ -49,15 +51,16 @@ pub(crate) fn serve(
     shield: &Shield,
     tally: Option<&Shard>,
     taps: &Taps,
+    door: Option<&DoorQueue>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        mmsg::serve(&socket, handle, shield, tally, taps, stop)
+        mmsg::serve(&socket, handle, shield, tally, taps, door, stop)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        serve_simple(&socket, handle, shield, tally, taps, stop)
+        serve_simple(&socket, handle, shield, tally, taps, door, stop)
     }
 }
 
@@ -75,6 +78,7 @@ fn serve_simple(
     shield: &Shield,
     tally: Option<&Shard>,
     taps: &Taps,
+    door: Option<&DoorQueue>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let local = socket.local_addr()?;
@@ -93,6 +97,12 @@ fn serve_simple(
             let now = unix_now();
             respond_with(&snap, shield, tally, &inb[..len], Transport::Udp, client, now, &mut out)
         };
+        if let (Some(q), Some((_, rcode))) = (door, reply)
+            && crate::door::wants(&inb[..len], rcode)
+        {
+            q.hand_off(&inb[..len], peer);
+            continue;
+        }
         if let Some(query_time) = query_time {
             let (n, rcode) = reply.map_or((0, 0), |(n, r)| (n, r.0));
             taps.record(Exchange {
@@ -263,6 +273,7 @@ mod mmsg {
         shield: &Shield,
         tally: Option<&Shard>,
         taps: &Taps,
+        door: Option<&DoorQueue>,
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let fd = socket.as_raw_fd();
@@ -295,6 +306,14 @@ mod mmsg {
                         &mut out[i],
                     );
                     out_lens[i] = reply.map_or(0, |(n, _)| n);
+                    if let (Some(q), Some((_, rcode)), Some(peer)) = (door, reply, peer)
+                        && crate::door::wants(query, rcode)
+                    {
+                        // The door replies on its own; a full queue drops the datagram.
+                        q.hand_off(query, peer);
+                        out_lens[i] = 0;
+                        continue;
+                    }
                     if let (Some(query_time), Some(client)) = (query_time, peer) {
                         taps.record(Exchange {
                             query,

@@ -2,6 +2,7 @@
 //! with name compression ([`writer`]). Hand-written, because this is the measured hot path: no
 //! allocation, no copies beyond the bytes that go out.
 
+pub mod message;
 pub mod query;
 pub mod writer;
 
@@ -29,6 +30,14 @@ impl Rcode {
     pub const NOTAUTH: Rcode = Rcode(9);
     /// Bad EDNS version (extended).
     pub const BADVERS: Rcode = Rcode(16);
+    /// A prerequisite name exists that should not (RFC 2136 §2.2).
+    pub const YXDOMAIN: Rcode = Rcode(6);
+    /// A prerequisite RRset exists that should not (RFC 2136 §2.2).
+    pub const YXRRSET: Rcode = Rcode(7);
+    /// A prerequisite RRset does not exist that should (RFC 2136 §2.2).
+    pub const NXRRSET: Rcode = Rcode(8);
+    /// A name in an update is outside the zone (RFC 2136 §2.2).
+    pub const NOTZONE: Rcode = Rcode(10);
 
     /// The name dig and the RFCs use.
     pub fn name(self) -> &'static str {
@@ -39,7 +48,11 @@ impl Rcode {
             3 => "NXDOMAIN",
             4 => "NOTIMP",
             5 => "REFUSED",
+            6 => "YXDOMAIN",
+            7 => "YXRRSET",
+            8 => "NXRRSET",
             9 => "NOTAUTH",
+            10 => "NOTZONE",
             16 => "BADVERS",
             _ => "OTHER",
         }
