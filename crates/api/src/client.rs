@@ -403,6 +403,48 @@ impl Client {
         self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
     }
 
+    /// Every TSIG key (no secrets).
+    pub async fn tsig_keys(
+        &self,
+    ) -> Result<Vec<turnout_control::types::TsigKeyInfo>, ClientError> {
+        let list: crate::server::tsig::TsigKeyList =
+            self.request(Method::GET, "/v1/tsig-keys", None).await?;
+        Ok(list.keys)
+    }
+
+    /// Creates a TSIG key (admin only); a secret the node made is in the answer, once.
+    pub async fn create_tsig_key(
+        &self,
+        request: &turnout_control::types::CreateTsigKey,
+    ) -> Result<turnout_control::types::TsigKeyInfo, ClientError> {
+        self.send(Method::POST, "/v1/tsig-keys", request).await
+    }
+
+    /// Deletes a TSIG key no zone names (admin only).
+    pub async fn delete_tsig_key(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/tsig-keys/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// A zone's outgoing transfer settings.
+    pub async fn zone_transfers(
+        &self,
+        zone: &str,
+    ) -> Result<turnout_control::types::ZoneTransfers, ClientError> {
+        let path = format!("/v1/zones/{}/transfers", encode_component(zone));
+        self.request(Method::GET, &path, None).await
+    }
+
+    /// Replaces a zone's outgoing transfer settings.
+    pub async fn set_zone_transfers(
+        &self,
+        zone: &str,
+        transfers: &turnout_control::types::ZoneTransfers,
+    ) -> Result<turnout_control::types::ZoneTransfers, ClientError> {
+        let path = format!("/v1/zones/{}/transfers", encode_component(zone));
+        self.send(Method::PUT, &path, transfers).await
+    }
+
     /// Routing controls with their states (routing-control API), of one panel or all.
     pub async fn controls(&self, panel: Option<&str>) -> Result<Vec<ControlView>, ClientError> {
         let path = match panel {

@@ -164,6 +164,15 @@ impl From<ControlError> for ApiError {
             ControlError::InvalidCheck(errors) => {
                 invalid_object("InvalidHealthCheck", message, errors)
             }
+            ControlError::NoSuchTsigKey(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchTsigKey", message).field("name")
+            }
+            ControlError::TsigKeyExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "TsigKeyAlreadyExists", message).field("name")
+            }
+            ControlError::TsigKeyInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "TsigKeyInUse", message).field("name")
+            }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", message),
         }
     }

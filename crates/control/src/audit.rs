@@ -187,6 +187,7 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
         "controls" => "routing_control",
         "tokens" => "token",
         "secrets" => "secret",
+        "tsig" => "tsig_key",
         _ => return None,
     };
     let name = match kind {
@@ -225,6 +226,10 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
         }
         "token" => json(serde_json::to_value(st.tokens.values().find(|t| t.name == name)?)),
         "secret" => st.cookie_secret.as_ref().map(|_| Value::from(REDACTED)),
+        "tsig_key" => {
+            let key = st.tsig_keys.get(&turnout_model::Name::parse_absolute(&name).ok()?)?;
+            json(serde_json::to_value(key))
+        }
         "caller_reference" => json(serde_json::to_value(st.caller_references.get(&name)?)),
         _ => None,
     }
@@ -240,6 +245,12 @@ fn redacted(kind: &str, mut value: Value) -> Value {
         "token" => {
             if let Some(digest) = value.get_mut("sha256") {
                 *digest = Value::from(REDACTED);
+            }
+            value
+        }
+        "tsig_key" => {
+            if let Some(secret) = value.get_mut("secret") {
+                *secret = Value::from(REDACTED);
             }
             value
         }

@@ -15,6 +15,7 @@
 //! /turnout/nodes/<name>                          a node's record: region, addresses, served revision
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
+//! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -170,6 +171,16 @@ pub fn health_status(checker: &str, check: &str) -> String {
 /// The DNS cookie secrets.
 pub fn dns_cookie_secret() -> String {
     format!("{ROOT}secrets/dns-cookie")
+}
+
+/// Every TSIG key.
+pub fn tsig_keys() -> String {
+    format!("{ROOT}tsig/")
+}
+
+/// One TSIG key.
+pub fn tsig_key(name: &Name) -> String {
+    format!("{ROOT}tsig/{}", escape(&name.to_string()))
 }
 
 /// Every token.

@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod cluster;
 mod explain;
+pub mod journal;
 pub mod routing_controls;
 pub mod secrets;
 pub use explain::{CheckView, Explained};
@@ -32,6 +33,9 @@ mod pieces;
 pub mod state;
 mod sync;
 pub mod tokens;
+mod transfers;
+pub use transfers::{TransferDoor, run_notify};
+mod tsig_keys;
 pub mod types;
 mod write;
 mod zones;
@@ -212,6 +216,20 @@ pub enum ControlError {
     /// Safety rules refused a routing-control update; nothing changed.
     #[error("refused by safety rules: {}", refusals(.0))]
     SafetyRules(Vec<turnout_model::controls::Refusal>),
+    /// No TSIG key with this name.
+    #[error("no TSIG key {0:?}")]
+    NoSuchTsigKey(String),
+    /// A TSIG key with this name exists.
+    #[error("a TSIG key named {0:?} exists")]
+    TsigKeyExists(String),
+    /// The TSIG key is still named by a zone's transfer settings.
+    #[error("the TSIG key {name:?} is still used by {user}")]
+    TsigKeyInUse {
+        /// The key.
+        name: String,
+        /// What uses it.
+        user: String,
+    },
     /// The DNS data plane has not published its first snapshot yet.
     #[error("not ready: the configuration is not loaded yet")]
     NotReady,

@@ -14,8 +14,9 @@ use turnout_model::{
 };
 use turnout_store::{Event, KeyValue, LeaseId, Revision, WatchBatch};
 
+use crate::journal::{self, Journal};
 use crate::keys;
-use crate::types::{TokenRecord, ZoneMeta};
+use crate::types::{TokenRecord, TsigKeyRecord, ZoneMeta};
 
 /// A zone's metadata and the revisions that guard concurrent changes to it.
 #[derive(Debug, Clone)]
@@ -77,6 +78,14 @@ pub struct State {
     pub revisions: HashMap<String, Revision>,
     /// What each caller reference created: reference -> (zone, change id).
     pub caller_references: HashMap<String, CallerReference>,
+    /// TSIG keys by name (usable ones only).
+    pub tsig_keys: BTreeMap<Name, TsigKeyRecord>,
+    /// Each zone's recent serial changes, for IXFR (from this node's start).
+    pub journals: HashMap<Name, Journal>,
+    /// The record sets a watch batch being applied wrote, by zone: (before, after).
+    pending: BTreeMap<Name, Vec<(Option<turnout_model::RecordSet>, Option<turnout_model::RecordSet>)>>,
+    /// Whether writes are being recorded in `pending` (watch batches, not the first load).
+    journaling: bool,
 }
 
 /// What a caller reference created, as stored.
@@ -92,7 +101,7 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 8] = [
+    const KINDS: [&str; 9] = [
         "zones/",
         "callerrefs/",
         "checks/",
@@ -101,6 +110,7 @@ fn is_object(key: &str) -> bool {
         "controls/",
         "tokens/",
         "secrets/",
+        "tsig/",
     ];
     key.strip_prefix(keys::ROOT).is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(k)))
 }
@@ -171,6 +181,7 @@ impl State {
 
     /// Applies one watch batch.
     pub fn apply(&mut self, batch: &WatchBatch, touched: &mut Touched) {
+        self.journaling = true;
         for event in &batch.events {
             match event {
                 Event::Put(kv) => self.put(kv, touched),
@@ -184,6 +195,29 @@ impl State {
             self.placement_revision = batch.revision;
         }
         self.revision = self.revision.max(batch.revision);
+        self.journaling = false;
+        for (apex, changes) in std::mem::take(&mut self.pending) {
+            if !self.zones.contains_key(&apex) {
+                self.journals.remove(&apex);
+                continue;
+            }
+            let journal = self.journals.entry(apex).or_default();
+            match journal::delta_of(&changes) {
+                Some(delta) => journal.push(delta),
+                None => journal.clear(),
+            }
+        }
+    }
+
+    /// The zone's current serial (None: no such zone, or no SOA).
+    pub fn serial(&self, apex: &Name) -> Option<u32> {
+        let set = self.records.get(apex)?.sets.get(&Self::soa_key(apex))?;
+        match &set.data {
+            turnout_model::RecordData::Values { rdatas, .. } => {
+                rdatas.first().and_then(turnout_model::Soa::from_rdata).map(|s| s.serial)
+            }
+            turnout_model::RecordData::Alias { .. } => None,
+        }
     }
 
     /// The mod revision of an object's key (0: absent), as [`State::revisions`] keeps it.
@@ -236,7 +270,12 @@ impl State {
                 .entry(apex.clone())
                 .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
             touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
-            Arc::make_mut(zone).sets.insert(set.key(), set);
+            if self.journaling {
+                let before = Arc::make_mut(zone).sets.insert(set.key(), set.clone());
+                self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
+            } else {
+                Arc::make_mut(zone).sets.insert(set.key(), set);
+            }
             touched.zones.insert(apex);
         } else if key.starts_with(&keys::checks()) {
             let Some(spec) = decode::<HealthCheckSpec>(key, &kv.value) else { return };
@@ -321,6 +360,14 @@ impl State {
                 self.set_report(&checker, &check, current.then_some(healthy));
                 touched.nodes = true;
             }
+        } else if key.starts_with(&keys::tsig_keys()) {
+            let Some(record) = decode::<TsigKeyRecord>(key, &kv.value) else { return };
+            match (Name::parse_absolute(&record.name), record.key()) {
+                (Ok(name), Some(_)) => {
+                    self.tsig_keys.insert(name, record);
+                }
+                _ => warn!("stored TSIG key {key:?} is unusable; ignored"),
+            }
         } else if key.starts_with(&keys::tokens())
             && let Some(token) = decode::<TokenRecord>(key, &kv.value)
         {
@@ -345,12 +392,19 @@ impl State {
         } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
             let Some((apex, rkey)) = parse_rrset_key(rest) else { return };
             if let Some(zone) = self.records.get_mut(&apex) {
-                Arc::make_mut(zone).sets.remove(&rkey);
+                let before = Arc::make_mut(zone).sets.remove(&rkey);
+                if self.journaling {
+                    self.pending.entry(apex.clone()).or_default().push((before, None));
+                }
             }
             touched.names.entry(apex.clone()).or_default().insert(rkey.name);
             touched.zones.insert(apex);
         } else if key == keys::dns_cookie_secret() {
             self.cookie_secret = None;
+        } else if let Some(rest) = key.strip_prefix(&keys::tsig_keys()) {
+            if let Ok(name) = Name::parse_absolute(&unescape(rest)) {
+                self.tsig_keys.remove(&name);
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
             let name = unescape(rest);
             self.tokens.retain(|_, t| t.name != name);

@@ -40,6 +40,117 @@ pub struct ZoneMeta {
     pub comment: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// Who may transfer the zone and which secondaries are told of changes (none: nobody,
+    /// nothing sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<ZoneTransfers>,
+}
+
+/// A zone's outgoing transfers (docs/transfers.md): who may take AXFR/IXFR, who is sent
+/// NOTIFY on every serial change, and how a zone with routing policies is transferred.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneTransfers {
+    /// Who may transfer the zone: a request is allowed when any entry matches it. None:
+    /// nobody.
+    #[serde(default)]
+    pub allow: Vec<TransferAllow>,
+    /// Secondaries sent NOTIFY (RFC 1996) on every serial change: `address` or
+    /// `address:port` (port 53 by default; IPv6 as `[addr]:port`).
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The TSIG key NOTIFY messages are signed with (none: unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_key: Option<String>,
+    /// How a zone with routing policies is transferred: `static` (the default) refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_mode: Option<String>,
+}
+
+/// One entry of [`ZoneTransfers::allow`]: a TSIG key, a client prefix, or both (then both
+/// must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferAllow {
+    /// The request must be signed with this TSIG key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The client's address must be in this prefix (`192.0.2.0/24`, `2001:db8::/32`, or one
+    /// address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// A TSIG key as stored: the secret is kept, never shown by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TsigKeyRecord {
+    /// The key's name (an absolute domain name, lower case).
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha384`, `hmac-sha512` or `hmac-sha1`.
+    pub algorithm: String,
+    /// The secret, base64.
+    pub secret: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for TsigKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKeyRecord")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TsigKeyRecord {
+    /// The key, ready to sign and verify with (None: the stored record is unusable).
+    pub fn key(&self) -> Option<turnout_dns::tsig::Key> {
+        let name = turnout_model::Name::parse_absolute(&self.name).ok()?;
+        let algorithm = turnout_dns::tsig::Algorithm::from_name(&self.algorithm)?;
+        let secret = data_encoding::BASE64.decode(self.secret.as_bytes()).ok()?;
+        Some(turnout_dns::tsig::Key::new(name, algorithm, &secret))
+    }
+
+    /// What the API shows.
+    pub fn info(&self) -> TsigKeyInfo {
+        TsigKeyInfo {
+            name: self.name.clone(),
+            algorithm: self.algorithm.clone(),
+            created_at: self.created_at.clone(),
+            secret: None,
+        }
+    }
+}
+
+/// A request to create a TSIG key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTsigKey {
+    /// The key's name, a domain name (e.g. `xfr.example.com.`), as the peer names it.
+    #[serde(default)]
+    pub name: String,
+    /// `hmac-sha256` (default), `hmac-sha384`, `hmac-sha512` or `hmac-sha1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// The secret, base64 (as `tsig-keygen` or `keymgr` print it); none: a random one is made
+    /// and returned once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A TSIG key as the API shows it: never its secret, except once, when the node made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TsigKeyInfo {
+    /// The key's name.
+    pub name: String,
+    /// Its algorithm.
+    pub algorithm: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The secret (base64), only in the reply that created it with a made-up secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// A zone as the API shows it.
@@ -61,6 +172,9 @@ pub struct ZoneInfo {
     pub record_set_count: usize,
     /// The apex NS names.
     pub name_servers: Vec<String>,
+    /// Its outgoing transfers, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<ZoneTransfers>,
 }
 
 /// What a zone creation returns.

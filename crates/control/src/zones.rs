@@ -164,6 +164,7 @@ impl Control {
                     caller_reference: request.caller_reference.clone(),
                     comment: request.comment.clone(),
                     created_at: now_rfc3339(),
+                    transfers: None,
                 };
                 let record = Self::new_change(
                     "create_zone",
@@ -472,6 +473,7 @@ fn zone_info(st: &State, apex: &Name) -> Option<ZoneInfo> {
         serial,
         record_set_count: records.map_or(0, |z| z.sets.len()),
         name_servers,
+        transfers: entry.meta.transfers.clone(),
     })
 }
 

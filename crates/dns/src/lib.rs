@@ -8,6 +8,7 @@
 //! query on the answer path.
 
 pub mod answer;
+pub mod client;
 pub mod door;
 pub mod encode;
 pub mod explain;

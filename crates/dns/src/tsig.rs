@@ -342,6 +342,9 @@ impl Signer {
     /// Appends a TSIG record to `message` (a whole message, its ARCOUNT counted up) with
     /// `error` and `other` data (a BADTIME reply's server time).
     pub fn sign(&mut self, message: &mut Vec<u8>, error: u16, other: &[u8]) {
+        if message.len() < 12 {
+            return; // not a message: nothing to sign
+        }
         let id = u16::from_be_bytes([message[0], message[1]]);
         let t = Tsig {
             key: self.key.name.clone(),
@@ -400,6 +403,9 @@ impl ReplyVerifier {
 
 /// Appends `t` as the last additional record of `message` and counts it.
 pub fn append(message: &mut Vec<u8>, t: &Tsig) {
+    if message.len() < 12 {
+        return;
+    }
     let ar = u16::from_be_bytes([message[10], message[11]]).saturating_add(1);
     message[10..12].copy_from_slice(&ar.to_be_bytes());
     message.extend_from_slice(t.key.as_wire());

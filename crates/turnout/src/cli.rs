@@ -70,6 +70,10 @@ pub enum Command {
     /// The nodes sharing this node's store: regions, served revisions, lag.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// List, create and delete TSIG keys (RFC 8945) for zone transfers and NOTIFY; creating
+    /// and deleting need the admin token.
+    #[command(subcommand)]
+    TsigKey(TsigKeyCommand),
     /// The audit trail of every configuration write, newest first: who (the token), from
     /// where, what changed.
     Audit(AuditArgs),
@@ -314,6 +318,36 @@ pub enum TokenCommand {
     },
 }
 
+/// `turnout tsig-key`.
+#[derive(Debug, Subcommand)]
+pub enum TsigKeyCommand {
+    /// List TSIG keys (names and algorithms; never secrets).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create a key; without --secret-file a random secret is made and printed once.
+    Create {
+        /// The key's name, as the peer names it (e.g. xfr.example.com)
+        name: String,
+        /// hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1
+        #[arg(long, default_value = "hmac-sha256")]
+        algorithm: String,
+        /// A file holding the base64 secret (as tsig-keygen or keymgr print it); - reads stdin
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a key no zone names.
+    Delete {
+        /// The key's name
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
 /// Arguments of `turnout explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -452,6 +486,32 @@ pub enum ZoneCommand {
         /// Delete its record sets too
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a zone's outgoing transfers, or replace them when any setting is given: who may
+    /// take AXFR/IXFR and which secondaries get NOTIFY (docs/transfers.md).
+    Transfers {
+        /// The zone
+        name: String,
+        /// Requests signed with this TSIG key may transfer, from anywhere (repeatable)
+        #[arg(long = "allow-key", value_name = "KEY")]
+        allow_keys: Vec<String>,
+        /// Requests from this prefix may transfer, signed or not (repeatable)
+        #[arg(long = "allow-prefix", value_name = "PREFIX")]
+        allow_prefixes: Vec<String>,
+        /// Requests signed with KEY from PREFIX may transfer (repeatable)
+        #[arg(long = "allow-key-from", value_name = "KEY@PREFIX")]
+        allow_key_from: Vec<String>,
+        /// Send NOTIFY to this secondary (address or address:port; repeatable)
+        #[arg(long = "notify", value_name = "ADDRESS")]
+        notify: Vec<String>,
+        /// Sign NOTIFY with this TSIG key
+        #[arg(long, value_name = "KEY")]
+        notify_key: Option<String>,
+        /// Remove every setting: nobody may transfer, no NOTIFY
+        #[arg(long, conflicts_with_all = ["allow_keys", "allow_prefixes", "allow_key_from", "notify", "notify_key"])]
+        clear: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

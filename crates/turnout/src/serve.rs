@@ -404,6 +404,8 @@ async fn serve(
         controls: controls_api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
     };
     info!("node {} in region {}", me.name, me.region);
+    // Zone transfers, NOTIFY, UPDATE and TSIG-signed queries go to the control plane.
+    let dns = dns.with_door(Arc::new(turnout_control::TransferDoor(control.clone())));
     let term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
@@ -444,6 +446,7 @@ async fn serve(
         let (control, stop) = (control.clone(), tasks.token());
         tasks.spawn("DNS cookie secret", ok(run_cookie_secrets(control, shield, every, stop)));
     }
+    tasks.spawn("NOTIFY sender", ok(turnout_control::run_notify(control.clone(), tasks.token())));
     tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
     // Every socket is bound and every task runs: tell systemd (Type=notify), and keep its
     // watchdog fed while the task tree lives.

@@ -12,6 +12,7 @@ pub mod listen;
 mod ops;
 pub(crate) mod panels;
 pub(crate) mod tokens;
+pub(crate) mod tsig;
 mod zones;
 
 use std::net::SocketAddr;
@@ -169,6 +170,9 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/zones/{zone}", get(zones::get).delete(zones::delete))
         .route("/zones/{zone}/rrsets", get(zones::record_sets))
         .route("/zones/{zone}/changes", axum::routing::post(changes::submit_to_zone))
+        .route("/zones/{zone}/transfers", get(tsig::get_transfers).put(tsig::put_transfers))
+        .route("/tsig-keys", get(tsig::list))
+        .route("/tsig-keys/{name}", get(tsig::get))
         .route("/changes", axum::routing::post(changes::submit))
         .route("/changes/{id}", get(changes::get))
         .route("/checks", get(checks::list))
@@ -192,6 +196,9 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::delete))
         .route("/tokens/{name}/rotate", axum::routing::post(tokens::rotate))
+        // TSIG secrets are credentials: made and removed with the admin scope.
+        .route("/tsig-keys", axum::routing::post(tsig::create))
+        .route("/tsig-keys/{name}", axum::routing::delete(tsig::delete))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize_admin));
     let v1 = v1.merge(admin);
     Router::new()

@@ -69,6 +69,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Control(c) => controls::run(c).await,
             Command::Rule(c) => controls::run_rule(c).await,
             Command::Token(c) => controls::run_token(c).await,
+            Command::TsigKey(c) => zones::run_tsig_key(c).await,
             Command::Cluster(c) => controls::run_cluster(c).await,
             Command::Audit(a) => controls::run_audit(a).await,
             Command::Serve(_)

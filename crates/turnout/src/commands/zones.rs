@@ -1,9 +1,11 @@
-//! `turnout zone create|list|get|delete`.
+//! `turnout zone create|list|get|delete|transfers` and `turnout tsig-key`.
 
-use turnout_control::types::{CreateZone, ZoneInfo};
+use turnout_control::types::{
+    CreateTsigKey, CreateZone, TransferAllow, TsigKeyInfo, ZoneInfo, ZoneTransfers,
+};
 
 use super::{Failure, client, output};
-use crate::cli::ZoneCommand;
+use crate::cli::{TsigKeyCommand, ZoneCommand};
 
 fn zone_line(z: &ZoneInfo) -> String {
     format!(
@@ -54,6 +56,129 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             let change = client(args)?.delete_zone(name, *force).await?;
             output(args.output, &change, |c| {
                 format!("deleted {name}; change {} {}", c.id, c.status)
+            })
+        }
+        ZoneCommand::Transfers {
+            name,
+            allow_keys,
+            allow_prefixes,
+            allow_key_from,
+            notify,
+            notify_key,
+            clear,
+            client: args,
+        } => {
+            let api = client(args)?;
+            let setting = !allow_keys.is_empty()
+                || !allow_prefixes.is_empty()
+                || !allow_key_from.is_empty()
+                || !notify.is_empty()
+                || notify_key.is_some();
+            let transfers = if *clear || setting {
+                let mut allow: Vec<TransferAllow> = allow_keys
+                    .iter()
+                    .map(|k| TransferAllow { key: Some(k.clone()), prefix: None })
+                    .chain(
+                        allow_prefixes
+                            .iter()
+                            .map(|p| TransferAllow { key: None, prefix: Some(p.clone()) }),
+                    )
+                    .collect();
+                for both in allow_key_from {
+                    let Some((key, prefix)) = both.split_once('@') else {
+                        return Err(Failure::Input(format!(
+                            "--allow-key-from {both:?}: write KEY@PREFIX"
+                        )));
+                    };
+                    allow.push(TransferAllow {
+                        key: Some(key.to_owned()),
+                        prefix: Some(prefix.to_owned()),
+                    });
+                }
+                let wanted = ZoneTransfers {
+                    allow,
+                    notify: notify.clone(),
+                    notify_key: notify_key.clone(),
+                    policy_mode: None,
+                };
+                api.set_zone_transfers(name, &wanted).await?
+            } else {
+                api.zone_transfers(name).await?
+            };
+            output(args.output, &transfers, |t| transfers_text(name, t))
+        }
+    }
+}
+
+fn transfers_text(zone: &str, t: &ZoneTransfers) -> String {
+    let mut lines = Vec::new();
+    if t.allow.is_empty() {
+        lines.push(format!("{zone}: nobody may transfer"));
+    }
+    for a in &t.allow {
+        lines.push(match (&a.key, &a.prefix) {
+            (Some(k), Some(p)) => format!("allow: key {k} from {p}"),
+            (Some(k), None) => format!("allow: key {k}"),
+            (None, Some(p)) => format!("allow: {p}"),
+            (None, None) => "allow: nobody".to_owned(),
+        });
+    }
+    for n in &t.notify {
+        let key = t.notify_key.as_deref().map(|k| format!(" (signed with {k})")).unwrap_or_default();
+        lines.push(format!("notify: {n}{key}"));
+    }
+    lines.join("\n")
+}
+
+fn key_line(k: &TsigKeyInfo) -> String {
+    format!("{:<40} {:<12} created {}", k.name, k.algorithm, k.created_at)
+}
+
+/// `turnout tsig-key`.
+pub async fn run_tsig_key(command: &TsigKeyCommand) -> Result<(), Failure> {
+    match command {
+        TsigKeyCommand::List { client: args } => {
+            let keys = client(args)?.tsig_keys().await?;
+            output(args.output, &keys, |ks| {
+                if ks.is_empty() {
+                    return "no TSIG keys".to_owned();
+                }
+                ks.iter().map(|k| key_line(k) + "\n").collect()
+            })
+        }
+        TsigKeyCommand::Create { name, algorithm, secret_file, client: args } => {
+            let secret = match secret_file {
+                None => None,
+                Some(path) => {
+                    let text = if path.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())
+                    } else {
+                        std::fs::read_to_string(path)
+                    };
+                    let text = text.map_err(|e| {
+                        Failure::Input(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    Some(text.trim().to_owned())
+                }
+            };
+            let request = CreateTsigKey {
+                name: name.clone(),
+                algorithm: Some(algorithm.clone()),
+                secret,
+            };
+            let key = client(args)?.create_tsig_key(&request).await?;
+            output(args.output, &key, |k| match &k.secret {
+                Some(secret) => format!(
+                    "{secret}\n(TSIG key {} {}: its secret, shown once; give it to the peer)",
+                    k.name, k.algorithm
+                ),
+                None => format!("created the TSIG key {} ({})", k.name, k.algorithm),
+            })
+        }
+        TsigKeyCommand::Delete { name, client: args } => {
+            client(args)?.delete_tsig_key(name).await?;
+            output(args.output, &serde_json::json!({"deleted": name}), |_| {
+                format!("deleted the TSIG key {name}")
             })
         }
     }

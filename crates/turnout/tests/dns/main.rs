@@ -8,6 +8,7 @@ mod metrics;
 mod scenarios;
 mod tap;
 mod tcp;
+mod transfers;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,208 @@
+//! Each zone's recent history, for IXFR (RFC 1995): what every serial change removed and
+//! added, as the store's watch delivered it to this node. It is kept in memory, bounded, and
+//! starts empty when the node starts; a request from a serial it no longer reaches is answered
+//! with the whole zone, as RFC 1995 §4 allows.
+
+use std::collections::VecDeque;
+
+use turnout_dns::xfr::Rr;
+use turnout_model::{Policy, RType, RecordData, RecordSet, Soa, ZoneRecords};
+
+/// The most records (removed and added) a zone's journal holds; older deltas go first.
+pub const MAX_JOURNAL_RECORDS: usize = 200_000;
+/// The most deltas a zone's journal holds.
+pub const MAX_JOURNAL_DELTAS: usize = 1_000;
+
+/// One serial change: the SOA before and after, and the records between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The SOA record before.
+    pub from: Rr,
+    /// The SOA record after.
+    pub to: Rr,
+    /// Records removed.
+    pub removed: Vec<Rr>,
+    /// Records added.
+    pub added: Vec<Rr>,
+}
+
+/// The serial of an SOA record.
+pub fn serial_of(soa: &Rr) -> Option<u32> {
+    Soa::from_rdata(&soa.rdata).map(|s| s.serial)
+}
+
+/// One zone's deltas, oldest first, each starting where the one before ended.
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    deltas: VecDeque<Delta>,
+    records: usize,
+}
+
+impl Journal {
+    /// Adds the newest delta; one that does not start where the last ended starts over.
+    pub fn push(&mut self, delta: Delta) {
+        if let Some(last) = self.deltas.back()
+            && serial_of(&last.to) != serial_of(&delta.from)
+        {
+            self.clear();
+        }
+        self.records += delta.removed.len() + delta.added.len() + 2;
+        self.deltas.push_back(delta);
+        while self.records > MAX_JOURNAL_RECORDS || self.deltas.len() > MAX_JOURNAL_DELTAS {
+            let Some(old) = self.deltas.pop_front() else { break };
+            self.records -= old.removed.len() + old.added.len() + 2;
+        }
+    }
+
+    /// Forgets everything (a change the journal cannot express).
+    pub fn clear(&mut self) {
+        self.deltas.clear();
+        self.records = 0;
+    }
+
+    /// The deltas from `serial` to the newest, or None when the journal does not reach back
+    /// to it.
+    pub fn since(&self, serial: u32) -> Option<impl Iterator<Item = &Delta>> {
+        let at = self.deltas.iter().position(|d| serial_of(&d.from) == Some(serial))?;
+        Some(self.deltas.iter().skip(at))
+    }
+
+    /// How many deltas it holds.
+    pub fn len(&self) -> usize {
+        self.deltas.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.deltas.is_empty()
+    }
+}
+
+/// The records of a record set as a secondary sees them, or None for a set whose answer
+/// depends on the query (a routing policy, an alias, a health check).
+pub fn plain_records(set: &RecordSet) -> Option<Vec<Rr>> {
+    if set.policy != Policy::Simple || set.set_id.is_some() || set.health_check.is_some() {
+        return None;
+    }
+    match &set.data {
+        RecordData::Values { ttl, rdatas } => Some(
+            rdatas
+                .iter()
+                .map(|rdata| Rr {
+                    name: set.name.clone(),
+                    rtype: set.rtype,
+                    ttl: *ttl,
+                    rdata: rdata.clone(),
+                })
+                .collect(),
+        ),
+        RecordData::Alias { .. } => None,
+    }
+}
+
+/// Why a zone's records cannot go out as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotPlain {
+    /// The zone has no SOA.
+    NoSoa,
+    /// This record set has a routing policy, an alias or a health check.
+    Policy(String),
+}
+
+/// The zone's SOA and its other records in a transfer's order (RFC 5936 §2.2: the SOA first
+/// and last, the rest between).
+pub fn zone_records(zone: &ZoneRecords) -> Result<(Rr, Vec<Rr>), NotPlain> {
+    let mut soa = None;
+    let mut rest = Vec::with_capacity(zone.sets.len());
+    for set in zone.sets.values() {
+        let Some(records) = plain_records(set) else {
+            return Err(NotPlain::Policy(format!("{} {}", set.name, set.rtype)));
+        };
+        if set.rtype == RType::SOA && set.name == zone.apex {
+            soa = records.into_iter().next();
+        } else {
+            rest.extend(records);
+        }
+    }
+    Ok((soa.ok_or(NotPlain::NoSoa)?, rest))
+}
+
+/// What changed between two versions of a zone's record sets (`(before, after)` of each set
+/// written), as a delta, or None when it cannot be expressed record by record (a routing
+/// policy, no SOA change).
+pub fn delta_of(changes: &[(Option<RecordSet>, Option<RecordSet>)]) -> Option<Delta> {
+    let (mut from, mut to) = (None, None);
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    for (before, after) in changes {
+        let old = match before {
+            Some(s) => plain_records(s)?,
+            None => Vec::new(),
+        };
+        let new = match after {
+            Some(s) => plain_records(s)?,
+            None => Vec::new(),
+        };
+        let is_soa = before.as_ref().or(after.as_ref()).is_some_and(|s| s.rtype == RType::SOA);
+        if is_soa {
+            from = from.or_else(|| old.into_iter().next());
+            to = new.into_iter().next();
+            continue;
+        }
+        removed.extend(old.iter().filter(|r| !new.contains(r)).cloned());
+        added.extend(new.into_iter().filter(|r| !old.contains(r)));
+    }
+    Some(Delta { from: from?, to: to?, removed, added })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turnout_model::{Name, RecordSetSpec};
+
+    fn set(name: &str, rtype: &str, values: &[&str]) -> RecordSet {
+        let apex = Name::parse_absolute("example.test.").expect("apex");
+        RecordSetSpec {
+            name: name.into(),
+            rtype: rtype.into(),
+            ttl: Some(300),
+            values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+            ..RecordSetSpec::default()
+        }
+        .validate(&apex)
+        .expect("valid")
+    }
+
+    fn soa(serial: u32) -> RecordSet {
+        set("@", "SOA", &[&format!("ns1.example.test. h.example.test. {serial} 3600 600 86400 60")])
+    }
+
+    #[test]
+    fn a_change_becomes_a_delta_and_the_journal_chains_them() {
+        let changes = vec![
+            (Some(soa(1)), Some(soa(2))),
+            (Some(set("www", "A", &["192.0.2.1", "192.0.2.2"])), Some(set("www", "A", &["192.0.2.2", "192.0.2.3"]))),
+        ];
+        let d = delta_of(&changes).expect("a delta");
+        assert_eq!((serial_of(&d.from), serial_of(&d.to)), (Some(1), Some(2)));
+        assert_eq!(d.removed.len(), 1);
+        assert_eq!(d.added.len(), 1);
+        let mut j = Journal::default();
+        j.push(d);
+        j.push(delta_of(&[(Some(soa(2)), Some(soa(3)))]).expect("a delta"));
+        assert_eq!(j.since(1).map(Iterator::count), Some(2));
+        assert_eq!(j.since(2).map(Iterator::count), Some(1));
+        assert!(j.since(7).is_none());
+        // A gap starts over.
+        j.push(delta_of(&[(Some(soa(9)), Some(soa(10)))]).expect("a delta"));
+        assert_eq!(j.len(), 1);
+    }
+
+    #[test]
+    fn a_policy_set_is_not_plain() {
+        let mut weighted = set("www", "A", &["192.0.2.1"]);
+        weighted.set_id = Some("a".into());
+        weighted.policy = Policy::Weighted(10);
+        assert!(plain_records(&weighted).is_none());
+        assert!(delta_of(&[(Some(soa(1)), Some(soa(2))), (None, Some(weighted))]).is_none());
+    }
+}

@@ -1,0 +1,244 @@
+//! Zone transfers with real peers (docs/transfers.md): `kdig` and `dig` asking for AXFR and
+//! IXFR with and without TSIG, and Knot (`knotd`, Debian's knot package, which the test
+//! command installs) as a secondary of Turnout: AXFR first, then every API change by NOTIFY and
+//! IXFR.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use turnout_testkit::process::{DEADLINE, Turnout, poll};
+
+use super::bin;
+
+const SECRET: &str = "dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
+const KEY: &str = "hmac-sha256:xfr.test.key:dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A node with the zone `xfr.test` (a few records), the TSIG key `xfr.test.key` and `extra`
+/// transfer settings.
+fn node_with_zone(transfers: &[&str]) -> Turnout {
+    let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
+    ok(&t.cli(&["zone", "create", "xfr.test"]));
+    for (name, value) in [("www", "192.0.2.1"), ("mail", "192.0.2.25")] {
+        ok(&t.cli(&["record", "upsert", "xfr.test", name, "A", "--ttl", "300", "--value", value]));
+    }
+    let secret = t.data_dir.join("xfr.secret");
+    std::fs::write(&secret, SECRET).expect("write the secret");
+    let secret = secret.display().to_string();
+    ok(&t.cli(&["tsig-key", "create", "xfr.test.key", "--secret-file", &secret]));
+    let mut args = vec!["zone", "transfers", "xfr.test"];
+    args.extend_from_slice(transfers);
+    ok(&t.cli(&args));
+    t
+}
+
+fn kdig(server: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+time=3", "+retry=0"])
+        .args(args)
+        .output()
+        .expect("kdig runs (the README test command installs it)");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn serial_of(t: &Turnout) -> u32 {
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&t.cli(&["zone", "get", "xfr.test", "--output", "json"])))
+            .expect("json");
+    info["serial"].as_u64().expect("a serial") as u32
+}
+
+/// AXFR with the key: every record between two SOAs, each message's TSIG verified by kdig.
+/// Without the key, or with a wrong secret, the transfer is refused and says why.
+#[test]
+fn axfr_and_ixfr_need_the_key_and_are_signed() {
+    let t = node_with_zone(&["--allow-key", "xfr.test.key"]);
+    let axfr = kdig(t.dns, &["-y", KEY, "xfr.test", "AXFR"]);
+    assert!(axfr.contains("www.xfr.test.") && axfr.contains("192.0.2.1"), "{axfr}");
+    assert!(axfr.contains("mail.xfr.test.") && axfr.contains("192.0.2.25"), "{axfr}");
+    assert_eq!(axfr.matches("\tSOA\t").count(), 2, "SOA first and last: {axfr}");
+    assert!(!axfr.contains("failed") && !axfr.contains("WARNING"), "{axfr}");
+
+    let refused = kdig(t.dns, &["xfr.test", "AXFR"]);
+    assert!(refused.contains("REFUSED"), "without the key: {refused}");
+    let dig = Command::new("dig")
+        .args([&format!("@{}", t.dns.ip()), "-p", &t.dns.port().to_string(), "+time=3"])
+        .args(["-y", "hmac-sha256:xfr.test.key:YW5vdGhlciBzZWNyZXQgb2YgMzIgYnl0ZXMhISEhISE="])
+        .args(["xfr.test", "SOA"])
+        .output()
+        .expect("dig runs");
+    let dig = String::from_utf8_lossy(&dig.stdout).into_owned();
+    assert!(dig.contains("NOTAUTH") && dig.contains("BADSIG"), "a wrong secret: {dig}");
+
+    // A signed ordinary query is answered and signed.
+    let signed = kdig(t.dns, &["-y", KEY, "www.xfr.test", "A"]);
+    assert!(signed.contains("NOERROR") && signed.contains("192.0.2.1"), "{signed}");
+    assert!(signed.contains("TSIG PSEUDOSECTION") && !signed.contains("failed"), "{signed}");
+
+    // IXFR from the serial before a change: that change alone, as RFC 1995 lays it out.
+    let before = serial_of(&t);
+    ok(&t.cli(&["record", "upsert", "xfr.test", "www", "A", "--ttl", "300", "--value", "192.0.2.2"]));
+    let after = poll(DEADLINE, || (serial_of(&t) != before).then(|| serial_of(&t))).expect("bumped");
+    let ixfr = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={before}")]);
+    assert!(ixfr.contains("192.0.2.1") && ixfr.contains("192.0.2.2"), "{ixfr}");
+    assert!(!ixfr.contains("mail.xfr.test."), "only the change: {ixfr}");
+    assert!(ixfr.contains(&after.to_string()), "{ixfr}");
+    // Up to date: the SOA alone.
+    let current = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={after}")]);
+    assert_eq!(current.matches("\tSOA\t").count(), 1, "{current}");
+}
+
+/// A prefix without a key lets unsigned transfers from it through; a zone with a routing
+/// policy is refused in the static mode, with an Extended DNS Error that says why.
+#[test]
+fn a_policy_zone_is_not_transferred_statically() {
+    let t = node_with_zone(&["--allow-prefix", "127.0.0.0/8"]);
+    let axfr = kdig(t.dns, &["xfr.test", "AXFR"]);
+    assert!(axfr.contains("192.0.2.25"), "{axfr}");
+    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
+        ok(&t.cli(&[
+            "record", "upsert", "xfr.test", "fo", "A", "--ttl", "60", "--set-id", id,
+            "--failover", role, "--value", value,
+        ]));
+    }
+    let refused = poll(DEADLINE, || {
+        let out = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
+        out.contains("REFUSED").then_some(out)
+    })
+    .expect("refused once the zone has a policy group");
+    assert!(refused.contains("REFUSED"), "{refused}");
+    // The reply says why in an Extended DNS Error (RFC 8914), code 21 (Not Supported).
+    let query = turnout_testkit::QueryBuilder::new("xfr.test", "AXFR").edns(1232).build();
+    let replies = t.tcp(&[query], 1).expect("a TCP reply");
+    let text = turnout_testkit::render(&replies[0]).expect("renders");
+    assert!(text.contains("REFUSED"), "{text}");
+    let raw = String::from_utf8_lossy(&replies[0]);
+    assert!(raw.contains("routing policies"), "the EDE text: {text}");
+}
+
+/// A running knotd, killed on drop, with its log.
+struct Knot {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    dns: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Knot {
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// A loopback address of its own for this test run (127.0.0.0/8 is all loopback on Linux), so
+/// knotd's fixed port cannot collide with another test's.
+fn own_loopback() -> std::net::Ipv4Addr {
+    let pid = std::process::id();
+    std::net::Ipv4Addr::new(127, 53, (pid >> 8) as u8, (pid as u8).max(2))
+}
+
+/// Starts knotd as a secondary of `primary` for `xfr.test`, with the test key.
+fn knot_secondary(primary: SocketAddr) -> Knot {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = SocketAddr::from((own_loopback(), 5353));
+    let conf = format!(
+        "server:\n  rundir: {d}\n  listen: {ip}@{port}\n\
+         log:\n  - target: stderr\n    any: info\n\
+         database:\n  storage: {d}\n\
+         key:\n  - id: xfr.test.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         remote:\n  - id: turnout\n    address: {pip}@{pport}\n    key: xfr.test.key\n\
+         acl:\n  - id: from_turnout\n    address: {pip}\n    key: xfr.test.key\n    action: notify\n\
+         zone:\n  - domain: xfr.test\n    master: turnout\n    acl: from_turnout\n    \
+         file: {d}/xfr.test.zone\n    zonefile-sync: -1\n    zonefile-load: none\n    \
+         journal-content: all\n",
+        d = dir.path().display(),
+        ip = addr.ip(),
+        port = addr.port(),
+        pip = primary.ip(),
+        pport = primary.port(),
+    );
+    let path = dir.path().join("knot.conf");
+    std::fs::write(&path, conf).expect("write knot.conf");
+    let knotd = if Path::new("/usr/sbin/knotd").exists() { "/usr/sbin/knotd" } else { "knotd" };
+    let mut child = Command::new(knotd)
+        .args(["-c", &path.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("knotd runs (the README test command installs knot)");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    let knot = Knot { child, log, dns: addr, _dir: dir };
+    let listening = format!("binding to interface {}@{}", addr.ip(), addr.port());
+    assert!(
+        poll(DEADLINE, || knot.log().contains(&listening).then_some(())).is_some(),
+        "knotd did not start: {}",
+        knot.log()
+    );
+    knot
+}
+
+/// Knot takes the zone by AXFR, then each API change arrives by NOTIFY and IXFR within a
+/// second; a transfer without the key is still refused.
+#[test]
+fn knot_follows_turnout_as_a_secondary() {
+    let knot_ip = own_loopback().to_string();
+    let notify = format!("{knot_ip}:5353");
+    let t = node_with_zone(&[
+        "--allow-key",
+        "xfr.test.key",
+        "--notify",
+        &notify,
+        "--notify-key",
+        "xfr.test.key",
+    ]);
+    let knot = knot_secondary(t.dns);
+    let soa = |server: SocketAddr| kdig(server, &["+short", "xfr.test", "SOA"]);
+    poll(DEADLINE, || (soa(knot.dns) == soa(t.dns) && !soa(t.dns).is_empty()).then_some(()))
+        .unwrap_or_else(|| panic!("Knot never took the zone: {}", knot.log()));
+    assert!(kdig(knot.dns, &["+short", "mail.xfr.test", "A"]).contains("192.0.2.25"));
+    assert!(knot.log().contains("AXFR, incoming"), "{}", knot.log());
+
+    ok(&t.cli(&["record", "upsert", "xfr.test", "new", "A", "--ttl", "60", "--value", "192.0.2.77"]));
+    let changed = Instant::now();
+    poll(DEADLINE, || kdig(knot.dns, &["+short", "new.xfr.test", "A"]).contains("192.0.2.77").then_some(()))
+        .unwrap_or_else(|| panic!("the change never reached Knot: {}", knot.log()));
+    let took = changed.elapsed();
+    assert!(took < Duration::from_secs(1), "the change took {took:?} to reach Knot");
+    assert!(knot.log().contains("IXFR, incoming"), "by IXFR: {}", knot.log());
+    assert!(t.log_text().contains("acknowledged by"), "{}", t.log_text());
+
+    let refused = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
+    assert!(refused.contains("REFUSED"), "{refused}");
+}
