@@ -198,8 +198,9 @@ impl Control {
             return Vec::new();
         }
         let question = msg.questions.first().map(|q| (&q.name, q.qtype, q.qclass));
+        // RFC 6891 §7: an OPT (and so an Extended DNS Error) only to a query that had one.
         let reply = |rcode, why: Option<(u16, &str)>| {
-            vec![error_reply(msg.id, msg.opcode(), question, rcode, why)]
+            vec![error_reply(msg.id, msg.opcode(), question, rcode, why.filter(|_| msg.opt.is_some()))]
         };
         let now = unix_now();
         // RFC 8945 §5.2: check the signature first; a failure is answered without looking
@@ -227,8 +228,8 @@ impl Control {
                 self.signed_query(raw, &msg, client.ip(), transport)
             }
             (OPCODE_NOTIFY, _) => reply(
-                Rcode::NOTAUTH,
-                Some((ede::NOT_AUTHORITATIVE, "this server is not a secondary for the zone")),
+                Rcode::NOTIMP,
+                Some((ede::NOT_SUPPORTED, "this version has no secondary zones to refresh")),
             ),
             (OPCODE_UPDATE, _) => reply(
                 Rcode::NOTIMP,
@@ -298,25 +299,20 @@ impl Control {
     ) -> Vec<Vec<u8>> {
         let q = &msg.questions[0];
         let reply = |rcode, why: Option<(u16, &str)>| {
+            let why = why.filter(|_| msg.opt.is_some());
             vec![error_reply(msg.id, 0, Some((&q.name, q.qtype, q.qclass)), rcode, why)]
         };
         if q.qtype == RType::AXFR && transport == Transport::Udp {
             // RFC 5936 §4.2: AXFR is a TCP exchange.
-            return reply(Rcode::FORMERR, Some((ede::NOT_SUPPORTED, "AXFR is served over TCP only")));
+            return reply(Rcode::REFUSED, Some((ede::NOT_SUPPORTED, "AXFR is served over TCP only")));
         }
-        let client_serial = if q.qtype == RType::IXFR {
-            let soa = msg.authority.iter().find(|r| r.rtype == RType::SOA && r.name == q.name);
-            let serial = soa.and_then(|r| turnout_model::Rdata::from_wire(RType::SOA, &r.rdata).ok())
-                .and_then(|r| Soa::from_rdata(&r))
-                .map(|s| s.serial);
-            match serial {
-                Some(s) => Some(s),
-                None => return reply(Rcode::FORMERR, None),
-            }
-        } else {
-            None
-        };
-        let (zone, deltas) = {
+        if self.options().static_zones.contains(&q.name) {
+            return reply(
+                Rcode::REFUSED,
+                Some((ede::NOT_SUPPORTED, "zones from zone files are not transferred")),
+            );
+        }
+        let (zone, deltas, client_serial) = {
             let st = self.read();
             let Some(entry) = st.zones.get(&q.name) else {
                 return reply(Rcode::NOTAUTH, Some((ede::NOT_AUTHORITATIVE, "no such zone here")));
@@ -342,10 +338,18 @@ impl Control {
             let Some(zone) = st.records.get(&q.name).cloned() else {
                 return reply(Rcode::SERVFAIL, None);
             };
+            // RFC 1995 §3: the client's SOA is in the authority section.
+            let client_serial = match q.qtype {
+                RType::IXFR => match ixfr_serial(msg) {
+                    Some(s) => Some(s),
+                    None => return reply(Rcode::FORMERR, None),
+                },
+                _ => None,
+            };
             let deltas: Option<Vec<Delta>> = client_serial.and_then(|s| {
                 st.journals.get(&q.name).and_then(|j| j.since(s)).map(|d| d.cloned().collect())
             });
-            (zone, deltas)
+            (zone, deltas, client_serial)
         };
         let (soa, rest) = match journal::zone_records(&zone) {
             Ok(x) => x,
@@ -397,6 +401,14 @@ impl Control {
         }
         p.finish()
     }
+}
+
+/// The serial of the client's SOA in an IXFR request.
+fn ixfr_serial(msg: &Message) -> Option<u32> {
+    let q = msg.questions.first()?;
+    let soa = msg.authority.iter().find(|r| r.rtype == RType::SOA && r.name == q.name)?;
+    let rdata = turnout_model::Rdata::from_wire(RType::SOA, &soa.rdata).ok()?;
+    Soa::from_rdata(&rdata).map(|s| s.serial)
 }
 
 /// What a TSIG record and its MAC add to a reply, at most (key and algorithm names, a 64-byte

@@ -78,12 +78,12 @@ fn cookies_nsid_identity_and_extended_errors_as_dig_sees_them() {
         refused.contains("; EDE: 20 (Not Authoritative): (not in a zone served here)"),
         "{refused}"
     );
-    // Zone transfers: Not Supported (dig shows no EDE for a transfer; read the reply).
+    // AXFR over UDP: Not Supported (dig shows no EDE for a transfer; read the reply).
     let axfr = t.udp(&QueryBuilder::new("example.test", "AXFR").edns(1232).build()).unwrap();
     assert_eq!(axfr[3] & 0xF, 5, "REFUSED");
     assert!(axfr.windows(2).any(|w| w == [0, 15]), "an EDE option");
     assert!(
-        axfr.windows(2).any(|w| w == [0, 21]) && axfr.ends_with(b"zone transfers are not served")
+        axfr.windows(2).any(|w| w == [0, 21]) && axfr.ends_with(b"AXFR is served over TCP only")
     );
 
     // Without an identity, id.server is refused like any name outside the zones.
