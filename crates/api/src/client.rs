@@ -445,6 +445,25 @@ impl Client {
         self.send(Method::PUT, &path, transfers).await
     }
 
+    /// A zone's RFC 2136 update rules.
+    pub async fn zone_updates(
+        &self,
+        zone: &str,
+    ) -> Result<turnout_control::types::ZoneUpdates, ClientError> {
+        let path = format!("/v1/zones/{}/updates", encode_component(zone));
+        self.request(Method::GET, &path, None).await
+    }
+
+    /// Replaces a zone's RFC 2136 update rules.
+    pub async fn set_zone_updates(
+        &self,
+        zone: &str,
+        updates: &turnout_control::types::ZoneUpdates,
+    ) -> Result<turnout_control::types::ZoneUpdates, ClientError> {
+        let path = format!("/v1/zones/{}/updates", encode_component(zone));
+        self.send(Method::PUT, &path, updates).await
+    }
+
     /// Routing controls with their states (routing-control API), of one panel or all.
     pub async fn controls(&self, panel: Option<&str>) -> Result<Vec<ControlView>, ClientError> {
         let path = match panel {

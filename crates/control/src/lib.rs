@@ -36,6 +36,7 @@ pub mod tokens;
 mod transfers;
 pub use transfers::{TransferDoor, run_notify};
 mod tsig_keys;
+mod updates;
 pub mod types;
 mod write;
 mod zones;

@@ -231,10 +231,18 @@ impl Control {
                 Rcode::NOTIMP,
                 Some((ede::NOT_SUPPORTED, "this version has no secondary zones to refresh")),
             ),
-            (OPCODE_UPDATE, _) => reply(
-                Rcode::NOTIMP,
-                Some((ede::NOT_SUPPORTED, "dynamic updates are not served by this version")),
-            ),
+            (OPCODE_UPDATE, _) => match self.update(&msg, key_name.as_ref(), client).await {
+                Ok(change) => {
+                    if let Some(id) = change {
+                        info!("RFC 2136 update from {client} committed as change {id}");
+                    }
+                    reply(Rcode::NOERROR, None)
+                }
+                Err(r) => {
+                    debug!("RFC 2136 update from {client}: {} ({})", r.rcode.name(), r.why);
+                    reply(r.rcode, Some((ede::OTHER, &r.why)))
+                }
+            },
             (0, _) => reply(Rcode::FORMERR, None),
             _ => reply(Rcode::NOTIMP, None),
         };

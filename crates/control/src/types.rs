@@ -44,6 +44,35 @@ pub struct ZoneMeta {
     /// nothing sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<ZoneTransfers>,
+    /// Which TSIG keys may change which records by RFC 2136 UPDATE (none: no key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<ZoneUpdates>,
+}
+
+/// A zone's RFC 2136 update rules (docs/dynamic-updates.md): an update is applied when every
+/// record it changes is allowed to its key by one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneUpdates {
+    /// The rules.
+    #[serde(default)]
+    pub allow: Vec<UpdateAllow>,
+}
+
+/// One update rule: a key, the owner names and the types it may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAllow {
+    /// The TSIG key.
+    #[serde(default)]
+    pub key: String,
+    /// Owner-name patterns relative to the zone: `@` (the apex), `www`, `_acme-challenge.*`
+    /// (that label, then any labels or none), `*` (any name).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Record types (`TXT`, `A`...); empty or `*`: any type but SOA.
+    #[serde(default)]
+    pub types: Vec<String>,
 }
 
 /// A zone's outgoing transfers (docs/transfers.md): who may take AXFR/IXFR, who is sent

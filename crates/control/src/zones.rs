@@ -49,7 +49,7 @@ impl Control {
         }
     }
 
-    fn change_info(&self, record: ChangeRecord, revision: Revision) -> ChangeInfo {
+    pub(crate) fn change_info(&self, record: ChangeRecord, revision: Revision) -> ChangeInfo {
         ChangeInfo {
             status: self.status(revision),
             id: record.id,
@@ -62,7 +62,7 @@ impl Control {
         }
     }
 
-    fn new_change(
+    pub(crate) fn new_change(
         kind: &str,
         comment: Option<String>,
         zones: Vec<String>,
@@ -165,6 +165,7 @@ impl Control {
                     comment: request.comment.clone(),
                     created_at: now_rfc3339(),
                     transfers: None,
+                    updates: None,
                 };
                 let record = Self::new_change(
                     "create_zone",
@@ -329,56 +330,77 @@ impl Control {
         dry_run: bool,
     ) -> Result<Submitted, ControlError> {
         let default_zone = zone.map(|z| parse_zone_name(z, "zone")).transpose()?;
-        let plan_batch = |st: &State, reads: &Reads<'_>| {
-            if let Some(apex) = &default_zone {
-                reads.zone(apex);
-                if !st.zones.contains_key(apex) {
-                    return Err(ControlError::NoSuchZone(apex.clone()));
-                }
-            }
-            let check = |name: &str| {
-                reads.object(keys::check(name));
-                st.checks.contains_key(name)
-            };
-            let cidr = |c: &str, l: &str| {
-                reads.object(keys::collection(c));
-                st.cidr_ref_error(c, l)
-            };
-            let refs = change::Refs { check: &check, cidr: &cidr };
-            let plan = change::plan(batch, default_zone.as_ref(), &st.records, &refs)
-                .map_err(ControlError::InvalidChangeBatch)?;
-            for apex in plan.zones.keys() {
-                reads.zone(apex);
-            }
-            Ok(plan)
-        };
         if dry_run {
             return self
                 .plan_only(|st, reads| {
-                    plan_batch(st, reads).map(|plan| dry_run_of(st, &plan.zones))
+                    plan_batch(st, reads, batch, default_zone.as_ref())
+                        .map(|plan| dry_run_of(st, &plan.zones))
                 })
                 .await
                 .map(Submitted::DryRun);
         }
         let written = self
             .write(Lane::Config, |st, reads| {
-                let plan = plan_batch(st, reads)?;
-                let record = Self::new_change(
-                    "records",
-                    batch.comment.clone(),
-                    plan.zones.keys().map(ToString::to_string).collect(),
-                    plan.change_count,
-                )?;
-                let mut ops = Vec::new();
-                for (apex, delta) in &plan.zones {
-                    add_zone_delta(st, apex, delta, &mut ops)?;
-                }
-                ops.push(Op::put(keys::change(&record.id), to_json(&record)));
+                let (record, ops) = record_ops(st, reads, batch, default_zone.as_ref(), "records")?;
                 Ok(Plan::Write { ops, value: record })
             })
             .await?;
         Ok(Submitted::Applied(self.change_info(written.value, written.revision)))
     }
+}
+
+/// Validates `batch` against the state (recording what it read): the plan of each zone.
+fn plan_batch(
+    st: &State,
+    reads: &Reads<'_>,
+    batch: &ChangeBatchSpec,
+    default_zone: Option<&Name>,
+) -> Result<change::Plan, ControlError> {
+    if let Some(apex) = default_zone {
+        reads.zone(apex);
+        if !st.zones.contains_key(apex) {
+            return Err(ControlError::NoSuchZone(apex.clone()));
+        }
+    }
+    let check = |name: &str| {
+        reads.object(keys::check(name));
+        st.checks.contains_key(name)
+    };
+    let cidr = |c: &str, l: &str| {
+        reads.object(keys::collection(c));
+        st.cidr_ref_error(c, l)
+    };
+    let refs = change::Refs { check: &check, cidr: &cidr };
+    let plan = change::plan(batch, default_zone, &st.records, &refs)
+        .map_err(ControlError::InvalidChangeBatch)?;
+    for apex in plan.zones.keys() {
+        reads.zone(apex);
+    }
+    Ok(plan)
+}
+
+/// A validated batch as the operations that commit it (record sets, SOA serials, the change
+/// record of `kind`): what every door that changes records writes (the API, RFC 2136).
+pub(crate) fn record_ops(
+    st: &State,
+    reads: &Reads<'_>,
+    batch: &ChangeBatchSpec,
+    default_zone: Option<&Name>,
+    kind: &str,
+) -> Result<(ChangeRecord, Vec<Op>), ControlError> {
+    let plan = plan_batch(st, reads, batch, default_zone)?;
+    let record = Control::new_change(
+        kind,
+        batch.comment.clone(),
+        plan.zones.keys().map(ToString::to_string).collect(),
+        plan.change_count,
+    )?;
+    let mut ops = Vec::new();
+    for (apex, delta) in &plan.zones {
+        add_zone_delta(st, apex, delta, &mut ops)?;
+    }
+    ops.push(Op::put(keys::change(&record.id), to_json(&record)));
+    Ok((record, ops))
 }
 
 /// Adds one zone's writes (record sets and the SOA serial bump) to a write's operations (the

@@ -515,6 +515,21 @@ pub enum ZoneCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Show which TSIG keys may change which records by RFC 2136 UPDATE, or replace the rules
+    /// (docs/dynamic-updates.md).
+    Updates {
+        /// The zone
+        name: String,
+        /// A rule: KEY:NAMES:TYPES, names and types comma-separated, e.g.
+        /// acme.key:_acme-challenge.*:TXT (repeatable; * for any name or any type)
+        #[arg(long = "allow", value_name = "KEY:NAMES:TYPES")]
+        allow: Vec<String>,
+        /// Remove every rule: no key may update the zone
+        #[arg(long, conflicts_with = "allow")]
+        clear: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// `turnout record ...`.

@@ -1,6 +1,6 @@
-//! `/v1/tsig-keys` (created and deleted with the admin scope; listed with read) and
-//! `/v1/zones/{zone}/transfers`: TSIG keys and each zone's outgoing transfers
-//! (docs/transfers.md).
+//! `/v1/tsig-keys` (created and deleted with the admin scope; listed with read),
+//! `/v1/zones/{zone}/transfers` and `/v1/zones/{zone}/updates`: TSIG keys, each zone's outgoing
+//! transfers (docs/transfers.md) and its RFC 2136 update rules (docs/dynamic-updates.md).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use turnout_control::types::{CreateTsigKey, TsigKeyInfo, ZoneTransfers};
+use turnout_control::types::{CreateTsigKey, TsigKeyInfo, ZoneTransfers, ZoneUpdates};
 
 use super::{AppState, json_body};
 use crate::error::ApiError;
@@ -61,4 +61,20 @@ pub(crate) async fn put_transfers(
 ) -> Result<Json<ZoneTransfers>, ApiError> {
     let request: ZoneTransfers = json_body(body)?;
     Ok(Json(state.control.set_zone_transfers(&zone, &request).await?))
+}
+
+pub(crate) async fn get_updates(
+    State(state): State<AppState>,
+    Path(zone): Path<String>,
+) -> Result<Json<ZoneUpdates>, ApiError> {
+    Ok(Json(state.control.zone_updates(&zone)?))
+}
+
+pub(crate) async fn put_updates(
+    State(state): State<AppState>,
+    Path(zone): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ZoneUpdates>, ApiError> {
+    let request: ZoneUpdates = json_body(body)?;
+    Ok(Json(state.control.set_zone_updates(&zone, &request).await?))
 }

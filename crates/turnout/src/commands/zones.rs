@@ -1,7 +1,8 @@
 //! `turnout zone create|list|get|delete|transfers` and `turnout tsig-key`.
 
 use turnout_control::types::{
-    CreateTsigKey, CreateZone, TransferAllow, TsigKeyInfo, ZoneInfo, ZoneTransfers,
+    CreateTsigKey, CreateZone, TransferAllow, TsigKeyInfo, UpdateAllow, ZoneInfo, ZoneTransfers,
+    ZoneUpdates,
 };
 
 use super::{Failure, client, output};
@@ -106,6 +107,45 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
                 api.zone_transfers(name).await?
             };
             output(args.output, &transfers, |t| transfers_text(name, t))
+        }
+        ZoneCommand::Updates { name, allow, clear, client: args } => {
+            let api = client(args)?;
+            let updates = if *clear || !allow.is_empty() {
+                let mut rules = Vec::with_capacity(allow.len());
+                for rule in allow {
+                    let mut parts = rule.splitn(3, ':');
+                    let (Some(key), Some(names), Some(types)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        return Err(Failure::Input(format!(
+                            "--allow {rule:?}: write KEY:NAMES:TYPES, e.g. acme.key:_acme-challenge.*:TXT"
+                        )));
+                    };
+                    let list = |t: &str| t.split(',').map(str::to_owned).collect::<Vec<_>>();
+                    rules.push(UpdateAllow {
+                        key: key.to_owned(),
+                        names: list(names),
+                        types: list(types),
+                    });
+                }
+                api.set_zone_updates(name, &ZoneUpdates { allow: rules }).await?
+            } else {
+                api.zone_updates(name).await?
+            };
+            output(args.output, &updates, |u| {
+                if u.allow.is_empty() {
+                    return format!("{name}: no key may update it");
+                }
+                let lines: Vec<String> = u
+                    .allow
+                    .iter()
+                    .map(|a| {
+                        let types = if a.types.is_empty() { "*".to_owned() } else { a.types.join(",") };
+                        format!("key {} may update {} ({types})", a.key, a.names.join(","))
+                    })
+                    .collect();
+                lines.join("\n")
+            })
         }
     }
 }

@@ -9,6 +9,7 @@ mod scenarios;
 mod tap;
 mod tcp;
 mod transfers;
+mod updates;
 
 use std::path::{Path, PathBuf};
 

@@ -13,10 +13,10 @@ use turnout_testkit::process::{DEADLINE, Turnout, poll};
 
 use super::bin;
 
-const SECRET: &str = "dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
-const KEY: &str = "hmac-sha256:xfr.test.key:dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
+pub(super) const SECRET: &str = "dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
+pub(super) const KEY: &str = "hmac-sha256:xfr.test.key:dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
 
-fn ok(out: &std::process::Output) -> String {
+pub(super) fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "failed: {}{}",
@@ -28,7 +28,7 @@ fn ok(out: &std::process::Output) -> String {
 
 /// A node with the zone `xfr.test` (a few records), the TSIG key `xfr.test.key` and `extra`
 /// transfer settings.
-fn node_with_zone(transfers: &[&str]) -> Turnout {
+pub(super) fn node_with_zone(transfers: &[&str]) -> Turnout {
     let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
     ok(&t.cli(&["zone", "create", "xfr.test"]));
     for (name, value) in [("www", "192.0.2.1"), ("mail", "192.0.2.25")] {
@@ -44,7 +44,7 @@ fn node_with_zone(transfers: &[&str]) -> Turnout {
     t
 }
 
-fn kdig(server: SocketAddr, args: &[&str]) -> String {
+pub(super) fn kdig(server: SocketAddr, args: &[&str]) -> String {
     let out = Command::new("kdig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string(), "+time=3", "+retry=0"])
