@@ -51,11 +51,10 @@ fn parse_target(text: &str) -> Option<SocketAddr> {
 
 /// Checks transfer settings as written, each field by name.
 pub(crate) fn check(t: &ZoneTransfers) -> Result<Checked, ControlError> {
-    if t.allow.len() > MAX_TRANSFER_ENTRIES || t.notify.len() > MAX_TRANSFER_ENTRIES {
-        return Err(invalid(
-            "allow",
-            format!("at most {MAX_TRANSFER_ENTRIES} entries in allow and in notify"),
-        ));
+    for (field, len) in [("allow", t.allow.len()), ("notify", t.notify.len())] {
+        if len > MAX_TRANSFER_ENTRIES {
+            return Err(invalid(field, format!("{len} entries; at most {MAX_TRANSFER_ENTRIES}")));
+        }
     }
     let mut allow = Vec::with_capacity(t.allow.len());
     for (i, a) in t.allow.iter().enumerate() {
@@ -239,7 +238,7 @@ impl Control {
                     reply(Rcode::NOERROR, None)
                 }
                 Err(r) => {
-                    debug!("RFC 2136 update from {client}: {} ({})", r.rcode.name(), r.why);
+                    info!("RFC 2136 update from {client} not applied: {} ({})", r.rcode.name(), r.why);
                     reply(r.rcode, Some((ede::OTHER, &r.why)))
                 }
             },

@@ -123,6 +123,13 @@ impl Control {
                         user: format!("the transfer settings of zone {apex}"),
                     });
                 }
+                let updates = entry.meta.updates.as_ref().map_or(&[][..], |u| &u.allow[..]);
+                if updates.iter().any(|a| Name::parse_absolute(&a.key).is_ok_and(|k| k == name)) {
+                    return Err(ControlError::TsigKeyInUse {
+                        name: name.to_string(),
+                        user: format!("the update rules of zone {apex}"),
+                    });
+                }
             }
             Ok(Plan::Write { ops: vec![Op::delete(keys::tsig_key(&name))], value: () })
         })

@@ -10,7 +10,7 @@ use super::{AppState, query};
 use crate::error::ApiError;
 
 /// The kinds of object a write may change.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "zone",
     "record_set",
     "change",
@@ -21,6 +21,7 @@ pub const KINDS: [&str; 10] = [
     "routing_control",
     "token",
     "secret",
+    "tsig_key",
 ];
 
 /// The most records one request returns.

@@ -253,9 +253,10 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     authorize_scopes(&state, &rule, request, next).await
 }
 
-/// Token management needs the `admin` scope, reads included (names and scopes only).
+/// Token and TSIG-key management needs the `admin` scope, token reads included (names and
+/// scopes only).
 async fn authorize_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let rule = Rule { writes: &["admin"], write_what: "manage tokens", reads: None };
+    let rule = Rule { writes: &["admin"], write_what: "manage tokens and TSIG keys", reads: None };
     authorize_scopes(&state, &rule, request, next).await
 }
 
