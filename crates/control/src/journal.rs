@@ -81,7 +81,7 @@ impl Journal {
 /// The records of a record set as a secondary sees them, or None for a set whose answer
 /// depends on the query (a routing policy, an alias, a health check).
 pub fn plain_records(set: &RecordSet) -> Option<Vec<Rr>> {
-    if set.policy != Policy::Simple || set.set_id.is_some() || set.health_check.is_some() {
+    if !is_plain(set) {
         return None;
     }
     match &set.data {
@@ -107,6 +107,28 @@ pub enum NotPlain {
     NoSoa,
     /// This record set has a routing policy, an alias or a health check.
     Policy(String),
+}
+
+/// Whether a record set goes out as it is (no routing policy, alias or health check).
+fn is_plain(set: &RecordSet) -> bool {
+    set.policy == Policy::Simple
+        && set.set_id.is_none()
+        && set.health_check.is_none()
+        && matches!(set.data, RecordData::Values { .. })
+}
+
+/// The zone's SOA, when every record set of the zone goes out as it is (what an IXFR needs
+/// before it knows whether the journal answers; nothing else is copied).
+pub fn zone_soa(zone: &ZoneRecords) -> Result<Rr, NotPlain> {
+    if let Some(set) = zone.sets.values().find(|s| !is_plain(s)) {
+        return Err(NotPlain::Policy(format!("{} {}", set.name, set.rtype)));
+    }
+    zone.sets
+        .values()
+        .find(|s| s.rtype == RType::SOA && s.name == zone.apex)
+        .and_then(plain_records)
+        .and_then(|r| r.into_iter().next())
+        .ok_or(NotPlain::NoSoa)
 }
 
 /// The zone's SOA and its other records in a transfer's order (RFC 5936 §2.2: the SOA first

@@ -358,8 +358,8 @@ impl Control {
             });
             (zone, deltas, client_serial)
         };
-        let (soa, rest) = match journal::zone_records(&zone) {
-            Ok(x) => x,
+        let soa = match journal::zone_soa(&zone) {
+            Ok(soa) => soa,
             Err(NotPlain::NoSoa) => return reply(Rcode::SERVFAIL, None),
             Err(NotPlain::Policy(set)) => {
                 let why = format!(
@@ -392,7 +392,14 @@ impl Control {
                     complete &= d.added.iter().all(|r| p.push(r));
                 }
             }
-            None => complete &= rest.iter().all(|r| p.push(r)),
+            None => {
+                // The whole zone: AXFR, or an IXFR the journal cannot answer (RFC 1995 §4).
+                let rest = match journal::zone_records(&zone) {
+                    Ok((_, rest)) => rest,
+                    Err(_) => return reply(Rcode::SERVFAIL, None),
+                };
+                complete &= rest.iter().all(|r| p.push(r));
+            }
         }
         complete &= p.push(&soa);
         if transport == Transport::Udp && !(complete && p.is_single()) {
