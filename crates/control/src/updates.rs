@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use turnout_dns::Rcode;
 use turnout_dns::wire::message::{Message, Record};
 use turnout_model::change::{ChangeBatchSpec, ChangeSpec};
+use turnout_model::records::SUPPORTED_TYPES;
 use turnout_model::{Name, Policy, RType, Rdata, RecordData, RecordSet, RecordSetSpec};
 use turnout_store::Op;
 
@@ -46,10 +47,15 @@ fn parse_pattern(text: &str, field: &str) -> Result<Vec<String>, ControlError> {
         return Ok(Vec::new());
     }
     let labels: Vec<String> = t.split('.').map(str::to_owned).collect();
+    // Host-name characters and `_` (service labels such as _acme-challenge); `*` alone, last.
     let bad = labels.iter().enumerate().any(|(i, l)| {
-        l.is_empty() || l.len() > 63 || (l.contains('*') && (l != "*" || i + 1 != labels.len()))
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        l.is_empty()
+            || l.len() > 63
+            || (l == "*" && i + 1 != labels.len())
+            || (l != "*" && !l.chars().all(plain))
     });
-    if t.is_empty() || bad {
+    if t.is_empty() || t.len() > 253 || bad {
         return Err(invalid(
             field,
             format!("{text:?} is not a name pattern like @, www, _acme-challenge.* or *"),
@@ -77,22 +83,32 @@ fn check(u: &ZoneUpdates) -> Result<Vec<Rule>, ControlError> {
             .enumerate()
             .map(|(j, n)| parse_pattern(n, &format!("allow[{i}].names[{j}]")))
             .collect::<Result<_, _>>()?;
+        if a.types.len() > MAX_UPDATE_RULES {
+            return Err(invalid(
+                &format!("allow[{i}].types"),
+                format!("{} types; at most {MAX_UPDATE_RULES}", a.types.len()),
+            ));
+        }
         let mut types = Vec::new();
         let mut any = a.types.is_empty();
         for (j, t) in a.types.iter().enumerate() {
+            let t = t.trim();
             if t == "*" || t.eq_ignore_ascii_case("ANY") {
                 any = true;
                 continue;
             }
+            // The types a record set may hold (docs/api.md), SOA excepted: Turnout keeps it.
             let rtype = RType::from_mnemonic(&t.to_ascii_uppercase())
-                .filter(|r| r.storage_error().is_none() && *r != RType::SOA)
+                .filter(|r| SUPPORTED_TYPES.contains(r) && *r != RType::SOA)
                 .ok_or_else(|| {
                     invalid(
                         &format!("allow[{i}].types[{j}]"),
                         format!("{t:?} is not a record type that updates may change"),
                     )
                 })?;
-            types.push(rtype);
+            if !types.contains(&rtype) {
+                types.push(rtype);
+            }
         }
         rules.push(Rule { key, names, types: (!any).then_some(types) });
     }
@@ -524,6 +540,8 @@ mod tests {
         assert!(!rule.allows(&apex, &n("_acme-challenge.www.example.test."), RType::A));
         assert!(!rule.allows(&apex, &n("www.example.test."), RType::TXT));
         assert!(parse_pattern("a.*.b", "n").is_err());
+        assert!(parse_pattern("a b", "n").is_err());
+        assert!(parse_pattern("@.x", "n").is_err());
         assert!(parse_pattern("@", "n").expect("apex").is_empty());
     }
 }

@@ -113,15 +113,23 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             let updates = if *clear || !allow.is_empty() {
                 let mut rules = Vec::with_capacity(allow.len());
                 for rule in allow {
-                    let mut parts = rule.splitn(3, ':');
-                    let (Some(key), Some(names), Some(types)) =
+                    // The key name holds no ':'; names and types are split from the right.
+                    let mut parts = rule.rsplitn(3, ':');
+                    let (Some(types), Some(names), Some(key)) =
                         (parts.next(), parts.next(), parts.next())
                     else {
                         return Err(Failure::Input(format!(
                             "--allow {rule:?}: write KEY:NAMES:TYPES, e.g. acme.key:_acme-challenge.*:TXT"
                         )));
                     };
-                    let list = |t: &str| t.split(',').map(str::to_owned).collect::<Vec<_>>();
+                    // An empty list (KEY:NAMES:) means any type.
+                    let list = |t: &str| {
+                        t.split(',')
+                            .map(str::trim)
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    };
                     rules.push(UpdateAllow {
                         key: key.to_owned(),
                         names: list(names),
