@@ -404,9 +404,7 @@ impl Client {
     }
 
     /// Every TSIG key (no secrets).
-    pub async fn tsig_keys(
-        &self,
-    ) -> Result<Vec<turnout_control::types::TsigKeyInfo>, ClientError> {
+    pub async fn tsig_keys(&self) -> Result<Vec<turnout_control::types::TsigKeyInfo>, ClientError> {
         let list: crate::server::tsig::TsigKeyList =
             self.request(Method::GET, "/v1/tsig-keys", None).await?;
         Ok(list.keys)

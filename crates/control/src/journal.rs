@@ -149,10 +149,13 @@ pub fn zone_records(zone: &ZoneRecords) -> Result<(Rr, Vec<Rr>), NotPlain> {
     Ok((soa.ok_or(NotPlain::NoSoa)?, rest))
 }
 
+/// One record set written by a change: before (none: created) and after (none: deleted).
+pub type SetChange = (Option<RecordSet>, Option<RecordSet>);
+
 /// What changed between two versions of a zone's record sets (`(before, after)` of each set
 /// written), as a delta, or None when it cannot be expressed record by record (a routing
 /// policy, no SOA change).
-pub fn delta_of(changes: &[(Option<RecordSet>, Option<RecordSet>)]) -> Option<Delta> {
+pub fn delta_of(changes: &[SetChange]) -> Option<Delta> {
     let (mut from, mut to) = (None, None);
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     for (before, after) in changes {
@@ -202,7 +205,10 @@ mod tests {
     fn a_change_becomes_a_delta_and_the_journal_chains_them() {
         let changes = vec![
             (Some(soa(1)), Some(soa(2))),
-            (Some(set("www", "A", &["192.0.2.1", "192.0.2.2"])), Some(set("www", "A", &["192.0.2.2", "192.0.2.3"]))),
+            (
+                Some(set("www", "A", &["192.0.2.1", "192.0.2.2"])),
+                Some(set("www", "A", &["192.0.2.2", "192.0.2.3"])),
+            ),
         ];
         let d = delta_of(&changes).expect("a delta");
         assert_eq!((serial_of(&d.from), serial_of(&d.to)), (Some(1), Some(2)));

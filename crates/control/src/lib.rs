@@ -36,8 +36,8 @@ pub mod tokens;
 mod transfers;
 pub use transfers::{TransferDoor, run_notify};
 mod tsig_keys;
-mod updates;
 pub mod types;
+mod updates;
 mod write;
 mod zones;
 

@@ -83,7 +83,7 @@ pub struct State {
     /// Each zone's recent serial changes, for IXFR (from this node's start).
     pub journals: HashMap<Name, Journal>,
     /// The record sets a watch batch being applied wrote, by zone: (before, after).
-    pending: BTreeMap<Name, Vec<(Option<turnout_model::RecordSet>, Option<turnout_model::RecordSet>)>>,
+    pending: BTreeMap<Name, Vec<journal::SetChange>>,
     /// Whether writes are being recorded in `pending` (watch batches, not the first load).
     journaling: bool,
 }

@@ -46,7 +46,9 @@ pub(crate) struct Checked {
 /// Reads `text` as a secondary's address: `address` (port 53) or `address:port`.
 fn parse_target(text: &str) -> Option<SocketAddr> {
     let text = text.trim();
-    text.parse::<SocketAddr>().ok().or_else(|| text.parse::<IpAddr>().ok().map(|ip| (ip, 53).into()))
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| (ip, 53).into()))
 }
 
 /// Checks transfer settings as written, each field by name.
@@ -168,7 +170,8 @@ impl Control {
         let value = stored.clone();
         self.write(Lane::Config, |st, reads| {
             reads.object(keys::zone(&apex));
-            let entry = st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+            let entry =
+                st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
             for (field, key) in &named {
                 reads.object(keys::tsig_key(key));
                 if !st.tsig_keys.contains_key(key) {
@@ -176,7 +179,8 @@ impl Control {
                 }
             }
             let empty = value == ZoneTransfers::default();
-            let meta = ZoneMeta { transfers: (!empty).then(|| value.clone()), ..entry.meta.clone() };
+            let meta =
+                ZoneMeta { transfers: (!empty).then(|| value.clone()), ..entry.meta.clone() };
             Ok(Plan::Write { ops: vec![Op::put(keys::zone(&apex), to_json(&meta))], value: () })
         })
         .await?;
@@ -199,7 +203,13 @@ impl Control {
         let question = msg.questions.first().map(|q| (&q.name, q.qtype, q.qclass));
         // RFC 6891 §7: an OPT (and so an Extended DNS Error) only to a query that had one.
         let reply = |rcode, why: Option<(u16, &str)>| {
-            vec![error_reply(msg.id, msg.opcode(), question, rcode, why.filter(|_| msg.opt.is_some()))]
+            vec![error_reply(
+                msg.id,
+                msg.opcode(),
+                question,
+                rcode,
+                why.filter(|_| msg.opt.is_some()),
+            )]
         };
         let now = unix_now();
         // RFC 8945 §5.2: check the signature first; a failure is answered without looking
@@ -238,7 +248,11 @@ impl Control {
                     reply(Rcode::NOERROR, None)
                 }
                 Err(r) => {
-                    info!("RFC 2136 update from {client} not applied: {} ({})", r.rcode.name(), r.why);
+                    info!(
+                        "RFC 2136 update from {client} not applied: {} ({})",
+                        r.rcode.name(),
+                        r.why
+                    );
                     reply(r.rcode, Some((ede::OTHER, &r.why)))
                 }
             },
@@ -269,12 +283,13 @@ impl Control {
         let Some(handle) = self.snapshots() else {
             return vec![error_reply(msg.id, 0, None, Rcode::SERVFAIL, None)];
         };
-        let limit = match transport {
-            Transport::Tcp => turnout_dns::encode::TCP_LIMIT,
-            Transport::Udp => usize::from(
-                msg.opt.map_or(512, |(size, _)| size.clamp(512, turnout_dns::encode::EDNS_UDP_PAYLOAD)),
-            ),
-        };
+        let limit =
+            match transport {
+                Transport::Tcp => turnout_dns::encode::TCP_LIMIT,
+                Transport::Udp => usize::from(msg.opt.map_or(512, |(size, _)| {
+                    size.clamp(512, turnout_dns::encode::EDNS_UDP_PAYLOAD)
+                })),
+            };
         let mut out = vec![0u8; turnout_dns::encode::TCP_LIMIT];
         let snap = handle.load();
         let Some(n) = turnout_dns::respond(&snap, &unsigned, transport, Some(client), &mut out)
@@ -311,7 +326,10 @@ impl Control {
         };
         if q.qtype == RType::AXFR && transport == Transport::Udp {
             // RFC 5936 §4.2: AXFR is a TCP exchange.
-            return reply(Rcode::REFUSED, Some((ede::NOT_SUPPORTED, "AXFR is served over TCP only")));
+            return reply(
+                Rcode::REFUSED,
+                Some((ede::NOT_SUPPORTED, "AXFR is served over TCP only")),
+            );
         }
         if self.options().static_zones.contains(&q.name) {
             return reply(
@@ -382,7 +400,8 @@ impl Control {
         // Every record goes in, or the transfer is not sent: a secondary must never load part
         // of a zone.
         let mut complete = p.push(&soa);
-        match deltas.filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)))
+        match deltas
+            .filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)))
         {
             Some(deltas) => {
                 for d in &deltas {
@@ -435,9 +454,7 @@ fn serial_lt(a: u32, b: u32) -> bool {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// FORMERR to a message that could not be read, echoing its ID and opcode when it has them.
@@ -464,10 +481,15 @@ fn tsig_refusal(
         return vec![error_reply(msg.id, msg.opcode(), question, Rcode::FORMERR, None)];
     }
     let why = format!("TSIG {}", refusal.name());
-    let mut m = error_reply(msg.id, msg.opcode(), question, Rcode::NOTAUTH, Some((ede::OTHER, &why)));
+    let mut m =
+        error_reply(msg.id, msg.opcode(), question, Rcode::NOTAUTH, Some((ede::OTHER, &why)));
     match (refusal, key) {
         (Refusal::BadTime | Refusal::BadTrunc, Some(key)) => {
-            let other = if refusal == Refusal::BadTime { tsig::time_other(now).to_vec() } else { Vec::new() };
+            let other = if refusal == Refusal::BadTime {
+                tsig::time_other(now).to_vec()
+            } else {
+                Vec::new()
+            };
             Signer::new(key, &t.mac, t.time_signed).sign(&mut m, refusal.code(), &other);
         }
         _ => tsig::append_unsigned(&mut m, t, refusal.code()),
@@ -539,7 +561,8 @@ fn due_notifies(control: &Control, sent: &mut HashMap<Name, (u32, Vec<SocketAddr
     for (apex, entry) in &st.zones {
         let Some(c) = entry.meta.transfers.as_ref().and_then(|t| check(t).ok()) else { continue };
         let Some(&serial) = serials.get(apex) else { continue };
-        if c.notify.is_empty() || sent.get(apex).is_some_and(|(s, t)| *s == serial && *t == c.notify)
+        if c.notify.is_empty()
+            || sent.get(apex).is_some_and(|(s, t)| *s == serial && *t == c.notify)
         {
             continue;
         }
@@ -556,7 +579,8 @@ async fn notify_one(zone: Name, serial: u32, target: SocketAddr, key: Option<tsi
     let mut wait = Duration::from_secs(1);
     for attempt in 1..=NOTIFY_ATTEMPTS {
         let id = fastrand::u16(..);
-        let mut m = error_reply(id, OPCODE_NOTIFY, Some((&zone, RType::SOA, 1)), Rcode::NOERROR, None);
+        let mut m =
+            error_reply(id, OPCODE_NOTIFY, Some((&zone, RType::SOA, 1)), Rcode::NOERROR, None);
         // A request: QR clear, AA set.
         m[2] = (OPCODE_NOTIFY << 3) | 0x04;
         if let Some(k) = &key {
@@ -603,14 +627,25 @@ mod tests {
             key: key.map(str::to_owned),
             prefix: prefix.map(str::to_owned),
         };
-        assert!(bad(ZoneTransfers { allow: vec![allow(None, None)], ..Default::default() })
-            .starts_with("allow[0]:"));
-        assert!(bad(ZoneTransfers { allow: vec![allow(None, Some("10.0.0.0/33"))], ..Default::default() })
-            .starts_with("allow[0].prefix:"));
-        assert!(bad(ZoneTransfers { notify: vec!["nowhere".into()], ..Default::default() })
-            .starts_with("notify[0]:"));
-        assert!(bad(ZoneTransfers { policy_mode: Some("dynamic".into()), ..Default::default() })
-            .starts_with("policy_mode:"));
+        assert!(
+            bad(ZoneTransfers { allow: vec![allow(None, None)], ..Default::default() })
+                .starts_with("allow[0]:")
+        );
+        assert!(
+            bad(ZoneTransfers {
+                allow: vec![allow(None, Some("10.0.0.0/33"))],
+                ..Default::default()
+            })
+            .starts_with("allow[0].prefix:")
+        );
+        assert!(
+            bad(ZoneTransfers { notify: vec!["nowhere".into()], ..Default::default() })
+                .starts_with("notify[0]:")
+        );
+        assert!(
+            bad(ZoneTransfers { policy_mode: Some("dynamic".into()), ..Default::default() })
+                .starts_with("policy_mode:")
+        );
         let ok = check(&ZoneTransfers {
             allow: vec![allow(Some("xfr.key"), None), allow(None, Some("192.0.2.7/24"))],
             notify: vec!["192.0.2.1".into(), "[2001:db8::1]:5353".into()],

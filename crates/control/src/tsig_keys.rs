@@ -141,5 +141,6 @@ impl Control {
 /// Whether a zone's transfer settings name the key.
 fn names_key(t: &ZoneTransfers, key: &Name) -> bool {
     let is = |text: &str| Name::parse_absolute(text).is_ok_and(|n| &n == key);
-    t.allow.iter().filter_map(|a| a.key.as_deref()).any(is) || t.notify_key.as_deref().is_some_and(is)
+    t.allow.iter().filter_map(|a| a.key.as_deref()).any(is)
+        || t.notify_key.as_deref().is_some_and(is)
 }

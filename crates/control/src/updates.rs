@@ -123,7 +123,11 @@ fn normalized(u: &ZoneUpdates, rules: &[Rule]) -> ZoneUpdates {
             .zip(&u.allow)
             .map(|(r, a)| UpdateAllow {
                 key: r.key.to_string(),
-                names: r.names.iter().map(|p| if p.is_empty() { "@".into() } else { p.join(".") }).collect(),
+                names: r
+                    .names
+                    .iter()
+                    .map(|p| if p.is_empty() { "@".into() } else { p.join(".") })
+                    .collect(),
                 types: match &r.types {
                     None if !a.types.is_empty() => vec!["*".into()],
                     None => Vec::new(),
@@ -137,7 +141,11 @@ fn normalized(u: &ZoneUpdates, rules: &[Rule]) -> ZoneUpdates {
 /// The labels of `name` below `apex`, leftmost first (empty: the apex).
 fn relative_labels(name: &Name, apex: &Name) -> Vec<String> {
     let rel = name.to_relative_string(apex);
-    if rel == "@" { Vec::new() } else { rel.to_ascii_lowercase().split('.').map(str::to_owned).collect() }
+    if rel == "@" {
+        Vec::new()
+    } else {
+        rel.to_ascii_lowercase().split('.').map(str::to_owned).collect()
+    }
 }
 
 fn pattern_matches(pattern: &[String], labels: &[String]) -> bool {
@@ -204,11 +212,15 @@ impl Control {
         let stored = normalized(updates, &rules);
         self.write(Lane::Config, |st, reads| {
             reads.object(keys::zone(&apex));
-            let entry = st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+            let entry =
+                st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
             for (i, rule) in rules.iter().enumerate() {
                 reads.object(keys::tsig_key(&rule.key));
                 if !st.tsig_keys.contains_key(&rule.key) {
-                    return Err(invalid(&format!("allow[{i}].key"), format!("no TSIG key {}", rule.key)));
+                    return Err(invalid(
+                        &format!("allow[{i}].key"),
+                        format!("no TSIG key {}", rule.key),
+                    ));
                 }
             }
             let empty = stored.allow.is_empty();
@@ -232,7 +244,10 @@ impl Control {
             return Err(refuse(Rcode::FORMERR, "an update names exactly one zone"));
         };
         if zone.qtype != RType::SOA || zone.qclass != CLASS_IN {
-            return Err(refuse(Rcode::FORMERR, "the zone section must be the zone's SOA, class IN"));
+            return Err(refuse(
+                Rcode::FORMERR,
+                "the zone section must be the zone's SOA, class IN",
+            ));
         }
         let apex = zone.name.clone();
         if self.options().static_zones.contains(&apex) {
@@ -308,26 +323,33 @@ fn prescan(msg: &Message, apex: &Name, rules: &[Rule]) -> Result<Vec<Update>, Re
             return Err(refuse(Rcode::NOTZONE, format!("{} is outside the zone {apex}", r.name)));
         }
         let meta = matches!(r.rtype.0, 0 | 41 | 249..=255) && r.rtype != RType::ANY;
-        let rdata = match r.class {
-            CLASS_IN if meta || r.rtype == RType::ANY => {
-                return Err(refuse(Rcode::FORMERR, format!("{} cannot be added", r.rtype)));
-            }
-            CLASS_IN | CLASS_NONE => {
-                if r.class == CLASS_NONE && (r.ttl != 0 || meta || r.rtype == RType::ANY) {
-                    return Err(refuse(Rcode::FORMERR, "a deletion of one record has TTL 0 and a type"));
+        let rdata =
+            match r.class {
+                CLASS_IN if meta || r.rtype == RType::ANY => {
+                    return Err(refuse(Rcode::FORMERR, format!("{} cannot be added", r.rtype)));
                 }
-                Some(Rdata::from_wire(r.rtype, &r.rdata).map_err(|e| {
-                    refuse(Rcode::FORMERR, format!("{} {}: {e}", r.name, r.rtype))
-                })?)
-            }
-            CLASS_ANY => {
-                if r.ttl != 0 || !r.rdata.is_empty() || meta {
-                    return Err(refuse(Rcode::FORMERR, "a deletion of an RRset has TTL 0 and no data"));
+                CLASS_IN | CLASS_NONE => {
+                    if r.class == CLASS_NONE && (r.ttl != 0 || meta || r.rtype == RType::ANY) {
+                        return Err(refuse(
+                            Rcode::FORMERR,
+                            "a deletion of one record has TTL 0 and a type",
+                        ));
+                    }
+                    Some(Rdata::from_wire(r.rtype, &r.rdata).map_err(|e| {
+                        refuse(Rcode::FORMERR, format!("{} {}: {e}", r.name, r.rtype))
+                    })?)
                 }
-                None
-            }
-            other => return Err(refuse(Rcode::FORMERR, format!("class {other} in an update"))),
-        };
+                CLASS_ANY => {
+                    if r.ttl != 0 || !r.rdata.is_empty() || meta {
+                        return Err(refuse(
+                            Rcode::FORMERR,
+                            "a deletion of an RRset has TTL 0 and no data",
+                        ));
+                    }
+                    None
+                }
+                other => return Err(refuse(Rcode::FORMERR, format!("class {other} in an update"))),
+            };
         if r.rtype == RType::SOA {
             return Err(refuse(Rcode::REFUSED, "the SOA is kept by Turnout; it is not updated"));
         }
@@ -344,7 +366,13 @@ fn prescan(msg: &Message, apex: &Name, rules: &[Rule]) -> Result<Vec<Update>, Re
                 format!("the key may not update {} {}", r.name, r.rtype),
             ));
         }
-        out.push(Update { name: r.name.clone(), rtype: r.rtype, class: r.class, ttl: r.ttl, rdata });
+        out.push(Update {
+            name: r.name.clone(),
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            rdata,
+        });
     }
     Ok(out)
 }
@@ -375,7 +403,8 @@ fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refu
         if !p.name.is_subdomain_of(apex) {
             return Err(refuse(Rcode::NOTZONE, format!("{} is outside the zone {apex}", p.name)));
         }
-        let exists = |rtype: RType| at(sets, &p.name).any(|s| rtype == RType::ANY || s.rtype == rtype);
+        let exists =
+            |rtype: RType| at(sets, &p.name).any(|s| rtype == RType::ANY || s.rtype == rtype);
         match (p.class, p.rtype) {
             (CLASS_ANY, t) if p.rdata.is_empty() => {
                 if !exists(t) {
@@ -407,7 +436,10 @@ fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refu
         want.dedup();
         have.sort_by_key(key);
         if want != have {
-            return Err(refuse(Rcode::NXRRSET, format!("{name} {rtype} is not as the prerequisite says")));
+            return Err(refuse(
+                Rcode::NXRRSET,
+                format!("{name} {rtype} is not as the prerequisite says"),
+            ));
         }
     }
     Ok(())
@@ -427,10 +459,7 @@ fn batch_of(
     let policy_refusal = |s: &RecordSet| {
         refuse(
             Rcode::REFUSED,
-            format!(
-                "{} {} has a routing policy; change it through the API",
-                s.name, s.rtype
-            ),
+            format!("{} {} has a routing policy; change it through the API", s.name, s.rtype),
         )
     };
     let load = |working: &mut Working, name: &Name, rtype: RType| -> Result<(), Refused> {
@@ -511,7 +540,11 @@ fn batch_of(
             ..RecordSetSpec::default()
         };
         changes.push(if rdatas.is_empty() {
-            ChangeSpec { action: "DELETE".into(), zone: None, record_set: spec(before.0, &before.1) }
+            ChangeSpec {
+                action: "DELETE".into(),
+                zone: None,
+                record_set: spec(before.0, &before.1),
+            }
         } else {
             ChangeSpec { action: "UPSERT".into(), zone: None, record_set: spec(ttl, &rdatas) }
         });

@@ -209,7 +209,12 @@ mod tests {
 
     fn rr(name: &str, text: &str) -> Rr {
         let name = Name::parse_absolute(name).expect("a name");
-        Rr { name, rtype: RType::TXT, ttl: 60, rdata: Rdata::from_text(RType::TXT, text, None).expect("txt") }
+        Rr {
+            name,
+            rtype: RType::TXT,
+            ttl: 60,
+            rdata: Rdata::from_text(RType::TXT, text, None).expect("txt"),
+        }
     }
 
     /// Records spill into further messages; each message reads back with its names expanded
@@ -218,8 +223,9 @@ mod tests {
     fn packs_many_records_into_messages_that_read_back() {
         let apex = Name::parse_absolute("example.test.").expect("a name");
         let mut p = Packer::new(7, &apex, RType::AXFR, 1);
-        let all: Vec<Rr> =
-            (0..2000).map(|i| rr(&format!("h{i}.sub.example.test."), &format!("\"{i}\""))).collect();
+        let all: Vec<Rr> = (0..2000)
+            .map(|i| rr(&format!("h{i}.sub.example.test."), &format!("\"{i}\"")))
+            .collect();
         for r in &all {
             assert!(p.push(r));
         }
@@ -233,7 +239,8 @@ mod tests {
             assert_eq!(parsed.questions.len(), usize::from(i == 0));
             back.extend(parsed.answers.into_iter().map(|r| (r.name.to_string(), r.rdata)));
         }
-        let want: Vec<_> = all.iter().map(|r| (r.name.to_string(), r.rdata.as_wire().to_vec())).collect();
+        let want: Vec<_> =
+            all.iter().map(|r| (r.name.to_string(), r.rdata.as_wire().to_vec())).collect();
         assert_eq!(back, want);
     }
 

@@ -121,7 +121,6 @@ pub(crate) struct ConnSettings {
     pub(crate) door: Option<Arc<dyn crate::door::Door>>,
 }
 
-
 /// Accept errors that concern one connection or a passing shortage, not the listener.
 fn transient(e: &io::Error) -> bool {
     matches!(

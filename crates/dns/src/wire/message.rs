@@ -93,7 +93,8 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(Name, usize), Malformed>
         match len & 0xC0 {
             0x00 => {
                 let l = usize::from(len);
-                let label = msg.get(pos..pos + 1 + l).ok_or_else(|| bad("label runs past the end"))?;
+                let label =
+                    msg.get(pos..pos + 1 + l).ok_or_else(|| bad("label runs past the end"))?;
                 out.extend_from_slice(label);
                 if out.len() > MAX_NAME_LEN {
                     return Err(bad("name longer than 255 bytes"));
@@ -255,7 +256,9 @@ mod tests {
         let mut m = vec![0x12, 0x34, 0x28, 0x00, 0, 1, 0, 0, 0, 1, 0, 1];
         m.extend_from_slice(b"\x07example\x04test\x00\x00\x06\x00\x01");
         // Update: "mail" + pointer to example.test (offset 12), MX 10 -> pointer to offset 12.
-        m.extend_from_slice(b"\x04mail\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x04\x00\x0a\xc0\x0c");
+        m.extend_from_slice(
+            b"\x04mail\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x04\x00\x0a\xc0\x0c",
+        );
         let tsig_at = m.len();
         m.extend_from_slice(b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x01\x00");
         let parsed = parse(&m).expect("parses");

@@ -148,7 +148,8 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
                     .allow
                     .iter()
                     .map(|a| {
-                        let types = if a.types.is_empty() { "*".to_owned() } else { a.types.join(",") };
+                        let types =
+                            if a.types.is_empty() { "*".to_owned() } else { a.types.join(",") };
                         format!("key {} may update {} ({types})", a.key, a.names.join(","))
                     })
                     .collect();
@@ -172,7 +173,8 @@ fn transfers_text(zone: &str, t: &ZoneTransfers) -> String {
         });
     }
     for n in &t.notify {
-        let key = t.notify_key.as_deref().map(|k| format!(" (signed with {k})")).unwrap_or_default();
+        let key =
+            t.notify_key.as_deref().map(|k| format!(" (signed with {k})")).unwrap_or_default();
         lines.push(format!("notify: {n}{key}"));
     }
     lines.join("\n")
@@ -209,11 +211,8 @@ pub async fn run_tsig_key(command: &TsigKeyCommand) -> Result<(), Failure> {
                     Some(text.trim().to_owned())
                 }
             };
-            let request = CreateTsigKey {
-                name: name.clone(),
-                algorithm: Some(algorithm.clone()),
-                secret,
-            };
+            let request =
+                CreateTsigKey { name: name.clone(), algorithm: Some(algorithm.clone()), secret };
             let key = client(args)?.create_tsig_key(&request).await?;
             output(args.output, &key, |k| match &k.secret {
                 Some(secret) => format!(

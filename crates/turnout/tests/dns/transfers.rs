@@ -14,7 +14,8 @@ use turnout_testkit::process::{DEADLINE, Turnout, poll};
 use super::bin;
 
 pub(super) const SECRET: &str = "dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
-pub(super) const KEY: &str = "hmac-sha256:xfr.test.key:dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
+pub(super) const KEY: &str =
+    "hmac-sha256:xfr.test.key:dHVybm91dC10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmI=";
 
 pub(super) fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -90,8 +91,19 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
 
     // IXFR from the serial before a change: that change alone, as RFC 1995 lays it out.
     let before = serial_of(&t);
-    ok(&t.cli(&["record", "upsert", "xfr.test", "www", "A", "--ttl", "300", "--value", "192.0.2.2"]));
-    let after = poll(DEADLINE, || (serial_of(&t) != before).then(|| serial_of(&t))).expect("bumped");
+    ok(&t.cli(&[
+        "record",
+        "upsert",
+        "xfr.test",
+        "www",
+        "A",
+        "--ttl",
+        "300",
+        "--value",
+        "192.0.2.2",
+    ]));
+    let after =
+        poll(DEADLINE, || (serial_of(&t) != before).then(|| serial_of(&t))).expect("bumped");
     let ixfr = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={before}")]);
     assert!(ixfr.contains("192.0.2.1") && ixfr.contains("192.0.2.2"), "{ixfr}");
     assert!(!ixfr.contains("mail.xfr.test."), "only the change: {ixfr}");
@@ -110,8 +122,19 @@ fn a_policy_zone_is_not_transferred_statically() {
     assert!(axfr.contains("192.0.2.25"), "{axfr}");
     for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
         ok(&t.cli(&[
-            "record", "upsert", "xfr.test", "fo", "A", "--ttl", "60", "--set-id", id,
-            "--failover", role, "--value", value,
+            "record",
+            "upsert",
+            "xfr.test",
+            "fo",
+            "A",
+            "--ttl",
+            "60",
+            "--set-id",
+            id,
+            "--failover",
+            role,
+            "--value",
+            value,
         ]));
     }
     let refused = poll(DEADLINE, || {
@@ -230,10 +253,22 @@ fn knot_follows_turnout_as_a_secondary() {
     assert!(kdig(knot.dns, &["+short", "mail.xfr.test", "A"]).contains("192.0.2.25"));
     assert!(knot.log().contains("AXFR, incoming"), "{}", knot.log());
 
-    ok(&t.cli(&["record", "upsert", "xfr.test", "new", "A", "--ttl", "60", "--value", "192.0.2.77"]));
+    ok(&t.cli(&[
+        "record",
+        "upsert",
+        "xfr.test",
+        "new",
+        "A",
+        "--ttl",
+        "60",
+        "--value",
+        "192.0.2.77",
+    ]));
     let changed = Instant::now();
-    poll(DEADLINE, || kdig(knot.dns, &["+short", "new.xfr.test", "A"]).contains("192.0.2.77").then_some(()))
-        .unwrap_or_else(|| panic!("the change never reached Knot: {}", knot.log()));
+    poll(DEADLINE, || {
+        kdig(knot.dns, &["+short", "new.xfr.test", "A"]).contains("192.0.2.77").then_some(())
+    })
+    .unwrap_or_else(|| panic!("the change never reached Knot: {}", knot.log()));
     let took = changed.elapsed();
     assert!(took < Duration::from_secs(1), "the change took {took:?} to reach Knot");
     assert!(knot.log().contains("IXFR, incoming"), "by IXFR: {}", knot.log());

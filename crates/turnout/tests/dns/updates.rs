@@ -24,7 +24,8 @@ fn update(client: &str, t: &Turnout, key: Option<&str>, script: &str) -> (bool, 
     let full = format!("server {} {}\nzone xfr.test.\n{script}\nsend\n", t.dns.ip(), t.dns.port());
     child.stdin.take().expect("stdin").write_all(full.as_bytes()).expect("write the script");
     let out = child.wait_with_output().expect("runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -54,20 +55,33 @@ fn nsupdate_and_knsupdate_with_tsig() {
     let (done, out) = update("knsupdate", &t, Some(KEY), second);
     assert!(done, "{out}");
     poll(DEADLINE, || {
-        kdig(t.dns, &["+short", "_acme-challenge.www.xfr.test", "TXT"]).contains("token-www").then_some(())
+        kdig(t.dns, &["+short", "_acme-challenge.www.xfr.test", "TXT"])
+            .contains("token-www")
+            .then_some(())
     })
     .expect("served");
 
     // Refused: unsigned, outside the key's names, another type.
-    let (done, out) = update("nsupdate", &t, None, "update add _acme-challenge.xfr.test. 60 TXT \"x\"");
+    let (done, out) =
+        update("nsupdate", &t, None, "update add _acme-challenge.xfr.test. 60 TXT \"x\"");
     assert!(!done && out.contains("REFUSED"), "unsigned: {out}");
     let (done, out) = update("nsupdate", &t, Some(KEY), "update add www.xfr.test. 60 TXT \"x\"");
     assert!(!done && out.contains("REFUSED"), "outside the names: {out}");
-    let (done, out) = update("nsupdate", &t, Some(KEY), "update add _acme-challenge.xfr.test. 60 CAA 0 issue \"ca.test\"");
+    let (done, out) = update(
+        "nsupdate",
+        &t,
+        Some(KEY),
+        "update add _acme-challenge.xfr.test. 60 CAA 0 issue \"ca.test\"",
+    );
     assert!(!done && out.contains("REFUSED"), "another type: {out}");
 
     // Delete, as certbot does once the challenge is done.
-    let (done, out) = update("nsupdate", &t, Some(KEY), "update delete _acme-challenge.xfr.test. TXT \"token-one\"");
+    let (done, out) = update(
+        "nsupdate",
+        &t,
+        Some(KEY),
+        "update delete _acme-challenge.xfr.test. TXT \"token-one\"",
+    );
     assert!(done, "{out}");
     poll(DEADLINE, || txt(&t).is_empty().then_some(())).expect("deleted");
 
@@ -84,15 +98,27 @@ fn an_update_never_touches_a_policy_group() {
     ok(&t.cli(&["zone", "updates", "xfr.test", "--allow", "xfr.test.key:*:*"]));
     for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
         ok(&t.cli(&[
-            "record", "upsert", "xfr.test", "fo", "A", "--ttl", "60", "--set-id", id,
-            "--failover", role, "--value", value,
+            "record",
+            "upsert",
+            "xfr.test",
+            "fo",
+            "A",
+            "--ttl",
+            "60",
+            "--set-id",
+            id,
+            "--failover",
+            role,
+            "--value",
+            value,
         ]));
     }
     let (done, out) = update("nsupdate", &t, Some(KEY), "update add fo.xfr.test. 60 A 192.0.2.99");
     assert!(!done && out.contains("REFUSED"), "{out}");
     let (done, out) = update("nsupdate", &t, Some(KEY), "update delete fo.xfr.test.");
     assert!(!done && out.contains("REFUSED"), "{out}");
-    let (done, out) = update("nsupdate", &t, Some(KEY), "update add plain.xfr.test. 60 A 192.0.2.98");
+    let (done, out) =
+        update("nsupdate", &t, Some(KEY), "update add plain.xfr.test. 60 A 192.0.2.98");
     assert!(done, "an ordinary name still works: {out}");
     let answer = kdig(t.dns, &["+short", "fo.xfr.test", "A"]);
     assert!(!answer.contains("192.0.2.99"), "{answer}");
