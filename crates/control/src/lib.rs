@@ -34,10 +34,11 @@ pub mod state;
 mod sync;
 pub mod tokens;
 mod transfers;
-pub use transfers::{TransferDoor, run_notify};
+pub use transfers::{TransferDoor, normalize_transfers, run_notify};
 mod tsig_keys;
 pub mod types;
 mod updates;
+pub use updates::normalize_updates;
 mod write;
 mod zones;
 

@@ -129,6 +129,12 @@ fn normalized(t: &ZoneTransfers, c: &Checked) -> ZoneTransfers {
     }
 }
 
+/// Transfer settings as the node would store them (names absolute, prefixes in network
+/// form), or the first field that is wrong: what `turnout apply` compares with the node's.
+pub fn normalize_transfers(t: &ZoneTransfers) -> Result<ZoneTransfers, ControlError> {
+    check(t).map(|c| normalized(t, &c))
+}
+
 impl Checked {
     /// Whether a request from `client`, signed with `key` (verified) or not, may transfer.
     fn allows(&self, client: IpAddr, key: Option<&Name>) -> bool {

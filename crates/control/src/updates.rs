@@ -138,6 +138,12 @@ fn normalized(u: &ZoneUpdates, rules: &[Rule]) -> ZoneUpdates {
     }
 }
 
+/// Update rules as the node would store them, or the first field that is wrong: what
+/// `turnout apply` compares with the node's.
+pub fn normalize_updates(u: &ZoneUpdates) -> Result<ZoneUpdates, ControlError> {
+    check(u).map(|rules| normalized(u, &rules))
+}
+
 /// The labels of `name` below `apex`, leftmost first (empty: the apex).
 fn relative_labels(name: &Name, apex: &Name) -> Vec<String> {
     let rel = name.to_relative_string(apex);

@@ -29,6 +29,24 @@ pub struct DesiredState {
     /// Control panels with their routing controls and safety rules (never their states).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control_panels: Vec<turnout_model::controls::ControlPanelSpec>,
+    /// TSIG keys (docs/transfers.md), made when missing; their secrets come from files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tsig_keys: Vec<DesiredTsigKey>,
+}
+
+/// A TSIG key of a desired-state file. A key's secret is never read back from a node, so an
+/// existing key is kept as it is (its algorithm must match); to change a secret, delete the key
+/// and apply again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesiredTsigKey {
+    /// The key's name.
+    pub name: String,
+    /// `hmac-sha256` (default), `hmac-sha384`, `hmac-sha512` or `hmac-sha1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// The file holding the base64 secret, relative to the desired-state file.
+    pub secret_file: String,
 }
 
 /// One zone of a desired-state file.
@@ -46,6 +64,14 @@ pub struct DesiredZone {
     /// The record sets.
     #[serde(default)]
     pub records: Vec<RecordSetSpec>,
+    /// Who may transfer the zone and who is sent NOTIFY (docs/transfers.md); absent: left as
+    /// the node has it, `{}`: nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<turnout_control::types::ZoneTransfers>,
+    /// Which TSIG keys may change which records by RFC 2136 UPDATE (docs/dynamic-updates.md);
+    /// absent: left as the node has it, `{}`: no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<turnout_control::types::ZoneUpdates>,
 }
 
 /// One planned change.

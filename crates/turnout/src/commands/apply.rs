@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use turnout_api::client::ClientError;
-use turnout_control::types::{ChangeInfo, CreateZone};
+use turnout_control::types::{ChangeInfo, CreateTsigKey, CreateZone, ZoneTransfers, ZoneUpdates};
 use turnout_control::{default_name_servers, default_records};
 use turnout_model::change::{self, Action};
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
@@ -31,8 +31,33 @@ struct PlanOut {
     checks: Vec<CheckStep>,
     collections: Vec<CollectionStep>,
     panels: Vec<PanelStep>,
+    tsig_keys: Vec<KeyStep>,
+    settings: Vec<SettingStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<ChangeInfo>,
+}
+
+/// One planned TSIG key change (a key is created or deleted, never changed).
+#[derive(Debug, Clone, Serialize)]
+struct KeyStep {
+    action: &'static str,
+    name: String,
+    algorithm: String,
+    /// The secret to create it with (never printed).
+    #[serde(skip)]
+    secret: Option<String>,
+}
+
+/// One zone's transfer settings or update rules made to match the file.
+#[derive(Debug, Clone, Serialize)]
+struct SettingStep {
+    zone: String,
+    /// `transfers` or `updates`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfers: Option<ZoneTransfers>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updates: Option<ZoneUpdates>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +183,28 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
+    // Zone settings as the node will store them, so that what the node holds compares equal.
+    let mut settings_wanted: Vec<(String, Option<ZoneTransfers>, Option<ZoneUpdates>)> = Vec::new();
+    for (i, zone) in state.zones.iter().enumerate() {
+        let t = match zone.transfers.as_ref().map(turnout_control::normalize_transfers) {
+            Some(Err(e)) => {
+                errors.push(format!("zones[{i}].transfers.{e}"));
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
+        let u = match zone.updates.as_ref().map(turnout_control::normalize_updates) {
+            Some(Err(e)) => {
+                errors.push(format!("zones[{i}].updates.{e}"));
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
+        if let Ok(apex) = Name::parse_absolute(&zone.name) {
+            settings_wanted.push((apex.to_string(), t, u));
+        }
+    }
+    let wanted_keys = read_keys(&state, &args.file, &mut errors);
     if !errors.is_empty() {
         return Err(Failure::Input(format!(
             "{} is not valid:\n  {}",
@@ -218,6 +265,65 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             .into_iter()
             .map(|(action, panel)| PanelStep { action, panel })
             .collect();
+    let current_keys = api.tsig_keys().await?;
+    let mut key_plan = Vec::new();
+    for (name, (algorithm, secret)) in &wanted_keys {
+        match current_keys.iter().find(|k| &k.name == name) {
+            None => key_plan.push(KeyStep {
+                action: "CREATE",
+                name: name.clone(),
+                algorithm: algorithm.clone(),
+                secret: Some(secret.clone()),
+            }),
+            Some(k) if &k.algorithm != algorithm => {
+                return Err(Failure::Input(format!(
+                    "tsig_keys: the key {name} exists with {}, the file says {algorithm}; a \
+                     key's secret is never read back, so apply does not replace keys: delete \
+                     it (turnout tsig-key delete) and apply again",
+                    k.algorithm
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if args.prune && args.prune_all {
+        for k in current_keys.iter().filter(|k| !wanted_keys.contains_key(&k.name)) {
+            key_plan.push(KeyStep {
+                action: "DELETE",
+                name: k.name.clone(),
+                algorithm: k.algorithm.clone(),
+                secret: None,
+            });
+        }
+    }
+    let mut setting_plan = Vec::new();
+    for (zone, transfers, updates) in &settings_wanted {
+        let apex = Name::parse_absolute(zone).ok();
+        let exists = apex.as_ref().is_some_and(|a| existing.contains(a));
+        if let Some(t) = transfers {
+            let now =
+                if exists { api.zone_transfers(zone).await? } else { ZoneTransfers::default() };
+            if &now != t {
+                setting_plan.push(SettingStep {
+                    zone: zone.clone(),
+                    kind: "transfers",
+                    transfers: Some(t.clone()),
+                    updates: None,
+                });
+            }
+        }
+        if let Some(u) = updates {
+            let now = if exists { api.zone_updates(zone).await? } else { ZoneUpdates::default() };
+            if &now != u {
+                setting_plan.push(SettingStep {
+                    zone: zone.clone(),
+                    kind: "updates",
+                    transfers: None,
+                    updates: Some(u.clone()),
+                });
+            }
+        }
+    }
     let batch = ChangeBatchSpec {
         comment: Some(format!("turnout apply -f {}", args.file.display()))
             .map(|c| c.chars().take(change::MAX_COMMENT_LEN).collect()),
@@ -297,6 +403,8 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         checks: check_plan.clone(),
         collections: collection_plan.clone(),
         panels: panel_plan.clone(),
+        tsig_keys: key_plan.clone(),
+        settings: setting_plan.clone(),
         applied: None,
     };
     let creates = plans.iter().filter(|p| p.create.is_some()).count();
@@ -305,6 +413,8 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         && check_plan.is_empty()
         && collection_plan.is_empty()
         && panel_plan.is_empty()
+        && key_plan.is_empty()
+        && setting_plan.is_empty()
     {
         return output(args.client.output, &out, |_| {
             "no changes: the store matches the file".into()
@@ -314,6 +424,15 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         return output(args.client.output, &out, |o| {
             format!("{}\nrun again with --yes to apply", render(o))
         });
+    }
+    // Keys first: the zones' settings name them.
+    for step in key_plan.iter().filter(|k| k.action == "CREATE") {
+        let request = CreateTsigKey {
+            name: step.name.clone(),
+            algorithm: Some(step.algorithm.clone()),
+            secret: step.secret.clone(),
+        };
+        api.create_tsig_key(&request).await?;
     }
     let mut created = Vec::new();
     for p in &plans {
@@ -372,6 +491,14 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
     for step in late {
         api.put_collection(&step.collection).await?;
     }
+    for step in &setting_plan {
+        if let Some(t) = &step.transfers {
+            api.set_zone_transfers(&step.zone, t).await?;
+        }
+        if let Some(u) = &step.updates {
+            api.set_zone_updates(&step.zone, u).await?;
+        }
+    }
     for step in collection_plan.iter().filter(|c| c.action == "DELETE") {
         match api.delete_collection(&step.collection.name).await {
             Ok(()) => {}
@@ -408,6 +535,15 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             Err(e) => return Err(e.into()),
         }
     }
+    for step in key_plan.iter().filter(|k| k.action == "DELETE") {
+        match api.delete_tsig_key(&step.name).await {
+            Ok(()) => {}
+            Err(ClientError::Api(e)) if e.code == "TsigKeyInUse" => {
+                super::warn(&format!("kept the TSIG key {}: {}", step.name, e.message));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if args.client.output == Output::Text {
         say(&render(&out));
     }
@@ -415,13 +551,54 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         Some(c) => format!("applied: change {} {}", c.id, c.status),
         None => {
             format!(
-                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s), {} panel change(s)",
+                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s), {} panel change(s), {} TSIG key change(s), {} zone setting change(s)",
                 o.checks.len(),
                 o.collections.len(),
-                o.panels.len()
+                o.panels.len(),
+                o.tsig_keys.len(),
+                o.settings.len()
             )
         }
     })
+}
+
+/// The file's TSIG keys: name (absolute) -> (algorithm, secret read from its file). Errors
+/// name the entry.
+fn read_keys(
+    state: &DesiredState,
+    file: &Path,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, (String, String)> {
+    let dir = file.parent().unwrap_or_else(|| Path::new("."));
+    let mut keys = BTreeMap::new();
+    for (i, k) in state.tsig_keys.iter().enumerate() {
+        let Ok(name) = Name::parse_absolute(&k.name) else {
+            errors.push(format!("tsig_keys[{i}].name: {:?} is not a domain name", k.name));
+            continue;
+        };
+        let text = k.algorithm.as_deref().unwrap_or("hmac-sha256");
+        let Some(algorithm) = turnout_dns::tsig::Algorithm::from_name(text) else {
+            errors.push(format!(
+                "tsig_keys[{i}].algorithm: {text:?} is not one of hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1"
+            ));
+            continue;
+        };
+        let path = dir.join(&k.secret_file);
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(s) => s.trim().to_owned(),
+            Err(e) => {
+                errors.push(format!(
+                    "tsig_keys[{i}].secret_file: cannot read {}: {e}",
+                    path.display()
+                ));
+                continue;
+            }
+        };
+        if keys.insert(name.to_string(), (algorithm.as_str().to_owned(), secret)).is_some() {
+            errors.push(format!("tsig_keys[{i}].name: the key {name} is named twice"));
+        }
+    }
+    keys
 }
 
 /// One planned control panel change (states are never planned: they change only through the
@@ -615,6 +792,22 @@ fn render(plan: &PlanOut) -> String {
             locations.join(" ")
         ));
     }
+    for step in &plan.tsig_keys {
+        text.push_str(&format!(
+            "{} tsig-key {} {}\n",
+            mark(step.action),
+            step.name,
+            step.algorithm
+        ));
+    }
+    for step in &plan.settings {
+        let what = match (&step.transfers, &step.updates) {
+            (Some(t), _) => serde_json::to_string(t).unwrap_or_default(),
+            (_, Some(u)) => serde_json::to_string(u).unwrap_or_default(),
+            _ => String::new(),
+        };
+        text.push_str(&format!("~ zone {} {} {what}\n", step.zone, step.kind));
+    }
     for zone in &plan.zones {
         let state = if zone.create { " (new zone)" } else { "" };
         text.push_str(&format!("zone {}{state}\n", zone.name));
@@ -661,6 +854,8 @@ fn render(plan: &PlanOut) -> String {
         ("checks", count(&mut plan.checks.iter().map(|c| c.action))),
         ("panels", count(&mut plan.panels.iter().map(|p| p.action))),
         ("collections", count(&mut plan.collections.iter().map(|c| c.action))),
+        ("TSIG keys", count(&mut plan.tsig_keys.iter().map(|k| k.action))),
+        ("zone settings", [0, plan.settings.len(), 0]),
     ];
     let total = |i: usize| kinds.iter().map(|(_, n)| n[i]).sum::<usize>();
     text.push_str(&format!(

@@ -246,10 +246,18 @@ pub async fn export(args: &ExportArgs) -> Result<(), Failure> {
                     s
                 })
                 .collect();
-            let mut state = DesiredState {
-                zones: vec![DesiredZone { name: info.name.clone(), records, ..Default::default() }],
+            // The zone's settings when it has any (TSIG keys are not exported: their secrets
+            // are never read back).
+            let transfers = api.zone_transfers(&info.name).await?;
+            let updates = api.zone_updates(&info.name).await?;
+            let zone = DesiredZone {
+                name: info.name.clone(),
+                records,
+                transfers: (transfers != Default::default()).then_some(transfers),
+                updates: (updates != Default::default()).then_some(updates),
                 ..Default::default()
             };
+            let mut state = DesiredState { zones: vec![zone], ..Default::default() };
             with_what_records_name(&api, &mut state).await?;
             let text =
                 serde_saphyr::to_string(&state).map_err(|e| Failure::Input(e.to_string()))?;

@@ -367,3 +367,69 @@ zones:
     let checks = ok(&t, &["check", "list"]);
     assert!(checks.contains("b-web") && !checks.contains("a-web"), "{checks}");
 }
+
+/// A desired-state file with a TSIG key (its secret in a file beside it), a zone's transfer
+/// settings and update rules: applied once, then nothing to do; an edit of the settings is
+/// one change; a key that exists with another algorithm is refused before anything changes;
+/// `export` writes the settings back.
+#[test]
+fn apply_makes_tsig_keys_transfers_and_update_rules() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("xfr.secret"), "dHVybm91dC1hcHBseS10ZXN0LXNlY3JldC0zMmJ5dGU=\n")
+        .unwrap();
+    let yaml = "tsig_keys:
+  - name: xfr.key
+    secret_file: xfr.secret
+zones:
+  - name: keys.test
+    records:
+      - {name: www, type: A, ttl: 60, values: [192.0.2.1]}
+    transfers:
+      allow:
+        - {key: xfr.key}
+        - {prefix: 192.0.2.0/24}
+    updates:
+      allow:
+        - {key: xfr.key, names: ['_acme-challenge.*'], types: [TXT]}
+";
+    let file = dir.path().join("keys.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let plan = ok(&t, &["apply", "-f", file]);
+    assert!(plan.contains("+ tsig-key xfr.key. hmac-sha256"), "{plan}");
+    assert!(plan.contains("~ zone keys.test. transfers"), "{plan}");
+    assert!(plan.contains("~ zone keys.test. updates"), "{plan}");
+    ok(&t, &["apply", "-f", file, "--yes"]);
+    let transfers = ok(&t, &["zone", "transfers", "keys.test"]);
+    assert!(transfers.contains("allow: key xfr.key.") && transfers.contains("allow: 192.0.2.0/24"));
+    let updates = ok(&t, &["zone", "updates", "keys.test"]);
+    assert!(updates.contains("key xfr.key. may update _acme-challenge.* (TXT)"), "{updates}");
+    let again = ok(&t, &["apply", "-f", file]);
+    assert!(again.contains("no changes"), "{again}");
+
+    // An edit of the settings is exactly one change.
+    let edited = dir.path().join("edited.yaml");
+    std::fs::write(
+        &edited,
+        yaml.replace("- {prefix: 192.0.2.0/24}", "- {prefix: 198.51.100.0/24}"),
+    )
+    .unwrap();
+    let plan = ok(&t, &["apply", "-f", edited.to_str().unwrap(), "--yes"]);
+    assert!(plan.contains("198.51.100.0/24"), "{plan}");
+    assert!(ok(&t, &["zone", "transfers", "keys.test"]).contains("allow: 198.51.100.0/24"));
+
+    // Another algorithm for the existing key: refused, nothing changes.
+    let other = dir.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        yaml.replace("secret_file:", "algorithm: hmac-sha512\n    secret_file:"),
+    )
+    .unwrap();
+    let out = t.cli(&["apply", "-f", other.to_str().unwrap(), "--yes"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("exists with hmac-sha256"), "{}", text(&out));
+
+    let export = ok(&t, &["export", "keys.test", "--format", "yaml"]);
+    assert!(export.contains("transfers:") && export.contains("_acme-challenge.*"), "{export}");
+}
