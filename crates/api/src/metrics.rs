@@ -149,6 +149,52 @@ fn cumulative(bounds: &[f64], counts: &[u64]) -> (u64, Vec<(f64, u64)>) {
     (total, buckets)
 }
 
+/// What the DNS door did: zone transfers, RFC 2136 updates, NOTIFY, TSIG refusals.
+#[derive(Debug)]
+struct DoorCollector(Arc<Control>);
+
+impl Collector for DoorCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let counts = self.0.door_counts();
+        let mut transfers = encoder.encode_descriptor(
+            "dns_transfers",
+            "Zone transfers asked of this node by type and result: full (the whole zone), incremental (from the journal), up_to_date (the SOA alone), refused",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((kind, result), n) in counts.transfers.read() {
+            let labels = [("type", kind), ("result", result)];
+            ConstCounter::new(n).encode(transfers.encode_family(&labels)?)?;
+        }
+        for (metric, help, label, family) in [
+            (
+                "dns_updates",
+                "RFC 2136 updates by the RCODE answered (NOERROR: applied, or nothing to change)",
+                "rcode",
+                &counts.updates,
+            ),
+            (
+                "dns_notify",
+                "NOTIFY messages sent to secondaries by result: acknowledged, error (another RCODE), no_answer (after every retry)",
+                "result",
+                &counts.notify,
+            ),
+            (
+                "dns_tsig_refused",
+                "Signed messages refused by TSIG error (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR)",
+                "error",
+                &counts.tsig_refused,
+            ),
+        ] {
+            let mut f = encoder.encode_descriptor(metric, help, None, MetricType::Counter)?;
+            for ((value, _), n) in family.read() {
+                ConstCounter::new(n).encode(f.encode_family(&[(label, value)])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Messages dnstap and the query log wrote and dropped.
 #[derive(Debug)]
 struct TapCollector(Arc<turnout_dns::tap::Taps>);
@@ -474,6 +520,7 @@ impl Metrics {
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector));
         let registry = root.sub_registry_with_prefix("turnout");
+        registry.register_collector(Box::new(DoorCollector(Arc::clone(&control))));
         registry.register_collector(Box::new(HealthCollector(control)));
         if let Some(stats) = &telemetry.dns {
             registry.register_collector(Box::new(DnsCollector(Arc::clone(stats))));

@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod door_counts;
 mod explain;
 pub mod journal;
 pub mod routing_controls;

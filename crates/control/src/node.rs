@@ -61,6 +61,8 @@ pub struct Control {
     pub(crate) placements: std::sync::Mutex<Option<(Revision, Arc<crate::types::Placement>)>>,
     /// How long changes took from reaching this node to being served.
     serve_latency: ServeLatency,
+    /// What the DNS door did (transfers, updates, NOTIFY, TSIG refusals).
+    door_counts: crate::door_counts::DoorCounts,
 }
 
 /// Upper bounds, in seconds, of [`Control::serve_latency`]'s buckets.
@@ -76,6 +78,11 @@ struct ServeLatency {
 }
 
 impl Control {
+    /// What the DNS door did, for `/metrics`.
+    pub fn door_counts(&self) -> &crate::door_counts::DoorCounts {
+        &self.door_counts
+    }
+
     /// A service over `store`. Its state is empty until the sync task loads it.
     pub fn new(store: Arc<dyn Store>, options: ControlOptions) -> Arc<Self> {
         let health = HealthEngine::new();
@@ -118,6 +125,7 @@ impl Control {
             store_reachable: std::sync::atomic::AtomicBool::new(false),
             isolated: std::sync::atomic::AtomicBool::new(false),
             placements: std::sync::Mutex::new(None),
+            door_counts: crate::door_counts::DoorCounts::default(),
             serve_latency: ServeLatency::default(),
         })
     }

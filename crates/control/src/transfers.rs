@@ -220,7 +220,7 @@ impl Control {
         let now = unix_now();
         // RFC 8945 §5.2: check the signature first; a failure is answered without looking
         // further.
-        let mut signer = None;
+        let mut signer: Option<Signer> = None;
         let mut key_name = None;
         if let Some((record, at)) = &msg.tsig {
             let Some(t) = Tsig::from_record(record) else {
@@ -232,36 +232,47 @@ impl Control {
                     key_name = Some(t.key.clone());
                     signer = key.map(|k| Signer::new(k, &t.mac, now));
                 }
-                Err(refusal) => return tsig_refusal(&msg, &t, refusal, key, now),
+                Err(refusal) => {
+                    self.door_counts().tsig_refused.add((refusal.name(), ""));
+                    debug!("TSIG from {client} refused: {} (key {})", refusal.name(), t.key);
+                    return tsig_refusal(&msg, &t, refusal, key, now);
+                }
             }
         }
         let mut replies = match (msg.opcode(), question) {
             (0, Some((_, RType::AXFR | RType::IXFR, _))) if msg.questions.len() == 1 => {
-                self.transfer(&msg, client.ip(), key_name.as_ref(), transport)
+                let room = signer.as_ref().map_or(0, Signer::room);
+                self.transfer(&msg, client.ip(), key_name.as_ref(), transport, room)
             }
             (0, Some(_)) if signer.is_some() && msg.questions.len() == 1 => {
-                self.signed_query(raw, &msg, client.ip(), transport)
+                let room = signer.as_ref().map_or(0, Signer::room);
+                self.signed_query(raw, &msg, client.ip(), transport, room)
             }
             (OPCODE_NOTIFY, _) => reply(
                 Rcode::NOTIMP,
                 Some((ede::NOT_SUPPORTED, "this version has no secondary zones to refresh")),
             ),
-            (OPCODE_UPDATE, _) => match self.update(&msg, key_name.as_ref(), client).await {
-                Ok(change) => {
-                    if let Some(id) = change {
-                        info!("RFC 2136 update from {client} committed as change {id}");
+            (OPCODE_UPDATE, _) => {
+                let by = key_name.as_ref().map_or("no key".to_owned(), |k| format!("key {k}"));
+                match self.update(&msg, key_name.as_ref(), client).await {
+                    Ok(change) => {
+                        self.door_counts().updates.add(("NOERROR", ""));
+                        if let Some(id) = change {
+                            info!("RFC 2136 update from {client} ({by}) committed as change {id}");
+                        }
+                        reply(Rcode::NOERROR, None)
                     }
-                    reply(Rcode::NOERROR, None)
+                    Err(r) => {
+                        self.door_counts().updates.add((r.rcode.name(), ""));
+                        info!(
+                            "RFC 2136 update from {client} ({by}) not applied: {} ({})",
+                            r.rcode.name(),
+                            r.why
+                        );
+                        reply(r.rcode, Some((ede::OTHER, &r.why)))
+                    }
                 }
-                Err(r) => {
-                    info!(
-                        "RFC 2136 update from {client} not applied: {} ({})",
-                        r.rcode.name(),
-                        r.why
-                    );
-                    reply(r.rcode, Some((ede::OTHER, &r.why)))
-                }
-            },
+            }
             (0, _) => reply(Rcode::FORMERR, None),
             _ => reply(Rcode::NOTIMP, None),
         };
@@ -281,6 +292,7 @@ impl Control {
         msg: &Message,
         client: IpAddr,
         transport: Transport,
+        room: usize,
     ) -> Vec<Vec<u8>> {
         let Some((_, tsig_at)) = &msg.tsig else { return Vec::new() };
         let mut unsigned = raw[..*tsig_at].to_vec();
@@ -305,7 +317,7 @@ impl Control {
         if n < 12 {
             return Vec::new();
         }
-        if n + TSIG_ROOM <= limit {
+        if n + room <= limit {
             return vec![out[..n].to_vec()];
         }
         // The signed reply would not fit the datagram: the header and question with TC, so
@@ -324,6 +336,7 @@ impl Control {
         client: IpAddr,
         key: Option<&Name>,
         transport: Transport,
+        room: usize,
     ) -> Vec<Vec<u8>> {
         let q = &msg.questions[0];
         let reply = |rcode, why: Option<(u16, &str)>| {
@@ -361,6 +374,8 @@ impl Control {
                     q.name,
                     key.map(|k| format!(" (key {k})")).unwrap_or_default()
                 );
+                let kind = if q.qtype == RType::AXFR { "AXFR" } else { "IXFR" };
+                self.door_counts().transfers.add((kind, "refused"));
                 return reply(
                     Rcode::REFUSED,
                     Some((EDE_PROHIBITED, "zone transfer not allowed to this client or key")),
@@ -396,19 +411,23 @@ impl Control {
         let mut p = Packer::new(msg.id, &q.name, q.qtype, q.qclass);
         if transport == Transport::Udp {
             let limit = msg.opt.map_or(512, |(size, _)| usize::from(size).clamp(512, 1232));
-            p = p.with_limit(limit - TSIG_ROOM);
+            p = p.with_limit(limit.saturating_sub(room).max(256));
         }
+        let counts = &self.door_counts().transfers;
+        let kind = if q.qtype == RType::AXFR { "AXFR" } else { "IXFR" };
         let up_to_date = client_serial.is_some_and(|s| !serial_lt(s, current));
         if up_to_date {
+            counts.add((kind, "up_to_date"));
             p.push(&soa);
             return p.finish();
         }
         // Every record goes in, or the transfer is not sent: a secondary must never load part
         // of a zone.
         let mut complete = p.push(&soa);
-        match deltas
-            .filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)))
-        {
+        let deltas =
+            deltas.filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)));
+        counts.add((kind, if deltas.is_some() { "incremental" } else { "full" }));
+        match deltas {
             Some(deltas) => {
                 for d in &deltas {
                     complete &= p.push(&d.from);
@@ -449,10 +468,6 @@ fn ixfr_serial(msg: &Message) -> Option<u32> {
     let rdata = turnout_model::Rdata::from_wire(RType::SOA, &soa.rdata).ok()?;
     Soa::from_rdata(&rdata).map(|s| s.serial)
 }
-
-/// What a TSIG record and its MAC add to a reply, at most (key and algorithm names, a 64-byte
-/// MAC, the fixed fields).
-const TSIG_ROOM: usize = 2 * 255 + 64 + 32;
 
 /// RFC 1982 serial arithmetic: whether `a` comes before `b`.
 fn serial_lt(a: u32, b: u32) -> bool {
@@ -533,7 +548,7 @@ pub async fn run_notify(control: Arc<Control>, shutdown: CancellationToken) {
     let mut served = control.subscribe_served();
     let mut sent: HashMap<Name, (u32, Vec<SocketAddr>)> = HashMap::new();
     let mut running: HashMap<(Name, SocketAddr), tokio::task::AbortHandle> = HashMap::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<&'static str> = JoinSet::new();
     loop {
         for (apex, serial, targets, key) in due_notifies(&control, &mut sent) {
             for target in targets {
@@ -547,7 +562,11 @@ pub async fn run_notify(control: Arc<Control>, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = served.changed() => if changed.is_err() { return },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                // A NOTIFY a newer serial replaced is not counted.
+                if let Ok(result) = done {
+                    control.door_counts().notify.add((result, ""));
+                }
                 running.retain(|_, h| !h.is_finished());
             }
         }
@@ -580,8 +599,14 @@ fn due_notifies(control: &Control, sent: &mut HashMap<Name, (u32, Vec<SocketAddr
 }
 
 /// Sends one NOTIFY (RFC 1996 §3.7: opcode NOTIFY, AA, the zone's SOA as the question),
-/// retried with backoff until the secondary answers.
-async fn notify_one(zone: Name, serial: u32, target: SocketAddr, key: Option<tsig::Key>) {
+/// retried with backoff until the secondary answers. Returns `acknowledged`, `error` (another
+/// RCODE) or `no_answer`.
+async fn notify_one(
+    zone: Name,
+    serial: u32,
+    target: SocketAddr,
+    key: Option<tsig::Key>,
+) -> &'static str {
     let mut wait = Duration::from_secs(1);
     for attempt in 1..=NOTIFY_ATTEMPTS {
         let id = fastrand::u16(..);
@@ -597,21 +622,24 @@ async fn notify_one(zone: Name, serial: u32, target: SocketAddr, key: Option<tsi
                 let rcode = Rcode(u16::from(reply[3] & 0xF));
                 if rcode == Rcode::NOERROR {
                     info!("NOTIFY for {zone} serial {serial} acknowledged by {target}");
-                } else {
-                    warn!("NOTIFY for {zone} serial {serial}: {target} answered {}", rcode.name());
+                    return "acknowledged";
                 }
-                return;
+                warn!("NOTIFY for {zone} serial {serial}: {target} answered {}", rcode.name());
+                return "error";
             }
             Err(e) => {
                 debug!("NOTIFY for {zone} serial {serial} to {target} (attempt {attempt}): {e}");
             }
         }
-        tokio::time::sleep(wait).await;
-        wait *= 2;
+        if attempt < NOTIFY_ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
     }
     warn!(
         "NOTIFY for {zone} serial {serial}: no answer from {target} after {NOTIFY_ATTEMPTS} attempts"
     );
+    "no_answer"
 }
 
 #[cfg(test)]

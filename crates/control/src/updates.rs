@@ -273,7 +273,6 @@ impl Control {
         if rules.is_empty() {
             return Err(refuse(Rcode::REFUSED, format!("the key {key} may not update {apex}")));
         }
-        let updates = prescan(msg, &apex, &rules)?;
         let comment = format!("RFC 2136 update signed with {key}");
         let actor = Actor {
             token: format!("tsig:{key}"),
@@ -283,9 +282,14 @@ impl Control {
         let written = acting_as(actor, async {
             self.write(Lane::Config, |st, reads| {
                 reads.zone(&apex);
+                // RFC 2136 §3: prerequisites, then permissions and the update section.
                 if let Err(r) = prerequisites(st, &apex, &msg.answers) {
                     return Ok(Plan::Nothing(Err(r)));
                 }
+                let updates = match prescan(msg, &apex, &rules) {
+                    Ok(u) => u,
+                    Err(r) => return Ok(Plan::Nothing(Err(r))),
+                };
                 let batch = match batch_of(st, &apex, &updates, &comment) {
                     Ok(Some(b)) => b,
                     Ok(None) => return Ok(Plan::Nothing(Ok(None))),
@@ -357,7 +361,9 @@ fn prescan(msg: &Message, apex: &Name, rules: &[Rule]) -> Result<Vec<Update>, Re
                 other => return Err(refuse(Rcode::FORMERR, format!("class {other} in an update"))),
             };
         if r.rtype == RType::SOA {
-            return Err(refuse(Rcode::REFUSED, "the SOA is kept by Turnout; it is not updated"));
+            // Turnout keeps the serial: an SOA added or deleted is ignored, as RFC 2136
+            // §3.4.2.2 and §3.4.2.3 ignore the ones a server will not take.
+            continue;
         }
         let allowed = rules.iter().any(|rule| {
             if r.rtype == RType::ANY {

@@ -78,9 +78,11 @@ pub fn respond_with(
     out: &mut [u8],
 ) -> Option<(usize, Rcode)> {
     let (n, rcode) = reply(snap, shield, tally, packet, transport, client, now, out)?;
-    // The RCODE as decided (extended ones included); TC as the encoder set it.
+    // The RCODE as decided (extended ones included); TC as the encoder set it. A message the
+    // door takes is the door's to answer and count.
     if let Some(t) = tally
         && n >= 12
+        && !(door::wants(packet, rcode) && shield.door_open())
     {
         t.response(rcode.0, n, out[2] & 0x02 != 0);
     }

@@ -68,6 +68,9 @@ pub struct Shield {
     identity: Option<Box<[u8]>>,
     cookies: Option<ArcSwap<CookieSecrets>>,
     limiter: Option<Limiter>,
+    /// Whether a door takes the messages the answer path refuses for it (then they are not
+    /// counted as the answer path's replies: the door counts them).
+    door: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shield {
@@ -92,7 +95,23 @@ pub struct ShieldError {
 
 impl Shield {
     /// Nothing besides answering: no identity, no cookies, no limits.
-    pub const OFF: Shield = Shield { identity: None, cookies: None, limiter: None };
+    pub const OFF: Shield = Shield {
+        identity: None,
+        cookies: None,
+        limiter: None,
+        door: std::sync::atomic::AtomicBool::new(false),
+    };
+
+    /// Marks that a door ([`crate::door`]) takes the messages it wants.
+    pub fn open_door(&self, open: bool) {
+        self.door.store(open, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a door takes the messages it wants.
+    #[inline]
+    pub fn door_open(&self) -> bool {
+        self.door.load(std::sync::atomic::Ordering::Relaxed)
+    }
 
     /// Builds the shield; cookies start with `secrets` (a random secret of this node until the
     /// cluster's arrives).
@@ -129,7 +148,7 @@ impl Shield {
             }
         };
         let cookies = config.cookies.then(|| ArcSwap::from_pointee(secrets));
-        Ok(Shield { identity, cookies, limiter })
+        Ok(Shield { identity, cookies, limiter, door: std::sync::atomic::AtomicBool::new(false) })
     }
 
     /// Replaces the cookie secrets (after a rotation); cookies made with the old current one

@@ -20,7 +20,8 @@ pub mod error {
     pub const BADTRUNC: u16 = 22;
 }
 
-/// The fudge Turnout signs with and accepts at most (RFC 8945 §10 recommends 300 s).
+/// The fudge Turnout signs with (RFC 8945 §10 recommends 300 s). A request is checked against
+/// its own fudge, as RFC 8945 §5.2.3 says.
 pub const FUDGE: u16 = 300;
 
 /// The class TSIG records carry (ANY).
@@ -334,6 +335,22 @@ impl Signer {
         Signer { key, prior: Vec::new(), first: true, time: now }
     }
 
+    /// The bytes the TSIG record this signer appends takes (with a BADTIME reply's six bytes
+    /// of other data): what a reply must leave room for.
+    pub fn room(&self) -> usize {
+        self.key.name.as_wire().len()
+            + 10
+            + self.key.algorithm.wire_name().as_wire().len()
+            + 6
+            + 2
+            + 2
+            + self.key.algorithm.mac_len()
+            + 2
+            + 2
+            + 2
+            + 6
+    }
+
     /// The last MAC made (what a reply to a signed request is checked against).
     pub fn last_mac(&self) -> &[u8] {
         &self.prior
@@ -462,6 +479,7 @@ mod tests {
             let (rec, at) = parsed.tsig.expect("signed");
             let t = Tsig::from_record(&rec).expect("a TSIG");
             assert_eq!(t.mac.len(), alg.mac_len());
+            assert!(m.len() - at <= Signer::for_request(key(alg), 0).room(), "room is enough");
             assert_eq!(verify_request(&m, at, &t, Some(&key(alg)), 1_000_100), Ok(()));
             assert_eq!(
                 verify_request(&m, at, &t, Some(&key(alg)), 1_000_301),

@@ -130,7 +130,11 @@ impl Packer {
             self.finish_message();
             self.start();
         }
-        if self.current.len() + need > self.limit.max(crate::encode::TCP_LIMIT - 512) {
+        // Over TCP a record larger than the target still goes, alone in its message; a limit
+        // below the target (a datagram) is a hard one.
+        let cap =
+            if self.limit >= MESSAGE_TARGET { crate::encode::TCP_LIMIT - 512 } else { self.limit };
+        if self.current.len() + need > cap {
             return false;
         }
         self.write_name(rr.name.as_wire());

@@ -263,6 +263,7 @@ impl DnsServer {
         handle: SnapshotHandle,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
+        self.shield.open_door(self.door.is_some());
         let stop = Arc::new(AtomicBool::new(false));
         let tcp_stop = CancellationToken::new();
         let tracker = TaskTracker::new();

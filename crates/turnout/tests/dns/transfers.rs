@@ -84,10 +84,13 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     let dig = String::from_utf8_lossy(&dig.stdout).into_owned();
     assert!(dig.contains("NOTAUTH") && dig.contains("BADSIG"), "a wrong secret: {dig}");
 
-    // A signed ordinary query is answered and signed.
+    // A signed ordinary query is answered and signed, over UDP without EDNS too (the signed
+    // reply fits in 512 bytes: not truncated).
     let signed = kdig(t.dns, &["-y", KEY, "www.xfr.test", "A"]);
     assert!(signed.contains("NOERROR") && signed.contains("192.0.2.1"), "{signed}");
     assert!(signed.contains("TSIG PSEUDOSECTION") && !signed.contains("failed"), "{signed}");
+    let plain = kdig(t.dns, &["-y", KEY, "+noedns", "+notcp", "+ignore", "www.xfr.test", "A"]);
+    assert!(plain.contains("192.0.2.1") && !plain.contains(" tc"), "{plain}");
 
     // IXFR from the serial before a change: that change alone, as RFC 1995 lays it out.
     let before = serial_of(&t);
@@ -111,6 +114,20 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     // Up to date: the SOA alone.
     let current = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={after}")]);
     assert_eq!(current.matches("\tSOA\t").count(), 1, "{current}");
+    // IXFR over UDP without EDNS: the change fits in 512 bytes with its TSIG.
+    let udp = kdig(t.dns, &["-y", KEY, "+notcp", "+noedns", "xfr.test", &format!("IXFR={before}")]);
+    assert!(udp.contains("192.0.2.2") && !udp.contains("failed"), "{udp}");
+
+    // What the door did, on /metrics.
+    let scrape = t.scrape();
+    let at = |key: &str| turnout_testkit::process::sample(&scrape, key).unwrap_or(0.0);
+    assert!(at("turnout_dns_transfers_total{type=\"AXFR\",result=\"full\"}") >= 1.0, "{scrape}");
+    assert!(at("turnout_dns_transfers_total{type=\"AXFR\",result=\"refused\"}") >= 1.0);
+    assert!(at("turnout_dns_transfers_total{type=\"IXFR\",result=\"incremental\"}") >= 2.0);
+    assert!(at("turnout_dns_transfers_total{type=\"IXFR\",result=\"up_to_date\"}") >= 1.0);
+    assert_eq!(at("turnout_dns_tsig_refused_total{error=\"BADSIG\"}"), 1.0);
+    // Signed messages are the door's: not counted as the answer path's NOTAUTH replies.
+    assert_eq!(at("turnout_dns_responses_total{transport=\"udp\",rcode=\"NOTAUTH\"}"), 0.0);
 }
 
 /// A prefix without a key lets unsigned transfers from it through; a zone with a routing
@@ -273,6 +290,9 @@ fn knot_follows_turnout_as_a_secondary() {
     assert!(took < Duration::from_secs(1), "the change took {took:?} to reach Knot");
     assert!(knot.log().contains("IXFR, incoming"), "by IXFR: {}", knot.log());
     assert!(t.log_text().contains("acknowledged by"), "{}", t.log_text());
+    let key = "turnout_dns_notify_total{result=\"acknowledged\"}";
+    poll(DEADLINE, || turnout_testkit::process::sample(&t.scrape(), key).filter(|n| *n >= 1.0))
+        .expect("the acknowledged NOTIFY counted");
 
     let refused = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
     assert!(refused.contains("REFUSED"), "{refused}");

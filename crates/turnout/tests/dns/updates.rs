@@ -75,6 +75,12 @@ fn nsupdate_and_knsupdate_with_tsig() {
     );
     assert!(!done && out.contains("REFUSED"), "another type: {out}");
 
+    // The SOA is Turnout's: an update of it is ignored (RFC 2136 §3.4.2.3), nothing changes.
+    let serial = kdig(t.dns, &["+short", "xfr.test", "SOA"]);
+    let (done, out) = update("nsupdate", &t, Some(KEY), "update delete xfr.test. SOA");
+    assert!(done, "{out}");
+    assert_eq!(kdig(t.dns, &["+short", "xfr.test", "SOA"]), serial);
+
     // Delete, as certbot does once the challenge is done.
     let (done, out) = update(
         "nsupdate",
@@ -89,6 +95,11 @@ fn nsupdate_and_knsupdate_with_tsig() {
     // Three accepted updates: three writes by the key, each with its one change record.
     assert_eq!(audit.matches("DNS UPDATE xfr.test.").count(), 3, "{audit}");
     assert_eq!(audit.matches("create change C").count(), 3, "{audit}");
+    let scrape = t.scrape();
+    let at = |key: &str| turnout_testkit::process::sample(&scrape, key).unwrap_or(0.0);
+    assert_eq!(at("turnout_dns_updates_total{rcode=\"NOERROR\"}"), 4.0, "{scrape}");
+    assert_eq!(at("turnout_dns_updates_total{rcode=\"YXRRSET\"}"), 1.0);
+    assert_eq!(at("turnout_dns_updates_total{rcode=\"REFUSED\"}"), 3.0);
 }
 
 /// A key allowed every name and type still cannot touch a routing-policy group.
