@@ -52,7 +52,7 @@ fn main() {
     let mut total = 0usize;
     if counted {
         let stats = DnsStats::new(1);
-        let (shield, tally) = (Shield::OFF, Some(stats.udp_shard(0)));
+        let (shield, tally) = (Shield::off(), Some(stats.udp_shard(0)));
         for _ in 0..n {
             let (s, p) = (black_box(&snap), black_box(&packet));
             let r = respond_with(s, &shield, tally, p, Transport::Udp, None, 0, &mut out);

@@ -54,7 +54,7 @@ pub fn respond(
     client: Option<std::net::IpAddr>,
     out: &mut [u8],
 ) -> Option<usize> {
-    static OFF: Shield = Shield::OFF;
+    static OFF: Shield = Shield::off();
     respond_with(snap, &OFF, None, packet, transport, client, 0, out).map(|(n, _)| n)
 }
 

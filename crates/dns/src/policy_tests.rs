@@ -160,7 +160,7 @@ fn counted_answers_follow_the_choices_and_carry_over_a_change() {
     ];
     let (snap, slots) = snapshot(&records);
     let stats = crate::stats::DnsStats::new(1);
-    let shield = crate::Shield::OFF;
+    let shield = crate::Shield::off();
     let ask = |snap: &Snapshot, name: &str, n: usize| {
         let q = turnout_testkit::QueryBuilder::new(name, "A").build();
         let mut out = [0u8; 512];

@@ -95,12 +95,14 @@ pub struct ShieldError {
 
 impl Shield {
     /// Nothing besides answering: no identity, no cookies, no limits.
-    pub const OFF: Shield = Shield {
-        identity: None,
-        cookies: None,
-        limiter: None,
-        door: std::sync::atomic::AtomicBool::new(false),
-    };
+    pub const fn off() -> Shield {
+        Shield {
+            identity: None,
+            cookies: None,
+            limiter: None,
+            door: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 
     /// Marks that a door ([`crate::door`]) takes the messages it wants.
     pub fn open_door(&self, open: bool) {

@@ -196,7 +196,7 @@ impl DnsServer {
         Ok(DnsServer {
             config,
             endpoints,
-            shield: Arc::new(Shield::OFF),
+            shield: Arc::new(Shield::off()),
             stats,
             counting: true,
             taps: Arc::default(),
