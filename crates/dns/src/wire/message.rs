@@ -108,8 +108,9 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(Name, usize), Malformed>
             0xC0 => {
                 let lo = *msg.get(pos + 1).ok_or_else(|| bad("pointer runs past the end"))?;
                 let target = usize::from(u16::from_be_bytes([len & 0x3F, lo]));
-                if target >= pos {
-                    return Err(bad("compression pointer does not point backwards"));
+                // A name earlier in the message: after the header, before this pointer.
+                if target >= pos || target < 12 {
+                    return Err(bad("compression pointer does not point back at a name"));
                 }
                 end.get_or_insert(pos + 2);
                 pos = target;
@@ -277,6 +278,9 @@ mod tests {
         let mut m = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01");
         assert!(parse(&m).is_err(), "a pointer to itself");
+        let mut into_header = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        into_header.extend_from_slice(b"\x01a\xc0\x07\x00\x01\x00\x01");
+        assert!(parse(&into_header).is_err(), "a pointer into the header");
         assert!(parse(&m[..11]).is_err());
         let mut cut = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         cut.extend_from_slice(b"\x03abc");
