@@ -224,6 +224,7 @@ impl Control {
         let mut key_name = None;
         if let Some((record, at)) = &msg.tsig {
             let Some(t) = Tsig::from_record(record) else {
+                self.door_counts().tsig_refused.add(("FORMERR", ""));
                 return reply(Rcode::FORMERR, None);
             };
             let key = self.read().tsig_keys.get(&t.key).and_then(crate::types::TsigKeyRecord::key);

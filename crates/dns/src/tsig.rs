@@ -255,18 +255,21 @@ pub fn verify_request(
     key: Option<&Key>,
     now: u64,
 ) -> Result<(), Refusal> {
-    verify(message, tsig_at, tsig, key, now, None, false)
+    verify(message, tsig_at, tsig, key, now, (None, &[]), false)
 }
 
+/// `before`: the MAC before this message (a reply's request, a stream's last signed message)
+/// and the unsigned messages that came since it, which this MAC covers too.
 fn verify(
     message: &[u8],
     tsig_at: usize,
     tsig: &Tsig,
     key: Option<&Key>,
     now: u64,
-    prior_mac: Option<&[u8]>,
+    before: (Option<&[u8]>, &[u8]),
     timers_only: bool,
 ) -> Result<(), Refusal> {
+    let (prior_mac, held) = before;
     let Some(key) = key.filter(|k| k.name == tsig.key) else {
         return Err(Refusal::BadKey);
     };
@@ -287,6 +290,7 @@ fn verify(
         ctx.update(&(mac.len() as u16).to_be_bytes());
         ctx.update(mac);
     }
+    ctx.update(held);
     ctx.update(&part);
     variables(&mut ctx, tsig, timers_only);
     let computed = ctx.sign();
@@ -388,7 +392,13 @@ impl Signer {
 
     /// A checker of the replies to the request this signer signed last.
     pub fn replies(&self) -> ReplyVerifier {
-        ReplyVerifier { key: self.key.clone(), prior: self.prior.clone(), first: true }
+        ReplyVerifier {
+            key: self.key.clone(),
+            prior: self.prior.clone(),
+            first: true,
+            held: Vec::new(),
+            held_messages: 0,
+        }
     }
 }
 
@@ -399,7 +409,16 @@ pub struct ReplyVerifier {
     key: Key,
     prior: Vec<u8>,
     first: bool,
+    /// Unsigned messages since the last signed one (RFC 8945 §5.3.1 lets a server sign only
+    /// every hundredth message of a stream; the next MAC covers them).
+    held: Vec<u8>,
+    /// How many messages `held` holds.
+    held_messages: usize,
 }
+
+/// Unsigned messages a stream may send in a row (RFC 8945 §5.3.1: at least every hundredth is
+/// signed).
+const MAX_UNSIGNED: usize = 99;
 
 impl ReplyVerifier {
     /// Checks the next reply (`message` as received, its TSIG at `tsig_at`).
@@ -411,10 +430,30 @@ impl ReplyVerifier {
         now: u64,
     ) -> Result<(), Refusal> {
         let timers_only = !self.first;
-        verify(message, tsig_at, tsig, Some(&self.key), now, Some(&self.prior), timers_only)?;
+        let before = (Some(self.prior.as_slice()), self.held.as_slice());
+        verify(message, tsig_at, tsig, Some(&self.key), now, before, timers_only)?;
         self.prior.clone_from(&tsig.mac);
         self.first = false;
+        self.held.clear();
+        self.held_messages = 0;
         Ok(())
+    }
+
+    /// Takes an unsigned message of a stream: its MAC comes with the next signed one. The first
+    /// message must be signed, and at least every hundredth: else BADSIG.
+    pub fn hold(&mut self, message: &[u8]) -> Result<(), Refusal> {
+        if self.first || self.held_messages >= MAX_UNSIGNED {
+            return Err(Refusal::BadSig);
+        }
+        self.held.extend_from_slice(message);
+        self.held_messages += 1;
+        Ok(())
+    }
+
+    /// Whether every message so far was covered by a MAC (none held): a stream must end
+    /// signed.
+    pub fn settled(&self) -> bool {
+        self.held_messages == 0
     }
 }
 

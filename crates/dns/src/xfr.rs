@@ -170,6 +170,11 @@ impl Packer {
     }
 }
 
+/// RFC 1982 serial arithmetic: whether `a` comes before `b`.
+pub fn serial_lt(a: u32, b: u32) -> bool {
+    a != b && (b.wrapping_sub(a) as i32) > 0
+}
+
 /// A reply with no records: `rcode`, AA when `authoritative`, the question echoed, and an
 /// Extended DNS Error (RFC 8914) saying why when `why` is given.
 pub fn error_reply(

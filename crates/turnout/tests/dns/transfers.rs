@@ -118,6 +118,21 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     let udp = kdig(t.dns, &["-y", KEY, "+notcp", "+noedns", "xfr.test", &format!("IXFR={before}")]);
     assert!(udp.contains("192.0.2.2") && !udp.contains("failed"), "{udp}");
 
+    // Turnout's own transfer client reads Turnout's transfers: the whole zone, then the
+    // change from the serial before it.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let key = turnout_dns::tsig::Key::new(
+        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
+        turnout_dns::tsig::Algorithm::HmacSha256,
+        &data_encoding::BASE64.decode(SECRET.as_bytes()).expect("base64"),
+    );
+    let apex = turnout_model::Name::parse_absolute("xfr.test.").expect("a name");
+    let wait = Duration::from_secs(10);
+    let ask = turnout_dns::client::Ask::Axfr;
+    let full = rt.block_on(turnout_dns::client::transfer_in(t.dns, &apex, &ask, Some(&key), wait));
+    let Ok(turnout_dns::client::Received::Full { records, .. }) = full else { panic!("{full:?}") };
+    assert_eq!(records.len(), 4, "two NS, www and mail: {records:?}");
+
     // What the door did, on /metrics.
     let scrape = t.scrape();
     let at = |key: &str| turnout_testkit::process::sample(&scrape, key).unwrap_or(0.0);
@@ -296,4 +311,110 @@ fn knot_follows_turnout_as_a_secondary() {
 
     let refused = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
     assert!(refused.contains("REFUSED"), "{refused}");
+}
+
+/// Turnout's transfer client (the groundwork of secondary zones) against Knot as a primary:
+/// AXFR with TSIG, then IXFR after a change (Knot's journal), IXFR from the current serial,
+/// and a transfer with the wrong secret or none refused.
+#[test]
+fn transfers_in_from_knot_as_a_primary() {
+    use turnout_dns::client::{Ask, Received, transfer_in};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = SocketAddr::from((own_loopback(), 5354));
+    let zone_file = dir.path().join("in.test.zone");
+    let mut zone =
+        String::from("$ORIGIN in.test.\n$TTL 300\n@ SOA ns1 h 7 3600 600 86400 60\n@ NS ns1\n");
+    for i in 0..3000 {
+        zone.push_str(&format!("h{i} A 10.0.{}.{}\n", i / 250, i % 250));
+    }
+    std::fs::write(&zone_file, zone).expect("write the zone");
+    let conf = format!(
+        "server:\n  rundir: {d}\n  listen: {ip}@{port}\n\
+         log:\n  - target: stderr\n    any: info\n\
+         database:\n  storage: {d}\n\
+         key:\n  - id: xfr.test.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         acl:\n  - id: xfr\n    key: xfr.test.key\n    action: [transfer, update]\n\
+         zone:\n  - domain: in.test\n    file: {zf}\n    acl: xfr\n    journal-content: changes\n    zonefile-sync: -1\n",
+        d = dir.path().display(),
+        ip = addr.ip(),
+        port = addr.port(),
+        zf = zone_file.display(),
+    );
+    std::fs::write(dir.path().join("knot.conf"), conf).expect("write knot.conf");
+    let knotd = if Path::new("/usr/sbin/knotd").exists() { "/usr/sbin/knotd" } else { "knotd" };
+    let child = Command::new(knotd)
+        .args(["-c", &dir.path().join("knot.conf").display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("knotd runs");
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut knot = Knot { child, log, dns: addr, _dir: dir };
+    let stderr = knot.child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&knot.log);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    poll(DEADLINE, || knot.log().contains("loaded, serial").then_some(()))
+        .unwrap_or_else(|| panic!("knotd did not load the zone: {}", knot.log()));
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let apex = turnout_model::Name::parse_absolute("in.test.").expect("a name");
+    let secret = data_encoding::BASE64.decode(SECRET.as_bytes()).expect("base64");
+    let key = turnout_dns::tsig::Key::new(
+        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
+        turnout_dns::tsig::Algorithm::HmacSha256,
+        &secret,
+    );
+    let wait = Duration::from_secs(10);
+    let full =
+        rt.block_on(transfer_in(knot.dns, &apex, &Ask::Axfr, Some(&key), wait)).expect("AXFR");
+    let Received::Full { soa, records } = full else { panic!("a full transfer: {full:?}") };
+    assert_eq!(records.len(), 3001, "NS and 3000 A records");
+    let before = soa.clone();
+
+    let script = format!(
+        "server {} {}\nzone in.test.\nupdate add added.in.test. 60 TXT \"new\"\nsend\n",
+        knot.dns.ip(),
+        knot.dns.port()
+    );
+    let mut nsu = Command::new("knsupdate")
+        .args(["-y", KEY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("knsupdate runs");
+    std::io::Write::write_all(&mut nsu.stdin.take().expect("stdin"), script.as_bytes())
+        .expect("script");
+    assert!(nsu.wait().expect("waits").success());
+    let inc = rt
+        .block_on(transfer_in(knot.dns, &apex, &Ask::Ixfr(before.clone()), Some(&key), wait))
+        .expect("IXFR");
+    let Received::Incremental(changes) = inc else { panic!("an incremental transfer: {inc:?}") };
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].removed.is_empty());
+    assert_eq!(changes[0].added.len(), 1);
+    assert_eq!(changes[0].added[0].name.to_string(), "added.in.test.");
+    let current = changes[0].to.clone();
+    let same = rt
+        .block_on(transfer_in(knot.dns, &apex, &Ask::Ixfr(current), Some(&key), wait))
+        .expect("IXFR from the current serial");
+    assert!(matches!(same, Received::UpToDate(_)), "{same:?}");
+
+    let wrong = turnout_dns::tsig::Key::new(
+        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
+        turnout_dns::tsig::Algorithm::HmacSha256,
+        b"another secret of 32 bytes......",
+    );
+    let refused = rt.block_on(transfer_in(knot.dns, &apex, &Ask::Axfr, Some(&wrong), wait));
+    assert!(refused.is_err(), "a wrong secret: {refused:?}");
+    let unsigned = rt.block_on(transfer_in(knot.dns, &apex, &Ask::Axfr, None, wait));
+    assert!(unsigned.is_err(), "no key: {unsigned:?}");
 }
