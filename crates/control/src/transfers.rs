@@ -16,7 +16,7 @@ use turnout_dns::door::{Door, OPCODE_NOTIFY, OPCODE_UPDATE, Replies};
 use turnout_dns::encode::ede;
 use turnout_dns::tsig::{self, Refusal, Signer, Tsig};
 use turnout_dns::wire::message::{self, Message};
-use turnout_dns::xfr::{Packer, error_reply};
+use turnout_dns::xfr::{Packer, error_reply, serial_lt};
 use turnout_dns::{Rcode, Transport};
 use turnout_model::{Name, RType, Soa};
 use turnout_store::Op;
@@ -468,11 +468,6 @@ fn ixfr_serial(msg: &Message) -> Option<u32> {
     let soa = msg.authority.iter().find(|r| r.rtype == RType::SOA && r.name == q.name)?;
     let rdata = turnout_model::Rdata::from_wire(RType::SOA, &soa.rdata).ok()?;
     Soa::from_rdata(&rdata).map(|s| s.serial)
-}
-
-/// RFC 1982 serial arithmetic: whether `a` comes before `b`.
-fn serial_lt(a: u32, b: u32) -> bool {
-    a != b && (b.wrapping_sub(a) as i32) > 0
 }
 
 fn unix_now() -> u64 {

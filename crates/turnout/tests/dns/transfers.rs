@@ -45,6 +45,17 @@ pub(super) fn node_with_zone(transfers: &[&str]) -> Turnout {
     t
 }
 
+/// Adds the failover group `fo.xfr.test A` (a primary and a secondary record set).
+pub(super) fn add_failover_group(t: &Turnout) {
+    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
+        let args = ["record", "upsert", "xfr.test", "fo", "A", "--ttl", "60", "--set-id", id];
+        let mut args = args.to_vec();
+        args.extend(["--failover", role, "--value", value]);
+        ok(&t.cli(&args));
+    }
+}
+
+/// Runs kdig against `server`: what it printed (stdout and stderr), whether it failed or not.
 pub(super) fn kdig(server: SocketAddr, args: &[&str]) -> String {
     let out = Command::new("kdig")
         .arg(format!("@{}", server.ip()))
@@ -152,23 +163,7 @@ fn a_policy_zone_is_not_transferred_statically() {
     let t = node_with_zone(&["--allow-prefix", "127.0.0.0/8"]);
     let axfr = kdig(t.dns, &["xfr.test", "AXFR"]);
     assert!(axfr.contains("192.0.2.25"), "{axfr}");
-    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
-        ok(&t.cli(&[
-            "record",
-            "upsert",
-            "xfr.test",
-            "fo",
-            "A",
-            "--ttl",
-            "60",
-            "--set-id",
-            id,
-            "--failover",
-            role,
-            "--value",
-            value,
-        ]));
-    }
+    add_failover_group(&t);
     let refused = poll(DEADLINE, || {
         let out = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
         out.contains("REFUSED").then_some(out)

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use turnout_testkit::process::{DEADLINE, Turnout, poll};
 
-use super::transfers::{KEY, kdig, node_with_zone, ok};
+use super::transfers::{KEY, add_failover_group, kdig, node_with_zone, ok};
 
 /// Runs `client` (nsupdate or knsupdate) with `script` against the node; returns whether it
 /// succeeded and what it printed.
@@ -107,23 +107,7 @@ fn nsupdate_and_knsupdate_with_tsig() {
 fn an_update_never_touches_a_policy_group() {
     let t = node_with_zone(&[]);
     ok(&t.cli(&["zone", "updates", "xfr.test", "--allow", "xfr.test.key:*:*"]));
-    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
-        ok(&t.cli(&[
-            "record",
-            "upsert",
-            "xfr.test",
-            "fo",
-            "A",
-            "--ttl",
-            "60",
-            "--set-id",
-            id,
-            "--failover",
-            role,
-            "--value",
-            value,
-        ]));
-    }
+    add_failover_group(&t);
     let (done, out) = update("nsupdate", &t, Some(KEY), "update add fo.xfr.test. 60 A 192.0.2.99");
     assert!(!done && out.contains("REFUSED"), "{out}");
     let (done, out) = update("nsupdate", &t, Some(KEY), "update delete fo.xfr.test.");
