@@ -404,6 +404,14 @@ impl Collector for DnsCollector {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             ConstCounter::new(n).encode(family.encode_family(&[("transport", "tcp")])?)?;
         }
+        let mut dropped = encoder.encode_descriptor(
+            "dns_door_dropped",
+            "Datagrams for the DNS door (transfers, NOTIFY, UPDATE, TSIG-signed) dropped with its queue full",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(self.0.door_dropped())
+            .encode(dropped.encode_family(&[("transport", "udp")])?)?;
         let mut family = encoder.encode_descriptor(
             "dns_tcp_connections_open",
             "DNS/TCP connections open now",

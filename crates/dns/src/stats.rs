@@ -179,6 +179,8 @@ pub struct DnsStats {
     pub(crate) tcp_refused: AtomicU64,
     pub(crate) tcp_evicted: AtomicU64,
     pub(crate) tcp_open: AtomicU64,
+    /// Datagrams for the door dropped because its queue was full.
+    pub(crate) door_dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for DnsStats {
@@ -218,6 +220,7 @@ impl DnsStats {
             tcp_refused: AtomicU64::new(0),
             tcp_evicted: AtomicU64::new(0),
             tcp_open: AtomicU64::new(0),
+            door_dropped: AtomicU64::new(0),
         }
     }
 
@@ -251,6 +254,11 @@ impl DnsStats {
             dropped: (0..DROPS.len()).map(|i| sum(D + i)).collect(),
             slipped: sum(SLIPPED),
         }
+    }
+
+    /// Datagrams for the door (transfers, NOTIFY, UPDATE, signed) dropped with its queue full.
+    pub fn door_dropped(&self) -> u64 {
+        self.door_dropped.load(Ordering::Relaxed)
     }
 
     /// TCP connections: (accepted, refused at the cap, evicted to make room, open now).

@@ -118,19 +118,25 @@ pub(crate) struct DoorQueue {
     tx: mpsc::Sender<Handoff>,
     socket: Arc<std::net::UdpSocket>,
     local: SocketAddr,
+    stats: Arc<DnsStats>,
 }
 
 impl DoorQueue {
     /// Queues `message` from `client`; false when the queue is full.
     pub(crate) fn hand_off(&self, message: &[u8], client: SocketAddr) -> bool {
-        self.tx
+        let queued = self
+            .tx
             .try_send(Handoff {
                 message: message.to_vec(),
                 client,
                 server: self.local,
                 socket: Arc::clone(&self.socket),
             })
-            .is_ok()
+            .is_ok();
+        if !queued {
+            self.stats.door_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
     }
 }
 
@@ -289,6 +295,7 @@ impl DnsServer {
                         tx: tx.clone(),
                         socket: Arc::new(reply_socket),
                         local: ep.addr,
+                        stats: Arc::clone(&self.stats),
                     }),
                     (Some(_), Err(e)) => {
                         stop.store(true, Ordering::Relaxed);

@@ -152,6 +152,8 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     assert!(at("turnout_dns_transfers_total{type=\"IXFR\",result=\"incremental\"}") >= 2.0);
     assert!(at("turnout_dns_transfers_total{type=\"IXFR\",result=\"up_to_date\"}") >= 1.0);
     assert_eq!(at("turnout_dns_tsig_refused_total{error=\"BADSIG\"}"), 1.0);
+    let dropped = "turnout_dns_door_dropped_total{transport=\"udp\"}";
+    assert_eq!(turnout_testkit::process::sample(&scrape, dropped), Some(0.0), "{scrape}");
     // Signed messages are the door's: not counted as the answer path's NOTAUTH replies.
     assert_eq!(at("turnout_dns_responses_total{transport=\"udp\",rcode=\"NOTAUTH\"}"), 0.0);
 }
