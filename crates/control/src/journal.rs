@@ -3,10 +3,10 @@
 //! starts empty when the node starts; a request from a serial it no longer reaches is answered
 //! with the whole zone, as RFC 1995 §4 allows.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use turnout_dns::xfr::Rr;
-use turnout_model::{Policy, RType, RecordData, RecordSet, Soa, ZoneRecords};
+use turnout_model::{Name, Policy, RType, RecordData, RecordSet, RecordSetSpec, Soa, ZoneRecords};
 
 /// The most records (removed and added) a zone's journal holds; older deltas go first.
 pub const MAX_JOURNAL_RECORDS: usize = 200_000;
@@ -179,6 +179,57 @@ pub fn delta_of(changes: &[SetChange]) -> Option<Delta> {
     Some(Delta { from: from?, to: to?, removed, added })
 }
 
+/// The most audit records read back at start to rebuild the journals (the newest ones).
+pub const MAX_HISTORY_RECORDS: usize = 10_000;
+
+/// The journals the audit trail's records tell (`crate::audit`: each write's record sets before
+/// and after, oldest first), so that IXFR reaches back across a restart. Read as plain JSON:
+/// `{"changes": [{"kind": "record_set", "name": "<apex> <name> <TYPE> [<set id>]", "before":
+/// spec, "after": spec}], "values_left_out": bool}`. A write whose values were left out, or
+/// that the journal cannot express, starts its zones' journals over.
+pub fn from_history<'a>(records: impl Iterator<Item = &'a [u8]>) -> HashMap<Name, Journal> {
+    let mut journals: HashMap<Name, Journal> = HashMap::new();
+    for raw in records {
+        let Ok(record) = serde_json::from_slice::<serde_json::Value>(raw) else { continue };
+        let left_out = record["values_left_out"].as_bool().unwrap_or(false);
+        let mut by_zone: BTreeMap<Name, Vec<SetChange>> = BTreeMap::new();
+        for change in record["changes"].as_array().map_or(&[][..], Vec::as_slice) {
+            if change["kind"] != "record_set" {
+                continue;
+            }
+            let Some(apex) = change["name"]
+                .as_str()
+                .and_then(|n| n.split(' ').next())
+                .and_then(|a| Name::parse_absolute(a).ok())
+            else {
+                continue;
+            };
+            let set = |v: &serde_json::Value| -> Option<Option<RecordSet>> {
+                if v.is_null() {
+                    return Some(None);
+                }
+                let spec: RecordSetSpec = serde_json::from_value(v.clone()).ok()?;
+                spec.validate(&apex).ok().map(Some)
+            };
+            let entry = by_zone.entry(apex.clone()).or_default();
+            match (left_out, set(&change["before"]), set(&change["after"])) {
+                (false, Some(before), Some(after)) => entry.push((before, after)),
+                // Unreadable or left out: this zone's history breaks here.
+                _ => entry.push((None, None)),
+            }
+        }
+        for (apex, changes) in by_zone {
+            let journal = journals.entry(apex).or_default();
+            let readable = changes.iter().all(|c| c.0.is_some() || c.1.is_some());
+            match delta_of(&changes).filter(|_| readable) {
+                Some(delta) => journal.push(delta),
+                None => journal.clear(),
+            }
+        }
+    }
+    journals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +274,43 @@ mod tests {
         // A gap starts over.
         j.push(delta_of(&[(Some(soa(9)), Some(soa(10)))]).expect("a delta"));
         assert_eq!(j.len(), 1);
+    }
+
+    /// The audit trail's records, as `crate::audit` writes them, rebuild the journal.
+    #[test]
+    fn the_audit_trail_rebuilds_the_journal() {
+        let record = |changes: Vec<(Option<RecordSet>, Option<RecordSet>)>| {
+            let changes: Vec<serde_json::Value> = changes
+                .into_iter()
+                .map(|(b, a)| {
+                    let s = b.as_ref().or(a.as_ref()).expect("a set");
+                    serde_json::json!({
+                        "kind": "record_set",
+                        "name": format!("example.test. {} {}", s.name, s.rtype),
+                        "action": "update",
+                        "before": b.map(|x| x.to_spec()),
+                        "after": a.map(|x| x.to_spec()),
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&serde_json::json!({"changes": changes})).expect("json")
+        };
+        let one = record(vec![
+            (Some(soa(1)), Some(soa(2))),
+            (None, Some(set("www", "A", &["192.0.2.1"]))),
+        ]);
+        let two = record(vec![(Some(soa(2)), Some(soa(3)))]);
+        let journals = from_history([one.as_slice(), two.as_slice()].into_iter());
+        let apex = Name::parse_absolute("example.test.").expect("apex");
+        let j = journals.get(&apex).expect("a journal");
+        assert_eq!(j.since(1).map(Iterator::count), Some(2));
+        let left_out = serde_json::to_vec(&serde_json::json!({
+            "values_left_out": true,
+            "changes": [{"kind": "record_set", "name": "example.test. www A", "action": "update"}],
+        }))
+        .expect("json");
+        let journals = from_history([one.as_slice(), left_out.as_slice()].into_iter());
+        assert!(journals.get(&apex).is_none_or(Journal::is_empty), "the history breaks");
     }
 
     #[test]

@@ -176,6 +176,17 @@ impl State {
                 config.config_revision = config.config_revision.max(kv.mod_revision);
             }
         }
+        // IXFR reaches back across a restart: the journals from the audit trail's newest
+        // records (keys sort by time).
+        let writes = keys::writes();
+        let history: Vec<&[u8]> = kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&writes))
+            .map(|kv| kv.value.as_slice())
+            .collect();
+        let skip = history.len().saturating_sub(journal::MAX_HISTORY_RECORDS);
+        config.journals = journal::from_history(history.into_iter().skip(skip));
+        config.journals.retain(|apex, _| config.zones.contains_key(apex));
         (config, touched)
     }
 

@@ -31,6 +31,13 @@ pub(super) fn ok(out: &std::process::Output) -> String {
 /// transfer settings.
 pub(super) fn node_with_zone(transfers: &[&str]) -> Turnout {
     let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
+    set_up_zone(&t, transfers);
+    t
+}
+
+/// On `t`: the zone `xfr.test` (a few records), the TSIG key `xfr.test.key` and `transfers`
+/// settings.
+fn set_up_zone(t: &Turnout, transfers: &[&str]) {
     ok(&t.cli(&["zone", "create", "xfr.test"]));
     for (name, value) in [("www", "192.0.2.1"), ("mail", "192.0.2.25")] {
         ok(&t.cli(&["record", "upsert", "xfr.test", name, "A", "--ttl", "300", "--value", value]));
@@ -42,7 +49,6 @@ pub(super) fn node_with_zone(transfers: &[&str]) -> Turnout {
     let mut args = vec!["zone", "transfers", "xfr.test"];
     args.extend_from_slice(transfers);
     ok(&t.cli(&args));
-    t
 }
 
 /// Adds the failover group `fo.xfr.test A` (a primary and a secondary record set).
@@ -156,6 +162,38 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     assert_eq!(turnout_testkit::process::sample(&scrape, dropped), Some(0.0), "{scrape}");
     // Signed messages are the door's: not counted as the answer path's NOTAUTH replies.
     assert_eq!(at("turnout_dns_responses_total{transport=\"udp\",rcode=\"NOTAUTH\"}"), 0.0);
+}
+
+/// IXFR reaches back across a restart: the journal is rebuilt from the audit trail, so a
+/// secondary that asks from a serial before the restart gets the changes, not the zone.
+#[test]
+fn ixfr_reaches_back_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data").display().to_string();
+    let args = ["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1", "--data-dir", &data];
+    let mut t = Turnout::start(bin(), &args);
+    set_up_zone(&t, &["--allow-key", "xfr.test.key"]);
+    let before = serial_of(&t);
+    ok(&t.cli(&[
+        "record",
+        "upsert",
+        "xfr.test",
+        "www",
+        "A",
+        "--ttl",
+        "300",
+        "--value",
+        "192.0.2.2",
+    ]));
+    poll(DEADLINE, || (serial_of(&t) != before).then_some(())).expect("bumped");
+    t.signal("TERM");
+    assert!(t.wait_exit(DEADLINE).is_some_and(|s| s.success()), "a clean stop");
+    let t = Turnout::start(bin(), &args);
+    let ixfr = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={before}")]);
+    assert!(ixfr.contains("192.0.2.1") && ixfr.contains("192.0.2.2"), "{ixfr}");
+    assert!(!ixfr.contains("mail.xfr.test."), "the change alone: {ixfr}");
+    let key = "turnout_dns_transfers_total{type=\"IXFR\",result=\"incremental\"}";
+    assert_eq!(turnout_testkit::process::sample(&t.scrape(), key), Some(1.0));
 }
 
 /// A prefix without a key lets unsigned transfers from it through; a zone with a routing
