@@ -504,3 +504,58 @@ fn two_nodes_with_one_name_are_told_so() {
     let status = ok(&twins[0], &["cluster", "status"]);
     assert_eq!(status.matches(" record written ").count(), 1, "{status}");
 }
+
+/// The DNS door in a cluster: a TSIG key and update rules made through one node, an RFC 2136
+/// update sent to another, the change answered by both and in the audit; IXFR from the first
+/// node carries it (its journal follows the store's watch).
+#[test]
+fn any_node_takes_signed_updates_and_serves_their_ixfr() {
+    const SECRET: &str = "dHVybm91dC1jbHVzdGVyLXVwZGF0ZS1zZWNyZXQtMzI=";
+    let key = format!("hmac-sha256:upd.key:{SECRET}");
+    let etcd = Etcd::start(1);
+    let dirs = tempfile::tempdir().unwrap();
+    let nodes: Vec<Turnout> =
+        ["a", "b"].iter().map(|n| node(&etcd, &dirs.path().join(n))).collect();
+    share_token(&nodes);
+    until_nodes(&nodes[1], 2, Duration::from_secs(10));
+    let (a, b) = (&nodes[0], &nodes[1]);
+    ok(a, &["zone", "create", "up.test"]);
+    let secret = dirs.path().join("upd.secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    ok(a, &["tsig-key", "create", "upd.key", "--secret-file", secret.to_str().unwrap()]);
+    ok(a, &["zone", "updates", "up.test", "--allow", "upd.key:*:TXT"]);
+    ok(a, &["zone", "transfers", "up.test", "--allow-key", "upd.key"]);
+    let serial = |t: &Turnout| {
+        let out = dns_tool("dig", t.dns, &["+short", "up.test", "SOA"]);
+        out.split_whitespace().nth(2).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0)
+    };
+    let before = serial(a);
+    assert!(before > 0);
+
+    let mut nsupdate = std::process::Command::new("nsupdate")
+        .args(["-y", &key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate runs (the README test command installs it)");
+    let script = format!(
+        "server {} {}\nzone up.test.\nupdate add note.up.test. 60 TXT \"via b\"\nsend\n",
+        b.dns.ip(),
+        b.dns.port()
+    );
+    std::io::Write::write_all(&mut nsupdate.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = nsupdate.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for t in &nodes {
+        let end = Instant::now() + Duration::from_secs(5);
+        while !dns_tool("dig", t.dns, &["+short", "note.up.test", "TXT"]).contains("via b") {
+            assert!(Instant::now() < end, "node {} never answered the update", t.dns);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let ixfr = dns_tool("dig", a.dns, &["-y", &key, "up.test", &format!("IXFR={before}")]);
+    assert!(ixfr.contains("via b") && ixfr.matches("\tSOA\t").count() >= 3, "{ixfr}");
+    let audit = ok(a, &["audit", "--by", "tsig:upd.key."]);
+    assert!(audit.contains("DNS UPDATE up.test."), "{audit}");
+}
