@@ -79,6 +79,24 @@ fn serial_of(t: &Turnout) -> u32 {
     info["serial"].as_u64().expect("a serial") as u32
 }
 
+/// Changes `www.xfr.test A` to 192.0.2.2; the serials before and after, once served.
+fn change_www(t: &Turnout) -> (u32, u32) {
+    let before = serial_of(t);
+    let args = ["record", "upsert", "xfr.test", "www", "A", "--ttl", "300", "--value"];
+    ok(&t.cli(&[&args[..], &["192.0.2.2"]].concat()));
+    let after = poll(DEADLINE, || Some(serial_of(t)).filter(|s| *s != before)).expect("bumped");
+    (before, after)
+}
+
+/// The test's TSIG key (`KEY`), for Turnout's own transfer client.
+fn test_key() -> turnout_dns::tsig::Key {
+    turnout_dns::tsig::Key::new(
+        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
+        turnout_dns::tsig::Algorithm::HmacSha256,
+        &data_encoding::BASE64.decode(SECRET.as_bytes()).expect("base64"),
+    )
+}
+
 /// AXFR with the key: every record between two SOAs, each message's TSIG verified by kdig.
 /// Without the key, or with a wrong secret, the transfer is refused and says why.
 #[test]
@@ -110,20 +128,7 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     assert!(plain.contains("192.0.2.1") && !plain.contains(" tc"), "{plain}");
 
     // IXFR from the serial before a change: that change alone, as RFC 1995 lays it out.
-    let before = serial_of(&t);
-    ok(&t.cli(&[
-        "record",
-        "upsert",
-        "xfr.test",
-        "www",
-        "A",
-        "--ttl",
-        "300",
-        "--value",
-        "192.0.2.2",
-    ]));
-    let after =
-        poll(DEADLINE, || (serial_of(&t) != before).then(|| serial_of(&t))).expect("bumped");
+    let (before, after) = change_www(&t);
     let ixfr = kdig(t.dns, &["-y", KEY, "+tcp", "xfr.test", &format!("IXFR={before}")]);
     assert!(ixfr.contains("192.0.2.1") && ixfr.contains("192.0.2.2"), "{ixfr}");
     assert!(!ixfr.contains("mail.xfr.test."), "only the change: {ixfr}");
@@ -138,11 +143,7 @@ fn axfr_and_ixfr_need_the_key_and_are_signed() {
     // Turnout's own transfer client reads Turnout's transfers: the whole zone, then the
     // change from the serial before it.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let key = turnout_dns::tsig::Key::new(
-        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
-        turnout_dns::tsig::Algorithm::HmacSha256,
-        &data_encoding::BASE64.decode(SECRET.as_bytes()).expect("base64"),
-    );
+    let key = test_key();
     let apex = turnout_model::Name::parse_absolute("xfr.test.").expect("a name");
     let wait = Duration::from_secs(10);
     let ask = turnout_dns::client::Ask::Axfr;
@@ -173,19 +174,7 @@ fn ixfr_reaches_back_across_a_restart() {
     let args = ["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1", "--data-dir", &data];
     let mut t = Turnout::start(bin(), &args);
     set_up_zone(&t, &["--allow-key", "xfr.test.key"]);
-    let before = serial_of(&t);
-    ok(&t.cli(&[
-        "record",
-        "upsert",
-        "xfr.test",
-        "www",
-        "A",
-        "--ttl",
-        "300",
-        "--value",
-        "192.0.2.2",
-    ]));
-    poll(DEADLINE, || (serial_of(&t) != before).then_some(())).expect("bumped");
+    let (before, _) = change_www(&t);
     t.signal("TERM");
     assert!(t.wait_exit(DEADLINE).is_some_and(|s| s.success()), "a clean stop");
     let t = Turnout::start(bin(), &args);
@@ -267,6 +256,13 @@ fn knot_secondary(primary: SocketAddr) -> Knot {
         pip = primary.ip(),
         pport = primary.port(),
     );
+    let listening = format!("binding to interface {}@{}", addr.ip(), addr.port());
+    start_knot(dir, &conf, addr, &listening)
+}
+
+/// Starts knotd with `conf` (written into `dir`, which it keeps), serving on `addr`; waits
+/// until its log says `ready`.
+fn start_knot(dir: tempfile::TempDir, conf: &str, addr: SocketAddr, ready: &str) -> Knot {
     let path = dir.path().join("knot.conf");
     std::fs::write(&path, conf).expect("write knot.conf");
     let knotd = if Path::new("/usr/sbin/knotd").exists() { "/usr/sbin/knotd" } else { "knotd" };
@@ -290,9 +286,8 @@ fn knot_secondary(primary: SocketAddr) -> Knot {
         }
     });
     let knot = Knot { child, log, dns: addr, _dir: dir };
-    let listening = format!("binding to interface {}@{}", addr.ip(), addr.port());
     assert!(
-        poll(DEADLINE, || knot.log().contains(&listening).then_some(())).is_some(),
+        poll(DEADLINE, || knot.log().contains(ready).then_some(())).is_some(),
         "knotd did not start: {}",
         knot.log()
     );
@@ -375,39 +370,11 @@ fn transfers_in_from_knot_as_a_primary() {
         port = addr.port(),
         zf = zone_file.display(),
     );
-    std::fs::write(dir.path().join("knot.conf"), conf).expect("write knot.conf");
-    let knotd = if Path::new("/usr/sbin/knotd").exists() { "/usr/sbin/knotd" } else { "knotd" };
-    let child = Command::new(knotd)
-        .args(["-c", &dir.path().join("knot.conf").display().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("knotd runs");
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut knot = Knot { child, log, dns: addr, _dir: dir };
-    let stderr = knot.child.stderr.take().expect("stderr");
-    let sink = Arc::clone(&knot.log);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(mut l) = sink.lock() {
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
-    poll(DEADLINE, || knot.log().contains("loaded, serial").then_some(()))
-        .unwrap_or_else(|| panic!("knotd did not load the zone: {}", knot.log()));
+    let knot = start_knot(dir, &conf, addr, "loaded, serial");
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let apex = turnout_model::Name::parse_absolute("in.test.").expect("a name");
-    let secret = data_encoding::BASE64.decode(SECRET.as_bytes()).expect("base64");
-    let key = turnout_dns::tsig::Key::new(
-        turnout_model::Name::parse_absolute("xfr.test.key.").expect("a name"),
-        turnout_dns::tsig::Algorithm::HmacSha256,
-        &secret,
-    );
+    let key = test_key();
     let wait = Duration::from_secs(10);
     let full =
         rt.block_on(transfer_in(knot.dns, &apex, &Ask::Axfr, Some(&key), wait)).expect("AXFR");
