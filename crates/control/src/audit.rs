@@ -188,6 +188,7 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
         "tokens" => "token",
         "secrets" => "secret",
         "tsig" => "tsig_key",
+        "views" => "zone_view",
         _ => return None,
     };
     let name = match kind {
@@ -231,6 +232,10 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
             json(serde_json::to_value(key))
         }
         "caller_reference" => json(serde_json::to_value(st.caller_references.get(&name)?)),
+        "zone_view" => {
+            let apex = turnout_model::Name::parse_absolute(&name).ok()?;
+            json(serde_json::to_value(st.views.get(&apex)?))
+        }
         _ => None,
     }
 }

@@ -16,6 +16,7 @@
 //! /turnout/health/<checker>/<name>               a checker's last observed status of a check
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
 //! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
+//! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -181,6 +182,16 @@ pub fn tsig_keys() -> String {
 /// One TSIG key.
 pub fn tsig_key(name: &Name) -> String {
     format!("{ROOT}tsig/{}", escape(&name.to_string()))
+}
+
+/// Every zone's current-answers view record (`crate::views`).
+pub fn views() -> String {
+    format!("{ROOT}views/")
+}
+
+/// One zone's current-answers view record.
+pub fn view(apex: &Name) -> String {
+    format!("{ROOT}views/{}", escape(&apex.to_string()))
 }
 
 /// Every token.

@@ -39,7 +39,9 @@ pub use transfers::{TransferDoor, normalize_transfers, run_notify};
 mod tsig_keys;
 pub mod types;
 mod updates;
+pub mod views;
 pub use updates::normalize_updates;
+pub use views::run_views;
 mod write;
 mod zones;
 

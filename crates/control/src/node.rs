@@ -63,6 +63,8 @@ pub struct Control {
     serve_latency: ServeLatency,
     /// What the DNS door did (transfers, updates, NOTIFY, TSIG refusals).
     door_counts: crate::door_counts::DoorCounts,
+    /// The current-answers views this node publishes for transfers.
+    pub(crate) views: crate::views::Views,
 }
 
 /// Upper bounds, in seconds, of [`Control::serve_latency`]'s buckets.
@@ -126,6 +128,7 @@ impl Control {
             isolated: std::sync::atomic::AtomicBool::new(false),
             placements: std::sync::Mutex::new(None),
             door_counts: crate::door_counts::DoorCounts::default(),
+            views: crate::views::Views::default(),
             serve_latency: ServeLatency::default(),
         })
     }

@@ -82,6 +82,8 @@ pub struct State {
     pub tsig_keys: BTreeMap<Name, TsigKeyRecord>,
     /// Each zone's recent serial changes, for IXFR (from this node's start).
     pub journals: HashMap<Name, Journal>,
+    /// Which current-answers view each zone's serial stands for (`crate::views`).
+    pub views: HashMap<Name, crate::views::ViewRecord>,
     /// The record sets a watch batch being applied wrote, by zone: (before, after).
     pending: BTreeMap<Name, Vec<journal::SetChange>>,
     /// Whether writes are being recorded in `pending` (watch batches, not the first load).
@@ -101,7 +103,7 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 9] = [
+    const KINDS: [&str; 10] = [
         "zones/",
         "callerrefs/",
         "checks/",
@@ -111,6 +113,7 @@ fn is_object(key: &str) -> bool {
         "tokens/",
         "secrets/",
         "tsig/",
+        "views/",
     ];
     key.strip_prefix(keys::ROOT).is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(k)))
 }
@@ -371,6 +374,11 @@ impl State {
                 self.set_report(&checker, &check, current.then_some(healthy));
                 touched.nodes = true;
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::views()) {
+            let Some(record) = decode::<crate::views::ViewRecord>(key, &kv.value) else { return };
+            if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
+                self.views.insert(apex, record);
+            }
         } else if key.starts_with(&keys::tsig_keys()) {
             let Some(record) = decode::<TsigKeyRecord>(key, &kv.value) else { return };
             match (Name::parse_absolute(&record.name), record.key()) {
@@ -412,6 +420,10 @@ impl State {
             touched.zones.insert(apex);
         } else if key == keys::dns_cookie_secret() {
             self.cookie_secret = None;
+        } else if let Some(rest) = key.strip_prefix(&keys::views()) {
+            if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
+                self.views.remove(&apex);
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::tsig_keys()) {
             if let Ok(name) = Name::parse_absolute(&unescape(rest)) {
                 self.tsig_keys.remove(&name);

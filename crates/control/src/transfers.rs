@@ -25,6 +25,7 @@ use crate::journal::{self, Delta, NotPlain};
 use crate::node::Control;
 use crate::tsig_keys::parse_key_name;
 use crate::types::{TransferAllow, ZoneMeta, ZoneTransfers};
+use crate::views::{CURRENT_ANSWERS, is_current_answers};
 use crate::write::{Lane, Plan};
 use crate::zones::parse_zone_name;
 use crate::{ControlError, invalid, keys, to_json};
@@ -98,15 +99,12 @@ pub(crate) fn check(t: &ZoneTransfers) -> Result<Checked, ControlError> {
         None => None,
     };
     match t.policy_mode.as_deref() {
-        None | Some("static") => {}
-        Some("current-answers") => {
+        None | Some("static" | CURRENT_ANSWERS) => {}
+        Some(other) => {
             return Err(invalid(
                 "policy_mode",
-                "current-answers is not available in this version; only static is",
+                format!("{other:?} is neither static nor {CURRENT_ANSWERS}"),
             ));
-        }
-        Some(other) => {
-            return Err(invalid("policy_mode", format!("{other:?} is not static")));
         }
     }
     Ok(Checked { allow, notify, notify_key })
@@ -125,7 +123,7 @@ fn normalized(t: &ZoneTransfers, c: &Checked) -> ZoneTransfers {
             .collect(),
         notify: c.notify.iter().map(ToString::to_string).collect(),
         notify_key: c.notify_key.as_ref().map(ToString::to_string),
-        policy_mode: t.policy_mode.clone(),
+        policy_mode: t.policy_mode.clone().filter(|m| m != "static"),
     }
 }
 
@@ -357,7 +355,7 @@ impl Control {
                 Some((ede::NOT_SUPPORTED, "zones from zone files are not transferred")),
             );
         }
-        let (zone, deltas, client_serial) = {
+        let (source, client_serial) = {
             let st = self.read();
             let Some(entry) = st.zones.get(&q.name) else {
                 return reply(Rcode::NOTAUTH, Some((ede::NOT_AUTHORITATIVE, "no such zone here")));
@@ -382,9 +380,6 @@ impl Control {
                     Some((EDE_PROHIBITED, "zone transfer not allowed to this client or key")),
                 );
             }
-            let Some(zone) = st.records.get(&q.name).cloned() else {
-                return reply(Rcode::SERVFAIL, None);
-            };
             // RFC 1995 §3: the client's SOA is in the authority section.
             let client_serial = match q.qtype {
                 RType::IXFR => match ixfr_serial(msg) {
@@ -393,19 +388,38 @@ impl Control {
                 },
                 _ => None,
             };
-            let deltas: Option<Vec<Delta>> = client_serial.and_then(|s| {
-                st.journals.get(&q.name).and_then(|j| j.since(s)).map(|d| d.cloned().collect())
-            });
-            (zone, deltas, client_serial)
+            let source = if is_current_answers(&entry.meta) {
+                Source::View
+            } else {
+                let Some(zone) = st.records.get(&q.name).cloned() else {
+                    return reply(Rcode::SERVFAIL, None);
+                };
+                let deltas: Option<Vec<Delta>> = client_serial.and_then(|s| {
+                    st.journals.get(&q.name).and_then(|j| j.since(s)).map(|d| d.cloned().collect())
+                });
+                Source::Static(zone, deltas)
+            };
+            (source, client_serial)
         };
-        let soa = match journal::zone_soa(&zone) {
-            Ok(soa) => soa,
-            Err(NotPlain::NoSoa) => return reply(Rcode::SERVFAIL, None),
-            Err(NotPlain::Policy(set)) => {
-                let why = format!(
-                    "the zone has routing policies ({set}); its transfer policy_mode is static"
-                );
-                return reply(Rcode::REFUSED, Some((ede::NOT_SUPPORTED, &why)));
+        let (soa, deltas, view) = match source {
+            Source::Static(zone, deltas) => match journal::zone_soa(&zone) {
+                Ok(soa) => (soa, deltas, Err(zone)),
+                Err(NotPlain::NoSoa) => return reply(Rcode::SERVFAIL, None),
+                Err(NotPlain::Policy(set)) => {
+                    let why = format!(
+                        "the zone has routing policies ({set}); its transfer policy_mode is static"
+                    );
+                    return reply(Rcode::REFUSED, Some((ede::NOT_SUPPORTED, &why)));
+                }
+            },
+            Source::View => {
+                let Some(view) = self.views().get(&q.name) else {
+                    let why = "the zone's current answers are not recorded yet; ask again";
+                    return reply(Rcode::SERVFAIL, Some((ede::NOT_READY, why)));
+                };
+                let deltas =
+                    client_serial.and_then(|s| self.views().since(&q.name, s, view.serial));
+                (view.soa.clone(), deltas, Ok(view))
             }
         };
         let current = journal::serial_of(&soa).unwrap_or(0);
@@ -439,9 +453,12 @@ impl Control {
             }
             None => {
                 // The whole zone: AXFR, or an IXFR the journal cannot answer (RFC 1995 §4).
-                let rest = match journal::zone_records(&zone) {
-                    Ok((_, rest)) => rest,
-                    Err(_) => return reply(Rcode::SERVFAIL, None),
+                let rest = match &view {
+                    Ok(view) => view.records(),
+                    Err(zone) => match journal::zone_records(zone) {
+                        Ok((_, rest)) => rest,
+                        Err(_) => return reply(Rcode::SERVFAIL, None),
+                    },
                 };
                 complete &= rest.iter().all(|r| p.push(r));
             }
@@ -460,6 +477,15 @@ impl Control {
         }
         p.finish()
     }
+}
+
+/// Where a transfer's records come from.
+enum Source {
+    /// The zone's records as they are (each set must be plain), and the journal's deltas
+    /// from the client's serial.
+    Static(Arc<turnout_model::ZoneRecords>, Option<Vec<Delta>>),
+    /// The view this node published (`crate::views`).
+    View,
 }
 
 /// The serial of the client's SOA in an IXFR request.
@@ -536,12 +562,14 @@ const NOTIFY_ATTEMPTS: u32 = 5;
 /// How long each attempt waits for the answer.
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
 
-/// Sends NOTIFY to each zone's secondaries whenever the serial this node serves changes (and
-/// once at start), until `shutdown`. It follows the published snapshot, not the store: a
+/// Sends NOTIFY to each zone's secondaries whenever the serial this node serves changes (or,
+/// for a current-answers zone, the serial of the view it publishes) and once at start, until
+/// `shutdown`. It follows the published snapshot, not the store: a
 /// secondary told of a serial finds it in the answer to its SOA query. A newer serial replaces
 /// a NOTIFY still being retried.
 pub async fn run_notify(control: Arc<Control>, shutdown: CancellationToken) {
     let mut served = control.subscribe_served();
+    let mut views = control.views().subscribe();
     let mut sent: HashMap<Name, (u32, Vec<SocketAddr>)> = HashMap::new();
     let mut running: HashMap<(Name, SocketAddr), tokio::task::AbortHandle> = HashMap::new();
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
@@ -558,6 +586,7 @@ pub async fn run_notify(control: Arc<Control>, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = served.changed() => if changed.is_err() { return },
+            changed = views.changed() => if changed.is_err() { return },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 // A NOTIFY a newer serial replaced is not counted.
                 if let Ok(result) = done {
@@ -571,7 +600,8 @@ pub async fn run_notify(control: Arc<Control>, shutdown: CancellationToken) {
 
 type Due = (Name, u32, Vec<SocketAddr>, Option<tsig::Key>);
 
-/// The zones whose served serial (or NOTIFY targets) changed since `sent` says.
+/// The zones whose served serial (or NOTIFY targets) changed since `sent` says (for a
+/// current-answers zone, the serial of its published view).
 fn due_notifies(control: &Control, sent: &mut HashMap<Name, (u32, Vec<SocketAddr>)>) -> Vec<Due> {
     let Some(handle) = control.snapshots() else { return Vec::new() };
     let snapshot = handle.load();
@@ -581,7 +611,13 @@ fn due_notifies(control: &Control, sent: &mut HashMap<Name, (u32, Vec<SocketAddr
     sent.retain(|apex, _| st.zones.contains_key(apex));
     for (apex, entry) in &st.zones {
         let Some(c) = entry.meta.transfers.as_ref().and_then(|t| check(t).ok()) else { continue };
-        let Some(&serial) = serials.get(apex) else { continue };
+        // A current-answers zone: the serial of the view published for transfers.
+        let serial = if is_current_answers(&entry.meta) {
+            control.views().get(apex).map(|v| v.serial)
+        } else {
+            serials.get(apex).copied()
+        };
+        let Some(serial) = serial else { continue };
         if c.notify.is_empty()
             || sent.get(apex).is_some_and(|(s, t)| *s == serial && *t == c.notify)
         {

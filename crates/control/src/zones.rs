@@ -240,6 +240,9 @@ impl Control {
                 if let Some(reference) = &entry.meta.caller_reference {
                     ops.push(Op::delete(keys::caller_reference(reference)));
                 }
+                if st.views.contains_key(&apex) {
+                    ops.push(Op::delete(keys::view(&apex)));
+                }
                 Ok(Plan::Write { ops, value: record })
             })
             .await?;
@@ -432,7 +435,10 @@ fn add_zone_delta(
 
 /// The SOA to store after a batch: the batch's own SOA if it has one, with a serial that is
 /// the given one if it is ahead of the current serial (RFC 1982), else the current plus one.
-fn bump_serial(current: &RecordSet, given: Option<&RecordSet>) -> Result<RecordSet, ControlError> {
+pub(crate) fn bump_serial(
+    current: &RecordSet,
+    given: Option<&RecordSet>,
+) -> Result<RecordSet, ControlError> {
     let soa_of = |set: &RecordSet| match &set.data {
         RecordData::Values { rdatas, .. } => rdatas.first().and_then(Soa::from_rdata),
         RecordData::Alias { .. } => None,

@@ -128,6 +128,8 @@ pub mod ede {
     pub const OTHER: u16 = 0;
     /// Not Authoritative: the query is for a name outside every zone served here.
     pub const NOT_AUTHORITATIVE: u16 = 20;
+    /// Not Ready: the server cannot answer this yet (a transfer whose content is not ready).
+    pub const NOT_READY: u16 = 14;
     /// Not Supported: the query asks for something this server does not do (zone transfers).
     pub const NOT_SUPPORTED: u16 = 21;
 }

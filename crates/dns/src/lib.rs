@@ -20,6 +20,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tap;
 pub mod tsig;
+pub mod view;
 pub mod wire;
 pub mod xfr;
 

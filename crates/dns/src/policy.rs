@@ -47,12 +47,23 @@ pub struct Context {
     scope: u8,
     /// How many leading bits of `client` are known (an ECS source prefix; else all).
     source: u8,
+    /// No randomness: the view a secondary is sent ([`Context::view`]).
+    view: bool,
 }
 
 impl Context {
     /// A context for one query; `seed` drives every random choice (weighted, multivalue).
     pub fn new(client: Option<IpAddr>, seed: u64) -> Self {
-        Context { client, rng: seed, scope: 0, source: 128 }
+        Context { client, rng: seed, scope: 0, source: 128, view: false }
+    }
+
+    /// The context of the answer a secondary is sent for a zone whose transfers carry the
+    /// current answers (docs/transfers.md#routing-policies-in-a-transfer): a client of unknown
+    /// location, and no random draw. A weighted group answers with its heaviest healthy
+    /// record (the first of equals in the group's order), a multivalue group with its first 8
+    /// healthy records.
+    pub fn view() -> Self {
+        Context { client: None, rng: 0, scope: 0, source: 128, view: true }
     }
 
     /// Only the first `bits` of the client's address are known (an EDNS Client Subnet's
@@ -78,8 +89,11 @@ impl Context {
         z ^ (z >> 31)
     }
 
-    /// A random number below `n` (> 0).
+    /// A random number below `n` (> 0); always 0 in a view (the first candidate).
     fn below(&mut self, n: u64) -> u64 {
+        if self.view {
+            return 0;
+        }
         // Multiply-shift: unbiased enough for n far below 2^64.
         ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
     }
@@ -452,12 +466,19 @@ fn first_healthy(order: &[u32], healthy: &[bool], rule: Rule) -> (Option<u32>, R
     }
 }
 
-/// A random member by weight among those `ok` accepts with nonzero total weight.
+/// A random member by weight among those `ok` accepts with nonzero total weight (in a view,
+/// the heaviest, the first of equals).
 fn weighted(members: &[WireMember], ctx: &mut Context, ok: &dyn Fn(usize) -> bool) -> Option<u32> {
     let total: u64 =
         (0..members.len()).filter(|&i| ok(i)).map(|i| u64::from(members[i].weight)).sum();
     if total == 0 {
         return None;
+    }
+    if ctx.view {
+        let heaviest = (0..members.len()).filter(|&i| ok(i)).map(|i| members[i].weight).max()?;
+        return (0..members.len())
+            .find(|&i| ok(i) && members[i].weight == heaviest)
+            .map(|i| i as u32);
     }
     let mut r = ctx.below(total);
     for (i, m) in members.iter().enumerate() {

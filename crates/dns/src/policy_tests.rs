@@ -204,3 +204,54 @@ fn counted_answers_follow_the_choices_and_carry_over_a_change() {
     shared.carry_counts(&next);
     assert_eq!(shared.zone_counts()[0].queries, 7);
 }
+
+/// The answers a secondary is sent (`crate::view`): no random draw, a client of unknown
+/// location. Weighted: the heaviest healthy record, the first of equals; multivalue: the first
+/// 8 healthy; an alias: its target's records under its own name; geolocation without a
+/// default: nothing.
+#[test]
+fn the_view_is_the_answer_without_randomness_or_location() {
+    let (snap, slots) = snapshot(&[
+        r#"{"name":"w","type":"A","ttl":60,"set_id":"a","weight":10,"values":["192.0.2.1"]}"#,
+        r#"{"name":"w","type":"A","ttl":60,"set_id":"b","weight":30,"health_check":"b","values":["192.0.2.2"]}"#,
+        r#"{"name":"w","type":"A","ttl":60,"set_id":"c","weight":30,"values":["192.0.2.3"]}"#,
+        r#"{"name":"g","type":"A","ttl":60,"set_id":"de","geo":{"country":"DE"},"values":["192.0.2.9"]}"#,
+        r#"{"name":"app","type":"A","set_id":"only","weight":1,"alias":{"target":"w","evaluate_target_health":true}}"#,
+    ]);
+    let view = |name: &str| -> Vec<String> {
+        let name = Name::parse_absolute(name).unwrap();
+        let mut out: Vec<String> = crate::view::current_answer(&snap, &name, RType::A)
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.name, r.ttl, r.rdata.display(r.rtype)))
+            .collect();
+        out.sort();
+        out
+    };
+    for _ in 0..20 {
+        assert_eq!(view("w.p.test."), ["w.p.test. 60 192.0.2.2"]);
+    }
+    slots["b"].set(Status::Unhealthy);
+    assert_eq!(view("w.p.test."), ["w.p.test. 60 192.0.2.3"]);
+    assert_eq!(view("app.p.test."), ["app.p.test. 60 192.0.2.3"]);
+    assert!(view("g.p.test.").is_empty(), "no default record: no answer for an unknown client");
+    assert!(
+        crate::view::current_answer(&snap, &Name::parse_absolute("other.test.").unwrap(), RType::A)
+            .is_none(),
+        "not a zone of the snapshot"
+    );
+
+    let specs: Vec<String> = (1..=10)
+        .map(|i| format!(r#"{{"name":"m","type":"A","ttl":60,"set_id":"r{i:02}","multivalue":true,"values":["192.0.2.{i}"]}}"#))
+        .collect();
+    let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let (snap, _) = snapshot(&refs);
+    let m =
+        crate::view::current_answer(&snap, &Name::parse_absolute("m.p.test.").unwrap(), RType::A)
+            .unwrap();
+    let mut got: Vec<String> = m.iter().map(|r| r.rdata.display(r.rtype).to_string()).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=8).map(|i| format!("192.0.2.{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "the first 8, always");
+}

@@ -288,6 +288,12 @@ impl HealthEngine {
         *lock(&self.inner.policy) = Arc::new(policy);
     }
 
+    /// Resolves at the next change of any check's status. Only a future that waits (or was
+    /// [`enable`](tokio::sync::futures::Notified::enable)d) when the change happens is woken.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.changed.notified()
+    }
+
     /// Sets what is called on every transition (to persist the observed status).
     pub fn on_transition(&self, f: OnTransition) {
         *lock(&self.inner.on_transition) = Some(f);

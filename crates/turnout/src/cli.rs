@@ -509,8 +509,13 @@ pub enum ZoneCommand {
         /// Sign NOTIFY with this TSIG key
         #[arg(long, value_name = "KEY")]
         notify_key: Option<String>,
+        /// How record sets with routing policies go out: `static` (the default: such a zone
+        /// is not transferred) or `current-answers` (what a client of unknown location is
+        /// answered now; every change of it is a new serial)
+        #[arg(long, value_name = "MODE", value_parser = ["static", "current-answers"])]
+        policy_mode: Option<String>,
         /// Remove every setting: nobody may transfer, no NOTIFY
-        #[arg(long, conflicts_with_all = ["allow_keys", "allow_prefixes", "allow_key_from", "notify", "notify_key"])]
+        #[arg(long, conflicts_with_all = ["allow_keys", "allow_prefixes", "allow_key_from", "notify", "notify_key", "policy_mode"])]
         clear: bool,
         #[command(flatten)]
         client: ClientArgs,

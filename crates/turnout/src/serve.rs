@@ -447,6 +447,10 @@ async fn serve(
         tasks.spawn("DNS cookie secret", ok(run_cookie_secrets(control, shield, every, stop)));
     }
     tasks.spawn("NOTIFY sender", ok(turnout_control::run_notify(control.clone(), tasks.token())));
+    tasks.spawn(
+        "current-answers views",
+        ok(turnout_control::run_views(control.clone(), tasks.token())),
+    );
     tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
     // Every socket is bound and every task runs: tell systemd (Type=notify), and keep its
     // watchdog fed while the task tree lives.

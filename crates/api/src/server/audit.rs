@@ -10,7 +10,7 @@ use super::{AppState, query};
 use crate::error::ApiError;
 
 /// The kinds of object a write may change.
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 12] = [
     "zone",
     "record_set",
     "change",
@@ -22,6 +22,7 @@ pub const KINDS: [&str; 11] = [
     "token",
     "secret",
     "tsig_key",
+    "zone_view",
 ];
 
 /// The most records one request returns.

@@ -66,6 +66,7 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             allow_key_from,
             notify,
             notify_key,
+            policy_mode,
             clear,
             client: args,
         } => {
@@ -74,7 +75,8 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
                 || !allow_prefixes.is_empty()
                 || !allow_key_from.is_empty()
                 || !notify.is_empty()
-                || notify_key.is_some();
+                || notify_key.is_some()
+                || policy_mode.is_some();
             let transfers = if *clear || setting {
                 let mut allow: Vec<TransferAllow> = allow_keys
                     .iter()
@@ -100,7 +102,7 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
                     allow,
                     notify: notify.clone(),
                     notify_key: notify_key.clone(),
-                    policy_mode: None,
+                    policy_mode: policy_mode.clone().filter(|m| m != "static"),
                 };
                 api.set_zone_transfers(name, &wanted).await?
             } else {
@@ -176,6 +178,9 @@ fn transfers_text(zone: &str, t: &ZoneTransfers) -> String {
         let key =
             t.notify_key.as_deref().map(|k| format!(" (signed with {k})")).unwrap_or_default();
         lines.push(format!("notify: {n}{key}"));
+    }
+    if let Some(mode) = &t.policy_mode {
+        lines.push(format!("policy mode: {mode}"));
     }
     lines.join("\n")
 }

@@ -559,3 +559,72 @@ fn any_node_takes_signed_updates_and_serves_their_ixfr() {
     let audit = ok(a, &["audit", "--by", "tsig:upd.key."]);
     assert!(audit.contains("DNS UPDATE up.test."), "{audit}");
 }
+
+/// A `current-answers` zone in a cluster: both nodes transfer the same content under the same
+/// serial, and a failover both see is one serial more, recorded once (the nodes agree through
+/// the store's view record), not once per node.
+#[test]
+fn nodes_agree_on_the_serial_of_the_current_answers() {
+    let etcd = Etcd::start(1);
+    let target = Backend::start(0);
+    let dirs = tempfile::tempdir().unwrap();
+    let nodes: Vec<Turnout> =
+        ["a", "b"].iter().map(|n| node(&etcd, &dirs.path().join(n))).collect();
+    share_token(&nodes);
+    until_nodes(&nodes[1], 2, Duration::from_secs(10));
+    apply_checked_failover(&nodes[0], dirs.path(), "cv.test", target.port, "");
+    ok(
+        &nodes[0],
+        &[
+            "zone",
+            "transfers",
+            "cv.test",
+            "--allow-prefix",
+            "127.0.0.0/8",
+            "--policy-mode",
+            "current-answers",
+        ],
+    );
+    // The zone as each node transfers it: its serial, and its records sorted.
+    let axfr = |t: &Turnout| -> (u32, Vec<String>) {
+        let out = dns_tool("dig", t.dns, &["+tcp", "+nocmd", "+nostats", "cv.test", "AXFR"]);
+        let mut lines: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        let serial = lines
+            .iter()
+            .find(|l| l.contains(" SOA "))
+            .and_then(|l| l.split_whitespace().nth(6))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        lines.sort();
+        lines.dedup();
+        (serial, lines)
+    };
+    let agreed = |want: &str| -> (u32, Vec<String>) {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (a, b) = (axfr(&nodes[0]), axfr(&nodes[1]));
+            if a == b
+                && a.0 > 0
+                && a.1.iter().any(|l| l.starts_with("fo.cv.test.") && l.ends_with(want))
+            {
+                return a;
+            }
+            assert!(Instant::now() < end, "the nodes transfer {a:?} and {b:?}, not fo = {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (before, content) = agreed("192.0.2.10");
+    assert_eq!(content.iter().filter(|l| l.starts_with("fo.cv.test.")).count(), 1, "{content:?}");
+    target.fail_for(&["127.0.0.1".parse().unwrap()]);
+    let (after, content) = agreed("192.0.2.20");
+    assert_eq!(after, before.wrapping_add(1), "one failover, one serial: {content:?}");
+    // Both nodes' data planes serve that serial too.
+    for t in &nodes {
+        let soa = dns_tool("dig", t.dns, &["+short", "cv.test", "SOA"]);
+        assert_eq!(soa.split_whitespace().nth(2), Some(after.to_string().as_str()), "{soa}");
+    }
+}

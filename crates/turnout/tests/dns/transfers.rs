@@ -236,10 +236,11 @@ fn own_loopback() -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(127, 53, (pid >> 8) as u8, (pid as u8).max(2))
 }
 
-/// Starts knotd as a secondary of `primary` for `xfr.test`, with the test key.
-fn knot_secondary(primary: SocketAddr) -> Knot {
+/// Starts knotd as a secondary of `primary` for `xfr.test`, with the test key, on `port` of
+/// [`own_loopback`].
+fn knot_secondary(primary: SocketAddr, port: u16) -> Knot {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr = SocketAddr::from((own_loopback(), 5353));
+    let addr = SocketAddr::from((own_loopback(), port));
     let conf = format!(
         "server:\n  rundir: {d}\n  listen: {ip}@{port}\n\
          log:\n  - target: stderr\n    any: info\n\
@@ -308,7 +309,7 @@ fn knot_follows_turnout_as_a_secondary() {
         "--notify-key",
         "xfr.test.key",
     ]);
-    let knot = knot_secondary(t.dns);
+    let knot = knot_secondary(t.dns, 5353);
     let soa = |server: SocketAddr| kdig(server, &["+short", "xfr.test", "SOA"]);
     poll(DEADLINE, || (soa(knot.dns) == soa(t.dns) && !soa(t.dns).is_empty()).then_some(()))
         .unwrap_or_else(|| panic!("Knot never took the zone: {}", knot.log()));
@@ -341,6 +342,84 @@ fn knot_follows_turnout_as_a_secondary() {
 
     let refused = kdig(t.dns, &["+tcp", "xfr.test", "AXFR"]);
     assert!(refused.contains("REFUSED"), "{refused}");
+}
+
+/// A `current-answers` zone on Knot follows a failover: the primary's backend stops, its
+/// check turns unhealthy within the check's interval, and within two seconds more Knot
+/// answers with the secondary (a new serial, sent by NOTIFY and IXFR); the backend comes back
+/// and Knot follows again. Knot and Turnout agree on the serial each time.
+#[test]
+fn knot_follows_a_failover_in_a_current_answers_zone() {
+    let knot_ip = own_loopback().to_string();
+    let notify = format!("{knot_ip}:5355");
+    let t = node_with_zone(&[
+        "--allow-key",
+        "xfr.test.key",
+        "--notify",
+        &notify,
+        "--notify-key",
+        "xfr.test.key",
+        "--policy-mode",
+        "current-answers",
+    ]);
+    // The primary's backend: a listening socket (the kernel completes the TCP check's
+    // handshake); closing it stops the backend.
+    let mut backend = Some(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let port = backend.as_ref().and_then(|b| b.local_addr().ok()).expect("its address").port();
+    let checks = t.data_dir.join("checks.yaml");
+    std::fs::write(
+        &checks,
+        format!(
+            "health_checks:\n  - {{ name: web, type: tcp, ip: 127.0.0.1, port: {port}, \
+             interval: 1s, failure_threshold: 1 }}\n"
+        ),
+    )
+    .expect("write the checks");
+    ok(&t.cli(&["apply", "-f", &checks.display().to_string(), "--yes"]));
+    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
+        let mut args = vec!["record", "upsert", "xfr.test", "fo", "A", "--ttl", "60"];
+        args.extend(["--set-id", id, "--failover", role, "--value", value]);
+        if role == "primary" {
+            args.extend(["--health-check", "web"]);
+        }
+        ok(&t.cli(&args));
+    }
+    let knot = knot_secondary(t.dns, 5355);
+    let on_knot = || kdig(knot.dns, &["+short", "fo.xfr.test", "A"]);
+    let soa = |server: SocketAddr| kdig(server, &["+short", "xfr.test", "SOA"]);
+    poll(DEADLINE, || on_knot().contains("192.0.2.10").then_some(()))
+        .unwrap_or_else(|| panic!("Knot never took the zone: {}\n{}", knot.log(), t.log_text()));
+    assert!(!on_knot().contains("192.0.2.11"), "one answer, the primary: {}", on_knot());
+    // The transfer holds the current answer as a plain RRset.
+    let axfr = kdig(t.dns, &["-y", KEY, "xfr.test", "AXFR"]);
+    assert_eq!(axfr.matches("fo.xfr.test.").count(), 1, "{axfr}");
+
+    let serial = |server: SocketAddr| -> u32 {
+        let soa = soa(server);
+        soa.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(0)
+    };
+    for (expected, step) in [("192.0.2.11", "failover"), ("192.0.2.10", "failback")] {
+        let before = serial(t.dns);
+        if step == "failover" {
+            backend = None;
+        } else {
+            backend = Some(std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind"));
+        }
+        let at = Instant::now();
+        poll(DEADLINE, || on_knot().contains(expected).then_some(())).unwrap_or_else(|| {
+            panic!("{step} never reached Knot: {}\n{}", knot.log(), t.log_text())
+        });
+        let took = at.elapsed();
+        // The check's interval (1 s), plus two seconds.
+        assert!(took < Duration::from_secs(3), "the {step} took {took:?} to reach Knot");
+        let now = serial(t.dns);
+        assert!(now > before, "{step}: the serial moved on ({before} -> {now})");
+        poll(DEADLINE, || (serial(knot.dns) == now).then_some(()))
+            .unwrap_or_else(|| panic!("Knot serves serial {} not {now}", serial(knot.dns)));
+        assert_eq!(on_knot().lines().count(), 1, "{step}: one answer: {}", on_knot());
+    }
+    assert!(knot.log().contains("IXFR, incoming"), "by IXFR: {}", knot.log());
+    drop(backend);
 }
 
 /// Turnout's transfer client (the groundwork of secondary zones) against Knot as a primary:
