@@ -213,6 +213,12 @@ impl Client {
         self.request(Method::DELETE, &path, None).await
     }
 
+    /// Promotes a secondary zone to a zone managed here.
+    pub async fn promote_zone(&self, name: &str) -> Result<ZoneInfo, ClientError> {
+        let path = format!("/v1/zones/{}/promote", encode_component(name));
+        self.request(Method::POST, &path, None).await
+    }
+
     /// Every record set of a zone (all pages).
     pub async fn record_sets(&self, zone: &str) -> Result<Vec<RecordSetSpec>, ClientError> {
         let mut out = Vec::new();

@@ -173,6 +173,15 @@ impl From<ControlError> for ApiError {
             ControlError::TsigKeyInUse { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "TsigKeyInUse", message).field("name")
             }
+            ControlError::ZoneIsSecondary(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ZoneIsSecondary", message).field("zone")
+            }
+            ControlError::NotSecondary(_) => {
+                ApiError::new(StatusCode::CONFLICT, "NotSecondary", message).field("zone")
+            }
+            ControlError::SecondaryNotLoaded(_) => {
+                ApiError::new(StatusCode::CONFLICT, "SecondaryNotLoaded", message).field("zone")
+            }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", message),
         }
     }

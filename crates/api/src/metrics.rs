@@ -185,6 +185,18 @@ impl Collector for DoorCollector {
                 "error",
                 &counts.tsig_refused,
             ),
+            (
+                "dns_notify_received",
+                "NOTIFY messages received for secondary zones by result: accepted (a refresh starts), refused",
+                "result",
+                &counts.notify_received,
+            ),
+            (
+                "secondary_refreshes",
+                "Refreshes of secondary zones by result: up_to_date, full (AXFR stored), incremental (IXFR stored), failed (every primary)",
+                "result",
+                &counts.secondary_refreshes,
+            ),
         ] {
             let mut f = encoder.encode_descriptor(metric, help, None, MetricType::Counter)?;
             for ((value, _), n) in family.read() {

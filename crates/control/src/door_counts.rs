@@ -1,5 +1,6 @@
 //! What the DNS door did, counted for `/metrics` (docs/observability.md): zone transfers by
-//! type and result, RFC 2136 updates by RCODE, NOTIFY by result, TSIG refusals by error. A
+//! type and result, RFC 2136 updates by RCODE, NOTIFY sent and received by result, TSIG
+//! refusals by error, secondary zones' refreshes by result. A
 //! few messages a second at most: one lock per count is fine.
 
 use std::collections::BTreeMap;
@@ -37,4 +38,8 @@ pub struct DoorCounts {
     pub notify: Counts,
     /// (TSIG error name, "").
     pub tsig_refused: Counts,
+    /// Secondary zones' refreshes: (result `up_to_date`/`full`/`incremental`/`failed`, "").
+    pub secondary_refreshes: Counts,
+    /// NOTIFY received: (result `accepted`/`refused`, "").
+    pub notify_received: Counts,
 }

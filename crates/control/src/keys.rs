@@ -17,6 +17,7 @@
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
 //! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
 //! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
+//! /turnout/secondary/<apex>                      how a secondary zone's refreshes went (not configuration)
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -192,6 +193,16 @@ pub fn views() -> String {
 /// One zone's current-answers view record.
 pub fn view(apex: &Name) -> String {
     format!("{ROOT}views/{}", escape(&apex.to_string()))
+}
+
+/// Every secondary zone's refresh status (`crate::secondaries`).
+pub fn secondary_statuses() -> String {
+    format!("{ROOT}secondary/")
+}
+
+/// One secondary zone's refresh status.
+pub fn secondary_status(apex: &Name) -> String {
+    format!("{ROOT}secondary/{}", escape(&apex.to_string()))
 }
 
 /// Every token.

@@ -36,9 +36,11 @@ mod sync;
 pub mod tokens;
 mod transfers;
 pub use transfers::{TransferDoor, normalize_transfers, run_notify};
+pub mod secondaries;
 mod tsig_keys;
 pub mod types;
 mod updates;
+pub use secondaries::{normalize_secondary, run_secondaries};
 pub mod views;
 pub use updates::normalize_updates;
 pub use views::run_views;
@@ -235,6 +237,18 @@ pub enum ControlError {
         /// What uses it.
         user: String,
     },
+    /// The zone is a secondary zone: its records come from its primaries.
+    #[error(
+        "the zone {0} is a secondary zone: its records come from its primaries (promote it to \
+         change them here)"
+    )]
+    ZoneIsSecondary(Name),
+    /// The zone is not a secondary zone.
+    #[error("the zone {0} is not a secondary zone")]
+    NotSecondary(Name),
+    /// The secondary zone has not been loaded from a primary yet.
+    #[error("the secondary zone {0} has not been loaded from a primary yet")]
+    SecondaryNotLoaded(Name),
     /// The DNS data plane has not published its first snapshot yet.
     #[error("not ready: the configuration is not loaded yet")]
     NotReady,

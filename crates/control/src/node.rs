@@ -65,6 +65,8 @@ pub struct Control {
     door_counts: crate::door_counts::DoorCounts,
     /// The current-answers views this node publishes for transfers.
     pub(crate) views: crate::views::Views,
+    /// Secondary zones to refresh now (NOTIFY).
+    pub(crate) secondaries: crate::secondaries::Secondaries,
 }
 
 /// Upper bounds, in seconds, of [`Control::serve_latency`]'s buckets.
@@ -129,6 +131,7 @@ impl Control {
             placements: std::sync::Mutex::new(None),
             door_counts: crate::door_counts::DoorCounts::default(),
             views: crate::views::Views::default(),
+            secondaries: crate::secondaries::Secondaries::default(),
             serve_latency: ServeLatency::default(),
         })
     }

@@ -59,6 +59,27 @@ pub(crate) fn compile(records: &ZoneRecords, inputs: &Inputs<'_>) -> Result<Zone
     Ok(ZoneParts { home, chunks, bounds })
 }
 
+/// The part of a zone that answers SERVFAIL to every query: a secondary zone not loaded yet, or
+/// expired. It holds a placeholder SOA and NS, never answered.
+pub(crate) fn unavailable(apex: &Name, inputs: &Inputs<'_>) -> Result<ZoneParts, String> {
+    let mut zone = ZoneRecords::new(apex.clone());
+    for (rtype, value) in [("SOA", "invalid. invalid. 0 0 0 0 0"), ("NS", "invalid.")] {
+        let spec = turnout_model::RecordSetSpec {
+            name: apex.to_string(),
+            rtype: rtype.to_owned(),
+            ttl: Some(0),
+            values: Some(vec![value.to_owned()]),
+            ..turnout_model::RecordSetSpec::default()
+        };
+        let set = spec.validate(apex).map_err(|e| format!("{e:?}"))?;
+        zone.sets.insert(set.key(), set);
+    }
+    let compiled = compile_zone(&zone, inputs.slot, inputs.collection).map_err(|e| text(&e))?;
+    let mut part = ZonePart::build_validated(&compiled, None).map_err(|e| e.to_string())?;
+    part.mark_unavailable();
+    Ok(ZoneParts::whole(Arc::new(part)))
+}
+
 /// Compiles again what the record sets at `names` changed in a zone compiled as `previous`:
 /// the home part when the apex is among them, and the chunks that hold the others. A zone
 /// compiled whole, one that gained an alias, or one whose chunks grew too large or whose

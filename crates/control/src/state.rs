@@ -84,6 +84,8 @@ pub struct State {
     pub journals: HashMap<Name, Journal>,
     /// Which current-answers view each zone's serial stands for (`crate::views`).
     pub views: HashMap<Name, crate::views::ViewRecord>,
+    /// How each secondary zone's refreshes went (`crate::secondaries`).
+    pub secondary_status: HashMap<Name, crate::types::SecondaryStatus>,
     /// The record sets a watch batch being applied wrote, by zone: (before, after).
     pending: BTreeMap<Name, Vec<journal::SetChange>>,
     /// Whether writes are being recorded in `pending` (watch batches, not the first load).
@@ -159,7 +161,9 @@ pub struct Touched {
 /// Whether a key is configuration: not a node's registration, not a health observation
 /// (neither is something every node must serve).
 fn is_config(key: &str) -> bool {
-    !key.starts_with(&keys::nodes()) && !key.starts_with(&keys::health())
+    !key.starts_with(&keys::nodes())
+        && !key.starts_with(&keys::health())
+        && !key.starts_with(&keys::secondary_statuses())
 }
 
 impl State {
@@ -374,6 +378,19 @@ impl State {
                 self.set_report(&checker, &check, current.then_some(healthy));
                 touched.nodes = true;
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::secondary_statuses()) {
+            let Some(status) = decode::<crate::types::SecondaryStatus>(key, &kv.value) else {
+                return;
+            };
+            if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
+                let expired = status.expired;
+                let before = self.secondary_status.insert(apex.clone(), status);
+                // Expiring (or coming back) changes what the zone answers.
+                if before.is_none_or(|b| b.expired != expired) {
+                    touched.whole.insert(apex.clone());
+                    touched.zones.insert(apex);
+                }
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::views()) {
             let Some(record) = decode::<crate::views::ViewRecord>(key, &kv.value) else { return };
             if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
@@ -423,6 +440,13 @@ impl State {
         } else if let Some(rest) = key.strip_prefix(&keys::views()) {
             if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
                 self.views.remove(&apex);
+            }
+        } else if let Some(rest) = key.strip_prefix(&keys::secondary_statuses()) {
+            if let Ok(apex) = Name::parse_absolute(&unescape(rest))
+                && self.secondary_status.remove(&apex).is_some_and(|s| s.expired)
+            {
+                touched.whole.insert(apex.clone());
+                touched.zones.insert(apex);
             }
         } else if let Some(rest) = key.strip_prefix(&keys::tsig_keys()) {
             if let Ok(name) = Name::parse_absolute(&unescape(rest)) {

@@ -487,7 +487,7 @@ impl Builder {
     /// Recompiles dirty zones (all with `dirty.all`); returns how many, and how many failed.
     /// The lock is held only to take the zones' shared record sets, not while compiling.
     fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> (usize, usize) {
-        type Work = Vec<(Name, Option<Arc<ZoneRecords>>)>;
+        type Work = Vec<(Name, Option<Arc<ZoneRecords>>, bool)>;
         let (work, collections): (Work, BTreeMap<String, _>) = {
             let st = self.control.read();
             let collections =
@@ -503,13 +503,14 @@ impl Builder {
                 .map(|apex| {
                     let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
                     let records = records.cloned();
-                    (apex, records)
+                    let unavailable = crate::secondaries::unavailable(&st, &apex);
+                    (apex, records, unavailable)
                 })
                 .collect();
             (work, collections)
         };
         let (mut count, mut failed) = (0, 0);
-        for (apex, records) in work {
+        for (apex, records, unavailable) in work {
             let Some(records) = records else {
                 self.compiled.remove(&apex);
                 continue;
@@ -528,8 +529,12 @@ impl Builder {
             let names = (!dirty.all && !dirty.whole.contains(&apex) && !self.stale.contains(&apex))
                 .then(|| dirty.names.get(&apex))
                 .flatten();
-            let parts = match (names, self.compiled.get(&apex)) {
-                (Some(names), Some(previous)) => {
+            // A secondary zone not loaded yet, or expired, answers SERVFAIL; one that was is
+            // compiled whole again.
+            let previous = self.compiled.get(&apex).filter(|p| !p.home.is_unavailable());
+            let parts = match (unavailable, names, previous) {
+                (true, _, _) => pieces::unavailable(&apex, &inputs),
+                (false, Some(names), Some(previous)) => {
                     pieces::recompile(&records, previous, names, &inputs)
                 }
                 _ => pieces::compile(&records, &inputs),

@@ -45,7 +45,7 @@ pub(crate) struct Checked {
 }
 
 /// Reads `text` as a secondary's address: `address` (port 53) or `address:port`.
-fn parse_target(text: &str) -> Option<SocketAddr> {
+pub(crate) fn parse_target(text: &str) -> Option<SocketAddr> {
     let text = text.trim();
     text.parse::<SocketAddr>()
         .ok()
@@ -247,10 +247,24 @@ impl Control {
                 let room = signer.as_ref().map_or(0, Signer::room);
                 self.signed_query(raw, &msg, client.ip(), transport, room)
             }
-            (OPCODE_NOTIFY, _) => reply(
-                Rcode::NOTIMP,
-                Some((ede::NOT_SUPPORTED, "this version has no secondary zones to refresh")),
-            ),
+            (OPCODE_NOTIFY, Some((zone, _, _))) => {
+                match self.notify_in(zone, client.ip(), key_name.as_ref()) {
+                    Ok(()) => {
+                        self.door_counts().notify_received.add(("accepted", ""));
+                        let mut m =
+                            error_reply(msg.id, OPCODE_NOTIFY, question, Rcode::NOERROR, None);
+                        m[2] |= 0x04; // AA (RFC 1996 §4.7)
+                        vec![m]
+                    }
+                    Err((rcode, why)) => {
+                        self.door_counts().notify_received.add(("refused", ""));
+                        info!("NOTIFY for {zone} from {client} refused: {why}");
+                        let code =
+                            if rcode == Rcode::REFUSED { EDE_PROHIBITED } else { ede::OTHER };
+                        reply(rcode, Some((code, why)))
+                    }
+                }
+            }
             (OPCODE_UPDATE, _) => {
                 let by = key_name.as_ref().map_or("no key".to_owned(), |k| format!("key {k}"));
                 match self.update(&msg, key_name.as_ref(), client).await {

@@ -130,6 +130,13 @@ impl Control {
                         user: format!("the update rules of zone {apex}"),
                     });
                 }
+                let secondary = entry.meta.secondary.as_ref().and_then(|s| s.key.as_deref());
+                if secondary.is_some_and(|k| Name::parse_absolute(k).is_ok_and(|k| k == name)) {
+                    return Err(ControlError::TsigKeyInUse {
+                        name: name.to_string(),
+                        user: format!("the secondary settings of zone {apex}"),
+                    });
+                }
             }
             Ok(Plan::Write { ops: vec![Op::delete(keys::tsig_key(&name))], value: () })
         })

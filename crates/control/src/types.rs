@@ -25,6 +25,75 @@ pub struct CreateZone {
     /// The apex NS records; default `ns1.<apex>` and `ns2.<apex>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_servers: Option<Vec<String>>,
+    /// Make it a secondary zone of these primaries (docs/secondary-zones.md): its records
+    /// come by zone transfer, none are made (not with `name_servers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<SecondaryOf>,
+}
+
+/// Where a secondary zone comes from (docs/secondary-zones.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondaryOf {
+    /// The primaries, tried in order: `address` or `address:port` (port 53 by default; IPv6
+    /// as `[addr]:port`). NOTIFY is accepted from their addresses.
+    #[serde(default)]
+    pub primaries: Vec<String>,
+    /// The TSIG key transfers are signed with (none: unsigned). A NOTIFY signed with it is
+    /// accepted from any address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// How a secondary zone's refreshes went, as every node sees it (stored apart from the
+/// configuration, at `/turnout/secondary/<apex>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondaryStatus {
+    /// When a primary last confirmed the zone's serial, or sent a newer one (Unix seconds):
+    /// the zone expires its SOA expire after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<u64>,
+    /// The primary that did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// The zone expired: it is answered SERVFAIL until a refresh succeeds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
+    /// Why the last refresh failed, and when (Unix seconds); none once one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the last refresh failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<u64>,
+}
+
+/// A secondary zone, as `GET /v1/zones/{zone}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondaryInfo {
+    /// The primaries.
+    pub primaries: Vec<String>,
+    /// The TSIG key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Whether a transfer has loaded it (until then it is answered SERVFAIL).
+    pub loaded: bool,
+    /// Whether it expired (answered SERVFAIL until a refresh succeeds).
+    pub expired: bool,
+    /// When a primary last confirmed it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+    /// The primary that did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// When it expires unless refreshed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Why the last refresh failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
 }
 
 /// A zone's metadata as stored.
@@ -47,6 +116,9 @@ pub struct ZoneMeta {
     /// Which TSIG keys may change which records by RFC 2136 UPDATE (none: no key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updates: Option<ZoneUpdates>,
+    /// A secondary zone: where its records come from (none: a zone managed here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<SecondaryOf>,
 }
 
 /// A zone's RFC 2136 update rules (docs/dynamic-updates.md): an update is applied when every
@@ -204,6 +276,9 @@ pub struct ZoneInfo {
     /// Its outgoing transfers, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<ZoneTransfers>,
+    /// For a secondary zone: where it comes from and how its refreshes go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<SecondaryInfo>,
 }
 
 /// What a zone creation returns.

@@ -310,6 +310,8 @@ impl Control {
         match written {
             Ok(w) => w.value,
             Err(ControlError::NoSuchZone(_)) => Err(refuse(Rcode::NOTAUTH, "no such zone here")),
+            // RFC 2136 §6: a secondary may refuse rather than forward; its primary takes updates.
+            Err(e @ ControlError::ZoneIsSecondary(_)) => Err(refuse(Rcode::REFUSED, e.to_string())),
             Err(e) => Err(refuse(Rcode::SERVFAIL, e.to_string())),
         }
     }

@@ -131,9 +131,24 @@ impl Control {
         {
             return Err(invalid("caller_reference", "a caller reference has 1-128 characters"));
         }
+        let secondary = match &request.secondary {
+            Some(s) => {
+                if request.name_servers.is_some() {
+                    return Err(invalid(
+                        "name_servers",
+                        "a secondary zone takes its NS records from its primaries",
+                    ));
+                }
+                Some(crate::secondaries::normalize_secondary(s)?)
+            }
+            None => None,
+        };
         let ns = default_name_servers(&apex, request.name_servers.as_deref())?;
         let mut records = Vec::new();
-        for spec in default_records(&apex, &ns) {
+        // A secondary zone's records come by transfer.
+        let defaults =
+            if secondary.is_some() { Vec::new() } else { default_records(&apex, &ns).to_vec() };
+        for spec in defaults {
             let set = spec.validate(&apex).map_err(|errors| {
                 let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 invalid("name_servers", message.join("; "))
@@ -159,6 +174,13 @@ impl Control {
                 if st.zones.contains_key(&apex) {
                     return Err(ControlError::ZoneAlreadyExists(apex.clone()));
                 }
+                if let Some(key) = secondary.as_ref().and_then(|s| s.key.as_ref()) {
+                    let name = crate::tsig_keys::parse_key_name(key, "secondary.key")?;
+                    reads.object(keys::tsig_key(&name));
+                    if !st.tsig_keys.contains_key(&name) {
+                        return Err(invalid("secondary.key", format!("no TSIG key {name}")));
+                    }
+                }
                 let meta = ZoneMeta {
                     name: apex.to_string(),
                     caller_reference: request.caller_reference.clone(),
@@ -166,12 +188,13 @@ impl Control {
                     created_at: now_rfc3339(),
                     transfers: None,
                     updates: None,
+                    secondary: secondary.clone(),
                 };
                 let record = Self::new_change(
                     "create_zone",
                     request.comment.clone(),
                     vec![apex.to_string()],
-                    2,
+                    records.len(),
                 )?;
                 let mut ops = vec![Op::put(keys::zone(&apex), to_json(&meta))];
                 ops.extend(records.iter().cloned());
@@ -242,6 +265,9 @@ impl Control {
                 }
                 if st.views.contains_key(&apex) {
                     ops.push(Op::delete(keys::view(&apex)));
+                }
+                if st.secondary_status.contains_key(&apex) {
+                    ops.push(Op::delete(keys::secondary_status(&apex)));
                 }
                 Ok(Plan::Write { ops, value: record })
             })
@@ -378,6 +404,9 @@ fn plan_batch(
         .map_err(ControlError::InvalidChangeBatch)?;
     for apex in plan.zones.keys() {
         reads.zone(apex);
+        if st.zones.get(apex).is_some_and(|e| e.meta.secondary.is_some()) {
+            return Err(ControlError::ZoneIsSecondary(apex.clone()));
+        }
     }
     Ok(plan)
 }
@@ -502,6 +531,7 @@ fn zone_info(st: &State, apex: &Name) -> Option<ZoneInfo> {
         record_set_count: records.map_or(0, |z| z.sets.len()),
         name_servers,
         transfers: entry.meta.transfers.clone(),
+        secondary: crate::secondaries::info(st, apex, &entry.meta),
     })
 }
 

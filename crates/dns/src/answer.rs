@@ -230,6 +230,15 @@ fn answer_inner<'s>(
             trace.zone(snap, zone);
         }
         let part = snap.part(zone);
+        if part.is_unavailable() {
+            // A secondary zone not loaded yet, or expired: no answer from it (RFC 1035 §4.3.5).
+            // A CNAME chain that led here stops with what it has.
+            if visited.is_empty() {
+                resp.aa = false;
+                resp.rcode = Rcode::SERVFAIL;
+            }
+            return resp;
+        }
         if let Some(cut) = part.node(ce).cut {
             // Below a delegation, except a DS query at the delegation point itself, which the
             // parent answers (RFC 4035 §3.1.4.1).

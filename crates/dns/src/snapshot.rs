@@ -238,6 +238,9 @@ pub struct ZonePart {
     chunk: bool,
     /// How many records it holds.
     count: usize,
+    /// Every query for the zone is answered SERVFAIL: a secondary zone not loaded yet, or
+    /// expired (RFC 1035 §4.3.5). See [`ZonePart::mark_unavailable`].
+    unavailable: bool,
     /// Queries for the zone (counted in its home part), for metrics.
     pub(crate) zone_hits: crate::stats::Hits,
     /// Answers by member (as `members`), for metrics.
@@ -987,6 +990,18 @@ impl ZonePart {
             part.locate(Arc::clone(l));
         }
         Ok(part)
+    }
+
+    /// Makes every query for the zone SERVFAIL (a secondary zone not loaded yet, or expired):
+    /// the part keeps its apex, so the zone stays this server's, but answers nothing.
+    pub fn mark_unavailable(&mut self) {
+        self.unavailable = true;
+    }
+
+    /// Whether every query for the zone is answered SERVFAIL.
+    #[inline]
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 
     /// A part with no node: a removed zone's slot, or an empty chunk.

@@ -464,6 +464,21 @@ pub enum ZoneCommand {
         /// An apex name server (repeatable) [default: ns1 and ns2 under the zone]
         #[arg(long = "name-server", value_name = "NAME")]
         name_servers: Vec<String>,
+        /// Make it a secondary zone of this primary (address or address:port; repeatable,
+        /// tried in order): its records come by zone transfer (docs/secondary-zones.md)
+        #[arg(long = "secondary-of", value_name = "ADDRESS", conflicts_with = "name_servers")]
+        secondary_of: Vec<String>,
+        /// Sign the secondary zone's transfers with this TSIG key
+        #[arg(long, value_name = "KEY", requires = "secondary_of")]
+        secondary_key: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a secondary zone a zone managed here: its records stay as the last transfer left
+    /// them, and no primary is asked again.
+    Promote {
+        /// The zone
+        name: String,
         #[command(flatten)]
         client: ClientArgs,
     },

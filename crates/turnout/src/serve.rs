@@ -448,6 +448,10 @@ async fn serve(
     }
     tasks.spawn("NOTIFY sender", ok(turnout_control::run_notify(control.clone(), tasks.token())));
     tasks.spawn(
+        "secondary zones",
+        ok(turnout_control::run_secondaries(control.clone(), tasks.token())),
+    );
+    tasks.spawn(
         "current-answers views",
         ok(turnout_control::run_views(control.clone(), tasks.token())),
     );

@@ -170,6 +170,7 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/zones/{zone}", get(zones::get).delete(zones::delete))
         .route("/zones/{zone}/rrsets", get(zones::record_sets))
         .route("/zones/{zone}/changes", axum::routing::post(changes::submit_to_zone))
+        .route("/zones/{zone}/promote", axum::routing::post(zones::promote))
         .route("/zones/{zone}/transfers", get(tsig::get_transfers).put(tsig::put_transfers))
         .route("/zones/{zone}/updates", get(tsig::get_updates).put(tsig::put_updates))
         .route("/tsig-keys", get(tsig::list))

@@ -1,4 +1,5 @@
-//! `/v1/zones`: create, list, get and delete zones; list a zone's record sets.
+//! `/v1/zones`: create, list, get and delete zones; list a zone's record sets; promote a
+//! secondary zone.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -59,6 +60,14 @@ pub(crate) async fn delete(
 ) -> Result<Json<ChangeInfo>, ApiError> {
     let params = query(params)?;
     Ok(Json(state.control.delete_zone(&zone, params.force).await?))
+}
+
+/// `POST /v1/zones/{zone}/promote`: a secondary zone becomes a zone managed here.
+pub(crate) async fn promote(
+    State(state): State<AppState>,
+    Path(zone): Path<String>,
+) -> Result<Json<ZoneInfo>, ApiError> {
+    Ok(Json(state.control.promote_zone(&zone).await?))
 }
 
 #[derive(Debug, Deserialize)]

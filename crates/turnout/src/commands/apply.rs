@@ -234,6 +234,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
                 caller_reference: None,
                 comment: spec.comment.clone(),
                 name_servers: spec.name_servers.clone(),
+                secondary: None,
             };
             (current, Some(create))
         };

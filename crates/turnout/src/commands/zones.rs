@@ -1,8 +1,8 @@
-//! `turnout zone create|list|get|delete|transfers` and `turnout tsig-key`.
+//! `turnout zone create|list|get|delete|promote|transfers|updates` and `turnout tsig-key`.
 
 use turnout_control::types::{
-    CreateTsigKey, CreateZone, TransferAllow, TsigKeyInfo, UpdateAllow, ZoneInfo, ZoneTransfers,
-    ZoneUpdates,
+    CreateTsigKey, CreateZone, SecondaryInfo, SecondaryOf, TransferAllow, TsigKeyInfo, UpdateAllow,
+    ZoneInfo, ZoneTransfers, ZoneUpdates,
 };
 
 use super::{Failure, client, output};
@@ -20,12 +20,24 @@ fn zone_line(z: &ZoneInfo) -> String {
 
 pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
     match command {
-        ZoneCommand::Create { name, comment, caller_reference, name_servers, client: args } => {
+        ZoneCommand::Create {
+            name,
+            comment,
+            caller_reference,
+            name_servers,
+            secondary_of,
+            secondary_key,
+            client: args,
+        } => {
             let request = CreateZone {
                 name: name.clone(),
                 caller_reference: caller_reference.clone(),
                 comment: comment.clone(),
                 name_servers: (!name_servers.is_empty()).then(|| name_servers.clone()),
+                secondary: (!secondary_of.is_empty()).then(|| SecondaryOf {
+                    primaries: secondary_of.clone(),
+                    key: secondary_key.clone(),
+                }),
             };
             let created = client(args)?.create_zone(&request).await?;
             output(args.output, &created, |c| {
@@ -50,8 +62,16 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
                 if let Some(c) = &z.comment {
                     text.push_str(&format!("\ncomment {c}"));
                 }
+                if let Some(s) = &z.secondary {
+                    text.push('\n');
+                    text.push_str(&secondary_text(s));
+                }
                 text
             })
+        }
+        ZoneCommand::Promote { name, client: args } => {
+            let zone = client(args)?.promote_zone(name).await?;
+            output(args.output, &zone, |z| format!("promoted {}", zone_line(z)))
         }
         ZoneCommand::Delete { name, force, client: args } => {
             let change = client(args)?.delete_zone(name, *force).await?;
@@ -159,6 +179,27 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             })
         }
     }
+}
+
+fn secondary_text(s: &SecondaryInfo) -> String {
+    let key = s.key.as_deref().map(|k| format!(" (key {k})")).unwrap_or_default();
+    let mut lines = vec![format!("secondary of {}{key}", s.primaries.join(" "))];
+    let state = match (s.loaded, s.expired) {
+        (false, _) => "not loaded yet (answered SERVFAIL)",
+        (true, true) => "expired (answered SERVFAIL)",
+        (true, false) => "loaded",
+    };
+    lines.push(format!("state {state}"));
+    if let (Some(at), Some(p)) = (&s.refreshed_at, &s.primary) {
+        lines.push(format!("refreshed {at} from {p}"));
+    }
+    if let Some(at) = &s.expires_at {
+        lines.push(format!("expires {at} unless refreshed"));
+    }
+    if let (Some(why), Some(at)) = (&s.last_error, &s.failed_at) {
+        lines.push(format!("last refresh failed {at}: {why}"));
+    }
+    lines.join("\n")
 }
 
 fn transfers_text(zone: &str, t: &ZoneTransfers) -> String {

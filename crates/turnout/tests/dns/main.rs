@@ -6,6 +6,7 @@ mod interop;
 mod lifecycle;
 mod metrics;
 mod scenarios;
+mod secondary;
 mod tap;
 mod tcp;
 mod transfers;

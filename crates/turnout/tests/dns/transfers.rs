@@ -209,10 +209,10 @@ fn a_policy_zone_is_not_transferred_statically() {
 }
 
 /// A running knotd, killed on drop, with its log.
-struct Knot {
+pub(super) struct Knot {
     child: Child,
     log: Arc<Mutex<String>>,
-    dns: SocketAddr,
+    pub(super) dns: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -224,14 +224,14 @@ impl Drop for Knot {
 }
 
 impl Knot {
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
 /// A loopback address of its own for this test run (127.0.0.0/8 is all loopback on Linux), so
 /// knotd's fixed port cannot collide with another test's.
-fn own_loopback() -> std::net::Ipv4Addr {
+pub(super) fn own_loopback() -> std::net::Ipv4Addr {
     let pid = std::process::id();
     std::net::Ipv4Addr::new(127, 53, (pid >> 8) as u8, (pid as u8).max(2))
 }
@@ -263,7 +263,12 @@ fn knot_secondary(primary: SocketAddr, port: u16) -> Knot {
 
 /// Starts knotd with `conf` (written into `dir`, which it keeps), serving on `addr`; waits
 /// until its log says `ready`.
-fn start_knot(dir: tempfile::TempDir, conf: &str, addr: SocketAddr, ready: &str) -> Knot {
+pub(super) fn start_knot(
+    dir: tempfile::TempDir,
+    conf: &str,
+    addr: SocketAddr,
+    ready: &str,
+) -> Knot {
     let path = dir.path().join("knot.conf");
     std::fs::write(&path, conf).expect("write knot.conf");
     let knotd = if Path::new("/usr/sbin/knotd").exists() { "/usr/sbin/knotd" } else { "knotd" };
