@@ -698,10 +698,7 @@ mod tests {
         assert_eq!((*ttl, rdatas.len()), (60, 2), "one TTL, the smallest");
         // A record set breaking a rule is refused, naming it (pre-signed data is refused
         // earlier, as the transfer is read: `turnout_dns::client`).
-        let cname = record_sets(
-            &apex,
-            &[rr("s.test.", RType::CNAME, 300, "elsewhere.example.")],
-        );
+        let cname = record_sets(&apex, &[rr("s.test.", RType::CNAME, 300, "elsewhere.example.")]);
         assert!(cname.is_err_and(|e| e.starts_with("s.test. CNAME:")), "a CNAME at the apex");
 
         let mut zone = ZoneRecords::new(apex.clone());

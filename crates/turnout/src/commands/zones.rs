@@ -42,7 +42,12 @@ pub async fn run(command: &ZoneCommand) -> Result<(), Failure> {
             let created = client(args)?.create_zone(&request).await?;
             output(args.output, &created, |c| {
                 let verb = if c.created { "created" } else { "already created by this reference:" };
-                format!("{verb} {}\nchange {} {}", zone_line(&c.zone), c.change.id, c.change.status)
+                let mut text = format!("{verb} {}", zone_line(&c.zone));
+                if let Some(s) = &c.zone.secondary {
+                    text.push('\n');
+                    text.push_str(&secondary_text(s));
+                }
+                format!("{text}\nchange {} {}", c.change.id, c.change.status)
             })
         }
         ZoneCommand::List { client: args } => {

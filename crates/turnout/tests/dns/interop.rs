@@ -82,6 +82,9 @@ fn an_unknown_tsig_key_is_badkey_to_dig_and_kdig() {
     // NOTIFY for a zone that is not a secondary zone here is refused, saying why; the refusal
     // carries the query's OPT.
     let notify = tool("dig", &args(t.dns, &["+opcode=notify", "+norec", "example.test", "SOA"]));
-    assert!(notify.contains("status: REFUSED") && notify.contains("; EDNS: version: 0"), "{notify}");
+    assert!(
+        notify.contains("status: REFUSED") && notify.contains("; EDNS: version: 0"),
+        "{notify}"
+    );
     assert!(notify.contains("not a secondary zone here"), "{notify}");
 }
