@@ -72,6 +72,10 @@ pub struct DesiredZone {
     /// absent: left as the node has it, `{}`: no key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updates: Option<turnout_control::types::ZoneUpdates>,
+    /// A secondary zone (docs/secondary-zones.md): its primaries and key. Its records come
+    /// from them, so the file lists none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<turnout_control::types::SecondaryOf>,
 }
 
 /// One planned change.
@@ -95,6 +99,23 @@ pub fn validate_zone(
     let apex =
         Name::parse_absolute(&zone.name).map_err(|e| vec![format!("zones[{index}].name: {e}")])?;
     let mut errors = Vec::new();
+    if let Some(s) = &zone.secondary {
+        if !zone.records.is_empty() {
+            errors.push(format!(
+                "zones[{index}].records: a secondary zone's records come from its primaries; \
+                 list none"
+            ));
+        }
+        if zone.name_servers.is_some() {
+            errors.push(format!(
+                "zones[{index}].name_servers: a secondary zone takes its NS records from its \
+                 primaries"
+            ));
+        }
+        if let Err(e) = turnout_control::normalize_secondary(s) {
+            errors.push(format!("zones[{index}].{e}"));
+        }
+    }
     let mut sets = Vec::new();
     let mut seen: BTreeMap<RecordKey, usize> = BTreeMap::new();
     for (i, spec) in zone.records.iter().enumerate() {

@@ -213,12 +213,63 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         )));
     }
     let api = client(&args.client)?;
+    let zones_now = api.zones().await?;
     let existing: BTreeSet<Name> =
-        api.zones().await?.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
+        zones_now.iter().filter_map(|z| Name::parse_absolute(&z.name).ok()).collect();
+    // A secondary zone is made once, from the file's settings, and its records are left to
+    // its primaries; a file and a node that disagree on which zones are secondary are refused
+    // before anything changes.
+    for (index, apex, _) in &desired {
+        let spec = &state.zones[*index];
+        let now =
+            zones_now.iter().find(|z| Name::parse_absolute(&z.name).ok().as_ref() == Some(apex));
+        let wanted =
+            spec.secondary.as_ref().and_then(|s| turnout_control::normalize_secondary(s).ok());
+        match (now.map(|z| z.secondary.as_ref()), &wanted) {
+            (Some(Some(s)), Some(w)) if s.primaries != w.primaries || s.key != w.key => {
+                errors.push(format!(
+                    "zones[{index}].secondary: {apex} is a secondary zone of {} here; apply does \
+                     not change a secondary zone's primaries or key (delete the zone and apply \
+                     again)",
+                    s.primaries.join(" ")
+                ));
+            }
+            (Some(Some(_)), None) => errors.push(format!(
+                "zones[{index}]: {apex} is a secondary zone here: give its `secondary` settings \
+                 (its records come from its primaries), or promote it first (turnout zone \
+                 promote)"
+            )),
+            (Some(None), Some(_)) => errors.push(format!(
+                "zones[{index}].secondary: {apex} is a zone managed here; apply does not make it \
+                 a secondary zone"
+            )),
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Failure::Input(format!(
+            "{} does not match the node:\n  {}",
+            args.file.display(),
+            errors.join("\n  ")
+        )));
+    }
     let mut plans = Vec::new();
     let mut base: BTreeMap<Name, ZoneRecords> = BTreeMap::new();
     for (index, apex, sets) in &desired {
         let spec = &state.zones[*index];
+        if let Some(secondary) = &spec.secondary {
+            // Made if missing; its records are its primaries'.
+            let create = (!existing.contains(apex)).then(|| CreateZone {
+                name: apex.to_string(),
+                caller_reference: None,
+                comment: spec.comment.clone(),
+                name_servers: None,
+                secondary: Some(secondary.clone()),
+            });
+            base.insert(apex.clone(), ZoneRecords::new(apex.clone()));
+            plans.push(ZonePlan { apex: apex.clone(), create, steps: Vec::new() });
+            continue;
+        }
         let (current, create) = if existing.contains(apex) {
             let specs = api.record_sets(&apex.to_string()).await?;
             let current: Vec<RecordSet> =

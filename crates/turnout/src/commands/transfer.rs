@@ -250,9 +250,16 @@ pub async fn export(args: &ExportArgs) -> Result<(), Failure> {
             // are never read back).
             let transfers = api.zone_transfers(&info.name).await?;
             let updates = api.zone_updates(&info.name).await?;
+            // A secondary zone: its settings, not its records (they come from its primaries).
+            let secondary = info.secondary.as_ref().map(|s| turnout_control::types::SecondaryOf {
+                primaries: s.primaries.clone(),
+                key: s.key.clone(),
+            });
+            let records = if secondary.is_some() { Vec::new() } else { records };
             let zone = DesiredZone {
                 name: info.name.clone(),
                 records,
+                secondary,
                 transfers: (transfers != Default::default()).then_some(transfers),
                 updates: (updates != Default::default()).then_some(updates),
                 ..Default::default()

@@ -433,3 +433,53 @@ zones:
     let export = ok(&t, &["export", "keys.test", "--format", "yaml"]);
     assert!(export.contains("transfers:") && export.contains("_acme-challenge.*"), "{export}");
 }
+
+/// A secondary zone in a desired-state file: made once with its primaries and key, its records
+/// left to them; a file listing its records, or disagreeing with the node on which zones are
+/// secondary, is refused before anything changes; `export` writes it back as a secondary zone.
+#[test]
+fn apply_makes_secondary_zones_and_leaves_their_records_alone() {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("xfr.secret"), "dHVybm91dC1hcHBseS10ZXN0LXNlY3JldC0zMmJ5dGU=\n")
+        .unwrap();
+    // The primary (the discard port of a loopback address) does not answer: the zone is made,
+    // not loaded.
+    let yaml = "tsig_keys:
+  - name: xfr.key
+    secret_file: xfr.secret
+zones:
+  - name: sec.test
+    secondary: {primaries: ['127.0.0.9:9'], key: xfr.key}
+";
+    let file = dir.path().join("sec.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let plan = ok(&t, &["apply", "-f", file]);
+    assert!(plan.contains("sec.test."), "{plan}");
+    ok(&t, &["apply", "-f", file, "--yes"]);
+    let zone = ok(&t, &["zone", "get", "sec.test"]);
+    assert!(zone.contains("secondary of 127.0.0.9:9 (key xfr.key.)"), "{zone}");
+    let again = ok(&t, &["apply", "-f", file]);
+    assert!(again.contains("no changes"), "{again}");
+    let export = ok(&t, &["export", "sec.test", "--format", "yaml"]);
+    assert!(export.contains("secondary:") && export.contains("127.0.0.9:9"), "{export}");
+    assert!(!export.contains("records:") || export.contains("records: []"), "{export}");
+
+    for (bad, says) in [
+        (
+            yaml.replace("key: xfr.key}", "key: xfr.key}\n    records:\n      - {name: www, type: A, ttl: 60, values: [192.0.2.1]}"),
+            "zones[0].records: a secondary zone's records come from its primaries",
+        ),
+        (yaml.replace("127.0.0.9:9", "127.0.0.10"), "apply does not change a secondary zone's primaries"),
+        (yaml.replace("    secondary: {primaries: ['127.0.0.9:9'], key: xfr.key}\n", ""), "is a secondary zone here"),
+        (yaml.replace("primaries: ['127.0.0.9:9']", "primaries: [nowhere]"), "zones[0].secondary.primaries[0]:"),
+    ] {
+        let f = dir.path().join("bad.yaml");
+        std::fs::write(&f, &bad).unwrap();
+        let out = t.cli(&["apply", "-f", f.to_str().unwrap(), "--yes"]);
+        assert!(!out.status.success(), "{bad}");
+        assert!(text(&out).contains(says), "{bad}: {}", text(&out));
+    }
+    assert!(ok(&t, &["zone", "get", "sec.test"]).contains("secondary of 127.0.0.9:9"));
+}
