@@ -354,7 +354,7 @@ impl Control {
 
 /// Keeps the views of the zones whose transfers carry the current answers, until
 /// `shutdown`: computed again whenever the served snapshot, the state or a health status
-/// changes, and every [`RECHECK`].
+/// changes, and every second.
 pub async fn run_views(control: Arc<Control>, shutdown: CancellationToken) {
     let mut served = control.subscribe_served();
     let mut state = control.subscribe_state();
