@@ -247,7 +247,8 @@ impl Control {
                 let room = signer.as_ref().map_or(0, Signer::room);
                 self.signed_query(raw, &msg, client.ip(), transport, room)
             }
-            (OPCODE_NOTIFY, Some((zone, _, _))) => {
+            // RFC 1996 §3.7: NOTIFY names the zone's SOA.
+            (OPCODE_NOTIFY, Some((zone, RType::SOA, _))) => {
                 match self.notify_in(zone, client.ip(), key_name.as_ref()) {
                     Ok(()) => {
                         self.door_counts().notify_received.add(("accepted", ""));
