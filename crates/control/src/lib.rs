@@ -40,7 +40,10 @@ pub mod secondaries;
 mod tsig_keys;
 pub mod types;
 mod updates;
-pub use secondaries::{normalize_secondary, run_secondaries};
+pub use secondaries::run_secondaries;
+pub mod secondary;
+pub use secondary::normalize_secondary;
+pub mod published;
 pub mod views;
 pub use updates::normalize_updates;
 pub use views::run_views;
@@ -300,6 +303,15 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Hex SHA-256 of a token.
+/// Reads `text` as a server's address: `address` (port 53) or `address:port` (IPv6 with a
+/// port as `[address]:port`).
+pub(crate) fn parse_address(text: &str) -> Option<std::net::SocketAddr> {
+    let text = text.trim();
+    text.parse::<std::net::SocketAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| (ip, 53).into()))
+}
+
 pub(crate) fn hex_sha256(token: &str) -> String {
     use sha2::Digest;
     data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(token.as_bytes()))

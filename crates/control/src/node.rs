@@ -64,9 +64,33 @@ pub struct Control {
     /// What the DNS door did (transfers, updates, NOTIFY, TSIG refusals).
     door_counts: crate::door_counts::DoorCounts,
     /// The current-answers views this node publishes for transfers.
-    pub(crate) views: crate::views::Views,
+    pub(crate) views: crate::published::Views,
     /// Secondary zones to refresh now (NOTIFY).
-    pub(crate) secondaries: crate::secondaries::Secondaries,
+    pub(crate) secondary_pokes: Pokes,
+}
+
+/// Secondary zones to refresh now (a primary sent NOTIFY): the door adds, the refresher
+/// (`crate::secondaries`) takes.
+#[derive(Debug, Default)]
+pub(crate) struct Pokes {
+    poked: std::sync::Mutex<std::collections::BTreeSet<Name>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Pokes {
+    pub(crate) fn poke(&self, apex: Name) {
+        self.poked.lock().unwrap_or_else(PoisonError::into_inner).insert(apex);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn take(&self) -> std::collections::BTreeSet<Name> {
+        std::mem::take(&mut *self.poked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Resolves after the next poke (or at once if one came since the last wait).
+    pub(crate) async fn notified(&self) {
+        self.wake.notified().await;
+    }
 }
 
 /// Upper bounds, in seconds, of [`Control::serve_latency`]'s buckets.
@@ -130,8 +154,8 @@ impl Control {
             isolated: std::sync::atomic::AtomicBool::new(false),
             placements: std::sync::Mutex::new(None),
             door_counts: crate::door_counts::DoorCounts::default(),
-            views: crate::views::Views::default(),
-            secondaries: crate::secondaries::Secondaries::default(),
+            views: crate::published::Views::default(),
+            secondary_pokes: Pokes::default(),
             serve_latency: ServeLatency::default(),
         })
     }

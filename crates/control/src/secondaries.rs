@@ -14,10 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,16 +28,13 @@ use turnout_store::Op;
 
 use crate::audit::{Actor, acting_as};
 use crate::node::Control;
+use crate::secondary::{check, stored_soa, unix_now};
 use crate::state::State;
-use crate::transfers::parse_target;
-use crate::tsig_keys::parse_key_name;
-use crate::types::{SecondaryInfo, SecondaryOf, SecondaryStatus, ZoneInfo, ZoneMeta};
+use crate::types::{SecondaryStatus, ZoneInfo, ZoneMeta};
 use crate::write::{Lane, Plan};
 use crate::zones::parse_zone_name;
-use crate::{ControlError, invalid, keys, to_json};
+use crate::{ControlError, keys, to_json};
 
-/// The most primaries a secondary zone names.
-pub const MAX_PRIMARIES: usize = 8;
 /// How long one transfer may take.
 const TRANSFER_WAIT: Duration = Duration::from_secs(120);
 /// How many zones refresh at once.
@@ -48,110 +44,6 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// How long to wait before trying again a zone that was never loaded (it has no SOA yet).
 const UNLOADED_RETRY: Duration = Duration::from_secs(10);
-
-/// A secondary zone's settings, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Checked {
-    primaries: Vec<SocketAddr>,
-    key: Option<Name>,
-}
-
-/// Checks secondary settings as written, each field by name.
-pub(crate) fn check(s: &SecondaryOf) -> Result<Checked, ControlError> {
-    if s.primaries.is_empty() {
-        return Err(invalid("secondary.primaries", "name at least one primary"));
-    }
-    if s.primaries.len() > MAX_PRIMARIES {
-        return Err(invalid(
-            "secondary.primaries",
-            format!("{} primaries; at most {MAX_PRIMARIES}", s.primaries.len()),
-        ));
-    }
-    let mut primaries = Vec::with_capacity(s.primaries.len());
-    for (i, p) in s.primaries.iter().enumerate() {
-        primaries.push(parse_target(p).ok_or_else(|| {
-            invalid(
-                &format!("secondary.primaries[{i}]"),
-                format!("{p:?} is not an address, address:port or [v6 address]:port"),
-            )
-        })?);
-    }
-    let key = match &s.key {
-        Some(k) => Some(parse_key_name(k, "secondary.key")?),
-        None => None,
-    };
-    Ok(Checked { primaries, key })
-}
-
-/// Secondary settings as the node stores them (addresses with their port, the key's name
-/// absolute), or the first field that is wrong.
-pub fn normalize_secondary(s: &SecondaryOf) -> Result<SecondaryOf, ControlError> {
-    check(s).map(|c| c.stored())
-}
-
-impl Checked {
-    fn stored(&self) -> SecondaryOf {
-        SecondaryOf {
-            primaries: self.primaries.iter().map(ToString::to_string).collect(),
-            key: self.key.as_ref().map(ToString::to_string),
-        }
-    }
-
-    /// Whether a NOTIFY from `from`, signed with `key` (verified) or not, may start a refresh:
-    /// from a primary's address, or signed with the zone's key.
-    fn accepts_notify(&self, from: IpAddr, key: Option<&Name>) -> bool {
-        let signed = self.key.as_ref().is_some_and(|k| Some(k) == key);
-        signed || self.primaries.iter().any(|p| p.ip() == from)
-    }
-}
-
-/// The zone's SOA as stored, if it was loaded.
-fn stored_soa(st: &State, apex: &Name) -> Option<(Rr, Soa)> {
-    let set = st.records.get(apex)?.sets.get(&State::soa_key(apex))?;
-    let RecordData::Values { ttl, rdatas } = &set.data else { return None };
-    let rdata = rdatas.first()?;
-    let soa = Soa::from_rdata(rdata)?;
-    Some((Rr { name: apex.clone(), rtype: RType::SOA, ttl: *ttl, rdata: rdata.clone() }, soa))
-}
-
-/// Whether a zone answers SERVFAIL: a secondary zone not loaded yet, or expired.
-pub(crate) fn unavailable(st: &State, apex: &Name) -> bool {
-    let Some(entry) = st.zones.get(apex) else { return false };
-    if entry.meta.secondary.is_none() {
-        return false;
-    }
-    stored_soa(st, apex).is_none() || st.secondary_status.get(apex).is_some_and(|s| s.expired)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
-/// A secondary zone as `GET /v1/zones/{zone}` shows it.
-pub(crate) fn info(st: &State, apex: &Name, meta: &ZoneMeta) -> Option<SecondaryInfo> {
-    let settings = meta.secondary.as_ref()?;
-    let status = st.secondary_status.get(apex).cloned().unwrap_or_default();
-    let soa = stored_soa(st, apex);
-    let expires_at = match (&soa, status.refreshed_at) {
-        (Some((_, soa)), Some(at)) => Some(rfc3339(at + u64::from(soa.expire))),
-        _ => None,
-    };
-    Some(SecondaryInfo {
-        primaries: settings.primaries.clone(),
-        key: settings.key.clone(),
-        loaded: soa.is_some(),
-        expired: status.expired,
-        refreshed_at: status.refreshed_at.map(rfc3339),
-        primary: status.primary,
-        expires_at,
-        last_error: status.last_error,
-        failed_at: status.failed_at.map(rfc3339),
-    })
-}
 
 /// The record sets a list of records makes (a set per owner and type, the smallest TTL of
 /// its records: RFC 2181 §5.2), checked as any stored record set is.
@@ -246,24 +138,6 @@ enum Refreshed {
     Moved,
 }
 
-/// Pokes from NOTIFY: zones to refresh now.
-#[derive(Debug, Default)]
-pub struct Secondaries {
-    poked: Mutex<BTreeSet<Name>>,
-    wake: Notify,
-}
-
-impl Secondaries {
-    fn poke(&self, apex: Name) {
-        self.poked.lock().unwrap_or_else(PoisonError::into_inner).insert(apex);
-        self.wake.notify_one();
-    }
-
-    fn take(&self) -> BTreeSet<Name> {
-        std::mem::take(&mut *self.poked.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
 impl Control {
     /// Answers a NOTIFY (RFC 1996 §3.7): NOERROR and a refresh of the zone when it is a
     /// secondary zone here and the sender one of its primaries (or the NOTIFY is signed with
@@ -293,7 +167,7 @@ impl Control {
         }
         drop(st);
         info!("NOTIFY for secondary zone {zone} from {from}: refreshing");
-        self.secondaries.poke(zone.clone());
+        self.secondary_pokes.poke(zone.clone());
         Ok(())
     }
 
@@ -558,7 +432,7 @@ pub async fn run_secondaries(control: Arc<Control>, shutdown: CancellationToken)
         };
         let now = Instant::now();
         next.retain(|apex, _| zones.contains_key(apex));
-        for apex in control.secondaries.take() {
+        for apex in control.secondary_pokes.take() {
             next.insert(apex, now);
         }
         let unix = unix_now();
@@ -602,7 +476,7 @@ pub async fn run_secondaries(control: Arc<Control>, shutdown: CancellationToken)
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = state.changed() => if changed.is_err() { return },
-            () = control.secondaries.wake.notified() => {}
+            () = control.secondary_pokes.notified() => {}
             () = tokio::time::sleep_until(wake) => {}
             Some(done) = running.join_next(), if !running.is_empty() => {
                 let Ok((apex, outcome)) = done else { continue };
@@ -655,29 +529,6 @@ mod tests {
     fn rr(owner: &str, rtype: RType, ttl: u32, text: &str) -> Rr {
         let rdata = turnout_model::Rdata::from_text(rtype, text, None).expect("rdata");
         Rr { name: name(owner), rtype, ttl, rdata }
-    }
-
-    #[test]
-    fn settings_name_the_field_that_is_wrong() {
-        let bad = |s: SecondaryOf| check(&s).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(bad(SecondaryOf::default()).starts_with("secondary.primaries:"));
-        assert!(
-            bad(SecondaryOf { primaries: vec!["ns1.example.net".into()], key: None })
-                .starts_with("secondary.primaries[0]:")
-        );
-        assert!(
-            bad(SecondaryOf { primaries: vec!["192.0.2.1".into()], key: Some("a..b".into()) })
-                .starts_with("secondary.key:")
-        );
-        let ok = check(&SecondaryOf {
-            primaries: vec!["192.0.2.1".into(), "[2001:db8::1]:5353".into()],
-            key: Some("xfr.key".into()),
-        })
-        .expect("valid");
-        assert_eq!(ok.stored().primaries, ["192.0.2.1:53", "[2001:db8::1]:5353"]);
-        assert!(ok.accepts_notify("192.0.2.1".parse().expect("ip"), None));
-        assert!(!ok.accepts_notify("192.0.2.9".parse().expect("ip"), None));
-        assert!(ok.accepts_notify("192.0.2.9".parse().expect("ip"), Some(&name("xfr.key."))));
     }
 
     #[test]

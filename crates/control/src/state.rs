@@ -83,7 +83,7 @@ pub struct State {
     /// Each zone's recent serial changes, for IXFR (from this node's start).
     pub journals: HashMap<Name, Journal>,
     /// Which current-answers view each zone's serial stands for (`crate::views`).
-    pub views: HashMap<Name, crate::views::ViewRecord>,
+    pub views: HashMap<Name, crate::types::ViewRecord>,
     /// How each secondary zone's refreshes went (`crate::secondaries`).
     pub secondary_status: HashMap<Name, crate::types::SecondaryStatus>,
     /// The record sets a watch batch being applied wrote, by zone: (before, after).
@@ -392,7 +392,7 @@ impl State {
                 }
             }
         } else if let Some(rest) = key.strip_prefix(&keys::views()) {
-            let Some(record) = decode::<crate::views::ViewRecord>(key, &kv.value) else { return };
+            let Some(record) = decode::<crate::types::ViewRecord>(key, &kv.value) else { return };
             if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
                 self.views.insert(apex, record);
             }

@@ -503,7 +503,7 @@ impl Builder {
                 .map(|apex| {
                     let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
                     let records = records.cloned();
-                    let unavailable = crate::secondaries::unavailable(&st, &apex);
+                    let unavailable = crate::secondary::unavailable(&st, &apex);
                     (apex, records, unavailable)
                 })
                 .collect();

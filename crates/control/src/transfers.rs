@@ -44,14 +44,6 @@ pub(crate) struct Checked {
     notify_key: Option<Name>,
 }
 
-/// Reads `text` as a secondary's address: `address` (port 53) or `address:port`.
-pub(crate) fn parse_target(text: &str) -> Option<SocketAddr> {
-    let text = text.trim();
-    text.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| (ip, 53).into()))
-}
-
 /// Checks transfer settings as written, each field by name.
 pub(crate) fn check(t: &ZoneTransfers) -> Result<Checked, ControlError> {
     for (field, len) in [("allow", t.allow.len()), ("notify", t.notify.len())] {
@@ -87,7 +79,7 @@ pub(crate) fn check(t: &ZoneTransfers) -> Result<Checked, ControlError> {
     }
     let mut notify = Vec::with_capacity(t.notify.len());
     for (i, n) in t.notify.iter().enumerate() {
-        notify.push(parse_target(n).ok_or_else(|| {
+        notify.push(crate::parse_address(n).ok_or_else(|| {
             invalid(
                 &format!("notify[{i}]"),
                 format!("{n:?} is not an address, address:port or [v6 address]:port"),

@@ -479,3 +479,13 @@ impl CookieSecretRecord {
             .map_or(true, |at| now.duration_since(at).is_ok_and(|age| age >= every))
     }
 }
+
+/// Which view a zone's serial stands for, as stored at `/turnout/views/<apex>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRecord {
+    /// The zone's SOA serial when this view was recorded.
+    pub serial: u32,
+    /// SHA-256 of the dynamic view (hex): the current answers of the zone's policy record
+    /// sets, one record per line in presentation format, sorted.
+    pub hash: String,
+}

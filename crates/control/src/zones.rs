@@ -139,7 +139,7 @@ impl Control {
                         "a secondary zone takes its NS records from its primaries",
                     ));
                 }
-                Some(crate::secondaries::normalize_secondary(s)?)
+                Some(crate::secondary::normalize_secondary(s)?)
             }
             None => None,
         };
@@ -531,7 +531,7 @@ fn zone_info(st: &State, apex: &Name) -> Option<ZoneInfo> {
         record_set_count: records.map_or(0, |z| z.sets.len()),
         name_servers,
         transfers: entry.meta.transfers.clone(),
-        secondary: crate::secondaries::info(st, apex, &entry.meta),
+        secondary: crate::secondary::info(st, apex, &entry.meta),
     })
 }
 
