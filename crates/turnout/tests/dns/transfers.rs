@@ -300,20 +300,21 @@ pub(super) fn start_knot(
     knot
 }
 
+/// A node with the zone `xfr.test` that the test key may transfer, NOTIFYing (signed) a Knot
+/// secondary on `port` of [`own_loopback`], with `more` transfer settings.
+fn node_for_knot(port: u16, more: &[&str]) -> Turnout {
+    let notify = format!("{}:{port}", own_loopback());
+    let mut settings = vec!["--allow-key", "xfr.test.key", "--notify", &notify];
+    settings.extend(["--notify-key", "xfr.test.key"]);
+    settings.extend_from_slice(more);
+    node_with_zone(&settings)
+}
+
 /// Knot takes the zone by AXFR, then each API change arrives by NOTIFY and IXFR within a
 /// second; a transfer without the key is still refused.
 #[test]
 fn knot_follows_turnout_as_a_secondary() {
-    let knot_ip = own_loopback().to_string();
-    let notify = format!("{knot_ip}:5353");
-    let t = node_with_zone(&[
-        "--allow-key",
-        "xfr.test.key",
-        "--notify",
-        &notify,
-        "--notify-key",
-        "xfr.test.key",
-    ]);
+    let t = node_for_knot(5353, &[]);
     let knot = knot_secondary(t.dns, 5353);
     let soa = |server: SocketAddr| kdig(server, &["+short", "xfr.test", "SOA"]);
     poll(DEADLINE, || (soa(knot.dns) == soa(t.dns) && !soa(t.dns).is_empty()).then_some(()))
@@ -355,18 +356,7 @@ fn knot_follows_turnout_as_a_secondary() {
 /// and Knot follows again. Knot and Turnout agree on the serial each time.
 #[test]
 fn knot_follows_a_failover_in_a_current_answers_zone() {
-    let knot_ip = own_loopback().to_string();
-    let notify = format!("{knot_ip}:5355");
-    let t = node_with_zone(&[
-        "--allow-key",
-        "xfr.test.key",
-        "--notify",
-        &notify,
-        "--notify-key",
-        "xfr.test.key",
-        "--policy-mode",
-        "current-answers",
-    ]);
+    let t = node_for_knot(5355, &["--policy-mode", "current-answers"]);
     // The primary's backend: a listening socket (the kernel completes the TCP check's
     // handshake); closing it stops the backend.
     let mut backend = Some(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
