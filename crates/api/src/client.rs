@@ -393,8 +393,17 @@ impl Client {
             name: name.to_owned(),
             scopes: scopes.to_vec(),
             expires_in: expires_in.map(str::to_owned),
+            route53: false,
         };
-        self.send(Method::POST, "/v1/tokens", &body).await
+        self.create_token_as(&body).await
+    }
+
+    /// Makes a token as `request` says (admin only); the secrets are in the answer, once.
+    pub async fn create_token_as(
+        &self,
+        request: &crate::server::tokens::CreateToken,
+    ) -> Result<NewToken, ClientError> {
+        self.send(Method::POST, "/v1/tokens", request).await
     }
 
     /// Gives a token a new secret (admin only); the secret is in the answer, once.

@@ -251,6 +251,9 @@ fn redacted(kind: &str, mut value: Value) -> Value {
             if let Some(digest) = value.get_mut("sha256") {
                 *digest = Value::from(REDACTED);
             }
+            if let Some(secret) = value.get_mut("access_key").and_then(|k| k.get_mut("secret")) {
+                *secret = Value::from(REDACTED);
+            }
             value
         }
         "tsig_key" => {

@@ -51,6 +51,7 @@ pub async fn ensure_admin_token(
         sha256: hex_sha256(&token),
         created_at: now_rfc3339(),
         expires_at: None,
+        access_key: None,
     };
     let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let response = store
@@ -169,6 +170,9 @@ pub struct TokenInfo {
     /// Whether it has expired (it is then refused; delete it or make another).
     #[serde(default)]
     pub expired: bool,
+    /// Its Route 53 API access key id, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
 }
 
 /// A token just made: the only time its secret is shown.
@@ -183,9 +187,58 @@ pub struct NewToken {
     /// RFC 3339; none when the token does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Its Route 53 API access key id, if asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Its secret access key (shown once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+}
+
+/// A new access key pair for the Route 53 API: an id of `AKTO` and 16 base-32 characters, and
+/// a secret of 40 base-64 characters (AWS's lengths).
+fn new_access_key() -> Result<crate::types::AccessKey, StoreError> {
+    let id = format!("AKTO{}", &random_base32(10)?[..16]);
+    let mut bytes = [0u8; 30];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
+    Ok(crate::types::AccessKey { id, secret: data_encoding::BASE64.encode(&bytes) })
+}
+
+impl NewToken {
+    fn of(record: &TokenRecord, token: String) -> NewToken {
+        NewToken {
+            name: record.name.clone(),
+            scopes: record.scopes.clone(),
+            token,
+            expires_at: record.expires_at.clone(),
+            access_key_id: record.access_key.as_ref().map(|k| k.id.clone()),
+            secret_access_key: record.access_key.as_ref().map(|k| k.secret.clone()),
+        }
+    }
 }
 
 impl crate::Control {
+    /// The token holding this Route 53 access key id, and the key's secret, if the token has
+    /// not expired.
+    pub fn access_key(&self, id: &str) -> Result<(TokenRecord, String), AuthError> {
+        let record = self
+            .read()
+            .tokens
+            .values()
+            .find(|t| t.access_key.as_ref().is_some_and(|k| k.id == id))
+            .cloned()
+            .ok_or(AuthError::Unknown)?;
+        if expired(&record, std::time::SystemTime::now()) {
+            return Err(AuthError::Expired {
+                at: record.expires_at.clone().unwrap_or_default(),
+                name: record.name,
+            });
+        }
+        let secret = record.access_key.as_ref().map(|k| k.secret.clone()).unwrap_or_default();
+        Ok((record, secret))
+    }
+
     /// The token's record, if `token` is a known API token that has not expired.
     pub fn authenticate(&self, token: &str) -> Result<TokenRecord, AuthError> {
         let digest = hex_sha256(token);
@@ -212,19 +265,22 @@ impl crate::Control {
                 created_at: t.created_at.clone(),
                 expires_at: t.expires_at.clone(),
                 expired: expired(t, now),
+                access_key_id: t.access_key.as_ref().map(|k| k.id.clone()),
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
-    /// Makes a token with these scopes, expiring after `lifetime` if given; the secret is
-    /// returned once and only its digest is stored. A name in use is refused.
+    /// Makes a token with these scopes, expiring after `lifetime` if given, with a Route 53
+    /// access key pair when `route53`; the secrets are returned once and only the token's
+    /// digest is stored (and the access key, which SigV4 needs). A name in use is refused.
     pub async fn create_token(
         &self,
         name: &str,
         scopes: &[String],
         lifetime: Option<std::time::Duration>,
+        route53: bool,
     ) -> Result<NewToken, crate::ControlError> {
         if let Some(e) = turnout_model::health::check_name_error(name, "name") {
             return Err(invalid("name", e.message));
@@ -260,6 +316,7 @@ impl crate::Control {
             sha256: hex_sha256(&token),
             created_at: now_rfc3339(),
             expires_at: expires_at.clone(),
+            access_key: if route53 { Some(new_access_key()?) } else { None },
         };
         let key = keys::token(name);
         let value = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -271,14 +328,15 @@ impl crate::Control {
             Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
         })
         .await?;
-        Ok(NewToken { name: name.to_owned(), scopes: scopes.to_vec(), token, expires_at })
+        Ok(NewToken::of(&record, token))
     }
 
-    /// Gives a token a new secret, keeping its name, scopes and expiry: the old secret is
-    /// refused from the moment the change is committed, on every node. The new secret is
-    /// returned once.
+    /// Gives a token a new secret (and its access key a new secret access key, same id),
+    /// keeping its name, scopes and expiry: the old secrets are refused from the moment the
+    /// change is committed, on every node. The new secrets are returned once.
     pub async fn rotate_token(&self, name: &str) -> Result<NewToken, crate::ControlError> {
         let token = format!("turnout_{}", random_base32(20)?.to_ascii_lowercase());
+        let fresh = new_access_key()?;
         let key = keys::token(name);
         let record = self
             .write(Lane::Config, |st, reads| {
@@ -286,9 +344,14 @@ impl crate::Control {
                 let Some(old) = st.tokens.values().find(|t| t.name == name) else {
                     return Err(crate::ControlError::NoSuchToken(name.to_owned()));
                 };
+                let access_key = old.access_key.as_ref().map(|k| crate::types::AccessKey {
+                    id: k.id.clone(),
+                    secret: fresh.secret.clone(),
+                });
                 let record = TokenRecord {
                     sha256: hex_sha256(&token),
                     created_at: now_rfc3339(),
+                    access_key,
                     ..old.clone()
                 };
                 let value =
@@ -297,12 +360,7 @@ impl crate::Control {
             })
             .await?
             .value;
-        Ok(NewToken {
-            name: record.name,
-            scopes: record.scopes,
-            token,
-            expires_at: record.expires_at,
-        })
+        Ok(NewToken::of(&record, token))
     }
 
     /// Deletes a token (not the admin token, which the node needs).
@@ -339,6 +397,7 @@ mod tests {
             sha256: String::new(),
             created_at: "2026-12-01T00:00:00Z".into(),
             expires_at: expires_at.map(str::to_owned),
+            access_key: None,
         };
         let at = UNIX_EPOCH + Duration::from_secs(1_796_083_200); // 2026-12-01T00:00:00Z
         assert!(!expired(&record(None), at));

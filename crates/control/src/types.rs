@@ -415,6 +415,19 @@ pub struct TokenRecord {
     /// RFC 3339: the token is refused from then on (none: it does not expire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// An AWS-style access key for the Route 53 API (docs/route53-api.md): SigV4 needs the
+    /// secret itself, so it is stored (and redacted from the audit trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<AccessKey>,
+}
+
+/// An access key pair that signs Route 53 API requests with AWS Signature Version 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The access key id (`AKTO` and 16 characters), public.
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
 }
 
 /// A node's record in the store (under the node's lease).

@@ -297,6 +297,10 @@ pub enum TokenCommand {
         /// Refuse the token after this long (like 12h, 90d) [default: never]
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
+        /// Also make an access key pair for the Route 53 API, with the token's scopes
+        /// (docs/route53-api.md)
+        #[arg(long)]
+        route53: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -29,6 +29,9 @@ pub struct CreateToken {
     /// How long it is valid (`90d`, `12h`); none: until deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,
+    /// Also make an access key pair for the Route 53 API (docs/route53-api.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub route53: bool,
 }
 
 pub(crate) async fn list(State(state): State<AppState>) -> Json<TokenList> {
@@ -47,7 +50,8 @@ pub(crate) async fn create(
             ApiError::invalid_input("expires_in", format!("{text:?} is not a duration: {e}"))
         })?),
     };
-    let token = state.control.create_token(&request.name, &request.scopes, lifetime).await?;
+    let token =
+        state.control.create_token(&request.name, &request.scopes, lifetime, request.route53).await?;
     tracing::info!("token {:?} ({}) created by {:?}", token.name, token.scopes.join(", "), by.0);
     Ok((StatusCode::CREATED, Json(token)))
 }

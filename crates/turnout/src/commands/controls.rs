@@ -210,13 +210,24 @@ pub async fn run_token(command: &TokenCommand) -> Result<(), Failure> {
             let tokens = client(args)?.tokens().await?;
             output(args.output, &tokens, |ts| ts.iter().map(token_line).collect())
         }
-        TokenCommand::Create { name, scopes, expires_in, client: args } => {
-            let token = client(args)?.create_token(name, scopes, expires_in.as_deref()).await?;
+        TokenCommand::Create { name, scopes, expires_in, route53, client: args } => {
+            let request = turnout_api::server_types::CreateToken {
+                name: name.clone(),
+                scopes: scopes.clone(),
+                expires_in: expires_in.clone(),
+                route53: *route53,
+            };
+            let token = client(args)?.create_token_as(&request).await?;
             output(args.output, &token, |t| {
                 let until = t.expires_at.as_deref().map(|at| format!(", until {at}"));
+                let mut text = t.token.clone();
+                if let (Some(id), Some(secret)) = (&t.access_key_id, &t.secret_access_key) {
+                    text.push_str(&format!(
+                        "\naws_access_key_id = {id}\naws_secret_access_key = {secret}"
+                    ));
+                }
                 format!(
-                    "{}\n(token {:?}, scopes {}{}: shown once; keep it secret)",
-                    t.token,
+                    "{text}\n(token {:?}, scopes {}{}: shown once; keep it secret)",
                     t.name,
                     t.scopes.join(", "),
                     until.unwrap_or_default()
@@ -344,5 +355,6 @@ fn token_line(t: &TokenInfo) -> String {
         (Some(at), false) => format!(" until {at}"),
         (None, _) => String::new(),
     };
-    format!("{:<24} {:<24} {}{until}\n", t.name, t.scopes.join(","), t.created_at)
+    let key = t.access_key_id.as_deref().map(|k| format!(" route53 {k}")).unwrap_or_default();
+    format!("{:<24} {:<24} {}{until}{key}\n", t.name, t.scopes.join(","), t.created_at)
 }
