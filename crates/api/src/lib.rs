@@ -28,6 +28,7 @@
 pub mod client;
 pub mod error;
 pub mod metrics;
+pub mod route53;
 mod server;
 pub mod tls;
 

@@ -101,6 +101,11 @@ pub struct SecondaryInfo {
 pub struct ZoneMeta {
     /// The apex, absolute.
     pub name: String,
+    /// Its hosted zone id in the Route 53 API's form (`Z` and 20 characters), made when the
+    /// zone is created; a zone made before ids were kept has one derived from its name and
+    /// creation time ([`ZoneMeta::hosted_zone_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The caller reference that created it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_reference: Option<String>,
@@ -119,6 +124,20 @@ pub struct ZoneMeta {
     /// A secondary zone: where its records come from (none: a zone managed here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary: Option<SecondaryOf>,
+}
+
+impl ZoneMeta {
+    /// The zone's hosted zone id: the stored one, or for a zone made before ids were stored,
+    /// one derived from its name and creation time (the same forever, and another for a zone
+    /// deleted and made again).
+    pub fn hosted_zone_id(&self) -> String {
+        if let Some(id) = &self.id {
+            return id.clone();
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{} {}", self.name, self.created_at).as_bytes());
+        format!("Z{}", &data_encoding::BASE32_NOPAD.encode(&digest)[..20])
+    }
 }
 
 /// A zone's RFC 2136 update rules (docs/dynamic-updates.md): an update is applied when every
@@ -259,6 +278,9 @@ pub struct TsigKeyInfo {
 pub struct ZoneInfo {
     /// The apex, absolute.
     pub name: String,
+    /// Its hosted zone id, as the Route 53 API shows it (without `/hostedzone/`).
+    #[serde(default)]
+    pub id: String,
     /// The caller reference that created it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_reference: Option<String>,

@@ -144,6 +144,7 @@ impl Control {
             None => None,
         };
         let ns = default_name_servers(&apex, request.name_servers.as_deref())?;
+        let hosted_zone_id = format!("Z{}", &crate::random_base32(13)?[..20]);
         let mut records = Vec::new();
         // A secondary zone's records come by transfer.
         let defaults =
@@ -183,6 +184,7 @@ impl Control {
                 }
                 let meta = ZoneMeta {
                     name: apex.to_string(),
+                    id: Some(hosted_zone_id.clone()),
                     caller_reference: request.caller_reference.clone(),
                     comment: request.comment.clone(),
                     created_at: now_rfc3339(),
@@ -273,6 +275,48 @@ impl Control {
             })
             .await?;
         Ok(self.change_info(written.value, written.revision))
+    }
+
+    /// The zone with this hosted zone id (`Z...`, with or without `/hostedzone/`).
+    pub fn zone_by_id(&self, id: &str) -> Option<Name> {
+        let id = id.strip_prefix("/hostedzone/").unwrap_or(id);
+        let st = self.read();
+        st.zones.iter().find(|(_, e)| e.meta.hosted_zone_id() == id).map(|(apex, _)| apex.clone())
+    }
+
+    /// Replaces a zone's comment (none: removes it). Changes its metadata only.
+    pub async fn set_zone_comment(
+        &self,
+        zone: &str,
+        comment: Option<String>,
+    ) -> Result<ZoneInfo, ControlError> {
+        let apex = parse_zone_name(zone, "zone")?;
+        if comment.as_ref().is_some_and(|c| c.chars().count() > 256) {
+            return Err(invalid("comment", "a comment has at most 256 characters"));
+        }
+        self.write(Lane::Config, |st, reads| {
+            reads.object(keys::zone(&apex));
+            let entry =
+                st.zones.get(&apex).ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
+            // A zone made before ids were kept gets its derived id stored with the change.
+            let meta = ZoneMeta {
+                comment: comment.clone(),
+                id: Some(entry.meta.hosted_zone_id()),
+                ..entry.meta.clone()
+            };
+            if meta == entry.meta {
+                return Ok(Plan::Nothing(()));
+            }
+            Ok(Plan::Write { ops: vec![Op::put(keys::zone(&apex), to_json(&meta))], value: () })
+        })
+        .await?;
+        self.zone(&apex.to_string())
+    }
+
+    /// Every zone, in name order.
+    pub fn all_zones(&self) -> Vec<ZoneInfo> {
+        let st = self.read();
+        st.zones.keys().filter_map(|apex| zone_info(&st, apex)).collect()
     }
 
     /// One zone.
@@ -524,6 +568,7 @@ fn zone_info(st: &State, apex: &Name) -> Option<ZoneInfo> {
         .unwrap_or_default();
     Some(ZoneInfo {
         name: entry.meta.name.clone(),
+        id: entry.meta.hosted_zone_id(),
         caller_reference: entry.meta.caller_reference.clone(),
         comment: entry.meta.comment.clone(),
         created_at: entry.meta.created_at.clone(),

@@ -381,6 +381,10 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:8054]
     #[arg(long = "controls", value_name = "ADDR", env = "TURNOUT_CONTROLS_LISTEN")]
     pub controls: Option<SocketAddr>,
+    /// Address to serve the Route 53 API on (port 0 picks a free port; docs/route53-api.md)
+    /// [default: off]
+    #[arg(long = "route53", value_name = "ADDR", env = "TURNOUT_ROUTE53_LISTEN")]
+    pub route53: Option<SocketAddr>,
     /// Directory of the embedded store and the admin token [default: ./turnout-data]
     #[arg(long, value_name = "DIR", env = "TURNOUT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -170,6 +170,8 @@ struct ApiSection {
     listen: Option<SocketAddr>,
     /// The routing-control API's listener.
     controls_listen: Option<SocketAddr>,
+    /// The Route 53 API's listener (none: off).
+    route53_listen: Option<SocketAddr>,
     /// Reads need no token.
     anonymous_reads: Option<bool>,
     /// Plain HTTP on a non-loopback address is allowed.
@@ -178,6 +180,8 @@ struct ApiSection {
     tls: Option<TlsSection>,
     /// HTTPS for the routing-control API.
     controls_tls: Option<TlsSection>,
+    /// HTTPS for the Route 53 API.
+    route53_tls: Option<TlsSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,10 +263,14 @@ pub struct Settings {
     pub api: SocketAddr,
     /// The routing-control API listener.
     pub controls: SocketAddr,
+    /// The Route 53 API listener (none: off; docs/route53-api.md).
+    pub route53: Option<SocketAddr>,
     /// HTTPS for the configuration API.
     pub api_tls: Option<TlsFiles>,
     /// HTTPS for the routing-control API.
     pub controls_tls: Option<TlsFiles>,
+    /// HTTPS for the Route 53 API.
+    pub route53_tls: Option<TlsFiles>,
     /// Who may read the APIs without a token.
     pub access: Access,
     /// Whether an API may serve plain HTTP on a non-loopback address.
@@ -352,7 +360,8 @@ impl Settings {
             "settings: store {store}; data directory {}; node {} in region {}; \
              DNS on {} ({} UDP worker(s) per address, at most {} TCP connections idle {}, \
              drain {}); cookies {} (rotated every {}); rate limit {rrl}; identity {}; \
-             query counters {}, {} zone label(s); {}; API on {} ({}), routing controls on {} ({}); \
+             query counters {}, {} zone label(s); {}; API on {} ({}), routing controls on {} ({}), \
+             Route 53 API {}; \
              reads {}; {} zone file(s); health checks probe from {} (allow {}, deny {}); \
              webhook {}; change records kept {}, audit records {}; log {} as {}",
             self.data_dir.display(),
@@ -373,6 +382,8 @@ impl Settings {
             tls(&self.api_tls),
             self.controls,
             tls(&self.controls_tls),
+            self.route53
+                .map_or("off".to_owned(), |a| format!("on {a} ({})", tls(&self.route53_tls))),
             if self.access.anonymous_reads { "open to anyone" } else { "need a token" },
             self.zone_files.len(),
             self.target_policy.source.map_or("the system's choice".to_owned(), |a| a.to_string()),
@@ -477,6 +488,8 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         controls: SocketAddr::from(([127, 0, 0, 1], 8054)),
         api_tls: None,
         controls_tls: None,
+        route53: None,
+        route53_tls: None,
         access: Access::default(),
         allow_plaintext: false,
         data_dir: PathBuf::from("turnout-data"),
@@ -558,10 +571,14 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         if let Some(a) = f.api.controls_listen {
             s.controls = a;
         }
+        if let Some(a) = f.api.route53_listen {
+            s.route53 = Some(a);
+        }
         s.access.anonymous_reads = f.api.anonymous_reads.unwrap_or(false);
         s.allow_plaintext = f.api.allow_plaintext.unwrap_or(false);
         s.api_tls = f.api.tls.map(|t| t.files(base));
         s.controls_tls = f.api.controls_tls.map(|t| t.files(base));
+        s.route53_tls = f.api.route53_tls.map(|t| t.files(base));
         if let Some(d) = f.data_dir {
             s.data_dir = base.join(d);
         }
@@ -645,6 +662,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
     if let Some(a) = args.controls {
         s.controls = a;
     }
+    if let Some(a) = args.route53 {
+        s.route53 = Some(a);
+    }
     if let Some(url) = &args.store {
         s.store = Some(url.clone());
     }
@@ -706,10 +726,13 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
             "must be at least 1h (a cookie is good for an hour)".to_owned(),
         ));
     }
-    let listeners = [
+    let mut listeners = vec![
         ("api.listen", s.api, s.api_tls.is_some(), "api.tls"),
         ("api.controls_listen", s.controls, s.controls_tls.is_some(), "api.controls_tls"),
     ];
+    if let Some(addr) = s.route53 {
+        listeners.push(("api.route53_listen", addr, s.route53_tls.is_some(), "api.route53_tls"));
+    }
     for (field, addr, tls, tls_field) in listeners {
         if !tls && !s.allow_plaintext && !addr.ip().is_loopback() {
             return Err(ConfigError::Invalid(
@@ -766,6 +789,7 @@ mod tests {
             config: config.map(Path::to_owned),
             api: None,
             controls: None,
+            route53: None,
             data_dir: None,
             store: None,
             node_name: None,

@@ -231,11 +231,12 @@ fn webhook_secret(w: &crate::config::WebhookSettings, data_dir: &Path) -> anyhow
 struct ListenerTls {
     api: Option<Arc<ServerTls>>,
     controls: Option<Arc<ServerTls>>,
+    route53: Option<Arc<ServerTls>>,
 }
 
 impl ListenerTls {
     fn all(&self) -> Vec<Arc<ServerTls>> {
-        self.api.iter().chain(&self.controls).cloned().collect()
+        self.api.iter().chain(&self.controls).chain(&self.route53).cloned().collect()
     }
 }
 
@@ -250,6 +251,7 @@ fn load_tls(settings: &Settings) -> anyhow::Result<ListenerTls> {
     Ok(ListenerTls {
         api: load(&settings.api_tls, "api.tls")?,
         controls: load(&settings.controls_tls, "api.controls_tls")?,
+        route53: load(&settings.route53_tls, "api.route53_tls")?,
     })
 }
 
@@ -354,6 +356,16 @@ async fn serve(
     if let Some(t) = &tls.controls {
         controls_api = controls_api.with_tls(Arc::clone(t));
     }
+    let route53_api = match settings.route53 {
+        Some(addr) => {
+            let mut server = ApiServer::bind(addr).await?;
+            if let Some(t) = &tls.route53 {
+                server = server.with_tls(Arc::clone(t));
+            }
+            Some(server)
+        }
+        None => None,
+    };
     if settings.access.anonymous_reads {
         warn!(
             "api.anonymous_reads is on: anyone who reaches the APIs reads every zone, check and control"
@@ -429,6 +441,9 @@ async fn serve(
     tasks.spawn("configuration API", api.run(control.clone(), tasks.token()));
     // The node must not run without its emergency switch.
     tasks.spawn("routing-control API", controls_api.run_controls(control.clone(), tasks.token()));
+    if let Some(server) = route53_api {
+        tasks.spawn("Route 53 API", server.run_route53(control.clone(), tasks.token()));
+    }
     tasks.spawn("store sync", run_sync(control.clone(), handle, sync_options, tasks.token()));
     tasks.spawn("health engine", {
         let (control, stop) = (control.clone(), tasks.token());

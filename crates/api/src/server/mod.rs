@@ -140,6 +140,19 @@ impl ApiServer {
         self.serve(app, shutdown).await
     }
 
+    /// Serves the Route 53 API (docs/route53-api.md) until `shutdown`.
+    pub async fn run_route53(
+        self,
+        control: Arc<Control>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ApiServerError> {
+        if let Ok(addr) = self.listener.local_addr() {
+            info!("listening for the Route 53 API on {}://{addr}", self.scheme());
+        }
+        let app = crate::route53::route53_router(control);
+        self.serve(app, shutdown).await
+    }
+
     /// Serves the routing-control API until `shutdown`.
     pub async fn run_controls(
         self,

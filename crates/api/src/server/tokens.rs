@@ -50,8 +50,10 @@ pub(crate) async fn create(
             ApiError::invalid_input("expires_in", format!("{text:?} is not a duration: {e}"))
         })?),
     };
-    let token =
-        state.control.create_token(&request.name, &request.scopes, lifetime, request.route53).await?;
+    let token = state
+        .control
+        .create_token(&request.name, &request.scopes, lifetime, request.route53)
+        .await?;
     tracing::info!("token {:?} ({}) created by {:?}", token.name, token.scopes.join(", "), by.0);
     Ok((StatusCode::CREATED, Json(token)))
 }

@@ -1,0 +1,264 @@
+"""The Route 53 API of a running Turnout node, driven by the real AWS clients (boto3 and
+aws-cli from PyPI): run by scripts/test-route53, which starts the node and passes
+
+  TURNOUT_ROUTE53  the API's URL            TURNOUT_DNS     the node's DNS address:port
+  TURNOUT_WRITER   a token with `config`    TURNOUT_READER  a token with `read` only
+  AWS_CLI          the aws executable
+
+Each step prints PASS or raises; the first failure ends the run with its traceback.
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+ENDPOINT = os.environ["TURNOUT_ROUTE53"]
+DNS_HOST, DNS_PORT = os.environ["TURNOUT_DNS"].rsplit(":", 1)
+
+
+def keys(path):
+    with open(path) as f:
+        t = json.load(f)
+    return t["access_key_id"], t["secret_access_key"]
+
+
+WRITER = keys(os.environ["TURNOUT_WRITER"])
+READER = keys(os.environ["TURNOUT_READER"])
+
+
+def client(key=WRITER, region="eu-west-3"):
+    """A Route 53 client signing with `key`, in any region (Turnout accepts any)."""
+    return boto3.client(
+        "route53",
+        endpoint_url=ENDPOINT,
+        region_name=region,
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
+
+
+def error_code(call):
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    raise AssertionError("the call succeeded")
+
+
+def dig(name, rtype="A"):
+    out = subprocess.run(
+        ["dig", "+short", "+tries=1", "+time=2", "@" + DNS_HOST, "-p", DNS_PORT, name, rtype],
+        capture_output=True, text=True, timeout=10, check=True,
+    ).stdout
+    return sorted(out.split())
+
+
+def until(what, check, seconds=10):
+    end = time.time() + seconds
+    while True:
+        if check():
+            return
+        if time.time() > end:
+            raise AssertionError(f"{what}: not within {seconds}s")
+        time.sleep(0.1)
+
+
+def passed(what):
+    print(f"PASS: {what}", flush=True)
+
+
+r53 = client()
+
+# --- hosted zones ---
+created = r53.create_hosted_zone(
+    Name="r53.test", CallerReference="ref-r53", HostedZoneConfig={"Comment": "made by boto3"})
+zone_id = created["HostedZone"]["Id"]
+assert zone_id.startswith("/hostedzone/Z"), zone_id
+assert created["HostedZone"]["Name"] == "r53.test."
+assert created["HostedZone"]["ResourceRecordSetCount"] == 2
+assert len(created["DelegationSet"]["NameServers"]) >= 1
+assert created["ChangeInfo"]["Id"].startswith("/change/C")
+assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+passed(f"CreateHostedZone made {zone_id}")
+
+code, _ = error_code(lambda: r53.create_hosted_zone(Name="other.test", CallerReference="ref-r53"))
+assert code == "HostedZoneAlreadyExists", code
+got = r53.get_hosted_zone(Id=zone_id)
+assert got["HostedZone"]["Config"]["Comment"] == "made by boto3"
+r53.update_hosted_zone_comment(Id=zone_id, Comment="renamed")
+assert r53.get_hosted_zone(Id=zone_id)["HostedZone"]["Config"]["Comment"] == "renamed"
+names = [z["Name"] for z in r53.list_hosted_zones()["HostedZones"]]
+assert "r53.test." in names, names
+by_name = r53.list_hosted_zones_by_name(DNSName="r53.test")
+assert by_name["HostedZones"][0]["Id"] == zone_id
+assert r53.get_hosted_zone_count()["HostedZoneCount"] == len(names)
+code, message = error_code(lambda: r53.get_hosted_zone(Id="ZNOSUCHZONE"))
+assert (code, message) == ("NoSuchHostedZone", "No hosted zone found with ID: ZNOSUCHZONE"), message
+passed("HostedZoneAlreadyExists on a reused CallerReference; Get, UpdateComment, List, ListByName, Count; NoSuchHostedZone")
+
+# --- record sets: every routing policy, one batch, to INSYNC ---
+def rrs(name, **kw):
+    out = {"Name": name, "Type": kw.pop("Type", "A")}
+    values = kw.pop("values", None)
+    if values is not None:
+        out["TTL"] = kw.pop("TTL", 60)
+        out["ResourceRecords"] = [{"Value": v} for v in values]
+    out.update(kw)
+    return out
+
+
+sets = [
+    rrs("www.r53.test", values=["192.0.2.1", "192.0.2.2"]),
+    rrs("fo.r53.test", SetIdentifier="primary", Failover="PRIMARY", values=["192.0.2.10"]),
+    rrs("fo.r53.test", SetIdentifier="secondary", Failover="SECONDARY", values=["192.0.2.11"]),
+    rrs("w.r53.test", SetIdentifier="a", Weight=90, values=["192.0.2.20"]),
+    rrs("w.r53.test", SetIdentifier="b", Weight=10, values=["192.0.2.21"]),
+    rrs("geo.r53.test", SetIdentifier="de", GeoLocation={"CountryCode": "DE"}, values=["192.0.2.30"]),
+    rrs("geo.r53.test", SetIdentifier="eu", GeoLocation={"ContinentCode": "EU"}, values=["192.0.2.31"]),
+    rrs("geo.r53.test", SetIdentifier="any", GeoLocation={"CountryCode": "*"}, values=["192.0.2.32"]),
+    rrs("mv.r53.test", SetIdentifier="one", MultiValueAnswer=True, values=["192.0.2.40"]),
+    rrs("mv.r53.test", SetIdentifier="two", MultiValueAnswer=True, values=["192.0.2.41"]),
+    rrs("txt.r53.test", Type="TXT", values=['"hello world"']),
+    rrs("alias.r53.test", AliasTarget={
+        "HostedZoneId": zone_id.split("/")[-1], "DNSName": "www.r53.test",
+        "EvaluateTargetHealth": False}),
+]
+change = r53.change_resource_record_sets(
+    HostedZoneId=zone_id,
+    ChangeBatch={"Comment": "every policy", "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]},
+)
+change_id = change["ChangeInfo"]["Id"]
+r53.get_waiter("resource_record_sets_changed").wait(Id=change_id, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+assert r53.get_change(Id=change_id)["ChangeInfo"]["Status"] == "INSYNC"
+passed("ChangeResourceRecordSets with failover, weighted, geolocation, multivalue, TXT and alias; the waiter saw INSYNC")
+
+assert dig("www.r53.test") == ["192.0.2.1", "192.0.2.2"], dig("www.r53.test")
+assert dig("fo.r53.test") == ["192.0.2.10"]
+assert dig("alias.r53.test") == ["192.0.2.1", "192.0.2.2"]
+passed("dig answers what the API wrote")
+
+# --- listing: the same record sets at every page size ---
+def listed(max_items):
+    out, kw = [], {}
+    while True:
+        page = r53.list_resource_record_sets(HostedZoneId=zone_id, MaxItems=str(max_items), **kw)
+        assert len(page["ResourceRecordSets"]) <= max_items
+        out.extend(page["ResourceRecordSets"])
+        if not page["IsTruncated"]:
+            return out
+        kw = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"]}
+        if "NextRecordIdentifier" in page:
+            kw["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+
+
+everything = listed(100)
+assert listed(1) == everything and listed(2) == everything
+assert len(everything) == len(sets) + 2, len(everything)
+by_key = {(s["Name"], s["Type"], s.get("SetIdentifier")): s for s in everything}
+for s in sets:
+    name = s["Name"] + "."
+    back = by_key[(name, s["Type"], s.get("SetIdentifier"))]
+    for field in ("Failover", "Weight", "GeoLocation", "MultiValueAnswer", "TTL", "ResourceRecords"):
+        assert back.get(field) == s.get(field), (field, back, s)
+    if "AliasTarget" in s:
+        assert back["AliasTarget"]["DNSName"] == "www.r53.test."
+passed(f"ListResourceRecordSets at MaxItems 1, 2 and 100: the same {len(everything)} record sets, as written")
+
+# --- a bad batch is refused whole ---
+before = listed(100)
+code, message = error_code(lambda: r53.change_resource_record_sets(
+    HostedZoneId=zone_id,
+    ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": rrs("new.r53.test", values=["192.0.2.99"])},
+        {"Action": "CREATE", "ResourceRecordSet": rrs("www.r53.test", values=["192.0.2.9"])},
+    ]},
+))
+assert code == "InvalidChangeBatch", (code, message)
+assert listed(100) == before
+assert dig("new.r53.test") == []
+code, _ = error_code(lambda: r53.change_resource_record_sets(
+    HostedZoneId=zone_id,
+    ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": rrs("x.other.test", values=["192.0.2.9"])}]},
+))
+assert code == "InvalidChangeBatch", code
+passed(f"a batch with an existing record set is refused whole ({message!r}); nothing changed")
+
+code, _ = error_code(lambda: r53.delete_hosted_zone(Id=zone_id))
+assert code == "HostedZoneNotEmpty", code
+passed("DeleteHostedZone of a zone with records: HostedZoneNotEmpty")
+
+# --- who may do what ---
+reader = client(READER)
+assert reader.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"] == "r53.test."
+code, _ = error_code(lambda: reader.create_hosted_zone(Name="nope.test", CallerReference="ref-nope"))
+assert code == "AccessDenied", code
+code, _ = error_code(lambda: client((WRITER[0], "not-the-secret")).get_hosted_zone_count())
+assert code == "SignatureDoesNotMatch", code
+code, _ = error_code(lambda: client(("AKTOUNKNOWNKEY0000", WRITER[1])).get_hosted_zone_count())
+assert code == "InvalidClientTokenId", code
+
+
+def signed_at(when):
+    """GET hostedzonecount signed by hand (SigV4) as of `when`."""
+    host = ENDPOINT.split("//", 1)[1]
+    amz = when.strftime("%Y%m%dT%H%M%SZ")
+    day = amz[:8]
+    path = "/2013-04-01/hostedzonecount"
+    canonical = "\n".join(["GET", path, "", f"host:{host}\nx-amz-date:{amz}\n", "host;x-amz-date",
+                           hashlib.sha256(b"").hexdigest()])
+    scope = f"{day}/us-east-1/route53/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + WRITER[1]).encode()
+    for part in (day, "us-east-1", "route53", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    auth = f"AWS4-HMAC-SHA256 Credential={WRITER[0]}/{scope}, SignedHeaders=host;x-amz-date, Signature={sig}"
+    request = urllib.request.Request(ENDPOINT + path, headers={"X-Amz-Date": amz, "Authorization": auth})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+now = datetime.datetime.now(datetime.timezone.utc)
+status, body = signed_at(now)
+assert status == 200 and "<HostedZoneCount>" in body, body
+status, body = signed_at(now - datetime.timedelta(minutes=10))
+assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in body and "Signature expired" in body, body
+passed("a read-only key reads and may not write (AccessDenied); a wrong secret, an unknown key and a skewed clock are refused with AWS's codes")
+
+# --- aws-cli ---
+env = dict(os.environ, AWS_ACCESS_KEY_ID=WRITER[0], AWS_SECRET_ACCESS_KEY=WRITER[1],
+           AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+
+def aws(*args):
+    out = subprocess.run([os.environ["AWS_CLI"], "route53", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+made = aws("create-hosted-zone", "--name", "cli.test", "--caller-reference", "ref-cli")
+cli_zone = made["HostedZone"]["Id"]
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump({"Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrs("www.cli.test", values=["192.0.2.50"])}]}, f)
+changed = aws("change-resource-record-sets", "--hosted-zone-id", cli_zone, "--change-batch", "file://" + f.name)
+until("get-change INSYNC", lambda: aws("get-change", "--id", changed["ChangeInfo"]["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+listed_cli = aws("list-resource-record-sets", "--hosted-zone-id", cli_zone)["ResourceRecordSets"]
+assert any(s["Name"] == "www.cli.test." for s in listed_cli), listed_cli
+assert dig("www.cli.test") == ["192.0.2.50"]
+passed("aws route53 create-hosted-zone, change-resource-record-sets, get-change until INSYNC, list-resource-record-sets; dig answers")
