@@ -1,6 +1,6 @@
 //! The Route 53 API (REST-XML, version 2013-04-01) on a listener of its own
 //! (docs/route53-api.md): what aws-cli, boto3, Terraform and octoDNS call, over the same control
-//! plane as the JSON API. Requests are signed with AWS Signature Version 4 ([`sigv4`]) by an
+//! plane as the JSON API. Requests are signed with AWS Signature Version 4 (`sigv4`) by an
 //! access key of a Turnout token; errors come in AWS's XML shape with AWS's codes.
 //!
 //! Objects keep Route 53's ids: a hosted zone's is stored with the zone (`ZoneMeta::id`), a
