@@ -368,16 +368,22 @@ zones:
     assert!(checks.contains("b-web") && !checks.contains("a-web"), "{checks}");
 }
 
+/// A node, and a directory holding `xfr.secret` (a TSIG secret) for the files under test.
+fn node_and_secret() -> (turnout_testkit::process::Turnout, tempfile::TempDir) {
+    let t = start(None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("xfr.secret"), "dHVybm91dC1hcHBseS10ZXN0LXNlY3JldC0zMmJ5dGU=\n")
+        .unwrap();
+    (t, dir)
+}
+
 /// A desired-state file with a TSIG key (its secret in a file beside it), a zone's transfer
 /// settings and update rules: applied once, then nothing to do; an edit of the settings is
 /// one change; a key that exists with another algorithm is refused before anything changes;
 /// `export` writes the settings back.
 #[test]
 fn apply_makes_tsig_keys_transfers_and_update_rules() {
-    let t = start(None);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("xfr.secret"), "dHVybm91dC1hcHBseS10ZXN0LXNlY3JldC0zMmJ5dGU=\n")
-        .unwrap();
+    let (t, dir) = node_and_secret();
     let yaml = "tsig_keys:
   - name: xfr.key
     secret_file: xfr.secret
@@ -439,10 +445,7 @@ zones:
 /// secondary, is refused before anything changes; `export` writes it back as a secondary zone.
 #[test]
 fn apply_makes_secondary_zones_and_leaves_their_records_alone() {
-    let t = start(None);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("xfr.secret"), "dHVybm91dC1hcHBseS10ZXN0LXNlY3JldC0zMmJ5dGU=\n")
-        .unwrap();
+    let (t, dir) = node_and_secret();
     // The primary (the discard port of a loopback address) does not answer: the zone is made,
     // not loaded.
     let yaml = "tsig_keys:
