@@ -262,3 +262,66 @@ listed_cli = aws("list-resource-record-sets", "--hosted-zone-id", cli_zone)["Res
 assert any(s["Name"] == "www.cli.test." for s in listed_cli), listed_cli
 assert dig("www.cli.test") == ["192.0.2.50"]
 passed("aws route53 create-hosted-zone, change-resource-record-sets, get-change until INSYNC, list-resource-record-sets; dig answers")
+
+# --- the seeds' walkthrough, with aws-cli: a health check on a local backend, a failover pair,
+# the backend stops, the answer moves ---
+import http.server
+import threading
+
+
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+
+backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+threading.Thread(target=backend.serve_forever, daemon=True).start()
+port = backend.server_address[1]
+config = {"IPAddress": "127.0.0.1", "Port": port, "Type": "HTTP", "ResourcePath": "/",
+          "RequestInterval": 10, "FailureThreshold": 1}
+check = aws("create-health-check", "--caller-reference", "walk-primary",
+            "--health-check-config", json.dumps(config))["HealthCheck"]
+check_id = check["Id"]
+assert len(check_id) == 36 and check["HealthCheckConfig"]["Type"] == "HTTP", check
+walk = aws("create-hosted-zone", "--name", "walk.test", "--caller-reference", "ref-walk")["HostedZone"]["Id"]
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump({"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": rrs("www.walk.test", SetIdentifier="primary", Failover="PRIMARY",
+                                                       HealthCheckId=check_id, values=["192.0.2.10"])},
+        {"Action": "CREATE", "ResourceRecordSet": rrs("www.walk.test", SetIdentifier="secondary", Failover="SECONDARY",
+                                                       values=["192.0.2.20"])},
+    ]}, f)
+changed = aws("change-resource-record-sets", "--hosted-zone-id", walk, "--change-batch", "file://" + f.name)
+until("get-change INSYNC", lambda: aws("get-change", "--id", changed["ChangeInfo"]["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+until("the primary answers", lambda: dig("www.walk.test") == ["192.0.2.10"])
+passed(f"aws route53 create-health-check ({check_id}) on a local backend, a PRIMARY and a SECONDARY record, INSYNC; dig shows the primary")
+
+backend.shutdown()
+backend.server_close()
+until("the secondary answers", lambda: dig("www.walk.test") == ["192.0.2.20"], seconds=30)
+status = aws("get-health-check-status", "--health-check-id", check_id)["HealthCheckObservations"]
+assert any(o["StatusReport"]["Status"].startswith("Failure") for o in status), status
+reason = aws("get-health-check-last-failure-reason", "--health-check-id", check_id)["HealthCheckObservations"]
+assert reason and reason[0]["StatusReport"]["Status"].startswith("Failure"), reason
+passed(f"the backend stops: dig shows the secondary; get-health-check-status says {status[0]['StatusReport']['Status']!r}")
+
+# CreateHealthCheck is idempotent by CallerReference; other settings under it are refused.
+again = r53.create_health_check(CallerReference="walk-primary", HealthCheckConfig=config)
+assert again["HealthCheck"]["Id"] == check_id
+code, _ = error_code(lambda: r53.create_health_check(
+    CallerReference="walk-primary", HealthCheckConfig=dict(config, FailureThreshold=3)))
+assert code == "HealthCheckAlreadyExists", code
+assert r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Port"] == port
+assert check_id in [c["Id"] for c in r53.list_health_checks()["HealthChecks"]]
+assert r53.get_health_check_count()["HealthCheckCount"] >= 1
+code, _ = error_code(lambda: r53.delete_health_check(HealthCheckId=check_id))
+assert code == "HealthCheckInUse", code
+code, _ = error_code(lambda: r53.get_health_check(HealthCheckId="00000000-0000-4000-8000-000000000000"))
+assert code == "NoSuchHealthCheck", code
+passed("CreateHealthCheck again: the same check; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")

@@ -274,7 +274,7 @@ impl Control {
     }
 
     /// The name this node's observed health statuses are kept under.
-    pub(crate) fn checker(&self) -> &str {
+    pub fn checker(&self) -> &str {
         &self.checker
     }
 

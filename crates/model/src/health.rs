@@ -118,6 +118,10 @@ pub struct HealthCheckSpec {
     /// Control: the routing control it follows, `panel/control` (healthy iff On).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<String>,
+    /// The CallerReference it was created with through the Route 53 API (which recognises a
+    /// retried CreateHealthCheck by it); no effect on the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
 }
 
 /// What a check looks at.

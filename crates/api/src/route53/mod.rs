@@ -6,6 +6,7 @@
 //! Objects keep Route 53's ids: a hosted zone's is stored with the zone (`ZoneMeta::id`), a
 //! change's is Turnout's change id.
 
+mod checks;
 mod sigv4;
 mod xml;
 mod zones;
@@ -149,6 +150,11 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/hostedzone/{id}/rrset"), get(zones::list_record_sets))
         .route(&v("/hostedzone/{id}/rrset/"), post(zones::change_record_sets))
         .route(&v("/change/{id}"), get(zones::get_change))
+        .route(&v("/healthcheck"), post(checks::create).get(checks::list))
+        .route(&v("/healthcheck/{id}"), get(checks::get).delete(checks::delete))
+        .route(&v("/healthcheck/{id}/status"), get(checks::status))
+        .route(&v("/healthcheck/{id}/lastfailurereason"), get(checks::last_failure))
+        .route(&v("/healthcheckcount"), get(checks::count))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)

@@ -24,7 +24,7 @@ const MAX_RRSET_ITEMS: usize = 300;
 const MAX_ZONE_ITEMS: usize = 100;
 
 /// Reads an XML request body into `T`.
-fn read_xml<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, R53Error> {
+pub(crate) fn read_xml<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, R53Error> {
     quick_xml::de::from_str(body_text(body)?)
         .map_err(|e| R53Error::invalid_input(format!("Invalid XML: {e}")))
 }
@@ -166,7 +166,7 @@ pub(crate) async fn get(
     Ok(response(StatusCode::OK, doc.finish("GetHostedZoneResponse")))
 }
 
-fn max_items(
+pub(crate) fn max_items(
     query: &HashMap<String, String>,
     cap: usize,
     default: usize,
