@@ -325,3 +325,41 @@ assert code == "HealthCheckInUse", code
 code, _ = error_code(lambda: r53.get_health_check(HealthCheckId="00000000-0000-4000-8000-000000000000"))
 assert code == "NoSuchHealthCheck", code
 passed("CreateHealthCheck again: the same check; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")
+
+# --- ARC's data plane, with aws-cli route53-recovery-cluster ---
+FLIPPER = keys(os.environ["TURNOUT_FLIPPER"])
+arc_env = dict(env, AWS_ACCESS_KEY_ID=FLIPPER[0], AWS_SECRET_ACCESS_KEY=FLIPPER[1], AWS_DEFAULT_REGION="us-west-2")
+PANEL = "arn:aws:route53-recovery-control::000000000000:controlpanel/main"
+EAST, WEST = PANEL + "/routingcontrol/us-east", PANEL + "/routingcontrol/us-west"
+RULE = PANEL + "/safetyrule/keep-one-region"
+
+
+def arc(*args, key_env=arc_env):
+    return subprocess.run([os.environ["AWS_CLI"], "route53-recovery-cluster", *args, "--endpoint-url", ENDPOINT,
+                           "--output", "json"], capture_output=True, text=True, env=key_env, timeout=60)
+
+
+def arc_ok(*args):
+    out = arc(*args)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+arc_ok("update-routing-control-states", "--update-routing-control-state-entries", json.dumps([
+    {"RoutingControlArn": EAST, "RoutingControlState": "On"},
+    {"RoutingControlArn": WEST, "RoutingControlState": "On"}]))
+listed_controls = arc_ok("list-routing-controls")["RoutingControls"]
+assert sorted(c["RoutingControlName"] for c in listed_controls) == ["us-east", "us-west"], listed_controls
+assert all(c["RoutingControlState"] == "On" for c in listed_controls), listed_controls
+arc_ok("update-routing-control-state", "--routing-control-arn", EAST, "--routing-control-state", "Off")
+assert arc_ok("get-routing-control-state", "--routing-control-arn", EAST)["RoutingControlState"] == "Off"
+refused = arc("update-routing-control-state", "--routing-control-arn", WEST, "--routing-control-state", "Off")
+assert refused.returncode != 0 and "ConflictException" in refused.stderr and RULE in refused.stderr, refused.stderr
+assert arc_ok("get-routing-control-state", "--routing-control-arn", WEST)["RoutingControlState"] == "On"
+arc_ok("update-routing-control-state", "--routing-control-arn", WEST, "--routing-control-state", "Off",
+       "--safety-rules-to-override", RULE)
+assert arc_ok("get-routing-control-state", "--routing-control-arn", WEST)["RoutingControlState"] == "Off"
+denied = arc("update-routing-control-state", "--routing-control-arn", EAST, "--routing-control-state", "On",
+             key_env=dict(arc_env, AWS_ACCESS_KEY_ID=WRITER[0], AWS_SECRET_ACCESS_KEY=WRITER[1]))
+assert denied.returncode != 0 and "AccessDenied" in denied.stderr, denied.stderr
+passed("aws route53-recovery-cluster: update-routing-control-states, list, update, get; a flip the safety rule refuses is a ConflictException naming the rule's ARN, and goes through with --safety-rules-to-override; a config-only key may not flip")

@@ -110,18 +110,14 @@ fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec,
         }
     };
     let control = match &c.routing_control_arn {
-        // arn:aws:route53-recovery-control::ACCOUNT:controlpanel/PANEL/routingcontrol/CONTROL
-        Some(arn) => {
-            let parts: Vec<&str> = arn.rsplit('/').collect();
-            match parts[..] {
-                [control, "routingcontrol", panel, ..] => Some(format!("{panel}/{control}")),
-                _ => {
-                    return Err(R53Error::invalid_input(format!(
-                        "RoutingControlArn {arn:?} does not end in controlpanel/PANEL/routingcontrol/CONTROL"
-                    )));
-                }
+        Some(arn) => match super::arc::parse_control_arn(arn) {
+            Some((panel, control)) => Some(format!("{panel}/{control}")),
+            None => {
+                return Err(R53Error::invalid_input(format!(
+                    "RoutingControlArn {arn:?} is not arn:aws:route53-recovery-control::ACCOUNT:controlpanel/PANEL/routingcontrol/CONTROL"
+                )));
             }
-        }
+        },
         None => None,
     };
     Ok(HealthCheckSpec {
@@ -194,10 +190,7 @@ fn write_check(doc: &mut Doc, c: &HealthCheckSpec) {
     if let Some(control) = &c.control
         && let Some((panel, name)) = control.split_once('/')
     {
-        doc.leaf(
-            "RoutingControlArn",
-            format!("arn:aws:route53-recovery-control::000000000000:controlpanel/{panel}/routingcontrol/{name}"),
-        );
+        doc.leaf("RoutingControlArn", super::arc::control_arn(panel, name));
     }
     doc.close("HealthCheckConfig").leaf("HealthCheckVersion", 1).close("HealthCheck");
 }

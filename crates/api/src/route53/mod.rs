@@ -6,6 +6,7 @@
 //! Objects keep Route 53's ids: a hosted zone's is stored with the zone (`ZoneMeta::id`), a
 //! change's is Turnout's change id.
 
+mod arc;
 mod checks;
 mod sigv4;
 mod xml;
@@ -36,6 +37,10 @@ pub const NAMESPACE: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 pub(crate) struct R53State {
     pub control: Arc<Control>,
 }
+
+/// The name of the token whose access key signed the request.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthedToken(pub String);
 
 /// An error in AWS's shape: HTTP status, code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +160,8 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/healthcheck/{id}/status"), get(checks::status))
         .route(&v("/healthcheck/{id}/lastfailurereason"), get(checks::last_failure))
         .route(&v("/healthcheckcount"), get(checks::count))
+        .route("/", post(arc::dispatch))
+        .route("/v1", post(arc::dispatch))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -172,97 +179,88 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> R53Error {
 /// token may do what the request does (reads: `read`, `config` or `admin`; writes: `config` or
 /// `admin`). Writes are recorded in the audit trail as the token's.
 async fn authenticate(State(state): State<R53State>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // ARC's data plane (JSON, `X-Amz-Target`) shares the listener; its errors are JSON.
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let fail = |status: StatusCode, code: &'static str, message: String| -> Response {
+        match &target {
+            Some(_) => arc::ArcError::auth(status, code, &message),
+            None => R53Error::new(status, code, message).into_response(),
+        }
+    };
     let Ok(bytes) = axum::body::to_bytes(body, crate::MAX_BODY).await else {
-        return R53Error::invalid_input(format!(
-            "the request body is larger than {} bytes",
-            crate::MAX_BODY
-        ))
-        .into_response();
+        let message = format!("the request body is larger than {} bytes", crate::MAX_BODY);
+        return fail(StatusCode::BAD_REQUEST, "InvalidInput", message);
     };
     let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return R53Error::new(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationToken",
-            "Missing Authentication Token",
-        )
-        .into_response();
+        let message = "Missing Authentication Token".to_owned();
+        return fail(StatusCode::FORBIDDEN, "MissingAuthenticationToken", message);
     };
     let refused = |r: sigv4::Refusal| -> Response {
         match r {
-            sigv4::Refusal::Malformed(m) => R53Error::new(StatusCode::BAD_REQUEST, "IncompleteSignature", m),
-            sigv4::Refusal::Mismatch => R53Error::new(
+            sigv4::Refusal::Malformed(m) => fail(StatusCode::BAD_REQUEST, "IncompleteSignature", m),
+            sigv4::Refusal::Mismatch => fail(
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_owned(),
             ),
-            sigv4::Refusal::Expired(m) => R53Error::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m),
+            sigv4::Refusal::Expired(m) => fail(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", m),
         }
-        .into_response()
     };
     let auth = match sigv4::parse_authorization(value) {
         Ok(a) => a,
         Err(r) => return refused(r),
     };
-    if auth.service != "route53" {
-        return R53Error::new(
-            StatusCode::BAD_REQUEST,
-            "IncompleteSignature",
-            format!(
-                "Credential should be scoped to correct service: 'route53', not {:?}",
-                auth.service
-            ),
-        )
-        .into_response();
+    let service = if target.is_some() { "route53-recovery-cluster" } else { "route53" };
+    if auth.service != service {
+        let message = format!(
+            "Credential should be scoped to correct service: '{service}', not {:?}",
+            auth.service
+        );
+        return fail(StatusCode::BAD_REQUEST, "IncompleteSignature", message);
     }
     let (record, secret) = match state.control.access_key(&auth.key_id) {
         Ok(found) => found,
         Err(turnout_control::tokens::AuthError::Expired { name, at }) => {
-            return R53Error::new(
-                StatusCode::FORBIDDEN,
-                "ExpiredToken",
-                format!(
-                    "The security token included in the request is expired (token {name:?}, {at})"
-                ),
-            )
-            .into_response();
+            let message = format!(
+                "The security token included in the request is expired (token {name:?}, {at})"
+            );
+            return fail(StatusCode::FORBIDDEN, "ExpiredToken", message);
         }
         Err(_) => {
-            return R53Error::new(
-                StatusCode::FORBIDDEN,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            )
-            .into_response();
+            let message = "The security token included in the request is invalid.".to_owned();
+            return fail(StatusCode::FORBIDDEN, "InvalidClientTokenId", message);
         }
     };
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
     let received = sigv4::Received {
         method: &parts.method,
-        path,
-        query,
+        path: &path,
+        query: &query,
         headers: &parts.headers,
         body: &bytes,
     };
     if let Err(r) = sigv4::verify(&auth, &secret, &received, SystemTime::now()) {
         return refused(r);
     }
-    let write = !matches!(parts.method, Method::GET | Method::HEAD);
-    let allowed: &[&str] = if write { &["admin", "config"] } else { &["admin", "config", "read"] };
+    // Route 53 writes need `config`; routing-control updates need `controls` (as in the
+    // routing-control API); reads any scope that reads.
+    let allowed: &[&str] = match &target {
+        Some(t) if t.starts_with("ToggleCustomerAPI.Update") => &["admin", "controls"],
+        Some(_) => &["admin", "config", "controls", "read"],
+        None if !matches!(parts.method, Method::GET | Method::HEAD) => &["admin", "config"],
+        None => &["admin", "config", "read"],
+    };
     if !record.scopes.iter().any(|s| allowed.contains(&s.as_str())) {
-        return R53Error::new(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            format!(
-                "User: {} is not authorized to perform this request: the token {:?} has the scopes {} and needs one of {}",
-                auth.key_id,
-                record.name,
-                record.scopes.join(", "),
-                allowed.join(", ")
-            ),
-        )
-        .into_response();
+        let message = format!(
+            "User: {} is not authorized to perform this request: the token {:?} has the scopes {} and needs one of {}",
+            auth.key_id,
+            record.name,
+            record.scopes.join(", "),
+            allowed.join(", ")
+        );
+        return fail(StatusCode::FORBIDDEN, "AccessDenied", message);
     }
     let actor = turnout_control::audit::Actor {
         token: record.name.clone(),
@@ -270,8 +268,12 @@ async fn authenticate(State(state): State<R53State>, request: Request, next: Nex
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
-        request: format!("Route 53 {} {path}", parts.method),
+        request: match &target {
+            Some(t) => format!("ARC {t}"),
+            None => format!("Route 53 {} {path}", parts.method),
+        },
     };
+    parts.extensions.insert(AuthedToken(record.name.clone()));
     let request = Request::from_parts(parts, Body::from(bytes));
     let mut response = turnout_control::audit::acting_as(actor, next.run(request)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id()) {
