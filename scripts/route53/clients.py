@@ -284,7 +284,7 @@ backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
 threading.Thread(target=backend.serve_forever, daemon=True).start()
 port = backend.server_address[1]
 config = {"IPAddress": "127.0.0.1", "Port": port, "Type": "HTTP", "ResourcePath": "/",
-          "RequestInterval": 10, "FailureThreshold": 1}
+          "RequestInterval": 10, "FailureThreshold": 1, "MeasureLatency": True}
 check = aws("create-health-check", "--caller-reference", "walk-primary",
             "--health-check-config", json.dumps(config))["HealthCheck"]
 check_id = check["Id"]
@@ -317,14 +317,15 @@ assert again["HealthCheck"]["Id"] == check_id
 code, _ = error_code(lambda: r53.create_health_check(
     CallerReference="walk-primary", HealthCheckConfig=dict(config, FailureThreshold=3)))
 assert code == "HealthCheckAlreadyExists", code
-assert r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Port"] == port
+read_back = r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
+assert all(read_back[k] == v for k, v in config.items()), (read_back, config)
 assert check_id in [c["Id"] for c in r53.list_health_checks()["HealthChecks"]]
 assert r53.get_health_check_count()["HealthCheckCount"] >= 1
 code, _ = error_code(lambda: r53.delete_health_check(HealthCheckId=check_id))
 assert code == "HealthCheckInUse", code
 code, _ = error_code(lambda: r53.get_health_check(HealthCheckId="00000000-0000-4000-8000-000000000000"))
 assert code == "NoSuchHealthCheck", code
-passed("CreateHealthCheck again: the same check; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")
+passed("CreateHealthCheck again: the same check; it reads back as written; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")
 
 # --- ARC's data plane, with aws-cli route53-recovery-cluster ---
 FLIPPER = keys(os.environ["TURNOUT_FLIPPER"])

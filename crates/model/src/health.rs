@@ -122,6 +122,11 @@ pub struct HealthCheckSpec {
     /// retried CreateHealthCheck by it); no effect on the check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_reference: Option<String>,
+    /// Route 53's MeasureLatency as it was written through the Route 53 API. Turnout records
+    /// every probe's timings whatever it says; it is kept so that the check reads back as
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_latency: Option<bool>,
 }
 
 /// What a check looks at.

@@ -89,9 +89,6 @@ fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec,
     if c.regions.is_some_and(|r| !r.regions.is_empty()) {
         return unsupported("HealthCheckConfig.Regions (checkers are Turnout's nodes)");
     }
-    if c.measure_latency == Some(true) {
-        return unsupported("HealthCheckConfig.MeasureLatency");
-    }
     if c.alarm_identifier.is_some() || c.kind == "CLOUDWATCH_METRIC" {
         return unsupported("a CLOUDWATCH_METRIC check (Turnout's metric checks query Prometheus)");
     }
@@ -137,6 +134,7 @@ fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec,
         health_threshold: c.health_threshold,
         control,
         caller_reference: Some(reference.to_owned()),
+        measure_latency: c.measure_latency,
         ..HealthCheckSpec::default()
     })
 }
@@ -174,7 +172,7 @@ fn write_check(doc: &mut Doc, c: &HealthCheckSpec) {
     if probed {
         doc.leaf("RequestInterval", c.interval.as_deref().and_then(seconds).unwrap_or(30))
             .leaf("FailureThreshold", c.failure_threshold.unwrap_or(3))
-            .leaf("MeasureLatency", false);
+            .leaf("MeasureLatency", c.measure_latency.unwrap_or(false));
     }
     doc.leaf("Inverted", c.inverted.unwrap_or(false)).leaf("Disabled", c.disabled.unwrap_or(false));
     if let Some(children) = &c.children {
