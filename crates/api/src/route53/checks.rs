@@ -294,19 +294,14 @@ pub(crate) async fn list(
         Some(m) => checks.iter().position(|c| &c.name >= m).unwrap_or(checks.len()),
         None => 0,
     };
-    let page = &checks[start..(start + max).min(checks.len())];
-    let next = checks.get(start + max);
-    let mut doc = Doc::new("ListHealthChecksResponse");
-    doc.open("HealthChecks");
-    for c in page {
-        write_check(&mut doc, c);
-    }
-    doc.close("HealthChecks")
-        .leaf("Marker", query.get("marker").map_or("", String::as_str))
-        .leaf("IsTruncated", next.is_some())
-        .opt("NextMarker", next.map(|c| &c.name))
-        .leaf("MaxItems", max);
-    Ok(response(StatusCode::OK, doc.finish("ListHealthChecksResponse")))
+    Ok(super::marker_page(
+        "ListHealthChecksResponse",
+        "HealthChecks",
+        &checks,
+        (start, max, query.get("marker")),
+        write_check,
+        |c| c.name.as_str(),
+    ))
 }
 
 /// `DELETE /2013-04-01/healthcheck/{Id}`: DeleteHealthCheck (`HealthCheckInUse` while a

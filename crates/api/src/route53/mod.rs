@@ -282,6 +282,32 @@ async fn authenticate(State(state): State<R53State>, request: Request, next: Nex
     response
 }
 
+/// A list response paged by marker (ListHostedZones, ListHealthChecks): `items[start..]`, at
+/// most `max`, each written by `write`, and the marker of the next page (`id` of the item that
+/// starts it).
+pub(crate) fn marker_page<T>(
+    root: &str,
+    list: &str,
+    items: &[T],
+    (start, max, marker): (usize, usize, Option<&String>),
+    write: impl Fn(&mut xml::Doc, &T),
+    id: impl Fn(&T) -> &str,
+) -> Response {
+    let page = &items[start.min(items.len())..(start + max).min(items.len())];
+    let next = items.get(start + max);
+    let mut doc = xml::Doc::new(root);
+    doc.open(list);
+    for item in page {
+        write(&mut doc, item);
+    }
+    doc.close(list)
+        .leaf("Marker", marker.map_or("", String::as_str))
+        .leaf("IsTruncated", next.is_some())
+        .opt("NextMarker", next.map(&id))
+        .leaf("MaxItems", max);
+    xml::response(StatusCode::OK, doc.finish(root))
+}
+
 /// The request body as text.
 pub(crate) fn body_text(body: &Bytes) -> Result<&str, R53Error> {
     std::str::from_utf8(body).map_err(|_| R53Error::invalid_input("the request body is not UTF-8"))

@@ -196,19 +196,14 @@ pub(crate) async fn list(
         })?,
         None => 0,
     };
-    let page = &zones[start..(start + max).min(zones.len())];
-    let next = zones.get(start + max);
-    let mut doc = Doc::new("ListHostedZonesResponse");
-    doc.open("HostedZones");
-    for z in page {
-        write_zone(&mut doc, z);
-    }
-    doc.close("HostedZones")
-        .leaf("Marker", query.get("marker").map_or("", String::as_str))
-        .leaf("IsTruncated", next.is_some())
-        .opt("NextMarker", next.map(|z| &z.id))
-        .leaf("MaxItems", max);
-    Ok(response(StatusCode::OK, doc.finish("ListHostedZonesResponse")))
+    Ok(super::marker_page(
+        "ListHostedZonesResponse",
+        "HostedZones",
+        &zones,
+        (start, max, query.get("marker")),
+        write_zone,
+        |z| z.id.as_str(),
+    ))
 }
 
 /// `GET /2013-04-01/hostedzonesbyname`: ListHostedZonesByName, in Route 53's order (the
