@@ -325,6 +325,18 @@ code, _ = error_code(lambda: r53.delete_health_check(HealthCheckId=check_id))
 assert code == "HealthCheckInUse", code
 code, _ = error_code(lambda: r53.get_health_check(HealthCheckId="00000000-0000-4000-8000-000000000000"))
 assert code == "NoSuchHealthCheck", code
+r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id,
+                             AddTags=[{"Key": "Name", "Value": "www.walk.test primary"}, {"Key": "team", "Value": "edge"}])
+r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, RemoveTagKeys=["team"])
+tags = r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id)["ResourceTagSet"]["Tags"]
+assert tags == [{"Key": "Name", "Value": "www.walk.test primary"}], tags
+zone_bare = walk.split("/")[-1]
+r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_bare, AddTags=[{"Key": "env", "Value": "dr"}])
+sets_of = r53.list_tags_for_resources(ResourceType="hostedzone", ResourceIds=[zone_bare])["ResourceTagSets"]
+assert sets_of[0]["Tags"] == [{"Key": "env", "Value": "dr"}], sets_of
+code, _ = error_code(lambda: r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId="ZNOSUCHZONE"))
+assert code == "NoSuchHostedZone", code
+passed("tags: ChangeTagsForResource adds and removes on a health check and a hosted zone; ListTagsForResource(s) read them back; NoSuchHostedZone")
 passed("CreateHealthCheck again: the same check; it reads back as written; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")
 
 # --- ARC's data plane, with aws-cli route53-recovery-cluster ---

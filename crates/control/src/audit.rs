@@ -189,6 +189,7 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
         "secrets" => "secret",
         "tsig" => "tsig_key",
         "views" => "zone_view",
+        "tags" => "tags",
         _ => return None,
     };
     let name = match kind {
@@ -232,6 +233,10 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
             json(serde_json::to_value(key))
         }
         "caller_reference" => json(serde_json::to_value(st.caller_references.get(&name)?)),
+        "tags" => {
+            let (kind, id) = rest.split_once('/')?;
+            json(serde_json::to_value(st.tags.get(&(kind.to_owned(), unescape(id)))?))
+        }
         "zone_view" => {
             let apex = turnout_model::Name::parse_absolute(&name).ok()?;
             json(serde_json::to_value(st.views.get(&apex)?))

@@ -136,6 +136,9 @@ impl Control {
             checkers.extend([keys::LOCAL_CHECKER.to_owned(), self.checker().to_owned()]);
             let mut ops = vec![Op::delete(keys::check(name))];
             ops.extend(checkers.iter().map(|c| Op::delete(keys::health_status(c, name))));
+            if st.tags.contains_key(&("healthcheck".to_owned(), name.to_owned())) {
+                ops.push(Op::delete(keys::tags_of("healthcheck", name)));
+            }
             Ok(Plan::Write { ops, value: () })
         })
         .await?;

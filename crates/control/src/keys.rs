@@ -18,6 +18,7 @@
 //! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
 //! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
 //! /turnout/secondary/<apex>                      how a secondary zone's refreshes went (not configuration)
+//! /turnout/tags/<kind>/<id>                      a hosted zone's or health check's tags (Route 53 API)
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -203,6 +204,17 @@ pub fn secondary_statuses() -> String {
 /// One secondary zone's refresh status.
 pub fn secondary_status(apex: &Name) -> String {
     format!("{ROOT}secondary/{}", escape(&apex.to_string()))
+}
+
+/// Every resource's tags.
+pub fn tags() -> String {
+    format!("{ROOT}tags/")
+}
+
+/// The tags of one resource: `hostedzone` and a hosted zone id, or `healthcheck` and a check's
+/// name.
+pub fn tags_of(kind: &str, id: &str) -> String {
+    format!("{ROOT}tags/{kind}/{}", escape(id))
 }
 
 /// Every token.

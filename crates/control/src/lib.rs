@@ -33,6 +33,7 @@ mod node;
 mod pieces;
 pub mod state;
 mod sync;
+pub mod tags;
 pub mod tokens;
 mod transfers;
 pub use transfers::{TransferDoor, normalize_transfers, run_notify};

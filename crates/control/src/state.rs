@@ -86,6 +86,8 @@ pub struct State {
     pub views: HashMap<Name, crate::types::ViewRecord>,
     /// How each secondary zone's refreshes went (`crate::secondaries`).
     pub secondary_status: HashMap<Name, crate::types::SecondaryStatus>,
+    /// Tags by (resource kind, id) (`crate::tags`).
+    pub tags: HashMap<(String, String), BTreeMap<String, String>>,
     /// The record sets a watch batch being applied wrote, by zone: (before, after).
     pending: BTreeMap<Name, Vec<journal::SetChange>>,
     /// Whether writes are being recorded in `pending` (watch batches, not the first load).
@@ -105,7 +107,7 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 10] = [
+    const KINDS: [&str; 11] = [
         "zones/",
         "callerrefs/",
         "checks/",
@@ -116,6 +118,7 @@ fn is_object(key: &str) -> bool {
         "secrets/",
         "tsig/",
         "views/",
+        "tags/",
     ];
     key.strip_prefix(keys::ROOT).is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(k)))
 }
@@ -378,6 +381,11 @@ impl State {
                 self.set_report(&checker, &check, current.then_some(healthy));
                 touched.nodes = true;
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::tags()) {
+            let Some((kind, id)) = rest.split_once('/') else { return };
+            if let Some(tags) = decode::<BTreeMap<String, String>>(key, &kv.value) {
+                self.tags.insert((kind.to_owned(), unescape(id)), tags);
+            }
         } else if let Some(rest) = key.strip_prefix(&keys::secondary_statuses()) {
             let Some(status) = decode::<crate::types::SecondaryStatus>(key, &kv.value) else {
                 return;
@@ -440,6 +448,10 @@ impl State {
         } else if let Some(rest) = key.strip_prefix(&keys::views()) {
             if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
                 self.views.remove(&apex);
+            }
+        } else if let Some(rest) = key.strip_prefix(&keys::tags()) {
+            if let Some((kind, id)) = rest.split_once('/') {
+                self.tags.remove(&(kind.to_owned(), unescape(id)));
             }
         } else if let Some(rest) = key.strip_prefix(&keys::secondary_statuses()) {
             if let Ok(apex) = Name::parse_absolute(&unescape(rest))

@@ -9,6 +9,7 @@
 mod arc;
 mod checks;
 mod sigv4;
+mod tags;
 mod xml;
 mod zones;
 
@@ -160,6 +161,8 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/healthcheck/{id}/status"), get(checks::status))
         .route(&v("/healthcheck/{id}/lastfailurereason"), get(checks::last_failure))
         .route(&v("/healthcheckcount"), get(checks::count))
+        .route(&v("/tags/{kind}/{id}"), get(tags::list).post(tags::change))
+        .route(&v("/tags/{kind}"), post(tags::list_many))
         .route("/", post(arc::dispatch))
         .route("/v1", post(arc::dispatch))
         .fallback(not_found)

@@ -10,7 +10,7 @@ use super::{AppState, query};
 use crate::error::ApiError;
 
 /// The kinds of object a write may change.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 13] = [
     "zone",
     "record_set",
     "change",
@@ -23,6 +23,7 @@ pub const KINDS: [&str; 12] = [
     "secret",
     "tsig_key",
     "zone_view",
+    "tags",
 ];
 
 /// The most records one request returns.
