@@ -182,7 +182,7 @@ pub fn verify(
         .ok_or_else(|| Refusal::Malformed("the request has no X-Amz-Date header".to_owned()))?;
     let at = parse_amz_date(date_header)
         .ok_or_else(|| Refusal::Malformed(format!("X-Amz-Date {date_header:?} is not a date")))?;
-    let skew = now.duration_since(at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
+    let skew = now.duration_since(at).unwrap_or_else(|e| e.duration());
     if skew > MAX_SKEW {
         let limit = if at < now { now - MAX_SKEW } else { now + MAX_SKEW };
         let (word, sign) = if at < now { ("earlier", "-") } else { ("later", "+") };
