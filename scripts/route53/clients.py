@@ -3,7 +3,11 @@ aws-cli from PyPI): run by scripts/test-route53, which starts the node and passe
 
   TURNOUT_ROUTE53  the API's URL            TURNOUT_DNS     the node's DNS address:port
   TURNOUT_WRITER   a token with `config`    TURNOUT_READER  a token with `read` only
-  AWS_CLI          the aws executable
+  AWS_CLI          the aws command (checked.py aws: responses checked against botocore's model)
+  TURNOUT_MODEL_SEEN  the file each checked operation is appended to
+
+Every response, boto3's and aws-cli's, is checked against botocore's service model
+(model_check.py) before it is parsed.
 
 Each step prints PASS or raises; the first failure ends the run with its traceback.
 """
@@ -22,6 +26,10 @@ import urllib.request
 import boto3
 import botocore.config
 from botocore.exceptions import ClientError
+
+import model_check
+
+model_check.install()
 
 ENDPOINT = os.environ["TURNOUT_ROUTE53"]
 DNS_HOST, DNS_PORT = os.environ["TURNOUT_DNS"].rsplit(":", 1)
@@ -80,6 +88,8 @@ def passed(what):
 
 
 r53 = client()
+model_check.self_test(r53)
+passed("the botocore model check refuses an unknown element, a missing required one, a bad integer and an unmodelled error")
 
 # --- hosted zones ---
 created = r53.create_hosted_zone(
@@ -246,7 +256,7 @@ env = dict(os.environ, AWS_ACCESS_KEY_ID=WRITER[0], AWS_SECRET_ACCESS_KEY=WRITER
 
 
 def aws(*args):
-    out = subprocess.run([os.environ["AWS_CLI"], "route53", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
+    out = subprocess.run([*os.environ["AWS_CLI"].split(), "route53", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout) if out.stdout.strip() else {}
@@ -339,6 +349,105 @@ assert code == "NoSuchHostedZone", code
 passed("tags: ChangeTagsForResource adds and removes on a health check and a hosted zone; ListTagsForResource(s) read them back; NoSuchHostedZone")
 passed("CreateHealthCheck again: the same check; it reads back as written; other settings: HealthCheckAlreadyExists; Get, List, Count; HealthCheckInUse; NoSuchHealthCheck")
 
+# UpdateHealthCheck: versions, partial updates, ResetElements.
+assert r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckVersion"] == 1
+updated = r53.update_health_check(HealthCheckId=check_id, HealthCheckVersion=1, FailureThreshold=2,
+                                  ResourcePath="/health", FullyQualifiedDomainName="www.walk.test")["HealthCheck"]
+assert updated["HealthCheckVersion"] == 2, updated
+cfg = updated["HealthCheckConfig"]
+assert (cfg["FailureThreshold"], cfg["ResourcePath"], cfg["FullyQualifiedDomainName"], cfg["Port"]) == \
+    (2, "/health", "www.walk.test", port), cfg
+code, message = error_code(lambda: r53.update_health_check(HealthCheckId=check_id, HealthCheckVersion=1, Disabled=True))
+assert code == "HealthCheckVersionMismatch", (code, message)
+assert r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Disabled"] is False
+reset = r53.update_health_check(HealthCheckId=check_id, ResetElements=["FullyQualifiedDomainName", "ResourcePath"])
+cfg = reset["HealthCheck"]["HealthCheckConfig"]
+assert "FullyQualifiedDomainName" not in cfg and "ResourcePath" not in cfg and reset["HealthCheck"]["HealthCheckVersion"] == 3, cfg
+code, _ = error_code(lambda: r53.update_health_check(HealthCheckId=check_id, SearchString="OK"))
+assert code == "InvalidInput", code
+code, _ = error_code(lambda: r53.update_health_check(HealthCheckId=check_id, Regions=["us-east-1", "eu-west-1", "sa-east-1"]))
+assert code == "InvalidInput", code
+code, _ = error_code(lambda: r53.update_health_check(HealthCheckId="00000000-0000-4000-8000-000000000000", Disabled=True))
+assert code == "NoSuchHealthCheck", code
+assert r53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckVersion"] == 3
+passed("UpdateHealthCheck: a partial update bumps HealthCheckVersion; a stale version is HealthCheckVersionMismatch and changes nothing; ResetElements clears; what cannot apply is InvalidInput")
+
+# CIDR collections: create (CallerReference), change (CollectionVersion), list with paging,
+# records naming them by id, delete refused while used.
+made = r53.create_cidr_collection(Name="offices", CallerReference="ref-offices")["Collection"]
+coll = made["Id"]
+assert len(coll) == 36 and made["Version"] == 1 and made["Arn"].endswith(coll), made
+assert r53.create_cidr_collection(Name="offices", CallerReference="ref-offices")["Collection"]["Id"] == coll
+code, _ = error_code(lambda: r53.create_cidr_collection(Name="offices", CallerReference="other"))
+assert code == "CidrCollectionAlreadyExistsException", code
+change_id = r53.change_cidr_collection(Id=coll, CollectionVersion=1, Changes=[
+    {"LocationName": "paris", "Action": "PUT", "CidrList": ["192.0.2.0/24", "2001:db8:1::/48"]},
+    {"LocationName": "tokyo", "Action": "PUT", "CidrList": ["198.51.100.0/24"]}])["Id"]
+until("the collection change INSYNC", lambda: r53.get_change(Id=change_id)["ChangeInfo"]["Status"] == "INSYNC")
+code, _ = error_code(lambda: r53.change_cidr_collection(Id=coll, CollectionVersion=1, Changes=[
+    {"LocationName": "oslo", "Action": "PUT", "CidrList": ["203.0.113.0/24"]}]))
+assert code == "CidrCollectionVersionMismatchException", code
+code, message = error_code(lambda: r53.change_cidr_collection(Id=coll, Changes=[
+    {"LocationName": "oslo", "Action": "PUT", "CidrList": ["203.0.113.0/25", "nope"]}]))
+assert code == "InvalidInput" and "nope" in message, (code, message)
+collections = r53.list_cidr_collections()["CidrCollections"]
+assert [(c["Name"], c["Version"]) for c in collections] == [("offices", 2)], collections
+locations = r53.list_cidr_locations(CollectionId=coll, MaxResults="1")
+assert [l["LocationName"] for l in locations["CidrLocations"]] == ["paris"] and "NextToken" in locations, locations
+rest = r53.list_cidr_locations(CollectionId=coll, NextToken=locations["NextToken"])
+assert [l["LocationName"] for l in rest["CidrLocations"]] == ["tokyo"] and "NextToken" not in rest, rest
+paged, token = [], None
+while True:
+    page = r53.list_cidr_blocks(CollectionId=coll, MaxResults="1", **({"NextToken": token} if token else {}))
+    paged += [(b["LocationName"], b["CidrBlock"]) for b in page["CidrBlocks"]]
+    token = page.get("NextToken")
+    if not token:
+        break
+assert paged == [("paris", "192.0.2.0/24"), ("paris", "2001:db8:1::/48"), ("tokyo", "198.51.100.0/24")], paged
+only = r53.list_cidr_blocks(CollectionId=coll, LocationName="tokyo")["CidrBlocks"]
+assert [b["CidrBlock"] for b in only] == ["198.51.100.0/24"], only
+code, _ = error_code(lambda: r53.list_cidr_blocks(CollectionId=coll, LocationName="oslo"))
+assert code == "NoSuchCidrLocationException", code
+code, _ = error_code(lambda: r53.list_cidr_locations(CollectionId="00000000-0000-4000-8000-000000000000"))
+assert code == "NoSuchCidrCollectionException", code
+cidr_zone = r53.create_hosted_zone(Name="cidr.test", CallerReference="ref-cidr")["HostedZone"]["Id"]
+r53.change_resource_record_sets(HostedZoneId=cidr_zone, ChangeBatch={"Changes": [
+    {"Action": "CREATE", "ResourceRecordSet": rrs("www.cidr.test", SetIdentifier="paris", values=["192.0.2.71"],
+                                                   CidrRoutingConfig={"CollectionId": coll, "LocationName": "paris"})},
+    {"Action": "CREATE", "ResourceRecordSet": rrs("www.cidr.test", SetIdentifier="rest", values=["192.0.2.72"],
+                                                   CidrRoutingConfig={"CollectionId": coll, "LocationName": "*"})}]})
+cidr_sets = r53.list_resource_record_sets(HostedZoneId=cidr_zone, StartRecordName="www.cidr.test")["ResourceRecordSets"]
+assert {s["CidrRoutingConfig"]["CollectionId"] for s in cidr_sets if "CidrRoutingConfig" in s} == {coll}, cidr_sets
+until("a Paris client gets the Paris answer", lambda: subprocess.run(
+    ["dig", "+short", "+subnet=192.0.2.0/24", "@" + DNS_HOST, "-p", DNS_PORT, "www.cidr.test", "A"],
+    capture_output=True, text=True, timeout=10).stdout.split() == ["192.0.2.71"])
+code, _ = error_code(lambda: r53.change_cidr_collection(Id=coll, Changes=[
+    {"LocationName": "paris", "Action": "DELETE_IF_EXISTS", "CidrList": ["192.0.2.0/24", "2001:db8:1::/48"]}]))
+assert code == "CidrBlockInUseException", code
+code, _ = error_code(lambda: r53.delete_cidr_collection(Id=coll))
+assert code == "CidrCollectionInUseException", code
+r53.change_cidr_collection(Id=coll, Changes=[
+    {"LocationName": "tokyo", "Action": "DELETE_IF_EXISTS", "CidrList": ["198.51.100.0/24"]}])
+assert [l["LocationName"] for l in r53.list_cidr_locations(CollectionId=coll)["CidrLocations"]] == ["paris"]
+spare = r53.create_cidr_collection(Name="spare", CallerReference="ref-spare")["Collection"]["Id"]
+r53.delete_cidr_collection(Id=spare)
+assert [c["Name"] for c in r53.list_cidr_collections()["CidrCollections"]] == ["offices"]
+passed("CIDR collections: Create (CallerReference), Change (CollectionVersion, all or nothing), ListCidrCollections/Locations/Blocks with paging; records name one by id and dig answers by subnet; in-use blocks and collections are refused; Delete")
+
+# GetDNSSEC and the limits calls answer what Turnout does.
+dnssec = r53.get_dnssec(HostedZoneId=cidr_zone)
+assert dnssec["Status"]["ServeSignature"] == "NOT_SIGNING" and dnssec["KeySigningKeys"] == [], dnssec
+zones_limit = r53.get_account_limit(Type="MAX_HOSTED_ZONES_BY_OWNER")
+assert zones_limit["Count"] == r53.get_hosted_zone_count()["HostedZoneCount"], zones_limit
+assert r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")["Count"] == r53.get_health_check_count()["HealthCheckCount"]
+rrsets_limit = r53.get_hosted_zone_limit(HostedZoneId=cidr_zone, Type="MAX_RRSETS_BY_ZONE")
+assert rrsets_limit["Count"] == 4, rrsets_limit
+code, _ = error_code(lambda: r53.get_hosted_zone_limit(HostedZoneId=cidr_zone, Type="MAX_VPCS_ASSOCIATED_BY_ZONE"))
+assert code == "HostedZoneNotPrivate", code
+code, _ = error_code(lambda: r53.get_reusable_delegation_set_limit(DelegationSetId="N0000", Type="MAX_ZONES_BY_REUSABLE_DELEGATION_SET"))
+assert code == "NoSuchDelegationSet", code
+passed("GetDNSSEC says NOT_SIGNING; GetAccountLimit and GetHostedZoneLimit count zones, checks and record sets; no private zones, no reusable delegation sets")
+
 # --- ARC's data plane, with aws-cli route53-recovery-cluster ---
 FLIPPER = keys(os.environ["TURNOUT_FLIPPER"])
 arc_env = dict(env, AWS_ACCESS_KEY_ID=FLIPPER[0], AWS_SECRET_ACCESS_KEY=FLIPPER[1], AWS_DEFAULT_REGION="us-west-2")
@@ -348,7 +457,7 @@ RULE = PANEL + "/safetyrule/keep-one-region"
 
 
 def arc(*args, key_env=arc_env):
-    return subprocess.run([os.environ["AWS_CLI"], "route53-recovery-cluster", *args, "--endpoint-url", ENDPOINT,
+    return subprocess.run([*os.environ["AWS_CLI"].split(), "route53-recovery-cluster", *args, "--endpoint-url", ENDPOINT,
                            "--output", "json"], capture_output=True, text=True, env=key_env, timeout=60)
 
 
@@ -376,3 +485,7 @@ denied = arc("update-routing-control-state", "--routing-control-arn", EAST, "--r
              key_env=dict(arc_env, AWS_ACCESS_KEY_ID=WRITER[0], AWS_SECRET_ACCESS_KEY=WRITER[1]))
 assert denied.returncode != 0 and "AccessDenied" in denied.stderr, denied.stderr
 passed("aws route53-recovery-cluster: update-routing-control-states, list, update, get; a flip the safety rule refuses is a ConflictException naming the rule's ARN, and goes through with --safety-rules-to-override; a config-only key may not flip")
+
+if os.environ.get("TURNOUT_MODEL_SEEN"):
+    with open(os.environ["TURNOUT_MODEL_SEEN"], "a") as f:
+        f.writelines(f"{line}\n" for line in sorted(model_check.seen))

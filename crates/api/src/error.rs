@@ -158,6 +158,9 @@ impl From<ControlError> for ApiError {
             ControlError::NoSuchCheck(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "NoSuchHealthCheck", message).field("name")
             }
+            ControlError::VersionMismatch { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "VersionMismatch", message).field("version")
+            }
             ControlError::CheckInUse { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "CheckInUse", message).field("name")
             }

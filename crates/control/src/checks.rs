@@ -26,9 +26,40 @@ impl Control {
             .ok_or_else(|| ControlError::NoSuchCheck(name.to_owned()))
     }
 
+    /// Every health check as written with its version (see [`Control::check_versioned`]), in
+    /// name order.
+    pub fn checks_versioned(&self) -> Vec<(HealthCheckSpec, i64)> {
+        let st = self.read();
+        st.checks
+            .values()
+            .map(|(spec, _)| {
+                (spec.clone(), st.versions.get(&keys::check(&spec.name)).copied().unwrap_or(1))
+            })
+            .collect()
+    }
+
+    /// A health check as written, with its version (1 when created, one more at each write:
+    /// Route 53's `HealthCheckVersion`).
+    pub fn check_versioned(&self, name: &str) -> Result<(HealthCheckSpec, i64), ControlError> {
+        let st = self.read();
+        let (spec, _) =
+            st.checks.get(name).ok_or_else(|| ControlError::NoSuchCheck(name.to_owned()))?;
+        Ok((spec.clone(), st.versions.get(&keys::check(name)).copied().unwrap_or(1)))
+    }
+
     /// Creates or replaces a health check; returns whether it was created. A calculated
     /// check's children must exist. The stored form is the one given (defaults stay implicit).
     pub async fn put_check(&self, spec: &HealthCheckSpec) -> Result<bool, ControlError> {
+        self.put_check_at(spec, None).await
+    }
+
+    /// [`Control::put_check`], applied only while the stored check is at `version` (`Some(0)`:
+    /// only if there is none); else [`ControlError::VersionMismatch`] and nothing changes.
+    pub async fn put_check_at(
+        &self,
+        spec: &HealthCheckSpec,
+        version: Option<i64>,
+    ) -> Result<bool, ControlError> {
         let check = spec.validate().map_err(ControlError::InvalidCheck)?;
         if let Some((ip, port)) = check.target.as_ref().and_then(|t| Some((t.ip?, t.port)))
             && let Err(why) =
@@ -47,6 +78,17 @@ impl Control {
         let written = self
             .write(Lane::Config, |st, reads| {
                 reads.object(keys::check(&check.name));
+                if let Some(expected) = version {
+                    let current = st.versions.get(&keys::check(&check.name)).copied().unwrap_or(0);
+                    if current != expected {
+                        return Err(ControlError::VersionMismatch {
+                            kind: "health check",
+                            name: check.name.clone(),
+                            expected,
+                            current,
+                        });
+                    }
+                }
                 if let CheckKind::Control { panel, control } = &check.kind {
                     reads.object(keys::panel(panel));
                     if !st.panels.get(panel).is_some_and(|(_, p)| p.controls.contains(control)) {

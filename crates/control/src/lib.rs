@@ -25,6 +25,7 @@ mod explain;
 pub mod journal;
 pub mod routing_controls;
 pub mod secrets;
+pub use collections::{CollectionWrite, collection_id};
 pub use explain::{CheckView, Explained};
 mod checks;
 mod collections;
@@ -196,6 +197,19 @@ pub enum ControlError {
     /// No such CIDR collection.
     #[error("no CIDR collection {0:?}")]
     NoSuchCollection(String),
+    /// The object changed since the version the request names (Route 53's
+    /// `HealthCheckVersion` and `CollectionVersion`); nothing was applied.
+    #[error("the {kind} {name:?} is at version {current}, not {expected}; read it again")]
+    VersionMismatch {
+        /// `health check` or `CIDR collection`.
+        kind: &'static str,
+        /// The object.
+        name: String,
+        /// The version the request named.
+        expected: i64,
+        /// The stored version.
+        current: i64,
+    },
     /// The CIDR collection is invalid; every problem is listed.
     #[error("the CIDR collection is invalid: {}", fields(.0))]
     InvalidCollection(Vec<turnout_model::FieldError>),
@@ -290,6 +304,23 @@ pub(crate) fn random_base32(n: usize) -> Result<String, StoreError> {
     getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
     Ok(data_encoding::BASE32_NOPAD.encode(&bytes))
+}
+
+/// A new version-4 UUID (RFC 9562 §5.4), the form of Route 53's health check and CIDR
+/// collection ids.
+pub fn random_uuid() -> Result<String, StoreError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    Ok(uuid_text(&b))
+}
+
+/// 16 bytes in the 8-4-4-4-12 hexadecimal form of a UUID.
+pub(crate) fn uuid_text(b: &[u8; 16]) -> String {
+    let h = data_encoding::HEXLOWER.encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// A client error about `field`.

@@ -76,6 +76,9 @@ pub struct State {
     /// what a write that read the object compares (`crate::write`). Record sets are guarded
     /// by their zone's SOA instead.
     pub revisions: HashMap<String, Revision>,
+    /// The version of each configuration object's key (1 when written first, one more at
+    /// each write: Route 53's `HealthCheckVersion` and `CollectionVersion`).
+    pub versions: HashMap<String, i64>,
     /// What each caller reference created: reference -> (zone, change id).
     pub caller_references: HashMap<String, CallerReference>,
     /// TSIG keys by name (usable ones only).
@@ -250,6 +253,7 @@ impl State {
         let key = kv.key.as_str();
         if is_object(key) {
             self.revisions.insert(kv.key.clone(), kv.mod_revision);
+            self.versions.insert(kv.key.clone(), kv.version);
         }
         if let Some(reference) = key.strip_prefix(&keys::caller_references()) {
             if let Some(used) = decode::<CallerReference>(key, &kv.value) {
@@ -424,6 +428,7 @@ impl State {
 
     fn delete(&mut self, key: &str, touched: &mut Touched) {
         self.revisions.remove(key);
+        self.versions.remove(key);
         if let Some(reference) = key.strip_prefix(&keys::caller_references()) {
             self.caller_references.remove(&unescape(reference));
         } else if let Some(rest) = key.strip_prefix(&keys::zones()) {

@@ -101,9 +101,10 @@ pub struct SecondaryInfo {
 pub struct ZoneMeta {
     /// The apex, absolute.
     pub name: String,
-    /// Its hosted zone id in the Route 53 API's form (`Z` and 20 characters), made when the
-    /// zone is created; a zone made before ids were kept has one derived from its name and
-    /// creation time ([`ZoneMeta::hosted_zone_id`]).
+    /// Its hosted zone id in the Route 53 API's form (`Z` and 19 characters: with the
+    /// `/hostedzone/` prefix, the 32 the API's model allows), made when the zone is created; a
+    /// zone made before ids were kept has one derived from its name and creation time
+    /// ([`ZoneMeta::hosted_zone_id`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The caller reference that created it, if any.
@@ -136,7 +137,7 @@ impl ZoneMeta {
         }
         use sha2::Digest;
         let digest = sha2::Sha256::digest(format!("{} {}", self.name, self.created_at).as_bytes());
-        format!("Z{}", &data_encoding::BASE32_NOPAD.encode(&digest)[..20])
+        format!("Z{}", &data_encoding::BASE32_NOPAD.encode(&digest)[..19])
     }
 }
 

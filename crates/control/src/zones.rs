@@ -144,7 +144,7 @@ impl Control {
             None => None,
         };
         let ns = default_name_servers(&apex, request.name_servers.as_deref())?;
-        let hosted_zone_id = format!("Z{}", &crate::random_base32(13)?[..20]);
+        let hosted_zone_id = format!("Z{}", &crate::random_base32(13)?[..19]);
         let mut records = Vec::new();
         // A secondary zone's records come by transfer.
         let defaults =

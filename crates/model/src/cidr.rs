@@ -23,6 +23,14 @@ pub struct CidrCollectionSpec {
     /// Each location's networks, like `{"east": ["192.0.2.0/24", "2001:db8::/48"]}`.
     #[serde(default)]
     pub locations: BTreeMap<String, Vec<String>>,
+    /// Its Route 53 id (a UUID, docs/route53-api.md), given when it is created; absent, the
+    /// node assigns one and keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The CallerReference it was created with through the Route 53 API; no effect on
+    /// answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
 }
 
 /// A validated collection.
@@ -32,6 +40,15 @@ pub struct CidrCollection {
     pub name: String,
     /// Each location's networks (host bits zero).
     pub locations: BTreeMap<String, Vec<ipnet::IpNet>>,
+}
+
+/// Whether `id` has the 8-4-4-4-12 lowercase hexadecimal form of a UUID (RFC 9562 §4).
+pub fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
 }
 
 /// Whether `name` is a valid location name (`*`, the default, is not a location of a
@@ -54,11 +71,24 @@ impl CidrCollectionSpec {
     pub fn validate(&self) -> Result<CidrCollection, Vec<FieldError>> {
         let mut errors = Vec::new();
         errors.extend(crate::health::check_name_error(&self.name, "name"));
-        if self.locations.is_empty() {
+        // A collection may be empty (Route 53's CreateCidrCollection makes it so); records can
+        // name only the default location `*` of an empty one.
+        if let Some(id) = &self.id
+            && !is_uuid(id)
+        {
             errors.push(FieldError::new(
-                "locations",
-                ErrorCode::MissingField,
-                "a collection needs at least one location",
+                "id",
+                ErrorCode::InvalidValue,
+                format!("{id:?} is not a UUID like 0b3c2a1d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"),
+            ));
+        }
+        if let Some(r) = &self.caller_reference
+            && !(1..=64).contains(&r.chars().count())
+        {
+            errors.push(FieldError::new(
+                "caller_reference",
+                ErrorCode::InvalidValue,
+                "a caller reference is 1 to 64 characters",
             ));
         }
         let mut seen: BTreeMap<ipnet::IpNet, &str> = BTreeMap::new();

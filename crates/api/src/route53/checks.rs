@@ -1,5 +1,6 @@
 //! Health checks through the Route 53 API: CreateHealthCheck (CallerReference idempotency),
-//! GetHealthCheck, ListHealthChecks, DeleteHealthCheck, GetHealthCheckStatus,
+//! GetHealthCheck, ListHealthChecks, UpdateHealthCheck (HealthCheckVersion, ResetElements),
+//! DeleteHealthCheck, GetHealthCheckStatus,
 //! GetHealthCheckLastFailureReason and GetHealthCheckCount, over Turnout's health checks.
 //!
 //! A check's Route 53 id is its Turnout name: a check created here is named by a new UUID, as
@@ -16,6 +17,19 @@ use turnout_model::health::HealthCheckSpec;
 
 use super::xml::{Doc, response};
 use super::{R53Error, R53State};
+
+/// Route 53's health-checker regions (`HealthCheckRegion`), the only values an
+/// observation's `Region` may take.
+const CHECKER_REGIONS: [&str; 8] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+];
 
 /// Route 53's largest page of health checks.
 const MAX_CHECK_ITEMS: usize = 1000;
@@ -65,6 +79,51 @@ struct ConfigXml {
     alarm_identifier: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     routing_control_arn: Option<String>,
+    #[serde(default)]
+    insufficient_data_health_status: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateHealthCheckRequest {
+    #[serde(default)]
+    health_check_version: Option<i64>,
+    #[serde(default, rename = "IPAddress")]
+    ip_address: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    resource_path: Option<String>,
+    #[serde(default)]
+    fully_qualified_domain_name: Option<String>,
+    #[serde(default)]
+    search_string: Option<String>,
+    #[serde(default)]
+    failure_threshold: Option<i64>,
+    #[serde(default)]
+    inverted: Option<bool>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    health_threshold: Option<i64>,
+    #[serde(default)]
+    child_health_checks: Option<ChildrenXml>,
+    #[serde(default, rename = "EnableSNI")]
+    enable_sni: Option<bool>,
+    #[serde(default)]
+    regions: Option<RegionsXml>,
+    #[serde(default)]
+    alarm_identifier: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    insufficient_data_health_status: Option<String>,
+    #[serde(default)]
+    reset_elements: Option<ResetXml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ResetXml {
+    #[serde(default, rename = "ResettableElementName")]
+    names: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,19 +138,40 @@ struct RegionsXml {
     regions: Vec<String>,
 }
 
+fn unsupported(what: &str) -> R53Error {
+    R53Error::invalid_input(format!("{what} is not supported by Turnout (docs/route53-api.md)"))
+}
+
+/// Refuses what Turnout cannot do: Regions (its checkers are its nodes) and the
+/// CLOUDWATCH_METRIC settings (its metric checks query Prometheus).
+fn refuse_unsupported(
+    regions: Option<&RegionsXml>,
+    alarm: bool,
+    insufficient_data: Option<&String>,
+) -> Result<(), R53Error> {
+    if regions.is_some_and(|r| !r.regions.is_empty()) {
+        return Err(unsupported("Regions (checkers are Turnout's nodes)"));
+    }
+    if alarm {
+        return Err(unsupported(
+            "a CLOUDWATCH_METRIC check (Turnout's metric checks query Prometheus)",
+        ));
+    }
+    if insufficient_data.is_some() {
+        return Err(unsupported(
+            "InsufficientDataHealthStatus (it applies to CLOUDWATCH_METRIC checks; Turnout's metric checks set insufficient_data through its own API)",
+        ));
+    }
+    Ok(())
+}
+
 /// A Route 53 HealthCheckConfig as a Turnout check named `name`.
 fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec, R53Error> {
-    let unsupported = |what: &str| {
-        Err(R53Error::invalid_input(format!(
-            "{what} is not supported by Turnout (docs/route53-api.md)"
-        )))
-    };
-    if c.regions.is_some_and(|r| !r.regions.is_empty()) {
-        return unsupported("HealthCheckConfig.Regions (checkers are Turnout's nodes)");
-    }
-    if c.alarm_identifier.is_some() || c.kind == "CLOUDWATCH_METRIC" {
-        return unsupported("a CLOUDWATCH_METRIC check (Turnout's metric checks query Prometheus)");
-    }
+    refuse_unsupported(
+        c.regions.as_ref(),
+        c.alarm_identifier.is_some() || c.kind == "CLOUDWATCH_METRIC",
+        c.insufficient_data_health_status.as_ref(),
+    )?;
     let (kind, search) = match c.kind.as_str() {
         "HTTP" => ("http", None),
         "HTTPS" => ("https", None),
@@ -105,6 +185,17 @@ fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec,
                 "Invalid XML ; cvc-enumeration-valid: Value '{other}' is not facet-valid with respect to enumeration '[HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP, CALCULATED, CLOUDWATCH_METRIC, RECOVERY_CONTROL]'. It must be a value from the enumeration."
             )));
         }
+    };
+    // SNI is a TLS matter: `EnableSNI false` on another type says what it does anyway (tools
+    // such as octoDNS send it for every check); `true` asks for what cannot happen.
+    let enable_sni = match (kind, c.enable_sni) {
+        ("https", sni) => sni,
+        (_, Some(true)) => {
+            return Err(R53Error::invalid_input(
+                "EnableSNI true needs an HTTPS or HTTPS_STR_MATCH check (SNI is sent in TLS)",
+            ));
+        }
+        _ => None,
     };
     let control = match &c.routing_control_arn {
         Some(arn) => match super::arc::parse_control_arn(arn) {
@@ -129,7 +220,7 @@ fn spec_of(name: &str, reference: &str, c: ConfigXml) -> Result<HealthCheckSpec,
         failure_threshold: c.failure_threshold,
         inverted: c.inverted,
         disabled: c.disabled,
-        enable_sni: c.enable_sni,
+        enable_sni,
         children: c.child_health_checks.map(|ch| ch.children),
         health_threshold: c.health_threshold,
         control,
@@ -144,7 +235,7 @@ fn seconds(interval: &str) -> Option<u64> {
     humantime::parse_duration(interval).ok().map(|d| d.as_secs())
 }
 
-fn write_check(doc: &mut Doc, c: &HealthCheckSpec) {
+fn write_check(doc: &mut Doc, (c, version): &(HealthCheckSpec, i64)) {
     let kind = match (c.kind.as_str(), c.search.is_some()) {
         ("http", false) => "HTTP",
         ("http", true) => "HTTP_STR_MATCH",
@@ -190,17 +281,7 @@ fn write_check(doc: &mut Doc, c: &HealthCheckSpec) {
     {
         doc.leaf("RoutingControlArn", super::arc::control_arn(panel, name));
     }
-    doc.close("HealthCheckConfig").leaf("HealthCheckVersion", 1).close("HealthCheck");
-}
-
-/// A new check name in Route 53's form (a version-4 UUID).
-fn new_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = super::getrandom_fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = data_encoding::HEXLOWER.encode(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    doc.close("HealthCheckConfig").leaf("HealthCheckVersion", version).close("HealthCheck");
 }
 
 fn no_such_check(id: &str) -> R53Error {
@@ -217,6 +298,9 @@ fn check_error(e: turnout_control::ControlError, id: &str) -> R53Error {
         ControlError::NoSuchCheck(_) => no_such_check(id),
         ControlError::CheckInUse { .. } => {
             R53Error::new(StatusCode::BAD_REQUEST, "HealthCheckInUse", e.to_string())
+        }
+        ControlError::VersionMismatch { .. } => {
+            R53Error::new(StatusCode::CONFLICT, "HealthCheckVersionMismatch", e.to_string())
         }
         ControlError::InvalidCheck(errors) => {
             let list: Vec<String> =
@@ -239,19 +323,18 @@ pub(crate) async fn create(
             "1 validation error detected: Value at 'callerReference' failed to satisfy constraint: Member must have length between 1 and 64",
         ));
     }
-    let existing = state
-        .control
-        .checks()
-        .into_iter()
-        .find(|c| c.caller_reference.as_deref() == Some(request.caller_reference.as_str()));
-    let spec = spec_of(
-        existing.as_ref().map_or(&new_id(), |c| &c.name),
-        &request.caller_reference,
-        request.health_check_config,
-    )?;
+    let existing =
+        state.control.checks_versioned().into_iter().find(|(c, _)| {
+            c.caller_reference.as_deref() == Some(request.caller_reference.as_str())
+        });
+    let name = match &existing {
+        Some((c, _)) => c.name.clone(),
+        None => turnout_control::random_uuid().map_err(turnout_control::ControlError::from)?,
+    };
+    let spec = spec_of(&name, &request.caller_reference, request.health_check_config)?;
     let check = match existing {
-        Some(c) if c == spec => c,
-        Some(c) => {
+        Some((c, version)) if c == spec => (c, version),
+        Some((c, _)) => {
             return Err(R53Error::new(
                 StatusCode::CONFLICT,
                 "HealthCheckAlreadyExists",
@@ -262,8 +345,12 @@ pub(crate) async fn create(
             ));
         }
         None => {
-            state.control.put_check(&spec).await.map_err(|e| check_error(e, &spec.name))?;
-            spec
+            state
+                .control
+                .put_check_at(&spec, Some(0))
+                .await
+                .map_err(|e| check_error(e, &spec.name))?;
+            (spec, 1)
         }
     };
     let mut doc = Doc::new("CreateHealthCheckResponse");
@@ -276,7 +363,7 @@ pub(crate) async fn get(
     State(state): State<R53State>,
     Path(id): Path<String>,
 ) -> Result<Response, R53Error> {
-    let check = state.control.check(&id).map_err(|e| check_error(e, &id))?;
+    let check = state.control.check_versioned(&id).map_err(|e| check_error(e, &id))?;
     let mut doc = Doc::new("GetHealthCheckResponse");
     write_check(&mut doc, &check);
     Ok(response(StatusCode::OK, doc.finish("GetHealthCheckResponse")))
@@ -289,9 +376,9 @@ pub(crate) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, R53Error> {
     let max = super::zones::max_items(&query, MAX_CHECK_ITEMS, 100)?;
-    let checks = state.control.checks();
+    let checks = state.control.checks_versioned();
     let start = match query.get("marker") {
-        Some(m) => checks.iter().position(|c| &c.name >= m).unwrap_or(checks.len()),
+        Some(m) => checks.iter().position(|(c, _)| &c.name >= m).unwrap_or(checks.len()),
         None => 0,
     };
     Ok(super::marker_page(
@@ -300,8 +387,132 @@ pub(crate) async fn list(
         &checks,
         (start, max, query.get("marker")),
         write_check,
-        |c| c.name.as_str(),
+        |(c, _)| c.name.as_str(),
     ))
+}
+
+/// `spec` with the fields of an UpdateHealthCheck applied: what is given replaces, what
+/// ResetElements names goes back to its default, the rest stays.
+fn updated(
+    mut spec: HealthCheckSpec,
+    u: &UpdateHealthCheckRequest,
+) -> Result<HealthCheckSpec, R53Error> {
+    refuse_unsupported(
+        u.regions.as_ref(),
+        u.alarm_identifier.is_some(),
+        u.insufficient_data_health_status.as_ref(),
+    )?;
+    let probed = matches!(spec.kind.as_str(), "http" | "https" | "tcp");
+    let endpoint_fields = [
+        ("IPAddress", u.ip_address.is_some()),
+        ("Port", u.port.is_some()),
+        ("ResourcePath", u.resource_path.is_some()),
+        ("FullyQualifiedDomainName", u.fully_qualified_domain_name.is_some()),
+        ("SearchString", u.search_string.is_some()),
+        ("FailureThreshold", u.failure_threshold.is_some()),
+    ];
+    if let Some((field, _)) = endpoint_fields.iter().find(|(_, given)| *given && !probed) {
+        return Err(R53Error::invalid_input(format!(
+            "{field} cannot be set on a health check of this type (it probes no endpoint)"
+        )));
+    }
+    if u.search_string.is_some() && spec.search.is_none() {
+        return Err(R53Error::invalid_input(
+            "SearchString can be updated only on an HTTP_STR_MATCH or HTTPS_STR_MATCH check (the type cannot change)",
+        ));
+    }
+    let calculated = spec.kind == "calculated";
+    if (u.health_threshold.is_some() || u.child_health_checks.is_some()) && !calculated {
+        return Err(R53Error::invalid_input(
+            "HealthThreshold and ChildHealthChecks can be set only on a CALCULATED check",
+        ));
+    }
+    for element in u.reset_elements.iter().flat_map(|r| &r.names) {
+        match element.as_str() {
+            "FullyQualifiedDomainName" => spec.fqdn = None,
+            "ResourcePath" => spec.path = None,
+            "ChildHealthChecks" => spec.children = calculated.then(Vec::new),
+            "Regions" => {}
+            other => {
+                return Err(R53Error::invalid_input(format!(
+                    "ResetElements: {other:?} is not FullyQualifiedDomainName, Regions, ResourcePath or ChildHealthChecks"
+                )));
+            }
+        }
+    }
+    let set = |target: &mut Option<String>, value: &Option<String>| {
+        if value.is_some() {
+            target.clone_from(value);
+        }
+    };
+    set(&mut spec.ip, &u.ip_address);
+    set(&mut spec.path, &u.resource_path);
+    set(&mut spec.fqdn, &u.fully_qualified_domain_name);
+    set(&mut spec.search, &u.search_string);
+    spec.port = u.port.or(spec.port);
+    spec.failure_threshold = u.failure_threshold.or(spec.failure_threshold);
+    spec.inverted = u.inverted.or(spec.inverted);
+    spec.disabled = u.disabled.or(spec.disabled);
+    spec.health_threshold = u.health_threshold.or(spec.health_threshold);
+    match (spec.kind.as_str(), u.enable_sni) {
+        ("https", Some(sni)) => spec.enable_sni = Some(sni),
+        (_, Some(true)) => {
+            return Err(R53Error::invalid_input(
+                "EnableSNI true needs an HTTPS or HTTPS_STR_MATCH check (SNI is sent in TLS)",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(children) = &u.child_health_checks {
+        spec.children = Some(children.children.clone());
+    }
+    Ok(spec)
+}
+
+/// `POST /2013-04-01/healthcheck/{Id}`: UpdateHealthCheck. With HealthCheckVersion, applied
+/// only while the check is at that version (`HealthCheckVersionMismatch` otherwise); without,
+/// applied to the check as it is (a concurrent update is read again, never overwritten).
+pub(crate) async fn update(
+    State(state): State<R53State>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, R53Error> {
+    let request: UpdateHealthCheckRequest = super::zones::read_xml(&body)?;
+    // Without a version, a write that lost a race with another writer is tried again on
+    // what that writer stored.
+    for _ in 0..5 {
+        let (current, version) =
+            state.control.check_versioned(&id).map_err(|e| check_error(e, &id))?;
+        let expected = request.health_check_version.unwrap_or(version);
+        if expected != version {
+            return Err(check_error(
+                turnout_control::ControlError::VersionMismatch {
+                    kind: "health check",
+                    name: id.clone(),
+                    expected,
+                    current: version,
+                },
+                &id,
+            ));
+        }
+        let spec = updated(current.clone(), &request)?;
+        if spec == current {
+            let mut doc = Doc::new("UpdateHealthCheckResponse");
+            write_check(&mut doc, &(current, version));
+            return Ok(response(StatusCode::OK, doc.finish("UpdateHealthCheckResponse")));
+        }
+        match state.control.put_check_at(&spec, Some(version)).await {
+            Ok(_) => {
+                let mut doc = Doc::new("UpdateHealthCheckResponse");
+                write_check(&mut doc, &(spec, version + 1));
+                return Ok(response(StatusCode::OK, doc.finish("UpdateHealthCheckResponse")));
+            }
+            Err(turnout_control::ControlError::VersionMismatch { .. })
+                if request.health_check_version.is_none() => {}
+            Err(e) => return Err(check_error(e, &id)),
+        }
+    }
+    Err(turnout_control::ControlError::Conflict.into())
 }
 
 /// `DELETE /2013-04-01/healthcheck/{Id}`: DeleteHealthCheck (`HealthCheckInUse` while a
@@ -345,10 +556,11 @@ fn observations(
     } else {
         view.checkers.iter().map(|c| (c.checker.clone(), c.observed.clone())).collect()
     };
-    let own = state.control.checker();
+    let own = state.control.checker().to_owned();
     for (checker, observed) in checkers {
-        let (status, at) = match (&result, checker == own || checker == "local") {
-            (Some(r), true) => (r.result.reason.clone(), r.at.clone()),
+        let checker = if checker == "local" { own.clone() } else { checker };
+        let (status, at) = match (&result, checker == own) {
+            (Some(r), true) => (format!("{} (checker {checker})", r.result.reason), r.at.clone()),
             _ => {
                 let word = if observed == "healthy" { "Success" } else { "Failure" };
                 (format!("{word}: as reported by checker {checker}"), String::new())
@@ -357,9 +569,17 @@ fn observations(
         if last_failure && status.starts_with("Success") {
             continue;
         }
-        // Region: the checker (a Turnout node) that observed it.
+        // Region: the checker's (a Turnout node's) region when it is one of Route 53's
+        // checker regions, the only values the API allows; the checker is named in Status.
+        let region = state
+            .control
+            .read()
+            .nodes
+            .get(&checker)
+            .map(|n| n.region.clone())
+            .filter(|r| CHECKER_REGIONS.contains(&r.as_str()));
         doc.open("HealthCheckObservation")
-            .leaf("Region", &checker)
+            .opt("Region", region)
             .open("StatusReport")
             .leaf("Status", status)
             .opt("CheckedTime", (!at.is_empty()).then_some(at))

@@ -8,6 +8,8 @@
 
 mod arc;
 mod checks;
+mod cidr;
+mod limits;
 mod sigv4;
 mod tags;
 mod xml;
@@ -157,10 +159,23 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/hostedzone/{id}/rrset/"), post(zones::change_record_sets))
         .route(&v("/change/{id}"), get(zones::get_change))
         .route(&v("/healthcheck"), post(checks::create).get(checks::list))
-        .route(&v("/healthcheck/{id}"), get(checks::get).delete(checks::delete))
+        .route(
+            &v("/healthcheck/{id}"),
+            get(checks::get).post(checks::update).delete(checks::delete),
+        )
         .route(&v("/healthcheck/{id}/status"), get(checks::status))
         .route(&v("/healthcheck/{id}/lastfailurereason"), get(checks::last_failure))
         .route(&v("/healthcheckcount"), get(checks::count))
+        .route(&v("/hostedzone/{id}/dnssec"), get(limits::dnssec))
+        .route(&v("/accountlimit/{kind}"), get(limits::account))
+        .route(&v("/hostedzonelimit/{id}/{kind}"), get(limits::hosted_zone))
+        .route(&v("/reusabledelegationsetlimit/{id}/{kind}"), get(limits::delegation_set))
+        .route(&v("/cidrcollection"), post(cidr::create).get(cidr::list))
+        .route(
+            &v("/cidrcollection/{id}"),
+            get(cidr::list_locations).post(cidr::change).delete(cidr::delete),
+        )
+        .route(&v("/cidrcollection/{id}/cidrblocks"), get(cidr::list_blocks))
         .route(&v("/tags/{kind}/{id}"), get(tags::list).post(tags::change))
         .route(&v("/tags/{kind}"), post(tags::list_many))
         .route("/", post(arc::dispatch))

@@ -30,7 +30,7 @@ pub(crate) fn read_xml<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T
 }
 
 /// The zone a hosted zone id names.
-fn zone_of(state: &R53State, id: &str) -> Result<String, R53Error> {
+pub(crate) fn zone_of(state: &R53State, id: &str) -> Result<String, R53Error> {
     state.control.zone_by_id(id).map(|apex| apex.to_string()).ok_or_else(|| {
         R53Error::new(
             StatusCode::NOT_FOUND,
@@ -171,13 +171,21 @@ pub(crate) fn max_items(
     cap: usize,
     default: usize,
 ) -> Result<usize, R53Error> {
-    match query.get("maxitems") {
+    page_size(query, "maxitems", cap, default)
+}
+
+/// The page size the query parameter `key` asks for (`default` when absent), at most `cap`.
+pub(crate) fn page_size(
+    query: &HashMap<String, String>,
+    key: &str,
+    cap: usize,
+    default: usize,
+) -> Result<usize, R53Error> {
+    match query.get(key) {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n.min(cap)),
-            _ => {
-                Err(R53Error::invalid_input(format!("maxitems {text:?} is not a positive number")))
-            }
+            _ => Err(R53Error::invalid_input(format!("{key} {text:?} is not a positive number"))),
         },
     }
 }
@@ -580,6 +588,20 @@ pub(crate) async fn change_record_sets(
             "1 validation error detected: Value at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
+    // Records name a collection by its Route 53 id here, by its name in Turnout.
+    let names: HashMap<String, String> = state
+        .control
+        .collections()
+        .into_iter()
+        .map(|c| (turnout_control::collection_id(&c), c.name))
+        .collect();
+    for c in &mut changes {
+        if let Some(cidr) = &mut c.record_set.cidr
+            && let Some(name) = names.get(&cidr.collection)
+        {
+            cidr.collection.clone_from(name);
+        }
+    }
     let batch = ChangeBatchSpec { comment: request.change_batch.comment, changes };
     let submitted = state.control.submit(&batch, Some(&zone), false).await?;
     let turnout_control::Submitted::Applied(change) = submitted else {
@@ -594,7 +616,18 @@ pub(crate) async fn change_record_sets(
     Ok(response(StatusCode::OK, doc.finish("ChangeResourceRecordSetsResponse")))
 }
 
-fn write_record_set(doc: &mut Doc, s: &RecordSetSpec, zone_id: &str) {
+/// Each CIDR collection's Route 53 id by name.
+pub(crate) fn collection_ids(state: &R53State) -> HashMap<String, String> {
+    let all = state.control.collections();
+    all.into_iter().map(|c| (c.name.clone(), turnout_control::collection_id(&c))).collect()
+}
+
+fn write_record_set(
+    doc: &mut Doc,
+    s: &RecordSetSpec,
+    zone_id: &str,
+    collection_ids: &HashMap<String, String>,
+) {
     doc.open("ResourceRecordSet").leaf("Name", shown_name(&s.name)).leaf("Type", &s.rtype);
     doc.opt("SetIdentifier", s.set_id.as_ref()).opt("Weight", s.weight);
     doc.opt("Region", s.region.as_ref());
@@ -625,7 +658,7 @@ fn write_record_set(doc: &mut Doc, s: &RecordSetSpec, zone_id: &str) {
     doc.opt("HealthCheckId", s.health_check.as_ref());
     if let Some(c) = &s.cidr {
         doc.open("CidrRoutingConfig")
-            .leaf("CollectionId", &c.collection)
+            .leaf("CollectionId", collection_ids.get(&c.collection).unwrap_or(&c.collection))
             .leaf("LocationName", &c.location)
             .close("CidrRoutingConfig");
     }
@@ -663,10 +696,11 @@ pub(crate) async fn list_record_sets(
         query.get("identifier").map(String::as_str),
         Some(max),
     )?;
+    let ids = collection_ids(&state);
     let mut doc = Doc::new("ListResourceRecordSetsResponse");
     doc.open("ResourceRecordSets");
     for s in &page.record_sets {
-        write_record_set(&mut doc, s, &zone_id);
+        write_record_set(&mut doc, s, &zone_id, &ids);
     }
     doc.close("ResourceRecordSets").leaf("IsTruncated", page.is_truncated);
     if page.is_truncated {
