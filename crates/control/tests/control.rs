@@ -399,3 +399,49 @@ async fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_guard_writes_and_collection_ids_last() {
+    let f = start().await;
+    let spec: turnout_model::health::HealthCheckSpec = serde_json::from_str(
+        r#"{"name":"web","type":"tcp","ip":"127.0.0.1","port":9,"disabled":true}"#,
+    )
+    .unwrap();
+    // `Some(0)`: only if there is none.
+    f.control.put_check_at(&spec, Some(0)).await.unwrap();
+    assert_eq!(f.control.check_versioned("web").unwrap().1, 1);
+    let err = f.control.put_check_at(&spec, Some(0)).await.unwrap_err();
+    assert!(matches!(err, ControlError::VersionMismatch { expected: 0, current: 1, .. }), "{err}");
+    let changed = turnout_model::health::HealthCheckSpec { port: Some(10), ..spec.clone() };
+    f.control.put_check_at(&changed, Some(1)).await.unwrap();
+    let err = f.control.put_check_at(&spec, Some(1)).await.unwrap_err();
+    assert!(matches!(err, ControlError::VersionMismatch { expected: 1, current: 2, .. }), "{err}");
+    assert_eq!(f.control.check_versioned("web").unwrap(), (changed, 2));
+
+    // A collection written without an id gets one, keeps it through a replacement without
+    // one, and is found by it; an id another collection has is refused.
+    let offices: turnout_model::cidr::CidrCollectionSpec =
+        serde_json::from_str(r#"{"name":"offices","locations":{"paris":["192.0.2.0/24"]}}"#)
+            .unwrap();
+    let written = f.control.put_collection_at(&offices, None).await.unwrap();
+    assert!(written.created);
+    let id = f.control.collection("offices").unwrap().id.unwrap();
+    assert!(turnout_model::cidr::is_uuid(&id), "{id}");
+    let more = turnout_model::cidr::CidrCollectionSpec {
+        locations: [("tokyo".to_owned(), vec!["198.51.100.0/24".to_owned()])].into(),
+        ..offices.clone()
+    };
+    let written = f.control.put_collection_at(&more, Some(1)).await.unwrap();
+    assert!(!written.created && written.change.starts_with('C'));
+    let (found, version) = f.control.collection_by_id(&id).unwrap();
+    assert_eq!((found.name.as_str(), version, found.locations.len()), ("offices", 2, 1));
+    let other = turnout_model::cidr::CidrCollectionSpec {
+        name: "other".into(),
+        id: Some(id.clone()),
+        ..Default::default()
+    };
+    let err = f.control.put_collection(&other).await.unwrap_err();
+    assert!(matches!(err, ControlError::InvalidCollection(ref e) if e[0].field == "id"), "{err}");
+    assert!(f.control.collection("other").is_err());
+    f.shutdown.cancel();
+}
