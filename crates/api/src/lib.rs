@@ -27,6 +27,7 @@
 
 pub mod client;
 pub mod error;
+mod external_dns;
 pub mod metrics;
 pub mod route53;
 mod server;
