@@ -469,51 +469,26 @@ fn target_of(rtype: &str, value: &str) -> String {
 /// `text` as quoted character strings of at most 255 bytes each, `"` and `\` escaped, bytes
 /// outside printable ASCII as `\DDD` (RFC 1035 §5.1).
 fn quote_txt(text: &str) -> String {
-    let mut out = Vec::new();
-    for chunk in text.as_bytes().chunks(255) {
-        let mut s = String::from("\"");
-        for &b in chunk {
-            match b {
-                b'"' | b'\\' => {
-                    s.push('\\');
-                    s.push(char::from(b));
-                }
-                0x20..=0x7e => s.push(char::from(b)),
-                _ => s.push_str(&format!("\\{b:03}")),
-            }
-        }
-        s.push('"');
-        out.push(s);
-    }
-    if out.is_empty() {
-        out.push("\"\"".to_owned());
-    }
-    out.join(" ")
+    let strings: Vec<String> = text
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| {
+            let mut s = String::from("\"");
+            turnout_model::presentation::write_escaped(&mut s, chunk);
+            s.push('"');
+            s
+        })
+        .collect();
+    if strings.is_empty() { "\"\"".to_owned() } else { strings.join(" ") }
 }
 
 /// Quoted (or bare) character strings joined into one text, escapes undone.
 fn unquote_txt(value: &str) -> String {
-    let mut bytes = Vec::new();
-    let mut chars = value.bytes().peekable();
-    let mut quoted = false;
-    while let Some(b) = chars.next() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\\' => {
-                let digits: Vec<u8> =
-                    std::iter::from_fn(|| chars.next_if(u8::is_ascii_digit)).take(3).collect();
-                if digits.len() == 3 {
-                    let n = digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-                    bytes.push(u8::try_from(n).unwrap_or(b'?'));
-                } else if let Some(next) = chars.next() {
-                    bytes.extend_from_slice(&digits);
-                    bytes.push(next);
-                }
-            }
-            b' ' | b'\t' if !quoted => {}
-            _ => bytes.push(b),
-        }
-    }
+    use turnout_model::presentation::{char_string, tokenize};
+    let bytes: Vec<u8> = match tokenize(value) {
+        Ok(tokens) => tokens.iter().filter_map(|t| char_string(t).ok()).flatten().collect(),
+        Err(_) => value.as_bytes().to_vec(),
+    };
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
