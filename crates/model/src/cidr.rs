@@ -175,13 +175,17 @@ mod tests {
         let c = check(r#"{"name":"offices","locations":{"east":["192.0.2.0/24","2001:db8::/48"],"west":["198.51.100.0/23"]}}"#)
             .unwrap();
         assert_eq!(c.locations["east"].len(), 2);
+        // Empty, as Route 53's CreateCidrCollection makes it.
+        let c = check(r#"{"name":"new","id":"0b3c2a1d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"}"#).unwrap();
+        assert!(c.locations.is_empty());
     }
 
     #[test]
     fn every_rule_names_its_field() {
         let cases: &[(&str, &str, ErrorCode)] = &[
             (r#"{"locations":{"a":["10.0.0.0/8"]}}"#, "name", ErrorCode::MissingField),
-            (r#"{"name":"c"}"#, "locations", ErrorCode::MissingField),
+            (r#"{"name":"c","id":"C-1"}"#, "id", ErrorCode::InvalidValue),
+            (r#"{"name":"c","caller_reference":""}"#, "caller_reference", ErrorCode::InvalidValue),
             (r#"{"name":"c","locations":{"a":[]}}"#, "locations.a", ErrorCode::MissingField),
             (
                 r#"{"name":"c","locations":{"*":["10.0.0.0/8"]}}"#,
