@@ -27,7 +27,6 @@
 
 pub mod client;
 pub mod error;
-mod external_dns;
 pub mod metrics;
 pub mod route53;
 mod server;

@@ -8,6 +8,7 @@ pub(crate) mod checks;
 pub(crate) mod collections;
 pub(crate) mod controls;
 mod explain;
+mod external_dns;
 pub mod listen;
 mod ops;
 pub(crate) mod panels;
@@ -221,7 +222,7 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/v1", v1)
-        .merge(crate::external_dns::router(state.clone()))
+        .merge(external_dns::router(state.clone()))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use turnout_control::{Control, ControlError, Submitted};
 
-use crate::server::AppState;
+use super::AppState;
 use turnout_model::records::{AliasSpec, GeoSpec, RecordSetSpec};
 use turnout_model::{ChangeBatchSpec, ChangeSpec};
 
@@ -221,7 +221,7 @@ async fn records(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// `POST /adjustendpoints`: the endpoints as Turnout would store and list them, so that
 /// external-dns's next plan compares like with like.
 async fn adjust(body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let endpoints: Vec<Endpoint> = crate::server::json_body(body)?;
+    let endpoints: Vec<Endpoint> = super::json_body(body)?;
     let mut out = Vec::with_capacity(endpoints.len());
     for (i, e) in endpoints.into_iter().enumerate() {
         let field = format!("[{i}]");
@@ -238,7 +238,7 @@ async fn apply(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let changes: Changes = crate::server::json_body(body)?;
+    let changes: Changes = super::json_body(body)?;
     let zones = zones(&state.control);
     let zone_of = |e: &Endpoint, field: &str| -> Result<String, ApiError> {
         let name = e.dns_name.trim_end_matches('.').to_ascii_lowercase();
