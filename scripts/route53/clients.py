@@ -446,6 +446,16 @@ code, _ = error_code(lambda: r53.get_hosted_zone_limit(HostedZoneId=cidr_zone, T
 assert code == "HostedZoneNotPrivate", code
 code, _ = error_code(lambda: r53.get_reusable_delegation_set_limit(DelegationSetId="N0000", Type="MAX_ZONES_BY_REUSABLE_DELEGATION_SET"))
 assert code == "NoSuchDelegationSet", code
+tested = r53.test_dns_answer(HostedZoneId=cidr_zone, RecordName="www.cidr.test", RecordType="A",
+                             EDNS0ClientSubnetIP="192.0.2.77", EDNS0ClientSubnetMask="24")
+assert (tested["RecordData"], tested["ResponseCode"], tested["Protocol"]) == (["192.0.2.71"], "NOERROR", "UDP"), tested
+tested = r53.test_dns_answer(HostedZoneId=cidr_zone, RecordName="www.cidr.test", RecordType="A", ResolverIP="203.0.113.9")
+assert tested["RecordData"] == ["192.0.2.72"], tested
+tested = r53.test_dns_answer(HostedZoneId=cidr_zone, RecordName="nowhere.cidr.test", RecordType="A")
+assert (tested["RecordData"], tested["ResponseCode"]) == ([], "NXDOMAIN"), tested
+code, _ = error_code(lambda: r53.test_dns_answer(HostedZoneId=cidr_zone, RecordName="www.other.test", RecordType="A"))
+assert code == "InvalidInput", code
+passed("TestDNSAnswer answers as the DNS server does now: by EDNS0 client subnet, by resolver, NXDOMAIN; a name outside the zone is InvalidInput")
 passed("GetDNSSEC says NOT_SIGNING; GetAccountLimit and GetHostedZoneLimit count zones, checks and record sets; no private zones, no reusable delegation sets")
 
 # --- ARC's data plane, with aws-cli route53-recovery-cluster ---

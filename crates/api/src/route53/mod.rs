@@ -12,6 +12,7 @@ mod cidr;
 mod limits;
 mod sigv4;
 mod tags;
+mod test_answer;
 mod xml;
 mod zones;
 
@@ -167,6 +168,7 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/healthcheck/{id}/lastfailurereason"), get(checks::last_failure))
         .route(&v("/healthcheckcount"), get(checks::count))
         .route(&v("/hostedzone/{id}/dnssec"), get(limits::dnssec))
+        .route(&v("/testdnsanswer"), get(test_answer::test_dns_answer))
         .route(&v("/accountlimit/{kind}"), get(limits::account))
         .route(&v("/hostedzonelimit/{id}/{kind}"), get(limits::hosted_zone))
         .route(&v("/reusabledelegationsetlimit/{id}/{kind}"), get(limits::delegation_set))
