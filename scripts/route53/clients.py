@@ -456,7 +456,8 @@ assert (tested["RecordData"], tested["ResponseCode"]) == ([], "NXDOMAIN"), teste
 code, _ = error_code(lambda: r53.test_dns_answer(HostedZoneId=cidr_zone, RecordName="www.other.test", RecordType="A"))
 assert code == "InvalidInput", code
 passed("TestDNSAnswer answers as the DNS server does now: by EDNS0 client subnet, by resolver, NXDOMAIN; a name outside the zone is InvalidInput")
-passed("GetDNSSEC says NOT_SIGNING; GetAccountLimit and GetHostedZoneLimit count zones, checks and record sets; no private zones, no reusable delegation sets")
+assert r53.get_checker_ip_ranges()["CheckerIpRanges"] == ["127.0.0.1/32"]
+passed("GetDNSSEC says NOT_SIGNING; GetAccountLimit and GetHostedZoneLimit count zones, checks and record sets; no private zones, no reusable delegation sets; GetCheckerIpRanges gives the node's probe source")
 
 # --- ARC's data plane, with aws-cli route53-recovery-cluster ---
 FLIPPER = keys(os.environ["TURNOUT_FLIPPER"])

@@ -79,6 +79,11 @@ def records():
     return {(e["dnsName"], e["recordType"], e.get("setIdentifier", "")): e for e in out}
 
 
+# Not external-dns's, but this node is at hand: GET /v1/checkers names its probe source.
+checkers = api("GET", "/v1/checkers")["checkers"]
+assert [c["source_addresses"] for c in checkers] == [["127.0.0.1"]], checkers
+passed(f"GET /v1/checkers: {checkers[0]['name']} in {checkers[0]['region']} probes from {checkers[0]['source_addresses']}")
+
 api("POST", "/v1/zones", {"name": "k8s.test"})
 api("PUT", "/v1/checks/k8s-web", {"type": "tcp", "ip": "127.0.0.1", "port": 9, "disabled": True})
 

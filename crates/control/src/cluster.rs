@@ -50,6 +50,8 @@ pub struct NodeIdentity {
     pub api: String,
     /// Its routing-control API.
     pub controls: String,
+    /// The addresses its health probes come from (`GET /v1/checkers`).
+    pub probe_sources: Vec<String>,
 }
 
 /// A node as `GET /v1/cluster` shows it.
@@ -256,6 +258,7 @@ impl Registration {
             dns: self.me.dns.clone(),
             api: self.me.api.clone(),
             controls: self.me.controls.clone(),
+            probe_sources: self.me.probe_sources.clone(),
             served_revision: self.served,
             updated_ms: 0,
             lease,
@@ -443,6 +446,7 @@ mod tests {
                     dns: Vec::new(),
                     api: String::new(),
                     controls: String::new(),
+                    probe_sources: Vec::new(),
                     served_revision: 0,
                     updated_ms: 0,
                     lease: 0,

@@ -466,6 +466,10 @@ pub struct NodeRecord {
     pub api: String,
     /// Its routing-control API.
     pub controls: String,
+    /// The addresses its health probes come from: the configured `health.source_address`,
+    /// or the ones the system picks towards the IPv4 and IPv6 default routes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_sources: Vec<String>,
     /// The store revision it serves (0: none yet), written when it passes a configuration
     /// change (not on every revision: the records' own writes would then feed each other).
     pub served_revision: Revision,

@@ -195,12 +195,12 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         CheckKind::Tcp => {
             ProbeResult::succeed(format!("Success: TCP connection to {addr} established"))
         }
-        CheckKind::Http { tls, path, search, sni, verify } => {
+        CheckKind::Http { tls, path, search, sni, verify, headers } => {
             let judge = match search {
                 Some(s) => Judge::Search(s),
                 None => Judge::Status,
             };
-            let http = HttpProbe { check, target, addr, path, judge, started };
+            let http = HttpProbe { check, target, addr, path, headers, judge, started };
             if *tls {
                 http.over_tls(stream, *sni, *verify).await
             } else {
@@ -208,8 +208,15 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
             }
         }
         CheckKind::Metric(m) => {
-            let http =
-                HttpProbe { check, target, addr, path: &m.path, judge: Judge::Metric(m), started };
+            let http = HttpProbe {
+                check,
+                target,
+                addr,
+                path: &m.path,
+                headers: &[],
+                judge: Judge::Metric(m),
+                started,
+            };
             if m.tls {
                 http.over_tls(stream, true, m.verify).await
             } else {
@@ -267,9 +274,15 @@ struct HttpProbe<'a> {
     target: &'a Target,
     addr: SocketAddr,
     path: &'a str,
+    /// Request headers besides the defaults (lowercase names).
+    headers: &'a [(String, String)],
     judge: Judge<'a>,
     started: Instant,
 }
+
+/// The `User-Agent` of every probe that sets none of its own: endpoints behind a firewall or a
+/// WAF can let it through (docs/health-checks.md).
+pub const USER_AGENT: &str = concat!("Turnout-Health-Check/", env!("CARGO_PKG_VERSION"));
 
 impl HttpProbe<'_> {
     async fn over_tls(&self, stream: TcpStream, sni: bool, verify: bool) -> ProbeResult {
@@ -313,13 +326,18 @@ impl HttpProbe<'_> {
                     return ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out");
                 }
             };
-        let request = match hyper::Request::get(self.path)
-            .header(hyper::header::HOST, host_header(self.target, self.addr, self.check))
-            .header(hyper::header::USER_AGENT, "Turnout-Health-Check/1")
+        let mut builder = hyper::Request::get(self.path)
+            .header(hyper::header::HOST, host_header(self.target, self.addr, self.check));
+        if !self.headers.iter().any(|(n, _)| n == "user-agent") {
+            builder = builder.header(hyper::header::USER_AGENT, USER_AGENT);
+        }
+        builder = builder
             .header(hyper::header::ACCEPT_ENCODING, "gzip, deflate")
-            .header(hyper::header::ACCEPT, "*/*")
-            .body(Empty::<Bytes>::new())
-        {
+            .header(hyper::header::ACCEPT, "*/*");
+        for (name, value) in self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = match builder.body(Empty::<Bytes>::new()) {
             Ok(r) => r,
             Err(e) => return ProbeResult::fail(FailureClass::Http, format!("bad request: {e}")),
         };

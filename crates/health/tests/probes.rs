@@ -21,7 +21,8 @@ fn check(json: &str) -> HealthCheck {
 }
 
 /// An HTTP target: `/ok`, `/down` (503), `/moved` (301), `/slow` (never answers in time),
-/// `/late` (the match at byte 6000), `/gzip` (gzip body), `/host` (echoes Host).
+/// `/late` (the match at byte 6000), `/gzip` (gzip body), `/host` (echoes Host), `/headers`
+/// (echoes User-Agent, X-Probe and Authorization).
 async fn http_target() -> SocketAddr {
     let gz = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -48,6 +49,18 @@ async fn http_target() -> SocketAddr {
             get(move || {
                 let gz = gz.clone();
                 async move { ([(header::CONTENT_ENCODING, "gzip")], gz) }
+            }),
+        )
+        .route(
+            "/headers",
+            get(|headers: HeaderMap| async move {
+                let get = |n: &str| headers.get(n).and_then(|h| h.to_str().ok()).unwrap_or("-");
+                format!(
+                    "ua={} x-probe={} authorization={}",
+                    get("user-agent"),
+                    get("x-probe"),
+                    get("authorization")
+                )
             }),
         )
         .route(
@@ -529,4 +542,57 @@ fn a_probe_that_cannot_get_a_descriptor_is_the_checkers_fault_not_the_targets() 
     for errno in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
         assert_eq!(of(errno), FailureClass::Refused, "errno {errno}");
     }
+}
+
+#[tokio::test]
+async fn the_user_agent_and_custom_headers_arrive() {
+    let addr = http_target().await;
+    let policy = TargetPolicy::default();
+    let ua = turnout_health::probe::USER_AGENT;
+    assert!(ua.starts_with("Turnout-Health-Check/") && ua.len() > "Turnout-Health-Check/".len());
+    let plain = http(addr, "/headers", &format!(r#","search":"ua={ua} x-probe=- ""#));
+    let r = probe(&plain, &policy).await;
+    assert!(r.success, "{}", r.reason);
+    let with = http(
+        addr,
+        "/headers",
+        &format!(
+            r#","search":"ua={ua} x-probe=edge-7 authorization=Bearer abc","headers":{{"X-Probe":"edge-7","Authorization":"Bearer abc"}}"#
+        ),
+    );
+    let r = probe(&with, &policy).await;
+    assert!(r.success, "{}", r.reason);
+    let own_ua = http(
+        addr,
+        "/headers",
+        r#","search":"ua=curl/8 x-probe=-","headers":{"user-agent":"curl/8"}"#,
+    );
+    let r = probe(&own_ua, &policy).await;
+    assert!(r.success, "{}", r.reason);
+    // The same probes fail when the target sees something else: the search is what decides.
+    let wrong =
+        http(addr, "/headers", r#","search":"x-probe=nope","headers":{"X-Probe":"edge-7"}"#);
+    assert!(!probe(&wrong, &policy).await.success);
+}
+
+#[test]
+fn headers_are_checked() {
+    let refused = |headers: &str, field: &str| {
+        let spec: HealthCheckSpec = serde_json::from_str(&format!(
+            r#"{{"name":"h","type":"http","ip":"127.0.0.1","headers":{headers}}}"#
+        ))
+        .unwrap();
+        let errors = spec.validate().unwrap_err();
+        assert!(errors.iter().any(|e| e.field == field), "{headers}: {errors:?}");
+    };
+    refused(r#"{"Host":"x"}"#, "headers.Host");
+    refused(r#"{"Transfer-Encoding":"chunked"}"#, "headers.Transfer-Encoding");
+    refused(r#"{"bad name":"x"}"#, "headers.bad name");
+    refused(r#"{"X-A":"line\nbreak"}"#, "headers.X-A");
+    refused(r#"{"X-A":"1","x-a":"2"}"#, "headers.x-a");
+    let tcp: HealthCheckSpec = serde_json::from_str(
+        r#"{"name":"t","type":"tcp","ip":"127.0.0.1","port":1,"headers":{"X-A":"1"}}"#,
+    )
+    .unwrap();
+    assert!(tcp.validate().unwrap_err().iter().any(|e| e.field == "headers"));
 }

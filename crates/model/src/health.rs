@@ -127,6 +127,87 @@ pub struct HealthCheckSpec {
     /// written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure_latency: Option<bool>,
+    /// Http and https: request headers sent with every probe, name -> value (at most
+    /// [`MAX_HEADERS`]); `User-Agent` replaces the default `Turnout-Health-Check/<version>`.
+    /// The headers that frame the request (`Host`, `Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, ...) cannot be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The most request headers a check may add.
+pub const MAX_HEADERS: usize = 20;
+/// The longest header value, in bytes.
+pub const MAX_HEADER_VALUE_LEN: usize = 1024;
+/// Headers a check may not set: HTTP/1.1 framing and hop-by-hop headers (RFC 9110 §7.6.1,
+/// RFC 9112 §6), and `Host`, which the target decides.
+const RESERVED_HEADERS: [&str; 10] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+];
+
+/// A check's request headers, validated: names lowercase RFC 9110 tokens, values visible
+/// ASCII with spaces and tabs inside.
+fn validate_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, String)> {
+    if headers.len() > MAX_HEADERS {
+        errors.push(FieldError::new(
+            "headers",
+            ErrorCode::LimitExceeded,
+            format!("{} headers; a check sends at most {MAX_HEADERS}", headers.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(token) {
+            errors.push(FieldError::new(
+                &field,
+                ErrorCode::InvalidValue,
+                format!("{name:?} is not a header name (1-64 letters, digits and !#$%&'*+-.^_`|~)"),
+            ));
+        } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+            errors.push(FieldError::new(
+                &field,
+                ErrorCode::NotAllowed,
+                format!("{name} frames the request; a check cannot set it"),
+            ));
+        } else if out.iter().any(|(n, _): &(String, String)| *n == lower) {
+            errors.push(FieldError::new(
+                &field,
+                ErrorCode::InvalidValue,
+                format!("{name} is given twice (header names ignore case)"),
+            ));
+        }
+        let visible = |b: u8| (0x21..=0x7e).contains(&b);
+        let ok = value.len() <= MAX_HEADER_VALUE_LEN
+            && value.bytes().all(|b| visible(b) || b == b' ' || b == b'\t')
+            && value.bytes().next().is_none_or(visible)
+            && value.bytes().last().is_none_or(visible);
+        if !ok {
+            errors.push(FieldError::new(
+                &field,
+                ErrorCode::InvalidValue,
+                format!(
+                    "a header value has at most {MAX_HEADER_VALUE_LEN} bytes of visible ASCII, with spaces and tabs only inside"
+                ),
+            ));
+        }
+        out.push((lower, value.clone()));
+    }
+    out
 }
 
 /// What a check looks at.
@@ -146,6 +227,8 @@ pub enum CheckKind {
         sni: bool,
         /// Verify the certificate.
         verify: bool,
+        /// Request headers besides the defaults: lowercase names, in name order.
+        headers: Vec<(String, String)>,
     },
     /// N of M children.
     Calculated {
@@ -327,6 +410,7 @@ impl HealthCheckSpec {
         not_for(!endpoint && self.port.is_some(), "port", "tcp, http and https");
         not_for(!is_http && self.path.is_some(), "path", "http and https");
         not_for(!is_http && self.search.is_some(), "search", "http and https");
+        not_for(!is_http && self.headers.is_some(), "headers", "http and https");
         not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
         not_for(
             !matches!(kind.as_str(), "https" | "metric") && self.verify_tls.is_some(),
@@ -456,6 +540,11 @@ impl HealthCheckSpec {
                 search: self.search.clone(),
                 sni: self.enable_sni.unwrap_or(true),
                 verify: self.verify_tls.unwrap_or(false),
+                headers: self
+                    .headers
+                    .as_ref()
+                    .map(|h| validate_headers(h, &mut errors))
+                    .unwrap_or_default(),
             }),
             "calculated" => self.validate_calculated(&mut errors),
             "metric" => self.validate_metric(&mut target, &mut errors).map(CheckKind::Metric),

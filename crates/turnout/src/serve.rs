@@ -414,6 +414,7 @@ async fn serve(
         dns: dns_addrs.iter().map(ToString::to_string).collect(),
         api: api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         controls: controls_api.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        probe_sources: probe_sources(settings.target_policy.source),
     };
     info!("node {} in region {}", me.name, me.region);
     // Zone transfers, NOTIFY, UPDATE and TSIG-signed queries go to the control plane.
@@ -614,4 +615,26 @@ fn node_name(settings: &Settings, dns: &DnsServer) -> String {
             .unwrap_or_else(|_| "node".to_owned());
         format!("{host}-{}", dns.local_addrs().first().map_or(0, std::net::SocketAddr::port))
     })
+}
+
+/// The addresses this node's health probes come from: the configured source address, or the
+/// ones the system picks towards the IPv4 and IPv6 default routes (a UDP socket connected to
+/// a documentation address, RFC 5737 and RFC 3849, which sends nothing, shows them).
+fn probe_sources(configured: Option<std::net::IpAddr>) -> Vec<String> {
+    if let Some(ip) = configured {
+        return vec![ip.to_string()];
+    }
+    let towards = ["192.0.2.1:9", "[2001:db8::1]:9"];
+    let mut out = Vec::new();
+    for target in towards {
+        let local = if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+        let source = std::net::UdpSocket::bind(local)
+            .and_then(|s| s.connect(target).and_then(|()| s.local_addr()));
+        if let Ok(addr) = source
+            && !addr.ip().is_unspecified()
+        {
+            out.push(addr.ip().to_string());
+        }
+    }
+    out
 }

@@ -2,7 +2,8 @@
 //! Turnout does: GetDNSSEC (Turnout does not sign zones yet: `NOT_SIGNING`, no key-signing
 //! keys), GetAccountLimit and GetHostedZoneLimit (Turnout sets no quota on zones, health checks
 //! or record sets: the limit is the largest value the API can carry, the count is real) and
-//! GetReusableDelegationSetLimit (Turnout has no reusable delegation sets).
+//! GetReusableDelegationSetLimit (Turnout has no reusable delegation sets), and
+//! GetCheckerIpRanges (the nodes' probe source addresses).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -89,4 +90,27 @@ pub(crate) async fn delegation_set(Path((id, _)): Path<(String, String)>) -> R53
         "NoSuchDelegationSet",
         format!("A reusable delegation set with ID {id} does not exist (Turnout has none)."),
     )
+}
+
+/// `GET /2013-04-01/checkeripranges`: GetCheckerIpRanges, the source addresses of every node's
+/// probes (`GET /v1/checkers`), each as a /32 or /128.
+pub(crate) async fn checker_ip_ranges(State(state): State<R53State>) -> Response {
+    let mut ranges: Vec<String> = state
+        .control
+        .cluster()
+        .nodes
+        .into_iter()
+        .flat_map(|n| n.record.probe_sources)
+        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        .map(|ip| format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
+        .collect();
+    ranges.sort();
+    ranges.dedup();
+    let mut doc = Doc::new("GetCheckerIpRangesResponse");
+    doc.open("CheckerIpRanges");
+    for range in ranges {
+        doc.leaf("member", range);
+    }
+    doc.close("CheckerIpRanges");
+    response(StatusCode::OK, doc.finish("GetCheckerIpRangesResponse"))
 }

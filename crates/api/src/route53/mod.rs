@@ -169,6 +169,7 @@ pub fn route53_router(control: Arc<Control>) -> Router {
         .route(&v("/healthcheckcount"), get(checks::count))
         .route(&v("/hostedzone/{id}/dnssec"), get(limits::dnssec))
         .route(&v("/testdnsanswer"), get(test_answer::test_dns_answer))
+        .route(&v("/checkeripranges"), get(limits::checker_ip_ranges))
         .route(&v("/accountlimit/{kind}"), get(limits::account))
         .route(&v("/hostedzonelimit/{id}/{kind}"), get(limits::hosted_zone))
         .route(&v("/reusabledelegationsetlimit/{id}/{kind}"), get(limits::delegation_set))

@@ -33,6 +33,43 @@ pub struct CheckStatus {
     pub state: CheckState,
 }
 
+/// The checkers: every node that probes, with the addresses its probes come from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckerList {
+    /// By node name.
+    pub checkers: Vec<Checker>,
+}
+
+/// One checker.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Checker {
+    /// The node's name.
+    pub name: String,
+    /// Its region.
+    pub region: String,
+    /// The addresses its probes come from (what a firewall in front of an endpoint lets in).
+    pub source_addresses: Vec<String>,
+    /// How long ago it last wrote its registration, in milliseconds.
+    pub updated_ago_ms: u64,
+}
+
+/// `GET /v1/checkers`: as Route 53's GetCheckerIpRanges, but per node.
+pub(crate) async fn checkers(State(state): State<AppState>) -> Json<CheckerList> {
+    let checkers = state
+        .control
+        .cluster()
+        .nodes
+        .into_iter()
+        .map(|n| Checker {
+            name: n.record.name,
+            region: n.record.region,
+            source_addresses: n.record.probe_sources,
+            updated_ago_ms: n.updated_ago_ms,
+        })
+        .collect();
+    Json(CheckerList { checkers })
+}
+
 pub(crate) async fn list(State(state): State<AppState>) -> Json<CheckList> {
     Json(CheckList { checks: state.control.checks() })
 }

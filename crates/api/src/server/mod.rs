@@ -192,6 +192,7 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/changes", axum::routing::post(changes::submit))
         .route("/changes/{id}", get(changes::get))
         .route("/checks", get(checks::list))
+        .route("/checkers", get(checks::checkers))
         .route("/checks/{name}", get(checks::get).put(checks::put).delete(checks::delete))
         .route("/checks/{name}/status", get(checks::status))
         .route("/collections", get(collections::list))

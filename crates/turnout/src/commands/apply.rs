@@ -778,6 +778,7 @@ fn describe_check(c: &HealthCheckSpec) -> String {
         ("port", num(c.port)),
         ("path", show(&c.path)),
         ("search", quoted(&c.search)),
+        ("headers", c.headers.as_ref().map(|h| h.keys().cloned().collect::<Vec<_>>().join(","))),
         ("interval", show(&c.interval)),
         ("failure_threshold", num(c.failure_threshold)),
         ("recovery_threshold", num(c.recovery_threshold)),
