@@ -33,6 +33,9 @@ pub struct CheckView {
     pub last_result: Option<Observation>,
     /// The newest failure.
     pub last_failure: Option<Observation>,
+    /// The check is `observe_only`: answers took it as healthy whatever its status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observe_only: bool,
 }
 
 impl Control {
@@ -64,18 +67,21 @@ impl Control {
             if checks.contains_key(check) {
                 continue;
             }
+            let observe_only = self.read().checks.get(check).is_some_and(|(_, c)| c.observe_only);
             let view = match self.health().state(check) {
                 Some(s) => CheckView {
                     status: s.status,
                     observed: s.observed,
                     last_result: s.results.into_iter().next(),
                     last_failure: s.last_failure,
+                    observe_only,
                 },
                 None => CheckView {
                     status: "healthy".to_owned(),
                     observed: "unknown: the check is not running".to_owned(),
                     last_result: None,
                     last_failure: None,
+                    observe_only,
                 },
             };
             checks.insert(check.clone(), view);

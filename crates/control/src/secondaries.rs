@@ -78,6 +78,7 @@ fn plain_set(
         set_id: None,
         policy: Policy::Simple,
         health_check: None,
+        always_serve: false,
         data: RecordData::Values { ttl, rdatas },
     };
     set.to_spec().validate(apex).map_err(|errors| {

@@ -713,3 +713,27 @@ fn compiled_zones_answer_as_if_all_were_healthy() {
     );
     assert_eq!(compiled_answer(&z, "ex.test.", RType::A), Some((60, vec!["192.0.2.1".into()])));
 }
+
+#[test]
+fn an_always_served_record_is_answered_whatever_its_check_says() {
+    let s = Setup::new(&[
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"p","failover":"primary","health_check":"p","always_serve":true,"values":["192.0.2.1"]}"#,
+        r#"{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","health_check":"s","values":["192.0.2.2"]}"#,
+    ]);
+    // The record does not read its check at all: no slot was asked for it.
+    assert!(!s.checks.contains_key("p"), "{:?}", s.checks.keys());
+    s.set("s", Status::Unhealthy);
+    assert_eq!(s.one("www.ex.test.", 0), "192.0.2.1");
+    let e = s.explain("www.ex.test.", RType::A, 0);
+    let primary = &e.decisions[0].candidates[0];
+    assert!(primary.always_serve && primary.healthy, "{primary:?}");
+    assert_eq!(primary.health_check.as_deref(), Some("p"));
+    assert!(!e.decisions[0].candidates[1].always_serve);
+    // always_serve without a check has nothing to override.
+    let spec: turnout_model::RecordSetSpec = serde_json::from_str(
+        r#"{"name":"www","type":"A","ttl":60,"always_serve":true,"values":["192.0.2.1"]}"#,
+    )
+    .unwrap();
+    let errors = spec.validate(&Name::parse_absolute("ex.test.").unwrap()).unwrap_err();
+    assert_eq!(errors[0].field, "always_serve");
+}

@@ -36,6 +36,9 @@ pub struct Candidate {
     pub alias: Option<AliasView>,
     /// Whether it was chosen.
     pub chosen: bool,
+    /// It has a health check but is answered whatever the check says (`always_serve`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always_serve: bool,
 }
 
 /// An alias candidate's target.
@@ -120,6 +123,7 @@ impl Trace for Recorder {
                     unhealthy_because: None,
                     alias,
                     chosen: false,
+                    always_serve: info.check.is_some() && m.slot == crate::snapshot::NONE,
                 }
             })
             .collect();

@@ -148,12 +148,30 @@ struct Verdict {
 struct Record {
     probes: std::collections::BTreeMap<String, u64>,
     observed: Option<Status>,
+    /// The check's status (after disabled and inverted); its slot, which answers read, holds
+    /// it too unless the check is `observe_only` (then the slot stays healthy).
+    status: Option<Status>,
     /// Whether this run's probes have established the observed status (see [`Quorum`]).
     established: bool,
     results: VecDeque<Observation>,
     last_failure: Option<Observation>,
     transitions: VecDeque<Transition>,
     transitions_total: u64,
+}
+
+/// Sets a check's status to `fin`: in its record, and in its slot for answers (healthy
+/// whatever `fin` is for an `observe_only` check). Returns the check's status before, and
+/// whether what answers see changed.
+fn publish(
+    slot: &HealthSlot,
+    record: &Mutex<Record>,
+    check: &HealthCheck,
+    fin: Status,
+) -> (Status, bool) {
+    let before = lock(record).status.replace(fin);
+    let answered = if check.observe_only { Status::Healthy } else { fin };
+    let slot_before = slot.set(answered);
+    (before.unwrap_or(slot_before), slot_before != answered)
 }
 
 struct Running {
@@ -343,7 +361,7 @@ impl HealthEngine {
                 observed
             };
             let initial = final_status(judged, check);
-            if slot.set(initial) != initial {
+            if publish(&slot, &record, check, initial).1 {
                 self.inner.changed.notify_waiters();
             }
             lock(&record).observed = Some(observed);
@@ -384,7 +402,7 @@ impl HealthEngine {
             let observed = control_status(&lock(&self.inner.controls), panel, control);
             let fin = final_status(observed, &check);
             lock(&record).observed = Some(observed);
-            let before = self.slot(&check.name).set(fin);
+            let (before, _) = publish(&self.slot(&check.name), &record, &check, fin);
             if before != fin {
                 let state = if observed == Status::Healthy { "On" } else { "Off" };
                 let reason = format!("routing control {panel}/{control} is {state}");
@@ -398,7 +416,7 @@ impl HealthEngine {
         let running = lock(&self.inner.running);
         let r = running.get(name)?;
         let record = lock(&r.record);
-        let status = self.slot(name).get();
+        let status = record.status.unwrap_or_else(|| self.slot(name).get());
         let observed = record.observed.unwrap_or(Status::Healthy);
         let checkers = if probed(&r.check) {
             self.checker_views(name, observed, record.established)
@@ -538,7 +556,7 @@ impl HealthEngine {
                 // Nobody's observation counts (a placed check between its checkers): as is.
                 let Some(verdict) = Verdict::of(&r.check, own, counts, others) else { continue };
                 let fin = final_status(verdict.status, &r.check);
-                let before = slot.set(fin);
+                let (before, _) = publish(slot, &r.record, &r.check, fin);
                 if before != fin {
                     changed.push((r.record.clone(), r.check.name.clone(), before, fin, verdict));
                 }
@@ -602,8 +620,7 @@ impl HealthEngine {
                 };
                 let fin = final_status(observed, &check);
                 lock(&record).observed = Some(observed);
-                let slot = self.slot(&check.name);
-                let before = slot.set(fin);
+                let (before, _) = publish(&self.slot(&check.name), &record, &check, fin);
                 if before != fin {
                     let reason = format!(
                         "{healthy} of {} children healthy, threshold {threshold}",
@@ -783,7 +800,7 @@ impl EndpointTask {
             // (None only if the check moved elsewhere meanwhile: its slot stays as it is.)
             let verdict = self.engine.verdict(&self.check, machine.status(), established);
             let fin = verdict.map(|v| final_status(v.status, &self.check));
-            let before = fin.map(|fin| self.slot.set(fin));
+            let before = fin.map(|fin| publish(&self.slot, &self.record, &self.check, fin).0);
             if changed.is_some() || newly_established {
                 self.engine.inner.observation_changed.notify_one();
             }

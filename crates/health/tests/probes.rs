@@ -596,3 +596,49 @@ fn headers_are_checked() {
     .unwrap();
     assert!(tcp.validate().unwrap_err().iter().any(|e| e.field == "headers"));
 }
+
+#[tokio::test]
+async fn an_observe_only_check_records_its_failure_but_answers_see_it_healthy() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let spec = |name: &str, extra: &str| {
+        check(&format!(
+            r#"{{"name":"{name}","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":1{extra}}}"#
+        ))
+    };
+    let shadow = spec("shadow", r#","observe_only":true"#);
+    let real = spec("real", "");
+    let parent = check(
+        r#"{"name":"parent","type":"calculated","children":["shadow"],"health_threshold":1}"#,
+    );
+    let engine = HealthEngine::new();
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let seen = changes.clone();
+    engine.on_transition(Box::new(move |c| {
+        seen.lock().unwrap().push((c.check.to_owned(), c.to.to_string()));
+    }));
+    engine.apply(&[shadow.clone(), real, parent], &|_| None);
+    // The same failing target: the ordinary check turns its slot unhealthy ...
+    wait_for(&engine.slot("real"), Status::Unhealthy, Duration::from_secs(2)).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    while engine.state("shadow").unwrap().status != "unhealthy" {
+        assert!(tokio::time::Instant::now() < end, "the shadow check never failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ... the shadow check records and reports the failure, but answers (and a calculated
+    // parent) still see it healthy.
+    assert_eq!(engine.slot("shadow").get(), Status::Healthy);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(engine.slot("parent").get(), Status::Healthy);
+    let state = engine.state("shadow").unwrap();
+    assert_eq!(state.transitions[0].to, "unhealthy");
+    assert!(changes.lock().unwrap().contains(&("shadow".to_owned(), "unhealthy".to_owned())));
+    // Trusted: without observe_only the same check steers answers at once.
+    let trusted = check(&format!(
+        r#"{{"name":"shadow","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":1}}"#
+    ));
+    engine.apply(&[trusted], &|name| (name == "shadow").then_some(Status::Unhealthy));
+    wait_for(&engine.slot("shadow"), Status::Unhealthy, Duration::from_secs(2)).await;
+    engine.shutdown();
+}

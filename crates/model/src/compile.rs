@@ -167,7 +167,8 @@ fn policy_group(
             set_id: set.set_id.clone().unwrap_or_default(),
             policy: set.policy.clone(),
             check: set.health_check.clone(),
-            slot: set.health_check.as_deref().map(slot),
+            // An always-served record keeps its check's name (for explain) but no slot.
+            slot: set.health_check.as_deref().filter(|_| !set.always_serve).map(slot),
             answer: match &set.data {
                 RecordData::Values { ttl, rdatas } => {
                     MemberAnswer::Records(RRset { ttl: *ttl, rdatas: rdatas.clone() })

@@ -84,6 +84,11 @@ pub struct HealthCheckSpec {
     /// No probing; the check counts as healthy (unhealthy if also inverted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// The check runs, records its status, alerts (webhooks, metrics) and shows in `check
+    /// status`, but never changes an answer: records and calculated checks that name it see
+    /// it healthy (a shadow check, to trust a new check before it steers traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe_only: Option<bool>,
     /// Probed checks in a cluster: healthy iff more than this percentage of the reporting
     /// checkers say healthy (`healthy * 100 > threshold_pct * reporting`), 0-99; default 18,
     /// as Route 53.
@@ -295,6 +300,8 @@ pub struct HealthCheck {
     pub inverted: bool,
     /// No probing: healthy (unhealthy if inverted).
     pub disabled: bool,
+    /// Runs and records, but answers (and calculated parents) see it healthy.
+    pub observe_only: bool,
     /// The checkers' quorum: healthy iff `healthy * 100 > threshold_pct * reporting`.
     pub threshold_pct: u8,
     /// In a cluster, how many checkers of each region probe it (None: every one).
@@ -564,6 +571,7 @@ impl HealthCheckSpec {
                 response_timeout,
                 inverted: self.inverted.unwrap_or(false),
                 disabled: self.disabled.unwrap_or(false),
+                observe_only: self.observe_only.unwrap_or(false),
                 threshold_pct,
                 checkers_per_region,
             }),

@@ -69,6 +69,10 @@ pub struct RecordSetSpec {
     /// The name of the health check that decides whether this record is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
+    /// Keep the record in answers whatever its health check says (the check still runs and
+    /// shows in `explain`); needs `health_check`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_serve: Option<bool>,
     /// Record data in presentation format, one record per value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
@@ -132,6 +136,8 @@ pub struct RecordSet {
     pub policy: Policy,
     /// The health check deciding whether this record may be answered.
     pub health_check: Option<String>,
+    /// Answered whatever `health_check` says.
+    pub always_serve: bool,
     /// The records, or the alias target.
     pub data: RecordData,
 }
@@ -375,13 +381,21 @@ impl RecordSetSpec {
         let policy = self.validate_policy(&mut errors);
         let set_id = self.validate_set_id(policy.as_ref(), &mut errors);
         let health_check = self.validate_health_check(&mut errors);
+        if self.always_serve == Some(true) && self.health_check.is_none() {
+            errors.push(FieldError::new(
+                "always_serve",
+                ErrorCode::NotAllowed,
+                "always_serve needs a health_check (a record without one is always answered)",
+            ));
+        }
         if let (Some(name), Some(rtype)) = (&name, rtype) {
             check_type_rules(name, rtype, apex, policy.as_ref(), &mut errors);
         }
         let data = rtype.and_then(|rtype| self.validate_data(rtype, apex, &policy, &mut errors));
         match (name, rtype, policy, data) {
             (Some(name), Some(rtype), Some(policy), Some(data)) if errors.is_empty() => {
-                Ok(RecordSet { name, rtype, set_id, policy, health_check, data })
+                let always_serve = self.always_serve.unwrap_or(false);
+                Ok(RecordSet { name, rtype, set_id, policy, health_check, always_serve, data })
             }
             _ => Err(errors),
         }
@@ -836,6 +850,7 @@ impl RecordSet {
             rtype: self.rtype.to_string(),
             set_id: self.set_id.clone(),
             health_check: self.health_check.clone(),
+            always_serve: self.always_serve.then_some(true),
             ..RecordSetSpec::default()
         };
         match &self.policy {

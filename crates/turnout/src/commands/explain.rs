@@ -43,13 +43,25 @@ fn render(x: &Explained) -> String {
                 c.unhealthy_because.as_ref().map(|b| format!(" ({b})")).unwrap_or_default();
             let check = match &c.health_check {
                 Some(name) => {
-                    let reason = x
-                        .checks
-                        .get(name)
+                    let view = x.checks.get(name);
+                    let reason = view
                         .and_then(|v| v.last_result.as_ref())
                         .map(|o| format!(" [{}]", o.result.reason))
                         .unwrap_or_default();
-                    format!("check {name}{reason}")
+                    // A shadow check: what it says, and that answers did not listen.
+                    let shadow = view
+                        .filter(|v| v.observe_only)
+                        .map(|v| format!(" (observe only: {}, not used for answers)", v.status))
+                        .unwrap_or_default();
+                    let always = if c.always_serve {
+                        format!(
+                            " (always_serve: answered whatever it says, now {})",
+                            view.map_or("unknown", |v| v.status.as_str())
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("check {name}{shadow}{always}{reason}")
                 }
                 None => "no check".to_owned(),
             };
