@@ -79,6 +79,7 @@ fn plain_set(
         policy: Policy::Simple,
         health_check: None,
         always_serve: false,
+        pool: turnout_model::records::Pool::default(),
         data: RecordData::Values { ttl, rdatas },
     };
     set.to_spec().validate(apex).map_err(|errors| {

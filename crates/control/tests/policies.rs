@@ -737,3 +737,78 @@ fn an_always_served_record_is_answered_whatever_its_check_says() {
     let errors = spec.validate(&Name::parse_absolute("ex.test.").unwrap()).unwrap_err();
     assert_eq!(errors[0].field, "always_serve");
 }
+
+/// A failover pair whose primary is a weighted pool of four (each record with its check
+/// c1..c4) that needs `min` healthy records, and whose secondary trickles `trickle` %.
+fn pool(min: &str, trickle: &str) -> Setup {
+    let mut specs: Vec<String> = (1..=4)
+        .map(|i| {
+            format!(
+                r#"{{"name":"pool","type":"A","ttl":60,"set_id":"m{i}","weight":1,"health_check":"c{i}"{min},"values":["192.0.2.{i}"]}}"#
+            )
+        })
+        .collect();
+    specs.push(r#"{"name":"www","type":"A","set_id":"p","failover":"primary","alias":{"target":"pool","evaluate_target_health":true}}"#.to_owned());
+    specs.push(format!(
+        r#"{{"name":"www","type":"A","ttl":60,"set_id":"s","failover":"secondary","health_check":"s"{trickle},"values":["198.51.100.1"]}}"#
+    ));
+    let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    Setup::new(&refs)
+}
+
+fn to_secondary(s: &Setup, n: u64) -> u64 {
+    s.counts("www.ex.test.", n).get("198.51.100.1").copied().unwrap_or(0)
+}
+
+#[test]
+fn a_pool_with_min_healthy_fails_over_before_its_last_member_dies() {
+    let s = pool(r#","min_healthy":3"#, "");
+    assert_eq!(to_secondary(&s, 200), 0);
+    s.set("c1", Status::Unhealthy);
+    assert_eq!(to_secondary(&s, 200), 0, "3 of 4 healthy: still the pool");
+    s.set("c2", Status::Unhealthy);
+    assert_eq!(to_secondary(&s, 200), 200, "2 of 4 healthy: below 3, the secondary");
+    let e = s.explain("www.ex.test.", RType::A, 0);
+    let primary = &e.decisions[0].candidates[0];
+    assert_eq!(
+        primary.unhealthy_because.as_deref(),
+        Some("fewer than 3 records of its target are healthy (min_healthy)"),
+        "{e:?}"
+    );
+    // The same pool without a threshold keeps answering until its last member dies.
+    let plain = pool("", "");
+    plain.set("c1", Status::Unhealthy).set("c2", Status::Unhealthy).set("c3", Status::Unhealthy);
+    assert_eq!(to_secondary(&plain, 200), 0);
+    // A percentage: 75 % of 4 is 3.
+    let pct = pool(r#","min_healthy_pct":75"#, "");
+    pct.set("c4", Status::Unhealthy).set("c3", Status::Unhealthy);
+    assert_eq!(to_secondary(&pct, 200), 200);
+}
+
+#[test]
+fn a_trickle_sends_its_share_to_a_healthy_secondary_while_the_primary_is_healthy() {
+    let s = pool("", r#","trickle_pct":5"#);
+    let n = 10_000;
+    let got = to_secondary(&s, n);
+    assert!((400..=600).contains(&got), "{got} of {n} answers went to the secondary");
+    let e = (0..n)
+        .map(|seed| s.explain("www.ex.test.", RType::A, seed))
+        .find(|e| e.decisions[0].candidates[1].chosen)
+        .unwrap();
+    assert!(e.decisions[0].rule.starts_with("the trickle"), "{}", e.decisions[0].rule);
+    // An unhealthy secondary gets none; an unhealthy primary, all.
+    s.set("s", Status::Unhealthy);
+    assert_eq!(to_secondary(&s, 2_000), 0);
+    s.set("s", Status::Healthy);
+    for c in ["c1", "c2", "c3", "c4"] {
+        s.set(c, Status::Unhealthy);
+    }
+    assert_eq!(to_secondary(&s, 2_000), 2_000);
+    // A secondary (a current-answers view) is sent the primary: no randomness there.
+    let s = pool("", r#","trickle_pct":50"#);
+    let name = Name::parse_absolute("www.ex.test.").unwrap();
+    for _ in 0..50 {
+        let e = explain(&s.snap, &name, RType::A, &mut Context::view());
+        assert!(!e.answer.iter().any(|l| l.ends_with("198.51.100.1")), "{e:?}");
+    }
+}

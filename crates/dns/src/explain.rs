@@ -152,12 +152,16 @@ impl Trace for Recorder {
         if let Some(c) = self.decisions[at].candidates.get_mut((member - first) as usize) {
             c.healthy = healthy;
             c.unhealthy_because = (!healthy).then(|| {
-                if check_ok {
-                    "no record of its target is healthy"
-                } else {
-                    "its health check is unhealthy"
+                if !check_ok {
+                    return "its health check is unhealthy".to_owned();
                 }
-                .to_owned()
+                let target = part.rrset_by_index(m.rrset);
+                match part.groups.get(target.group as usize).map(|g| g.min_healthy) {
+                    Some(n) if n > 1 => {
+                        format!("fewer than {n} records of its target are healthy (min_healthy)")
+                    }
+                    _ => "no record of its target is healthy".to_owned(),
+                }
             });
         }
     }

@@ -131,6 +131,9 @@ pub enum Rule {
     LongestPrefix,
     /// No member was healthy: all counted as healthy (the last resort).
     LastResort,
+    /// Failover with a trickle: the secondary, for the set share of answers that keeps it
+    /// warm while the primary is healthy.
+    Trickle,
 }
 
 impl Rule {
@@ -164,6 +167,9 @@ impl Rule {
             }
             Rule::LastResort => {
                 "no record is healthy: all count as healthy and the policy chooses again (last resort)"
+            }
+            Rule::Trickle => {
+                "the trickle: a set share of answers goes to the healthy secondary while the primary is healthy too"
             }
         }
     }
@@ -292,10 +298,17 @@ impl ZonePart {
                         let (order, rule) = self.nearest_order(kind, first, members, ctx);
                         first_healthy(&order, &healthy, rule)
                     }
-                    // Failover: primary, then secondary.
+                    // Failover: primary, then secondary; with a trickle, a share of answers
+                    // goes to the secondary while both are healthy (never in a view).
                     _ => {
-                        let order: SmallVec<[u32; 16]> = (0..members.len() as u32).collect();
-                        first_healthy(&order, &healthy, Rule::FirstHealthy)
+                        let both = healthy.len() == 2 && healthy[0] && healthy[1];
+                        let trickle = group.trickle > 0 && !ctx.view;
+                        if both && trickle && ctx.below(100) < u64::from(group.trickle) {
+                            (Some(1), Rule::Trickle)
+                        } else {
+                            let order: SmallVec<[u32; 16]> = (0..members.len() as u32).collect();
+                            first_healthy(&order, &healthy, Rule::FirstHealthy)
+                        }
                     }
                 };
                 chosen.extend(pick);
@@ -443,13 +456,19 @@ impl ZonePart {
         target.group == NONE || self.any_healthy(target.group, depth + 1)
     }
 
-    /// Whether some member of a group is healthy (an alias target with evaluate-target-health).
+    /// Whether a group counts as healthy for an alias to it with evaluate-target-health: at
+    /// least `min_healthy` of its members are (1 unless the group sets more).
     fn any_healthy(&self, gi: u32, depth: usize) -> bool {
         if depth > MAX_ALIAS_DEPTH {
             return false;
         }
         let group = &self.groups[gi as usize];
-        group.members.of(&self.members).iter().any(|m| self.healthy(m, depth))
+        let needed = usize::from(group.min_healthy);
+        let members = group.members.of(&self.members);
+        if needed <= 1 {
+            return members.iter().any(|m| self.healthy(m, depth));
+        }
+        members.iter().filter(|m| self.healthy(m, depth)).take(needed).count() >= needed
     }
 }
 

@@ -130,6 +130,11 @@ pub(crate) struct WireGroup {
     pub(crate) members: Run,
     /// IP-based: its table in `cidr_tables`; [`NONE`] otherwise.
     pub(crate) table: u32,
+    /// Healthy members it needs to count as healthy for an alias with evaluate-target-health
+    /// (`min_healthy`, at least 1).
+    pub(crate) min_healthy: u16,
+    /// Failover: the percentage of answers the secondary gets while both are healthy.
+    pub(crate) trickle: u8,
 }
 
 /// An IP-based group's networks: which member each network's location is.
@@ -1295,6 +1300,8 @@ fn build(z: &Zone, chunk: bool) -> Result<ZonePart, SnapshotError> {
                 rtype: rt,
                 members: Run::default(),
                 table: NONE,
+                min_healthy: group.min_healthy.max(1),
+                trickle: group.trickle_pct,
             });
             pending.push((w.group, name, id, rt, group));
         }

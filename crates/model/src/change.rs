@@ -726,6 +726,17 @@ fn check_group(
             return;
         }
     }
+    let thresholds = |s: &&RecordSet| (s.pool.min_healthy, s.pool.min_healthy_pct);
+    if group.iter().any(|s| thresholds(s) != thresholds(first)) {
+        errors.push(ChangeError::record(
+            index,
+            "min_healthy",
+            ErrorCode::PolicyConflict,
+            format!(
+                "every record of {name} {rtype} must give the same min_healthy and                  min_healthy_pct: they are the group's"
+            ),
+        ));
+    }
     if kind == PolicyKind::Cidr {
         let collections: BTreeSet<&str> = group
             .iter()

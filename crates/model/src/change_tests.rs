@@ -213,3 +213,45 @@ fn an_oversized_batch_is_refused_before_any_value_is_parsed() {
     let limit = (None, "changes".to_owned(), ErrorCode::LimitExceeded);
     assert_eq!(got, vec![limit.clone(), limit]);
 }
+
+#[test]
+fn a_groups_pool_thresholds_are_the_same_on_every_record() {
+    let zs = zones(&[]);
+    let pool = |id: &str, min: i64| {
+        format!(
+            r#"{{"name":"pool","type":"A","ttl":60,"set_id":"{id}","weight":1,"min_healthy":{min},"values":["192.0.2.1"]}}"#
+        )
+    };
+    let (a, b) = (pool("a", 2), pool("b", 3));
+    let got = errors_of(&zs, &[("CREATE", &a), ("CREATE", &b)]);
+    assert!(
+        got.iter().any(|(_, f, c)| f.ends_with("min_healthy") && *c == ErrorCode::PolicyConflict),
+        "{got:?}"
+    );
+    let same = pool("b", 2);
+    plan(&batch(&[("CREATE", &a), ("CREATE", &same)]), Some(&apex()), &zs, &Refs::ANY).unwrap();
+    // Where they do not apply.
+    let wrong = [
+        (
+            r#"{"name":"fo","type":"A","ttl":60,"set_id":"p","failover":"primary","min_healthy":2,"values":["192.0.2.1"]}"#,
+            "min_healthy",
+        ),
+        (
+            r#"{"name":"fo","type":"A","ttl":60,"set_id":"p","failover":"primary","trickle_pct":5,"values":["192.0.2.1"]}"#,
+            "trickle_pct",
+        ),
+        (
+            r#"{"name":"fo","type":"A","ttl":60,"set_id":"s","failover":"secondary","trickle_pct":60,"values":["192.0.2.1"]}"#,
+            "trickle_pct",
+        ),
+        (
+            r#"{"name":"w","type":"A","ttl":60,"set_id":"a","weight":1,"min_healthy_pct":0,"values":["192.0.2.1"]}"#,
+            "min_healthy_pct",
+        ),
+    ];
+    for (json, field) in wrong {
+        let errors =
+            serde_json::from_str::<RecordSetSpec>(json).unwrap().validate(&apex()).unwrap_err();
+        assert!(errors.iter().any(|e| e.field == field), "{json}: {errors:?}");
+    }
+}

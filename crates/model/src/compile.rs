@@ -191,7 +191,10 @@ fn policy_group(
         Policy::Cidr { collection: c, .. } => collection(c),
         _ => None,
     });
-    Some(Group { members, collection })
+    let pool = sets.first().map(|s| s.pool).unwrap_or_default();
+    let min_healthy = u16::try_from(pool.needed(members.len())).unwrap_or(u16::MAX);
+    let trickle_pct = sets.iter().find_map(|s| s.pool.trickle_pct).unwrap_or(0);
+    Some(Group { members, collection, min_healthy, trickle_pct })
 }
 
 /// The record sets of one group.

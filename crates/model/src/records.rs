@@ -73,6 +73,19 @@ pub struct RecordSetSpec {
     /// shows in `explain`); needs `health_check`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub always_serve: Option<bool>,
+    /// Weighted and multivalue groups: the group counts as healthy for an alias above it with
+    /// evaluate-target-health only while at least this many of its records are healthy
+    /// (default 1). Every record of the group gives the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_healthy: Option<i64>,
+    /// The same as a share of the group's records, 1-100 (rounded up); with `min_healthy`,
+    /// the larger wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_healthy_pct: Option<i64>,
+    /// A failover secondary: this share of answers, 1-50 %, goes to it while the primary is
+    /// healthy too (and it is healthy), to keep it warm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trickle_pct: Option<i64>,
     /// Record data in presentation format, one record per value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
@@ -123,6 +136,26 @@ pub struct AliasSpec {
     pub evaluate_target_health: bool,
 }
 
+/// A group's pool rules, as each of its records gives them (docs/routing-policies.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pool {
+    /// Weighted and multivalue: healthy records the group needs to count as healthy.
+    pub min_healthy: Option<u16>,
+    /// The same as a percentage of the group's records.
+    pub min_healthy_pct: Option<u8>,
+    /// A failover secondary: the share of answers it gets while the primary is healthy.
+    pub trickle_pct: Option<u8>,
+}
+
+impl Pool {
+    /// The healthy records a group of `n` needs to count as healthy: at least 1.
+    pub fn needed(self, n: usize) -> usize {
+        let by_count = usize::from(self.min_healthy.unwrap_or(1));
+        let by_pct = self.min_healthy_pct.map_or(1, |p| (n * usize::from(p)).div_ceil(100));
+        by_count.max(by_pct).max(1)
+    }
+}
+
 /// A validated record set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSet {
@@ -138,6 +171,8 @@ pub struct RecordSet {
     pub health_check: Option<String>,
     /// Answered whatever `health_check` says.
     pub always_serve: bool,
+    /// Pool thresholds and trickle (see [`Pool`]).
+    pub pool: Pool,
     /// The records, or the alias target.
     pub data: RecordData,
 }
@@ -381,6 +416,7 @@ impl RecordSetSpec {
         let policy = self.validate_policy(&mut errors);
         let set_id = self.validate_set_id(policy.as_ref(), &mut errors);
         let health_check = self.validate_health_check(&mut errors);
+        let pool = self.validate_pool(policy.as_ref(), &mut errors);
         if self.always_serve == Some(true) && self.health_check.is_none() {
             errors.push(FieldError::new(
                 "always_serve",
@@ -395,7 +431,16 @@ impl RecordSetSpec {
         match (name, rtype, policy, data) {
             (Some(name), Some(rtype), Some(policy), Some(data)) if errors.is_empty() => {
                 let always_serve = self.always_serve.unwrap_or(false);
-                Ok(RecordSet { name, rtype, set_id, policy, health_check, always_serve, data })
+                Ok(RecordSet {
+                    name,
+                    rtype,
+                    set_id,
+                    policy,
+                    health_check,
+                    always_serve,
+                    pool,
+                    data,
+                })
             }
             _ => Err(errors),
         }
@@ -569,6 +614,54 @@ impl RecordSetSpec {
                 None
             }
             Some(id) => Some(id.clone()),
+        }
+    }
+
+    fn validate_pool(&self, policy: Option<&Policy>, errors: &mut Vec<FieldError>) -> Pool {
+        let kind = policy.map(Policy::kind);
+        let pooled = matches!(kind, Some(PolicyKind::Weighted | PolicyKind::Multivalue));
+        let secondary = matches!(policy, Some(Policy::Failover(FailoverRole::Secondary)));
+        let mut number =
+            |value: Option<i64>, field: &str, ok: bool, what: &str, range: (i64, i64)| {
+                let v = value?;
+                if !ok {
+                    errors.push(FieldError::new(
+                        field,
+                        ErrorCode::NotAllowed,
+                        format!("{field} is only for {what}"),
+                    ));
+                    return None;
+                }
+                if v < range.0 || v > range.1 {
+                    errors.push(FieldError::new(
+                        field,
+                        ErrorCode::InvalidValue,
+                        format!("{v} is outside {}-{}", range.0, range.1),
+                    ));
+                    return None;
+                }
+                Some(v)
+            };
+        let groups = "weighted and multivalue records";
+        Pool {
+            min_healthy: number(self.min_healthy, "min_healthy", pooled, groups, (1, 1000))
+                .and_then(|v| u16::try_from(v).ok()),
+            min_healthy_pct: number(
+                self.min_healthy_pct,
+                "min_healthy_pct",
+                pooled,
+                groups,
+                (1, 100),
+            )
+            .and_then(|v| u8::try_from(v).ok()),
+            trickle_pct: number(
+                self.trickle_pct,
+                "trickle_pct",
+                secondary,
+                "a failover secondary",
+                (1, 50),
+            )
+            .and_then(|v| u8::try_from(v).ok()),
         }
     }
 
@@ -851,6 +944,9 @@ impl RecordSet {
             set_id: self.set_id.clone(),
             health_check: self.health_check.clone(),
             always_serve: self.always_serve.then_some(true),
+            min_healthy: self.pool.min_healthy.map(i64::from),
+            min_healthy_pct: self.pool.min_healthy_pct.map(i64::from),
+            trickle_pct: self.pool.trickle_pct.map(i64::from),
             ..RecordSetSpec::default()
         };
         match &self.policy {

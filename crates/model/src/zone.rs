@@ -199,6 +199,11 @@ pub struct Group {
     pub members: Vec<Member>,
     /// For an IP-based group: the CIDR collection its records name.
     pub collection: Option<Arc<crate::cidr::CidrCollection>>,
+    /// The healthy members it needs to count as healthy under evaluate-target-health (at
+    /// least 1; `min_healthy`, `min_healthy_pct`).
+    pub min_healthy: u16,
+    /// A failover group: the percentage of answers its secondary gets while both are healthy.
+    pub trickle_pct: u8,
 }
 
 /// One record set of a [`Group`].

@@ -543,10 +543,11 @@ fn record_set(index: usize, x: RecordSetXml, zone_id: &str) -> Result<RecordSetS
             .map(|c| CidrSpec { collection: c.collection_id, location: c.location_name }),
         multivalue: x.multi_value_answer,
         health_check: x.health_check_id,
-        // Route 53 has no such field: a record written here is answered by its check.
-        always_serve: None,
         values: x.resource_records.map(|r| r.records.into_iter().map(|v| v.value).collect()),
         alias,
+        // Route 53 has no always_serve, pool thresholds or trickle: a record written here has
+        // none.
+        ..RecordSetSpec::default()
     })
 }
 

@@ -275,6 +275,8 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
                 member("192.0.2.20", FailoverRole::Secondary, Some(&secondary)),
             ],
             collection: None,
+            min_healthy: 1,
+            trickle_pct: 0,
         },
     ));
     // The mail host fails over to a secondary without a check (always healthy).
@@ -288,6 +290,8 @@ fn health_dependent_rrsets_follow_their_slots_without_a_rebuild() {
                 member("192.0.2.26", FailoverRole::Secondary, None),
             ],
             collection: None,
+            min_healthy: 1,
+            trickle_pct: 0,
         },
     ));
     let snap = Snapshot::build(&[zone]).expect("builds");
