@@ -75,6 +75,10 @@ pub struct CheckState {
     /// their quorum (empty on a single node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<CheckerView>,
+    /// The other checks whose probes this one shares (the same request to the same target):
+    /// one probe serves them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares_probes_with: Vec<String>,
     /// In a cluster, the checkers a check with `checkers_per_region` is placed on (empty:
     /// every checker probes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -219,6 +223,26 @@ struct Inner {
     task_names: Mutex<HashMap<tokio::task::Id, String>>,
     /// Woken when a task is added.
     task_added: Notify,
+    /// Probe sharing: the newest probe of each probe key ([`probe_key`]), in flight or done,
+    /// which every check with that key joins or reuses.
+    flights: Mutex<HashMap<String, Flight>>,
+    /// Keys the probe schedules' jitter (per engine, so that one key's checks start in step).
+    jitter_seed: std::hash::RandomState,
+}
+
+/// One probe of a probe key: the checks that ask while it runs wait for it; a result younger
+/// than a check's interval is that check's too.
+type Flight = Arc<tokio::sync::OnceCell<(Instant, ProbeResult)>>;
+
+/// What a probe of `check` depends on: checks with equal keys send the same request to the
+/// same target and judge the reply the same way, so one probe serves them all (each applies
+/// its own thresholds, inversion and interval to the result). The name, the thresholds, the
+/// interval and the status rules are not in it.
+pub fn probe_key(check: &HealthCheck) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}",
+        check.kind, check.target, check.connect_timeout, check.response_timeout
+    )
 }
 
 /// The health engine. Cheap to clone.
@@ -384,7 +408,11 @@ impl HealthEngine {
             }
             running.insert(check.name.clone(), Running { check: check.clone(), stop, record });
         }
+        // Probe keys no running check has any more are forgotten.
+        let keys: std::collections::HashSet<String> =
+            running.values().filter(|r| probed(&r.check)).map(|r| probe_key(&r.check)).collect();
         drop(running);
+        lock(&self.inner.flights).retain(|key, _| keys.contains(key));
         self.inner.changed.notify_waiters();
     }
 
@@ -427,6 +455,17 @@ impl HealthEngine {
             .as_ref()
             .and_then(|q| q.placement.get(name).map(|on| on.iter().cloned().collect()))
             .unwrap_or_default();
+        let mut shares_probes_with: Vec<String> = Vec::new();
+        if probed(&r.check) && !r.check.disabled {
+            let key = probe_key(&r.check);
+            shares_probes_with = running
+                .values()
+                .filter(|o| o.check.name != name && probed(&o.check) && !o.check.disabled)
+                .filter(|o| probe_key(&o.check) == key)
+                .map(|o| o.check.name.clone())
+                .collect();
+            shares_probes_with.sort();
+        }
         Some(CheckState {
             status: status.to_string(),
             observed: observed.to_string(),
@@ -436,6 +475,7 @@ impl HealthEngine {
             transitions_total: record.transitions_total,
             probes: record.probes.clone(),
             checkers,
+            shares_probes_with,
             placed_on,
         })
     }
@@ -740,9 +780,29 @@ impl EndpointTask {
         }
     }
 
+    /// A probe of this check's target: the one in flight for its probe key, if any, or one
+    /// done less than this check's interval ago, or a new one that others may join.
+    async fn shared_probe(&self) -> ProbeResult {
+        let key = probe_key(&self.check);
+        let flight = {
+            let mut flights = lock(&self.engine.inner.flights);
+            let flight = flights.entry(key).or_default();
+            if flight.get().is_some_and(|(at, _)| at.elapsed() >= self.check.interval) {
+                *flight = Flight::default();
+            }
+            flight.clone()
+        };
+        let (_, result) = flight
+            .get_or_init(|| async { (Instant::now(), probe(&self.check, &self.policy).await) })
+            .await;
+        result.clone()
+    }
+
     async fn run(self) {
         let interval = self.check.interval;
-        let jitter = std::hash::RandomState::new().hash_one(&self.check.name)
+        // Checks that share a probe key start in step (the jitter is the key's), so that
+        // their probes coincide and one serves them all.
+        let jitter = self.engine.inner.jitter_seed.hash_one(probe_key(&self.check))
             % (interval.as_millis().max(1) as u64);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         let mut machine = Hysteresis::new(&self.check).with_status(self.observed);
@@ -763,7 +823,7 @@ impl EndpointTask {
                 tokio::time::sleep(interval).await;
                 continue;
             }
-            let result = probe(&self.check, &self.policy).await;
+            let result = self.shared_probe().await;
             if result.class.is_some_and(FailureClass::is_local) {
                 // A fault of this checker (out of descriptors, say), not an observation of the
                 // target: counted and kept in the results, but no status changes.

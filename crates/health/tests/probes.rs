@@ -642,3 +642,44 @@ async fn an_observe_only_check_records_its_failure_but_answers_see_it_healthy() 
     wait_for(&engine.slot("shadow"), Status::Unhealthy, Duration::from_secs(2)).await;
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn ten_checks_of_one_target_share_one_probe_per_interval() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    // Ten checks with their own thresholds and inversion, one request to one target.
+    let checks: Vec<HealthCheck> = (0..10)
+        .map(|i| {
+            let inverted = if i == 9 { r#","inverted":true"# } else { "" };
+            check(&format!(
+                r#"{{"name":"c{i}","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"1s","failure_threshold":{}{inverted}}}"#,
+                1 + i % 3
+            ))
+        })
+        .collect();
+    let engine = HealthEngine::new();
+    engine.apply(&checks, &|_| None);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let probes = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // About 3.5 intervals (the first after a jitter under one interval): 3 or 4 probes, not
+    // 30 to 40.
+    assert!((2..=5).contains(&probes), "{probes} connections in 3.5 s");
+    for c in &checks {
+        let state = engine.state(&c.name).unwrap();
+        let seen = state.probes.get("success").copied().unwrap_or(0);
+        assert!(seen >= 2, "{} saw {seen} results", c.name);
+        assert_eq!(state.shares_probes_with.len(), 9, "{:?}", state.shares_probes_with);
+    }
+    // Each applies its own rules to the shared results: the inverted one is unhealthy.
+    assert_eq!(engine.slot("c0").get(), Status::Healthy);
+    assert_eq!(engine.slot("c9").get(), Status::Unhealthy);
+    engine.shutdown();
+}

@@ -34,6 +34,12 @@ pub async fn run(command: &CheckCommand) -> Result<(), Failure> {
             output(args.output, &status, |s: &CheckStatus| {
                 let mut text =
                     format!("{} {} (observed {})\n", s.name, s.state.status, s.state.observed);
+                if !s.state.shares_probes_with.is_empty() {
+                    text.push_str(&format!(
+                        "shares its probes with: {}\n",
+                        s.state.shares_probes_with.join(", ")
+                    ));
+                }
                 if !s.state.placed_on.is_empty() {
                     text.push_str(&format!("placed on: {}\n", s.state.placed_on.join(", ")));
                 }
