@@ -58,7 +58,7 @@ impl Collector for HealthCollector {
             .collect();
         let mut status = encoder.encode_descriptor(
             "health_check_status",
-            "1 while the check is healthy (as answers see it), else 0",
+            "1 while the check is healthy, else 0 (an observe_only check's answers take it as healthy whatever this says)",
             None,
             MetricType::Gauge,
         )?;
@@ -81,6 +81,16 @@ impl Collector for HealthCollector {
                 100.0 * healthy as f64 / counted.len() as f64
             };
             ConstGauge::new(v).encode(pct.encode_family(&[("check", name.as_str())])?)?;
+        }
+        let mut silent = encoder.encode_descriptor(
+            "health_checker_silent_seconds",
+            "Seconds since a checker went silent (its registration expired), while its last report is remembered",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (checker, ago) in health.silent_checkers() {
+            let v = ago.as_secs_f64();
+            ConstGauge::new(v).encode(silent.encode_family(&[("checker", checker.as_str())])?)?;
         }
         let mut probes = encoder.encode_descriptor(
             "health_check_probes",

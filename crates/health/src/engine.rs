@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use turnout_model::health::{
-    CheckKind, HealthCheck, HealthSlot, Status, TargetPolicy, quorum_healthy,
+    CheckKind, HealthCheck, HealthSlot, SilentCheckers, Status, TargetPolicy, quorum_healthy,
 };
 
 use crate::hysteresis::{Hysteresis, final_status};
@@ -228,7 +228,14 @@ struct Inner {
     flights: Mutex<HashMap<String, Flight>>,
     /// Keys the probe schedules' jitter (per engine, so that one key's checks start in step).
     jitter_seed: std::hash::RandomState,
+    /// Checkers that went silent (their registration expired): their last report, and when,
+    /// for the checks whose `silent_checkers` counts it; forgotten when they come back or
+    /// after [`SILENT_MEMORY`].
+    silent: Mutex<std::collections::BTreeMap<String, (Report, Instant)>>,
 }
+
+/// How long a silent checker's last report is remembered.
+pub const SILENT_MEMORY: Duration = Duration::from_secs(3600);
 
 /// One probe of a probe key: the checks that ask while it runs wait for it; a result younger
 /// than a check's interval is that check's too.
@@ -447,7 +454,7 @@ impl HealthEngine {
         let status = record.status.unwrap_or_else(|| self.slot(name).get());
         let observed = record.observed.unwrap_or(Status::Healthy);
         let checkers = if probed(&r.check) {
-            self.checker_views(name, observed, record.established)
+            self.checker_views(&r.check, observed, record.established)
         } else {
             Vec::new()
         };
@@ -487,9 +494,59 @@ impl HealthEngine {
             if q.as_deref() == quorum.as_ref() {
                 return;
             }
+            let mut silent = lock(&self.inner.silent);
+            match (q.as_deref(), &quorum) {
+                (_, None) => silent.clear(),
+                (old, Some(new)) => {
+                    for (checker, report) in old.iter().flat_map(|o| &o.reports) {
+                        if *checker != new.me && !new.reports.contains_key(checker) {
+                            tracing::warn!(
+                                "checker {checker} went silent (its registration expired)"
+                            );
+                            silent.insert(checker.clone(), (report.clone(), Instant::now()));
+                        }
+                    }
+                    silent.retain(|c, (_, at)| {
+                        !new.reports.contains_key(c) && at.elapsed() < SILENT_MEMORY
+                    });
+                }
+            }
             *q = quorum.map(Arc::new);
         }
         self.judge_again();
+    }
+
+    /// The checkers that went silent and are remembered, by name, with how long ago.
+    pub fn silent_checkers(&self) -> Vec<(String, Duration)> {
+        lock(&self.inner.silent).iter().map(|(c, (_, at))| (c.clone(), at.elapsed())).collect()
+    }
+
+    /// What the silent checkers' last reports add to `check`'s tally (healthy, reporting),
+    /// as its `silent_checkers` says, and each one's view.
+    fn silent_tally(&self, q: &Quorum, check: &HealthCheck) -> ((usize, usize), Vec<CheckerView>) {
+        let mut out = ((0, 0), Vec::new());
+        if check.silent_checkers == SilentCheckers::Ignore {
+            return out;
+        }
+        for (checker, (report, at)) in lock(&self.inner.silent).iter() {
+            let Some(&last) = report.get(&check.name) else { continue };
+            if !q.counts(checker, &check.name) || at.elapsed() >= SILENT_MEMORY {
+                continue;
+            }
+            let healthy = match check.silent_checkers {
+                SilentCheckers::Healthy => true,
+                SilentCheckers::Unhealthy => false,
+                _ => last,
+            };
+            out.0.0 += usize::from(healthy);
+            out.0.1 += 1;
+            out.1.push(CheckerView {
+                checker: format!("{checker} (silent)"),
+                observed: if healthy { Status::Healthy } else { Status::Unhealthy }.to_string(),
+                counted: true,
+            });
+        }
+        out
     }
 
     /// This node's own observed status of every probed, enabled check its probes have
@@ -530,13 +587,21 @@ impl HealthEngine {
                     others.1 += 1;
                 }
             }
+            let ((h, n), _) = self.silent_tally(q, check);
+            others = (others.0 + h, others.1 + n);
         }
         let here = quorum.as_ref().is_none_or(|q| q.probes_here(&check.name));
         Verdict::of(check, own, own_counts(here, established, others), others)
     }
 
-    fn checker_views(&self, name: &str, own: Status, established: bool) -> Vec<CheckerView> {
-        let q = lock(&self.inner.quorum);
+    fn checker_views(
+        &self,
+        check: &HealthCheck,
+        own: Status,
+        established: bool,
+    ) -> Vec<CheckerView> {
+        let name = check.name.as_str();
+        let q = lock(&self.inner.quorum).clone();
         let Some(q) = q.as_ref() else { return Vec::new() };
         let others =
             q.reports.iter().filter(|(c, r)| r.contains_key(name) && q.counts(c, name)).count();
@@ -559,6 +624,7 @@ impl HealthEngine {
                 counted: true,
             });
         }
+        views.extend(self.silent_tally(q, check).1);
         views
     }
 
@@ -590,7 +656,11 @@ impl HealthEngine {
                     let record = lock(&r.record);
                     (record.observed.unwrap_or(Status::Healthy), record.established)
                 };
-                let others = tally.get(r.check.name.as_str()).copied().unwrap_or_default();
+                let mut others = tally.get(r.check.name.as_str()).copied().unwrap_or_default();
+                if let Some(q) = &quorum {
+                    let ((h, n), _) = self.silent_tally(q, &r.check);
+                    others = (others.0 + h, others.1 + n);
+                }
                 let here = quorum.as_ref().is_none_or(|q| q.probes_here(&r.check.name));
                 let counts = own_counts(here, established, others);
                 // Nobody's observation counts (a placed check between its checkers): as is.

@@ -683,3 +683,61 @@ async fn ten_checks_of_one_target_share_one_probe_per_interval() {
     assert_eq!(engine.slot("c9").get(), Status::Unhealthy);
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn a_silent_checkers_last_report_counts_as_each_check_says() {
+    // This node sees the endpoint down; checker b saw it up, then its registration expires.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let names = ["ignore", "healthy", "unhealthy", "last_known"];
+    let checks: Vec<HealthCheck> = names
+        .iter()
+        .map(|policy| {
+            check(&format!(
+                r#"{{"name":"{policy}","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","failure_threshold":1,"threshold_pct":49,"silent_checkers":"{policy}"}}"#
+            ))
+        })
+        .collect();
+    let engine = HealthEngine::new();
+    let quorum = |reports: Vec<(&str, bool)>| {
+        let reports = reports
+            .into_iter()
+            .map(|(c, h)| {
+                let report: Report = Arc::new(names.iter().map(|n| ((*n).to_owned(), h)).collect());
+                (c.to_owned(), report)
+            })
+            .collect();
+        Some(Quorum { me: "a".into(), reports, ..Quorum::default() })
+    };
+    engine.set_quorum(quorum(vec![("b", true)]));
+    engine.apply(&checks, &|_| None);
+    for n in names {
+        let end = tokio::time::Instant::now() + Duration::from_secs(2);
+        while engine.state(n).unwrap().observed != "unhealthy" {
+            assert!(tokio::time::Instant::now() < end, "{n}: this node's probe never failed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(engine.slot(n).get(), Status::Healthy, "{n}: 1 of 2 report healthy");
+    }
+    // b goes silent: each check counts its last report as it says.
+    engine.set_quorum(quorum(vec![]));
+    let status = |n: &str| engine.slot(n).get();
+    assert_eq!(status("ignore"), Status::Unhealthy, "only this node's report: 0 of 1");
+    assert_eq!(status("healthy"), Status::Healthy, "b counted healthy: 1 of 2");
+    assert_eq!(status("unhealthy"), Status::Unhealthy, "b counted unhealthy: 0 of 2");
+    assert_eq!(status("last_known"), Status::Healthy, "b's last report, healthy: 1 of 2");
+    let views = engine.state("healthy").unwrap().checkers;
+    assert!(
+        views.iter().any(|v| v.checker == "b (silent)" && v.observed == "healthy" && v.counted),
+        "{views:?}"
+    );
+    assert_eq!(engine.silent_checkers().len(), 1);
+    // b is back, seeing it down too: its live report counts, the memory is gone.
+    engine.set_quorum(quorum(vec![("b", false)]));
+    assert!(engine.silent_checkers().is_empty());
+    for n in names {
+        assert_eq!(status(n), Status::Unhealthy, "{n}");
+    }
+    engine.shutdown();
+}

@@ -89,6 +89,11 @@ pub struct HealthCheckSpec {
     /// it healthy (a shadow check, to trust a new check before it steers traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observe_only: Option<bool>,
+    /// Probed checks in a cluster: what the last report of a checker that went silent (its
+    /// registration expired) counts as: `ignore` (default: only the live checkers decide),
+    /// `healthy`, `unhealthy` or `last_known`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_checkers: Option<String>,
     /// Probed checks in a cluster: healthy iff more than this percentage of the reporting
     /// checkers say healthy (`healthy * 100 > threshold_pct * reporting`), 0-99; default 18,
     /// as Route 53.
@@ -302,10 +307,26 @@ pub struct HealthCheck {
     pub disabled: bool,
     /// Runs and records, but answers (and calculated parents) see it healthy.
     pub observe_only: bool,
+    /// What a silent checker's last report counts as.
+    pub silent_checkers: SilentCheckers,
     /// The checkers' quorum: healthy iff `healthy * 100 > threshold_pct * reporting`.
     pub threshold_pct: u8,
     /// In a cluster, how many checkers of each region probe it (None: every one).
     pub checkers_per_region: Option<u8>,
+}
+
+/// What the last report of a checker that went silent counts as, for one check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SilentCheckers {
+    /// Nothing: only the live checkers decide (the default).
+    #[default]
+    Ignore,
+    /// A healthy report.
+    Healthy,
+    /// An unhealthy report.
+    Unhealthy,
+    /// What it last reported.
+    LastKnown,
 }
 
 /// The most checkers per region a check may ask for.
@@ -418,6 +439,12 @@ impl HealthCheckSpec {
         not_for(!is_http && self.path.is_some(), "path", "http and https");
         not_for(!is_http && self.search.is_some(), "search", "http and https");
         not_for(!is_http && self.headers.is_some(), "headers", "http and https");
+        let probed = endpoint || kind == "metric";
+        not_for(
+            !probed && self.silent_checkers.is_some(),
+            "silent_checkers",
+            "tcp, http, https and metric",
+        );
         not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
         not_for(
             !matches!(kind.as_str(), "https" | "metric") && self.verify_tls.is_some(),
@@ -539,6 +566,20 @@ impl HealthCheckSpec {
                 format!("the search string has 1-{MAX_PATH_LEN} characters"),
             ));
         }
+        let silent_checkers = match self.silent_checkers.as_deref() {
+            None | Some("ignore") => SilentCheckers::Ignore,
+            Some("healthy") => SilentCheckers::Healthy,
+            Some("unhealthy") => SilentCheckers::Unhealthy,
+            Some("last_known") => SilentCheckers::LastKnown,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "silent_checkers",
+                    ErrorCode::InvalidValue,
+                    format!("{other:?} is not ignore, healthy, unhealthy or last_known"),
+                ));
+                SilentCheckers::Ignore
+            }
+        };
         let kind = match kind.as_str() {
             "tcp" => Some(CheckKind::Tcp),
             "http" | "https" => Some(CheckKind::Http {
@@ -572,6 +613,7 @@ impl HealthCheckSpec {
                 inverted: self.inverted.unwrap_or(false),
                 disabled: self.disabled.unwrap_or(false),
                 observe_only: self.observe_only.unwrap_or(false),
+                silent_checkers,
                 threshold_pct,
                 checkers_per_region,
             }),
