@@ -232,6 +232,8 @@ struct Inner {
     /// for the checks whose `silent_checkers` counts it; forgotten when they come back or
     /// after [`SILENT_MEMORY`].
     silent: Mutex<std::collections::BTreeMap<String, (Report, Instant)>>,
+    /// When the probes of the last second started, by target (the rate cap).
+    target_starts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 /// How long a silent checker's last report is remembered.
@@ -418,8 +420,14 @@ impl HealthEngine {
         // Probe keys no running check has any more are forgotten.
         let keys: std::collections::HashSet<String> =
             running.values().filter(|r| probed(&r.check)).map(|r| probe_key(&r.check)).collect();
+        let targets: std::collections::HashSet<String> = running
+            .values()
+            .filter(|r| probed(&r.check))
+            .map(|r| format!("{:?}", r.check.target))
+            .collect();
         drop(running);
         lock(&self.inner.flights).retain(|key, _| keys.contains(key));
+        lock(&self.inner.target_starts).retain(|target, _| targets.contains(target));
         self.inner.changed.notify_waiters();
     }
 
@@ -863,9 +871,40 @@ impl EndpointTask {
             flight.clone()
         };
         let (_, result) = flight
-            .get_or_init(|| async { (Instant::now(), probe(&self.check, &self.policy).await) })
+            .get_or_init(|| async {
+                self.rate_cap().await;
+                (Instant::now(), probe(&self.check, &self.policy).await)
+            })
             .await;
         result.clone()
+    }
+
+    /// Waits until a probe of this check's target fits under the per-target rate cap
+    /// (`health.max_probes_per_target` a second, whatever checks ask), and counts it.
+    async fn rate_cap(&self) {
+        let cap = self.policy.probe_rate_cap() as usize;
+        let target = format!("{:?}", self.check.target);
+        loop {
+            let wait = {
+                let mut starts = lock(&self.engine.inner.target_starts);
+                let recent = starts.entry(target.clone()).or_default();
+                let now = Instant::now();
+                while recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+                {
+                    recent.pop_front();
+                }
+                if recent.len() < cap {
+                    recent.push_back(now);
+                    return;
+                }
+                recent
+                    .front()
+                    .map_or(Duration::ZERO, |t| Duration::from_secs(1) - now.duration_since(*t))
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     async fn run(self) {

@@ -741,3 +741,40 @@ async fn a_silent_checkers_last_report_counts_as_each_check_says() {
     }
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn one_target_gets_at_most_its_probe_rate_whatever_checks_ask() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    // Five checks that do not share probes (each its own connect timeout), every 100 ms:
+    // 50 probes a second asked, 4 allowed.
+    let checks: Vec<HealthCheck> = (0..5)
+        .map(|i| {
+            check(&format!(
+                r#"{{"name":"c{i}","type":"tcp","ip":"127.0.0.1","port":{port},"interval":"100ms","connect_timeout":"{}ms"}}"#,
+                500 + i
+            ))
+        })
+        .collect();
+    let engine = HealthEngine::new();
+    engine.set_target_policy(TargetPolicy { max_probes_per_target: 4, ..TargetPolicy::default() });
+    engine.apply(&checks, &|_| None);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let probes = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // 4 a second over 2.5 s: at most 12 (a window's worth at each end), not about 125.
+    assert!((6..=12).contains(&probes), "{probes} connections in 2.5 s");
+    // Every check still gets results: the cap delays probes, it drops none.
+    for c in &checks {
+        let seen = engine.state(&c.name).unwrap().probes.get("success").copied().unwrap_or(0);
+        assert!(seen >= 1, "{} saw {seen} results", c.name);
+    }
+    engine.shutdown();
+}

@@ -868,6 +868,23 @@ pub struct TargetPolicy {
     pub own: Vec<std::net::SocketAddr>,
     /// Whether the node's own listeners may be probed.
     pub allow_own: bool,
+    /// At most this many probes start per second towards one target (address or name, and
+    /// port), whatever checks ask; 0: [`DEFAULT_MAX_PROBES_PER_TARGET`].
+    pub max_probes_per_target: u32,
+}
+
+/// The probes per second one target gets at most unless the operator says otherwise.
+pub const DEFAULT_MAX_PROBES_PER_TARGET: u32 = 10;
+
+impl TargetPolicy {
+    /// The probes per second one target gets at most.
+    pub fn probe_rate_cap(&self) -> u32 {
+        if self.max_probes_per_target == 0 {
+            DEFAULT_MAX_PROBES_PER_TARGET
+        } else {
+            self.max_probes_per_target
+        }
+    }
 }
 
 impl TargetPolicy {

@@ -219,6 +219,8 @@ struct HealthSection {
     source_address: Option<std::net::IpAddr>,
     /// Checks may probe this node's own DNS and API listeners.
     allow_own_listeners: Option<bool>,
+    /// Probes per second one target gets at most, whatever checks ask.
+    max_probes_per_target: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -617,6 +619,15 @@ pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         .map_err(|e| ConfigError::Invalid("health", e))?;
         s.target_policy.source = f.health.source_address;
         s.target_policy.allow_own = f.health.allow_own_listeners.unwrap_or(false);
+        if let Some(n) = f.health.max_probes_per_target {
+            if !(1..=10_000).contains(&n) {
+                return Err(ConfigError::Invalid(
+                    "health.max_probes_per_target",
+                    format!("{n} is outside 1-10000 probes per second"),
+                ));
+            }
+            s.target_policy.max_probes_per_target = n;
+        }
         s.geo_database = f.routing.geo_database.map(|p| base.join(p));
         s.latency_map = f.routing.latency_map.map(|p| base.join(p));
         if let Some(t) = f.control.change_retention {
