@@ -645,16 +645,7 @@ async fn an_observe_only_check_records_its_failure_but_answers_see_it_healthy() 
 
 #[tokio::test]
 async fn ten_checks_of_one_target_share_one_probe_per_interval() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            drop(s);
-        }
-    });
+    let (port, accepted) = counting_target().await;
     // Ten checks with their own thresholds and inversion, one request to one target.
     let checks: Vec<HealthCheck> = (0..10)
         .map(|i| {
@@ -744,16 +735,7 @@ async fn a_silent_checkers_last_report_counts_as_each_check_says() {
 
 #[tokio::test]
 async fn one_target_gets_at_most_its_probe_rate_whatever_checks_ask() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            drop(s);
-        }
-    });
+    let (port, accepted) = counting_target().await;
     // Five checks that do not share probes (each its own connect timeout), every 100 ms:
     // 50 probes a second asked, 4 allowed.
     let checks: Vec<HealthCheck> = (0..5)
@@ -777,4 +759,19 @@ async fn one_target_gets_at_most_its_probe_rate_whatever_checks_ask() {
         assert!(seen >= 1, "{} saw {seen} results", c.name);
     }
     engine.shutdown();
+}
+
+/// A TCP target on loopback that counts the connections it accepts: its port and the count.
+async fn counting_target() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (port, accepted)
 }
