@@ -205,3 +205,60 @@ zones:
     assert_eq!(ask("2001:db8:1:5::/56"), ("192.0.2.1".to_owned(), "2001:db8:1::/56/48".to_owned()));
     assert_eq!(ask("203.0.113.0/24"), ("192.0.2.9".to_owned(), "203.0.113.0/24/24".to_owned()));
 }
+
+#[test]
+fn a_shadow_check_and_an_always_served_record_fail_without_moving_answers() {
+    let t = start(None);
+    // The discard port: nothing listens on it on a test machine, so a connection is refused.
+    let down = 9;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shadow.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+health_checks:
+  - {{ name: shadow, type: tcp, ip: 127.0.0.1, port: {down}, interval: 200ms, failure_threshold: 1, observe_only: true }}
+  - {{ name: real, type: tcp, ip: 127.0.0.1, port: {down}, interval: 200ms, failure_threshold: 1 }}
+zones:
+  - name: shadow.test
+    records:
+      - {{ name: a, type: A, ttl: 30, set_id: p, failover: primary, health_check: shadow, values: [192.0.2.1] }}
+      - {{ name: a, type: A, ttl: 30, set_id: s, failover: secondary, values: [192.0.2.2] }}
+      - {{ name: b, type: A, ttl: 30, set_id: p, failover: primary, health_check: real, always_serve: true, values: [192.0.2.11] }}
+      - {{ name: b, type: A, ttl: 30, set_id: s, failover: secondary, values: [192.0.2.12] }}
+      - {{ name: c, type: A, ttl: 30, set_id: p, failover: primary, health_check: real, values: [192.0.2.21] }}
+      - {{ name: c, type: A, ttl: 30, set_id: s, failover: secondary, values: [192.0.2.22] }}
+"#
+        ),
+    )
+    .unwrap();
+    ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // The ordinary check moves c; both failing checks are recorded unhealthy.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dig_sorted(&t, "c.shadow.test") != ["192.0.2.22"] {
+        assert!(Instant::now() < deadline, "c answers {:?}", dig_sorted(&t, "c.shadow.test"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !ok(&t, &["check", "status", "shadow"]).starts_with("shadow unhealthy") {
+        assert!(Instant::now() < deadline, "{}", ok(&t, &["check", "status", "shadow"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // a and b stay on their primaries.
+    for _ in 0..10 {
+        assert_eq!(dig_sorted(&t, "a.shadow.test"), ["192.0.2.1"]);
+        assert_eq!(dig_sorted(&t, "b.shadow.test"), ["192.0.2.11"]);
+    }
+    let why = ok(&t, &["explain", "a.shadow.test", "A"]);
+    assert!(why.contains("check shadow (observe only: unhealthy, not used for answers)"), "{why}");
+    let why = ok(&t, &["explain", "b.shadow.test", "A"]);
+    assert!(
+        why.contains("check real (always_serve: answered whatever it says, now unhealthy)"),
+        "{why}"
+    );
+    // The shadow check still alerts: its status series says unhealthy.
+    let body = t.scrape();
+    let status =
+        turnout_testkit::process::sample(&body, r#"turnout_health_check_status{check="shadow"}"#);
+    assert_eq!(status, Some(0.0), "{body}");
+}
