@@ -12,7 +12,7 @@ pub(crate) mod metric;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -195,12 +195,21 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         CheckKind::Tcp => {
             ProbeResult::succeed(format!("Success: TCP connection to {addr} established"))
         }
-        CheckKind::Http { tls, path, search, sni, verify, headers } => {
+        CheckKind::Http { tls, path, search, sni, verify, headers, min_cert_days } => {
             let judge = match search {
                 Some(s) => Judge::Search(s),
                 None => Judge::Status,
             };
-            let http = HttpProbe { check, target, addr, path, headers, judge, started };
+            let http = HttpProbe {
+                check,
+                target,
+                addr,
+                path,
+                headers,
+                min_cert_days: *min_cert_days,
+                judge,
+                started,
+            };
             if *tls {
                 http.over_tls(stream, *sni, *verify).await
             } else {
@@ -214,6 +223,7 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
                 addr,
                 path: &m.path,
                 headers: &[],
+                min_cert_days: None,
                 judge: Judge::Metric(m),
                 started,
             };
@@ -276,8 +286,29 @@ struct HttpProbe<'a> {
     path: &'a str,
     /// Request headers besides the defaults (lowercase names).
     headers: &'a [(String, String)],
+    /// The fewest days the certificate must still be valid (https).
+    min_cert_days: Option<u32>,
     judge: Judge<'a>,
     started: Instant,
+}
+
+/// Why a certificate (DER) that expires in fewer than `min_days` days fails the probe; None
+/// while it has enough left. A certificate that cannot be read fails too.
+fn cert_expiry_failure(der: &[u8], min_days: u32) -> Option<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Some("the certificate cannot be read to find its expiry".to_owned());
+    };
+    let not_after = cert.validity().not_after.timestamp();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let days = (not_after - now).div_euclid(86_400);
+    (days < i64::from(min_days)).then(|| {
+        let when = humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64),
+        );
+        format!(
+            "the certificate expires in {days} day(s), at {when}, under min_cert_days {min_days}"
+        )
+    })
 }
 
 /// The `User-Agent` of every probe that sets none of its own: endpoints behind a firewall or a
@@ -306,7 +337,14 @@ impl HttpProbe<'_> {
             }
             Ok(Ok(tls)) => {
                 let handshake = t0.elapsed();
-                let mut r = self.exchange(TokioIo::new(tls)).await;
+                let expiring = self.min_cert_days.and_then(|min| {
+                    let der = tls.get_ref().1.peer_certificates()?.first()?;
+                    cert_expiry_failure(der.as_ref(), min)
+                });
+                let mut r = match expiring {
+                    Some(why) => ProbeResult::fail(FailureClass::Tls, why),
+                    None => self.exchange(TokioIo::new(tls)).await,
+                };
                 r.tls = Some(handshake);
                 r
             }

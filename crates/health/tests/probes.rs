@@ -149,7 +149,20 @@ async fn host_header_follows_the_reference() {
 
 /// An HTTPS target with a self-signed certificate for `localhost`; records each client's SNI.
 async fn https_target() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    https_target_valid_for(None).await
+}
+
+/// The same, its certificate expiring in `valid_for` from now (rcgen's default: 4096).
+async fn https_target_valid_for(
+    valid_for: Option<Duration>,
+) -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    if let Some(left) = valid_for {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        params.not_after = rcgen::date_time_ymd(1970, 1, 1) + now + left;
+    }
+    let signing_key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertifiedKey { cert: params.self_signed(&signing_key).unwrap(), signing_key };
     let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -774,4 +787,35 @@ async fn counting_target() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
         }
     });
     (port, accepted)
+}
+
+#[tokio::test]
+async fn an_https_check_fails_while_its_certificate_expires_too_soon() {
+    let policy = TargetPolicy::default();
+    let (soon, _) = https_target_valid_for(Some(Duration::from_secs(86_400 + 3600))).await;
+    let (later, _) = https_target_valid_for(Some(Duration::from_secs(90 * 86_400))).await;
+    let https = |addr: SocketAddr, extra: &str| {
+        check(&format!(
+            r#"{{"name":"s","type":"https","ip":"127.0.0.1","port":{},"response_timeout":"2s"{extra}}}"#,
+            addr.port()
+        ))
+    };
+    // A day left, 7 asked: a TLS failure that says when.
+    let r = probe(&https(soon, r#","min_cert_days":7"#), &policy).await;
+    assert!(!r.success);
+    assert_eq!(r.class, Some(FailureClass::Tls));
+    assert!(
+        r.reason.starts_with("Failure: the certificate expires in 1 day(s), at "),
+        "{}",
+        r.reason
+    );
+    assert!(r.reason.ends_with("under min_cert_days 7"), "{}", r.reason);
+    // Without the setting the same endpoint is healthy; 90 days left passes 30.
+    assert!(probe(&https(soon, ""), &policy).await.success);
+    let r = probe(&https(later, r#","min_cert_days":30"#), &policy).await;
+    assert!(r.success, "{}", r.reason);
+    let refused: HealthCheckSpec =
+        serde_json::from_str(r#"{"name":"h","type":"http","ip":"127.0.0.1","min_cert_days":7}"#)
+            .unwrap();
+    assert!(refused.validate().unwrap_err().iter().any(|e| e.field == "min_cert_days"));
 }

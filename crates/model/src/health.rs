@@ -143,6 +143,10 @@ pub struct HealthCheckSpec {
     /// `Connection`, ...) cannot be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Https: fail while the endpoint's certificate expires in fewer than this many days
+    /// (1-3650), checked at every probe before the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cert_days: Option<i64>,
 }
 
 /// The most request headers a check may add.
@@ -239,6 +243,8 @@ pub enum CheckKind {
         verify: bool,
         /// Request headers besides the defaults: lowercase names, in name order.
         headers: Vec<(String, String)>,
+        /// Https: the fewest days the certificate must still be valid.
+        min_cert_days: Option<u32>,
     },
     /// N of M children.
     Calculated {
@@ -446,6 +452,7 @@ impl HealthCheckSpec {
             "tcp, http, https and metric",
         );
         not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
+        not_for(kind != "https" && self.min_cert_days.is_some(), "min_cert_days", "https");
         not_for(
             !matches!(kind.as_str(), "https" | "metric") && self.verify_tls.is_some(),
             "verify_tls",
@@ -593,6 +600,18 @@ impl HealthCheckSpec {
                     .as_ref()
                     .map(|h| validate_headers(h, &mut errors))
                     .unwrap_or_default(),
+                min_cert_days: match self.min_cert_days {
+                    None => None,
+                    Some(d @ 1..=3650) => u32::try_from(d).ok(),
+                    Some(d) => {
+                        errors.push(FieldError::new(
+                            "min_cert_days",
+                            ErrorCode::InvalidValue,
+                            format!("{d} is outside 1-3650 days"),
+                        ));
+                        None
+                    }
+                },
             }),
             "calculated" => self.validate_calculated(&mut errors),
             "metric" => self.validate_metric(&mut target, &mut errors).map(CheckKind::Metric),
