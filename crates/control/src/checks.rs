@@ -32,9 +32,7 @@ impl Control {
         let st = self.read();
         st.checks
             .values()
-            .map(|(spec, _)| {
-                (spec.clone(), st.versions.get(&keys::check(&spec.name)).copied().unwrap_or(1))
-            })
+            .map(|(spec, _)| (spec.clone(), st.version(&keys::check(&spec.name))))
             .collect()
     }
 
@@ -44,7 +42,7 @@ impl Control {
         let st = self.read();
         let (spec, _) =
             st.checks.get(name).ok_or_else(|| ControlError::NoSuchCheck(name.to_owned()))?;
-        Ok((spec.clone(), st.versions.get(&keys::check(name)).copied().unwrap_or(1)))
+        Ok((spec.clone(), st.version(&keys::check(name))))
     }
 
     /// Creates or replaces a health check; returns whether it was created. A calculated
@@ -78,17 +76,7 @@ impl Control {
         let written = self
             .write(Lane::Config, |st, reads| {
                 reads.object(keys::check(&check.name));
-                if let Some(expected) = version {
-                    let current = st.versions.get(&keys::check(&check.name)).copied().unwrap_or(0);
-                    if current != expected {
-                        return Err(ControlError::VersionMismatch {
-                            kind: "health check",
-                            name: check.name.clone(),
-                            expected,
-                            current,
-                        });
-                    }
-                }
+                st.expect_version(&keys::check(&check.name), version, "health check", &check.name)?;
                 if let CheckKind::Control { panel, control } = &check.kind {
                     reads.object(keys::panel(panel));
                     if !st.panels.get(panel).is_some_and(|(_, p)| p.controls.contains(control)) {

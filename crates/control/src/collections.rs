@@ -55,7 +55,7 @@ impl Control {
     pub fn collection_by_id(&self, id: &str) -> Option<(CidrCollectionSpec, i64)> {
         let st = self.read();
         let (spec, _) = st.collections.values().find(|(spec, _)| collection_id(spec) == id)?;
-        Some((with_id(spec), st.versions.get(&keys::collection(&spec.name)).copied().unwrap_or(1)))
+        Some((with_id(spec), st.version(&keys::collection(&spec.name))))
     }
 
     /// Every CIDR collection with its version, in name order.
@@ -63,12 +63,7 @@ impl Control {
         let st = self.read();
         st.collections
             .values()
-            .map(|(spec, _)| {
-                (
-                    with_id(spec),
-                    st.versions.get(&keys::collection(&spec.name)).copied().unwrap_or(1),
-                )
-            })
+            .map(|(spec, _)| (with_id(spec), st.version(&keys::collection(&spec.name))))
             .collect()
     }
 
@@ -97,17 +92,7 @@ impl Control {
             .write(Lane::Config, |st, reads| {
                 reads.object(keys::collection(&collection.name));
                 let key = keys::collection(&collection.name);
-                if let Some(expected) = version {
-                    let current = st.versions.get(&key).copied().unwrap_or(0);
-                    if current != expected {
-                        return Err(ControlError::VersionMismatch {
-                            kind: "CIDR collection",
-                            name: collection.name.clone(),
-                            expected,
-                            current,
-                        });
-                    }
-                }
+                st.expect_version(&key, version, "CIDR collection", &collection.name)?;
                 let mut stored = spec.clone();
                 let old = st.collections.get(&collection.name).map(|(s, _)| s);
                 if stored.id.is_none() {

@@ -426,6 +426,33 @@ impl State {
         }
     }
 
+    /// The version of an object's key (see [`State::versions`]); 0 when there is none.
+    pub fn version(&self, key: &str) -> i64 {
+        self.versions.get(key).copied().unwrap_or(0)
+    }
+
+    /// Refuses a write that expects the object of `key` at `expected` (`Some(0)`: absent)
+    /// when it is at another version; `None` expects nothing.
+    pub(crate) fn expect_version(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<(), crate::ControlError> {
+        match expected {
+            Some(expected) if self.version(key) != expected => {
+                Err(crate::ControlError::VersionMismatch {
+                    kind,
+                    name: name.to_owned(),
+                    expected,
+                    current: self.version(key),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn delete(&mut self, key: &str, touched: &mut Touched) {
         self.revisions.remove(key);
         self.versions.remove(key);

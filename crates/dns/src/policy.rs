@@ -463,11 +463,9 @@ impl ZonePart {
             return false;
         }
         let group = &self.groups[gi as usize];
+        // Stops at the `min_healthy`-th healthy member (the first, by default).
         let needed = usize::from(group.min_healthy);
         let members = group.members.of(&self.members);
-        if needed <= 1 {
-            return members.iter().any(|m| self.healthy(m, depth));
-        }
         members.iter().filter(|m| self.healthy(m, depth)).take(needed).count() >= needed
     }
 }

@@ -182,6 +182,8 @@ struct Running {
     check: HealthCheck,
     stop: CancellationToken,
     record: Arc<Mutex<Record>>,
+    /// Its probe key ([`probe_key`]), for a check that probes (not disabled).
+    key: Option<Arc<str>>,
 }
 
 /// What a transition hook gets.
@@ -225,7 +227,9 @@ struct Inner {
     task_added: Notify,
     /// Probe sharing: the newest probe of each probe key ([`probe_key`]), in flight or done,
     /// which every check with that key joins or reuses.
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Mutex<HashMap<Arc<str>, Flight>>,
+    /// The probing checks of each probe key (made at each [`HealthEngine::apply`]).
+    sharing: Mutex<HashMap<Arc<str>, Vec<String>>>,
     /// Keys the probe schedules' jitter (per engine, so that one key's checks start in step).
     jitter_seed: std::hash::RandomState,
     /// Checkers that went silent (their registration expired): their last report, and when,
@@ -373,6 +377,7 @@ impl HealthEngine {
                 continue;
             }
             let slot = self.slot(&check.name);
+            let key = (probed(check) && !check.disabled).then(|| Arc::from(probe_key(check)));
             let record = Arc::new(Mutex::new(Record::default()));
             let stop = self.inner.stop.child_token();
             // A new check starts at its initial status, or at what was known of it; a changed
@@ -401,6 +406,8 @@ impl HealthEngine {
             if probed(check) && !check.disabled {
                 let task = EndpointTask {
                     policy: lock(&self.inner.policy).clone(),
+                    key: key.clone().unwrap_or_else(|| probe_key(check).into()),
+                    target: format!("{:?}", check.target),
                     check: check.clone(),
                     slot,
                     record: record.clone(),
@@ -415,19 +422,22 @@ impl HealthEngine {
                     }
                 });
             }
-            running.insert(check.name.clone(), Running { check: check.clone(), stop, record });
+            running.insert(check.name.clone(), Running { check: check.clone(), stop, record, key });
         }
-        // Probe keys no running check has any more are forgotten.
-        let keys: std::collections::HashSet<String> =
-            running.values().filter(|r| probed(&r.check)).map(|r| probe_key(&r.check)).collect();
-        let targets: std::collections::HashSet<String> = running
-            .values()
-            .filter(|r| probed(&r.check))
-            .map(|r| format!("{:?}", r.check.target))
-            .collect();
+        // Which checks share each probe key; keys and targets no running check has any more
+        // are forgotten.
+        let mut sharing: HashMap<Arc<str>, Vec<String>> = HashMap::new();
+        let mut targets: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for r in running.values() {
+            if let Some(key) = &r.key {
+                sharing.entry(key.clone()).or_default().push(r.check.name.clone());
+                targets.insert(format!("{:?}", r.check.target));
+            }
+        }
         drop(running);
-        lock(&self.inner.flights).retain(|key, _| keys.contains(key));
+        lock(&self.inner.flights).retain(|key, _| sharing.contains_key(key));
         lock(&self.inner.target_starts).retain(|target, _| targets.contains(target));
+        *lock(&self.inner.sharing) = sharing;
         self.inner.changed.notify_waiters();
     }
 
@@ -470,17 +480,13 @@ impl HealthEngine {
             .as_ref()
             .and_then(|q| q.placement.get(name).map(|on| on.iter().cloned().collect()))
             .unwrap_or_default();
-        let mut shares_probes_with: Vec<String> = Vec::new();
-        if probed(&r.check) && !r.check.disabled {
-            let key = probe_key(&r.check);
-            shares_probes_with = running
-                .values()
-                .filter(|o| o.check.name != name && probed(&o.check) && !o.check.disabled)
-                .filter(|o| probe_key(&o.check) == key)
-                .map(|o| o.check.name.clone())
-                .collect();
-            shares_probes_with.sort();
-        }
+        let mut shares_probes_with: Vec<String> = r
+            .key
+            .as_ref()
+            .and_then(|key| lock(&self.inner.sharing).get(key).cloned())
+            .unwrap_or_default();
+        shares_probes_with.retain(|n| n != name);
+        shares_probes_with.sort();
         Some(CheckState {
             status: status.to_string(),
             observed: observed.to_string(),
@@ -526,7 +532,11 @@ impl HealthEngine {
 
     /// The checkers that went silent and are remembered, by name, with how long ago.
     pub fn silent_checkers(&self) -> Vec<(String, Duration)> {
-        lock(&self.inner.silent).iter().map(|(c, (_, at))| (c.clone(), at.elapsed())).collect()
+        lock(&self.inner.silent)
+            .iter()
+            .map(|(c, (_, at))| (c.clone(), at.elapsed()))
+            .filter(|(_, ago)| *ago < SILENT_MEMORY)
+            .collect()
     }
 
     /// What the silent checkers' last reports add to `check`'s tally (healthy, reporting),
@@ -829,6 +839,10 @@ fn control_status(controls: &HashMap<String, bool>, panel: &str, control: &str) 
 
 struct EndpointTask {
     policy: Arc<TargetPolicy>,
+    /// Its probe key ([`probe_key`]).
+    key: Arc<str>,
+    /// Its target, as the rate cap counts probes.
+    target: String,
     check: HealthCheck,
     slot: Arc<HealthSlot>,
     record: Arc<Mutex<Record>>,
@@ -861,10 +875,9 @@ impl EndpointTask {
     /// A probe of this check's target: the one in flight for its probe key, if any, or one
     /// done less than this check's interval ago, or a new one that others may join.
     async fn shared_probe(&self) -> ProbeResult {
-        let key = probe_key(&self.check);
         let flight = {
             let mut flights = lock(&self.engine.inner.flights);
-            let flight = flights.entry(key).or_default();
+            let flight = flights.entry(self.key.clone()).or_default();
             if flight.get().is_some_and(|(at, _)| at.elapsed() >= self.check.interval) {
                 *flight = Flight::default();
             }
@@ -883,11 +896,10 @@ impl EndpointTask {
     /// (`health.max_probes_per_target` a second, whatever checks ask), and counts it.
     async fn rate_cap(&self) {
         let cap = self.policy.probe_rate_cap() as usize;
-        let target = format!("{:?}", self.check.target);
         loop {
             let wait = {
                 let mut starts = lock(&self.engine.inner.target_starts);
-                let recent = starts.entry(target.clone()).or_default();
+                let recent = starts.entry(self.target.clone()).or_default();
                 let now = Instant::now();
                 while recent
                     .front()
@@ -911,7 +923,7 @@ impl EndpointTask {
         let interval = self.check.interval;
         // Checks that share a probe key start in step (the jitter is the key's), so that
         // their probes coincide and one serves them all.
-        let jitter = self.engine.inner.jitter_seed.hash_one(probe_key(&self.check))
+        let jitter = self.engine.inner.jitter_seed.hash_one(&self.key)
             % (interval.as_millis().max(1) as u64);
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         let mut machine = Hysteresis::new(&self.check).with_status(self.observed);

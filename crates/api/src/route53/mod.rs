@@ -79,15 +79,7 @@ impl IntoResponse for R53Error {
 
 /// A request id for responses (AWS sends one with every answer).
 pub(crate) fn request_id() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom_fill(&mut bytes);
-    let h = data_encoding::HEXLOWER.encode(&bytes);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
-fn getrandom_fill(bytes: &mut [u8]) -> Result<(), ring::error::Unspecified> {
-    use ring::rand::SecureRandom;
-    ring::rand::SystemRandom::new().fill(bytes)
+    turnout_control::random_uuid().unwrap_or_default()
 }
 
 impl From<ControlError> for R53Error {
