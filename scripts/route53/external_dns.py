@@ -149,6 +149,9 @@ assert status == 400 and out["error"]["field"] == "create[0].dnsName", (status, 
 status, _, out = call("POST", BASE + "/records", {"create": [{"dnsName": "x.k8s.test", "targets": ["192.0.2.1"], "recordType": "A",
                                                              "providerSpecific": [{"name": "webhook/weight", "value": "heavy"}]}]})
 assert status == 400 and out["error"]["field"] == "create[0].providerSpecific.webhook/weight", (status, out)
+status, _, out = call("POST", BASE + "/records", {"updateOld": [new], "updateNew": [new],
+                                                 "delete": [{"dnsName": "gone.example", "targets": ["192.0.2.1"], "recordType": "A"}]})
+assert status == 400 and out["error"]["field"] == "delete[0].dnsName", (status, out)
 status, _, out = call("POST", BASE + "/records", b"not json")
 assert status == 400, (status, out)
 assert records() == before and dig("new.k8s.test") == []

@@ -259,31 +259,24 @@ async fn apply(
         (s.name.to_ascii_lowercase(), s.rtype.to_ascii_uppercase(), s.set_id.clone())
     };
     let mut upserted = Vec::new();
-    for (i, e) in changes.update_new.iter().flatten().enumerate() {
-        let field = format!("updateNew[{i}]");
+    let writes = named("updateNew", &changes.update_new).map(|w| ("UPSERT", w));
+    let creates = named("create", &changes.create).map(|w| ("CREATE", w));
+    for (action, (field, e)) in writes.chain(creates) {
         let spec = spec_of(e, &field)?;
-        upserted.push(key(&spec));
+        if action == "UPSERT" {
+            upserted.push(key(&spec));
+        }
         batch.push(ChangeSpec {
-            action: "UPSERT".into(),
+            action: action.into(),
             zone: Some(zone_of(e, &field)?),
             record_set: spec,
         });
     }
-    for (i, e) in changes.create.iter().flatten().enumerate() {
-        let field = format!("create[{i}]");
+    let olds = named("updateOld", &changes.update_old).map(|w| (true, w));
+    let deletes = named("delete", &changes.delete).map(|w| (false, w));
+    for (old, (field, e)) in olds.chain(deletes) {
         let spec = spec_of(e, &field)?;
-        batch.push(ChangeSpec {
-            action: "CREATE".into(),
-            zone: Some(zone_of(e, &field)?),
-            record_set: spec,
-        });
-    }
-    let olds = changes.update_old.iter().flatten().map(|e| ("updateOld", e));
-    let deletes = changes.delete.iter().flatten().map(|e| ("delete", e));
-    for (i, (list, e)) in olds.chain(deletes).enumerate() {
-        let field = format!("{list}[{i}]");
-        let spec = spec_of(e, &field)?;
-        if list == "updateOld" && upserted.contains(&key(&spec)) {
+        if old && upserted.contains(&key(&spec)) {
             continue;
         }
         let zone = zone_of(e, &field)?;
@@ -306,6 +299,14 @@ async fn apply(
         Submitted::Applied(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         Submitted::DryRun(_) => Err(ControlError::Conflict.into()),
     }
+}
+
+/// Each endpoint of one of a plan's lists, named by the list and its index in it.
+fn named<'e>(
+    list: &'static str,
+    endpoints: &'e Option<Vec<Endpoint>>,
+) -> impl Iterator<Item = (String, &'e Endpoint)> {
+    endpoints.iter().flatten().enumerate().map(move |(i, e)| (format!("{list}[{i}]"), e))
 }
 
 /// A stored record set as an endpoint.
