@@ -2,11 +2,16 @@
 //! within the connect timeout; for http(s), a status from 200 to 399 within the response
 //! timeout after connecting; for a string match, the search string in the first 5,120 bytes of
 //! the (gzip/deflate-decoded) body, which must arrive within the next response timeout.
+//! Turnout's own types: a TLS handshake (tls), an ICMP echo ([`icmp`]), a DNS query
+//! ([`dns`]) and a grpc.health.v1 call ([`grpc`]).
 //!
 //! The connection is our own `TcpStream` (and TLS stream) under hyper's HTTP/1 client, so that
 //! connect, TLS handshake and first byte are timed separately. Failures are classified; the
 //! class and a Route 53-style reason are what observations and metrics report.
 
+mod dns;
+mod grpc;
+mod icmp;
 pub(crate) mod metric;
 
 use std::io::Read;
@@ -20,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
-use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy};
+use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy, TlsOptions};
 
 /// How much of the body a string match looks at (as in Route 53).
 pub const SEARCH_WINDOW: usize = 5120;
@@ -53,6 +58,9 @@ pub enum FailureClass {
     Alarm,
     /// A metric check got no value to compare (its `insufficient_data` choice decides).
     InsufficientData,
+    /// The response broke its protocol: a DNS message that does not parse or answers another
+    /// question, a gRPC response that is not one.
+    Protocol,
     /// This checker could not probe at all: it is out of file descriptors, buffers or local
     /// addresses. A fault of the checker, not an observation of the target: it changes no
     /// status (see [`FailureClass::is_local`]).
@@ -89,6 +97,7 @@ impl FailureClass {
             FailureClass::Denied => "denied",
             FailureClass::Alarm => "alarm",
             FailureClass::InsufficientData => "insufficient_data",
+            FailureClass::Protocol => "protocol",
             FailureClass::Local => "local",
         }
     }
@@ -171,6 +180,18 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         r.address = Some(addr);
         return r;
     }
+    // The types that make no TCP connection.
+    let connectionless = match &check.kind {
+        CheckKind::Icmp => Some(icmp::probe(addr, check.response_timeout, policy.source).await),
+        CheckKind::Dns(q) if !q.tcp => {
+            Some(dns::over_udp(q, addr, check.response_timeout, policy.source).await)
+        }
+        _ => None,
+    };
+    if let Some(mut r) = connectionless {
+        r.address = Some(addr);
+        return r;
+    }
     let started = Instant::now();
     let stream = match timeout(check.connect_timeout, connect(addr, policy.source)).await {
         Err(_) => {
@@ -195,25 +216,18 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
         CheckKind::Tcp => {
             ProbeResult::succeed(format!("Success: TCP connection to {addr} established"))
         }
-        CheckKind::Http { tls, path, search, sni, verify, headers, min_cert_days } => {
+        CheckKind::Http { tls, path, search, headers } => {
             let judge = match search {
                 Some(s) => Judge::Search(s),
                 None => Judge::Status,
             };
-            let http = HttpProbe {
-                check,
-                target,
-                addr,
-                path,
-                headers,
-                min_cert_days: *min_cert_days,
-                judge,
-                started,
-            };
-            if *tls {
-                http.over_tls(stream, *sni, *verify).await
-            } else {
-                http.exchange(TokioIo::new(stream)).await
+            let http = HttpProbe { check, target, addr, path, headers, judge, started };
+            match tls {
+                Some(options) => {
+                    let tls = Handshake { check, target, addr, options, h2: false };
+                    tls.then(stream, |s| http.exchange(TokioIo::new(s))).await
+                }
+                None => http.exchange(TokioIo::new(stream)).await,
             }
         }
         CheckKind::Metric(m) => {
@@ -223,16 +237,34 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
                 addr,
                 path: &m.path,
                 headers: &[],
-                min_cert_days: None,
                 judge: Judge::Metric(m),
                 started,
             };
             if m.tls {
-                http.over_tls(stream, true, m.verify).await
+                let options = TlsOptions { sni: true, verify: m.verify, min_cert_days: None };
+                let tls = Handshake { check, target, addr, options: &options, h2: false };
+                tls.then(stream, |s| http.exchange(TokioIo::new(s))).await
             } else {
                 http.exchange(TokioIo::new(stream)).await
             }
         }
+        CheckKind::Tls(options) => {
+            let tls = Handshake { check, target, addr, options, h2: false };
+            let handshake = &tls;
+            tls.then(stream, |s| async move { handshake.success(&s) }).await
+        }
+        CheckKind::Grpc { tls, service, headers } => {
+            let call = grpc::Call { check, target, addr, service, headers, started };
+            match tls {
+                Some(options) => {
+                    let tls = Handshake { check, target, addr, options, h2: true };
+                    tls.then(stream, |s| call.run(TokioIo::new(s))).await
+                }
+                None => call.run(TokioIo::new(stream)).await,
+            }
+        }
+        CheckKind::Dns(q) => dns::over_tcp(q, stream, check.response_timeout, started).await,
+        CheckKind::Icmp => ProbeResult::fail(FailureClass::Http, "an icmp check connects no TCP"),
         CheckKind::Calculated { .. } | CheckKind::Control { .. } => {
             ProbeResult::fail(FailureClass::Http, "calculated and control checks are not probed")
         }
@@ -286,41 +318,47 @@ struct HttpProbe<'a> {
     path: &'a str,
     /// Request headers besides the defaults (lowercase names).
     headers: &'a [(String, String)],
-    /// The fewest days the certificate must still be valid (https).
-    min_cert_days: Option<u32>,
     judge: Judge<'a>,
     started: Instant,
 }
 
-/// Why a certificate (DER) that expires in fewer than `min_days` days fails the probe; None
-/// while it has enough left. A certificate that cannot be read fails too.
-fn cert_expiry_failure(der: &[u8], min_days: u32) -> Option<String> {
+/// A certificate's (DER) whole days left and expiry time, or why it cannot be read.
+fn cert_expiry(der: &[u8]) -> Result<(i64, String), &'static str> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return Some("the certificate cannot be read to find its expiry".to_owned());
+        return Err("the certificate cannot be read to find its expiry");
     };
     let not_after = cert.validity().not_after.timestamp();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let days = (not_after - now).div_euclid(86_400);
-    (days < i64::from(min_days)).then(|| {
-        let when = humantime::format_rfc3339_seconds(
-            UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64),
-        );
-        format!(
-            "the certificate expires in {days} day(s), at {when}, under min_cert_days {min_days}"
-        )
-    })
+    let when = humantime::format_rfc3339_seconds(
+        UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64),
+    );
+    Ok(((not_after - now).div_euclid(86_400), when.to_string()))
 }
 
-/// The `User-Agent` of every probe that sets none of its own: endpoints behind a firewall or a
-/// WAF can let it through (docs/health-checks.md).
-pub const USER_AGENT: &str = concat!("Turnout-Health-Check/", env!("CARGO_PKG_VERSION"));
+/// The TLS handshake of an https, tls, grpcs or metric probe, timed, with the certificate's
+/// expiry held to `min_cert_days`.
+struct Handshake<'a> {
+    check: &'a HealthCheck,
+    target: &'a Target,
+    addr: SocketAddr,
+    options: &'a TlsOptions,
+    /// Offer HTTP/2 by ALPN (grpcs).
+    h2: bool,
+}
 
-impl HttpProbe<'_> {
-    async fn over_tls(&self, stream: TcpStream, sni: bool, verify: bool) -> ProbeResult {
-        let connector = tokio_rustls::TlsConnector::from(tls_config(verify));
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+impl Handshake<'_> {
+    /// The handshake, then `next` over the TLS stream; the result carries the handshake's time.
+    async fn then<F, Fut>(&self, stream: TcpStream, next: F) -> ProbeResult
+    where
+        F: FnOnce(TlsStream) -> Fut,
+        Fut: std::future::Future<Output = ProbeResult>,
+    {
+        let connector = tokio_rustls::TlsConnector::from(tls_config(self.options.verify, self.h2));
         // With SNI the FQDN names the server; without it (or without an FQDN) the IP does,
         // and rustls sends no server_name extension.
-        let name = match (&self.target.fqdn, sni) {
+        let name = match (&self.target.fqdn, self.options.sni) {
             (Some(fqdn), true) => {
                 let host = fqdn.to_string();
                 ServerName::try_from(host.trim_end_matches('.').to_owned()).ok()
@@ -329,28 +367,54 @@ impl HttpProbe<'_> {
         }
         .unwrap_or_else(|| ServerName::IpAddress(self.addr.ip().into()));
         let t0 = Instant::now();
-        let remaining = self.check.response_timeout;
-        match timeout(remaining, connector.connect(name, stream)).await {
-            Err(_) => ProbeResult::fail(FailureClass::Tls, "TLS handshake timed out"),
+        let tls = match timeout(self.check.response_timeout, connector.connect(name, stream)).await
+        {
+            Err(_) => return ProbeResult::fail(FailureClass::Tls, "TLS handshake timed out"),
             Ok(Err(e)) => {
-                ProbeResult::fail(FailureClass::Tls, format!("TLS handshake failed: {e}"))
+                return ProbeResult::fail(FailureClass::Tls, format!("TLS handshake failed: {e}"));
             }
-            Ok(Ok(tls)) => {
-                let handshake = t0.elapsed();
-                let expiring = self.min_cert_days.and_then(|min| {
-                    let der = tls.get_ref().1.peer_certificates()?.first()?;
-                    cert_expiry_failure(der.as_ref(), min)
-                });
-                let mut r = match expiring {
-                    Some(why) => ProbeResult::fail(FailureClass::Tls, why),
-                    None => self.exchange(TokioIo::new(tls)).await,
-                };
-                r.tls = Some(handshake);
-                r
+            Ok(Ok(tls)) => tls,
+        };
+        let handshake = t0.elapsed();
+        let expiring = self.options.min_cert_days.and_then(|min| {
+            let der = tls.get_ref().1.peer_certificates()?.first()?;
+            match cert_expiry(der.as_ref()) {
+                Err(why) => Some(why.to_owned()),
+                Ok((days, when)) => (days < i64::from(min)).then(|| {
+                    format!(
+                        "the certificate expires in {days} day(s), at {when}, under min_cert_days {min}"
+                    )
+                }),
             }
-        }
+        });
+        let mut r = match expiring {
+            Some(why) => ProbeResult::fail(FailureClass::Tls, why),
+            None => next(tls).await,
+        };
+        r.tls = Some(handshake);
+        r
     }
 
+    /// A tls check's success, saying what was agreed and how long the certificate has left.
+    fn success(&self, tls: &TlsStream) -> ProbeResult {
+        let session = tls.get_ref().1;
+        let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS");
+        let expiry = match session.peer_certificates().and_then(|c| c.first()) {
+            None => "no certificate".to_owned(),
+            Some(der) => match cert_expiry(der.as_ref()) {
+                Ok((days, when)) => format!("the certificate expires in {days} day(s), at {when}"),
+                Err(why) => why.to_owned(),
+            },
+        };
+        ProbeResult::succeed(format!("Success: {version} handshake with {}; {expiry}", self.addr))
+    }
+}
+
+/// The `User-Agent` of every probe that sets none of its own: endpoints behind a firewall or a
+/// WAF can let it through (docs/health-checks.md).
+pub const USER_AGENT: &str = concat!("Turnout-Health-Check/", env!("CARGO_PKG_VERSION"));
+
+impl HttpProbe<'_> {
     async fn exchange<S>(&self, io: TokioIo<S>) -> ProbeResult
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -518,27 +582,32 @@ fn host_header(target: &Target, addr: SocketAddr, check: &HealthCheck) -> String
     if addr.port() == default_port { host } else { format!("{host}:{}", addr.port()) }
 }
 
-/// A TLS client configuration, built once per mode.
-fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
-    static UNVERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    static VERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// A TLS client configuration, built once per mode: verifying or not, offering HTTP/2 by
+/// ALPN (RFC 7301) or nothing.
+fn tls_config(verify: bool, h2: bool) -> Arc<rustls::ClientConfig> {
+    static CONFIGS: [OnceLock<Arc<rustls::ClientConfig>>; 4] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let provider = || Arc::new(rustls::crypto::ring::default_provider());
-    if verify {
-        VERIFIED
-            .get_or_init(|| {
+    CONFIGS[usize::from(verify) * 2 + usize::from(h2)]
+        .get_or_init(|| {
+            let mut config = if verify {
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in rustls_native_certs::load_native_certs().certs {
                     let _skipped = roots.add(cert);
                 }
-                let config = rustls::ClientConfig::builder_with_provider(provider())
+                rustls::ClientConfig::builder_with_provider(provider())
                     .with_safe_default_protocol_versions()
-                    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-                Arc::new(config.unwrap_or_else(|_| unverified_config(provider())))
-            })
-            .clone()
-    } else {
-        UNVERIFIED.get_or_init(|| Arc::new(unverified_config(provider()))).clone()
-    }
+                    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+                    .unwrap_or_else(|_| unverified_config(provider()))
+            } else {
+                unverified_config(provider())
+            };
+            if h2 {
+                config.alpn_protocols = vec![b"h2".to_vec()];
+            }
+            Arc::new(config)
+        })
+        .clone()
 }
 
 /// Route 53 does not validate endpoint certificates: any certificate passes.

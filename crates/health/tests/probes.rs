@@ -427,6 +427,7 @@ fn failure_class_names_match_their_json() {
         Alarm,
         InsufficientData,
         Local,
+        Protocol,
     ] {
         assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
     }
@@ -818,4 +819,195 @@ async fn an_https_check_fails_while_its_certificate_expires_too_soon() {
         serde_json::from_str(r#"{"name":"h","type":"http","ip":"127.0.0.1","min_cert_days":7}"#)
             .unwrap();
     assert!(refused.validate().unwrap_err().iter().any(|e| e.field == "min_cert_days"));
+}
+
+#[tokio::test]
+async fn a_tls_check_shakes_hands_and_holds_the_certificate_to_its_expiry() {
+    let policy = TargetPolicy::default();
+    let (soon, _) = https_target_valid_for(Some(Duration::from_secs(86_400 + 3600))).await;
+    let tls = |port: u16, extra: &str| {
+        check(&format!(
+            r#"{{"name":"t","type":"tls","ip":"127.0.0.1","fqdn":"localhost","port":{port}{extra}}}"#
+        ))
+    };
+    // A certificate made to expire in a day: the handshake passes and says so.
+    let r = probe(&tls(soon.port(), ""), &policy).await;
+    assert!(r.success, "{r:?}");
+    assert!(r.reason.contains("handshake with 127.0.0.1:"), "{}", r.reason);
+    assert!(r.reason.contains("the certificate expires in 1 day(s)"), "{}", r.reason);
+    assert!(r.tls.is_some() && r.connect.is_some());
+    // Two days asked: a tls failure.
+    let r = probe(&tls(soon.port(), r#","min_cert_days":2"#), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "{r:?}");
+    assert!(r.reason.ends_with("under min_cert_days 2"), "{}", r.reason);
+    // The chain verified: self-signed fails.
+    let r = probe(&tls(soon.port(), r#","verify_tls":true"#), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "{r:?}");
+    assert!(r.reason.contains("certificate"), "{}", r.reason);
+    // A plain TCP server that never speaks TLS: the handshake times out.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let r = probe(&tls(port, r#","response_timeout":"300ms""#), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "{r:?}");
+    assert_eq!(r.reason, "Failure: TLS handshake timed out");
+    drop(silent);
+    let r = probe(&tls(port, ""), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::Refused)), "{r:?}");
+}
+
+/// A network namespace with a veth pair, made for one test and removed on drop: this host's
+/// end is `host`, the namespace's (which answers pings) `peer`.
+struct Namespace {
+    name: String,
+    host: std::net::Ipv4Addr,
+    peer: std::net::Ipv4Addr,
+}
+
+impl Namespace {
+    fn create() -> Namespace {
+        let id = std::process::id();
+        let name = format!("tt-icmp-{id}");
+        let (host_if, peer_if) = (format!("tti{}", id % 100_000), format!("ttp{}", id % 100_000));
+        let net = [10, 231, (id % 250) as u8];
+        let host = std::net::Ipv4Addr::new(net[0], net[1], net[2], 1);
+        let peer = std::net::Ipv4Addr::new(net[0], net[1], net[2], 2);
+        let ns = Namespace { name: name.clone(), host, peer };
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("ip").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "ip {args:?} (the test needs root or CAP_NET_ADMIN): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["netns", "add", &name]);
+        run(&["link", "add", &host_if, "type", "veth", "peer", "name", &peer_if]);
+        run(&["link", "set", &peer_if, "netns", &name]);
+        run(&["addr", "add", &format!("{host}/29"), "dev", &host_if]);
+        run(&["link", "set", &host_if, "up"]);
+        run(&["-n", &name, "addr", "add", &format!("{peer}/29"), "dev", &peer_if]);
+        run(&["-n", &name, "link", "set", &peer_if, "up"]);
+        ns
+    }
+
+    /// Makes the namespace ignore echo requests (or answer them again).
+    fn ignore_pings(&self, ignore: bool) {
+        let value = format!("net.ipv4.icmp_echo_ignore_all={}", u8::from(ignore));
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name, "sysctl", "-qw", &value])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it this host's.
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+#[tokio::test]
+async fn an_icmp_check_pings_a_namespace_address_and_times_out_when_it_stops_answering() {
+    let policy = TargetPolicy::default();
+    let icmp = |ip: &str| {
+        check(&format!(
+            r#"{{"name":"i","type":"icmp","ip":"{ip}","interval":"100ms","response_timeout":"500ms"}}"#
+        ))
+    };
+    for ip in ["127.0.0.1", "::1"] {
+        let r = probe(&icmp(ip), &policy).await;
+        assert!(r.success, "{ip}: {r:?}");
+        assert!(
+            r.reason.starts_with(&format!("Success: echo reply from {ip} in ")),
+            "{}",
+            r.reason
+        );
+        assert!(r.first_byte.is_some());
+    }
+    let ns = Namespace::create();
+    let peer = ns.peer.to_string();
+    let r = probe(&icmp(&peer), &policy).await;
+    assert!(r.success, "{r:?}");
+    ns.ignore_pings(true);
+    let r = probe(&icmp(&peer), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::ResponseTimeout)), "{r:?}");
+    assert_eq!(r.reason, format!("Failure: no echo reply from {peer} within 500ms"));
+    ns.ignore_pings(false);
+    assert!(probe(&icmp(&peer), &policy).await.success);
+    // The engine turns it unhealthy and back.
+    let engine = HealthEngine::new();
+    let mut c = icmp(&peer);
+    c.failure_threshold = 1;
+    c.recovery_threshold = 1;
+    engine.apply(&[c], &|_| None);
+    let slot = engine.slot("i");
+    ns.ignore_pings(true);
+    wait_for(&slot, Status::Unhealthy, Duration::from_secs(5)).await;
+    ns.ignore_pings(false);
+    wait_for(&slot, Status::Healthy, Duration::from_secs(5)).await;
+    let _ = ns.host;
+}
+
+/// A grpc.health.v1 server (tonic-health, gRPC's Rust reference implementation) over h2c, or
+/// over TLS when `tls`: the server as a whole SERVING, `shop` NOT_SERVING.
+async fn grpc_target(tls: bool) -> (SocketAddr, tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter.set_service_status("shop", ServingStatus::NotServing).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut server = tonic::transport::Server::builder();
+    if tls {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let identity =
+            tonic::transport::Identity::from_pem(cert.cert.pem(), cert.signing_key.serialize_pem());
+        server =
+            server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)).unwrap();
+    }
+    let router = server.add_service(service);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(router.serve_with_incoming(incoming));
+    (addr, reporter)
+}
+
+#[tokio::test]
+async fn a_grpc_check_asks_grpc_health_v1_over_h2c_and_h2() {
+    let policy = TargetPolicy::default();
+    let (plain, reporter) = grpc_target(false).await;
+    let (secure, _reporter) = grpc_target(true).await;
+    let grpc = |kind: &str, addr: SocketAddr, extra: &str| {
+        check(&format!(
+            r#"{{"name":"g","type":"{kind}","ip":"127.0.0.1","fqdn":"localhost","port":{}{extra}}}"#,
+            addr.port()
+        ))
+    };
+    let r = probe(&grpc("grpc", plain, ""), &policy).await;
+    assert!(r.success, "{r:?}");
+    assert_eq!(r.reason, "Success: gRPC health of the server is SERVING");
+    assert!(r.first_byte.is_some() && r.tls.is_none());
+    let r = probe(&grpc("grpcs", secure, ""), &policy).await;
+    assert!(r.success, "{r:?}");
+    assert!(r.tls.is_some());
+    // A service that is not serving, and one the server does not know.
+    let r = probe(&grpc("grpc", plain, r#","service":"shop""#), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::BadStatus)), "{r:?}");
+    assert_eq!(r.reason, "Failure: gRPC health of shop is NOT_SERVING");
+    let r = probe(&grpc("grpcs", secure, r#","service":"cart""#), &policy).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::BadStatus)), "{r:?}");
+    assert!(r.reason.starts_with("Failure: gRPC status 5 (NotFound)"), "{}", r.reason);
+    // The server turns the service on.
+    reporter.set_service_status("shop", tonic_health::ServingStatus::Serving).await;
+    assert!(probe(&grpc("grpc", plain, r#","service":"shop""#), &policy).await.success);
+    // h2c against a TLS server, and an HTTP/1 server that is not gRPC.
+    let r = probe(&grpc("grpc", secure, r#","response_timeout":"500ms""#), &policy).await;
+    assert!(!r.success);
+    assert!(matches!(r.class, Some(FailureClass::Http | FailureClass::ResponseTimeout)), "{r:?}");
+    // (an HTTP/2-capable server says 404: bad_status; an HTTP/1-only one breaks HTTP/2: http)
+    let http = http_target().await;
+    let r = probe(&grpc("grpc", http, ""), &policy).await;
+    assert!(!r.success);
+    assert!(matches!(r.class, Some(FailureClass::Http | FailureClass::BadStatus)), "{r:?}");
 }

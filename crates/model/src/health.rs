@@ -143,11 +143,49 @@ pub struct HealthCheckSpec {
     /// `Connection`, ...) cannot be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<std::collections::BTreeMap<String, String>>,
-    /// Https: fail while the endpoint's certificate expires in fewer than this many days
-    /// (1-3650), checked at every probe before the request.
+    /// Https, tls and grpcs: fail while the endpoint's certificate expires in fewer than this
+    /// many days (1-3650), checked at every probe before the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cert_days: Option<i64>,
+    /// Dns: the name asked (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_name: Option<String>,
+    /// Dns: the type asked (default `A`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_type: Option<String>,
+    /// Dns: `udp` (the default) or `tcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Dns: the response code a healthy server gives (default `NOERROR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_rcode: Option<String>,
+    /// Dns: record data (presentation format of `query_type`) that must be among the answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_answer: Option<String>,
+    /// Grpc and grpcs: the service whose health is asked (grpc.health.v1); empty or absent asks
+    /// for the server as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
+
+/// The check types, as written.
+pub const CHECK_TYPES: [&str; 11] = [
+    "tcp",
+    "http",
+    "https",
+    "tls",
+    "icmp",
+    "dns",
+    "grpc",
+    "grpcs",
+    "calculated",
+    "metric",
+    "control",
+];
+/// The types that probe an endpoint (`ip` or `fqdn`).
+const ENDPOINT_TYPES: [&str; 8] = ["tcp", "http", "https", "tls", "icmp", "dns", "grpc", "grpcs"];
+/// The types that talk TLS to their endpoint.
+const TLS_TYPES: [&str; 3] = ["https", "tls", "grpcs"];
 
 /// The most request headers a check may add.
 pub const MAX_HEADERS: usize = 20;
@@ -170,8 +208,12 @@ const RESERVED_HEADERS: [&str; 10] = [
 
 /// A check's request headers, validated: names lowercase RFC 9110 tokens, values visible
 /// ASCII with spaces and tabs inside.
+///
+/// gRPC requests (`grpc`) also keep `content-type` and the `grpc-` names, which frame the call
+/// (the gRPC over HTTP/2 protocol).
 fn validate_headers(
     headers: &std::collections::BTreeMap<String, String>,
+    grpc: bool,
     errors: &mut Vec<FieldError>,
 ) -> Vec<(String, String)> {
     if headers.len() > MAX_HEADERS {
@@ -192,7 +234,9 @@ fn validate_headers(
                 ErrorCode::InvalidValue,
                 format!("{name:?} is not a header name (1-64 letters, digits and !#$%&'*+-.^_`|~)"),
             ));
-        } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+        } else if RESERVED_HEADERS.contains(&lower.as_str())
+            || (grpc && (lower == "content-type" || lower.starts_with("grpc-")))
+        {
             errors.push(FieldError::new(
                 &field,
                 ErrorCode::NotAllowed,
@@ -231,20 +275,29 @@ pub enum CheckKind {
     Tcp,
     /// An HTTP request; `search` makes it a string match.
     Http {
-        /// TLS.
-        tls: bool,
+        /// TLS (https).
+        tls: Option<TlsOptions>,
         /// Path and query, starting with `/`.
         path: String,
         /// String to find in the first 5,120 bytes of the body.
         search: Option<String>,
-        /// Send SNI.
-        sni: bool,
-        /// Verify the certificate.
-        verify: bool,
         /// Request headers besides the defaults: lowercase names, in name order.
         headers: Vec<(String, String)>,
-        /// Https: the fewest days the certificate must still be valid.
-        min_cert_days: Option<u32>,
+    },
+    /// A TLS handshake (and the certificate's expiry).
+    Tls(TlsOptions),
+    /// An ICMP echo request answered by an echo reply.
+    Icmp,
+    /// A DNS query answered as expected.
+    Dns(DnsQuery),
+    /// A grpc.health.v1 `Check` call answered `SERVING`, over h2c or (with TLS) h2.
+    Grpc {
+        /// TLS (grpcs).
+        tls: Option<TlsOptions>,
+        /// The service asked about ("" for the whole server).
+        service: String,
+        /// Request metadata besides the defaults: lowercase names, in name order.
+        headers: Vec<(String, String)>,
     },
     /// N of M children.
     Calculated {
@@ -268,11 +321,66 @@ impl CheckKind {
     /// Whether the check talks TLS to its target.
     pub fn tls(&self) -> bool {
         match self {
-            CheckKind::Http { tls, .. } => *tls,
+            CheckKind::Http { tls, .. } | CheckKind::Grpc { tls, .. } => tls.is_some(),
+            CheckKind::Tls(_) => true,
             CheckKind::Metric(m) => m.tls,
-            CheckKind::Tcp | CheckKind::Calculated { .. } | CheckKind::Control { .. } => false,
+            CheckKind::Tcp
+            | CheckKind::Icmp
+            | CheckKind::Dns(_)
+            | CheckKind::Calculated { .. }
+            | CheckKind::Control { .. } => false,
         }
     }
+}
+
+/// How a check talks TLS to its endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Send SNI (the FQDN).
+    pub sni: bool,
+    /// Verify the certificate chain and name against the system's roots.
+    pub verify: bool,
+    /// The fewest days the certificate must still be valid.
+    pub min_cert_days: Option<u32>,
+}
+
+/// A dns check's question and what a healthy answer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsQuery {
+    /// The name asked.
+    pub name: Name,
+    /// The type asked.
+    pub rtype: crate::rtype::RType,
+    /// Over TCP (RFC 7766) rather than UDP.
+    pub tcp: bool,
+    /// The response code a healthy server gives.
+    pub rcode: u16,
+    /// Record data that must be among the answers (canonical wire form).
+    pub answer: Option<crate::rdata::Rdata>,
+}
+
+/// The response codes a dns check may expect (RFC 1035 §4.1.1, RFC 2136 §2.2, RFC 6895 §2.3),
+/// by mnemonic.
+pub const RCODES: [(&str, u16); 11] = [
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+    ("YXDOMAIN", 6),
+    ("YXRRSET", 7),
+    ("NXRRSET", 8),
+    ("NOTAUTH", 9),
+    ("NOTZONE", 10),
+];
+
+/// A response code's mnemonic, or its number.
+pub fn rcode_name(rcode: u16) -> String {
+    RCODES
+        .iter()
+        .find(|(_, c)| *c == rcode)
+        .map_or_else(|| rcode.to_string(), |(n, _)| (*n).to_owned())
 }
 
 /// Where an endpoint check connects.
@@ -413,10 +521,15 @@ impl HealthCheckSpec {
         let mut errors = Vec::new();
         errors.extend(check_name_error(&self.name, "name"));
         let kind = self.kind.to_ascii_lowercase();
-        let endpoint = matches!(kind.as_str(), "tcp" | "http" | "https");
+        let endpoint = ENDPOINT_TYPES.contains(&kind.as_str());
         let is_http = matches!(kind.as_str(), "http" | "https");
+        let is_tls = TLS_TYPES.contains(&kind.as_str());
+        let is_grpc = matches!(kind.as_str(), "grpc" | "grpcs");
+        let is_dns = kind == "dns";
+        let over_udp =
+            is_dns && !self.protocol.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("tcp"));
         match kind.as_str() {
-            "tcp" | "http" | "https" | "calculated" | "metric" | "control" => {}
+            k if CHECK_TYPES.contains(&k) => {}
             "" => errors.push(FieldError::new(
                 "type",
                 ErrorCode::MissingField,
@@ -425,9 +538,7 @@ impl HealthCheckSpec {
             other => errors.push(FieldError::new(
                 "type",
                 ErrorCode::InvalidValue,
-                format!(
-                    "{other:?} is not a check type; use tcp, http, https, calculated, metric or control"
-                ),
+                format!("{other:?} is not a check type; use one of {}", CHECK_TYPES.join(", ")),
             )),
         }
         let mut not_for = |set: bool, field: &str, what: &str| {
@@ -439,25 +550,45 @@ impl HealthCheckSpec {
                 ));
             }
         };
-        not_for(!endpoint && self.ip.is_some(), "ip", "tcp, http and https");
-        not_for(!endpoint && self.fqdn.is_some(), "fqdn", "tcp, http and https");
-        not_for(!endpoint && self.port.is_some(), "port", "tcp, http and https");
+        let endpoints = "tcp, http, https, tls, icmp, dns, grpc and grpcs";
+        not_for(!endpoint && self.ip.is_some(), "ip", endpoints);
+        not_for(!endpoint && self.fqdn.is_some(), "fqdn", endpoints);
+        not_for(
+            (!endpoint || kind == "icmp") && self.port.is_some(),
+            "port",
+            "tcp, http, https, tls, dns, grpc and grpcs",
+        );
+        not_for(
+            (kind == "icmp" || over_udp) && self.connect_timeout.is_some(),
+            "connect_timeout",
+            "connection-making (tcp, http, https, tls, dns over tcp, grpc and grpcs)",
+        );
         not_for(!is_http && self.path.is_some(), "path", "http and https");
         not_for(!is_http && self.search.is_some(), "search", "http and https");
-        not_for(!is_http && self.headers.is_some(), "headers", "http and https");
+        not_for(
+            !is_http && !is_grpc && self.headers.is_some(),
+            "headers",
+            "http, https, grpc and grpcs",
+        );
         let probed = endpoint || kind == "metric";
         not_for(
             !probed && self.silent_checkers.is_some(),
             "silent_checkers",
-            "tcp, http, https and metric",
+            "endpoint and metric",
         );
-        not_for(kind != "https" && self.enable_sni.is_some(), "enable_sni", "https");
-        not_for(kind != "https" && self.min_cert_days.is_some(), "min_cert_days", "https");
+        not_for(!is_tls && self.enable_sni.is_some(), "enable_sni", "https, tls and grpcs");
+        not_for(!is_tls && self.min_cert_days.is_some(), "min_cert_days", "https, tls and grpcs");
         not_for(
-            !matches!(kind.as_str(), "https" | "metric") && self.verify_tls.is_some(),
+            !is_tls && kind != "metric" && self.verify_tls.is_some(),
             "verify_tls",
-            "https and metric",
+            "https, tls, grpcs and metric",
         );
+        not_for(!is_dns && self.query_name.is_some(), "query_name", "dns");
+        not_for(!is_dns && self.query_type.is_some(), "query_type", "dns");
+        not_for(!is_dns && self.protocol.is_some(), "protocol", "dns");
+        not_for(!is_dns && self.expected_rcode.is_some(), "expected_rcode", "dns");
+        not_for(!is_dns && self.expected_answer.is_some(), "expected_answer", "dns");
+        not_for(!is_grpc && self.service.is_some(), "service", "grpc and grpcs");
         let metric = kind == "metric";
         not_for(!metric && self.prometheus.is_some(), "prometheus", "metric");
         not_for(!metric && self.query.is_some(), "query", "metric");
@@ -471,16 +602,11 @@ impl HealthCheckSpec {
             "health_threshold",
             "calculated",
         );
-        let probed = endpoint || kind == "metric";
-        not_for(
-            !probed && self.threshold_pct.is_some(),
-            "threshold_pct",
-            "tcp, http, https or metric",
-        );
+        not_for(!probed && self.threshold_pct.is_some(), "threshold_pct", "endpoint and metric");
         not_for(
             !probed && self.checkers_per_region.is_some(),
             "checkers_per_region",
-            "tcp, http, https or metric",
+            "endpoint and metric",
         );
         let threshold_pct = match self.threshold_pct {
             None => DEFAULT_THRESHOLD_PCT,
@@ -509,8 +635,11 @@ impl HealthCheckSpec {
             }
         };
         let mut target = endpoint.then(|| self.validate_target(&kind, &mut errors)).flatten();
-        let min_interval =
-            if kind == "tcp" { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let min_interval = if matches!(kind.as_str(), "tcp" | "icmp") {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
         let interval = duration_field(
             self.interval.as_deref(),
             "interval",
@@ -587,32 +716,31 @@ impl HealthCheckSpec {
                 SilentCheckers::Ignore
             }
         };
+        let tls = is_tls.then(|| self.validate_tls(&mut errors));
+        let headers = self
+            .headers
+            .as_ref()
+            .map(|h| validate_headers(h, is_grpc, &mut errors))
+            .unwrap_or_default();
         let kind = match kind.as_str() {
             "tcp" => Some(CheckKind::Tcp),
-            "http" | "https" => Some(CheckKind::Http {
-                tls: kind == "https",
-                path,
-                search: self.search.clone(),
-                sni: self.enable_sni.unwrap_or(true),
-                verify: self.verify_tls.unwrap_or(false),
-                headers: self
-                    .headers
-                    .as_ref()
-                    .map(|h| validate_headers(h, &mut errors))
-                    .unwrap_or_default(),
-                min_cert_days: match self.min_cert_days {
-                    None => None,
-                    Some(d @ 1..=3650) => u32::try_from(d).ok(),
-                    Some(d) => {
-                        errors.push(FieldError::new(
-                            "min_cert_days",
-                            ErrorCode::InvalidValue,
-                            format!("{d} is outside 1-3650 days"),
-                        ));
-                        None
-                    }
-                },
-            }),
+            "http" | "https" => {
+                Some(CheckKind::Http { tls, path, search: self.search.clone(), headers })
+            }
+            "tls" => tls.map(CheckKind::Tls),
+            "icmp" => Some(CheckKind::Icmp),
+            "dns" => self.validate_dns(&mut errors).map(CheckKind::Dns),
+            "grpc" | "grpcs" => {
+                let service = self.service.clone().unwrap_or_default();
+                if service.len() > MAX_PATH_LEN || service.chars().any(char::is_control) {
+                    errors.push(FieldError::new(
+                        "service",
+                        ErrorCode::InvalidValue,
+                        format!("a service name has at most {MAX_PATH_LEN} characters"),
+                    ));
+                }
+                Some(CheckKind::Grpc { tls, service, headers })
+            }
             "calculated" => self.validate_calculated(&mut errors),
             "metric" => self.validate_metric(&mut target, &mut errors).map(CheckKind::Metric),
             "control" => self.validate_control(&mut errors),
@@ -680,7 +808,8 @@ impl HealthCheckSpec {
             ));
         }
         let port = match self.port {
-            None if kind == "https" => 443,
+            None if TLS_TYPES.contains(&kind) => 443,
+            None if kind == "dns" => 53,
             None => 80,
             Some(p @ 1..=65535) => u16::try_from(p).unwrap_or(80),
             Some(p) => {
@@ -819,6 +948,99 @@ impl HealthCheckSpec {
             threshold: threshold?,
             insufficient_data,
         })
+    }
+
+    /// The TLS options of an https, tls or grpcs check.
+    fn validate_tls(&self, errors: &mut Vec<FieldError>) -> TlsOptions {
+        let min_cert_days = match self.min_cert_days {
+            None => None,
+            Some(d @ 1..=3650) => u32::try_from(d).ok(),
+            Some(d) => {
+                errors.push(FieldError::new(
+                    "min_cert_days",
+                    ErrorCode::InvalidValue,
+                    format!("{d} is outside 1-3650 days"),
+                ));
+                None
+            }
+        };
+        TlsOptions {
+            sni: self.enable_sni.unwrap_or(true),
+            verify: self.verify_tls.unwrap_or(false),
+            min_cert_days,
+        }
+    }
+
+    /// A dns check's question and expectations.
+    fn validate_dns(&self, errors: &mut Vec<FieldError>) -> Option<DnsQuery> {
+        let name = match self.query_name.as_deref().map(Name::parse_absolute) {
+            None => {
+                errors.push(FieldError::new(
+                    "query_name",
+                    ErrorCode::MissingField,
+                    "a dns check needs the name it asks, e.g. www.example.com.",
+                ));
+                None
+            }
+            Some(Ok(n)) => Some(n),
+            Some(Err(e)) => {
+                errors.push(FieldError::new("query_name", ErrorCode::InvalidValue, e.to_string()));
+                None
+            }
+        };
+        let text = self.query_type.as_deref().unwrap_or("A");
+        let rtype = match crate::rtype::RType::from_mnemonic(text) {
+            Some(t) if !matches!(t.0, 0 | 41 | 249..=252) => Some(t),
+            _ => {
+                errors.push(FieldError::new(
+                    "query_type",
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "{text:?} is not a type a dns check can ask (A, AAAA, SOA, TYPE65, ...)"
+                    ),
+                ));
+                None
+            }
+        };
+        let tcp = match self.protocol.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("udp") => false,
+            Some("tcp") => true,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "protocol",
+                    ErrorCode::InvalidValue,
+                    format!("{other:?} is not udp or tcp"),
+                ));
+                false
+            }
+        };
+        let text = self.expected_rcode.as_deref().unwrap_or("NOERROR");
+        let rcode = RCODES.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)).map(|(_, c)| *c);
+        if rcode.is_none() {
+            let names: Vec<&str> = RCODES.iter().map(|(n, _)| *n).collect();
+            errors.push(FieldError::new(
+                "expected_rcode",
+                ErrorCode::InvalidValue,
+                format!("{text:?} is not one of {}", names.join(", ")),
+            ));
+        }
+        let answer = match (&self.expected_answer, rtype) {
+            (Some(text), Some(rtype)) => {
+                match crate::rdata::Rdata::from_text(rtype, text, name.as_ref()) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        errors.push(FieldError::new(
+                            "expected_answer",
+                            ErrorCode::InvalidValue,
+                            format!("not {rtype} data: {e}"),
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Some(DnsQuery { name: name?, rtype: rtype?, tcp, rcode: rcode?, answer })
     }
 
     fn validate_calculated(&self, errors: &mut Vec<FieldError>) -> Option<CheckKind> {

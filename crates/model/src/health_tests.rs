@@ -1,4 +1,5 @@
 use super::*;
+use crate::rtype::RType;
 
 fn check(json: &str) -> Result<HealthCheck, Vec<(String, ErrorCode)>> {
     let spec: HealthCheckSpec = serde_json::from_str(json).unwrap();
@@ -15,8 +16,8 @@ fn defaults_follow_the_reference() {
         (Duration::from_secs(4), Duration::from_secs(2))
     );
     assert_eq!(c.target.as_ref().unwrap().port, 80);
-    let CheckKind::Http { path, sni, verify, .. } = &c.kind else { panic!() };
-    assert_eq!((path.as_str(), *sni, *verify), ("/", true, false));
+    let CheckKind::Http { path, tls: None, .. } = &c.kind else { panic!() };
+    assert_eq!(path.as_str(), "/");
     let c = check(r#"{"name":"t","type":"tcp","ip":"::1","port":22,"interval":"100ms"}"#).unwrap();
     assert_eq!(
         (c.connect_timeout, c.interval),
@@ -309,4 +310,86 @@ fn target_policy_refuses_the_nodes_own_listeners() {
     assert!(refused(&p, "192.0.2.1:5300").is_none(), "not an address of this host");
     p.allow_own = true;
     assert!(refused(&p, "127.0.0.1:8053").is_none());
+}
+
+#[test]
+fn the_newer_check_types_validate_their_own_fields() {
+    let c = check(r#"{"name":"i","type":"icmp","ip":"192.0.2.1","interval":"500ms"}"#).unwrap();
+    assert_eq!((c.kind.clone(), c.interval), (CheckKind::Icmp, Duration::from_millis(500)));
+    let c =
+        check(r#"{"name":"t","type":"tls","fqdn":"www.example.test","min_cert_days":14}"#).unwrap();
+    let want = TlsOptions { sni: true, verify: false, min_cert_days: Some(14) };
+    assert_eq!((c.kind, c.target.unwrap().port), (CheckKind::Tls(want), 443));
+    let c = check(
+        r#"{"name":"d","type":"dns","ip":"127.0.0.1","query_name":"www.example.com.","query_type":"aaaa","protocol":"TCP","expected_rcode":"nxdomain","expected_answer":"2001:db8::1"}"#,
+    )
+    .unwrap();
+    let CheckKind::Dns(q) = &c.kind else { panic!("{:?}", c.kind) };
+    assert_eq!((q.rtype, q.tcp, q.rcode, c.target.unwrap().port), (RType::AAAA, true, 3, 53));
+    assert_eq!(q.answer.as_ref().unwrap().as_wire().len(), 16);
+    let c = check(r#"{"name":"g","type":"grpcs","ip":"::1","service":"shop","verify_tls":true,"headers":{"authorization":"x"}}"#)
+        .unwrap();
+    let CheckKind::Grpc { tls: Some(tls), service, headers } = &c.kind else { panic!() };
+    assert_eq!((tls.verify, service.as_str(), headers.len()), (true, "shop", 1));
+
+    let cases: &[(&str, &str, ErrorCode)] = &[
+        (r#"{"name":"i","type":"icmp","ip":"::1","port":7}"#, "port", ErrorCode::NotAllowed),
+        (
+            r#"{"name":"i","type":"icmp","ip":"::1","connect_timeout":"1s"}"#,
+            "connect_timeout",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"d","type":"dns","ip":"::1","query_name":"a.","connect_timeout":"1s"}"#,
+            "connect_timeout",
+            ErrorCode::NotAllowed,
+        ),
+        (r#"{"name":"d","type":"dns","ip":"::1"}"#, "query_name", ErrorCode::MissingField),
+        (
+            r#"{"name":"d","type":"dns","ip":"::1","query_name":"a.","query_type":"AXFR"}"#,
+            "query_type",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"d","type":"dns","ip":"::1","query_name":"a.","protocol":"quic"}"#,
+            "protocol",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"d","type":"dns","ip":"::1","query_name":"a.","expected_rcode":"BADVERS"}"#,
+            "expected_rcode",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"d","type":"dns","ip":"::1","query_name":"a.","expected_answer":"not-an-ip"}"#,
+            "expected_answer",
+            ErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"name":"t","type":"tcp","ip":"::1","query_name":"a."}"#,
+            "query_name",
+            ErrorCode::NotAllowed,
+        ),
+        (r#"{"name":"t","type":"tls","ip":"::1","path":"/"}"#, "path", ErrorCode::NotAllowed),
+        (
+            r#"{"name":"t","type":"http","ip":"::1","service":"x"}"#,
+            "service",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"g","type":"grpc","ip":"::1","headers":{"grpc-timeout":"1S"}}"#,
+            "headers.grpc-timeout",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"g","type":"grpc","ip":"::1","min_cert_days":3}"#,
+            "min_cert_days",
+            ErrorCode::NotAllowed,
+        ),
+        (r#"{"name":"x","type":"smtp","ip":"::1"}"#, "type", ErrorCode::InvalidValue),
+    ];
+    for (json, field, code) in cases {
+        let errors = check(json).unwrap_err();
+        assert!(errors.contains(&((*field).to_owned(), *code)), "{json}: {errors:?}");
+    }
 }

@@ -235,13 +235,21 @@ fn seconds(interval: &str) -> Option<u64> {
     humantime::parse_duration(interval).ok().map(|d| d.as_secs())
 }
 
+/// Whether a check of this Turnout type probes an endpoint (has IPAddress, Port, an interval
+/// and a failure threshold in Route 53's terms).
+fn probes_endpoint(kind: &str) -> bool {
+    !matches!(kind, "calculated" | "control" | "metric")
+}
+
 fn write_check(doc: &mut Doc, (c, version): &(HealthCheckSpec, i64)) {
     let kind = match (c.kind.as_str(), c.search.is_some()) {
         ("http", false) => "HTTP",
         ("http", true) => "HTTP_STR_MATCH",
         ("https", false) => "HTTPS",
         ("https", true) => "HTTPS_STR_MATCH",
-        ("tcp", _) => "TCP",
+        // Turnout's own endpoint types have no Route 53 type; each connects to (or pings) its
+        // endpoint, which TCP says best (docs/route53-api.md).
+        ("tcp" | "tls" | "icmp" | "dns" | "grpc" | "grpcs", _) => "TCP",
         ("calculated", _) => "CALCULATED",
         ("control", _) => "RECOVERY_CONTROL",
         _ => "CLOUDWATCH_METRIC",
@@ -259,7 +267,7 @@ fn write_check(doc: &mut Doc, (c, version): &(HealthCheckSpec, i64)) {
         .opt("ResourcePath", c.path.as_ref())
         .opt("FullyQualifiedDomainName", c.fqdn.as_ref())
         .opt("SearchString", c.search.as_ref());
-    let probed = matches!(c.kind.as_str(), "http" | "https" | "tcp");
+    let probed = probes_endpoint(&c.kind);
     if probed {
         doc.leaf("RequestInterval", c.interval.as_deref().and_then(seconds).unwrap_or(30))
             .leaf("FailureThreshold", c.failure_threshold.unwrap_or(3))
@@ -402,7 +410,7 @@ fn updated(
         u.alarm_identifier.is_some(),
         u.insufficient_data_health_status.as_ref(),
     )?;
-    let probed = matches!(spec.kind.as_str(), "http" | "https" | "tcp");
+    let probed = probes_endpoint(&spec.kind);
     let endpoint_fields = [
         ("IPAddress", u.ip_address.is_some()),
         ("Port", u.port.is_some()),

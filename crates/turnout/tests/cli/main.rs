@@ -4,6 +4,7 @@
 
 mod apply;
 mod audit;
+mod check_types;
 mod cluster;
 mod conflicts;
 mod controls;
