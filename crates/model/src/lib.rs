@@ -9,6 +9,7 @@ pub mod change;
 pub mod cidr;
 pub mod compile;
 pub mod controls;
+pub mod drills;
 pub mod duration;
 pub mod error;
 pub mod geo;
