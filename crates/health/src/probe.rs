@@ -2,8 +2,8 @@
 //! within the connect timeout; for http(s), a status from 200 to 399 within the response
 //! timeout after connecting; for a string match, the search string in the first 5,120 bytes of
 //! the (gzip/deflate-decoded) body, which must arrive within the next response timeout.
-//! Turnout's own types: a TLS handshake (tls), an ICMP echo ([`icmp`]), a DNS query
-//! ([`dns`]) and a grpc.health.v1 call ([`grpc`]).
+//! Turnout's own types: a TLS handshake (tls), an ICMP echo (`probe/icmp.rs`), a DNS query
+//! (`probe/dns.rs`) and a grpc.health.v1 call (`probe/grpc.rs`).
 //!
 //! The connection is our own `TcpStream` (and TLS stream) under hyper's HTTP/1 client, so that
 //! connect, TLS handshake and first byte are timed separately. Failures are classified; the
