@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use turnout_control::routing_controls::{AuditRecord, ControlUpdate, ControlView};
 use turnout_control::tokens::{NewToken, TokenInfo};
+use turnout_control::types::DrillRun;
 use turnout_control::types::{
     ChangeInfo, CreateZone, DryRun, RecordSetPage, ZoneCreated, ZoneInfo, ZonePage,
 };
@@ -373,6 +374,46 @@ impl Client {
     pub async fn delete_panel(&self, name: &str) -> Result<(), ClientError> {
         let path = format!("/v1/panels/{}", encode_component(name));
         self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// Every drill.
+    pub async fn drills(&self) -> Result<Vec<turnout_model::drills::DrillSpec>, ClientError> {
+        let list: crate::server::drills::DrillList =
+            self.request(Method::GET, "/v1/drills", None).await?;
+        Ok(list.drills)
+    }
+
+    /// Creates or replaces a drill.
+    pub async fn put_drill(
+        &self,
+        spec: &turnout_model::drills::DrillSpec,
+    ) -> Result<turnout_model::drills::DrillSpec, ClientError> {
+        self.send(Method::PUT, &format!("/v1/drills/{}", encode_component(&spec.name)), spec).await
+    }
+
+    /// Deletes a drill.
+    pub async fn delete_drill(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/drills/{}", encode_component(name));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// Starts a run of a drill (a token with the controls scope).
+    pub async fn run_drill(&self, name: &str) -> Result<DrillRun, ClientError> {
+        self.request(Method::POST, &format!("/v1/drills/{}/run", encode_component(name)), None)
+            .await
+    }
+
+    /// Asks a drill's run under way to abort.
+    pub async fn abort_drill(&self, name: &str) -> Result<DrillRun, ClientError> {
+        self.request(Method::POST, &format!("/v1/drills/{}/abort", encode_component(name)), None)
+            .await
+    }
+
+    /// A drill's runs, newest first.
+    pub async fn drill_runs(&self, name: &str, limit: usize) -> Result<Vec<DrillRun>, ClientError> {
+        let path = format!("/v1/drills/{}/runs?limit={limit}", encode_component(name));
+        let runs: crate::server::drills::DrillRuns = self.request(Method::GET, &path, None).await?;
+        Ok(runs.runs)
     }
 
     /// Every token (admin only; no secrets).

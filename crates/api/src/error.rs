@@ -140,6 +140,19 @@ impl From<ControlError> for ApiError {
             ControlError::PanelInUse { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "ControlPanelInUse", message).field("name")
             }
+            ControlError::NoSuchDrill(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NoSuchDrill", message).field("name")
+            }
+            ControlError::InvalidDrill(errors) => invalid_object("InvalidDrill", message, errors),
+            ControlError::DrillRunning(_) => {
+                ApiError::new(StatusCode::CONFLICT, "DrillRunning", message).field("name")
+            }
+            ControlError::DrillNotRunning(_) => {
+                ApiError::new(StatusCode::CONFLICT, "DrillNotRunning", message).field("name")
+            }
+            ControlError::DrillBlocked { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "DrillBlocked", message).field("name")
+            }
             ControlError::SafetyRules(refusals) => {
                 let mut out = ApiError::new(StatusCode::CONFLICT, "SafetyRuleRefused", message);
                 out.field = Some("states".into());

@@ -43,7 +43,7 @@ pub struct Metrics {
     insync_revision: Gauge,
 }
 
-/// Per-check series, read from the health engine at each scrape.
+/// Per-check series, read from the health engine at each scrape, and per-drill series.
 #[derive(Debug)]
 struct HealthCollector(Arc<Control>);
 
@@ -65,6 +65,39 @@ impl Collector for HealthCollector {
         for (name, s) in &states {
             let v = i64::from(s.status == "healthy");
             ConstGauge::new(v).encode(status.encode_family(&[("check", name.as_str())])?)?;
+        }
+        {
+            let st = self.0.read();
+            let mut running = encoder.encode_descriptor(
+                "drill_running",
+                "1 while a run of the failover drill is under way (on any node), else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            for name in st.drills.keys() {
+                let v = i64::from(st.active_drills.contains_key(name));
+                ConstGauge::new(v).encode(running.encode_family(&[("drill", name.as_str())])?)?;
+            }
+            let mut last = encoder.encode_descriptor(
+                "drill_last_run_passed",
+                "1 if the drill's newest finished run passed, 0 if it was aborted, failed, refused or interrupted (docs/drills.md)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (name, outcome) in &st.drill_last_outcome {
+                let v = i64::from(outcome == "passed");
+                ConstGauge::new(v).encode(last.encode_family(&[("drill", name.as_str())])?)?;
+            }
+            let mut when = encoder.encode_descriptor(
+                "drill_last_run_timestamp_seconds",
+                "When the drill's newest finished run started (Unix time)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (name, ms) in &st.drill_last_start_ms {
+                let v = *ms as f64 / 1000.0;
+                ConstGauge::new(v).encode(when.encode_family(&[("drill", name.as_str())])?)?;
+            }
         }
         let mut pct = encoder.encode_descriptor(
             "health_check_percentage_healthy",

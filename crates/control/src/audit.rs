@@ -78,7 +78,7 @@ pub struct WriteRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectChange {
     /// `zone`, `record_set`, `change`, `caller_reference`, `check`, `collection`, `panel`,
-    /// `routing_control`, `token` or `secret`.
+    /// `routing_control`, `token`, `secret`, `drill` or `drill_run`.
     pub kind: String,
     /// The object's name (a record set: `apex name TYPE set-id`; a routing control:
     /// `panel/control`).
@@ -190,6 +190,8 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
         "tsig" => "tsig_key",
         "views" => "zone_view",
         "tags" => "tags",
+        "drills" => "drill",
+        "drill-active" | "drill-runs" => "drill_run",
         _ => return None,
     };
     let name = match kind {
@@ -197,6 +199,7 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
             name.split('/').filter(|p| !p.is_empty()).map(unescape).collect::<Vec<_>>().join(" ")
         }
         "routing_control" => name.split('/').map(unescape).collect::<Vec<_>>().join("/"),
+        "drill_run" => name.split('/').map(unescape).collect::<Vec<_>>().join(" "),
         _ => unescape(name),
     };
     Some((kind, name))
@@ -221,6 +224,8 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
         "check" => json(serde_json::to_value(&st.checks.get(&name)?.0)),
         "collection" => json(serde_json::to_value(&st.collections.get(&name)?.0)),
         "panel" => json(serde_json::to_value(&st.panels.get(&name)?.0)),
+        "drill" => json(serde_json::to_value(&st.drills.get(&name)?.0)),
+        "drill_run" => json(serde_json::to_value(st.active_drills.get(&name)?)),
         "routing_control" => {
             let (panel, control) = rest.split_once('/')?;
             let at = (unescape(panel), unescape(control));

@@ -160,6 +160,13 @@ impl Control {
                     user: format!("calculated check {:?}", c.name),
                 });
             }
+            reads.prefix(keys::drills());
+            if let Some(drill) = st.drill_naming_check(name) {
+                return Err(ControlError::CheckInUse {
+                    name: name.to_owned(),
+                    user: format!("drill {drill:?}"),
+                });
+            }
             // Every checker's persisted status of it goes too: this node's, and every known
             // node's.
             let mut checkers: BTreeSet<String> = st.nodes.keys().cloned().collect();

@@ -19,6 +19,9 @@
 //! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
 //! /turnout/secondary/<apex>                      how a secondary zone's refreshes went (not configuration)
 //! /turnout/tags/<kind>/<id>                      a hosted zone's or health check's tags (Route 53 API)
+//! /turnout/drills/<name>                         a failover drill (JSON, as written)
+//! /turnout/drill-active/<name>                   a drill's run under way (its owner node, its phase)
+//! /turnout/drill-runs/<name>/<ms>-<id>           one finished drill run and its outcome
 //! ```
 //! Names are absolute and lower case; `/` and `%` inside a name, set id or reference are
 //! percent-encoded so that no two record sets share a key.
@@ -101,6 +104,41 @@ pub fn collections() -> String {
 /// One CIDR collection.
 pub fn collection(name: &str) -> String {
     format!("{ROOT}collections/{}", escape(name))
+}
+
+/// Every drill.
+pub fn drills() -> String {
+    format!("{ROOT}drills/")
+}
+
+/// One drill.
+pub fn drill(name: &str) -> String {
+    format!("{}{}", drills(), escape(name))
+}
+
+/// Every drill's run under way.
+pub fn active_drills() -> String {
+    format!("{ROOT}drill-active/")
+}
+
+/// One drill's run under way.
+pub fn active_drill(name: &str) -> String {
+    format!("{}{}", active_drills(), escape(name))
+}
+
+/// Every drill's finished runs.
+pub fn drill_runs() -> String {
+    format!("{ROOT}drill-runs/")
+}
+
+/// One drill's finished runs, oldest first.
+pub fn runs_of_drill(name: &str) -> String {
+    format!("{}{}/", drill_runs(), escape(name))
+}
+
+/// One finished drill run, by the time it started.
+pub fn drill_run(name: &str, started_ms: u64, id: &str) -> String {
+    format!("{}{started_ms:015}-{id}", runs_of_drill(name))
 }
 
 /// Every control panel.

@@ -21,6 +21,8 @@
 pub mod audit;
 pub mod cluster;
 pub mod door_counts;
+pub mod drills;
+pub use drills::run_drills;
 mod explain;
 pub mod journal;
 pub mod routing_controls;
@@ -237,6 +239,26 @@ pub enum ControlError {
         name: String,
         /// What uses it.
         user: String,
+    },
+    /// No drill with this name.
+    #[error("no drill {0:?}")]
+    NoSuchDrill(String),
+    /// The drill is invalid; every problem is listed.
+    #[error("the drill is invalid: {}", fields(.0))]
+    InvalidDrill(Vec<turnout_model::FieldError>),
+    /// A run of the drill is under way.
+    #[error("the drill {0:?} is running; abort it or wait for it to end")]
+    DrillRunning(String),
+    /// No run of the drill is under way.
+    #[error("the drill {0:?} is not running")]
+    DrillNotRunning(String),
+    /// The drill may not start now.
+    #[error("the drill {name:?} does not start now: {why}")]
+    DrillBlocked {
+        /// The drill.
+        name: String,
+        /// Why: the blocked window, or the guard's status.
+        why: String,
     },
     /// Safety rules refused a routing-control update; nothing changed.
     #[error("refused by safety rules: {}", refusals(.0))]

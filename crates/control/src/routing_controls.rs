@@ -236,11 +236,20 @@ impl Control {
                 if !dropped.is_empty() {
                     reads.prefix(keys::checks());
                 }
+                if !dropped.is_empty() {
+                    reads.prefix(keys::drills());
+                }
                 for c in &dropped {
                     if let Some(check) = check_following(st, &panel.name, Some(c)) {
                         return Err(ControlError::PanelInUse {
                             name: panel.name.clone(),
                             user: format!("health check {check:?} (control {c:?})"),
+                        });
+                    }
+                    if let Some(drill) = st.drill_flipping(&panel.name, Some(c)) {
+                        return Err(ControlError::PanelInUse {
+                            name: panel.name.clone(),
+                            user: format!("drill {drill:?} (control {c:?})"),
                         });
                     }
                 }
@@ -264,6 +273,13 @@ impl Control {
                 return Err(ControlError::PanelInUse {
                     name: name.to_owned(),
                     user: format!("health check {check:?}"),
+                });
+            }
+            reads.prefix(keys::drills());
+            if let Some(drill) = st.drill_flipping(name, None) {
+                return Err(ControlError::PanelInUse {
+                    name: name.to_owned(),
+                    user: format!("drill {drill:?}"),
                 });
             }
             let ops = vec![

@@ -60,6 +60,15 @@ pub struct State {
     pub collections: BTreeMap<String, (CidrCollectionSpec, Arc<CidrCollection>)>,
     /// Control panels by name, as written and validated.
     pub panels: BTreeMap<String, (ControlPanelSpec, Arc<ControlPanel>)>,
+    /// Failover drills by name, as written and validated.
+    pub drills:
+        BTreeMap<String, (turnout_model::drills::DrillSpec, Arc<turnout_model::drills::Drill>)>,
+    /// Drill runs under way, by drill.
+    pub active_drills: BTreeMap<String, crate::types::DrillRun>,
+    /// When each drill's newest finished run started (milliseconds since 1970).
+    pub drill_last_start_ms: BTreeMap<String, u64>,
+    /// Each drill's newest finished run's outcome.
+    pub drill_last_outcome: BTreeMap<String, String>,
     /// Routing controls' stored states by (panel, control), with each key's mod revision
     /// (a control without a stored state is Off).
     pub control_states: BTreeMap<(String, String), (ControlState, Revision)>,
@@ -110,7 +119,7 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 11] = [
+    const KINDS: [&str; 13] = [
         "zones/",
         "callerrefs/",
         "checks/",
@@ -122,6 +131,8 @@ fn is_object(key: &str) -> bool {
         "tsig/",
         "views/",
         "tags/",
+        "drills/",
+        "drill-active/",
     ];
     key.strip_prefix(keys::ROOT).is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(k)))
 }
@@ -173,6 +184,27 @@ fn is_config(key: &str) -> bool {
 }
 
 impl State {
+    /// The first drill that forces or guards on the check `name`.
+    pub fn drill_naming_check(&self, name: &str) -> Option<&str> {
+        self.drills.values().find_map(|(_, d)| {
+            let forces =
+                matches!(&d.action, turnout_model::drills::DrillAction::Check(c) if c == name);
+            (forces || d.guard.as_deref() == Some(name)).then_some(d.name.as_str())
+        })
+    }
+
+    /// The first drill that flips a control of `panel` (or that one control).
+    pub fn drill_flipping(&self, panel: &str, control: Option<&str>) -> Option<&str> {
+        self.drills.values().find_map(|(_, d)| match &d.action {
+            turnout_model::drills::DrillAction::Control { panel: p, control: c, .. }
+                if p == panel && control.is_none_or(|x| x == c) =>
+            {
+                Some(d.name.as_str())
+            }
+            _ => None,
+        })
+    }
+
     /// Builds the state from a full range of [`keys::ROOT`], for the node whose observed
     /// health statuses are kept under `checker`.
     pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (State, Touched) {
@@ -331,6 +363,32 @@ impl State {
                     touched.placement = true;
                 }
                 touched.nodes = true;
+            }
+        } else if key.starts_with(&keys::drills()) {
+            let Some(spec) = decode::<turnout_model::drills::DrillSpec>(key, &kv.value) else {
+                return;
+            };
+            match spec.validate() {
+                Ok(d) => {
+                    self.drills.insert(d.name.clone(), (spec, Arc::new(d)));
+                }
+                Err(errors) => {
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    warn!("stored drill {key:?} is invalid ({}); ignored", errors.join("; "));
+                }
+            }
+        } else if key.starts_with(&keys::active_drills()) {
+            if let Some(run) = decode::<crate::types::DrillRun>(key, &kv.value) {
+                self.active_drills.insert(run.drill.clone(), run);
+            }
+        } else if key.starts_with(&keys::drill_runs()) {
+            // Only the newest run of each drill is kept.
+            if let Some(run) = decode::<crate::types::DrillRun>(key, &kv.value) {
+                let last = self.drill_last_start_ms.entry(run.drill.clone()).or_default();
+                if run.started_ms >= *last {
+                    *last = run.started_ms;
+                    self.drill_last_outcome.insert(run.drill, run.outcome);
+                }
             }
         } else if key.starts_with(&keys::panels()) {
             let Some(spec) = decode::<ControlPanelSpec>(key, &kv.value) else { return };
@@ -509,6 +567,10 @@ impl State {
             self.reports.remove(&name);
             touched.nodes = true;
             touched.placement = true;
+        } else if let Some(rest) = key.strip_prefix(&keys::drills()) {
+            self.drills.remove(&unescape(rest));
+        } else if let Some(rest) = key.strip_prefix(&keys::active_drills()) {
+            self.active_drills.remove(&unescape(rest));
         } else if let Some(rest) = key.strip_prefix(&keys::panels()) {
             self.panels.remove(&unescape(rest));
             touched.controls = true;

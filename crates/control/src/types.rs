@@ -529,3 +529,65 @@ pub struct ViewRecord {
     /// sets, one record per line in presentation format, sorted.
     pub hash: String,
 }
+
+/// One run of a failover drill (docs/drills.md): under way (`outcome` `running`, at
+/// `keys::active_drill`) or finished (at `keys::drill_run`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrillRun {
+    /// Its id.
+    pub id: String,
+    /// The drill.
+    pub drill: String,
+    /// The node that runs it.
+    pub node: String,
+    /// Who started it: a token's name, or `schedule`.
+    pub started_by: String,
+    /// When it was asked for (RFC 3339, milliseconds).
+    pub started_at: String,
+    /// The same, in milliseconds since 1970.
+    pub started_ms: u64,
+    /// `starting`, then `flipped` while the flip holds (runs under way only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phase: String,
+    /// `running`, then `passed`, `aborted`, `failed`, `refused` or `interrupted`.
+    pub outcome: String,
+    /// What happened, for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// What it flipped: `main/us-east On -> Off`, `check web forced unhealthy`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub flip: String,
+    /// When the flip was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped_at: Option<String>,
+    /// The guard check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// When the guard was seen unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_failed_at: Option<String>,
+    /// Who asked for an abort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_requested_by: Option<String>,
+    /// The watched answers before the flip: `NAME TYPE` -> records.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers_before: BTreeMap<String, Vec<String>>,
+    /// The watched answers once they moved (or at the end, if they never did).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers_during: BTreeMap<String, Vec<String>>,
+    /// Milliseconds from the flip until every watched answer had moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_after_ms: Option<u64>,
+    /// When the flip was undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_at: Option<String>,
+    /// The safety rules that refused the flip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<turnout_model::controls::Refusal>,
+    /// A forced check as it was written before the drill (restored at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_check: Option<turnout_model::health::HealthCheckSpec>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+}

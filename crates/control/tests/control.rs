@@ -445,3 +445,44 @@ async fn versions_guard_writes_and_collection_ids_last() {
     assert!(f.control.collection("other").is_err());
     f.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_drills_start_when_due_and_never_in_a_blocked_window() {
+    use turnout_model::controls::ControlPanelSpec;
+    use turnout_model::drills::DrillSpec;
+    let f = start().await;
+    tokio::spawn(turnout_control::run_drills(f.control.clone(), f.shutdown.clone()));
+    let panel: ControlPanelSpec =
+        serde_json::from_str(r#"{"name":"main","controls":["east"]}"#).unwrap();
+    f.control.put_panel(&panel).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now_ms = now.as_millis() as u64;
+    let today =
+        ["thu", "fri", "sat", "sun", "mon", "tue", "wed"][(now.as_secs() / 86_400 % 7) as usize];
+    let drill = |blocked: &str| -> DrillSpec {
+        serde_json::from_str(&format!(
+            r#"{{"name":"hourly","control":"main/east","state":"On","duration":"1s","every":"1h"{blocked}}}"#
+        ))
+        .unwrap()
+    };
+    let manual: DrillSpec =
+        serde_json::from_str(r#"{"name":"manual","control":"main/east","state":"On"}"#).unwrap();
+    f.control.put_drill(&manual).await.unwrap();
+    // Today is blocked: nothing starts.
+    f.control.put_drill(&drill(&format!(r#","blocked":["{today} 00:00-24:00"]"#))).await.unwrap();
+    assert!(f.control.start_due_drills(now_ms).await.is_empty());
+    // Unblocked and never run: due (the manual drill never is).
+    f.control.put_drill(&drill("")).await.unwrap();
+    assert_eq!(f.control.start_due_drills(now_ms).await, ["hourly"]);
+    assert!(f.control.start_due_drills(now_ms).await.is_empty(), "it is running");
+    // It flips east On for a second, then ends and is recorded.
+    let last = wait_for(|| f.control.read().drill_last_start_ms.get("hourly").copied()).await;
+    let runs = f.control.drill_runs("hourly", 5).await.unwrap();
+    assert_eq!(
+        (runs.len(), runs[0].outcome.as_str(), runs[0].started_by.as_str()),
+        (1, "passed", "schedule")
+    );
+    assert!(f.control.start_due_drills(last + 59 * 60_000).await.is_empty(), "not due for an hour");
+    assert_eq!(f.control.start_due_drills(last + 60 * 60_000).await, ["hourly"]);
+    f.shutdown.cancel();
+}

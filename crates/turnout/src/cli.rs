@@ -64,6 +64,9 @@ pub enum Command {
     /// List, add and delete the safety rules of a control panel.
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// Run failover drills and read their outcomes (drills are defined with `turnout apply`).
+    #[command(subcommand)]
+    Drill(DrillCommand),
     /// List, create, rotate and delete scoped API tokens (admin token only).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -656,6 +659,44 @@ pub enum ChangeCommand {
         /// Wait (up to 30 s) until it is INSYNC
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `turnout drill ...` (drills are defined with `turnout apply`).
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// List drills: what each flips, its guard, schedule and last outcome.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start a drill now (a token with the controls scope); with --wait, wait for its outcome
+    /// and exit 1 unless it passed.
+    Run {
+        /// The drill
+        name: String,
+        /// Wait for the outcome
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Abort a drill's run under way: the flip is undone at once.
+    Abort {
+        /// The drill
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A drill's runs, newest first: outcome, time to move, answers, guard.
+    History {
+        /// The drill
+        name: String,
+        /// At most this many runs
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -29,6 +29,9 @@ pub struct DesiredState {
     /// Control panels with their routing controls and safety rules (never their states).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control_panels: Vec<turnout_model::controls::ControlPanelSpec>,
+    /// Failover drills (docs/drills.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<turnout_model::drills::DrillSpec>,
     /// TSIG keys (docs/transfers.md), made when missing; their secrets come from files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tsig_keys: Vec<DesiredTsigKey>,

@@ -445,7 +445,10 @@ async fn serve(
     if let Some(server) = route53_api {
         tasks.spawn("Route 53 API", server.run_route53(control.clone(), tasks.token()));
     }
-    tasks.spawn("store sync", run_sync(control.clone(), handle, sync_options, tasks.token()));
+    // The store sync stops after the drills: a drill under way undoes its flip at shutdown, a
+    // write that waits for the sync to bring it back (docs/drills.md).
+    let sync_stop = CancellationToken::new();
+    tasks.spawn("store sync", run_sync(control.clone(), handle, sync_options, sync_stop.clone()));
     tasks.spawn("health engine", {
         let (control, stop) = (control.clone(), tasks.token());
         async move { control.health().run(stop).await }
@@ -471,6 +474,13 @@ async fn serve(
         "current-answers views",
         ok(turnout_control::run_views(control.clone(), tasks.token())),
     );
+    tasks.spawn("drills", {
+        let (control, stop, sync_stop) = (control.clone(), tasks.token(), sync_stop.drop_guard());
+        ok(async move {
+            turnout_control::run_drills(control, stop).await;
+            drop(sync_stop);
+        })
+    });
     tasks.spawn("routing-control expiry", ok(run_control_expiry(control, tasks.token())));
     // Every socket is bound and every task runs: tell systemd (Type=notify), and keep its
     // watchdog fed while the task tree lives.

@@ -7,6 +7,7 @@ mod changes;
 pub(crate) mod checks;
 pub(crate) mod collections;
 pub(crate) mod controls;
+pub(crate) mod drills;
 mod explain;
 mod external_dns;
 pub mod listen;
@@ -205,6 +206,9 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/panels", get(panels::list))
         .route("/panels/{name}", get(panels::get).put(panels::put).delete(panels::delete))
         .route("/audit", get(audit::list))
+        .route("/drills", get(drills::list))
+        .route("/drills/{name}", get(drills::get).put(drills::put).delete(drills::delete))
+        .route("/drills/{name}/runs", get(drills::runs))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         // The API's description holds no data: open to all.
@@ -217,7 +221,12 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/tsig-keys", axum::routing::post(tsig::create))
         .route("/tsig-keys/{name}", axum::routing::delete(tsig::delete))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize_admin));
-    let v1 = v1.merge(admin);
+    // Running a drill flips a routing control: the controls scope, as a flip.
+    let drill_runs = Router::new()
+        .route("/drills/{name}/run", axum::routing::post(drills::run))
+        .route("/drills/{name}/abort", axum::routing::post(drills::abort))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls));
+    let v1 = v1.merge(admin).merge(drill_runs);
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -16,6 +16,7 @@ use turnout_control::{default_name_servers, default_records};
 use turnout_model::change::{self, Action};
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::controls::{ControlPanel, ControlPanelSpec};
+use turnout_model::drills::{Drill, DrillSpec};
 use turnout_model::health::{HealthCheck, HealthCheckSpec};
 use turnout_model::{ChangeBatchSpec, ChangeSpec, Name, RecordSet, RecordSetSpec, ZoneRecords};
 
@@ -31,6 +32,7 @@ struct PlanOut {
     checks: Vec<CheckStep>,
     collections: Vec<CollectionStep>,
     panels: Vec<PanelStep>,
+    drills: Vec<DrillStep>,
     tsig_keys: Vec<KeyStep>,
     settings: Vec<SettingStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,6 +185,20 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             }
         }
     }
+    let mut wanted_drills: BTreeMap<String, (DrillSpec, Drill)> = BTreeMap::new();
+    for (i, spec) in state.drills.iter().enumerate() {
+        match spec.validate() {
+            Ok(d) => {
+                if wanted_drills.insert(d.name.clone(), (spec.clone(), d)).is_some() {
+                    errors.push(format!("drills[{i}].name: {:?} is named twice", spec.name));
+                }
+            }
+            Err(es) => errors.extend(
+                es.into_iter()
+                    .map(|e| format!("drills[{i}].{}: {} ({})", e.field, e.message, e.code)),
+            ),
+        }
+    }
     // Zone settings as the node will store them, so that what the node holds compares equal.
     let mut settings_wanted: Vec<(String, Option<ZoneTransfers>, Option<ZoneUpdates>)> = Vec::new();
     for (i, zone) in state.zones.iter().enumerate() {
@@ -316,6 +332,15 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         plan_named(&wanted_panels, &current_panels, &prune_panel, |s| s.validate().ok())
             .into_iter()
             .map(|(action, panel)| PanelStep { action, panel })
+            .collect();
+    // Drills belong to no zone: only --prune-all deletes those the file does not name.
+    let current_drills: BTreeMap<String, DrillSpec> =
+        api.drills().await?.into_iter().map(|d| (d.name.clone(), d)).collect();
+    let prune_drill = |_: &str| args.prune && args.prune_all;
+    let drill_plan: Vec<DrillStep> =
+        plan_named(&wanted_drills, &current_drills, &prune_drill, |s| s.validate().ok())
+            .into_iter()
+            .map(|(action, drill)| DrillStep { action, drill })
             .collect();
     let current_keys = api.tsig_keys().await?;
     let mut key_plan = Vec::new();
@@ -455,6 +480,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         checks: check_plan.clone(),
         collections: collection_plan.clone(),
         panels: panel_plan.clone(),
+        drills: drill_plan.clone(),
         tsig_keys: key_plan.clone(),
         settings: setting_plan.clone(),
         applied: None,
@@ -465,6 +491,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         && check_plan.is_empty()
         && collection_plan.is_empty()
         && panel_plan.is_empty()
+        && drill_plan.is_empty()
         && key_plan.is_empty()
         && setting_plan.is_empty()
     {
@@ -551,6 +578,19 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             api.set_zone_updates(&step.zone, u).await?;
         }
     }
+    // Drills name checks and controls: written after them, deleted before them.
+    for step in drill_plan.iter().filter(|d| d.action != "DELETE") {
+        api.put_drill(&step.drill).await?;
+    }
+    for step in drill_plan.iter().filter(|d| d.action == "DELETE") {
+        match api.delete_drill(&step.drill.name).await {
+            Ok(()) => {}
+            Err(ClientError::Api(e)) if e.code == "DrillRunning" => {
+                super::warn(&format!("kept the drill {:?}: {}", step.drill.name, e.message));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     for step in collection_plan.iter().filter(|c| c.action == "DELETE") {
         match api.delete_collection(&step.collection.name).await {
             Ok(()) => {}
@@ -603,10 +643,11 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         Some(c) => format!("applied: change {} {}", c.id, c.status),
         None => {
             format!(
-                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s), {} panel change(s), {} TSIG key change(s), {} zone setting change(s)",
+                "applied: {creates} zone(s) created, {} health check change(s), {} collection change(s), {} panel change(s), {} drill change(s), {} TSIG key change(s), {} zone setting change(s)",
                 o.checks.len(),
                 o.collections.len(),
                 o.panels.len(),
+                o.drills.len(),
                 o.tsig_keys.len(),
                 o.settings.len()
             )
@@ -659,6 +700,13 @@ fn read_keys(
 struct PanelStep {
     action: &'static str,
     panel: ControlPanelSpec,
+}
+
+/// One planned drill change.
+#[derive(Debug, Clone, Serialize)]
+struct DrillStep {
+    action: &'static str,
+    drill: DrillSpec,
 }
 
 /// One planned CIDR collection change.
@@ -831,6 +879,21 @@ fn render(plan: &PlanOut) -> String {
             step.panel.controls.join(",")
         ));
     }
+    for step in &plan.drills {
+        let d = &step.drill;
+        let what = match (&d.control, &d.check) {
+            (Some(c), _) => format!("control={c} state={}", d.state.as_deref().unwrap_or("Off")),
+            (_, Some(c)) => format!("check={c}"),
+            _ => String::new(),
+        };
+        let guard = d.guard.as_deref().map(|g| format!(" guard={g}")).unwrap_or_default();
+        text.push_str(&format!(
+            "{} drill {} {what} for={}{guard}\n",
+            mark(step.action),
+            d.name,
+            d.duration.as_deref().unwrap_or("5m")
+        ));
+    }
     for step in &plan.collections {
         let locations: Vec<String> = step
             .collection
@@ -906,6 +969,7 @@ fn render(plan: &PlanOut) -> String {
         ("record sets", [create, update, delete]),
         ("checks", count(&mut plan.checks.iter().map(|c| c.action))),
         ("panels", count(&mut plan.panels.iter().map(|p| p.action))),
+        ("drills", count(&mut plan.drills.iter().map(|d| d.action))),
         ("collections", count(&mut plan.collections.iter().map(|c| c.action))),
         ("TSIG keys", count(&mut plan.tsig_keys.iter().map(|k| k.action))),
         ("zone settings", [0, plan.settings.len(), 0]),

@@ -5,6 +5,7 @@
 mod apply;
 mod checks;
 mod controls;
+mod drills;
 mod explain;
 mod records;
 mod store;
@@ -35,6 +36,9 @@ pub enum Failure {
     /// A dry run found that the request would be refused (exit 1, as the refusal itself).
     #[error("{0}")]
     WouldBeRefused(String),
+    /// A drill waited for did not pass (exit 1).
+    #[error("{0}")]
+    DrillDidNotPass(String),
 }
 
 impl Failure {
@@ -42,7 +46,8 @@ impl Failure {
         match self {
             Failure::Client(ClientError::Api(e)) if e.status >= 500 => 3,
             Failure::Client(ClientError::Api(_) | ClientError::Decode { .. })
-            | Failure::WouldBeRefused(_) => 1,
+            | Failure::WouldBeRefused(_)
+            | Failure::DrillDidNotPass(_) => 1,
             Failure::Client(ClientError::Url { .. } | ClientError::Tls(_)) | Failure::Input(_) => 2,
             Failure::Client(_) | Failure::Store(_) => 3,
         }
@@ -68,6 +73,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Explain(a) => explain::run(a).await,
             Command::Control(c) => controls::run(c).await,
             Command::Rule(c) => controls::run_rule(c).await,
+            Command::Drill(c) => drills::run(c).await,
             Command::Token(c) => controls::run_token(c).await,
             Command::TsigKey(c) => zones::run_tsig_key(c).await,
             Command::Cluster(c) => controls::run_cluster(c).await,

@@ -8,6 +8,7 @@ mod check_types;
 mod cluster;
 mod conflicts;
 mod controls;
+mod drills;
 mod etcd_security;
 mod failover;
 mod install;
