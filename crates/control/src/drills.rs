@@ -266,6 +266,30 @@ impl Control {
         started
     }
 
+    /// Takes over a run under way whose node has left: this node undoes whatever it flipped
+    /// and records it `interrupted`. Guarded, so that only one node adopts it.
+    async fn adopt_run(&self, run: DrillRun, me: &str) -> Result<(), ControlError> {
+        let key = keys::active_drill(&run.drill);
+        let adopted = DrillRun {
+            node: me.to_owned(),
+            // Whatever it did, it is undone: a flip that never happened undoes to no change.
+            phase: "flipped".to_owned(),
+            adopted_from: Some(run.node.clone()),
+            ..run.clone()
+        };
+        let value = encode(&adopted)?;
+        self.write(Lane::Config, |st, reads| {
+            reads.object(key.clone());
+            if st.active_drills.get(&run.drill).is_none_or(|r| r.id != run.id || r.node != run.node)
+            {
+                return Ok(Plan::Nothing(()));
+            }
+            Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Writes the run under way as it now stands (its phase, flip, answers).
     async fn update_run(&self, run: &DrillRun) -> Result<(), ControlError> {
         let value = encode(run)?;
@@ -311,6 +335,7 @@ enum End {
 /// `shutdown`; a run under way when `shutdown` comes is undone and recorded `interrupted`.
 pub async fn run_drills(control: Arc<Control>, shutdown: CancellationToken) {
     let mut runs: JoinSet<()> = JoinSet::new();
+    // The ids of the runs this node executes now.
     let mut executing: BTreeSet<String> = BTreeSet::new();
     let mut tick = tokio::time::interval(TICK);
     let mut next_schedule = tokio::time::Instant::now();
@@ -325,11 +350,22 @@ pub async fn run_drills(control: Arc<Control>, shutdown: CancellationToken) {
             }
         }
         let me = control.checker().to_owned();
-        let mine: Vec<DrillRun> =
-            control.read().active_drills.values().filter(|r| r.node == me).cloned().collect();
-        executing.retain(|name| mine.iter().any(|r| r.drill == *name));
+        let (mine, orphans): (Vec<DrillRun>, Vec<DrillRun>) = {
+            let st = control.read();
+            let active = st.active_drills.values().cloned();
+            let (mine, others): (Vec<DrillRun>, Vec<DrillRun>) = active.partition(|r| r.node == me);
+            // A run whose node has left the cluster (its registration expired) is adopted.
+            let orphans = others.into_iter().filter(|r| !st.nodes.contains_key(&r.node)).collect();
+            (mine, orphans)
+        };
+        for run in orphans {
+            if let Err(e) = control.adopt_run(run, &me).await {
+                tracing::debug!("cannot adopt an orphaned drill run: {e}");
+            }
+        }
+        executing.retain(|id| mine.iter().any(|r| r.id == *id));
         for run in mine {
-            if !executing.insert(run.drill.clone()) {
+            if !executing.insert(run.id.clone()) {
                 continue;
             }
             let (control, shutdown) = (control.clone(), shutdown.clone());
@@ -359,9 +395,15 @@ async fn execute_as(control: &Control, mut run: DrillRun, shutdown: &Cancellatio
     let name = run.drill.clone();
     let finished = match run.phase.as_str() {
         "starting" if run.original_check.is_none() => drive(control, &mut run, shutdown).await,
-        // Flipped, but no task of this node holds it: the node restarted mid-drill.
+        // Flipped, but no task of this node holds it: the node restarted mid-drill, or the
+        // run was adopted from a node that left.
         _ => {
-            let why = "the node running the drill restarted during it".to_owned();
+            let why = match &run.adopted_from {
+                Some(node) => {
+                    format!("the node running the drill, {node}, left the cluster during it")
+                }
+                None => "the node running the drill restarted during it".to_owned(),
+            };
             undo(control, &mut run, End::Interrupted(why)).await
         }
     };

@@ -584,6 +584,9 @@ pub struct DrillRun {
     /// The safety rules that refused the flip.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused_by: Vec<turnout_model::controls::Refusal>,
+    /// The node that ran it before it left the cluster (this one adopted the run to undo it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_from: Option<String>,
     /// A forced check as it was written before the drill (restored at the end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_check: Option<turnout_model::health::HealthCheckSpec>,

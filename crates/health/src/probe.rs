@@ -443,8 +443,6 @@ impl HttpProbe<'_> {
             Ok(r) => r,
             Err(e) => return ProbeResult::fail(FailureClass::Http, format!("bad request: {e}")),
         };
-        // The connection is driven in this task, next to the exchange (no task per probe); it
-        // is dropped, closing the socket, once the verdict is in.
         let exchange = async {
             match timeout(deadline, sender.send_request(request)).await {
                 Err(_) => ProbeResult::fail(FailureClass::ResponseTimeout, "Response timed out"),
@@ -452,16 +450,7 @@ impl HttpProbe<'_> {
                 Ok(Ok(response)) => self.judge(response).await,
             }
         };
-        tokio::pin!(conn);
-        tokio::pin!(exchange);
-        tokio::select! {
-            result = &mut exchange => result,
-            closed = &mut conn => match closed {
-                Err(e) => ProbeResult::fail(FailureClass::Http, format!("HTTP: {e}")),
-                // The server closed the connection; whatever was received is judged.
-                Ok(()) => exchange.await,
-            },
-        }
+        alongside(conn, exchange, "HTTP").await
     }
 
     async fn judge(&self, response: hyper::Response<hyper::body::Incoming>) -> ProbeResult {
@@ -524,6 +513,26 @@ impl HttpProbe<'_> {
             f.first_byte = Some(first_byte);
             f
         }
+    }
+}
+
+/// An exchange's verdict, with its hyper connection driven next to it in this task (no task
+/// per probe); the connection is dropped, closing the socket, once the verdict is in. A failed
+/// connection fails the probe (class `http`, the message after `what`); a connection the
+/// server closed leaves whatever was received to the exchange.
+pub(super) async fn alongside<C, X>(conn: C, exchange: X, what: &str) -> ProbeResult
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+    X: std::future::Future<Output = ProbeResult>,
+{
+    tokio::pin!(conn);
+    tokio::pin!(exchange);
+    tokio::select! {
+        result = &mut exchange => result,
+        closed = &mut conn => match closed {
+            Err(e) => ProbeResult::fail(FailureClass::Http, format!("{what}: {e}")),
+            Ok(()) => exchange.await,
+        },
     }
 }
 

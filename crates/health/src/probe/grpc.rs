@@ -119,15 +119,7 @@ impl Call<'_> {
             r.first_byte = Some(first_byte);
             r
         };
-        tokio::pin!(conn);
-        tokio::pin!(exchange);
-        tokio::select! {
-            result = &mut exchange => result,
-            closed = &mut conn => match closed {
-                Err(e) => ProbeResult::fail(FailureClass::Http, format!("HTTP/2: {e}")),
-                Ok(()) => exchange.await,
-            },
-        }
+        super::alongside(conn, exchange, "HTTP/2").await
     }
 
     async fn judge(&self, response: hyper::Response<hyper::body::Incoming>) -> ProbeResult {

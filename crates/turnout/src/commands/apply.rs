@@ -136,69 +136,19 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
             Err(es) => errors.extend(es),
         }
     }
-    let mut wanted_checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)> = BTreeMap::new();
-    for (i, spec) in state.health_checks.iter().enumerate() {
-        match spec.validate() {
-            Ok(check) => {
-                if wanted_checks.insert(check.name.clone(), (spec.clone(), check)).is_some() {
-                    errors.push(format!("health_checks[{i}].name: {:?} is named twice", spec.name));
-                }
-            }
-            Err(es) => errors
-                .extend(es.into_iter().map(|e| {
-                    format!("health_checks[{i}].{}: {} ({})", e.field, e.message, e.code)
-                })),
-        }
-    }
-    let mut wanted_collections: BTreeMap<String, (CidrCollectionSpec, CidrCollection)> =
-        BTreeMap::new();
-    for (i, spec) in state.cidr_collections.iter().enumerate() {
-        match spec.validate() {
-            Ok(c) => {
-                if wanted_collections.insert(c.name.clone(), (spec.clone(), c)).is_some() {
-                    errors.push(format!(
-                        "cidr_collections[{i}].name: {:?} is named twice",
-                        spec.name
-                    ));
-                }
-            }
-            Err(es) => {
-                errors.extend(es.into_iter().map(|e| {
-                    format!("cidr_collections[{i}].{}: {} ({})", e.field, e.message, e.code)
-                }))
-            }
-        }
-    }
-    let mut wanted_panels: BTreeMap<String, (ControlPanelSpec, ControlPanel)> = BTreeMap::new();
-    for (i, spec) in state.control_panels.iter().enumerate() {
-        match spec.validate() {
-            Ok(p) => {
-                if wanted_panels.insert(p.name.clone(), (spec.clone(), p)).is_some() {
-                    errors
-                        .push(format!("control_panels[{i}].name: {:?} is named twice", spec.name));
-                }
-            }
-            Err(es) => {
-                errors.extend(es.into_iter().map(|e| {
-                    format!("control_panels[{i}].{}: {} ({})", e.field, e.message, e.code)
-                }))
-            }
-        }
-    }
-    let mut wanted_drills: BTreeMap<String, (DrillSpec, Drill)> = BTreeMap::new();
-    for (i, spec) in state.drills.iter().enumerate() {
-        match spec.validate() {
-            Ok(d) => {
-                if wanted_drills.insert(d.name.clone(), (spec.clone(), d)).is_some() {
-                    errors.push(format!("drills[{i}].name: {:?} is named twice", spec.name));
-                }
-            }
-            Err(es) => errors.extend(
-                es.into_iter()
-                    .map(|e| format!("drills[{i}].{}: {} ({})", e.field, e.message, e.code)),
-            ),
-        }
-    }
+    let wanted_checks: BTreeMap<String, (HealthCheckSpec, HealthCheck)> =
+        wanted("health_checks", &state.health_checks, |s| &s.name, |s| s.validate(), &mut errors);
+    let wanted_collections: BTreeMap<String, (CidrCollectionSpec, CidrCollection)> = wanted(
+        "cidr_collections",
+        &state.cidr_collections,
+        |s| &s.name,
+        |s| s.validate(),
+        &mut errors,
+    );
+    let wanted_panels: BTreeMap<String, (ControlPanelSpec, ControlPanel)> =
+        wanted("control_panels", &state.control_panels, |s| &s.name, |s| s.validate(), &mut errors);
+    let wanted_drills: BTreeMap<String, (DrillSpec, Drill)> =
+        wanted("drills", &state.drills, |s| &s.name, |s| s.validate(), &mut errors);
     // Zone settings as the node will store them, so that what the node holds compares equal.
     let mut settings_wanted: Vec<(String, Option<ZoneTransfers>, Option<ZoneUpdates>)> = Vec::new();
     for (i, zone) in state.zones.iter().enumerate() {
@@ -726,6 +676,34 @@ fn plan_collections(
         .into_iter()
         .map(|(action, collection)| CollectionStep { action, collection })
         .collect()
+}
+
+/// The entries of one section of the file (`health_checks`, `drills`...) by name, each as
+/// written and validated; every problem, and every name given twice, goes to `errors` as
+/// `section[i].field: message (code)`.
+fn wanted<S: Clone, V>(
+    section: &str,
+    items: &[S],
+    name_of: impl Fn(&S) -> &String,
+    validate: impl Fn(&S) -> Result<V, Vec<turnout_model::FieldError>>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, (S, V)> {
+    let mut out = BTreeMap::new();
+    for (i, spec) in items.iter().enumerate() {
+        match validate(spec) {
+            Ok(valid) => {
+                let name = name_of(spec).clone();
+                if out.insert(name.clone(), (spec.clone(), valid)).is_some() {
+                    errors.push(format!("{section}[{i}].name: {name:?} is named twice"));
+                }
+            }
+            Err(es) => errors.extend(
+                es.into_iter()
+                    .map(|e| format!("{section}[{i}].{}: {} ({})", e.field, e.message, e.code)),
+            ),
+        }
+    }
+    out
 }
 
 /// The steps that make `current` match `wanted` (by name): CREATE what is new, UPSERT what

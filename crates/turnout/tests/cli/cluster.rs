@@ -14,7 +14,7 @@ pub(crate) fn node(etcd: &Etcd, dir: &std::path::Path) -> Turnout {
     node_with(etcd, dir, &[])
 }
 
-fn node_with(etcd: &Etcd, dir: &std::path::Path, more: &[&str]) -> Turnout {
+pub(crate) fn node_with(etcd: &Etcd, dir: &std::path::Path, more: &[&str]) -> Turnout {
     let data = dir.display().to_string();
     let url = etcd.url();
     let mut args =
@@ -137,7 +137,7 @@ zones:
 }
 
 /// Waits until `t` counts `n` registered nodes.
-fn until_nodes(t: &Turnout, n: usize, deadline: Duration) -> String {
+pub(crate) fn until_nodes(t: &Turnout, n: usize, deadline: Duration) -> String {
     let end = Instant::now() + deadline;
     loop {
         let status = ok(t, &["cluster", "status"]);

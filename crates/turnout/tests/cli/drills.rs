@@ -254,3 +254,40 @@ drills:
     );
     assert_eq!(ok(&t, &["check", "get", "web"]), written);
 }
+
+#[test]
+fn a_run_whose_node_dies_is_adopted_and_undone_by_another() {
+    use crate::cluster::{node_with, share_token, until_nodes};
+    let etcd = turnout_testkit::etcd::Etcd::start(1);
+    let dirs = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Turnout> = ["da", "db"]
+        .iter()
+        .map(|n| node_with(&etcd, &dirs.path().join(n), &["--node-name", n]))
+        .collect();
+    share_token(&nodes);
+    until_nodes(&nodes[1], 2, Duration::from_secs(20));
+    let file = dirs.path().join("drill.yaml");
+    std::fs::write(
+        &file,
+        "control_panels:\n  - { name: main, controls: [east] }\ndrills:\n  - { name: east-on, control: main/east, state: On, duration: 120s }\n",
+    )
+    .unwrap();
+    ok(&nodes[0], &["apply", "-f", file.to_str().unwrap(), "--yes"]);
+    // da claims the run and flips east On.
+    ok(&nodes[0], &["drill", "run", "east-on"]);
+    let run = wait_run(&nodes[1], "east-on", Duration::from_secs(10), |r| r["phase"] == "flipped");
+    assert_eq!(run["node"], "da");
+    assert!(ok(&nodes[1], &["control", "get", "main/east"]).contains("On"));
+    // da dies; once its registration expires, db adopts the run and undoes the flip, long
+    // before the control's own timed revert (two minutes and a minute more).
+    let mut da = nodes.remove(0);
+    da.signal("KILL");
+    da.wait_exit(Duration::from_secs(5));
+    let db = nodes.remove(0);
+    let run = wait_run(&db, "east-on", Duration::from_secs(30), |r| r["outcome"] != "running");
+    assert_eq!(run["outcome"], "interrupted", "{run}");
+    assert_eq!(run["adopted_from"], "da");
+    assert_eq!(run["node"], "db");
+    assert_eq!(run["detail"], "the node running the drill, da, left the cluster during it");
+    assert!(ok(&db, &["control", "get", "main/east"]).contains("Off"));
+}
