@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use turnout_model::drills::{Drill, DrillAction, DrillSpec};
-use turnout_model::health::{HealthCheckSpec, Status};
+use turnout_model::health::HealthCheckSpec;
 use turnout_store::{Op, StoreError};
 
 use crate::node::Control;
@@ -145,7 +145,7 @@ impl Control {
                     return Err(ControlError::DrillBlocked { name: name.to_owned(), why });
                 }
                 if let Some(guard) = &drill.guard
-                    && self.health().slot(guard).get() == Status::Unhealthy
+                    && self.guard_failing(guard)
                 {
                     let why = format!("its guard check {guard:?} is unhealthy");
                     return Err(ControlError::DrillBlocked { name: name.to_owned(), why });
@@ -301,6 +301,12 @@ impl Control {
         Ok(())
     }
 
+    /// Whether a drill's guard check is unhealthy: its own status, which an `observe_only`
+    /// check keeps too (its slot, which answers read, says healthy).
+    fn guard_failing(&self, guard: &str) -> bool {
+        self.health().state(guard).is_some_and(|s| s.status == "unhealthy")
+    }
+
     /// The watched answers now, each `NAME TYPE` -> its records sorted (asked as a client of
     /// unknown location with a fixed draw, so that a weighted answer does not look moved).
     fn watched_answers(&self, drill: &Drill) -> BTreeMap<String, Vec<String>> {
@@ -448,7 +454,7 @@ async fn drive(control: &Control, run: &mut DrillRun, shutdown: &CancellationTok
             }
         }
         if let Some(guard) = &drill.guard
-            && control.health().slot(guard).get() == Status::Unhealthy
+            && control.guard_failing(guard)
         {
             run.guard_failed_at = Some(rfc3339_ms(now_ms()));
             let reason = control
