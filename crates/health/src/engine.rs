@@ -873,12 +873,13 @@ impl EndpointTask {
     }
 
     /// A probe of this check's target: the one in flight for its probe key, if any, or one
-    /// done less than this check's interval ago, or a new one that others may join.
-    async fn shared_probe(&self) -> ProbeResult {
+    /// done less than this check's interval ago (unless `fresh`: a watch event asks what the
+    /// target says now), or a new one that others may join.
+    async fn shared_probe(&self, fresh: bool) -> ProbeResult {
         let flight = {
             let mut flights = lock(&self.engine.inner.flights);
             let flight = flights.entry(self.key.clone()).or_default();
-            if flight.get().is_some_and(|(at, _)| at.elapsed() >= self.check.interval) {
+            if flight.get().is_some_and(|(at, _)| fresh || at.elapsed() >= self.check.interval) {
                 *flight = Flight::default();
             }
             flight.clone()
@@ -932,10 +933,14 @@ impl EndpointTask {
         let mut observed_probes: u64 = 0;
         // Whether the last probe failed for a reason of this node's own (logged once a run).
         let mut local_fault = false;
+        // Watch mode: the held connection, and whether the next probe answers a watch event.
+        let mut watch = self.check.watch.then(Watch::default);
+        let mut fresh = false;
         loop {
             if !self.engine.probes_here(&self.check.name) {
                 // Placed on other checkers: no probes here. This run's observation stops
                 // counting, and is established anew if the check comes back.
+                watch = self.check.watch.then(Watch::default);
                 if observed_probes > 0 {
                     observed_probes = 0;
                     lock(&self.record).established = false;
@@ -944,7 +949,7 @@ impl EndpointTask {
                 tokio::time::sleep(interval).await;
                 continue;
             }
-            let result = self.shared_probe().await;
+            let result = self.shared_probe(fresh).await;
             if result.class.is_some_and(FailureClass::is_local) {
                 // A fault of this checker (out of descriptors, say), not an observation of the
                 // target: counted and kept in the results, but no status changes.
@@ -985,6 +990,7 @@ impl EndpointTask {
             if changed.is_some() || newly_established {
                 self.engine.inner.observation_changed.notify_one();
             }
+            let failed = !result.success;
             let observation = Observation { at: now_rfc3339(), result };
             self.record_result(observation.clone(), Some(machine.status()));
             if let (Some(verdict), Some(before), Some(fin)) = (verdict, before, fin)
@@ -997,7 +1003,58 @@ impl EndpointTask {
                 }
                 self.engine.transition(&self.record, &self.check.name, before, fin, &reason);
             }
-            tokio::time::sleep(interval).await;
+            // A watch event whose probe failed is confirmed at once, probe after probe, until
+            // the failure threshold decides or a probe succeeds.
+            let confirming = fresh && failed && machine.status() == Status::Healthy;
+            let pause = if confirming { interval.min(WATCH_CONFIRM) } else { interval };
+            fresh = match watch.as_mut() {
+                Some(_) if confirming => {
+                    tokio::time::sleep(pause).await;
+                    true
+                }
+                Some(w) => tokio::select! {
+                    () = tokio::time::sleep(pause) => false,
+                    () = w.ended(&self.check, &self.policy) => true,
+                },
+                None => {
+                    tokio::time::sleep(pause).await;
+                    false
+                }
+            };
         }
+    }
+}
+
+/// Between two probes of a watch event that failed: the next one confirms it.
+const WATCH_CONFIRM: Duration = Duration::from_millis(50);
+
+/// Watch mode (docs/health-checks.md#watch-mode): a connection to the target held open between
+/// probes. Its end (the target closed it, reset it, or stopped acknowledging keepalives) wakes
+/// the check for a probe at once, which counts as any probe does.
+#[derive(Default)]
+struct Watch {
+    stream: Option<tokio::net::TcpStream>,
+}
+
+impl Watch {
+    /// Resolves when the held connection ends. While none can be made (the target refuses or
+    /// is unreachable) it never resolves: the regular probes watch such a target.
+    async fn ended(&mut self, check: &HealthCheck, policy: &TargetPolicy) {
+        use tokio::io::AsyncReadExt;
+        if self.stream.is_none() {
+            self.stream = crate::probe::watch_connection(check, policy).await;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return std::future::pending().await;
+        };
+        let mut buf = [0u8; 512];
+        loop {
+            match stream.read(&mut buf).await {
+                // Bytes the target sends unasked (a banner) do not end it.
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        self.stream = None;
     }
 }

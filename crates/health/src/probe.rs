@@ -274,6 +274,37 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
     result
 }
 
+/// How soon a held watch connection notices a dead peer: keepalive probes after a second of
+/// silence, a second apart, three of them; and unacknowledged data given up after three
+/// seconds (`TCP_USER_TIMEOUT`, RFC 5482).
+const WATCH_KEEPALIVE: Duration = Duration::from_secs(1);
+const WATCH_KEEPALIVE_COUNT: u32 = 3;
+const WATCH_USER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A watch-mode connection to the check's target (docs/health-checks.md#watch-mode), made as a
+/// probe connects (its address, the target rules, the source address, the connect timeout),
+/// with short keepalive timers; None when none can be made now.
+pub(crate) async fn watch_connection(
+    check: &HealthCheck,
+    policy: &TargetPolicy,
+) -> Option<TcpStream> {
+    let addr = resolve(check.target.as_ref()?).await.ok()?;
+    policy.permits_endpoint(addr).ok()?;
+    let stream = timeout(check.connect_timeout, connect(addr, policy.source)).await.ok()?.ok()?;
+    let socket = socket2::SockRef::from(&stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(WATCH_KEEPALIVE)
+        .with_interval(WATCH_KEEPALIVE)
+        .with_retries(WATCH_KEEPALIVE_COUNT);
+    if let Err(e) = socket
+        .set_tcp_keepalive(&keepalive)
+        .and_then(|()| socket.set_tcp_user_timeout(Some(WATCH_USER_TIMEOUT)))
+    {
+        tracing::debug!("watch connection of {}: keepalive not set: {e}", check.name);
+    }
+    Some(stream)
+}
+
 /// The address to probe: the configured IP, or the FQDN resolved now (IPv4 first, as Route 53).
 async fn resolve(target: &Target) -> Result<SocketAddr, ProbeResult> {
     if let Some(ip) = target.ip {

@@ -89,6 +89,11 @@ pub struct HealthCheckSpec {
     /// it healthy (a shadow check, to trust a new check before it steers traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observe_only: Option<bool>,
+    /// Tcp, http and https: hold a connection to the target open between probes (short TCP
+    /// keepalive timers); its end (FIN, RST, a keepalive or user timeout) triggers a probe at
+    /// once (docs/health-checks.md#watch-mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<bool>,
     /// Probed checks in a cluster: what the last report of a checker that went silent (its
     /// registration expired) counts as: `ignore` (default: only the live checkers decide),
     /// `healthy`, `unhealthy` or `last_known`.
@@ -421,6 +426,8 @@ pub struct HealthCheck {
     pub disabled: bool,
     /// Runs and records, but answers (and calculated parents) see it healthy.
     pub observe_only: bool,
+    /// Watch mode: a held connection whose end triggers a probe at once.
+    pub watch: bool,
     /// What a silent checker's last report counts as.
     pub silent_checkers: SilentCheckers,
     /// The checkers' quorum: healthy iff `healthy * 100 > threshold_pct * reporting`.
@@ -589,6 +596,11 @@ impl HealthCheckSpec {
         not_for(!is_dns && self.expected_rcode.is_some(), "expected_rcode", "dns");
         not_for(!is_dns && self.expected_answer.is_some(), "expected_answer", "dns");
         not_for(!is_grpc && self.service.is_some(), "service", "grpc and grpcs");
+        not_for(
+            !matches!(kind.as_str(), "tcp" | "http" | "https") && self.watch.is_some(),
+            "watch",
+            "tcp, http and https",
+        );
         let metric = kind == "metric";
         not_for(!metric && self.prometheus.is_some(), "prometheus", "metric");
         not_for(!metric && self.query.is_some(), "query", "metric");
@@ -760,6 +772,7 @@ impl HealthCheckSpec {
                 inverted: self.inverted.unwrap_or(false),
                 disabled: self.disabled.unwrap_or(false),
                 observe_only: self.observe_only.unwrap_or(false),
+                watch: self.watch.unwrap_or(false),
                 silent_checkers,
                 threshold_pct,
                 checkers_per_region,

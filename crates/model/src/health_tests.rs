@@ -387,6 +387,7 @@ fn the_newer_check_types_validate_their_own_fields() {
             ErrorCode::NotAllowed,
         ),
         (r#"{"name":"x","type":"smtp","ip":"::1"}"#, "type", ErrorCode::InvalidValue),
+        (r#"{"name":"i","type":"icmp","ip":"::1","watch":true}"#, "watch", ErrorCode::NotAllowed),
     ];
     for (json, field, code) in cases {
         let errors = check(json).unwrap_err();

@@ -18,6 +18,7 @@ mod shutdown;
 mod slow_clients;
 mod store;
 mod tls;
+mod watch;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
