@@ -36,6 +36,9 @@ pub struct CheckView {
     /// The check is `observe_only`: answers took it as healthy whatever its status.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub observe_only: bool,
+    /// How long a failure of its target takes at worst to turn it unhealthy (endpoint checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<turnout_model::health::Detection>,
 }
 
 impl Control {
@@ -67,7 +70,11 @@ impl Control {
             if checks.contains_key(check) {
                 continue;
             }
-            let observe_only = self.read().checks.get(check).is_some_and(|(_, c)| c.observe_only);
+            let (observe_only, detection) = self
+                .read()
+                .checks
+                .get(check)
+                .map_or((false, None), |(_, c)| (c.observe_only, c.worst_detection()));
             let view = match self.health().state(check) {
                 Some(s) => CheckView {
                     status: s.status,
@@ -75,6 +82,7 @@ impl Control {
                     last_result: s.results.into_iter().next(),
                     last_failure: s.last_failure,
                     observe_only,
+                    detection,
                 },
                 None => CheckView {
                     status: "healthy".to_owned(),
@@ -82,6 +90,7 @@ impl Control {
                     last_result: None,
                     last_failure: None,
                     observe_only,
+                    detection,
                 },
             };
             checks.insert(check.clone(), view);

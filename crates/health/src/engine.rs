@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use turnout_model::health::{
-    CheckKind, HealthCheck, HealthSlot, SilentCheckers, Status, TargetPolicy, quorum_healthy,
+    CheckKind, HealthCheck, HealthSlot, SilentCheckers, Status, TargetPolicy, WATCH_CONFIRM,
+    quorum_healthy,
 };
 
 use crate::hysteresis::{Hysteresis, final_status};
@@ -1024,9 +1025,6 @@ impl EndpointTask {
         }
     }
 }
-
-/// Between two probes of a watch event that failed: the next one confirms it.
-const WATCH_CONFIRM: Duration = Duration::from_millis(50);
 
 /// Watch mode (docs/health-checks.md#watch-mode): a connection to the target held open between
 /// probes. Its end (the target closed it, reset it, or stopped acknowledging keepalives) wakes

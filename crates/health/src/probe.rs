@@ -25,7 +25,10 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
-use turnout_model::health::{CheckKind, HealthCheck, Target, TargetPolicy, TlsOptions};
+use turnout_model::health::{
+    CheckKind, HealthCheck, Target, TargetPolicy, TlsOptions, WATCH_KEEPALIVE,
+    WATCH_KEEPALIVE_COUNT, WATCH_USER_TIMEOUT,
+};
 
 /// How much of the body a string match looks at (as in Route 53).
 pub const SEARCH_WINDOW: usize = 5120;
@@ -151,8 +154,21 @@ impl ProbeResult {
 /// Probes `check`'s endpoint once, if `policy` permits its address. Calculated checks have no
 /// endpoint: they are computed from their children by the engine. A metric check queries its
 /// Prometheus server; failing to get a value is insufficient data, not a failure.
+///
+/// A probe as a whole ends within [`HealthCheck::probe_deadline`] (connect plus response
+/// timeout), however its steps share it: a target that trickles its TLS handshake, headers and
+/// body in just under each step's timeout still fails.
 pub async fn probe(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult {
-    let result = probe_target(check, policy).await;
+    let deadline = check.probe_deadline();
+    let result = match timeout(deadline, probe_target(check, policy)).await {
+        Ok(r) => r,
+        Err(_) => ProbeResult::fail(
+            FailureClass::ResponseTimeout,
+            format!(
+                "the probe did not finish within {deadline:?} (connect_timeout + response_timeout)"
+            ),
+        ),
+    };
     match &check.kind {
         CheckKind::Metric(m) => metric::settle(m, result),
         _ => result,
@@ -274,16 +290,9 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
     result
 }
 
-/// How soon a held watch connection notices a dead peer: keepalive probes after a second of
-/// silence, a second apart, three of them; and unacknowledged data given up after three
-/// seconds (`TCP_USER_TIMEOUT`, RFC 5482).
-const WATCH_KEEPALIVE: Duration = Duration::from_secs(1);
-const WATCH_KEEPALIVE_COUNT: u32 = 3;
-const WATCH_USER_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// A watch-mode connection to the check's target (docs/health-checks.md#watch-mode), made as a
 /// probe connects (its address, the target rules, the source address, the connect timeout),
-/// with short keepalive timers; None when none can be made now.
+/// with short keepalive timers (`WATCH_KEEPALIVE`...); None when none can be made now.
 pub(crate) async fn watch_connection(
     check: &HealthCheck,
     policy: &TargetPolicy,

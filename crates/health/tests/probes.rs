@@ -1011,3 +1011,39 @@ async fn a_grpc_check_asks_grpc_health_v1_over_h2c_and_h2() {
     assert!(!r.success);
     assert!(matches!(r.class, Some(FailureClass::Http | FailureClass::BadStatus)), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_probe_ends_within_its_connect_and_response_timeouts_together() {
+    // Each step answers just inside the response timeout: the status line after 400 ms, the
+    // body 400 ms later. Each step alone would pass; the probe as a whole may not take 800 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n").await;
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let _ = s.write_all(b"OK").await;
+            });
+        }
+    });
+    let slow = check(&format!(
+        r#"{{"name":"s","type":"http","ip":"127.0.0.1","port":{port},"search":"OK","connect_timeout":"100ms","response_timeout":"500ms"}}"#
+    ));
+    let started = std::time::Instant::now();
+    let r = probe(&slow, &TargetPolicy::default()).await;
+    assert_eq!((r.success, r.class), (false, Some(FailureClass::ResponseTimeout)), "{r:?}");
+    assert_eq!(
+        r.reason,
+        "Failure: the probe did not finish within 600ms (connect_timeout + response_timeout)"
+    );
+    assert!(started.elapsed() < Duration::from_millis(750), "{:?}", started.elapsed());
+    // With room for both steps, the same target passes.
+    let roomy = check(&format!(
+        r#"{{"name":"s","type":"http","ip":"127.0.0.1","port":{port},"search":"OK","connect_timeout":"500ms","response_timeout":"500ms"}}"#
+    ));
+    assert!(probe(&roomy, &TargetPolicy::default()).await.success);
+}

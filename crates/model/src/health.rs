@@ -1097,7 +1097,64 @@ impl HealthCheckSpec {
     }
 }
 
+/// How long, at worst, a check takes to turn unhealthy after its target fails, by how it fails
+/// (docs/health-checks.md#how-fast-a-failure-is-seen), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The server process crashed or its listener closed: connections are refused at once.
+    pub crash_ms: u64,
+    /// The host or the network to it died: connections time out.
+    pub host_down_ms: u64,
+    /// The server accepts but never answers.
+    pub hang_ms: u64,
+}
+
+/// How soon a held watch-mode connection notices a dead peer: keepalive probes after a second
+/// of silence, a second apart, three of them; and unacknowledged data given up after three
+/// seconds (`TCP_USER_TIMEOUT`, RFC 5482).
+pub const WATCH_KEEPALIVE: Duration = Duration::from_secs(1);
+/// Unanswered keepalives that end a watch-mode connection.
+pub const WATCH_KEEPALIVE_COUNT: u32 = 3;
+/// A watch-mode connection's `TCP_USER_TIMEOUT`.
+pub const WATCH_USER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a watch-mode connection to a silent host lasts.
+pub const WATCH_DEAD_HOST: Duration =
+    Duration::from_secs(WATCH_KEEPALIVE.as_secs() * (1 + WATCH_KEEPALIVE_COUNT as u64));
+/// Between the probes that confirm a failed watch probe.
+pub const WATCH_CONFIRM: Duration = Duration::from_millis(50);
+
 impl HealthCheck {
+    /// The longest a probe may take: `connect_timeout` plus `response_timeout`, whatever
+    /// steps it has (connect, TLS, headers, body).
+    pub fn probe_deadline(&self) -> Duration {
+        self.connect_timeout + self.response_timeout
+    }
+
+    /// The worst-case time from its target failing to this checker's observation turning
+    /// unhealthy, for an endpoint check: the failure may come just after a probe, and then
+    /// `failure_threshold` probes must fail, each after its interval and taking as long as
+    /// that failure makes it. Watch mode sees a crash, and a dead host's silent connection,
+    /// without waiting for the interval, and confirms each further failure 50 ms later. A
+    /// hang is seen by the regular probes only. None for checks that probe no endpoint.
+    pub fn worst_detection(&self) -> Option<Detection> {
+        let t = u32::from(self.failure_threshold.max(1));
+        let (interval, connect, deadline) =
+            (self.interval, self.connect_timeout, self.probe_deadline());
+        let regular = |probe: Duration| (interval + probe) * t;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.target.as_ref()?;
+        let (crash, host_down) = if self.watch {
+            ((WATCH_CONFIRM * (t - 1)), WATCH_DEAD_HOST + connect * t + WATCH_CONFIRM * (t - 1))
+        } else {
+            (regular(Duration::ZERO), regular(connect))
+        };
+        Some(Detection {
+            crash_ms: ms(crash),
+            host_down_ms: ms(host_down),
+            hang_ms: ms(regular(deadline)),
+        })
+    }
+
     /// The status before any probe result (docs/health-checks.md): healthy, or unhealthy if
     /// inverted; a disabled check is healthy, or unhealthy if also inverted.
     pub fn initial_status(&self) -> Status {

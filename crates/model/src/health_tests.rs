@@ -394,3 +394,25 @@ fn the_newer_check_types_validate_their_own_fields() {
         assert!(errors.contains(&((*field).to_owned(), *code)), "{json}: {errors:?}");
     }
 }
+
+#[test]
+fn the_worst_detection_times_follow_interval_timeouts_and_threshold() {
+    let c = check(r#"{"name":"w","type":"http","ip":"127.0.0.1","interval":"10s","connect_timeout":"4s","response_timeout":"2s"}"#)
+        .unwrap();
+    assert_eq!(c.probe_deadline(), Duration::from_secs(6));
+    let d = c.worst_detection().unwrap();
+    // Three probes, each after an interval: instant refusals; connect timeouts; whole deadlines.
+    assert_eq!((d.crash_ms, d.host_down_ms, d.hang_ms), (30_000, 42_000, 48_000));
+    let w = check(r#"{"name":"w","type":"http","ip":"127.0.0.1","interval":"10s","connect_timeout":"4s","response_timeout":"2s","watch":true}"#)
+        .unwrap()
+        .worst_detection()
+        .unwrap();
+    // Watch mode: the crash at once and two confirmations; a dead host after its keepalives.
+    assert_eq!((w.crash_ms, w.host_down_ms, w.hang_ms), (100, 16_100, 48_000));
+    assert!(
+        check(r#"{"name":"c","type":"calculated","children":["w"]}"#)
+            .unwrap()
+            .worst_detection()
+            .is_none()
+    );
+}

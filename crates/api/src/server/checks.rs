@@ -31,6 +31,10 @@ pub struct CheckStatus {
     /// What the engine observed.
     #[serde(flatten)]
     pub state: CheckState,
+    /// How long a failure of its target takes at worst to turn it unhealthy, by kind (endpoint
+    /// checks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<turnout_model::health::Detection>,
 }
 
 /// The checkers: every node that probes, with the addresses its probes come from.
@@ -112,6 +116,10 @@ pub(crate) async fn status(
             format!("no health check {name:?}"),
         )
     })?;
-    let persisted = state.control.read().observed.get(&name).map(ToString::to_string);
-    Ok(Json(CheckStatus { name, persisted, state: check_state }))
+    let (persisted, detection) = {
+        let st = state.control.read();
+        let detection = st.checks.get(&name).and_then(|(_, c)| c.worst_detection());
+        (st.observed.get(&name).map(ToString::to_string), detection)
+    };
+    Ok(Json(CheckStatus { name, persisted, state: check_state, detection }))
 }

@@ -9,6 +9,17 @@ fn ms(d: Option<std::time::Duration>) -> String {
     d.map_or("-".to_owned(), |d| format!("{:.1}ms", d.as_secs_f64() * 1000.0))
 }
 
+/// How long a failure takes at worst to turn a check unhealthy, by kind, for people.
+pub(super) fn detection(d: &turnout_model::health::Detection) -> String {
+    let secs = |ms: u64| format!("{:.2}s", ms as f64 / 1000.0);
+    format!(
+        "crash {}, host down {}, hang {}",
+        secs(d.crash_ms),
+        secs(d.host_down_ms),
+        secs(d.hang_ms)
+    )
+}
+
 pub async fn run(command: &CheckCommand) -> Result<(), Failure> {
     match command {
         CheckCommand::List { client: args } => {
@@ -34,6 +45,9 @@ pub async fn run(command: &CheckCommand) -> Result<(), Failure> {
             output(args.output, &status, |s: &CheckStatus| {
                 let mut text =
                     format!("{} {} (observed {})\n", s.name, s.state.status, s.state.observed);
+                if let Some(d) = &s.detection {
+                    text.push_str(&format!("worst-case detection: {}\n", detection(d)));
+                }
                 if !s.state.shares_probes_with.is_empty() {
                     text.push_str(&format!(
                         "shares its probes with: {}\n",

@@ -84,5 +84,16 @@ fn render(x: &Explained) -> String {
             text.push_str(&format!("{pad}   (last resort: no record was healthy)\n"));
         }
     }
+    let detected: Vec<String> = x
+        .checks
+        .iter()
+        .filter_map(|(name, v)| {
+            Some(format!("  {name}: {}\n", super::checks::detection(v.detection.as_ref()?)))
+        })
+        .collect();
+    if !detected.is_empty() {
+        text.push_str("\nworst-case detection of a failure:\n");
+        text.extend(detected);
+    }
     text
 }

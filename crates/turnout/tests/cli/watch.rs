@@ -78,6 +78,13 @@ fn a_killed_primary_fails_over_in_milliseconds_at_a_10s_interval() {
         assert!(Instant::now() < deadline, "not every watch connection is up");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // What watch mode buys, as check status and explain print it (threshold 1, 4 s connect
+    // and 2 s response timeouts by default).
+    let line = "crash 0.00s, host down 8.00s, hang 16.00s";
+    let status = ok(&t, &["check", "status", "p0"]);
+    assert!(status.contains(&format!("worst-case detection: {line}")), "{status}");
+    let why = ok(&t, &["explain", "w0.watch.test", "A"]);
+    assert!(why.contains(&format!("worst-case detection of a failure:\n  p0: {line}")), "{why}");
     let mut took = Vec::new();
     for (i, p) in primaries.iter_mut().enumerate() {
         let name = format!("w{i}.watch.test");
