@@ -45,6 +45,18 @@ pub fn describe(spec: &RecordSetSpec) -> String {
     if let Some(h) = &spec.health_check {
         parts.push(format!("health_check={h}"));
     }
+    if let Some(n) = spec.min_healthy {
+        parts.push(format!("min_healthy={n}"));
+    }
+    if let Some(p) = spec.min_healthy_pct {
+        parts.push(format!("min_healthy_pct={p}"));
+    }
+    if let Some(p) = spec.trickle_pct {
+        parts.push(format!("trickle_pct={p}"));
+    }
+    if spec.always_serve == Some(true) {
+        parts.push("always_serve".into());
+    }
     if let Some(ttl) = spec.ttl {
         parts.push(format!("ttl={ttl}"));
     }

@@ -233,6 +233,9 @@ zones:
         ),
     )
     .unwrap();
+    let plan = ok(&t, &["apply", "-f", file.to_str().unwrap()]);
+    let b = "b.shadow.test. A set_id=p failover=primary health_check=real always_serve ttl=30";
+    assert!(plan.contains(b), "{plan}");
     ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
     // The ordinary check moves c; both failing checks are recorded unhealthy.
     let deadline = Instant::now() + Duration::from_secs(5);
