@@ -291,11 +291,18 @@ impl Control {
     }
 
     /// Writes the run under way as it now stands (its phase, flip, answers).
+    /// An abort asked meanwhile is kept: the write is guarded by the stored run, and planned
+    /// again on it if an abort landed first.
     async fn update_run(&self, run: &DrillRun) -> Result<(), ControlError> {
-        let value = encode(run)?;
         let key = keys::active_drill(&run.drill);
-        self.write(Lane::Config, |_, _| {
-            Ok(Plan::Write { ops: vec![Op::put(key.clone(), value.clone())], value: () })
+        self.write(Lane::Config, |st, reads| {
+            reads.object(key.clone());
+            let mut run = run.clone();
+            let asked = st.active_drills.get(&run.drill).and_then(|r| r.abort_requested_by.clone());
+            if let Some(by) = asked {
+                run.abort_requested_by.get_or_insert(by);
+            }
+            Ok(Plan::Write { ops: vec![Op::put(key.clone(), encode(&run)?)], value: () })
         })
         .await?;
         Ok(())
