@@ -257,7 +257,8 @@ async fn probe_target(check: &HealthCheck, policy: &TargetPolicy) -> ProbeResult
                 started,
             };
             if m.tls {
-                let options = TlsOptions { sni: true, verify: m.verify, min_cert_days: None };
+                let options =
+                    TlsOptions { sni: true, verify: m.verify, min_cert_days: None, resume: false };
                 let tls = Handshake { check, target, addr, options: &options, h2: false };
                 tls.then(stream, |s| http.exchange(TokioIo::new(s))).await
             } else {
@@ -395,7 +396,11 @@ impl Handshake<'_> {
         F: FnOnce(TlsStream) -> Fut,
         Fut: std::future::Future<Output = ProbeResult>,
     {
-        let connector = tokio_rustls::TlsConnector::from(tls_config(self.options.verify, self.h2));
+        let connector = tokio_rustls::TlsConnector::from(tls_config(
+            self.options.verify,
+            self.h2,
+            self.options.resume,
+        ));
         // With SNI the FQDN names the server; without it (or without an FQDN) the IP does,
         // and rustls sends no server_name extension.
         let name = match (&self.target.fqdn, self.options.sni) {
@@ -631,13 +636,17 @@ fn host_header(target: &Target, addr: SocketAddr, check: &HealthCheck) -> String
     if addr.port() == default_port { host } else { format!("{host}:{}", addr.port()) }
 }
 
+/// TLS sessions kept for probes that may resume one (`tls_resumption`), shared by every such
+/// check: one per endpoint name, the oldest dropped first.
+const RESUMPTION_SESSIONS: usize = 4096;
+
 /// A TLS client configuration, built once per mode: verifying or not, offering HTTP/2 by
-/// ALPN (RFC 7301) or nothing.
-fn tls_config(verify: bool, h2: bool) -> Arc<rustls::ClientConfig> {
-    static CONFIGS: [OnceLock<Arc<rustls::ClientConfig>>; 4] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+/// ALPN (RFC 7301) or nothing, and resuming sessions (RFC 8446 §2.2, RFC 5077) or making a
+/// full handshake at every probe (the default, as Route 53's probes do).
+fn tls_config(verify: bool, h2: bool, resume: bool) -> Arc<rustls::ClientConfig> {
+    static CONFIGS: [OnceLock<Arc<rustls::ClientConfig>>; 8] = [const { OnceLock::new() }; 8];
     let provider = || Arc::new(rustls::crypto::ring::default_provider());
-    CONFIGS[usize::from(verify) * 2 + usize::from(h2)]
+    CONFIGS[usize::from(verify) * 4 + usize::from(h2) * 2 + usize::from(resume)]
         .get_or_init(|| {
             let mut config = if verify {
                 let mut roots = rustls::RootCertStore::empty();
@@ -654,6 +663,11 @@ fn tls_config(verify: bool, h2: bool) -> Arc<rustls::ClientConfig> {
             if h2 {
                 config.alpn_protocols = vec![b"h2".to_vec()];
             }
+            config.resumption = if resume {
+                rustls::client::Resumption::in_memory_sessions(RESUMPTION_SESSIONS)
+            } else {
+                rustls::client::Resumption::disabled()
+            };
             Arc::new(config)
         })
         .clone()

@@ -147,15 +147,16 @@ async fn host_header_follows_the_reference() {
     assert!(probe(&by_name, &TargetPolicy::default()).await.success);
 }
 
-/// An HTTPS target with a self-signed certificate for `localhost`; records each client's SNI.
-async fn https_target() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+/// Each handshake an HTTPS target saw: the client's SNI, and whether it resumed a session.
+type Handshakes = Arc<Mutex<Vec<(Option<String>, bool)>>>;
+
+/// An HTTPS target with a self-signed certificate for `localhost`; records each handshake.
+async fn https_target() -> (SocketAddr, Handshakes) {
     https_target_valid_for(None).await
 }
 
 /// The same, its certificate expiring in `valid_for` from now (rcgen's default: 4096).
-async fn https_target_valid_for(
-    valid_for: Option<Duration>,
-) -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+async fn https_target_valid_for(valid_for: Option<Duration>) -> (SocketAddr, Handshakes) {
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     if let Some(left) = valid_for {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
@@ -182,7 +183,9 @@ async fn https_target_valid_for(
             let log = log.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(stream).await else { return };
-                log.lock().unwrap().push(tls.get_ref().1.server_name().map(str::to_owned));
+                let session = tls.get_ref().1;
+                let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                log.lock().unwrap().push((session.server_name().map(str::to_owned), resumed));
                 let mut buf = [0u8; 2048];
                 let _ = tls.read(&mut buf).await;
                 let _ = tls
@@ -213,8 +216,37 @@ async fn https_sni_and_verification() {
     let r = probe(&https(r#","verify_tls":true"#), &TargetPolicy::default()).await;
     assert_eq!((r.success, r.class), (false, Some(FailureClass::Tls)), "verification on: {r:?}");
     let sni = seen.lock().unwrap().clone();
-    assert_eq!(sni[0].as_deref(), Some("localhost"));
-    assert_eq!(sni[1], None, "no SNI when disabled");
+    assert_eq!(sni[0].0.as_deref(), Some("localhost"));
+    assert_eq!(sni[1].0, None, "no SNI when disabled");
+}
+
+#[tokio::test]
+async fn https_probes_make_a_full_handshake_unless_resumption_is_allowed() {
+    let (addr, seen) = https_target().await;
+    let port = addr.port();
+    let https = |extra: &str| {
+        check(&format!(
+            r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
+        ))
+    };
+    let policy = TargetPolicy::default();
+    for _ in 0..3 {
+        assert!(probe(&https(""), &policy).await.success);
+    }
+    for _ in 0..3 {
+        assert!(probe(&https(r#","tls_resumption":true"#), &policy).await.success);
+    }
+    // Server side: the handshake is recorded after the probe has read its answer, so wait
+    // for the sixth.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while seen.lock().unwrap().len() < 6 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", seen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resumed: Vec<bool> = seen.lock().unwrap().iter().map(|(_, r)| *r).collect();
+    // By default no probe resumes; allowed, the first makes a full handshake (the sessions
+    // of the default probes are not kept) and the next two resume its session.
+    assert_eq!(resumed, [false, false, false, false, true, true]);
 }
 
 async fn wait_for(slot: &turnout_model::health::HealthSlot, want: Status, within: Duration) {

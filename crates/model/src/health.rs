@@ -78,6 +78,11 @@ pub struct HealthCheckSpec {
     /// Verify the endpoint's certificate (https); default false, as Route 53.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_tls: Option<bool>,
+    /// Https, tls and grpcs: let a probe resume the TLS session of an earlier probe of the
+    /// same endpoint (a shorter handshake); default false: every probe makes a full handshake,
+    /// as Route 53's do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_resumption: Option<bool>,
     /// Healthy becomes unhealthy and back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inverted: Option<bool>,
@@ -347,6 +352,8 @@ pub struct TlsOptions {
     pub verify: bool,
     /// The fewest days the certificate must still be valid.
     pub min_cert_days: Option<u32>,
+    /// Resume an earlier probe's TLS session when the endpoint offers it (RFC 8446 §2.2).
+    pub resume: bool,
 }
 
 /// A dns check's question and what a healthy answer holds.
@@ -585,6 +592,7 @@ impl HealthCheckSpec {
         );
         not_for(!is_tls && self.enable_sni.is_some(), "enable_sni", "https, tls and grpcs");
         not_for(!is_tls && self.min_cert_days.is_some(), "min_cert_days", "https, tls and grpcs");
+        not_for(!is_tls && self.tls_resumption.is_some(), "tls_resumption", "https, tls and grpcs");
         not_for(
             !is_tls && kind != "metric" && self.verify_tls.is_some(),
             "verify_tls",
@@ -981,6 +989,7 @@ impl HealthCheckSpec {
             sni: self.enable_sni.unwrap_or(true),
             verify: self.verify_tls.unwrap_or(false),
             min_cert_days,
+            resume: self.tls_resumption.unwrap_or(false),
         }
     }
 

@@ -318,8 +318,10 @@ fn the_newer_check_types_validate_their_own_fields() {
     assert_eq!((c.kind.clone(), c.interval), (CheckKind::Icmp, Duration::from_millis(500)));
     let c =
         check(r#"{"name":"t","type":"tls","fqdn":"www.example.test","min_cert_days":14}"#).unwrap();
-    let want = TlsOptions { sni: true, verify: false, min_cert_days: Some(14) };
+    let want = TlsOptions { sni: true, verify: false, min_cert_days: Some(14), resume: false };
     assert_eq!((c.kind, c.target.unwrap().port), (CheckKind::Tls(want), 443));
+    let c = check(r#"{"name":"t","type":"https","ip":"192.0.2.1","tls_resumption":true}"#).unwrap();
+    assert!(matches!(c.kind, CheckKind::Http { tls: Some(TlsOptions { resume: true, .. }), .. }));
     let c = check(
         r#"{"name":"d","type":"dns","ip":"127.0.0.1","query_name":"www.example.com.","query_type":"aaaa","protocol":"TCP","expected_rcode":"nxdomain","expected_answer":"2001:db8::1"}"#,
     )
@@ -384,6 +386,11 @@ fn the_newer_check_types_validate_their_own_fields() {
         (
             r#"{"name":"g","type":"grpc","ip":"::1","min_cert_days":3}"#,
             "min_cert_days",
+            ErrorCode::NotAllowed,
+        ),
+        (
+            r#"{"name":"t","type":"tcp","ip":"::1","tls_resumption":true}"#,
+            "tls_resumption",
             ErrorCode::NotAllowed,
         ),
         (r#"{"name":"x","type":"smtp","ip":"::1"}"#, "type", ErrorCode::InvalidValue),

@@ -813,6 +813,8 @@ fn describe_check(c: &HealthCheckSpec) -> String {
         ("response_timeout", show(&c.response_timeout)),
         ("enable_sni", flag(c.enable_sni)),
         ("verify_tls", flag(c.verify_tls)),
+        ("min_cert_days", num(c.min_cert_days)),
+        ("tls_resumption", flag(c.tls_resumption)),
         ("inverted", flag(c.inverted)),
         ("disabled", flag(c.disabled)),
         ("children", c.children.as_ref().map(|ch| ch.join(","))),
