@@ -1,8 +1,16 @@
 //! Probe throughput: N HTTP checks against one local HTTP target (axum, loopback), each at
-//! the given interval, for a fixed time; prints the probes per second achieved and how far the
-//! schedule fell behind. Used by `bench/probes.sh`.
+//! the given interval, for a fixed time; prints the probes per second achieved, how far the
+//! schedule fell behind and the CPU this process used. Used by `bench/probes.sh` and
+//! `bench/blackbox.sh`.
 //!
 //!     cargo run --release -p turnout-health --example probe_load -- CHECKS INTERVAL_MS SECONDS
+//!
+//! With `TARGET=127.0.0.1:PORT`, the checks probe that target instead (another process, so
+//! the CPU printed is the prober's alone), and `KIND` picks their type: `http` (the default,
+//! `GET /health?c=N` with `OK` searched), `https` (the same over TLS: a new connection and a
+//! full handshake per probe, the certificate not verified, as Route 53's) or `tcp` (a connect).
+//! No two checks share a probe: http and https checks differ in their path, tcp checks in
+//! their connect timeout (2 s plus N ms; a loopback connect takes microseconds).
 //!
 //! With `QUORUM=N`, the engine also judges every check by the checkers' quorum, with N-1
 //! other checkers reporting every check healthy and one check of their reports flipping every
@@ -27,25 +35,42 @@ fn main() {
     runtime.block_on(async move {
         // A deep accept queue: with the default 1,024, bursts of new connections overflow it
         // and the dropped SYNs come back a second later, which measures the target, not us.
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = socket.listen(16384).unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let kind = std::env::var("KIND").unwrap_or_else(|_| "http".to_owned());
         // The target counts the requests it answers: the probes that really reached it.
         let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let hits = served.clone();
-        let app = Router::new().route(
-            "/health",
-            get(move || {
-                hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                async { "OK" }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (ip, port) = match std::env::var("TARGET") {
+            Ok(target) => {
+                let addr: std::net::SocketAddr = target.parse().expect("TARGET is IP:PORT");
+                (addr.ip(), addr.port())
+            }
+            Err(_) => {
+                assert_eq!(kind, "http", "KIND={kind} needs TARGET=IP:PORT (an outside target)");
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = socket.listen(16384).unwrap();
+                let addr = listener.local_addr().unwrap();
+                let hits = served.clone();
+                let app = Router::new().route(
+                    "/health",
+                    get(move || {
+                        hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        async { "OK" }
+                    }),
+                );
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                (addr.ip(), addr.port())
+            }
+        };
+        let outside = std::env::var("TARGET").is_ok();
         let specs: Vec<HealthCheck> = (0..checks)
             .map(|i| {
+                let what = match kind.as_str() {
+                    "http" | "https" => format!(r#""path":"/health?c={i}","search":"OK""#),
+                    "tcp" => format!(r#""connect_timeout":"{}ms""#, 2000 + i),
+                    other => panic!("KIND={other}: http, https or tcp"),
+                };
                 let json = format!(
-                    r#"{{"name":"c{i}","type":"http","ip":"127.0.0.1","port":{port},"path":"/health?c={i}","search":"OK","interval":"{interval_ms}ms","response_timeout":"2s"}}"#
+                    r#"{{"name":"c{i}","type":"{kind}","ip":"{ip}","port":{port},{what},"interval":"{interval_ms}ms","response_timeout":"2s"}}"#
                 );
                 serde_json::from_str::<HealthCheckSpec>(&json).unwrap().validate().unwrap()
             })
@@ -94,9 +119,11 @@ fn main() {
         };
         let (ok0, failed0) = count(&engine);
         let hits0 = served.load(std::sync::atomic::Ordering::Relaxed);
+        let cpu0 = cpu_seconds();
         let t0 = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let (ok1, failed1) = count(&engine);
+        let cpu = cpu_seconds() - cpu0;
         let hits = served.load(std::sync::atomic::Ordering::Relaxed) - hits0;
         let elapsed = t0.elapsed().as_secs_f64();
         let probes = (ok1 - ok0) + (failed1 - failed0);
@@ -105,7 +132,7 @@ fn main() {
         let mut latency: Vec<f64> = specs
             .iter()
             .filter_map(|c| engine.state(&c.name))
-            .filter_map(|s| s.results.first().and_then(|r| r.result.first_byte))
+            .filter_map(|s| s.results.first().and_then(|r| r.result.first_byte.or(r.result.connect)))
             .map(|d| d.as_secs_f64() * 1000.0)
             .collect();
         latency.sort_by(f64::total_cmp);
@@ -115,13 +142,32 @@ fn main() {
         println!("interval               {interval_ms} ms (next probe starts an interval after the last ends)");
         println!("measured for           {elapsed:.1} s (after {:.1} s of start-up)", t0.duration_since(started).as_secs_f64());
         println!("probes per second      {rate:.0}");
-        println!("target requests/s      {:.0} (the probes that reached it)", hits as f64 / elapsed);
+        if outside {
+            println!("check type             {kind}, target {ip}:{port} (another process)");
+        } else {
+            println!("target requests/s      {:.0} (the probes that reached it)", hits as f64 / elapsed);
+        }
         println!("upper bound            {scheduled:.0} (if a probe took no time)");
         println!("failed probes          {}", failed1 - failed0);
-        println!("last first-byte p50    {:.2} ms, p99 {:.2} ms", p(0.5), p(0.99));
+        println!("last first-byte p50    {:.2} ms, p99 {:.2} ms (tcp: the connect)", p(0.5), p(0.99));
         println!(
             "mean probe + wait      {:.1} ms per check (interval {interval_ms} ms; the excess is the probe itself and scheduling delay)",
             checks as f64 * elapsed * 1000.0 / probes.max(1) as f64
         );
+        println!(
+            "cpu                    {:.2} cores over the measured time{}, {:.1} us per probe",
+            cpu / elapsed,
+            if outside { "" } else { " (the target included)" },
+            cpu * 1e6 / probes.max(1) as f64
+        );
     });
+}
+
+/// CPU seconds (user and system) this process has used: /proc/self/stat's utime and stime,
+/// in USER_HZ ticks (100 a second on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
