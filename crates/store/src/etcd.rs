@@ -37,6 +37,12 @@ use crate::{
 
 /// How long one request may take before the store counts as unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys read per range request (a full load pages through the store).
+const RANGE_PAGE: i64 = 2_000;
+/// The largest gRPC message this client accepts (range pages, watch responses): a watch
+/// response carries whole transactions, which etcd bounds by `--max-request-bytes` and
+/// `--max-txn-ops` only.
+const MAX_MESSAGE: usize = 64 << 20;
 
 /// Where transaction marks live: outside every prefix Turnout reads.
 const MARK_PREFIX: &str = "/turnout-txn/";
@@ -530,6 +536,28 @@ fn operation(op: &Op) -> TxnOp {
     }
 }
 
+/// The first key and the range end (exclusive) of every key under `prefix` (every key at all
+/// for ""), as etcd's `--prefix` computes them: the prefix with its last byte below 0xff
+/// incremented and what follows cut; `\0` as the end means "to the last key".
+fn range_bounds(prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    if prefix.is_empty() {
+        return (vec![0], vec![0]);
+    }
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return (prefix.as_bytes().to_vec(), end);
+        }
+    }
+    (prefix.as_bytes().to_vec(), vec![0])
+}
+
+/// Whether a read failed because its response was larger than the client accepts.
+fn too_large(e: &str) -> bool {
+    e.contains("message length too large") || e.contains("OutOfRange")
+}
+
 /// The range options for every key under `prefix` (every key at all for "").
 fn prefix_options(prefix: &str) -> (Vec<u8>, GetOptions) {
     if prefix.is_empty() {
@@ -553,20 +581,54 @@ impl Store for EtcdStore {
         Ok((kv, revision_of(response.header())))
     }
 
+    /// Read in pages of at most [`RANGE_PAGE`] keys, every page at the first one's revision (a
+    /// consistent read, as one request would be): a million record sets in one response would
+    /// hold the whole range twice in memory and outgrow any message limit. A page too large
+    /// for [`MAX_MESSAGE`] is asked again at half the size.
     async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError> {
-        let response = self
-            .each(always, |mut c| async move {
-                let (key, options) = prefix_options(prefix);
-                c.get(key, Some(options)).await
-            })
-            .await?;
-        let kvs = response
-            .kvs()
-            .iter()
-            .filter(|kv| !hidden(kv.key()))
-            .map(key_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RangeResponse { kvs, revision: revision_of(response.header()) })
+        let (mut from, end) = range_bounds(prefix);
+        let mut revision = 0;
+        let mut page = RANGE_PAGE;
+        let mut kvs = Vec::new();
+        loop {
+            let options =
+                GetOptions::new().with_range(end.clone()).with_limit(page).with_revision(revision);
+            let key = from.clone();
+            let asked = self
+                .each(always, |c| {
+                    let (key, options) = (key.clone(), options.clone());
+                    async move {
+                        c.kv_client()
+                            .max_decoding_message_size(MAX_MESSAGE)
+                            .get(key, Some(options))
+                            .await
+                    }
+                })
+                .await;
+            let response = match asked {
+                Err(StoreError::Unavailable(e)) if page > 1 && too_large(&e) => {
+                    page /= 2;
+                    continue;
+                }
+                other => other?,
+            };
+            if revision == 0 {
+                revision = revision_of(response.header());
+            }
+            for kv in response.kvs() {
+                if !hidden(kv.key()) {
+                    kvs.push(key_value(kv)?);
+                }
+            }
+            match response.kvs().last() {
+                Some(last) if response.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => break,
+            }
+        }
+        Ok(RangeResponse { kvs, revision })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
@@ -690,7 +752,7 @@ impl Store for EtcdStore {
 
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError> {
         let (watcher, stream, client) = self
-            .each(always, |mut c| async move {
+            .each(always, |c| async move {
                 let (key, _) = prefix_options(prefix);
                 let options = if prefix.is_empty() {
                     WatchOptions::new().with_from_key()
@@ -698,7 +760,11 @@ impl Store for EtcdStore {
                     WatchOptions::new().with_prefix()
                 }
                 .with_start_revision(start);
-                let (watcher, stream) = c.watch(key, Some(options)).await?;
+                let (watcher, stream) = c
+                    .watch_client()
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .watch(key, Some(options))
+                    .await?;
                 Ok((watcher, stream, c))
             })
             .await?;
