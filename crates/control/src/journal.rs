@@ -182,37 +182,101 @@ pub fn delta_of(changes: &[SetChange]) -> Option<Delta> {
 /// The most audit records read back at start to rebuild the journals (the newest ones).
 pub const MAX_HISTORY_RECORDS: usize = 10_000;
 
+/// A history record read for its zones only (the first pass of [`from_history`]).
+#[derive(serde::Deserialize)]
+struct Glance<'a> {
+    #[serde(borrow, default)]
+    changes: Vec<GlanceChange<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct GlanceChange<'a> {
+    #[serde(borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: std::borrow::Cow<'a, str>,
+}
+
+/// A history record read whole: the record sets stay unparsed until their zone wants them.
+#[derive(serde::Deserialize)]
+struct Written<'a> {
+    #[serde(default)]
+    values_left_out: bool,
+    #[serde(borrow, default)]
+    changes: Vec<WrittenChange<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct WrittenChange<'a> {
+    #[serde(borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    before: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The zone (apex text) of a record-set change, or None for other kinds.
+fn zone_of<'c>(kind: &str, name: &'c str) -> Option<&'c str> {
+    (kind == "record_set").then(|| name.split(' ').next()).flatten()
+}
+
 /// The journals the audit trail's records tell (`crate::audit`: each write's record sets before
 /// and after, oldest first), so that IXFR reaches back across a restart. Read as plain JSON:
 /// `{"changes": [{"kind": "record_set", "name": "<apex> <name> <TYPE> [<set id>]", "before":
 /// spec, "after": spec}], "values_left_out": bool}`. A write whose values were left out, or
 /// that the journal cannot express, starts its zones' journals over.
+///
+/// A journal keeps at most [`MAX_JOURNAL_DELTAS`] deltas and [`MAX_JOURNAL_RECORDS`] records, so
+/// a first pass from the newest record back finds, per zone, the writes that can still be in
+/// it (each change is at least one record): only those are parsed. After a million changes
+/// imported in batches, that is the newest fifth, not all of it.
 pub fn from_history<'a>(records: impl Iterator<Item = &'a [u8]>) -> HashMap<Name, Journal> {
-    let mut journals: HashMap<Name, Journal> = HashMap::new();
-    for raw in records {
-        let Ok(record) = serde_json::from_slice::<serde_json::Value>(raw) else { continue };
-        let left_out = record["values_left_out"].as_bool().unwrap_or(false);
-        let mut by_zone: BTreeMap<Name, Vec<SetChange>> = BTreeMap::new();
-        for change in record["changes"].as_array().map_or(&[][..], Vec::as_slice) {
-            if change["kind"] != "record_set" {
-                continue;
+    let records: Vec<&[u8]> = records.collect();
+    // Newest first: how many writes and changes of each zone are newer than this record.
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut wanted: Vec<Option<std::collections::HashSet<String>>> = vec![None; records.len()];
+    for (i, raw) in records.iter().enumerate().rev() {
+        let Ok(glance) = serde_json::from_slice::<Glance<'_>>(raw) else { continue };
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &glance.changes {
+            if let Some(apex) = zone_of(&c.kind, &c.name) {
+                *counts.entry(apex).or_default() += 1;
             }
-            let Some(apex) = change["name"]
-                .as_str()
-                .and_then(|n| n.split(' ').next())
-                .and_then(|a| Name::parse_absolute(a).ok())
+        }
+        let mut zones = std::collections::HashSet::new();
+        for (apex, n) in counts {
+            let (writes, changes) = seen.entry(apex.to_owned()).or_default();
+            if *writes < MAX_JOURNAL_DELTAS && *changes < MAX_JOURNAL_RECORDS {
+                zones.insert(apex.to_owned());
+            }
+            *writes += 1;
+            *changes += n;
+        }
+        if !zones.is_empty() {
+            wanted[i] = Some(zones);
+        }
+    }
+    let mut journals: HashMap<Name, Journal> = HashMap::new();
+    for (raw, zones) in records.iter().zip(wanted) {
+        let Some(zones) = zones else { continue };
+        let Ok(record) = serde_json::from_slice::<Written<'_>>(raw) else { continue };
+        let mut by_zone: BTreeMap<Name, Vec<SetChange>> = BTreeMap::new();
+        for change in &record.changes {
+            let Some(text) = zone_of(&change.kind, &change.name).filter(|z| zones.contains(*z))
             else {
                 continue;
             };
-            let set = |v: &serde_json::Value| -> Option<Option<RecordSet>> {
-                if v.is_null() {
-                    return Some(None);
-                }
-                let spec: RecordSetSpec = serde_json::from_value(v.clone()).ok()?;
+            let Ok(apex) = Name::parse_absolute(text) else { continue };
+            let set = |v: Option<&serde_json::value::RawValue>| -> Option<Option<RecordSet>> {
+                let Some(v) = v else { return Some(None) };
+                let spec: RecordSetSpec = serde_json::from_str(v.get()).ok()?;
                 spec.validate(&apex).ok().map(Some)
             };
             let entry = by_zone.entry(apex.clone()).or_default();
-            match (left_out, set(&change["before"]), set(&change["after"])) {
+            match (record.values_left_out, set(change.before), set(change.after)) {
                 (false, Some(before), Some(after)) => entry.push((before, after)),
                 // Unreadable or left out: this zone's history breaks here.
                 _ => entry.push((None, None)),
@@ -311,6 +375,51 @@ mod tests {
         .expect("json");
         let journals = from_history([one.as_slice(), left_out.as_slice()].into_iter());
         assert!(journals.get(&apex).is_none_or(Journal::is_empty), "the history breaks");
+    }
+
+    /// Only the writes that can still be in a zone's journal are read back, zone by zone: a
+    /// zone written often does not push out the older deltas of one written rarely.
+    #[test]
+    fn the_history_is_read_back_as_far_as_each_zone_keeps_it() {
+        let other = Name::parse_absolute("other.test.").expect("apex");
+        let change = |zone: &str, before: &RecordSet, after: &RecordSet| {
+            serde_json::json!({
+                "kind": "record_set",
+                "name": format!("{zone} {} {}", before.name, before.rtype),
+                "before": before.to_spec(),
+                "after": after.to_spec(),
+            })
+        };
+        let other_soa = |serial: u32| {
+            RecordSetSpec {
+                name: "@".into(),
+                rtype: "SOA".into(),
+                ttl: Some(300),
+                values: Some(vec![format!(
+                    "ns1.other.test. h.other.test. {serial} 3600 600 86400 60"
+                )]),
+                ..RecordSetSpec::default()
+            }
+            .validate(&other)
+            .expect("valid")
+        };
+        // The oldest write touches both zones; then MAX_JOURNAL_DELTAS + 2 writes of one.
+        let mut records = vec![serde_json::json!({"changes": [
+            change("example.test.", &soa(1), &soa(2)),
+            change("other.test.", &other_soa(7), &other_soa(8)),
+        ]})];
+        for serial in 2..MAX_JOURNAL_DELTAS as u32 + 4 {
+            records.push(serde_json::json!({"changes": [change("example.test.", &soa(serial), &soa(serial + 1))]}));
+        }
+        let raw: Vec<Vec<u8>> =
+            records.iter().map(|r| serde_json::to_vec(r).expect("json")).collect();
+        let journals = from_history(raw.iter().map(Vec::as_slice));
+        let apex = Name::parse_absolute("example.test.").expect("apex");
+        let busy = journals.get(&apex).expect("a journal");
+        assert_eq!(busy.len(), MAX_JOURNAL_DELTAS);
+        assert!(busy.since(3).is_none() && busy.since(4).is_some(), "the newest deltas only");
+        let quiet = journals.get(&other).expect("the quiet zone's journal");
+        assert_eq!(quiet.since(7).map(Iterator::count), Some(1), "its one old write is kept");
     }
 
     #[test]
