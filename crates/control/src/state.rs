@@ -10,7 +10,7 @@ use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::controls::{ControlPanel, ControlPanelSpec, ControlState};
 use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
 use turnout_model::{
-    ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSetSpec, ZoneRecords,
+    ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSet, RecordSetSpec, ZoneRecords,
 };
 use turnout_store::{Event, KeyValue, LeaseId, Revision, WatchBatch};
 
@@ -104,6 +104,10 @@ pub struct State {
     pending: BTreeMap<Name, Vec<journal::SetChange>>,
     /// Whether writes are being recorded in `pending` (watch batches, not the first load).
     journaling: bool,
+    /// Whether record sets go to `loading` (a full load) rather than straight into their zone.
+    bulk: bool,
+    /// The record sets of a full load, by zone, until each zone's map is built at once.
+    loading: BTreeMap<Name, Vec<(RecordKey, RecordSet)>>,
 }
 
 /// What a caller reference created, as stored.
@@ -215,10 +219,26 @@ impl State {
             ..State::default()
         };
         let mut touched = Touched::default();
-        for kv in kvs {
-            config.put(kv, &mut touched);
+        config.bulk = true;
+        let mut decoded = decode_rrsets(kvs).into_iter().peekable();
+        for (i, kv) in kvs.iter().enumerate() {
+            match decoded.next_if(|(at, _)| *at == i) {
+                Some((_, Some((apex, set)))) => {
+                    config.put_rrset(apex, set, kv.mod_revision, &mut touched);
+                }
+                Some((_, None)) => {}
+                None => config.put(kv, &mut touched),
+            }
             if is_config(&kv.key) {
                 config.config_revision = config.config_revision.max(kv.mod_revision);
+            }
+        }
+        config.bulk = false;
+        // Inserted one by one, a map's nodes end about half full; built from the sorted
+        // entries at once, they are full: about a third less memory per record set at rest.
+        for (apex, sets) in std::mem::take(&mut config.loading) {
+            if let Some(zone) = config.records.get_mut(&apex).and_then(Arc::get_mut) {
+                zone.sets = sets.into_iter().collect();
             }
         }
         // IXFR reaches back across a restart: the journals from the audit trail's newest
@@ -281,6 +301,36 @@ impl State {
         self.revisions.get(key).copied().unwrap_or(0)
     }
 
+    /// Writes one decoded record set of `apex` (stored at `mod_revision`).
+    fn put_rrset(
+        &mut self,
+        apex: Name,
+        set: RecordSet,
+        mod_revision: Revision,
+        touched: &mut Touched,
+    ) {
+        if set.rtype == RType::SOA {
+            self.soa_revision.insert(apex.clone(), mod_revision);
+        }
+        let zone = self
+            .records
+            .entry(apex.clone())
+            .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
+        if self.bulk {
+            // A full load compiles every zone from scratch: no names needed.
+            self.loading.entry(apex.clone()).or_default().push((set.key(), set));
+        } else {
+            touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
+            if self.journaling {
+                let before = Arc::make_mut(zone).sets.insert(set.key(), set.clone());
+                self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
+            } else {
+                Arc::make_mut(zone).sets.insert(set.key(), set);
+            }
+        }
+        touched.zones.insert(apex);
+    }
+
     fn put(&mut self, kv: &KeyValue, touched: &mut Touched) {
         let key = kv.key.as_str();
         if is_object(key) {
@@ -305,35 +355,10 @@ impl State {
             self.zones.insert(apex.clone(), ZoneEntry { meta, meta_revision: kv.mod_revision });
             touched.whole.insert(apex.clone());
             touched.zones.insert(apex);
-        } else if let Some(rest) = key.strip_prefix(&keys::all_rrsets()) {
-            let Some((apex, _)) = parse_rrset_key(rest) else {
-                warn!("unreadable record set key {key:?}; ignored");
-                return;
-            };
-            let Some(spec) = decode::<RecordSetSpec>(key, &kv.value) else { return };
-            let set = match spec.validate(&apex) {
-                Ok(set) => set,
-                Err(errors) => {
-                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    warn!("stored record set {key:?} is invalid ({}); ignored", errors.join("; "));
-                    return;
-                }
-            };
-            if set.rtype == RType::SOA {
-                self.soa_revision.insert(apex.clone(), kv.mod_revision);
+        } else if key.starts_with(&keys::all_rrsets()) {
+            if let Some((apex, set)) = decode_rrset(kv) {
+                self.put_rrset(apex, set, kv.mod_revision, touched);
             }
-            let zone = self
-                .records
-                .entry(apex.clone())
-                .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
-            touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
-            if self.journaling {
-                let before = Arc::make_mut(zone).sets.insert(set.key(), set.clone());
-                self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
-            } else {
-                Arc::make_mut(zone).sets.insert(set.key(), set);
-            }
-            touched.zones.insert(apex);
         } else if key.starts_with(&keys::checks()) {
             let Some(spec) = decode::<HealthCheckSpec>(key, &kv.value) else { return };
             match spec.validate() {
@@ -700,6 +725,54 @@ impl State {
     pub fn soa_key(apex: &Name) -> RecordKey {
         RecordKey { name: apex.clone(), rtype: RType::SOA, set_id: String::new() }
     }
+}
+
+/// A stored record set, read and validated: its zone and the set (None, logged, when the key
+/// or value is unreadable or the set invalid).
+fn decode_rrset(kv: &KeyValue) -> Option<(Name, RecordSet)> {
+    let key = kv.key.as_str();
+    let rest = key.strip_prefix(&keys::all_rrsets())?;
+    let Some((apex, _)) = parse_rrset_key(rest) else {
+        warn!("unreadable record set key {key:?}; ignored");
+        return None;
+    };
+    let spec = decode::<RecordSetSpec>(key, &kv.value)?;
+    match spec.validate(&apex) {
+        Ok(set) => Some((apex, set)),
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            warn!("stored record set {key:?} is invalid ({}); ignored", errors.join("; "));
+            None
+        }
+    }
+}
+
+/// [`decode_rrset`] of every record set among `kvs` (in order), on every core: a full load
+/// of a million record sets spends most of its time here.
+fn decode_rrsets(kvs: &[KeyValue]) -> Vec<(usize, Option<(Name, RecordSet)>)> {
+    let prefix = keys::all_rrsets();
+    let sets: Vec<(usize, &KeyValue)> =
+        kvs.iter().enumerate().filter(|(_, kv)| kv.key.starts_with(&prefix)).collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    if threads < 2 || sets.len() < 10_000 {
+        return sets.into_iter().map(|(i, kv)| (i, decode_rrset(kv))).collect();
+    }
+    let per = sets.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = sets
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|(i, kv)| (*i, decode_rrset(kv))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A decoding thread that panicked is a bug in validation: fail the load as loudly.
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {

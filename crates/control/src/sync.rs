@@ -279,12 +279,16 @@ async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> S
         Err(e) => return e,
     };
     let (config, touched) = State::from_range(&range.kvs, range.revision, control.checker());
+    // The stored form is not needed once read, and would otherwise live as long as the watch
+    // (with a million record sets, about 400 bytes each).
+    let revision = range.revision;
+    drop(range);
     install(control, config);
     control.set_store_reachable(true);
     control.health().set_quorum(control.quorum());
-    control.state_caught_up(range.revision);
-    shared.mark(touched, true, range.revision);
-    let mut watcher = match store.watch(keys::ROOT, range.revision + 1).await {
+    control.state_caught_up(revision);
+    shared.mark(touched, true, revision);
+    let mut watcher = match store.watch(keys::ROOT, revision + 1).await {
         Ok(w) => w,
         Err(e) => return e,
     };
@@ -462,7 +466,9 @@ impl Builder {
                 let handle = self.handle.clone();
                 // Handing memory back to the OS walks the whole heap: worth it only when a
                 // large part went away, not for every small change.
-                let on_retired = self.on_retired.filter(|_| freed >= TRIM_AFTER_FREEING);
+                // After a full load, the stored form read and the load's scratch are freed too.
+                let on_retired =
+                    self.on_retired.filter(|_| freed >= TRIM_AFTER_FREEING || dirty.all);
                 tokio::task::spawn_blocking(move || {
                     retired.carry_into(&handle);
                     if let Some(f) = on_retired {
