@@ -9,7 +9,7 @@
 //! check. Every status change is applied to the check's slot at once: the DNS snapshots read
 //! the slot, so answers change within microseconds, with no rebuild.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -134,6 +134,57 @@ impl Quorum {
     fn counts(&self, checker: &str, check: &str) -> bool {
         checker != self.me && self.placement.get(check).is_none_or(|on| on.contains(checker))
     }
+}
+
+/// The checks whose reports differ between `old` and `new` when nothing else does (the same
+/// node, placement and checkers); None when something else changed, and every check must be
+/// judged again. A checker's unchanged report is the same shared map, skipped at once; a
+/// changed one is compared entry by entry, in the maps' order.
+fn changed_checks(old: &Quorum, new: &Quorum) -> Option<HashSet<String>> {
+    if old.me != new.me
+        || old.placement != new.placement
+        || !old.reports.keys().eq(new.reports.keys())
+    {
+        return None;
+    }
+    let mut changed = HashSet::new();
+    for (a, b) in old.reports.values().zip(new.reports.values()) {
+        if Arc::ptr_eq(a, b) {
+            continue;
+        }
+        let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some((k, _)), None) => {
+                    changed.insert((*k).clone());
+                    a.next();
+                }
+                (None, Some((k, _))) => {
+                    changed.insert((*k).clone());
+                    b.next();
+                }
+                (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                    std::cmp::Ordering::Less => {
+                        changed.insert((*ka).clone());
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changed.insert((*kb).clone());
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if va != vb {
+                            changed.insert((*ka).clone());
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+            }
+        }
+    }
+    Some(changed)
 }
 
 /// One checker's observed status of each check it probes (check -> healthy).
@@ -502,14 +553,21 @@ impl HealthEngine {
         })
     }
 
-    /// Sets the other checkers' reports and judges every probed check again.
+    /// Sets the other checkers' reports and judges the probed checks again: those whose
+    /// reports changed when nothing but reports did (the same checkers, placement and silent
+    /// checkers), every one otherwise.
     pub fn set_quorum(&self, quorum: Option<Quorum>) {
+        let only;
         {
             let mut q = lock(&self.inner.quorum);
             if q.as_deref() == quorum.as_ref() {
                 return;
             }
             let mut silent = lock(&self.inner.silent);
+            only = match (q.as_deref(), &quorum) {
+                (Some(old), Some(new)) if silent.is_empty() => changed_checks(old, new),
+                _ => None,
+            };
             match (q.as_deref(), &quorum) {
                 (_, None) => silent.clear(),
                 (old, Some(new)) => {
@@ -528,7 +586,7 @@ impl HealthEngine {
             }
             *q = quorum.map(Arc::new);
         }
-        self.judge_again();
+        self.judge_again(only.as_ref());
     }
 
     /// The checkers that went silent and are remembered, by name, with how long ago.
@@ -647,21 +705,26 @@ impl HealthEngine {
         views
     }
 
-    /// Applies the quorum to every probed check (reports came, changed or went).
-    fn judge_again(&self) {
+    /// Applies the quorum to the probed checks named in `only`, or to every one (reports came,
+    /// changed or went).
+    fn judge_again(&self, only: Option<&HashSet<String>>) {
         // Every report counted once (not once per check): check -> (healthy, reporting).
         let mut tally: HashMap<&str, (usize, usize)> = HashMap::new();
         // The reports are shared, not copied: a judgement holds no lock while it runs.
         let quorum = lock(&self.inner.quorum).clone();
         if let Some(q) = &quorum {
             for (checker, report) in &q.reports {
-                for (name, h) in report.iter() {
-                    if !q.counts(checker, name) {
-                        continue;
+                // A few checks: each checker's report asked for them; else every entry.
+                let entries: Box<dyn Iterator<Item = (&String, &bool)>> = match only {
+                    Some(names) => Box::new(names.iter().filter_map(|n| report.get_key_value(n))),
+                    None => Box::new(report.iter()),
+                };
+                for (name, h) in entries {
+                    if q.counts(checker, name) {
+                        let t = tally.entry(name.as_str()).or_default();
+                        t.0 += usize::from(*h);
+                        t.1 += 1;
                     }
-                    let t = tally.entry(name.as_str()).or_default();
-                    t.0 += usize::from(*h);
-                    t.1 += 1;
                 }
             }
         }
@@ -669,7 +732,11 @@ impl HealthEngine {
         {
             let running = lock(&self.inner.running);
             let slots = lock(&self.inner.slots);
-            for r in running.values().filter(|r| probed(&r.check) && !r.check.disabled) {
+            let judged: Vec<&Running> = match only {
+                Some(names) => names.iter().filter_map(|n| running.get(n)).collect(),
+                None => running.values().collect(),
+            };
+            for r in judged.into_iter().filter(|r| probed(&r.check) && !r.check.disabled) {
                 let Some(slot) = slots.get(&r.check.name) else { continue };
                 let (own, established) = {
                     let record = lock(&r.record);
@@ -1054,5 +1121,44 @@ impl Watch {
             }
         }
         self.stream = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(entries: &[(&str, bool)]) -> Report {
+        Arc::new(entries.iter().map(|(c, h)| ((*c).to_owned(), *h)).collect())
+    }
+
+    fn quorum(reports: &[(&str, &Report)]) -> Quorum {
+        Quorum {
+            me: "me".into(),
+            reports: reports.iter().map(|(n, r)| ((*n).to_owned(), Arc::clone(r))).collect(),
+            ..Quorum::default()
+        }
+    }
+
+    #[test]
+    fn only_the_checks_whose_reports_changed_are_judged_again() {
+        let a = report(&[("c1", true), ("c2", true), ("c4", false)]);
+        let b = report(&[("c1", true), ("c2", false), ("c3", true)]);
+        let same = report(&[("c9", true)]);
+        let old = quorum(&[("n1", &a), ("n2", &same)]);
+        // n1's report: c2 flipped, c3 new, c4 gone; n2's is the same map.
+        let new = quorum(&[("n1", &b), ("n2", &same)]);
+        let changed = changed_checks(&old, &new).expect("only reports changed");
+        let mut names: Vec<_> = changed.into_iter().collect();
+        names.sort();
+        assert_eq!(names, ["c2", "c3", "c4"]);
+        // A checker joining, or another placement: everything is judged again.
+        let joined = quorum(&[("n1", &a), ("n2", &same), ("n3", &same)]);
+        assert!(changed_checks(&old, &joined).is_none());
+        let placed = Quorum {
+            placement: Arc::new([("c1".to_owned(), Arc::new(["n1".to_owned()].into()))].into()),
+            ..old.clone()
+        };
+        assert!(changed_checks(&old, &placed).is_none());
     }
 }
