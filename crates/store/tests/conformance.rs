@@ -286,18 +286,19 @@ async fn an_etcd_cluster() {
     assert!(err.to_string().contains("--max-txn-ops"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(s.range("/big/").await.unwrap().kvs.is_empty());
-    // A range larger than one gRPC message (9,000 values of 3 KB: 27 MB, where a client takes
-    // 4 MB by default) is read in pages at one revision, whole and in order.
-    let value = "v".repeat(3000);
-    for part in 0..9 {
+    // A range larger than one gRPC message (63,000 values of 500 bytes: 31 MB, where a client
+    // takes 4 MB by default) and than one page (50,000 keys) is read in pages at one revision,
+    // whole and in order.
+    let value = "v".repeat(500);
+    for part in 0..7 {
         let ops =
-            (0..1000).map(|i| put(&format!("/page/{:05}", part * 1000 + i), &value)).collect();
+            (0..9000).map(|i| put(&format!("/page/{:05}", part * 9000 + i), &value)).collect();
         txn(&s, vec![], ops, vec![]).await;
     }
     let paged = s.range("/page/").await.unwrap();
-    assert_eq!(paged.kvs.len(), 9000);
+    assert_eq!(paged.kvs.len(), 63_000);
     assert!(paged.kvs.windows(2).all(|w| w[0].key < w[1].key), "in key order, no repeats");
-    assert!(paged.kvs.iter().all(|kv| kv.value.len() == 3000 && kv.mod_revision <= paged.revision));
+    assert!(paged.kvs.iter().all(|kv| kv.value.len() == 500 && kv.mod_revision <= paged.revision));
     txn(&s, vec![], vec![Op::DeletePrefix { prefix: "/page/".into() }], vec![]).await;
     // Transaction marks and progress keys are the backend's own: never in a range.
     let all = s.range("").await.unwrap();
