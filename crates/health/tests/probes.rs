@@ -200,15 +200,19 @@ async fn https_target_valid_for(valid_for: Option<Duration>) -> (SocketAddr, Han
     (addr, seen)
 }
 
+/// An https check of `localhost` on 127.0.0.1:`port` searching the target's body, with
+/// `extra` JSON fields.
+fn https_check(port: u16, extra: &str) -> HealthCheck {
+    check(&format!(
+        r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
+    ))
+}
+
 #[tokio::test]
 async fn https_sni_and_verification() {
     let (addr, seen) = https_target().await;
     let port = addr.port();
-    let https = |extra: &str| {
-        check(&format!(
-            r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
-        ))
-    };
+    let https = |extra: &str| https_check(port, extra);
     let r = probe(&https(""), &TargetPolicy::default()).await;
     assert!(r.success, "a self-signed certificate passes by default: {r:?}");
     assert!(r.tls.is_some() && r.first_byte.is_some());
@@ -224,11 +228,7 @@ async fn https_sni_and_verification() {
 async fn https_probes_make_a_full_handshake_unless_resumption_is_allowed() {
     let (addr, seen) = https_target().await;
     let port = addr.port();
-    let https = |extra: &str| {
-        check(&format!(
-            r#"{{"name":"s","type":"https","ip":"127.0.0.1","fqdn":"localhost","port":{port},"search":"secure"{extra}}}"#
-        ))
-    };
+    let https = |extra: &str| https_check(port, extra);
     let policy = TargetPolicy::default();
     for _ in 0..3 {
         assert!(probe(&https(""), &policy).await.success);

@@ -584,10 +584,10 @@ impl Store for EtcdStore {
         Ok((kv, revision_of(response.header())))
     }
 
-    /// Read in pages of at most [`RANGE_PAGE`] keys, every page at the first one's revision (a
+    /// Read in pages of at most `RANGE_PAGE` keys, every page at the first one's revision (a
     /// consistent read, as one request would be): a million record sets in one response would
     /// hold the whole range twice in memory and outgrow any message limit. A page too large
-    /// for [`MAX_MESSAGE`] (large values) is asked again at half the size; the next one may be
+    /// for `MAX_MESSAGE` (large values) is asked again at half the size; the next one may be
     /// twice as large again.
     async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError> {
         let (mut from, end) = range_bounds(prefix);
