@@ -4,11 +4,11 @@
 //! gone at once (it revokes the lease). The record is written only when it changes: when the
 //! node first serves a configuration change, so that every node knows who serves what (a
 //! change is INSYNC once every registered node serves its revision). The same task writes the
-//! node's own observed health statuses (`/turnout/health/<node>/<check>`) once its probes have
-//! established them and whenever they change, each stamped with its registration: they are its
-//! report to the other checkers, which count it while that registration is the node's current
-//! one (a restarted node's old reports do not count; it reports again as its probes establish
-//! each status).
+//! node's report: its own observed health statuses once its probes have established them, and
+//! their changes, stamped with its registration (`crate::reports`: a base, then one key per
+//! write, writes at most one per [`REPORT_SPACING`] while changes keep coming). The other
+//! checkers count it while that registration is the node's current one (a restarted node's old
+//! report does not count; it reports again as its probes establish each status).
 //! `GET /v1/cluster` shows the nodes, their regions, revisions and lag.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +22,6 @@ use turnout_health::engine::Quorum;
 use turnout_store::{LeaseId, Op, Revision, StoreError, Txn};
 
 use crate::node::Control;
-use crate::state::ObservedStatus;
 pub use crate::types::NodeRecord;
 use crate::types::Placement;
 use crate::{ControlError, keys};
@@ -34,8 +33,15 @@ pub const NODE_TTL: Duration = Duration::from_secs(10);
 pub const RENEW: Duration = Duration::from_secs(3);
 /// How soon a failed registration step is tried again.
 const RETRY: Duration = Duration::from_secs(1);
-/// Observed statuses per transaction (etcd's default `--max-txn-ops` is 128).
-const REPORT_CHUNK: usize = 100;
+/// The least time between two writes of a node's report changes: the first change after a
+/// quiet spell is written at once, the ones that follow within this time together after it. It
+/// bounds a node's status writes to two a second however many checks change
+/// (`docs/scaling.md`).
+pub const REPORT_SPACING: Duration = Duration::from_millis(500);
+/// A new base is written once the changes written since the last one outnumber its entries
+/// (and this many), or after this many writes of changes: a restart reads a bounded report.
+const COMPACT_ENTRIES: usize = 10_000;
+const COMPACT_WRITES: usize = 2_000;
 
 /// Who this node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,8 +233,20 @@ struct Registration {
     /// When the lease was last granted or renewed.
     renewed: Instant,
     next_renew: Instant,
-    /// This node's observed statuses written under the current registration.
+    /// This node's report as written under the current registration: check -> healthy.
     reported: BTreeMap<String, bool>,
+    /// The generation it is written to (None: a base is due).
+    generation: Option<u64>,
+    /// The last sequence number taken (generations and parts take the next ones).
+    seq: u64,
+    /// Entries and writes of changes since the generation's base.
+    since_base: (usize, usize),
+    /// When changes were last written.
+    last_change: Option<Instant>,
+    /// When held-back changes are to be written.
+    due_at: Option<Instant>,
+    /// Whether this node's statuses in the layout before reports were deleted.
+    legacy_deleted: bool,
 }
 
 impl Registration {
@@ -242,8 +260,9 @@ impl Registration {
                 self.renewed = Instant::now();
                 self.next_renew = self.renewed + RENEW;
                 self.written = None;
-                // Reports under an earlier registration do not count: all of them again.
+                // A report under an earlier registration does not count: a new base.
                 self.reported.clear();
+                self.generation = None;
                 self.lease = Some(l);
                 l
             }
@@ -316,52 +335,124 @@ impl Registration {
         r
     }
 
-    /// Writes this node's own established observed statuses that the store does not hold
-    /// under the current registration (`run`), and, in a cluster, deletes those it wrote that
-    /// are no longer established (the check moved to other checkers, was changed or
-    /// disabled): a stored observation must not count for longer than its probes back it.
+    /// A sequence number above every one taken, by this process or an earlier one (they
+    /// follow the clock, in microseconds).
+    fn next_seq(&mut self) -> u64 {
+        let clock = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
+        self.seq = (self.seq + 1).max(u64::try_from(clock).unwrap_or(u64::MAX));
+        self.seq
+    }
+
+    /// Brings this node's report in the store (`crate::reports`) up to its established
+    /// observed statuses under the current registration (`run`): a new base when none is
+    /// written yet or the changes since outgrow it, else one key with every change since the
+    /// last write, at most one per [`REPORT_SPACING`]. In a cluster, a check no longer
+    /// established (moved to other checkers, changed or disabled) goes from the report: a
+    /// stored observation must not count for longer than its probes back it. Alone, nobody
+    /// else counts the report and it is what a restart starts from: its statuses of checks not
+    /// established yet stay.
     async fn report(&mut self, control: &Control, run: LeaseId) -> Result<(), ControlError> {
+        self.due_at = None;
         if control.served_revision().is_none() {
             return Ok(()); // The checks are not read from the store yet.
         }
-        let now = control.health().observations();
-        // check -> Some(healthy) to write, None to delete. Alone, nobody else counts the
-        // stored one, and it is what a restart starts from: it stays.
-        let alone = control.checker() == keys::LOCAL_CHECKER;
+        let (entries, writes) = self.since_base;
+        let rebase = self.generation.is_none()
+            || entries > self.reported.len().max(COMPACT_ENTRIES)
+            || writes >= COMPACT_WRITES;
+        if !rebase
+            && let Some(last) = self.last_change
+            && last + REPORT_SPACING > Instant::now()
+        {
+            self.due_at = Some(last + REPORT_SPACING);
+            return Ok(());
+        }
+        let mut want = control.health().observations();
+        if control.checker() == keys::LOCAL_CHECKER {
+            let st = control.read();
+            for (check, status) in &st.observed {
+                if st.checks.contains_key(check) && !want.contains_key(check) {
+                    want.insert(check.clone(), *status == turnout_model::health::Status::Healthy);
+                }
+            }
+        }
+        if rebase {
+            return self.write_base(control, run, want).await;
+        }
         let mut due: Vec<(String, Option<bool>)> = self
             .reported
             .keys()
-            .filter(|check| !alone && !now.contains_key(*check))
+            .filter(|check| !want.contains_key(*check))
             .map(|check| (check.clone(), None))
             .collect();
-        if alone {
-            self.reported.retain(|check, _| now.contains_key(check));
-        }
         due.extend(
-            now.iter()
+            want.iter()
                 .filter(|(c, h)| self.reported.get(*c) != Some(h))
                 .map(|(c, h)| (c.clone(), Some(*h))),
         );
-        for chunk in due.chunks(REPORT_CHUNK) {
-            let at = crate::now_rfc3339();
-            let success = chunk
-                .iter()
-                .map(|(check, healthy)| {
-                    let key = keys::health_status(control.checker(), check);
-                    let Some(healthy) = healthy else { return Op::delete(key) };
-                    let status = if *healthy { "healthy" } else { "unhealthy" };
-                    let o = ObservedStatus { status: status.to_owned(), at: at.clone(), run };
-                    Op::put(key, crate::to_json(&o))
-                })
-                .collect();
-            control.store().txn(Txn { success, ..Txn::default() }).await?;
-            for (check, healthy) in chunk {
-                match healthy {
-                    Some(h) => self.reported.insert(check.clone(), *h),
-                    None => self.reported.remove(check),
-                };
-            }
+        if due.is_empty() {
+            return Ok(());
         }
+        let at = crate::now_rfc3339();
+        let generation = self.generation.unwrap_or_default();
+        for part in crate::reports::parts(due.iter().cloned(), false, run, &at) {
+            let key = keys::report_part(control.checker(), generation, self.next_seq());
+            let put = Op::put(key, crate::to_json(&part));
+            control.store().txn(Txn { success: vec![put], ..Txn::default() }).await?;
+            self.since_base.1 += 1;
+        }
+        self.since_base.0 += due.len();
+        for (check, healthy) in due {
+            match healthy {
+                Some(h) => self.reported.insert(check, h),
+                None => self.reported.remove(&check),
+            };
+        }
+        self.last_change = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Writes `want` as a new generation's base; the transaction of its last part deletes every
+    /// older generation of this node (and its statuses in the layout before reports).
+    async fn write_base(
+        &mut self,
+        control: &Control,
+        run: LeaseId,
+        want: BTreeMap<String, bool>,
+    ) -> Result<(), ControlError> {
+        let me = control.checker().to_owned();
+        let at = crate::now_rfc3339();
+        let generation = self.next_seq();
+        let parts =
+            crate::reports::parts(want.iter().map(|(c, h)| (c.clone(), Some(*h))), true, run, &at);
+        for (i, part) in parts.iter().enumerate() {
+            let seq = if i == 0 { generation } else { self.next_seq() };
+            let mut success =
+                vec![Op::put(keys::report_part(&me, generation, seq), crate::to_json(part))];
+            if part.end {
+                let mut older: BTreeSet<u64> = control
+                    .read()
+                    .report_gens
+                    .get(&me)
+                    .map(|g| g.keys().copied().collect())
+                    .unwrap_or_default();
+                older.extend(self.generation);
+                older.remove(&generation);
+                success.extend(
+                    older
+                        .into_iter()
+                        .map(|g| Op::DeletePrefix { prefix: keys::report_gen(&me, g) }),
+                );
+                if !self.legacy_deleted {
+                    success.push(Op::DeletePrefix { prefix: keys::health_status(&me, "") });
+                }
+            }
+            control.store().txn(Txn { success, ..Txn::default() }).await?;
+        }
+        self.legacy_deleted = true;
+        self.generation = Some(generation);
+        self.reported = want;
+        self.since_base = (0, 0);
         Ok(())
     }
 }
@@ -384,11 +475,20 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         renewed: now,
         next_renew: now,
         reported: BTreeMap::new(),
+        generation: None,
+        seq: 0,
+        since_base: (0, 0),
+        last_change: None,
+        due_at: None,
+        legacy_deleted: false,
     };
     let mut failing = false;
     loop {
         let stepped = reg.step(&control).await;
         let mut wake = reg.next_renew;
+        if let Some(due) = reg.due_at {
+            wake = wake.min(due);
+        }
         match stepped {
             Ok(()) => {
                 if failing {

@@ -13,7 +13,8 @@
 //! /turnout/audit/<ms>-<id>                       one routing-control update, applied or refused
 //! /turnout/writes/<ms>-<id>                      one configuration write: who, from where, what changed
 //! /turnout/nodes/<name>                          a node's record: region, addresses, served revision
-//! /turnout/health/<checker>/<name>               a checker's last observed status of a check
+//! /turnout/health/<checker>/<name>               a checker's last observed status of a check (before reports)
+//! /turnout/reports/<checker>/<gen>/<seq>         a part of a checker's report: its observed statuses
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
 //! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
 //! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
@@ -33,6 +34,11 @@ pub const ROOT: &str = "/turnout/";
 
 fn escape(text: &str) -> String {
     text.replace('%', "%25").replace('/', "%2F")
+}
+
+/// The name an escaped key part stands for.
+pub(crate) fn unescape(text: &str) -> String {
+    text.replace("%2F", "/").replace("%25", "%")
 }
 
 /// Every zone's metadata.
@@ -207,6 +213,27 @@ pub fn health() -> String {
 /// One checker's observed status of one check.
 pub fn health_status(checker: &str, check: &str) -> String {
     format!("{ROOT}health/{}/{}", escape(checker), escape(check))
+}
+
+/// Every checker's reports (`docs/scaling.md`: a generation is a base written in parts, then
+/// the changes since, one key per write).
+pub fn reports() -> String {
+    format!("{ROOT}reports/")
+}
+
+/// One checker's reports.
+pub fn reports_of(checker: &str) -> String {
+    format!("{ROOT}reports/{}/", escape(checker))
+}
+
+/// One generation of a checker's report.
+pub fn report_gen(checker: &str, generation: u64) -> String {
+    format!("{ROOT}reports/{}/{generation:016x}/", escape(checker))
+}
+
+/// One part of a generation.
+pub fn report_part(checker: &str, generation: u64, seq: u64) -> String {
+    format!("{}{seq:016x}", report_gen(checker, generation))
 }
 
 /// The DNS cookie secrets.

@@ -16,6 +16,7 @@ use turnout_store::{Event, KeyValue, LeaseId, Revision, WatchBatch};
 
 use crate::journal::{self, Journal};
 use crate::keys;
+use crate::reports::{self, ReportGen, ReportPart};
 use crate::types::{TokenRecord, TsigKeyRecord, ZoneMeta};
 
 /// A zone's metadata and the revisions that guard concurrent changes to it.
@@ -50,9 +51,13 @@ pub struct State {
     pub observed: HashMap<String, Status>,
     /// The name this node's observed statuses are kept under.
     pub checker: String,
-    /// Every other checker's stored observed statuses, by checker: check -> (healthy, the
-    /// registration (lease) they were written under).
+    /// Every other checker's stored observed statuses in the layout before reports
+    /// (`/turnout/health/`), by checker: check -> (healthy, the registration (lease) they were
+    /// written under). Counted for a checker that has no report (a node of an earlier version).
     pub stored_reports: BTreeMap<String, BTreeMap<String, (bool, LeaseId)>>,
+    /// Every checker's reports (this node's included), by checker and generation
+    /// ([`crate::reports`]).
+    pub report_gens: BTreeMap<String, BTreeMap<u64, ReportGen>>,
     /// The reports that count, by checker: the stored observations a registered node wrote
     /// under its current registration (older ones are from an earlier run, perhaps stale).
     pub reports: BTreeMap<String, turnout_health::engine::Report>,
@@ -184,6 +189,7 @@ pub struct Touched {
 fn is_config(key: &str) -> bool {
     !key.starts_with(&keys::nodes())
         && !key.starts_with(&keys::health())
+        && !key.starts_with(&keys::reports())
         && !key.starts_with(&keys::secondary_statuses())
 }
 
@@ -465,9 +471,16 @@ impl State {
                 let stored = self.stored_reports.entry(checker.clone()).or_default();
                 stored.insert(check.clone(), (healthy, o.run));
                 let current = self.nodes.get(&checker).is_some_and(|n| n.lease == o.run);
-                self.set_report(&checker, &check, current.then_some(healthy));
+                if self.counted_gen(&checker).is_none() {
+                    self.set_report(&checker, &check, current.then_some(healthy));
+                }
                 touched.nodes = true;
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::reports()) {
+            let Some((checker, generation, seq)) = reports::parse_key(rest) else { return };
+            let Some(part) = decode::<ReportPart>(key, &kv.value) else { return };
+            self.apply_report_part(&checker, generation, seq, &part);
+            touched.nodes |= checker != self.checker;
         } else if let Some(rest) = key.strip_prefix(&keys::tags()) {
             let Some((kind, id)) = rest.split_once('/') else { return };
             if let Some(tags) = decode::<BTreeMap<String, String>>(key, &kv.value) {
@@ -622,9 +635,79 @@ impl State {
                         self.stored_reports.remove(&checker);
                     }
                 }
-                self.set_report(&checker, &check, None);
+                if self.counted_gen(&checker).is_none() {
+                    self.set_report(&checker, &check, None);
+                }
                 touched.nodes = true;
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::reports())
+            && let Some((checker, generation, seq)) = reports::parse_key(rest)
+        {
+            self.drop_report_part(&checker, generation, seq);
+            touched.nodes |= checker != self.checker;
+        }
+    }
+
+    /// The generation of `checker`'s report that counts: its newest complete one written under
+    /// its node's current registration.
+    fn counted_gen(&self, checker: &str) -> Option<(u64, &ReportGen)> {
+        let lease = self.nodes.get(checker)?.lease;
+        let gens = self.report_gens.get(checker)?;
+        gens.iter().rev().find(|(_, g)| g.complete && g.run == lease).map(|(n, g)| (*n, g))
+    }
+
+    /// This node's newest complete generation: what a restart starts from.
+    fn own_gen(&self) -> Option<(u64, &ReportGen)> {
+        let gens = self.report_gens.get(&self.checker)?;
+        gens.iter().rev().find(|(_, g)| g.complete).map(|(n, g)| (*n, g))
+    }
+
+    /// Folds one part of a report in, and counts it if it belongs to what counts.
+    fn apply_report_part(&mut self, checker: &str, generation: u64, seq: u64, part: &ReportPart) {
+        let mine = checker == self.checker;
+        let own_before = if mine { self.own_gen().map(|(n, _)| n) } else { None };
+        // The counted copy is dropped first, so that the fold changes the report in place
+        // (the health engine may hold one more, copied once per batch).
+        if !mine {
+            self.reports.remove(checker);
+        }
+        let gens = self.report_gens.entry(checker.to_owned()).or_default();
+        gens.entry(generation).or_default().apply(seq, part);
+        if mine {
+            match self.own_gen() {
+                Some((n, _)) if Some(n) == own_before && n == generation => {
+                    for (check, healthy) in part.entries() {
+                        match healthy {
+                            Some(h) => self.observed.insert(check.to_owned(), status_of(h)),
+                            None => self.observed.remove(check),
+                        };
+                    }
+                }
+                Some((n, g)) if Some(n) != own_before => {
+                    self.observed =
+                        g.entries.iter().map(|(c, h)| (c.clone(), status_of(*h))).collect();
+                }
+                _ => {}
+            }
+        } else {
+            self.count_reports_of(checker);
+        }
+    }
+
+    /// Forgets one key of a report; the generation goes with its last key.
+    fn drop_report_part(&mut self, checker: &str, generation: u64, seq: u64) {
+        let Some(gens) = self.report_gens.get_mut(checker) else { return };
+        if let Some(g) = gens.get_mut(&generation) {
+            g.seqs.remove(&seq);
+            if g.seqs.is_empty() {
+                gens.remove(&generation);
+            }
+        }
+        if gens.is_empty() {
+            self.report_gens.remove(checker);
+        }
+        if checker != self.checker {
+            self.count_reports_of(checker);
         }
     }
 
@@ -646,8 +729,18 @@ impl State {
         }
     }
 
-    /// Rebuilds `checker`'s counted report for its node's current registration.
+    /// Rebuilds `checker`'s counted report for its node's current registration: its counted
+    /// generation, or else its statuses in the earlier layout.
     fn count_reports_of(&mut self, checker: &str) {
+        if let Some((_, g)) = self.counted_gen(checker) {
+            let report = Arc::clone(&g.entries);
+            if report.is_empty() {
+                self.reports.remove(checker);
+            } else {
+                self.reports.insert(checker.to_owned(), report);
+            }
+            return;
+        }
         let lease = self.nodes.get(checker).map(|n| n.lease);
         let report: BTreeMap<String, bool> = self
             .stored_reports
@@ -785,8 +878,10 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> 
     }
 }
 
-pub(crate) fn unescape(text: &str) -> String {
-    text.replace("%2F", "/").replace("%25", "%")
+pub(crate) use crate::keys::unescape;
+
+fn status_of(healthy: bool) -> Status {
+    if healthy { Status::Healthy } else { Status::Unhealthy }
 }
 
 /// `<apex>/<name>/<TYPE>/<set id>` (escaped) -> (apex, key).
@@ -819,9 +914,14 @@ mod tests {
         ] {
             assert!(is_object(&format!("{prefix}x")), "{prefix}");
         }
-        for prefix in
-            [keys::all_rrsets(), keys::nodes(), keys::health(), keys::audit(), keys::writes()]
-        {
+        for prefix in [
+            keys::all_rrsets(),
+            keys::nodes(),
+            keys::health(),
+            keys::reports(),
+            keys::audit(),
+            keys::writes(),
+        ] {
             assert!(!is_object(&format!("{prefix}x")), "{prefix}");
         }
     }
@@ -899,5 +999,77 @@ mod tests {
         let gone = Event::Delete { key: keys::node("ns2"), mod_revision: 6 };
         ns1.apply(&batch(6, vec![gone]), &mut touched);
         assert!(ns1.reports.is_empty() && ns1.nodes.is_empty());
+    }
+
+    #[test]
+    fn reports_count_their_newest_complete_generation_of_the_current_run() {
+        let kv = |key: String, value: String, lease: LeaseId| KeyValue {
+            key,
+            value: value.into_bytes(),
+            create_revision: 1,
+            mod_revision: 1,
+            version: 1,
+            lease,
+        };
+        let part = |checker: &str, generation: u64, seq: u64, json: &str| {
+            kv(keys::report_part(checker, generation, seq), json.to_owned(), 0)
+        };
+        let node = |name: &str, lease: LeaseId| {
+            let value = format!(
+                r#"{{"name":"{name}","region":"r","dns":[],"api":"","controls":"","served_revision":1,"updated_ms":0}}"#
+            );
+            kv(keys::node(name), value, lease)
+        };
+        let web = |healthy: bool| BTreeMap::from([("web".to_owned(), healthy)]);
+        // ns2 (lease 7): a complete generation 10 (base, then a change), and generation 20
+        // whose base is still being written; an old generation of lease 5; an old-layout status.
+        let kvs = [
+            kv(
+                keys::health_status("ns2", "web"),
+                r#"{"status":"unhealthy","at":"t","run":7}"#.to_owned(),
+                0,
+            ),
+            node("ns2", 7),
+            part("ns1", 4, 4, r#"{"run":3,"base":true,"end":true,"unhealthy":["web"]}"#),
+            part("ns2", 2, 2, r#"{"run":5,"base":true,"end":true,"healthy":["old"]}"#),
+            part("ns2", 10, 10, r#"{"run":7,"base":true,"healthy":["web","api"]}"#),
+            part("ns2", 10, 11, r#"{"run":7,"base":true,"end":true,"healthy":["db"]}"#),
+            part("ns2", 10, 12, r#"{"run":7,"unhealthy":["api"],"gone":["db"]}"#),
+            part("ns2", 20, 20, r#"{"run":7,"base":true,"unhealthy":["web"]}"#),
+        ];
+        let (mut ns1, _) = State::from_range(&kvs, 1, "ns1");
+        let both = BTreeMap::from([("api".to_owned(), false), ("web".to_owned(), true)]);
+        assert_eq!(*ns1.reports["ns2"], both, "a report outranks the old layout");
+        assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy), "its own: a restart's start");
+        assert!(!ns1.reports.contains_key("ns1") && ns1.config_revision == 0);
+        // Generation 20's base ends; generation 10 (and lease 5's) are deleted with it.
+        let mut touched = Touched::default();
+        let batch = |revision: Revision, events: Vec<Event>| WatchBatch { revision, events };
+        let delete = |g: u64, seq: u64| Event::Delete {
+            key: keys::report_part("ns2", g, seq),
+            mod_revision: 2,
+        };
+        let end = part("ns2", 20, 21, r#"{"run":7,"base":true,"end":true}"#);
+        ns1.apply(&batch(2, vec![Event::Put(end), delete(10, 10), delete(10, 11)]), &mut touched);
+        assert!(touched.nodes);
+        assert_eq!(*ns1.reports["ns2"], web(false));
+        ns1.apply(&batch(3, vec![delete(10, 12), delete(2, 2)]), &mut touched);
+        assert_eq!(ns1.report_gens["ns2"].keys().copied().collect::<Vec<_>>(), vec![20]);
+        assert_eq!(*ns1.reports["ns2"], web(false), "deleting parts changes no report");
+        // A change, seen by a state that folds it in place.
+        let change = part("ns2", 20, 22, r#"{"run":7,"healthy":["web"]}"#);
+        ns1.apply(&batch(4, vec![Event::Put(change)]), &mut touched);
+        assert_eq!(*ns1.reports["ns2"], web(true));
+        // ns2 restarts under lease 9: nothing counts until its new base ends, then only it.
+        ns1.apply(&batch(5, vec![Event::Put(node("ns2", 9))]), &mut touched);
+        assert!(!ns1.reports.contains_key("ns2"));
+        let fresh = part("ns2", 30, 30, r#"{"run":9,"base":true,"end":true,"healthy":["x"]}"#);
+        ns1.apply(&batch(6, vec![Event::Put(fresh)]), &mut touched);
+        assert_eq!(*ns1.reports["ns2"], BTreeMap::from([("x".to_owned(), true)]));
+        // Its own report, folded into what it observed.
+        let mine = part("ns1", 4, 5, r#"{"run":3,"healthy":["web"],"unhealthy":["db"]}"#);
+        ns1.apply(&batch(7, vec![Event::Put(mine)]), &mut touched);
+        assert_eq!(ns1.observed.get("web"), Some(&Status::Healthy));
+        assert_eq!(ns1.observed.get("db"), Some(&Status::Unhealthy));
     }
 }
