@@ -397,8 +397,7 @@ impl Registration {
         let generation = self.generation.unwrap_or_default();
         for part in crate::reports::parts(due.iter().cloned(), false, run, &at) {
             let key = keys::report_part(control.checker(), generation, self.next_seq());
-            let put = Op::put(key, crate::to_json(&part));
-            control.store().txn(Txn { success: vec![put], ..Txn::default() }).await?;
+            control.store().write_repeatable(vec![Op::put(key, crate::to_json(&part))]).await?;
             self.since_base.1 += 1;
         }
         self.since_base.0 += due.len();
@@ -447,7 +446,7 @@ impl Registration {
                     success.push(Op::DeletePrefix { prefix: keys::health_status(&me, "") });
                 }
             }
-            control.store().txn(Txn { success, ..Txn::default() }).await?;
+            control.store().write_repeatable(success).await?;
         }
         self.legacy_deleted = true;
         self.generation = Some(generation);

@@ -182,6 +182,24 @@ fn plain(e: &etcd_client::Error) -> String {
     }
 }
 
+/// A failure that says the request never ran and never will (over one of etcd's limits, or
+/// out of space), told with what to do about it; None for any other.
+fn refusal(error: &StoreError, ops: usize, counted: &str) -> Option<StoreError> {
+    let StoreError::Unavailable(m) = error else { return None };
+    if m.contains("too many operations in txn request") || m.contains("request is too large") {
+        return Some(StoreError::Unavailable(format!(
+            "{m}: this transaction has {ops} operations{counted}; start etcd with --max-txn-ops \
+             and --max-request-bytes that allow it (docs/cluster.md)"
+        )));
+    }
+    m.contains("database space exceeded").then(|| {
+        StoreError::Unavailable(format!(
+            "{m}: etcd reached its space quota and takes no writes until it is compacted, \
+             defragmented and its NOSPACE alarm disarmed (docs/cluster.md)"
+        ))
+    })
+}
+
 /// Whether a failed request certainly did not run (so a write may go to another member).
 fn not_sent(e: &etcd_client::Error) -> bool {
     match e {
@@ -636,6 +654,36 @@ impl Store for EtcdStore {
         Ok(RangeResponse { kvs, revision })
     }
 
+    /// No mark: after an uncertain failure the write is sent again (to the next member, until
+    /// the same patience as a transaction's runs out), as applying it twice is applying it once.
+    async fn write_repeatable(&self, ops: Vec<Op>) -> Result<Revision, StoreError> {
+        let deadline = tokio::time::Instant::now() + TXN_PATIENCE;
+        let request = EtcdTxn::new().and_then(ops.iter().map(operation).collect::<Vec<_>>());
+        loop {
+            let sent = self
+                .each(
+                    |_| true,
+                    |mut c| {
+                        let request = request.clone();
+                        async move { c.txn(request).await }
+                    },
+                )
+                .await;
+            let error = match sent {
+                Ok(response) => return Ok(revision_of(response.header())),
+                Err(e) => e,
+            };
+            if let Some(refused) = refusal(&error, ops.len(), "") {
+                return Err(refused);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+            debug!("etcd write not confirmed ({error}); sending it again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
         let mark = format!("{MARK_PREFIX}{}", mark_id()?);
         let deadline = tokio::time::Instant::now() + TXN_PATIENCE;
@@ -668,24 +716,9 @@ impl Store for EtcdStore {
                 }
                 Err(e) => e,
             };
-            // Over etcd's limits: it never ran, and never will. Say which limit, at once.
-            if let StoreError::Unavailable(m) = &error
-                && (m.contains("too many operations in txn request")
-                    || m.contains("request is too large"))
-            {
-                let ops = txn.success.len().max(txn.failure.len()) + 1;
-                return Err(StoreError::Unavailable(format!(
-                    "{m}: this transaction has {ops} operations (its mark included); start etcd \
-                     with --max-txn-ops and --max-request-bytes that allow it (docs/cluster.md)"
-                )));
-            }
-            if let StoreError::Unavailable(m) = &error
-                && m.contains("database space exceeded")
-            {
-                return Err(StoreError::Unavailable(format!(
-                    "{m}: etcd reached its space quota and takes no writes until it is compacted, \
-                     defragmented and its NOSPACE alarm disarmed (docs/cluster.md)"
-                )));
+            let ops = txn.success.len().max(txn.failure.len()) + 1;
+            if let Some(refused) = refusal(&error, ops, " (its mark included)") {
+                return Err(refused);
             }
             if matches!(&error, StoreError::Unavailable(m) if m.contains("lease not found")) {
                 // A lease of the caller's is gone: nothing ran, and nothing would.

@@ -305,6 +305,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Runs a transaction atomically; returns once it is durable.
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;
 
+    /// Writes `ops` (no guards) atomically, for a write that does the same when applied twice
+    /// (puts of fixed values, deletes): a backend may send it again after an uncertain
+    /// failure instead of recording how it ended (etcd's transaction marks). Returns the
+    /// revision of the write.
+    async fn write_repeatable(&self, ops: Vec<Op>) -> Result<Revision, StoreError> {
+        Ok(self.txn(Txn { success: ops, ..Txn::default() }).await?.revision)
+    }
+
     /// Watches `prefix` from `start` (inclusive). A start older than the retained history
     /// fails with [`StoreError::Compacted`].
     async fn watch(&self, prefix: &str, start: Revision) -> Result<Box<dyn Watcher>, StoreError>;

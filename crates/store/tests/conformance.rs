@@ -93,6 +93,20 @@ async fn suite(s: &dyn Store) {
     let (_, r7) = txn(s, vec![], vec![put("/t/e", "7")], vec![]).await;
     let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
     assert_eq!(b.revision, r7);
+    // A repeatable write: one revision, its events in order.
+    let r = s.write_repeatable(vec![put("/t/f", "8"), put("/t/g", "9")]).await.unwrap();
+    assert!(r > r7);
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert_eq!(b.revision, r);
+    assert!(
+        matches!(&b.events[..], [Event::Put(f), Event::Put(g)] if f.key == "/t/f" && g.key == "/t/g"),
+        "{b:?}"
+    );
+    assert_eq!(s.get("/t/f").await.unwrap().0.unwrap().mod_revision, r);
+    let gone = s.write_repeatable(vec![Op::DeletePrefix { prefix: "/t/f".into() }]).await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap();
+    assert_eq!(b.revision, gone);
+    assert!(matches!(&b.events[..], [Event::Delete { key, .. }] if key == "/t/f"), "{b:?}");
     // Asked for progress, a watch reports how far it has delivered, past writes it never
     // sees too: an empty batch.
     let (_, r8) = txn(s, vec![], vec![put("/other", "y")], vec![]).await;
