@@ -245,6 +245,10 @@ struct Registration {
     last_change: Option<Instant>,
     /// When held-back changes are to be written.
     due_at: Option<Instant>,
+    /// Whether the observations may differ from the report: an observation changed, or the
+    /// renewal's sweep (a check deleted or moved away) is due. Other wake-ups (a watch batch
+    /// served, dozens a second in a busy cluster) do not compare them.
+    dirty: bool,
     /// Whether this node's statuses in the layout before reports were deleted.
     legacy_deleted: bool,
 }
@@ -296,8 +300,13 @@ impl Registration {
             self.renewed = Instant::now();
             self.next_renew = self.renewed + RENEW;
             self.check_record(control, lease);
+            self.dirty = true;
         }
-        self.report(control, lease).await
+        let reported = self.report(control, lease).await;
+        if reported.is_err() {
+            self.dirty = true; // Looked at, not written: look again at the retry.
+        }
+        reported
     }
 
     /// Once this node has read past its last write, the store must hold its record under its
@@ -360,6 +369,9 @@ impl Registration {
         let rebase = self.generation.is_none()
             || entries > self.reported.len().max(COMPACT_ENTRIES)
             || writes >= COMPACT_WRITES;
+        if !rebase && !self.dirty {
+            return Ok(());
+        }
         if !rebase
             && let Some(last) = self.last_change
             && last + REPORT_SPACING > Instant::now()
@@ -367,6 +379,7 @@ impl Registration {
             self.due_at = Some(last + REPORT_SPACING);
             return Ok(());
         }
+        self.dirty = false;
         let mut want = control.health().observations();
         if control.checker() == keys::LOCAL_CHECKER {
             let st = control.read();
@@ -479,6 +492,7 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
         since_base: (0, 0),
         last_change: None,
         due_at: None,
+        dirty: true,
         legacy_deleted: false,
     };
     let mut failing = false;
@@ -518,7 +532,7 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep_until(wake) => {}
             _ = served.changed() => {}
-            () = control.health().observation_changed() => {}
+            () = control.health().observation_changed() => reg.dirty = true,
         }
     }
     if let Some(lease) = reg.lease {
