@@ -9,10 +9,13 @@ towards etcd as real nodes do (docs/cluster.md, docs/scaling.md):
 - each computes the checks placed on it by the rule of `crates/control/src/cluster.rs`
   (`place`: per region, the `checkers_per_region` nodes with the highest first 8 bytes of
   SHA-256(check, 0, node)), checked against what the real node itself reports;
-- each writes its observed status of every placed check under
-  `/turnout/health/<node>/<check>` (`{"status":..,"at":..,"run":<lease>}`) as `report` does:
-  whatever is due when its writer wakes, in transactions of at most 100 statuses, each with
-  the transaction mark the etcd backend adds (`/turnout-txn/<random>` under a 600 s lease);
+- each writes its report as `Registration::report` does (crates/control/src/reports.rs): a
+  base of every placed check's status under `/turnout/reports/<node>/<gen>/<seq>` (parts of at
+  most 256 KiB, the last marked `end`, deleting older generations), then one key per write
+  holding every change since the last (`{"run":..,"at":..,"healthy":[..],"unhealthy":[..]}`),
+  the first change after a quiet spell at once and then at most one write per REPORT_SPACING
+  (0.5 s); a new base when the changes since outgrow it; written without a transaction mark
+  (`write_repeatable`), as the etcd backend writes them;
 - checks flap at FLAP_PCT_PER_MIN (a flap: down, then up FLAP_DOWN seconds later), and every
   placed checker of a flapping check reports both transitions, each at its own moment within
   one probe interval (its probes are not in step with the others');
@@ -91,7 +94,9 @@ LAG_MAX = int(ENV("LAG_MAX", "100"))
 QUOTA_GB = float(ENV("QUOTA_GB", "16"))
 MIN_FREE_GB = float(ENV("MIN_FREE_GB", "3"))
 
-REPORT_CHUNK = 100          # crates/control/src/cluster.rs: REPORT_CHUNK
+PART_BYTES = 256 << 10      # crates/control/src/reports.rs: PART_BYTES
+REPORT_SPACING = 0.5        # crates/control/src/cluster.rs: REPORT_SPACING
+COMPACT_ENTRIES, COMPACT_WRITES = 10_000, 2_000   # crates/control/src/cluster.rs
 NODE_TTL, RENEW = 10, 3     # crates/control/src/cluster.rs: NODE_TTL, RENEW
 MARK_TTL = 600              # crates/store/src/etcd.rs: MARK_TTL
 SETUP_CHUNK = 1000          # keys per transaction while loading (setup, not measured)
@@ -276,6 +281,12 @@ class Etcd:
                 return keys
             start = keys[-1] + "\0"
 
+    def range_values(self, prefix):
+        """Every (key, value) under `prefix`, in key order."""
+        r = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
+        return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", "")).decode())
+                for kv in r.get("kvs", [])]
+
     def get(self, key):
         r = self.call("/v3/kv/range", {"key": b64(key)})
         kvs = r.get("kvs", [])
@@ -421,6 +432,11 @@ class SimNode:
         self.watch_revision = 0
         self.watch_error = None
         self.placed_checks = array("I")
+        self.down = set()            # placed checks it observes unhealthy
+        self.gen, self.seq = None, 0
+        self.since_base = [0, 0]     # entries, writes
+        self.last_write = 0.0
+        self.rebase = False
 
     def grant(self, ttl):
         return int(self.etcd.call("/v3/lease/grant", {"TTL": ttl})["ID"])
@@ -435,6 +451,63 @@ class SimNode:
                                     "lease": str(self.mark_lease)}})
         r = self.etcd.call("/v3/kv/txn", {"success": ops})
         return int(r["header"]["revision"])
+
+    def write(self, ops):
+        """`write_repeatable`: one transaction, no mark (sent again after an uncertain failure)."""
+        r = self.etcd.call("/v3/kv/txn", {"success": ops})
+        return int(r["header"]["revision"])
+
+    def next_seq(self):
+        self.seq = max(self.seq + 1, int(time.time() * 1_000_000))
+        return self.seq
+
+    def part_key(self, gen, seq):
+        return f"/turnout/reports/{self.name}/{gen:016x}/{seq:016x}"
+
+    def part_value(self, entries, base=False, end=False):
+        """A part in the JSON `ReportPart` serializes to (crates/control/src/reports.rs)."""
+        v = {"run": self.lease, "at": now_rfc3339()}
+        if base:
+            v["base"] = True
+        if end:
+            v["end"] = True
+        for field, want in (("healthy", True), ("unhealthy", False)):
+            names = [f"c{c}" for c, h in entries if h == want]
+            if names:
+                v[field] = names
+        return json.dumps(v, separators=(",", ":"))
+
+    def chunks(self, entries):
+        """`reports::parts`: at most PART_BYTES of names per part."""
+        out, cur, size = [], [], 0
+        for c, h in entries:
+            cost = len(f"c{c}") + 3
+            if cur and size + cost > PART_BYTES:
+                out.append(cur)
+                cur, size = [], 0
+            cur.append((c, h))
+            size += cost
+        out.append(cur)
+        return out
+
+    def write_base(self, paced=None):
+        """`write_base`: every placed check's status as a new generation; the last part's
+        write deletes the older generations."""
+        gen = self.next_seq()
+        entries = [(c, c not in self.down) for c in self.placed_checks]
+        parts = self.chunks(entries)
+        for i, part in enumerate(parts):
+            seq = gen if i == 0 else self.next_seq()
+            end = i == len(parts) - 1
+            ops = [{"request_put": {"key": b64(self.part_key(gen, seq)),
+                                    "value": b64(self.part_value(part, True, end))}}]
+            if end and self.gen is not None:
+                old = f"/turnout/reports/{self.name}/{self.gen:016x}/"
+                ops.append({"request_delete_range": {"key": b64(old), "range_end": b64(prefix_end(old))}})
+            (paced or (lambda f: f()))(lambda ops=ops: self.write(ops))
+            if self.stats:
+                self.stats.add(txns=1, keys=len(ops), reports=len(part))
+        self.gen, self.since_base, self.rebase = gen, [0, 0], False
 
     def record(self):
         return json.dumps({
@@ -457,8 +530,7 @@ class SimNode:
         self.stats.add(lease_losses=1)
         self.register()
         with self.cond:
-            for c in self.placed_checks:
-                self.pending.setdefault(c, True)
+            self.rebase = True   # a report under an earlier registration does not count
             self.cond.notify()
 
     def renewals(self):
@@ -473,37 +545,48 @@ class SimNode:
                 self.stats.add(keepalive_errors=1)
                 self.stats.errors.append(f"{self.name}: keepalive {e}")
 
-    def status_value(self, healthy):
-        return json.dumps({"status": "healthy" if healthy else "unhealthy",
-                           "at": now_rfc3339(), "run": self.lease}, separators=(",", ":"))
-
     def enqueue(self, check, healthy):
         with self.cond:
             self.pending[check] = healthy
             self.cond.notify()
 
     def writer(self):
-        """`Registration::report`: what is due when it wakes, REPORT_CHUNK per transaction."""
+        """`Registration::report`: a new base when due, else every change since the last write
+        in one key, at most one write per REPORT_SPACING."""
         while True:
             with self.cond:
-                while not self.pending and not self.stop:
+                while not self.pending and not self.rebase and not self.stop:
                     self.cond.wait()
                 if self.stop:
                     return
+                wait = self.last_write + REPORT_SPACING - time.time()
+            if wait > 0 and not self.rebase:
+                time.sleep(wait)
+            with self.cond:
                 due, self.pending = list(self.pending.items()), {}
-            for i in range(0, len(due), REPORT_CHUNK):
-                chunk = due[i:i + REPORT_CHUNK]
-                try:
-                    self.txn([(f"/turnout/health/{self.name}/c{c}", self.status_value(h))
-                              for c, h in chunk])
-                    self.stats.add(txns=1, keys=len(chunk) + 1, reports=len(chunk))
-                except Exception as e:  # noqa: BLE001
-                    self.stats.errors.append(f"{self.name}: {e}")
+                for c, h in due:
+                    (self.down.discard if h else self.down.add)(c)
+                entries, writes = self.since_base
+                rebase = (self.rebase or entries > max(len(self.placed_checks), COMPACT_ENTRIES)
+                          or writes >= COMPACT_WRITES)
+            try:
+                if rebase:
+                    self.write_base()
+                    continue
+                for part in self.chunks(due):
+                    self.write([{"request_put": {"key": b64(self.part_key(self.gen, self.next_seq())),
+                                                 "value": b64(self.part_value(part))}}])
+                    self.since_base[1] += 1
+                    self.stats.add(txns=1, keys=1, reports=len(part))
+                self.since_base[0] += len(due)
+                self.last_write = time.time()
+            except Exception as e:  # noqa: BLE001
+                self.stats.errors.append(f"{self.name}: {e}")
 
     def watch(self, start):
         """Watches /turnout/ from `start` as a real node does; counts events and rewrites the
         record when a configuration change arrives (the real node: when it serves one)."""
-        health = b'"key":"' + b64("/turnout/health/")[:20].encode()
+        health = b'"key":"' + b64("/turnout/reports/")[:20].encode()
         nodes = b'"key":"' + b64("/turnout/nodes/")[:20].encode()
         progress = b'"key":"' + b64("/turnout/\x7fturnout-progress")[:16].encode()
         body = json.dumps({"create_request": {
@@ -828,16 +911,11 @@ def run_config(n_nodes, n_checks):
             if n is None:
                 continue
             mine = per_node[i]
-            for lo in range(0, len(mine), SETUP_CHUNK):
-                memory_guard()
-                chunk = mine[lo:lo + SETUP_CHUNK]
-                paced(lambda n=n, chunk=chunk: n.txn(
-                    [(f"/turnout/health/{n.name}/c{c}", n.status_value(True)) for c in chunk]))
+            memory_guard()
+            n.placed_checks = mine
+            n.write_base(paced)
         row["t_statuses"] = time.time() - t0
         log(f"  statuses written in {row['t_statuses']:.0f} s")
-        for i, n in enumerate(sims):
-            if n is not None:
-                n.placed_checks = per_node[i]
         del per_node
 
         # The zone the change -> served samples use.
@@ -880,20 +958,32 @@ def run_config(n_nodes, n_checks):
         # Warm-up: the real node's own statuses established and its placement checked.
         if real and real.alive():
             def established():
-                keys = etcd.range_keys("/turnout/health/real/")
-                return len(keys) >= len(real_set), keys
+                parts = etcd.range_values("/turnout/reports/real/")
+                fold = {}
+                for _, v in parts:
+                    p = json.loads(v)
+                    fold.update((c, True) for c in p.get("healthy", []))
+                    fold.update((c, False) for c in p.get("unhealthy", []))
+                    for c in p.get("gone", []):
+                        fold.pop(c, None)
+                return set(fold) == {f"c{c}" for c in real_set}, fold, parts
+            # Until its report holds exactly the checks placed on it (before it sees every
+            # node registered it probes more, and then reports those as gone).
             ok = wait_for(lambda: established()[0], INTERVAL_S * (FAILURE_THRESHOLD + 1) + 60, 2)
-            keys = established()[1]
-            got = {int(k.rsplit("/c", 1)[1]) for k in keys}
-            # The real node's stored status and a simulated one have the same shape.
-            if keys:
-                theirs = json.loads(etcd.get(keys[0]))
-                ours = json.loads(next(n for n in sims if n is not None).status_value(True))
-                same = (list(theirs) == list(ours) and theirs["status"] == ours["status"]
-                        and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", theirs["at"])
-                        and theirs["run"] == json.loads(etcd.get("/turnout/nodes/real"))["lease"])
-                row["notes"].append("status JSON shape = the real node's" if same else
-                                    f"status JSON differs: real {theirs}, simulated {ours}")
+            _, fold, parts = established()
+            got = {int(c[1:]) for c in fold}
+            # The real node's stored report and a simulated one have the same shape.
+            if parts:
+                key, value = next((p for p in parts if '"healthy"' in p[1]), parts[0])
+                theirs = json.loads(value)
+                one = next(n for n in sims if n is not None)
+                ours = json.loads(one.part_value([(1, True)], "base" in theirs, "end" in theirs))
+                lease = json.loads(etcd.get("/turnout/nodes/real"))["lease"]
+                same = (list(theirs) == list(ours) and theirs["run"] == lease
+                        and re.fullmatch(r"/turnout/reports/real/[0-9a-f]{16}/[0-9a-f]{16}", key)
+                        and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", theirs["at"]))
+                row["notes"].append("report JSON shape = the real node's" if same else
+                                    f"report JSON differs: real {key} {str(theirs)[:200]}, simulated {ours}")
             row["placement"] = ("match" if got == real_set else
                                 f"{len(got - real_set)} extra, {len(real_set - got)} missing")
             if not ok:
