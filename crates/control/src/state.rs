@@ -218,47 +218,9 @@ impl State {
     /// Builds the state from a full range of [`keys::ROOT`], for the node whose observed
     /// health statuses are kept under `checker`.
     pub fn from_range(kvs: &[KeyValue], revision: Revision, checker: &str) -> (State, Touched) {
-        let mut config = State {
-            revision,
-            checker: checker.to_owned(),
-            placement_revision: revision,
-            ..State::default()
-        };
-        let mut touched = Touched::default();
-        config.bulk = true;
-        let mut decoded = decode_rrsets(kvs).into_iter().peekable();
-        for (i, kv) in kvs.iter().enumerate() {
-            match decoded.next_if(|(at, _)| *at == i) {
-                Some((_, Some((apex, set)))) => {
-                    config.put_rrset(apex, set, kv.mod_revision, &mut touched);
-                }
-                Some((_, None)) => {}
-                None => config.put(kv, &mut touched),
-            }
-            if is_config(&kv.key) {
-                config.config_revision = config.config_revision.max(kv.mod_revision);
-            }
-        }
-        config.bulk = false;
-        // Inserted one by one, a map's nodes end about half full; built from the sorted
-        // entries at once, they are full: about a third less memory per record set at rest.
-        for (apex, sets) in std::mem::take(&mut config.loading) {
-            if let Some(zone) = config.records.get_mut(&apex).and_then(Arc::get_mut) {
-                zone.sets = sets.into_iter().collect();
-            }
-        }
-        // IXFR reaches back across a restart: the journals from the audit trail's newest
-        // records (keys sort by time).
-        let writes = keys::writes();
-        let history: Vec<&[u8]> = kvs
-            .iter()
-            .filter(|kv| kv.key.starts_with(&writes))
-            .map(|kv| kv.value.as_slice())
-            .collect();
-        let skip = history.len().saturating_sub(journal::MAX_HISTORY_RECORDS);
-        config.journals = journal::from_history(history.into_iter().skip(skip));
-        config.journals.retain(|apex, _| config.zones.contains_key(apex));
-        (config, touched)
+        let mut loading = Loading::new(checker);
+        loading.push(kvs.to_vec());
+        loading.finish(revision)
     }
 
     /// Applies one watch batch.
@@ -842,6 +804,69 @@ fn decode_rrset(kv: &KeyValue) -> Option<(Name, RecordSet)> {
 
 /// [`decode_rrset`] of every record set among `kvs` (in order), on every core: a full load
 /// of a million record sets spends most of its time here.
+/// A state being built from a range of [`keys::ROOT`] read a part at a time, in key order
+/// ([`turnout_store::Store::range_pages`]): each part is decoded and applied while the next
+/// one is read.
+#[derive(Debug)]
+pub struct Loading {
+    config: State,
+    touched: Touched,
+    /// The newest audit records seen so far (their keys sort by time): IXFR journals reach
+    /// back across a restart.
+    history: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl Loading {
+    /// An empty state for the node whose observed health statuses are kept under `checker`.
+    pub fn new(checker: &str) -> Self {
+        let config = State { checker: checker.to_owned(), bulk: true, ..State::default() };
+        Loading { config, touched: Touched::default(), history: std::collections::VecDeque::new() }
+    }
+
+    /// Applies the next part of the range (its keys after every part before).
+    pub fn push(&mut self, kvs: Vec<KeyValue>) {
+        let config = &mut self.config;
+        let mut decoded = decode_rrsets(&kvs).into_iter().peekable();
+        let writes = keys::writes();
+        for (i, kv) in kvs.into_iter().enumerate() {
+            match decoded.next_if(|(at, _)| *at == i) {
+                Some((_, Some((apex, set)))) => {
+                    config.put_rrset(apex, set, kv.mod_revision, &mut self.touched);
+                }
+                Some((_, None)) => {}
+                None => config.put(&kv, &mut self.touched),
+            }
+            if is_config(&kv.key) {
+                config.config_revision = config.config_revision.max(kv.mod_revision);
+            }
+            if kv.key.starts_with(&writes) {
+                if self.history.len() == journal::MAX_HISTORY_RECORDS {
+                    self.history.pop_front();
+                }
+                self.history.push_back(kv.value);
+            }
+        }
+    }
+
+    /// The state, as of `revision` (the range's).
+    pub fn finish(self, revision: Revision) -> (State, Touched) {
+        let Loading { mut config, touched, history } = self;
+        config.revision = revision;
+        config.placement_revision = revision;
+        config.bulk = false;
+        // Inserted one by one, a map's nodes end about half full; built from the sorted
+        // entries at once, they are full: about a third less memory per record set at rest.
+        for (apex, sets) in std::mem::take(&mut config.loading) {
+            if let Some(zone) = config.records.get_mut(&apex).and_then(Arc::get_mut) {
+                zone.sets = sets.into_iter().collect();
+            }
+        }
+        config.journals = journal::from_history(history.iter().map(Vec::as_slice));
+        config.journals.retain(|apex, _| config.zones.contains_key(apex));
+        (config, touched)
+    }
+}
+
 fn decode_rrsets(kvs: &[KeyValue]) -> Vec<(usize, Option<(Name, RecordSet)>)> {
     let prefix = keys::all_rrsets();
     let sets: Vec<(usize, &KeyValue)> =
@@ -1037,7 +1062,18 @@ mod tests {
             part("ns2", 10, 12, r#"{"run":7,"unhealthy":["api"],"gone":["db"]}"#),
             part("ns2", 20, 20, r#"{"run":7,"base":true,"unhealthy":["web"]}"#),
         ];
+        // Read in parts (as etcd's pages come), the same state.
+        let mut loading = Loading::new("ns1");
+        for part in kvs.chunks(3) {
+            loading.push(part.to_vec());
+        }
+        let (parts, _) = loading.finish(1);
         let (mut ns1, _) = State::from_range(&kvs, 1, "ns1");
+        assert_eq!(
+            (parts.reports.clone(), parts.observed.clone()),
+            (ns1.reports.clone(), ns1.observed.clone())
+        );
+        assert_eq!((parts.revision, parts.placement_revision), (1, 1));
         let both = BTreeMap::from([("api".to_owned(), false), ("web".to_owned(), true)]);
         assert_eq!(*ns1.reports["ns2"], both, "a report outranks the old layout");
         assert_eq!(ns1.observed.get("web"), Some(&Status::Unhealthy), "its own: a restart's start");

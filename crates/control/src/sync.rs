@@ -232,7 +232,9 @@ fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) {
         }
     };
     let range = export.to_range();
-    let (config, touched) = State::from_range(&range.kvs, range.revision, control.checker());
+    let mut loading = crate::state::Loading::new(control.checker());
+    loading.push(range.kvs);
+    let (config, touched) = loading.finish(range.revision);
     install(control, config);
     shared.mark(touched, true, range.revision);
     warn!(
@@ -274,15 +276,30 @@ async fn follow_forever(
 /// Loads everything, then follows the watch until it fails.
 async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> StoreError {
     let store = Arc::clone(control.store());
-    let range = match store.range(keys::ROOT).await {
+    // Each part of the range is decoded and applied (on a thread of its own) while the store
+    // reads the next; the stored form is dropped part by part (with a million record sets,
+    // about 400 bytes each).
+    let (parts, mut read) = tokio::sync::mpsc::unbounded_channel::<Vec<turnout_store::KeyValue>>();
+    let checker = control.checker().to_owned();
+    let loader = tokio::task::spawn_blocking(move || {
+        let mut loading = crate::state::Loading::new(&checker);
+        while let Some(part) = read.blocking_recv() {
+            loading.push(part);
+        }
+        loading
+    });
+    let ranged = store.range_pages(keys::ROOT, &|part| drop(parts.send(part))).await;
+    drop(parts);
+    // A loader that panicked is a bug in validation: fail as loudly as the decoding would.
+    let loading = match loader.await {
+        Ok(l) => l,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let revision = match ranged {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let (config, touched) = State::from_range(&range.kvs, range.revision, control.checker());
-    // The stored form is not needed once read, and would otherwise live as long as the watch
-    // (with a million record sets, about 400 bytes each).
-    let revision = range.revision;
-    drop(range);
+    let (config, touched) = loading.finish(revision);
     install(control, config);
     control.set_store_reachable(true);
     control.health().set_quorum(control.quorum());

@@ -608,10 +608,27 @@ impl Store for EtcdStore {
     /// for `MAX_MESSAGE` (large values) is asked again at half the size; the next one may be
     /// twice as large again.
     async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError> {
+        let kvs = Mutex::new(Vec::new());
+        let revision = self
+            .range_pages(prefix, &|part| {
+                kvs.lock().unwrap_or_else(PoisonError::into_inner).extend(part);
+            })
+            .await?;
+        Ok(RangeResponse {
+            kvs: kvs.into_inner().unwrap_or_else(PoisonError::into_inner),
+            revision,
+        })
+    }
+
+    /// Each page as it arrives (see [`EtcdStore::range`] for the pages).
+    async fn range_pages(
+        &self,
+        prefix: &str,
+        part: &(dyn Fn(Vec<KeyValue>) + Send + Sync),
+    ) -> Result<Revision, StoreError> {
         let (mut from, end) = range_bounds(prefix);
         let mut revision = 0;
         let mut page = RANGE_PAGE;
-        let mut kvs = Vec::new();
         loop {
             let options =
                 GetOptions::new().with_range(end.clone()).with_limit(page).with_revision(revision);
@@ -637,11 +654,8 @@ impl Store for EtcdStore {
             if revision == 0 {
                 revision = revision_of(response.header());
             }
-            for kv in response.kvs() {
-                if !hidden(kv.key()) {
-                    kvs.push(key_value(kv)?);
-                }
-            }
+            let kvs = response.kvs().iter().filter(|kv| !hidden(kv.key()));
+            part(kvs.map(key_value).collect::<Result<_, _>>()?);
             match response.kvs().last() {
                 Some(last) if response.more() => {
                     from = last.key().to_vec();
@@ -651,7 +665,7 @@ impl Store for EtcdStore {
             }
             page = (page * 2).min(RANGE_PAGE);
         }
-        Ok(RangeResponse { kvs, revision })
+        Ok(revision)
     }
 
     /// No mark: after an uncertain failure the write is sent again (to the next member, until

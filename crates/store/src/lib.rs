@@ -302,6 +302,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every key starting with `prefix`, in byte order, from one consistent view.
     async fn range(&self, prefix: &str) -> Result<RangeResponse, StoreError>;
 
+    /// Every key starting with `prefix`, as [`Store::range`] reads it, handed to `part` a part
+    /// at a time in key order as the store delivers them (etcd: page by page), so that the
+    /// caller works on one part while the next is read. Returns the revision of the view;
+    /// after an error, what was handed over is not a whole view.
+    async fn range_pages(
+        &self,
+        prefix: &str,
+        part: &(dyn Fn(Vec<KeyValue>) + Send + Sync),
+    ) -> Result<Revision, StoreError> {
+        let range = self.range(prefix).await?;
+        part(range.kvs);
+        Ok(range.revision)
+    }
+
     /// Runs a transaction atomically; returns once it is durable.
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;
 

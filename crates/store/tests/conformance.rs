@@ -313,6 +313,12 @@ async fn an_etcd_cluster() {
     assert_eq!(paged.kvs.len(), 63_000);
     assert!(paged.kvs.windows(2).all(|w| w[0].key < w[1].key), "in key order, no repeats");
     assert!(paged.kvs.iter().all(|kv| kv.value.len() == 500 && kv.mod_revision <= paged.revision));
+    // The same view a page at a time, as it arrives.
+    let parts = std::sync::Mutex::new(Vec::new());
+    let revision = s.range_pages("/page/", &|part| parts.lock().unwrap().push(part)).await.unwrap();
+    let parts = parts.into_inner().unwrap();
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    assert_eq!((parts.concat(), revision), (paged.kvs, paged.revision));
     txn(&s, vec![], vec![Op::DeletePrefix { prefix: "/page/".into() }], vec![]).await;
     // Transaction marks and progress keys are the backend's own: never in a range.
     let all = s.range("").await.unwrap();
