@@ -802,8 +802,6 @@ fn decode_rrset(kv: &KeyValue) -> Option<(Name, RecordSet)> {
     }
 }
 
-/// [`decode_rrset`] of every record set among `kvs` (in order), on every core: a full load
-/// of a million record sets spends most of its time here.
 /// A state being built from a range of [`keys::ROOT`] read a part at a time, in key order
 /// ([`turnout_store::Store::range_pages`]): each part is decoded and applied while the next
 /// one is read.
@@ -867,6 +865,8 @@ impl Loading {
     }
 }
 
+/// [`decode_rrset`] of every record set among `kvs` (in order), on every core: a full load
+/// of a million record sets spends most of its time here.
 fn decode_rrsets(kvs: &[KeyValue]) -> Vec<(usize, Option<(Name, RecordSet)>)> {
     let prefix = keys::all_rrsets();
     let sets: Vec<(usize, &KeyValue)> =
@@ -964,26 +964,32 @@ mod tests {
         assert_eq!(parse_rrset_key(rest), Some((apex, key)));
     }
 
-    #[test]
-    fn each_checker_starts_from_its_own_observed_status_and_counts_current_reports() {
-        let kv = |key: String, value: String, lease: LeaseId| KeyValue {
+    /// A stored key as a range returns it.
+    fn kv(key: String, value: String, lease: LeaseId) -> KeyValue {
+        KeyValue {
             key,
             value: value.into_bytes(),
             create_revision: 1,
             mod_revision: 1,
             version: 1,
             lease,
-        };
+        }
+    }
+
+    /// A node's record, registered under `lease`.
+    fn node(name: &str, lease: LeaseId) -> KeyValue {
+        let value = format!(
+            r#"{{"name":"{name}","region":"r","dns":[],"api":"","controls":"","served_revision":1,"updated_ms":0}}"#
+        );
+        kv(keys::node(name), value, lease)
+    }
+
+    #[test]
+    fn each_checker_starts_from_its_own_observed_status_and_counts_current_reports() {
         let observed = |checker: &str, check: &str, status: &str, run: LeaseId| {
             let at = "2026-11-23T07:00:00Z";
             let value = format!(r#"{{"status":"{status}","at":"{at}","run":{run}}}"#);
             kv(keys::health_status(checker, check), value, 0)
-        };
-        let node = |name: &str, lease: LeaseId| {
-            let value = format!(
-                r#"{{"name":"{name}","region":"r","dns":[],"api":"","controls":"","served_revision":1,"updated_ms":0}}"#
-            );
-            kv(keys::node(name), value, lease)
         };
         // ns2 is registered under lease 7: its report written under 7 counts, the one from
         // its run under lease 5 does not.
@@ -1028,22 +1034,8 @@ mod tests {
 
     #[test]
     fn reports_count_their_newest_complete_generation_of_the_current_run() {
-        let kv = |key: String, value: String, lease: LeaseId| KeyValue {
-            key,
-            value: value.into_bytes(),
-            create_revision: 1,
-            mod_revision: 1,
-            version: 1,
-            lease,
-        };
         let part = |checker: &str, generation: u64, seq: u64, json: &str| {
             kv(keys::report_part(checker, generation, seq), json.to_owned(), 0)
-        };
-        let node = |name: &str, lease: LeaseId| {
-            let value = format!(
-                r#"{{"name":"{name}","region":"r","dns":[],"api":"","controls":"","served_revision":1,"updated_ms":0}}"#
-            );
-            kv(keys::node(name), value, lease)
         };
         let web = |healthy: bool| BTreeMap::from([("web".to_owned(), healthy)]);
         // ns2 (lease 7): a complete generation 10 (base, then a change), and generation 20
