@@ -1,6 +1,8 @@
 //! The client the CLI uses: typed requests and typed errors ([`ApiError`] from the server's JSON
 //! body), so that a failure prints its code, field and reason.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
@@ -60,6 +62,10 @@ pub enum ClientError {
         reason: String,
     },
 }
+
+/// How long a request is sent again while the node answers that it is still loading its
+/// configuration (a large etcd store takes seconds).
+pub const NOT_READY_WAIT: Duration = Duration::from_secs(30);
 
 /// An API client.
 #[derive(Debug, Clone)]
@@ -126,23 +132,48 @@ impl Client {
         Ok(Client { base, token, http })
     }
 
-    /// Sends a request and decodes the JSON answer.
+    /// Sends a request and decodes the JSON answer. A node still loading its configuration
+    /// answers 503 `NotReady` having done nothing: the request is sent again, as its
+    /// `Retry-After` says, for at most [`NOT_READY_WAIT`].
     pub async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
+        let body = Bytes::from(body.unwrap_or_default());
+        let deadline = tokio::time::Instant::now() + NOT_READY_WAIT;
+        loop {
+            match self.request_once(method.clone(), path, body.clone()).await {
+                Err(ClientError::Api(e)) if e.code == "NotReady" && e.status == 503 => {
+                    // The server says `Retry-After: 1`.
+                    let pause = Duration::from_secs(1);
+                    if tokio::time::Instant::now() + pause > deadline {
+                        return Err(ClientError::Api(e));
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut builder = Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
-        if body.is_some() {
+        if !body.is_empty() {
             builder = builder.header("content-type", "application/json");
         }
         let request = builder
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(Full::new(body))
             .map_err(|e| ClientError::Url { url: url.clone(), reason: e.to_string() })?;
         let response = self.http.request(request).await.map_err(|e| ClientError::Connect {
             url: self.base.clone(),

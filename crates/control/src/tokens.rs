@@ -136,6 +136,10 @@ pub enum AuthError {
     /// No token has this secret (never made, deleted, or rotated).
     #[error("the bearer token is not valid")]
     Unknown,
+    /// No token has this secret yet, but the node has not loaded its configuration (tokens
+    /// included): it may be valid a moment later.
+    #[error("not ready: the node is still loading its configuration (API tokens included)")]
+    Loading,
     /// The token has expired.
     #[error("the token {name:?} expired at {at}")]
     Expired {
@@ -228,7 +232,7 @@ impl crate::Control {
             .values()
             .find(|t| t.access_key.as_ref().is_some_and(|k| k.id == id))
             .cloned()
-            .ok_or(AuthError::Unknown)?;
+            .ok_or_else(|| self.unknown())?;
         if expired(&record, std::time::SystemTime::now()) {
             return Err(AuthError::Expired {
                 at: record.expires_at.clone().unwrap_or_default(),
@@ -242,7 +246,7 @@ impl crate::Control {
     /// The token's record, if `token` is a known API token that has not expired.
     pub fn authenticate(&self, token: &str) -> Result<TokenRecord, AuthError> {
         let digest = hex_sha256(token);
-        let record = self.read().tokens.get(&digest).cloned().ok_or(AuthError::Unknown)?;
+        let record = self.read().tokens.get(&digest).cloned().ok_or_else(|| self.unknown())?;
         if expired(&record, std::time::SystemTime::now()) {
             return Err(AuthError::Expired {
                 at: record.expires_at.clone().unwrap_or_default(),
@@ -250,6 +254,12 @@ impl crate::Control {
             });
         }
         Ok(record)
+    }
+
+    /// Why a token is not known: it is not, or the configuration is not loaded yet (the API
+    /// listens before the first load, which can take seconds on a large etcd store).
+    fn unknown(&self) -> AuthError {
+        if self.served_revision().is_none() { AuthError::Loading } else { AuthError::Unknown }
     }
 
     /// Every token, by name, without secrets.

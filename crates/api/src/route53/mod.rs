@@ -240,6 +240,10 @@ async fn authenticate(State(state): State<R53State>, request: Request, next: Nex
             );
             return fail(StatusCode::FORBIDDEN, "ExpiredToken", message);
         }
+        // AWS SDKs retry a 503 by themselves.
+        Err(e @ turnout_control::tokens::AuthError::Loading) => {
+            return fail(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", e.to_string());
+        }
         Err(_) => {
             let message = "The security token included in the request is invalid.".to_owned();
             return fail(StatusCode::FORBIDDEN, "InvalidClientTokenId", message);

@@ -133,7 +133,7 @@ async fn authorize(
     let token = params.get("token").map(String::as_str).unwrap_or_default();
     let record = match state.control.authenticate(token) {
         Ok(r) => r,
-        Err(e) => return ApiError::unauthorized(&e.to_string()).into_response(),
+        Err(e) => return super::auth_refusal(&e),
     };
     if !record.scopes.iter().any(|s| s == "config" || s == "admin") {
         return ApiError::new(

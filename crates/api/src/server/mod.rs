@@ -367,8 +367,18 @@ async fn authorize_scopes(
             ),
         )
         .into_response(),
-        Err(e) => ApiError::unauthorized(&e.to_string()).into_response(),
+        Err(e) => auth_refusal(&e),
     }
+}
+
+/// A refused token's answer: 401, or 503 with `Retry-After` while the node loads its
+/// configuration (the CLI waits and retries then).
+pub(crate) fn auth_refusal(e: &turnout_control::tokens::AuthError) -> Response {
+    if *e == turnout_control::tokens::AuthError::Loading {
+        let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", e.to_string());
+        return ([(header::RETRY_AFTER, "1")], error).into_response();
+    }
+    ApiError::unauthorized(&e.to_string()).into_response()
 }
 
 /// The name of the token a write was authorized with.

@@ -194,3 +194,61 @@ async fn client_certificates_are_required_when_a_client_ca_is_set() {
     .unwrap_err();
     assert!(e.to_string().starts_with("certificate ") && e.to_string().contains("nope.crt"), "{e}");
 }
+
+/// The API listens before the node has loaded its configuration (seconds on a large etcd
+/// store): a request then is answered 503 `NotReady` with `Retry-After`, never 401 for a token
+/// that is about to be known, and the client sends it again until the node is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_before_the_configuration_is_loaded_is_told_to_retry_and_the_client_does() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use turnout_control::tokens::{ensure_admin_token, read_admin_token};
+    use turnout_control::{Control, ControlOptions, SyncOptions, run_sync};
+    use turnout_store::{EmbeddedOptions, EmbeddedStore, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
+    );
+    ensure_admin_token(store.as_ref(), dir.path()).await.unwrap();
+    let token = read_admin_token(dir.path()).unwrap();
+    let control = Control::new(store, ControlOptions::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    let server = turnout_api::ApiServer::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(control.clone(), stop.clone()));
+
+    // Not loaded: the right token and a wrong one both get 503 and Retry-After.
+    for bearer in [token.as_str(), "turnout_wrong"] {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /v1/zones HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+        assert!(answer.contains("\"NotReady\"") && answer.contains("loading"), "{answer}");
+    }
+
+    // The client waits; the configuration is loaded 1.5 s later and the request succeeds.
+    let client = Client::new(&format!("http://{addr}"), Some(token)).unwrap();
+    let loader = {
+        let (control, stop) = (control.clone(), stop.clone());
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            let handle = turnout_dns::SnapshotHandle::new(turnout_dns::Snapshot::empty());
+            run_sync(control, handle, SyncOptions::default(), stop).await.unwrap();
+        }
+    };
+    tokio::spawn(loader);
+    let started = std::time::Instant::now();
+    assert!(client.zones().await.unwrap().is_empty());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it waited for the load");
+    // Loaded: a wrong token is what it is.
+    let wrong = Client::new(&format!("http://{addr}"), Some("turnout_wrong".into())).unwrap();
+    let e = api_error(wrong.zones().await);
+    assert_eq!((e.status, e.code.as_str()), (401, "Unauthorized"));
+}
