@@ -628,7 +628,7 @@ fn lease_of(
     Ok(leased.get(key).map_err(io)?.map_or(0, |v| v.value()))
 }
 
-fn encode_kv(kv: &KeyValue) -> Vec<u8> {
+pub(crate) fn encode_kv(kv: &KeyValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + kv.value.len());
     out.extend_from_slice(&kv.create_revision.to_le_bytes());
     out.extend_from_slice(&kv.mod_revision.to_le_bytes());
@@ -641,7 +641,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("truncated {what}"))
 }
 
-fn decode_kv(key: &str, bytes: &[u8], lease: LeaseId) -> Result<KeyValue, StoreError> {
+pub(crate) fn decode_kv(key: &str, bytes: &[u8], lease: LeaseId) -> Result<KeyValue, StoreError> {
     let mut r = Reader(bytes);
     Ok(KeyValue {
         key: key.to_owned(),

@@ -596,6 +596,33 @@ impl Store for EtcdStore {
         Ok(self.get(MARK_PREFIX).await?.1)
     }
 
+    /// From a read's response header, as [`EtcdStore::revision`] reads (any member answers
+    /// with the cluster's ID).
+    async fn cluster_id(&self) -> Result<String, StoreError> {
+        let response =
+            self.each(always, |mut c| async move { c.get(MARK_PREFIX, None).await }).await?;
+        let id = response.header().map_or(0, etcd_client::ResponseHeader::cluster_id);
+        Ok(format!("etcd:{id:016x}"))
+    }
+
+    /// A read at `from`: etcd refuses one compacted past ("required revision has been
+    /// compacted") and calls one after its current revision "future" (nothing to miss).
+    async fn has_history(&self, from: Revision) -> Result<bool, StoreError> {
+        let options = GetOptions::new().with_revision(from).with_keys_only();
+        let asked = self
+            .each(always, |mut c| {
+                let options = options.clone();
+                async move { c.get(MARK_PREFIX, Some(options)).await }
+            })
+            .await;
+        match asked {
+            Ok(_) => Ok(true),
+            Err(StoreError::Unavailable(e)) if e.contains("has been compacted") => Ok(false),
+            Err(StoreError::Unavailable(e)) if e.contains("future revision") => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision), StoreError> {
         let response = self.each(always, |mut c| async move { c.get(key, None).await }).await?;
         let kv = response.kvs().first().map(key_value).transpose()?;

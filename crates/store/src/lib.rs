@@ -14,6 +14,7 @@
 mod embedded;
 mod etcd;
 mod export;
+mod replica;
 
 use std::fmt;
 
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 pub use embedded::{EmbeddedStore, Options as EmbeddedOptions};
 pub use etcd::{EtcdSecurity, EtcdStore, parse_endpoints};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportEntry};
+pub use replica::{Replica, ReplicaMark};
 
 /// A store-wide revision: 0 before the first write, then one more per writing transaction.
 pub type Revision = i64;
@@ -297,6 +299,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn revision(&self) -> Result<Revision, StoreError> {
         // Any key: a read carries the revision it was served at.
         Ok(self.get("/").await?.1)
+    }
+
+    /// Which cluster this is (etcd: its cluster ID), so that a copy of it kept elsewhere
+    /// ([`Replica`]) is never taken for a copy of another. Empty for a store only this
+    /// process opens.
+    async fn cluster_id(&self) -> Result<String, StoreError> {
+        Ok(String::new())
+    }
+
+    /// Whether the store still has every change from revision `from` on, so that a watch from
+    /// it would miss none (etcd: not compacted past it). False when it cannot tell.
+    async fn has_history(&self, from: Revision) -> Result<bool, StoreError> {
+        let _ = from;
+        Ok(false)
     }
 
     /// Every key starting with `prefix`, in byte order, from one consistent view.
