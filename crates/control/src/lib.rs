@@ -34,6 +34,7 @@ mod collections;
 pub mod keys;
 mod node;
 mod pieces;
+pub mod replica;
 pub mod reports;
 pub mod state;
 mod sync;

@@ -13,6 +13,7 @@
 //! re-reads everything when the store is back.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_dns::{SnapshotHandle, ZonePart, ZoneParts};
 use turnout_model::{Name, Zone, ZoneRecords};
-use turnout_store::{Revision, StoreError, WatchBatch};
+use turnout_store::{KeyValue, Replica, Revision, StoreError, WatchBatch};
 
 use crate::state::{State, Touched};
-use crate::{Control, keys, pieces};
+use crate::{Control, keys, pieces, replica};
 
 /// Zones from zone files, served alongside the store's; replaced on reload.
 pub type StaticZones = watch::Receiver<Arc<Vec<Zone>>>;
@@ -38,10 +39,11 @@ pub struct SyncOptions {
     pub on_retired: Option<fn()>,
     /// Where clients are, for location-based policies; given to every snapshot.
     pub locator: Option<Arc<turnout_dns::locate::Locator>>,
-    /// A file to keep a copy of the store's configuration in (for a remote store): written
-    /// a second after changes, read at start when the store cannot be reached, so that a
-    /// node restarted while etcd is down answers from its last known configuration.
-    pub local_copy: Option<std::path::PathBuf>,
+    /// The directory to keep a local replica of the store in (for a remote store, see
+    /// [`crate::replica`]): kept current from the watch, read at start to resume from its
+    /// revision, and served when the store cannot be reached, so that a node restarted while
+    /// etcd is down answers from its last known configuration.
+    pub replica_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SyncOptions {
@@ -50,7 +52,7 @@ impl Default for SyncOptions {
             static_zones: watch::channel(Arc::new(Vec::new())).1,
             on_retired: None,
             locator: None,
-            local_copy: None,
+            replica_dir: None,
         }
     }
 }
@@ -76,8 +78,6 @@ struct Dirty {
 struct Shared {
     dirty: Mutex<Dirty>,
     wake: Notify,
-    /// Woken when the configuration changed (the local copy is refreshed).
-    copy_wake: Notify,
 }
 
 impl Shared {
@@ -94,7 +94,6 @@ impl Shared {
             d.since.get_or_insert_with(Instant::now);
         }
         self.wake.notify_one();
-        self.copy_wake.notify_one();
     }
 
     fn take(&self) -> Dirty {
@@ -147,10 +146,20 @@ pub async fn run_sync(
     // The builder is its own task: a long build blocks its thread (block_in_place), never the
     // follower, so committed writes keep reaching the in-memory state while a snapshot builds.
     let mut builder = tokio::spawn(builder.run());
-    let mut saver = options
-        .local_copy
-        .clone()
-        .map(|path| tokio::spawn(keep_local_copy(control.clone(), path, shared.clone())));
+    let replica = match options.replica_dir.clone() {
+        Some(dir) => replica::open(dir).await,
+        None => None,
+    };
+    let (news, heard) = tokio::sync::mpsc::unbounded_channel();
+    let mut saver = replica.clone().map(|r| tokio::spawn(replica::keep(control.clone(), r, heard)));
+    let follower = Follower {
+        control,
+        shared,
+        news: saver.is_some().then_some(news),
+        resume: replica.clone(),
+        replica,
+        replica_dir: options.replica_dir,
+    };
     let saver_ended = async {
         match saver.as_mut() {
             Some(task) => task.await,
@@ -159,7 +168,7 @@ pub async fn run_sync(
     };
     let outcome = tokio::select! {
         () = shutdown.cancelled() => Ok(()),
-        () = follow_forever(control, shared, options.local_copy) => Ok(()),
+        () = follower.run() => Ok(()),
         joined = &mut builder => Err(SyncError::ended("the snapshot builder", joined)),
         joined = saver_ended => Err(SyncError::ended("the local-copy writer", joined)),
     };
@@ -168,47 +177,6 @@ pub async fn run_sync(
         saver.abort();
     }
     outcome
-}
-
-/// Writes the store's configuration to `path` (0600, atomically) a second after it changes.
-async fn keep_local_copy(control: Arc<Control>, path: std::path::PathBuf, shared: Arc<Shared>) {
-    let mut written: Revision = -1;
-    loop {
-        shared.copy_wake.notified().await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let revision = control.read().config_revision;
-        if revision <= written {
-            continue;
-        }
-        let range = match control.store().range(keys::ROOT).await {
-            Ok(r) => r,
-            Err(e) => {
-                debug!("local copy not refreshed: {e}");
-                continue;
-            }
-        };
-        // Node records and the audit trails are not configuration.
-        let kvs = range
-            .kvs
-            .into_iter()
-            .filter(|kv| {
-                ![keys::nodes(), keys::audit(), keys::writes()]
-                    .iter()
-                    .any(|p| kv.key.starts_with(p))
-            })
-            .collect();
-        let filtered = turnout_store::RangeResponse { kvs, revision: range.revision };
-        match turnout_store::Export::from_range(&filtered).map(|e| write_copy(&path, &e)) {
-            Ok(Ok(())) => written = revision,
-            Ok(Err(e)) => warn!("cannot write the local copy {}: {e}", path.display()),
-            Err(e) => warn!("cannot make the local copy: {e}"),
-        }
-    }
-}
-
-fn write_copy(path: &std::path::Path, export: &turnout_store::Export) -> std::io::Result<()> {
-    let text = serde_json::to_vec(export).map_err(std::io::Error::other)?;
-    crate::tokens::write_private(path, &text)
 }
 
 /// Makes `config` the node's state and hands its checks and controls to the health engine.
@@ -221,132 +189,227 @@ fn install(control: &Control, config: State) {
     control.health().apply(&checks, &|name| observed.get(name).copied());
 }
 
-/// Loads the local copy into the state, for a start without the store.
-fn load_local_copy(control: &Control, shared: &Shared, path: &std::path::Path) {
-    let Ok(text) = std::fs::read_to_string(path) else { return };
-    let export = match turnout_store::Export::parse(&text) {
-        Ok(e) => e,
-        Err(e) => {
-            warn!("the local copy {} is unreadable: {e}", path.display());
-            return;
-        }
-    };
-    let range = export.to_range();
-    let mut loading = crate::state::Loading::new(control.checker());
-    loading.push(range.kvs);
-    let (config, touched) = loading.finish(range.revision);
-    install(control, config);
-    shared.mark(touched, true, range.revision);
-    warn!(
-        "the store is unreachable: serving the local copy of revision {} from {}",
-        range.revision,
-        path.display()
-    );
-}
-
-async fn follow_forever(
+/// The follower: loads the configuration, then follows the store's watch.
+struct Follower {
     control: Arc<Control>,
     shared: Arc<Shared>,
-    local_copy: Option<std::path::PathBuf>,
-) {
-    let mut backoff = BACKOFF_MIN;
-    let mut tried_copy = false;
-    loop {
-        let e = follow(&control, &shared, &mut backoff).await;
-        control.set_store_reachable(false);
-        if !tried_copy && control.served_revision().is_none() {
-            tried_copy = true;
-            if let Some(path) = &local_copy {
-                load_local_copy(&control, &shared, path);
-            }
-        }
-        warn!(
-            "store sync interrupted ({e}); {}; retrying in {}s",
-            match control.served_revision() {
-                Some(r) => format!("still serving revision {r}"),
-                None => "serving the zone files only until the store answers".to_owned(),
-            },
-            backoff.as_secs_f64()
-        );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
+    /// To the replica's writer: what was applied.
+    news: Option<tokio::sync::mpsc::UnboundedSender<replica::News>>,
+    replica: Option<Arc<Replica>>,
+    /// The replica to resume from, until the node has read the store once.
+    resume: Option<Arc<Replica>>,
+    replica_dir: Option<std::path::PathBuf>,
 }
 
-/// Loads everything, then follows the watch until it fails.
-async fn follow(control: &Control, shared: &Shared, backoff: &mut Duration) -> StoreError {
-    let store = Arc::clone(control.store());
-    // Each part of the range is decoded and applied (on a thread of its own) while the store
-    // reads the next; the stored form is dropped part by part (with a million record sets,
-    // about 400 bytes each).
-    let (parts, mut read) = tokio::sync::mpsc::unbounded_channel::<Vec<turnout_store::KeyValue>>();
-    let checker = control.checker().to_owned();
-    let loader = tokio::task::spawn_blocking(move || {
-        let mut loading = crate::state::Loading::new(&checker);
-        while let Some(part) = read.blocking_recv() {
-            loading.push(part);
-        }
-        loading
-    });
-    let ranged = store.range_pages(keys::ROOT, &|part| drop(parts.send(part))).await;
-    drop(parts);
-    // A loader that panicked is a bug in validation: fail as loudly as the decoding would.
-    let loading = match loader.await {
-        Ok(l) => l,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
-    let revision = match ranged {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let (config, touched) = loading.finish(revision);
-    install(control, config);
-    control.set_store_reachable(true);
-    control.health().set_quorum(control.quorum());
-    control.state_caught_up(revision);
-    shared.mark(touched, true, revision);
-    let mut watcher = match store.watch(keys::ROOT, revision + 1).await {
-        Ok(w) => w,
-        Err(e) => return e,
-    };
-    *backoff = BACKOFF_MIN;
-    loop {
-        let mut batches: Vec<WatchBatch> = match watcher.next().await {
-            Ok(b) => vec![b],
-            Err(e) => return e,
-        };
-        // Whatever else is already there is applied with it.
-        while batches.len() < 1024 {
-            match tokio::time::timeout(Duration::ZERO, watcher.next()).await {
-                Ok(Ok(batch)) => batches.push(batch),
-                Ok(Err(e)) => return e,
-                Err(_) => break,
+impl Follower {
+    async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        let mut tried_copy = false;
+        loop {
+            let e = self.follow(&mut backoff).await;
+            self.control.set_store_reachable(false);
+            if !tried_copy && self.control.served_revision().is_none() {
+                tried_copy = true;
+                self.load_copy().await;
             }
+            warn!(
+                "store sync interrupted ({e}); {}; retrying in {}s",
+                match self.control.served_revision() {
+                    Some(r) => format!("still serving revision {r}"),
+                    None => "serving the zone files only until the store answers".to_owned(),
+                },
+                backoff.as_secs_f64()
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        let mut touched = Touched::default();
-        let (revision, checks, controls) = {
-            let mut st = control.state_mut();
-            for batch in &batches {
-                st.apply(batch, &mut touched);
-            }
-            let checks: Option<(Vec<_>, _)> = touched.checks.then(|| {
-                (st.checks.values().map(|(_, c)| c.clone()).collect(), st.observed.clone())
-            });
-            let controls = (touched.controls || touched.checks).then(|| st.control_map());
-            (st.revision, checks, controls)
+    }
+
+    /// Serves the replica's copy (or an earlier version's JSON copy), for a start without
+    /// the store.
+    async fn load_copy(&self) {
+        let checker = self.control.checker().to_owned();
+        let (from, loaded) = match &self.replica {
+            Some(r) => (r.path().to_owned(), replica::load(r, &checker).await),
+            None => (PathBuf::new(), None),
         };
-        // Controls first: a control check that starts now reads its control's state.
-        if let Some(controls) = controls {
-            control.health().set_controls(controls);
+        let (from, loaded) = match (loaded, &self.replica_dir) {
+            (Some((state, touched, mark)), _) => (from, Some((state, touched, mark.revision))),
+            (None, Some(dir)) => {
+                (dir.join(replica::LEGACY_COPY_FILE), replica::load_legacy(dir, &checker))
+            }
+            (None, None) => (from, None),
+        };
+        let Some((state, touched, revision)) = loaded else { return };
+        install(&self.control, state);
+        self.shared.mark(touched, true, revision);
+        warn!(
+            "the store is unreachable: serving the local copy of revision {revision} from {}",
+            from.display()
+        );
+    }
+
+    /// Resumes from the replica when it is a copy of this store whose later changes the
+    /// store still has: watches from the replica's revision and serves its copy (the watch
+    /// brings the rest). `None`: read the whole store.
+    async fn resume(
+        &self,
+        replica: &Arc<Replica>,
+    ) -> Result<Option<Box<dyn turnout_store::Watcher>>, StoreError> {
+        let r = Arc::clone(replica);
+        let mark = match tokio::task::spawn_blocking(move || r.mark()).await {
+            Ok(Ok(Some(mark))) => mark,
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Err(e)) => {
+                warn!("the local replica cannot be read ({e}); reading the whole store");
+                return Ok(None);
+            }
+            Err(e) => return Err(StoreError::Io(e.to_string())),
+        };
+        let store = Arc::clone(self.control.store());
+        let cluster = store.cluster_id().await?;
+        if cluster != mark.cluster {
+            info!(
+                "the local replica is a copy of another store ({} here, {cluster} now); \
+                 reading the whole store",
+                mark.cluster
+            );
+            return Ok(None);
         }
-        if let Some((checks, observed)) = checks {
-            control.health().apply(&checks, &|name| observed.get(name).copied());
+        let current = store.revision().await?;
+        if current < mark.revision {
+            warn!(
+                "the store is at revision {current}, older than the local replica's {} (was it \
+                 restored from a backup?); reading the whole store",
+                mark.revision
+            );
+            return Ok(None);
         }
-        if touched.nodes || touched.placement {
-            control.health().set_quorum(control.quorum());
+        if !store.has_history(mark.revision + 1).await? {
+            info!(
+                "the store no longer has the changes since the local replica's revision {} \
+                 (compacted); reading the whole store",
+                mark.revision
+            );
+            return Ok(None);
         }
+        // Watched before the replica is read: the changes since queue meanwhile. (Compacted
+        // in between, the watch fails and the follower reads the whole store.)
+        let watcher = store.watch(keys::ROOT, mark.revision + 1).await?;
+        let Some((state, touched, mark)) = replica::load(replica, self.control.checker()).await
+        else {
+            return Ok(None);
+        };
+        let revision = mark.revision;
+        install(&self.control, state);
+        self.control.set_store_reachable(true);
+        self.control.health().set_quorum(self.control.quorum());
+        self.control.state_caught_up(revision);
+        self.shared.mark(touched, true, revision);
+        info!(
+            "resumed from the local replica at revision {revision} (the store is at {current}); \
+             following the changes since"
+        );
+        Ok(Some(watcher))
+    }
+
+    /// Reads the whole store and serves it; the watch from the next revision.
+    async fn load(&self) -> Result<Box<dyn turnout_store::Watcher>, StoreError> {
+        let (control, shared) = (&self.control, &self.shared);
+        let store = Arc::clone(control.store());
+        // Each part of the range is decoded and applied (on a thread of its own) while the
+        // store reads the next; the stored form is dropped part by part (with a million record
+        // sets, about 400 bytes each).
+        let (parts, mut read) = tokio::sync::mpsc::unbounded_channel::<Vec<KeyValue>>();
+        let checker = control.checker().to_owned();
+        let loader = tokio::task::spawn_blocking(move || {
+            let mut loading = crate::state::Loading::new(&checker);
+            while let Some(part) = read.blocking_recv() {
+                loading.push(part);
+            }
+            loading
+        });
+        let ranged = store.range_pages(keys::ROOT, &|part| drop(parts.send(part))).await;
+        drop(parts);
+        // A loader that panicked is a bug in validation: fail as loudly as the decoding would.
+        let loading = match loader.await {
+            Ok(l) => l,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let revision = ranged?;
+        let (config, touched) = loading.finish(revision);
+        install(control, config);
+        control.set_store_reachable(true);
+        control.health().set_quorum(control.quorum());
         control.state_caught_up(revision);
-        shared.mark(touched, false, revision);
+        shared.mark(touched, true, revision);
+        if let Some(news) = &self.news {
+            drop(news.send(replica::News::Loaded));
+        }
+        store.watch(keys::ROOT, revision + 1).await
+    }
+
+    /// Loads everything (or resumes from the replica), then follows the watch until it fails.
+    async fn follow(&mut self, backoff: &mut Duration) -> StoreError {
+        let resumed = match self.resume.clone() {
+            Some(r) => match self.resume(&r).await {
+                Ok(w) => w,
+                Err(e) => return e,
+            },
+            None => None,
+        };
+        // Once the store has answered, later reconnections read it whole.
+        self.resume = None;
+        let mut watcher = match resumed {
+            Some(w) => w,
+            None => match self.load().await {
+                Ok(w) => w,
+                Err(e) => return e,
+            },
+        };
+        let (control, shared) = (&self.control, &self.shared);
+        *backoff = BACKOFF_MIN;
+        loop {
+            let mut batches: Vec<WatchBatch> = match watcher.next().await {
+                Ok(b) => vec![b],
+                Err(e) => return e,
+            };
+            // Whatever else is already there is applied with it.
+            while batches.len() < 1024 {
+                match tokio::time::timeout(Duration::ZERO, watcher.next()).await {
+                    Ok(Ok(batch)) => batches.push(batch),
+                    Ok(Err(e)) => return e,
+                    Err(_) => break,
+                }
+            }
+            let mut touched = Touched::default();
+            let (revision, checks, controls) = {
+                let mut st = control.state_mut();
+                for batch in &batches {
+                    st.apply(batch, &mut touched);
+                }
+                let checks: Option<(Vec<_>, _)> = touched.checks.then(|| {
+                    (st.checks.values().map(|(_, c)| c.clone()).collect(), st.observed.clone())
+                });
+                let controls = (touched.controls || touched.checks).then(|| st.control_map());
+                (st.revision, checks, controls)
+            };
+            // Controls first: a control check that starts now reads its control's state.
+            if let Some(controls) = controls {
+                control.health().set_controls(controls);
+            }
+            if let Some((checks, observed)) = checks {
+                control.health().apply(&checks, &|name| observed.get(name).copied());
+            }
+            if touched.nodes || touched.placement {
+                control.health().set_quorum(control.quorum());
+            }
+            control.state_caught_up(revision);
+            shared.mark(touched, false, revision);
+            if let Some(news) = &self.news {
+                drop(news.send(replica::News::Batches(batches)));
+            }
+        }
     }
 }
 

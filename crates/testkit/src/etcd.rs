@@ -190,6 +190,31 @@ impl Etcd {
         }
     }
 
+    /// Compacts the store's history up to its current revision (through etcd's JSON gateway,
+    /// on a running member of a plain-text cluster): a watch from before it then fails.
+    pub fn compact(&self) {
+        assert!(self.tls.is_none(), "compact() speaks plain HTTP");
+        let member = self.members.iter().find(|m| m.child.is_some()).expect("a running member");
+        let post = |path: &str, body: &str| {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--fail", "-X", "POST", "-d", body])
+                .arg(format!("http://{}{path}", member.client))
+                .output()
+                .expect("curl");
+            assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // Any read's header carries the current revision ("revision":"N").
+        let read = post("/v3/kv/range", r#"{"key":"AA=="}"#);
+        let revision: u64 = read
+            .split("\"revision\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("no revision in {read}"));
+        post("/v3/kv/compaction", &format!(r#"{{"revision":"{revision}","physical":true}}"#));
+    }
+
     /// Restarts member `i` on its data and ports.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);

@@ -148,12 +148,17 @@ pub fn run(args: &ServeArgs) -> ExitCode {
                 if let Err(e) = etcd.probe().await {
                     // Static stability: with a local copy of the configuration, DNS starts
                     // answering from it and the store is retried in the background.
-                    let copy = local_copy_path(&settings.data_dir);
-                    if !copy.exists() {
+                    use turnout_control::replica::{LEGACY_COPY_FILE, REPLICA_FILE};
+                    let dir = &settings.data_dir;
+                    let copy = [REPLICA_FILE, LEGACY_COPY_FILE]
+                        .map(|f| dir.join(f))
+                        .into_iter()
+                        .find(|p| p.exists());
+                    let Some(copy) = copy else {
                         return Err(
                             anyhow::Error::new(e).context(format!("cannot use the store {url}"))
                         );
-                    }
+                    };
                     warn!(
                         "cannot reach the store {url} ({e}); starting from the local copy {}",
                         copy.display()
@@ -427,8 +432,9 @@ async fn serve(
         static_zones: static_rx,
         on_retired: Some(crate::memory::return_freed_memory),
         locator,
-        // A remote store gets a local copy, for restarts while it is unreachable.
-        local_copy: settings.store.is_some().then(|| local_copy_path(&settings.data_dir)),
+        // A remote store gets a local replica: restarts resume from it, and it is served
+        // while the store is unreachable.
+        replica_dir: settings.store.is_some().then(|| settings.data_dir.clone()),
     };
     let retention = turnout_control::Retention {
         changes: settings.change_retention,
@@ -609,11 +615,6 @@ async fn reload_zones(
         }
         Err(e) => warn!("reload failed: {e}; still serving the previous zones"),
     }
-}
-
-/// Where a node on a remote store keeps its copy of the configuration.
-fn local_copy_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("store-copy.json")
 }
 
 /// This node's name: the configured one, else unique per host and DNS port, so that nodes

@@ -208,12 +208,14 @@ zones:
         until(t, "www.st.test", "192.0.2.7");
         until(t, "fo.st.test", "192.0.2.10");
     }
-    // Each node keeps a local copy of the configuration.
+    // Each node keeps a local replica of the store, the change included once durable.
     for t in &nodes {
-        let copy = t.data_dir.join("store-copy.json");
+        assert!(t.wait_for_log("wrote the local replica of store revision"), "{}", t.log_text());
+        let copy = t.data_dir.join("store-replica.redb");
+        let holds = |bytes: Vec<u8>| bytes.windows(9).any(|w| w == b"192.0.2.7");
         let end = Instant::now() + Duration::from_secs(10);
-        while !std::fs::read_to_string(&copy).is_ok_and(|t| t.contains("192.0.2.7")) {
-            assert!(Instant::now() < end, "no local copy at {}", copy.display());
+        while !std::fs::read(&copy).is_ok_and(holds) {
+            assert!(Instant::now() < end, "no local replica at {}", copy.display());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -246,6 +248,7 @@ zones:
     }
     // A node restarted while the store is down answers from its local copy.
     let dir = nodes[0].data_dir.clone();
+    stop(&mut nodes[0]);
     nodes[0] = node(&etcd, &dir);
     until(&nodes[0], "www.st.test", "192.0.2.7");
     until(&nodes[0], "fo.st.test", "192.0.2.10");
@@ -261,6 +264,29 @@ zones:
     for t in &nodes {
         until(t, "www.st.test", "192.0.2.8");
     }
+    // A node restarted with the store up resumes from its replica and reads only the
+    // changes since, a change made while it was down included.
+    let dir = nodes[2].data_dir.clone();
+    stop(&mut nodes[2]);
+    ok(&nodes[0], &[&upsert[..], &["192.0.2.6"]].concat());
+    nodes[2] = node(&etcd, &dir);
+    until(&nodes[2], "www.st.test", "192.0.2.6");
+    assert!(nodes[2].wait_for_log("resumed from the local replica at revision"));
+    // The store compacted past the replica: the node reads it whole.
+    stop(&mut nodes[2]);
+    ok(&nodes[0], &[&upsert[..], &["192.0.2.5"]].concat());
+    etcd.compact();
+    nodes[2] = node(&etcd, &dir);
+    until(&nodes[2], "www.st.test", "192.0.2.5");
+    let log = nodes[2].log_text();
+    assert!(log.contains("no longer has the changes since the local replica"), "{log}");
+    assert!(!log.contains("resumed from"), "{log}");
+}
+
+/// Kills a node at once (as a crash does) and waits for it to exit.
+fn stop(t: &mut Turnout) {
+    t.signal("KILL");
+    assert!(t.wait_exit(Duration::from_secs(10)).is_some(), "{} did not exit", t.pid());
 }
 
 /// Waits until `t` says whether it is cut off from the store (`isolated`).
