@@ -514,7 +514,9 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
                     tracing::warn!("cannot keep this node's registration current: {e}");
                 }
                 failing = true;
-                wake = wake.min(Instant::now() + RETRY);
+                // Not sooner: a renewal or a report due in the past would make it at once,
+                // and a store that refuses at once would be asked in a loop.
+                wake = Instant::now() + RETRY;
             }
         }
         let isolated = reg.renewed.elapsed() > NODE_TTL;
@@ -527,6 +529,15 @@ pub async fn run_node(control: Arc<Control>, me: NodeIdentity, shutdown: Cancell
             }
             control.set_isolated(isolated);
             control.health().set_quorum(control.quorum());
+        }
+        if failing {
+            // What changes meanwhile is compared at the next step.
+            reg.dirty = true;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            continue;
         }
         tokio::select! {
             () = shutdown.cancelled() => break,

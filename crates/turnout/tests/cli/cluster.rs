@@ -240,6 +240,14 @@ zones:
     // A lease's time to live without renewing: b knows the others count it gone, and says so
     // (to an alert on its metrics too).
     until_isolated(&nodes[1], true);
+    // Without the store, the nodes retry at their pace and idle meanwhile (a node that asked a
+    // store refusing at once in a loop burned a core: well over 2 s of CPU in 3 s).
+    let before: Vec<f64> = nodes.iter().map(|t| cpu_seconds(t.pid())).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    for (t, before) in nodes.iter().zip(before) {
+        let used = cpu_seconds(t.pid()) - before;
+        assert!(used < 1.0, "{used:.2} s of CPU in 3 s without the store: {}", t.log_text());
+    }
     let metrics = get(nodes[1].api.unwrap(), "/metrics");
     for series in
         ["turnout_cluster_isolated 1", "turnout_store_reachable 0", "turnout_cluster_nodes 3"]
@@ -281,6 +289,18 @@ zones:
     let log = nodes[2].log_text();
     assert!(log.contains("no longer has the changes since the local replica"), "{log}");
     assert!(!log.contains("resumed from"), "{log}");
+}
+
+/// The CPU time a process has used, user and system (proc(5): `utime` and `stime`, in clock
+/// ticks).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    let per_second: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    ticks / per_second
 }
 
 /// Kills a node at once (as a crash does) and waits for it to exit.
