@@ -36,15 +36,18 @@ pub(crate) enum News {
     Batches(Vec<WatchBatch>),
 }
 
+/// Runs replica I/O on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(e.to_string()))?
+}
+
 /// Opens the replica in `dir`; a node runs on without one it cannot open (saying so).
 pub(crate) async fn open(dir: PathBuf) -> Option<Arc<Replica>> {
     let path = dir.join(REPLICA_FILE);
-    match tokio::task::spawn_blocking(move || Replica::open(&path)).await {
-        Ok(Ok(r)) => Some(Arc::new(r)),
-        Ok(Err(e)) => {
-            warn!("no local replica of the store: {e}");
-            None
-        }
+    match blocking(move || Replica::open(&path)).await {
+        Ok(r) => Some(Arc::new(r)),
         Err(e) => {
             warn!("no local replica of the store: {e}");
             None
@@ -69,21 +72,16 @@ pub(crate) async fn load(
         loading
     });
     let replica = Arc::clone(replica);
-    let read =
-        tokio::task::spawn_blocking(move || replica.read_pages(&mut |page| drop(pages.send(page))))
-            .await;
+    let read = blocking(move || replica.read_pages(&mut |page| drop(pages.send(page)))).await;
     // A panic while loading is a bug in validation: as loud as the store's load.
     let loading = loader.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     match read {
-        Ok(Ok(Some(mark))) => {
-            let (state, touched) = loading.finish(mark.revision);
-            Some((state, touched, mark))
-        }
-        Ok(Ok(None)) => None,
-        Ok(Err(e)) => {
-            warn!("the local replica cannot be read ({e}); reading the whole store");
-            None
-        }
+        // Finishing rebuilds the IXFR journals from the history: seconds, off the runtime.
+        Ok(Some(mark)) => blocking(move || Ok(loading.finish(mark.revision)))
+            .await
+            .ok()
+            .map(|(state, touched)| (state, touched, mark)),
+        Ok(None) => None,
         Err(e) => {
             warn!("the local replica cannot be read ({e}); reading the whole store");
             None
@@ -189,16 +187,12 @@ fn take(news: News, queued: &mut Vec<WatchBatch>, rewrite: &mut bool) {
 /// error, said).
 async fn apply(replica: &Arc<Replica>, batches: Vec<WatchBatch>, durable: bool) -> bool {
     let replica = Arc::clone(replica);
-    match tokio::task::spawn_blocking(move || replica.apply(&batches, durable)).await {
-        Ok(Ok(Some(revision))) => {
+    match blocking(move || replica.apply(&batches, durable)).await {
+        Ok(Some(revision)) => {
             debug!("local replica at store revision {revision}");
             true
         }
-        Ok(Ok(None)) => false,
-        Ok(Err(e)) => {
-            warn!("cannot write to the local replica: {e}");
-            false
-        }
+        Ok(None) => false,
         Err(e) => {
             warn!("cannot write to the local replica: {e}");
             false
@@ -230,9 +224,7 @@ async fn rewrite_all(
     let replica = writer.await.map_err(|e| StoreError::Io(e.to_string()))??;
     let revision = ranged?;
     let mark = ReplicaMark { revision, cluster };
-    tokio::task::spawn_blocking(move || replica.finish_rewrite(&mark))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+    blocking(move || replica.finish_rewrite(&mark)).await?;
     Ok(revision)
 }
 

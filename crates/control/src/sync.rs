@@ -236,7 +236,11 @@ impl Follower {
         let (from, loaded) = match (loaded, &self.replica_dir) {
             (Some((state, touched, mark)), _) => (from, Some((state, touched, mark.revision))),
             (None, Some(dir)) => {
-                (dir.join(replica::LEGACY_COPY_FILE), replica::load_legacy(dir, &checker))
+                let path = dir.join(replica::LEGACY_COPY_FILE);
+                let (dir, checker) = (dir.clone(), checker.clone());
+                let legacy =
+                    replica::blocking(move || Ok(replica::load_legacy(&dir, &checker))).await;
+                (path, legacy.ok().flatten())
             }
             (None, None) => (from, None),
         };
@@ -257,14 +261,13 @@ impl Follower {
         replica: &Arc<Replica>,
     ) -> Result<Option<Box<dyn turnout_store::Watcher>>, StoreError> {
         let r = Arc::clone(replica);
-        let mark = match tokio::task::spawn_blocking(move || r.mark()).await {
-            Ok(Ok(Some(mark))) => mark,
-            Ok(Ok(None)) => return Ok(None),
-            Ok(Err(e)) => {
+        let mark = match replica::blocking(move || r.mark()).await {
+            Ok(Some(mark)) => mark,
+            Ok(None) => return Ok(None),
+            Err(e) => {
                 warn!("the local replica cannot be read ({e}); reading the whole store");
                 return Ok(None);
             }
-            Err(e) => return Err(StoreError::Io(e.to_string())),
         };
         let store = Arc::clone(self.control.store());
         let cluster = store.cluster_id().await?;
@@ -337,7 +340,8 @@ impl Follower {
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
         let revision = ranged?;
-        let (config, touched) = loading.finish(revision);
+        // Finishing rebuilds the IXFR journals from the history: seconds, off the runtime.
+        let (config, touched) = replica::blocking(move || Ok(loading.finish(revision))).await?;
         install(control, config);
         control.set_store_reachable(true);
         control.health().set_quorum(control.quorum());
