@@ -12,6 +12,17 @@ use turnout_model::{Name, Policy, RType, RecordData, RecordSet, RecordSetSpec, S
 pub const MAX_JOURNAL_RECORDS: usize = 200_000;
 /// The most deltas a zone's journal holds.
 pub const MAX_JOURNAL_DELTAS: usize = 1_000;
+/// Up to this many records a zone's journal is kept whatever the zone's size: its replies are
+/// small either way.
+pub const JOURNAL_FLOOR: usize = 1_000;
+
+/// The most records the journal of a zone of `zone_sets` record sets holds: fewer than the zone
+/// (a chain of deltas as large as the zone is never worth sending: the whole zone is the
+/// smaller reply, which RFC 1995 §4 allows; BIND's `max-ixfr-ratio` makes the same choice by
+/// default), but at least [`JOURNAL_FLOOR`] and at most [`MAX_JOURNAL_RECORDS`].
+pub fn journal_cap(zone_sets: usize) -> usize {
+    zone_sets.saturating_sub(1).clamp(JOURNAL_FLOOR, MAX_JOURNAL_RECORDS)
+}
 
 /// One serial change: the SOA before and after, and the records between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +51,9 @@ pub struct Journal {
 
 impl Journal {
     /// Adds the newest delta; one that does not start where the last ended starts over.
-    pub fn push(&mut self, delta: Delta) {
+    /// Adds the newest delta; the oldest go while the journal holds more than `cap` records
+    /// ([`journal_cap`]) or [`MAX_JOURNAL_DELTAS`] deltas.
+    pub fn push(&mut self, delta: Delta, cap: usize) {
         if let Some(last) = self.deltas.back()
             && serial_of(&last.to) != serial_of(&delta.from)
         {
@@ -48,7 +61,7 @@ impl Journal {
         }
         self.records += delta.removed.len() + delta.added.len() + 2;
         self.deltas.push_back(delta);
-        while self.records > MAX_JOURNAL_RECORDS || self.deltas.len() > MAX_JOURNAL_DELTAS {
+        while self.records > cap || self.deltas.len() > MAX_JOURNAL_DELTAS {
             let Some(old) = self.deltas.pop_front() else { break };
             self.records -= old.removed.len() + old.added.len() + 2;
         }
@@ -195,6 +208,10 @@ struct GlanceChange<'a> {
     kind: std::borrow::Cow<'a, str>,
     #[serde(borrow, default)]
     name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    before: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a serde_json::value::RawValue>,
 }
 
 /// A history record read whole: the record sets stay unparsed until their zone wants them.
@@ -229,31 +246,42 @@ fn zone_of<'c>(kind: &str, name: &'c str) -> Option<&'c str> {
 /// spec, "after": spec}], "values_left_out": bool}`. A write whose values were left out, or
 /// that the journal cannot express, starts its zones' journals over.
 ///
-/// A journal keeps at most [`MAX_JOURNAL_DELTAS`] deltas and [`MAX_JOURNAL_RECORDS`] records, so
-/// a first pass from the newest record back finds, per zone, the writes that can still be in
-/// it (each change is at least one record): only those are parsed. After a million changes
-/// imported in batches, that is the newest fifth, not all of it.
-pub fn from_history<'a>(records: impl Iterator<Item = &'a [u8]>) -> HashMap<Name, Journal> {
+/// A journal keeps at most [`MAX_JOURNAL_DELTAS`] deltas and [`journal_cap`] records (by the
+/// record sets `zone_sets` says each zone has now), so a first pass from the newest record back
+/// finds, per zone, the writes that can still be in it (each delta holds at least its two SOA
+/// records and one record per record set created or deleted): only those are parsed. After a
+/// million changes imported in batches, that is the newest fifth, not all of it; after a
+/// zone's import in one write, nothing (the whole zone is the smaller reply).
+pub fn from_history<'a>(
+    records: impl Iterator<Item = &'a [u8]>,
+    zone_sets: impl Fn(&Name) -> usize,
+) -> HashMap<Name, Journal> {
     let records: Vec<&[u8]> = records.collect();
-    // Newest first: how many writes and changes of each zone are newer than this record.
-    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+    // Newest first, per zone: its cap, and the writes and the records (at least) newer than
+    // this history record.
+    let mut seen: HashMap<String, (usize, usize, usize)> = HashMap::new();
     let mut wanted: Vec<Option<std::collections::HashSet<String>>> = vec![None; records.len()];
     for (i, raw) in records.iter().enumerate().rev() {
         let Ok(glance) = serde_json::from_slice::<Glance<'_>>(raw) else { continue };
+        // The zone's SOA before and after, then what whole record sets came or went.
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for c in &glance.changes {
             if let Some(apex) = zone_of(&c.kind, &c.name) {
-                *counts.entry(apex).or_default() += 1;
+                *counts.entry(apex).or_insert(2) +=
+                    usize::from(c.before.is_some() != c.after.is_some());
             }
         }
         let mut zones = std::collections::HashSet::new();
         for (apex, n) in counts {
-            let (writes, changes) = seen.entry(apex.to_owned()).or_default();
-            if *writes < MAX_JOURNAL_DELTAS && *changes < MAX_JOURNAL_RECORDS {
+            let (cap, writes, held) = seen.entry(apex.to_owned()).or_insert_with(|| {
+                let sets = Name::parse_absolute(apex).map_or(usize::MAX, |a| zone_sets(&a));
+                (journal_cap(sets), 0, 0)
+            });
+            if *writes < MAX_JOURNAL_DELTAS && *held + n <= *cap {
                 zones.insert(apex.to_owned());
             }
             *writes += 1;
-            *changes += n;
+            *held += n;
         }
         if !zones.is_empty() {
             wanted[i] = Some(zones);
@@ -283,10 +311,11 @@ pub fn from_history<'a>(records: impl Iterator<Item = &'a [u8]>) -> HashMap<Name
             }
         }
         for (apex, changes) in by_zone {
+            let cap = journal_cap(zone_sets(&apex));
             let journal = journals.entry(apex).or_default();
             let readable = changes.iter().all(|c| c.0.is_some() || c.1.is_some());
             match delta_of(&changes).filter(|_| readable) {
-                Some(delta) => journal.push(delta),
+                Some(delta) => journal.push(delta, cap),
                 None => journal.clear(),
             }
         }
@@ -330,13 +359,13 @@ mod tests {
         assert_eq!(d.removed.len(), 1);
         assert_eq!(d.added.len(), 1);
         let mut j = Journal::default();
-        j.push(d);
-        j.push(delta_of(&[(Some(soa(2)), Some(soa(3)))]).expect("a delta"));
+        j.push(d, MAX_JOURNAL_RECORDS);
+        j.push(delta_of(&[(Some(soa(2)), Some(soa(3)))]).expect("a delta"), MAX_JOURNAL_RECORDS);
         assert_eq!(j.since(1).map(Iterator::count), Some(2));
         assert_eq!(j.since(2).map(Iterator::count), Some(1));
         assert!(j.since(7).is_none());
         // A gap starts over.
-        j.push(delta_of(&[(Some(soa(9)), Some(soa(10)))]).expect("a delta"));
+        j.push(delta_of(&[(Some(soa(9)), Some(soa(10)))]).expect("a delta"), MAX_JOURNAL_RECORDS);
         assert_eq!(j.len(), 1);
     }
 
@@ -364,7 +393,7 @@ mod tests {
             (None, Some(set("www", "A", &["192.0.2.1"]))),
         ]);
         let two = record(vec![(Some(soa(2)), Some(soa(3)))]);
-        let journals = from_history([one.as_slice(), two.as_slice()].into_iter());
+        let journals = from_history([one.as_slice(), two.as_slice()].into_iter(), |_| 10);
         let apex = Name::parse_absolute("example.test.").expect("apex");
         let j = journals.get(&apex).expect("a journal");
         assert_eq!(j.since(1).map(Iterator::count), Some(2));
@@ -373,8 +402,56 @@ mod tests {
             "changes": [{"kind": "record_set", "name": "example.test. www A", "action": "update"}],
         }))
         .expect("json");
-        let journals = from_history([one.as_slice(), left_out.as_slice()].into_iter());
+        let journals = from_history([one.as_slice(), left_out.as_slice()].into_iter(), |_| 10);
         assert!(journals.get(&apex).is_none_or(Journal::is_empty), "the history breaks");
+    }
+
+    /// A chain of deltas as large as its zone is not kept (the whole zone is the smaller
+    /// reply), nor read back at start: a zone imported in one write keeps only what followed.
+    #[test]
+    fn a_journal_holds_fewer_records_than_its_zone() {
+        assert_eq!(journal_cap(10), JOURNAL_FLOOR);
+        assert_eq!(journal_cap(5_000), 4_999);
+        assert_eq!(journal_cap(10_000_000), MAX_JOURNAL_RECORDS);
+        let change = |before: Option<&RecordSet>, after: &RecordSet| {
+            serde_json::json!({
+                "kind": "record_set",
+                "name": format!("example.test. {} {}", after.name, after.rtype),
+                "before": before.map(RecordSet::to_spec),
+                "after": after.to_spec(),
+            })
+        };
+        let mut import = vec![change(Some(&soa(1)), &soa(2))];
+        for i in 0..1_500 {
+            import.push(change(None, &set(&format!("h{i}"), "A", &["192.0.2.1"])));
+        }
+        let import = serde_json::to_vec(&serde_json::json!({ "changes": import })).expect("json");
+        let update = serde_json::to_vec(&serde_json::json!({"changes": [
+            change(Some(&soa(2)), &soa(3)),
+            change(Some(&set("h0", "A", &["192.0.2.1"])), &set("h0", "A", &["192.0.2.9"])),
+        ]}))
+        .expect("json");
+        let apex = Name::parse_absolute("example.test.").expect("apex");
+        let history = [import.as_slice(), update.as_slice()];
+        // The zone: SOA, NS and the 1,500 sets. The import's delta (1,502 records) is as large.
+        let journals = from_history(history.into_iter(), |_| 1_502);
+        let j = journals.get(&apex).expect("a journal");
+        assert_eq!(j.since(2).map(Iterator::count), Some(1), "the update is kept");
+        assert!(j.since(1).is_none(), "the import is not");
+        // In a zone far larger, the import is a small part: kept.
+        let journals = from_history(history.into_iter(), |_| 100_000);
+        let j = journals.get(&apex).expect("a journal");
+        assert_eq!(j.since(1).map(Iterator::count), Some(2));
+        // Pushed one by one, the same.
+        let mut j = Journal::default();
+        for (serial, added) in [(1, 1_500), (2, 1)] {
+            let mut changes = vec![(Some(soa(serial)), Some(soa(serial + 1)))];
+            for i in 0..added {
+                changes.push((None, Some(set(&format!("n{i}"), "A", &["192.0.2.1"]))));
+            }
+            j.push(delta_of(&changes).expect("a delta"), journal_cap(1_502));
+        }
+        assert_eq!((j.since(2).map(Iterator::count), j.len()), (Some(1), 1));
     }
 
     /// Only the writes that can still be in a zone's journal are read back, zone by zone: a
@@ -413,7 +490,8 @@ mod tests {
         }
         let raw: Vec<Vec<u8>> =
             records.iter().map(|r| serde_json::to_vec(r).expect("json")).collect();
-        let journals = from_history(raw.iter().map(Vec::as_slice));
+        // Zones large enough that the count of deltas is the limit, not their records.
+        let journals = from_history(raw.iter().map(Vec::as_slice), |_| 1_000_000);
         let apex = Name::parse_absolute("example.test.").expect("apex");
         let busy = journals.get(&apex).expect("a journal");
         assert_eq!(busy.len(), MAX_JOURNAL_DELTAS);

@@ -75,6 +75,7 @@ impl Views {
     /// Publishes a view; the one it replaces, at an older serial, becomes a delta.
     pub(crate) fn publish(&self, view: ZoneView) {
         let apex = view.records.apex.clone();
+        let cap = journal::journal_cap(view.records.sets.len());
         let view = Arc::new(view);
         let old = self
             .published
@@ -84,7 +85,9 @@ impl Views {
         let mut journals = self.journals.lock().unwrap_or_else(PoisonError::into_inner);
         let journal = journals.entry(apex).or_default();
         match old {
-            Some(old) if serial_lt(old.serial, view.serial) => journal.push(delta(&old, &view)),
+            Some(old) if serial_lt(old.serial, view.serial) => {
+                journal.push(delta(&old, &view), cap);
+            }
             _ => journal.clear(),
         }
         drop(journals);

@@ -245,9 +245,10 @@ impl State {
                 self.journals.remove(&apex);
                 continue;
             }
+            let sets = self.records.get(&apex).map_or(0, |z| z.sets.len());
             let journal = self.journals.entry(apex).or_default();
             match journal::delta_of(&changes) {
-                Some(delta) => journal.push(delta),
+                Some(delta) => journal.push(delta, journal::journal_cap(sets)),
                 None => journal.clear(),
             }
         }
@@ -859,7 +860,9 @@ impl Loading {
                 zone.sets = sets.into_iter().collect();
             }
         }
-        config.journals = journal::from_history(history.iter().map(Vec::as_slice));
+        let records = &config.records;
+        let sets = |apex: &Name| records.get(apex).map_or(0, |z| z.sets.len());
+        config.journals = journal::from_history(history.iter().map(Vec::as_slice), sets);
         config.journals.retain(|apex, _| config.zones.contains_key(apex));
         (config, touched)
     }
