@@ -205,18 +205,23 @@ impl Follower {
     async fn run(mut self) {
         let mut backoff = BACKOFF_MIN;
         let mut tried_copy = false;
+        // The revision of the local copy loaded, until it is served.
+        let mut copy = None;
         loop {
             let e = self.follow(&mut backoff).await;
             self.control.set_store_reachable(false);
             if !tried_copy && self.control.served_revision().is_none() {
                 tried_copy = true;
-                self.load_copy().await;
+                copy = self.load_copy().await;
             }
             warn!(
                 "store sync interrupted ({e}); {}; retrying in {}s",
-                match self.control.served_revision() {
-                    Some(r) => format!("still serving revision {r}"),
-                    None => "serving the zone files only until the store answers".to_owned(),
+                match (self.control.served_revision(), copy) {
+                    (Some(r), _) => format!("still serving revision {r}"),
+                    (None, Some(r)) => format!("about to serve the local copy of revision {r}"),
+                    (None, None) => {
+                        "serving the zone files only until the store answers".to_owned()
+                    }
                 },
                 backoff.as_secs_f64()
             );
@@ -226,8 +231,8 @@ impl Follower {
     }
 
     /// Serves the replica's copy (or an earlier version's JSON copy), for a start without
-    /// the store.
-    async fn load_copy(&self) {
+    /// the store; its revision, if there was one.
+    async fn load_copy(&self) -> Option<Revision> {
         let checker = self.control.checker().to_owned();
         let (from, loaded) = match &self.replica {
             Some(r) => (r.path().to_owned(), replica::load(r, &checker).await),
@@ -244,13 +249,14 @@ impl Follower {
             }
             (None, None) => (from, None),
         };
-        let Some((state, touched, revision)) = loaded else { return };
+        let (state, touched, revision) = loaded?;
         install(&self.control, state);
         self.shared.mark(touched, true, revision);
         warn!(
             "the store is unreachable: serving the local copy of revision {revision} from {}",
             from.display()
         );
+        Some(revision)
     }
 
     /// Resumes from the replica when it is a copy of this store whose later changes the

@@ -262,6 +262,7 @@ zones:
     until(&nodes[0], "fo.st.test", "192.0.2.10");
     let log = nodes[0].log_text();
     assert!(log.contains("starting from the local copy"), "{log}");
+    assert!(!log.contains("serving the zone files only"), "it says what it serves: {log}");
     // The store back: the nodes follow it again.
     etcd.restart_stopped();
     for t in &nodes {
