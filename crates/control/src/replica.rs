@@ -60,27 +60,15 @@ pub(crate) async fn load(
     replica: &Arc<Replica>,
     checker: &str,
 ) -> Option<(State, Touched, ReplicaMark)> {
-    // Each page is decoded and applied on one thread while the next is read on another, as
-    // pages from the store are.
-    let (pages, mut taken) = mpsc::unbounded_channel::<Vec<KeyValue>>();
-    let checker = checker.to_owned();
-    let loader = tokio::task::spawn_blocking(move || {
-        let mut loading = Loading::new(&checker);
-        while let Some(page) = taken.blocking_recv() {
-            loading.push(page);
-        }
-        loading
-    });
+    // Each page is decoded and applied while the next is read, as pages from the store are.
+    let (pages, loading) = Loading::background(checker);
     let replica = Arc::clone(replica);
     let read = blocking(move || replica.read_pages(&mut |page| drop(pages.send(page)))).await;
-    // A panic while loading is a bug in validation: as loud as the store's load.
-    let loading = loader.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     match read {
-        // Finishing rebuilds the IXFR journals from the history: seconds, off the runtime.
-        Ok(Some(mark)) => blocking(move || Ok(loading.finish(mark.revision)))
-            .await
-            .ok()
-            .map(|(state, touched)| (state, touched, mark)),
+        Ok(Some(mark)) => {
+            let (state, touched) = loading.finish(mark.revision).await;
+            Some((state, touched, mark))
+        }
         Ok(None) => None,
         Err(e) => {
             warn!("the local replica cannot be read ({e}); reading the whole store");

@@ -810,7 +810,7 @@ fn decode_rrset(kv: &KeyValue) -> Option<(Name, RecordSet)> {
 pub struct Loading {
     config: State,
     touched: Touched,
-    /// The newest audit records seen so far (their keys sort by time): IXFR journals reach
+    /// The newest write records seen so far (their keys sort by time): IXFR journals reach
     /// back across a restart.
     history: std::collections::VecDeque<Vec<u8>>,
 }
@@ -847,6 +847,23 @@ impl Loading {
         }
     }
 
+    /// A loading fed on a blocking thread of its own, so that each part is decoded and applied
+    /// while the next is read: send it the parts in key order, drop the sender, then
+    /// [`Background::finish`].
+    pub fn background(
+        checker: &str,
+    ) -> (tokio::sync::mpsc::UnboundedSender<Vec<KeyValue>>, Background) {
+        let (parts, mut taken) = tokio::sync::mpsc::unbounded_channel::<Vec<KeyValue>>();
+        let mut loading = Loading::new(checker);
+        let task = tokio::task::spawn_blocking(move || {
+            while let Some(part) = taken.blocking_recv() {
+                loading.push(part);
+            }
+            loading
+        });
+        (parts, Background(task))
+    }
+
     /// The state, as of `revision` (the range's).
     pub fn finish(self, revision: Revision) -> (State, Touched) {
         let Loading { mut config, touched, history } = self;
@@ -865,6 +882,23 @@ impl Loading {
         config.journals = journal::from_history(history.iter().map(Vec::as_slice), sets);
         config.journals.retain(|apex, _| config.zones.contains_key(apex));
         (config, touched)
+    }
+}
+
+/// A [`Loading`] on a thread of its own ([`Loading::background`]).
+#[derive(Debug)]
+pub struct Background(tokio::task::JoinHandle<Loading>);
+
+impl Background {
+    /// Once every part is sent and the sender dropped: the state, as of `revision`. Finishing
+    /// rebuilds the IXFR journals from the history (about a second at a million records), so
+    /// it runs on a blocking thread too.
+    pub async fn finish(self, revision: Revision) -> (State, Touched) {
+        // A loader that panicked is a bug in validation: fail as loudly as decoding would.
+        let loading = self.0.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        tokio::task::spawn_blocking(move || loading.finish(revision))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use turnout_dns::{SnapshotHandle, ZonePart, ZoneParts};
 use turnout_model::{Name, Zone, ZoneRecords};
-use turnout_store::{KeyValue, Replica, Revision, StoreError, WatchBatch};
+use turnout_store::{Replica, Revision, StoreError, WatchBatch};
 
 use crate::state::{State, Touched};
 use crate::{Control, keys, pieces, replica};
@@ -156,7 +156,7 @@ pub async fn run_sync(
         control,
         shared,
         news: saver.is_some().then_some(news),
-        resume: replica.clone(),
+        resumable: replica.is_some(),
         replica,
         replica_dir: options.replica_dir,
     };
@@ -196,8 +196,8 @@ struct Follower {
     /// To the replica's writer: what was applied.
     news: Option<tokio::sync::mpsc::UnboundedSender<replica::News>>,
     replica: Option<Arc<Replica>>,
-    /// The replica to resume from, until the node has read the store once.
-    resume: Option<Arc<Replica>>,
+    /// Whether to try resuming from the replica: until the store has answered once.
+    resumable: bool,
     replica_dir: Option<std::path::PathBuf>,
 }
 
@@ -326,28 +326,14 @@ impl Follower {
     async fn load(&self) -> Result<Box<dyn turnout_store::Watcher>, StoreError> {
         let (control, shared) = (&self.control, &self.shared);
         let store = Arc::clone(control.store());
-        // Each part of the range is decoded and applied (on a thread of its own) while the
-        // store reads the next; the stored form is dropped part by part (with a million record
-        // sets, about 400 bytes each).
-        let (parts, mut read) = tokio::sync::mpsc::unbounded_channel::<Vec<KeyValue>>();
-        let checker = control.checker().to_owned();
-        let loader = tokio::task::spawn_blocking(move || {
-            let mut loading = crate::state::Loading::new(&checker);
-            while let Some(part) = read.blocking_recv() {
-                loading.push(part);
-            }
-            loading
-        });
+        // Each part of the range is decoded and applied while the store reads the next; the
+        // stored form is dropped part by part (with a million record sets, about 400 bytes
+        // each).
+        let (parts, loading) = crate::state::Loading::background(control.checker());
         let ranged = store.range_pages(keys::ROOT, &|part| drop(parts.send(part))).await;
         drop(parts);
-        // A loader that panicked is a bug in validation: fail as loudly as the decoding would.
-        let loading = match loader.await {
-            Ok(l) => l,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
         let revision = ranged?;
-        // Finishing rebuilds the IXFR journals from the history: seconds, off the runtime.
-        let (config, touched) = replica::blocking(move || Ok(loading.finish(revision))).await?;
+        let (config, touched) = loading.finish(revision).await;
         install(control, config);
         control.set_store_reachable(true);
         control.health().set_quorum(control.quorum());
@@ -361,15 +347,15 @@ impl Follower {
 
     /// Loads everything (or resumes from the replica), then follows the watch until it fails.
     async fn follow(&mut self, backoff: &mut Duration) -> StoreError {
-        let resumed = match self.resume.clone() {
-            Some(r) => match self.resume(&r).await {
+        let resumed = match self.replica.as_ref().filter(|_| self.resumable) {
+            Some(r) => match self.resume(r).await {
                 Ok(w) => w,
                 Err(e) => return e,
             },
             None => None,
         };
         // Once the store has answered, later reconnections read it whole.
-        self.resume = None;
+        self.resumable = false;
         let mut watcher = match resumed {
             Some(w) => w,
             None => match self.load().await {
