@@ -142,7 +142,7 @@ impl Control {
             let by_record = st
                 .records
                 .values()
-                .flat_map(|z| z.sets.values())
+                .flat_map(|z| z.sets.not_plain())
                 .find(|s| s.health_check.as_deref() == Some(name));
             if let Some(set) = by_record {
                 return Err(ControlError::CheckInUse {

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use turnout_dns::xfr::Rr;
-use turnout_model::{Name, Policy, RType, RecordData, RecordSet, RecordSetSpec, Soa, ZoneRecords};
+use turnout_model::{
+    Name, Policy, RType, RecordData, RecordKey, RecordSet, RecordSetSpec, Soa, ZoneRecords,
+};
 
 /// The most records (removed and added) a zone's journal holds; older deltas go first.
 pub const MAX_JOURNAL_RECORDS: usize = 200_000;
@@ -133,13 +135,13 @@ fn is_plain(set: &RecordSet) -> bool {
 /// The zone's SOA, when every record set of the zone goes out as it is (what an IXFR needs
 /// before it knows whether the journal answers; nothing else is copied).
 pub fn zone_soa(zone: &ZoneRecords) -> Result<Rr, NotPlain> {
-    if let Some(set) = zone.sets.values().find(|s| !is_plain(s)) {
+    if let Some(set) = zone.sets.not_plain().find(|s| !is_plain(s)) {
         return Err(NotPlain::Policy(format!("{} {}", set.name, set.rtype)));
     }
+    let soa = RecordKey { name: zone.apex.clone(), rtype: RType::SOA, set_id: String::new() };
     zone.sets
-        .values()
-        .find(|s| s.rtype == RType::SOA && s.name == zone.apex)
-        .and_then(plain_records)
+        .get(&soa)
+        .and_then(|s| plain_records(&s))
         .and_then(|r| r.into_iter().next())
         .ok_or(NotPlain::NoSoa)
 }
@@ -150,7 +152,7 @@ pub fn zone_records(zone: &ZoneRecords) -> Result<(Rr, Vec<Rr>), NotPlain> {
     let mut soa = None;
     let mut rest = Vec::with_capacity(zone.sets.len());
     for set in zone.sets.values() {
-        let Some(records) = plain_records(set) else {
+        let Some(records) = plain_records(&set) else {
             return Err(NotPlain::Policy(format!("{} {}", set.name, set.rtype)));
         };
         if set.rtype == RType::SOA && set.name == zone.apex {

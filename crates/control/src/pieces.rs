@@ -72,7 +72,7 @@ pub(crate) fn unavailable(apex: &Name, inputs: &Inputs<'_>) -> Result<ZoneParts,
             ..turnout_model::RecordSetSpec::default()
         };
         let set = spec.validate(apex).map_err(|e| format!("{e:?}"))?;
-        zone.sets.insert(set.key(), set);
+        zone.sets.insert(set);
     }
     let compiled = compile_zone(&zone, inputs.slot, inputs.collection).map_err(|e| text(&e))?;
     let mut part = ZonePart::build_validated(&compiled, None).map_err(|e| e.to_string())?;
@@ -125,7 +125,7 @@ pub(crate) fn recompile(
 }
 
 fn has_alias(records: &ZoneRecords) -> bool {
-    records.sets.values().any(|s| matches!(s.data, RecordData::Alias { .. }))
+    records.sets.not_plain().any(|s| matches!(s.data, RecordData::Alias { .. }))
 }
 
 /// Chunk bounds for a zone: a new chunk starts at the first label after the current one holds
@@ -135,8 +135,8 @@ fn split(records: &ZoneRecords) -> Vec<Box<[u8]>> {
     let mut bounds: Vec<Box<[u8]>> = Vec::new();
     let mut in_chunk = 0;
     let mut last: Option<&[u8]> = None;
-    for set in records.sets.values() {
-        let Some(label) = first_label_below(set.name.as_wire(), apex_len) else { continue };
+    for (owner, count) in records.sets.owners() {
+        let Some(label) = first_label_below(owner, apex_len) else { continue };
         if last != Some(label) {
             if bounds.is_empty() {
                 bounds.push(Box::from(&b""[..]));
@@ -146,7 +146,7 @@ fn split(records: &ZoneRecords) -> Vec<Box<[u8]>> {
             }
             last = Some(label);
         }
-        in_chunk += set.record_count();
+        in_chunk += count;
     }
     bounds
 }

@@ -2,6 +2,7 @@
 //! records them): each zone's content fixed under its serial, and the deltas between them, for
 //! IXFR (RFC 1995).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -37,7 +38,7 @@ impl ZoneView {
             if set.rtype == RType::SOA && set.name == *apex {
                 continue;
             }
-            out.extend(journal::plain_records(set).unwrap_or_default());
+            out.extend(journal::plain_records(&set).unwrap_or_default());
         }
         out.extend(self.dynamic.iter().map(|(_, r)| r.clone()));
         out
@@ -115,18 +116,12 @@ impl Views {
 fn delta(old: &ZoneView, new: &ZoneView) -> Delta {
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     if !Arc::ptr_eq(&old.records, &new.records) {
-        let plain = |set: Option<&RecordSet>| {
+        let plain = |set: Option<Cow<'_, RecordSet>>| {
             set.filter(|s| s.rtype != RType::SOA)
-                .and_then(journal::plain_records)
+                .and_then(|s| journal::plain_records(&s))
                 .unwrap_or_default()
         };
-        let keys: BTreeSet<_> =
-            old.records.sets.keys().chain(new.records.sets.keys()).cloned().collect();
-        for key in keys {
-            let (a, b) = (old.records.sets.get(&key), new.records.sets.get(&key));
-            if a == b {
-                continue;
-            }
+        for (a, b) in old.records.sets.changes(&new.records.sets) {
             let (a, b) = (plain(a), plain(b));
             removed.extend(a.iter().filter(|r| !b.contains(r)).cloned());
             added.extend(b.into_iter().filter(|r| !a.contains(r)));
@@ -159,7 +154,7 @@ mod tests {
         );
         let soa: turnout_model::RecordSetSpec = serde_json::from_str(&soa).expect("json");
         let soa = soa.validate(&z.apex).expect("valid");
-        z.sets.insert(soa.key(), soa);
+        z.sets.insert(soa);
         Arc::new(z)
     }
 
@@ -167,7 +162,7 @@ mod tests {
         let soa = records
             .sets
             .get(&State::soa_key(&records.apex))
-            .and_then(journal::plain_records)
+            .and_then(|s| journal::plain_records(&s))
             .and_then(|r| r.into_iter().next())
             .expect("an SOA");
         let serial = journal::serial_of(&soa).expect("a serial");

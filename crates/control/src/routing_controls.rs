@@ -576,7 +576,8 @@ impl Control {
                 .records
                 .iter()
                 .filter(|(a, r)| {
-                    st.zones.contains_key(*a) && r.sets.values().any(|s| s.health_check.is_some())
+                    st.zones.contains_key(*a)
+                        && r.sets.not_plain().any(|s| s.health_check.is_some())
                 })
                 .map(|(_, r)| Arc::clone(r))
                 .collect();
@@ -629,7 +630,7 @@ fn answers_after(
     let mut answers = Vec::new();
     for records in zones {
         let mut seen = BTreeSet::new();
-        for set in records.sets.values() {
+        for set in records.sets.not_plain() {
             let key = (set.name.clone(), set.rtype);
             let grouped = !matches!(set.policy, turnout_model::Policy::Simple)
                 || matches!(set.data, turnout_model::RecordData::Alias { .. });

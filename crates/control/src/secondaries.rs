@@ -12,6 +12,7 @@
 //! from the configuration (`/turnout/secondary/<apex>`), so every node agrees on when the zone
 //! expires (by the nodes' clocks, which must agree to within seconds).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -100,7 +101,8 @@ fn apply_changes(
                   r: &Rr|
      -> (RecordKey, u32, Vec<_>) {
         let key = RecordKey { name: r.name.clone(), rtype: r.rtype, set_id: String::new() };
-        let current = touched.get(&key).cloned().unwrap_or_else(|| zone.sets.get(&key).cloned());
+        let current =
+            touched.get(&key).cloned().unwrap_or_else(|| zone.sets.get(&key).map(Cow::into_owned));
         match current.map(|s| s.data) {
             Some(RecordData::Values { ttl, rdatas }) => (key, ttl, rdatas),
             _ => (key, r.ttl, Vec::new()),
@@ -126,7 +128,9 @@ fn apply_changes(
             touched.insert(key, Some(plain_set(apex, r.name.clone(), r.rtype, r.ttl, rdatas)?));
         }
     }
-    touched.retain(|key, set| key.rtype != RType::SOA && set.as_ref() != zone.sets.get(key));
+    touched.retain(|key, set| {
+        key.rtype != RType::SOA && set.as_ref() != zone.sets.get(key).as_deref()
+    });
     Ok(touched)
 }
 
@@ -317,13 +321,13 @@ impl Control {
                     Puts::Whole(sets) => {
                         if let Some(zone) = current {
                             for key in zone.sets.keys() {
-                                if key.rtype != RType::SOA && !sets.contains_key(key) {
-                                    ops.push(Op::delete(keys::rrset(apex, key)));
+                                if key.rtype != RType::SOA && !sets.contains_key(&key) {
+                                    ops.push(Op::delete(keys::rrset(apex, &key)));
                                 }
                             }
                         }
                         for (key, set) in sets {
-                            if current.and_then(|z| z.sets.get(key)) != Some(set) {
+                            if current.and_then(|z| z.sets.get(key)).as_deref() != Some(set) {
                                 ops.push(Op::put(keys::rrset(apex, key), to_json(&set.to_spec())));
                             }
                         }
@@ -556,7 +560,7 @@ mod tests {
 
         let mut zone = ZoneRecords::new(apex.clone());
         for set in sets.into_values() {
-            zone.sets.insert(set.key(), set);
+            zone.sets.insert(set);
         }
         let soa = |serial: u32| {
             rr("s.test.", RType::SOA, 300, &format!("ns1.s.test. h.s.test. {serial} 60 10 600 60"))

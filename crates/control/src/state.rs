@@ -9,6 +9,7 @@ use tracing::warn;
 use turnout_model::cidr::{CidrCollection, CidrCollectionSpec};
 use turnout_model::controls::{ControlPanel, ControlPanelSpec, ControlState};
 use turnout_model::health::{HealthCheck, HealthCheckSpec, Status};
+use turnout_model::sets::Gathered;
 use turnout_model::{
     ErrorCode, FieldError, Name, Policy, RType, RecordKey, RecordSet, RecordSetSpec, ZoneRecords,
 };
@@ -112,7 +113,7 @@ pub struct State {
     /// Whether record sets go to `loading` (a full load) rather than straight into their zone.
     bulk: bool,
     /// The record sets of a full load, by zone, until each zone's map is built at once.
-    loading: BTreeMap<Name, Vec<(RecordKey, RecordSet)>>,
+    loading: BTreeMap<Name, Gathered>,
 }
 
 /// What a caller reference created, as stored.
@@ -287,14 +288,14 @@ impl State {
             .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
         if self.bulk {
             // A full load compiles every zone from scratch: no names needed.
-            self.loading.entry(apex.clone()).or_default().push((set.key(), set));
+            self.loading.entry(apex.clone()).or_default().push(set);
         } else {
             touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
             if self.journaling {
-                let before = Arc::make_mut(zone).sets.insert(set.key(), set.clone());
+                let before = Arc::make_mut(zone).sets.insert(set.clone());
                 self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
             } else {
-                Arc::make_mut(zone).sets.insert(set.key(), set);
+                Arc::make_mut(zone).sets.insert(set);
             }
         }
         touched.zones.insert(apex);
@@ -739,7 +740,7 @@ impl State {
         self.records
             .iter()
             .filter(|(_, z)| {
-                z.sets.values().any(
+                z.sets.not_plain().any(
                     |s| matches!(&s.policy, Policy::Cidr { collection: c, .. } if c == collection),
                 )
             })
@@ -749,7 +750,7 @@ impl State {
 
     /// The first record set that names a collection (and, if given, one of its locations).
     pub fn collection_user(&self, collection: &str, location: Option<&str>) -> Option<RecordKey> {
-        self.records.values().flat_map(|z| z.sets.values()).find_map(|s| match &s.policy {
+        self.records.values().flat_map(|z| z.sets.not_plain()).find_map(|s| match &s.policy {
             Policy::Cidr { collection: c, location: l }
                 if c == collection && location.is_none_or(|x| x == l) =>
             {
@@ -874,7 +875,7 @@ impl Loading {
         // entries at once, they are full: about a third less memory per record set at rest.
         for (apex, sets) in std::mem::take(&mut config.loading) {
             if let Some(zone) = config.records.get_mut(&apex).and_then(Arc::get_mut) {
-                zone.sets = sets.into_iter().collect();
+                zone.sets = sets.into();
             }
         }
         let records = &config.records;

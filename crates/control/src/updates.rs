@@ -4,6 +4,7 @@
 //! the key's name in the audit trail. A record set with a routing policy is never changed this
 //! way.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -11,7 +12,9 @@ use turnout_dns::Rcode;
 use turnout_dns::wire::message::{Message, Record};
 use turnout_model::change::{ChangeBatchSpec, ChangeSpec};
 use turnout_model::records::SUPPORTED_TYPES;
-use turnout_model::{Name, Policy, RType, Rdata, RecordData, RecordSet, RecordSetSpec};
+use turnout_model::{
+    Name, Policy, RType, Rdata, RecordData, RecordKey, RecordSet, RecordSetSpec, RecordSets,
+};
 use turnout_store::Op;
 
 use crate::audit::{Actor, acting_as};
@@ -398,15 +401,22 @@ fn values(set: &RecordSet) -> (u32, Vec<Rdata>) {
     }
 }
 
+/// The record sets at `name` from type `from` on, in key order.
+fn at_name<'a>(
+    sets: &'a RecordSets,
+    name: &'a Name,
+    from: RType,
+) -> impl Iterator<Item = Cow<'a, RecordSet>> {
+    let key = RecordKey { name: name.clone(), rtype: from, set_id: String::new() };
+    sets.from_key(&key).take_while(move |s| s.name == *name)
+}
+
 /// §3.2: every prerequisite holds, or the RCODE that says which does not.
 fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refused> {
     let empty = Default::default();
     let sets = st.records.get(apex).map_or(&empty, |z| &z.sets);
-    fn at<'a>(
-        sets: &'a BTreeMap<turnout_model::RecordKey, RecordSet>,
-        name: &'a Name,
-    ) -> impl Iterator<Item = &'a RecordSet> {
-        sets.values().filter(move |s| &s.name == name)
+    fn at<'a>(sets: &'a RecordSets, name: &'a Name) -> impl Iterator<Item = Cow<'a, RecordSet>> {
+        at_name(sets, name, RType(0))
     }
     // Value-dependent prerequisites are compared RRset by RRset (§3.2.3).
     let mut wanted: BTreeMap<(Name, RType), Vec<Rdata>> = BTreeMap::new();
@@ -443,7 +453,7 @@ fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refu
     for ((name, rtype), mut want) in wanted {
         let mut have: Vec<Rdata> = at(sets, &name)
             .filter(|s| s.rtype == rtype && !is_policy(s))
-            .flat_map(|s| values(s).1)
+            .flat_map(|s| values(&s).1)
             .collect();
         let key = |r: &Rdata| r.as_wire().to_vec();
         want.sort_by_key(key);
@@ -481,11 +491,11 @@ fn batch_of(
             return Ok(());
         }
         let mut found = None;
-        for s in sets.values().filter(|s| &s.name == name && s.rtype == rtype) {
-            if is_policy(s) {
-                return Err(policy_refusal(s));
+        for s in at_name(sets, name, rtype).take_while(|s| s.rtype == rtype) {
+            if is_policy(&s) {
+                return Err(policy_refusal(&s));
             }
-            found = Some(values(s));
+            found = Some(values(&s));
         }
         working.insert((name.clone(), rtype), found.unwrap_or((0, Vec::new())));
         Ok(())
@@ -495,8 +505,7 @@ fn batch_of(
         let apex_kept = |t: RType| u.name == *apex && matches!(t, RType::SOA | RType::NS);
         match (u.class, u.rtype) {
             (CLASS_ANY, RType::ANY) => {
-                let types: Vec<RType> =
-                    sets.values().filter(|s| s.name == u.name).map(|s| s.rtype).collect();
+                let types: Vec<RType> = at_name(sets, &u.name, RType(0)).map(|s| s.rtype).collect();
                 for t in types.into_iter().filter(|t| !apex_kept(*t)) {
                     load(&mut working, &u.name, t)?;
                     if let Some(e) = working.get_mut(&(u.name.clone(), t)) {
@@ -538,10 +547,9 @@ fn batch_of(
     }
     let mut changes = Vec::new();
     for ((name, rtype), (ttl, rdatas)) in working {
-        let before = sets
-            .values()
-            .find(|s| s.name == name && s.rtype == rtype)
-            .map(values)
+        let before = at_name(sets, &name, rtype)
+            .find(|s| s.rtype == rtype)
+            .map(|s| values(&s))
             .unwrap_or((0, Vec::new()));
         if before == (ttl, rdatas.clone()) || (before.1.is_empty() && rdatas.is_empty()) {
             continue;

@@ -57,7 +57,7 @@ pub fn is_current_answers(meta: &ZoneMeta) -> bool {
 fn dynamic_view(snap: &Snapshot, zone: &ZoneRecords) -> Option<(Vec<(String, Rr)>, String)> {
     let owners: BTreeSet<(&Name, RType)> = zone
         .sets
-        .values()
+        .not_plain()
         .filter(|s| journal::plain_records(s).is_none())
         .map(|s| (&s.name, s.rtype))
         .collect();
@@ -142,7 +142,7 @@ impl Control {
                             .records
                             .sets
                             .get(&State::soa_key(&zone.apex))
-                            .and_then(journal::plain_records)
+                            .and_then(|s| journal::plain_records(&s))
                             .and_then(|r| r.into_iter().next());
                         let Some(soa) = soa else { continue };
                         debug!("current answers of {} published at serial {serial}", zone.apex);
@@ -197,7 +197,7 @@ impl Control {
                         return Ok(Plan::Nothing(None));
                     }
                     Some(_) => {
-                        let bumped = crate::zones::bump_serial(soa, None)?;
+                        let bumped = crate::zones::bump_serial(&soa, None)?;
                         let next = journal::plain_records(&bumped)
                             .and_then(|r| r.into_iter().next())
                             .and_then(|r| journal::serial_of(&r))

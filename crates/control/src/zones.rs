@@ -384,17 +384,17 @@ impl Control {
         let st = self.read();
         let zone = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
         let zone = zone.ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
-        let lower = start.as_ref().map_or(Bound::Unbounded, Bound::Included);
-        let mut sets = zone.sets.range::<RecordKey, _>((lower, Bound::Unbounded)).map(|(_, s)| s);
+        let lowest = RecordKey { name: Name::root(), rtype: RType(0), set_id: String::new() };
+        let mut sets = zone.sets.from_key(start.as_ref().unwrap_or(&lowest));
         let record_sets: Vec<RecordSetSpec> =
-            sets.by_ref().take(max_items).map(RecordSet::to_spec).collect();
+            sets.by_ref().take(max_items).map(|s| s.to_spec()).collect();
         let next = sets.next();
         Ok(RecordSetPage {
             record_sets,
             is_truncated: next.is_some(),
-            next_name: next.map(|s| s.name.to_string()),
-            next_type: next.map(|s| s.rtype.to_string()),
-            next_set_id: next.map(|s| s.set_id.clone().unwrap_or_default()),
+            next_name: next.as_ref().map(|s| s.name.to_string()),
+            next_type: next.as_ref().map(|s| s.rtype.to_string()),
+            next_set_id: next.as_ref().map(|s| s.set_id.clone().unwrap_or_default()),
             max_items,
         })
     }
@@ -505,7 +505,7 @@ fn add_zone_delta(
     }
     let current = st.records.get(apex).and_then(|z| z.sets.get(&soa_key));
     let current = current.ok_or_else(|| ControlError::NoSuchZone(apex.clone()))?;
-    let bumped = bump_serial(current, delta.puts.get(&soa_key))?;
+    let bumped = bump_serial(&current, delta.puts.get(&soa_key))?;
     ops.push(Op::put(keys::rrset(apex, &soa_key), to_json(&bumped.to_spec())));
     Ok(())
 }
@@ -543,7 +543,7 @@ fn dry_run_of(st: &State, zones: &std::collections::BTreeMap<Name, ZoneDelta>) -
                 .deletes
                 .iter()
                 .filter_map(|k| base.and_then(|z| z.sets.get(k)))
-                .map(RecordSet::to_spec),
+                .map(|s| s.to_spec()),
         );
     }
     out

@@ -8,7 +8,7 @@
 //! each with the index of the change it concerns, the field, a stable code and a message. The
 //! caller commits the puts and deletes in one store transaction; nothing here does I/O.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
@@ -19,6 +19,7 @@ use crate::error::{ErrorCode, FieldError};
 use crate::name::Name;
 use crate::records::{Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec};
 use crate::rtype::RType;
+use crate::sets::RecordSets;
 
 /// Records per batch (an UPSERT counts double).
 pub const MAX_BATCH_RECORDS: usize = 1000;
@@ -133,18 +134,18 @@ pub struct ZoneRecords {
     /// The apex.
     pub apex: Name,
     /// The record sets.
-    pub sets: BTreeMap<RecordKey, RecordSet>,
+    pub sets: RecordSets,
 }
 
 impl ZoneRecords {
     /// An empty zone.
     pub fn new(apex: Name) -> Self {
-        ZoneRecords { apex, sets: BTreeMap::new() }
+        ZoneRecords { apex, sets: RecordSets::new() }
     }
 
     /// The number of records (an alias counts as one).
     pub fn record_count(&self) -> usize {
-        self.sets.values().map(RecordSet::record_count).sum()
+        self.sets.owners().map(|(_, n)| n).sum()
     }
 }
 
@@ -419,9 +420,9 @@ impl<'z> Overlay<'z> {
         Overlay { base, changed: BTreeMap::new() }
     }
 
-    fn get(&self, key: &RecordKey) -> Option<&RecordSet> {
+    fn get(&self, key: &RecordKey) -> Option<Cow<'_, RecordSet>> {
         match self.changed.get(key) {
-            Some(entry) => entry.set.as_ref(),
+            Some(entry) => entry.set.as_ref().map(Cow::Borrowed),
             None => self.base.sets.get(key),
         }
     }
@@ -470,22 +471,21 @@ impl<'z> Overlay<'z> {
     }
 
     /// The record sets of one (name, type) group after the batch.
-    fn group(&self, name: &Name, rtype: RType) -> Vec<&RecordSet> {
+    fn group(&self, name: &Name, rtype: RType) -> Vec<Cow<'_, RecordSet>> {
         let lo = RecordKey { name: name.clone(), rtype, set_id: String::new() };
         let in_group = |k: &RecordKey| k.name == *name && k.rtype == rtype;
-        let mut out: Vec<&RecordSet> = self
+        let mut out: Vec<Cow<'_, RecordSet>> = self
             .base
             .sets
-            .range((Bound::Included(&lo), Bound::Unbounded))
-            .take_while(|(k, _)| in_group(k))
-            .filter(|(k, _)| !self.changed.contains_key(*k))
-            .map(|(_, s)| s)
+            .from_key(&lo)
+            .take_while(|s| s.name == *name && s.rtype == rtype)
+            .filter(|s| !self.changed.contains_key(&s.key()))
             .collect();
         out.extend(
             self.changed
                 .range((Bound::Included(&lo), Bound::Unbounded))
                 .take_while(|(k, _)| in_group(k))
-                .filter_map(|(_, e)| e.set.as_ref()),
+                .filter_map(|(_, e)| e.set.as_ref().map(Cow::Borrowed)),
         );
         out
     }
@@ -496,10 +496,10 @@ impl<'z> Overlay<'z> {
         let mut types: BTreeSet<RType> = self
             .base
             .sets
-            .range((Bound::Included(&lo), Bound::Unbounded))
-            .take_while(|(k, _)| k.name == *name)
-            .filter(|(k, _)| !self.changed.contains_key(*k))
-            .map(|(k, _)| k.rtype)
+            .keys_from(&lo)
+            .take_while(|k| k.name == *name)
+            .filter(|k| !self.changed.contains_key(k))
+            .map(|k| k.rtype)
             .collect();
         types.extend(
             self.changed
@@ -514,16 +514,21 @@ impl<'z> Overlay<'z> {
     /// The alias record sets the checks must see, with the index of the change that wrote
     /// each: the batch's own, and (only when the batch emptied some group, which an old alias
     /// might target) every other alias of the zone.
-    fn aliases(&self, with_base: bool) -> impl Iterator<Item = (&RecordSet, Option<usize>)> {
+    fn aliases(
+        &self,
+        with_base: bool,
+    ) -> impl Iterator<Item = (Cow<'_, RecordSet>, Option<usize>)> {
         let base = self
             .base
             .sets
-            .iter()
+            .values()
             .take(if with_base { usize::MAX } else { 0 })
-            .filter(|(k, _)| !self.changed.contains_key(*k))
-            .map(|(_, s)| (s, None));
-        let changed =
-            self.changed.values().filter_map(|e| e.set.as_ref().map(|s| (s, Some(e.index))));
+            .filter(|s| !self.changed.contains_key(&s.key()))
+            .map(|s| (s, None));
+        let changed = self
+            .changed
+            .values()
+            .filter_map(|e| e.set.as_ref().map(|s| (Cow::Borrowed(s), Some(e.index))));
         base.chain(changed).filter(|(s, _)| matches!(s.data, RecordData::Alias { .. }))
     }
 
@@ -665,7 +670,7 @@ impl<'z> Overlay<'z> {
 fn check_group(
     name: &Name,
     rtype: RType,
-    group: &[&RecordSet],
+    group: &[Cow<'_, RecordSet>],
     index: usize,
     errors: &mut Vec<ChangeError>,
 ) {
@@ -726,7 +731,7 @@ fn check_group(
             return;
         }
     }
-    let thresholds = |s: &&RecordSet| (s.pool.min_healthy, s.pool.min_healthy_pct);
+    let thresholds = |s: &RecordSet| (s.pool.min_healthy, s.pool.min_healthy_pct);
     if group.iter().any(|s| thresholds(s) != thresholds(first)) {
         errors.push(ChangeError::record(
             index,

@@ -12,7 +12,7 @@ fn zones(extra: &[&str]) -> BTreeMap<Name, ZoneRecords> {
     ];
     for json in base.iter().chain(extra) {
         let set = serde_json::from_str::<RecordSetSpec>(json).unwrap().validate(&apex()).unwrap();
-        zone.sets.insert(set.key(), set);
+        zone.sets.insert(set);
     }
     BTreeMap::from([(apex(), zone)])
 }

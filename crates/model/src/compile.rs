@@ -17,6 +17,7 @@
 //! Aliases are resolved to their target group's answer with the target's TTL, never a CNAME
 //! (docs/routing-policies.md).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::cidr::CidrCollection;
@@ -44,8 +45,8 @@ pub fn compile_zone(
     slot: &dyn Fn(&str) -> Arc<HealthSlot>,
     collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
-    let sets: Vec<&RecordSet> = records.sets.values().collect();
-    let zone = compile_sets(records, &sets, slot, collection)?;
+    let sets: Vec<Cow<'_, RecordSet>> = records.sets.values().collect();
+    let zone = compile_sets(records, &refs(&sets), slot, collection)?;
     let errors = zone.validate();
     if errors.is_empty() { Ok(zone) } else { Err(errors) }
 }
@@ -77,7 +78,7 @@ pub fn compile_piece(
     collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
     let apex = &records.apex;
-    let sets: Vec<&RecordSet> = match piece {
+    let sets: Vec<Cow<'_, RecordSet>> = match piece {
         Piece::Apex => records.sets.values().take_while(|s| s.name == *apex).collect(),
         Piece::Chunk { from, to } => {
             // Canonical order (RFC 4034 §6.1): the names under the labels [from, to) come in
@@ -93,8 +94,7 @@ pub fn compile_piece(
             let end = to.map(below).transpose()?;
             records
                 .sets
-                .range(start..)
-                .map(|(_, s)| s)
+                .from_key(&start)
                 .skip_while(|s| s.name == *apex)
                 .take_while(|s| end.as_ref().is_none_or(|e| s.name < *e))
                 .collect()
@@ -103,7 +103,7 @@ pub fn compile_piece(
     if let Some(alias) = sets.iter().find(|s| matches!(s.data, RecordData::Alias { .. })) {
         return Err(vec![ZoneError::AliasInPiece(alias.name.clone())]);
     }
-    let zone = compile_sets(records, &sets, slot, collection)?;
+    let zone = compile_sets(records, &refs(&sets), slot, collection)?;
     let errors = match piece {
         Piece::Apex => zone.validate(),
         Piece::Chunk { .. } => zone.validate_names(),
@@ -131,11 +131,7 @@ fn compile_sets(
             groups.push((name.clone(), rtype, group));
         }
         if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
-            rrsets.push((
-                name.clone(),
-                rtype,
-                RRset { ttl, rdatas: rdatas.into_iter().cloned().collect() },
-            ));
+            rrsets.push((name.clone(), rtype, RRset { ttl, rdatas }));
         }
         start = end;
     }
@@ -197,24 +193,24 @@ fn policy_group(
     Some(Group { members, collection, min_healthy, trickle_pct })
 }
 
+/// Borrows each of `sets`.
+fn refs<'a>(sets: &'a [Cow<'_, RecordSet>]) -> Vec<&'a RecordSet> {
+    sets.iter().map(|s| &**s).collect()
+}
+
 /// The record sets of one group.
-fn group<'a>(records: &'a ZoneRecords, name: &Name, rtype: RType) -> Vec<&'a RecordSet> {
+fn group<'a>(records: &'a ZoneRecords, name: &Name, rtype: RType) -> Vec<Cow<'a, RecordSet>> {
     let from = RecordKey { name: name.clone(), rtype, set_id: String::new() };
-    records
-        .sets
-        .range(from..)
-        .take_while(|(k, _)| k.name == *name && k.rtype == rtype)
-        .map(|(_, s)| s)
-        .collect()
+    records.sets.from_key(&from).take_while(|s| s.name == *name && s.rtype == rtype).collect()
 }
 
 /// The TTL and records a group answers with.
-fn resolve<'a>(
-    records: &'a ZoneRecords,
-    group_sets: &[&'a RecordSet],
+fn resolve(
+    records: &ZoneRecords,
+    group_sets: &[&RecordSet],
     rtype: RType,
     depth: usize,
-) -> Option<(u32, Vec<&'a Rdata>)> {
+) -> Option<(u32, Vec<Rdata>)> {
     if depth > MAX_ALIAS_DEPTH {
         return None;
     }
@@ -225,16 +221,16 @@ fn resolve<'a>(
         for set in group_sets.iter().take(MULTIVALUE_MAX) {
             if let RecordData::Values { ttl: t, rdatas: r } = &set.data {
                 ttl = ttl.min(*t);
-                rdatas.extend(r.iter());
+                rdatas.extend(r.iter().cloned());
             }
         }
         return (!rdatas.is_empty()).then_some((ttl, rdatas));
     }
     let chosen = choose(group_sets)?;
     match &chosen.data {
-        RecordData::Values { ttl, rdatas } => Some((*ttl, rdatas.iter().collect())),
+        RecordData::Values { ttl, rdatas } => Some((*ttl, rdatas.clone())),
         RecordData::Alias { target, .. } => {
-            resolve(records, &group(records, target, rtype), rtype, depth + 1)
+            resolve(records, &refs(&group(records, target, rtype)), rtype, depth + 1)
         }
     }
 }

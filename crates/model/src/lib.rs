@@ -20,6 +20,7 @@ pub mod presentation;
 pub mod rdata;
 pub mod records;
 pub mod rtype;
+pub mod sets;
 pub mod zone;
 pub mod zonefile;
 
@@ -29,5 +30,6 @@ pub use name::{Name, NameError};
 pub use rdata::{EmbeddedName, Rdata, RdataError};
 pub use records::{Policy, PolicyKind, RecordData, RecordKey, RecordSet, RecordSetSpec};
 pub use rtype::RType;
+pub use sets::RecordSets;
 pub use zone::{Group, Member, MemberAnswer, RRset, Soa, Zone, ZoneError};
 pub use zonefile::ZoneFileError;

@@ -135,6 +135,12 @@ impl Name {
         Ok(Name(out.into_boxed_slice()))
     }
 
+    /// A name from wire bytes this crate wrote from a [`Name`] (packed record sets): not
+    /// checked again.
+    pub(crate) fn from_trusted_wire(wire: &[u8]) -> Self {
+        Name(wire.into())
+    }
+
     /// The name in uncompressed, lowercased wire format.
     pub fn as_wire(&self) -> &[u8] {
         &self.0
@@ -259,31 +265,37 @@ impl std::str::FromStr for Name {
 /// Canonical DNS name order (RFC 4034 §6.1): compare label by label from the right.
 impl Ord for Name {
     fn cmp(&self, other: &Self) -> Ordering {
-        // Label start offsets on the stack: a name has at most 127 labels, each offset < 255.
-        fn starts(wire: &[u8], out: &mut [u8; 128]) -> usize {
-            let mut n = 0;
-            let mut i = 0;
-            while i < wire.len() && wire[i] != 0 && n < out.len() {
-                out[n] = i as u8;
-                n += 1;
-                i += usize::from(wire[i]) + 1;
-            }
-            n
-        }
-        fn label(wire: &[u8], at: u8) -> &[u8] {
-            let at = usize::from(at);
-            &wire[at + 1..=at + usize::from(wire[at])]
-        }
-        let (mut sa, mut sb) = ([0u8; 128], [0u8; 128]);
-        let (na, nb) = (starts(&self.0, &mut sa), starts(&other.0, &mut sb));
-        for (x, y) in sa[..na].iter().rev().zip(sb[..nb].iter().rev()) {
-            match label(&self.0, *x).cmp(label(&other.0, *y)) {
-                Ordering::Equal => {}
-                o => return o,
-            }
-        }
-        na.cmp(&nb)
+        cmp_wire(&self.0, &other.0)
     }
+}
+
+/// The canonical order of two names given in uncompressed lowercased wire format (RFC 4034
+/// §6.1: label by label from the root).
+pub(crate) fn cmp_wire(a: &[u8], b: &[u8]) -> Ordering {
+    // Label start offsets on the stack: a name has at most 127 labels, each offset < 255.
+    fn starts(wire: &[u8], out: &mut [u8; 128]) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < wire.len() && wire[i] != 0 && n < out.len() {
+            out[n] = i as u8;
+            n += 1;
+            i += usize::from(wire[i]) + 1;
+        }
+        n
+    }
+    fn label(wire: &[u8], at: u8) -> &[u8] {
+        let at = usize::from(at);
+        &wire[at + 1..=at + usize::from(wire[at])]
+    }
+    let (mut sa, mut sb) = ([0u8; 128], [0u8; 128]);
+    let (na, nb) = (starts(a, &mut sa), starts(b, &mut sb));
+    for (x, y) in sa[..na].iter().rev().zip(sb[..nb].iter().rev()) {
+        match label(a, *x).cmp(label(b, *y)) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    na.cmp(&nb)
 }
 
 impl PartialOrd for Name {

@@ -259,7 +259,7 @@ pub fn zone_records(apex: &str, specs: &[&str]) -> turnout_model::ZoneRecords {
         let spec: turnout_model::RecordSetSpec =
             serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
         let set = spec.validate(&apex).unwrap_or_else(|e| panic!("{json}: {e:?}"));
-        zone.sets.insert(set.key(), set);
+        zone.sets.insert(set);
     }
     zone
 }

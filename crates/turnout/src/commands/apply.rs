@@ -257,7 +257,7 @@ pub async fn run(args: &ApplyArgs) -> Result<(), Failure> {
         };
         let steps = plan_zone(*index, sets, Some(&current), args.prune);
         let mut zone = ZoneRecords::new(apex.clone());
-        zone.sets = current.into_iter().map(|s| (s.key(), s)).collect();
+        zone.sets = current.into_iter().collect();
         base.insert(apex.clone(), zone);
         plans.push(ZonePlan { apex: apex.clone(), create, steps });
     }
