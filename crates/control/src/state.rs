@@ -114,6 +114,9 @@ pub struct State {
     bulk: bool,
     /// The record sets of a full load, by zone, until each zone's map is built at once.
     loading: BTreeMap<Name, Gathered>,
+    /// The zone whose record sets a full load is reading now (the store keeps a zone's sets
+    /// together), out of `loading` meanwhile: its zone is looked up once per run of them.
+    gathering: Option<(Name, Gathered)>,
 }
 
 /// What a caller reference created, as stored.
@@ -282,23 +285,46 @@ impl State {
         if set.rtype == RType::SOA {
             self.soa_revision.insert(apex.clone(), mod_revision);
         }
+        if self.bulk {
+            // A full load compiles every zone from scratch: no names needed.
+            if self.gathering.as_ref().is_none_or(|(at, _)| *at != apex) {
+                self.gather(apex, touched);
+            }
+            if let Some((_, sets)) = &mut self.gathering {
+                sets.push(set);
+            }
+            return;
+        }
         let zone = self
             .records
             .entry(apex.clone())
             .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
-        if self.bulk {
-            // A full load compiles every zone from scratch: no names needed.
-            self.loading.entry(apex.clone()).or_default().push(set);
+        touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
+        if self.journaling {
+            let before = Arc::make_mut(zone).sets.insert(set.clone());
+            self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
         } else {
-            touched.names.entry(apex.clone()).or_default().insert(set.name.clone());
-            if self.journaling {
-                let before = Arc::make_mut(zone).sets.insert(set.clone());
-                self.pending.entry(apex.clone()).or_default().push((before, Some(set)));
-            } else {
-                Arc::make_mut(zone).sets.insert(set);
-            }
+            Arc::make_mut(zone).sets.insert(set);
         }
         touched.zones.insert(apex);
+    }
+
+    /// A full load reads the record sets of `apex` from here on.
+    fn gather(&mut self, apex: Name, touched: &mut Touched) {
+        self.ungather();
+        self.records
+            .entry(apex.clone())
+            .or_insert_with(|| Arc::new(ZoneRecords::new(apex.clone())));
+        touched.zones.insert(apex.clone());
+        let sets = self.loading.remove(&apex).unwrap_or_default();
+        self.gathering = Some((apex, sets));
+    }
+
+    /// Puts the record sets being gathered back with the others.
+    fn ungather(&mut self) {
+        if let Some((apex, sets)) = self.gathering.take() {
+            self.loading.insert(apex, sets);
+        }
     }
 
     fn put(&mut self, kv: &KeyValue, touched: &mut Touched) {
@@ -873,6 +899,7 @@ impl Loading {
         config.bulk = false;
         // Inserted one by one, a map's nodes end about half full; built from the sorted
         // entries at once, they are full: about a third less memory per record set at rest.
+        config.ungather();
         for (apex, sets) in std::mem::take(&mut config.loading) {
             if let Some(zone) = config.records.get_mut(&apex).and_then(Arc::get_mut) {
                 zone.sets = sets.into();

@@ -46,7 +46,7 @@ pub fn compile_zone(
     collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
     let sets: Vec<Cow<'_, RecordSet>> = records.sets.values().collect();
-    let zone = compile_sets(records, &refs(&sets), slot, collection)?;
+    let zone = compile_sets(records, sets, slot, collection)?;
     let errors = zone.validate();
     if errors.is_empty() { Ok(zone) } else { Err(errors) }
 }
@@ -103,7 +103,7 @@ pub fn compile_piece(
     if let Some(alias) = sets.iter().find(|s| matches!(s.data, RecordData::Alias { .. })) {
         return Err(vec![ZoneError::AliasInPiece(alias.name.clone())]);
     }
-    let zone = compile_sets(records, &refs(&sets), slot, collection)?;
+    let zone = compile_sets(records, sets, slot, collection)?;
     let errors = match piece {
         Piece::Apex => zone.validate(),
         Piece::Chunk { .. } => zone.validate_names(),
@@ -115,25 +115,40 @@ pub fn compile_piece(
 /// validated.
 fn compile_sets(
     records: &ZoneRecords,
-    sets: &[&RecordSet],
+    sets: Vec<Cow<'_, RecordSet>>,
     slot: &dyn Fn(&str) -> Arc<HealthSlot>,
     collection: &dyn Fn(&str) -> Option<Arc<CidrCollection>>,
 ) -> Result<Zone, Vec<ZoneError>> {
     // Record sets are sorted by (name, type, set id): each group is a contiguous run.
-    let mut rrsets = Vec::new();
+    let mut rrsets = Vec::with_capacity(sets.len());
     let mut groups = Vec::new();
-    let mut start = 0;
-    while start < sets.len() {
-        let (name, rtype) = (&sets[start].name, sets[start].rtype);
-        let end = start
-            + sets[start..].iter().take_while(|s| s.name == *name && s.rtype == rtype).count();
-        if let Some(group) = policy_group(&sets[start..end], slot, collection) {
-            groups.push((name.clone(), rtype, group));
+    let mut sets = sets.into_iter().peekable();
+    let mut run: Vec<Cow<'_, RecordSet>> = Vec::new();
+    while let Some(first) = sets.next() {
+        run.clear();
+        run.push(first);
+        while let Some(next) = sets.next_if(|s| s.name == run[0].name && s.rtype == run[0].rtype) {
+            run.push(next);
         }
-        if let Some((ttl, rdatas)) = resolve(records, &sets[start..end], rtype, 0) {
+        // The common case, one simple record with values: its records as they are (a plain
+        // set was decoded for this; its parts are moved, not copied again).
+        if let [one] = &run[..]
+            && matches!(one.policy, Policy::Simple)
+            && matches!(one.data, RecordData::Values { .. })
+            && let Some(set) = run.pop().map(Cow::into_owned)
+            && let RecordData::Values { ttl, rdatas } = set.data
+        {
+            rrsets.push((set.name, set.rtype, RRset { ttl, rdatas }));
+            continue;
+        }
+        let group = refs(&run);
+        let (name, rtype) = (&group[0].name, group[0].rtype);
+        if let Some(policy) = policy_group(&group, slot, collection) {
+            groups.push((name.clone(), rtype, policy));
+        }
+        if let Some((ttl, rdatas)) = resolve(records, &group, rtype, 0) {
             rrsets.push((name.clone(), rtype, RRset { ttl, rdatas }));
         }
-        start = end;
     }
     let mut zone = Zone::from_rrsets(records.apex.clone(), rrsets)?;
     for (name, rtype, group) in groups {
