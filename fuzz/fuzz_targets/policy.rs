@@ -93,7 +93,7 @@ fn setup() -> &'static Setup {
                 }
             }
             let set = spec.validate(&apex).expect("valid record set");
-            records.sets.insert(set.key(), set);
+            records.sets.insert(set);
         }
         let offices: CidrCollectionSpec = serde_json::from_str(OFFICES).expect("collection");
         let offices: Arc<CidrCollection> = Arc::new(offices.validate().expect("valid collection"));
