@@ -415,9 +415,6 @@ fn at_name<'a>(
 fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refused> {
     let empty = Default::default();
     let sets = st.records.get(apex).map_or(&empty, |z| &z.sets);
-    fn at<'a>(sets: &'a RecordSets, name: &'a Name) -> impl Iterator<Item = Cow<'a, RecordSet>> {
-        at_name(sets, name, RType(0))
-    }
     // Value-dependent prerequisites are compared RRset by RRset (§3.2.3).
     let mut wanted: BTreeMap<(Name, RType), Vec<Rdata>> = BTreeMap::new();
     for p in prereqs {
@@ -427,8 +424,9 @@ fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refu
         if !p.name.is_subdomain_of(apex) {
             return Err(refuse(Rcode::NOTZONE, format!("{} is outside the zone {apex}", p.name)));
         }
-        let exists =
-            |rtype: RType| at(sets, &p.name).any(|s| rtype == RType::ANY || s.rtype == rtype);
+        let exists = |rtype: RType| {
+            at_name(sets, &p.name, RType(0)).any(|s| rtype == RType::ANY || s.rtype == rtype)
+        };
         match (p.class, p.rtype) {
             (CLASS_ANY, t) if p.rdata.is_empty() => {
                 if !exists(t) {
@@ -451,7 +449,7 @@ fn prerequisites(st: &State, apex: &Name, prereqs: &[Record]) -> Result<(), Refu
         }
     }
     for ((name, rtype), mut want) in wanted {
-        let mut have: Vec<Rdata> = at(sets, &name)
+        let mut have: Vec<Rdata> = at_name(sets, &name, rtype)
             .filter(|s| s.rtype == rtype && !is_policy(s))
             .flat_map(|s| values(&s).1)
             .collect();
