@@ -207,6 +207,14 @@ impl Control {
                 why.filter(|_| msg.opt.is_some()),
             )]
         };
+        // Until the configuration is loaded the door knows no key, zone or ACL: "not ready"
+        // (RFC 8914 §4.15), which a secondary tries again, not a BADKEY or REFUSED it reports.
+        if self.served_revision().is_none() {
+            return reply(
+                Rcode::SERVFAIL,
+                Some((ede::NOT_READY, "the configuration is not loaded yet")),
+            );
+        }
         let now = unix_now();
         // RFC 8945 §5.2: check the signature first; a failure is answered without looking
         // further.
