@@ -521,10 +521,10 @@ impl<'z> Overlay<'z> {
         let base = self
             .base
             .sets
-            .values()
+            .not_plain()
             .take(if with_base { usize::MAX } else { 0 })
             .filter(|s| !self.changed.contains_key(&s.key()))
-            .map(|s| (s, None));
+            .map(|s| (Cow::Borrowed(s), None));
         let changed = self
             .changed
             .values()
