@@ -37,6 +37,9 @@ pub struct Item<'s> {
     pub(crate) rrset: &'s WireRRset,
     /// The record written first; the others follow in a cycle (answers rotate, below).
     pub(crate) first: u16,
+    /// Data at or below a zone cut (a referral's NS, glue): not authoritative, never signed
+    /// (RFC 4035 §2.2).
+    pub(crate) delegation: bool,
 }
 
 impl Item<'_> {
@@ -66,6 +69,34 @@ pub struct Response<'s> {
     /// The EDNS Client Subnet scope prefix: how much of the client's address the answer
     /// depended on (0: none).
     pub ecs_scope: u8,
+    /// DNSSEC: the query has the DO bit, so RRsets of signed zones get their RRSIGs.
+    pub(crate) dnssec: bool,
+    /// DNSSEC: what the authority section proves does not exist (compact denial, RFC 9824).
+    pub(crate) denial: Option<Denial<'s>>,
+    /// The Unix time signatures are made at (0: the clock's, read when one is made).
+    pub now: u32,
+}
+
+/// A denial of existence: an NSEC made for the name (RFC 9824), with its RRSIG.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Denial<'s> {
+    /// The NSEC's owner.
+    pub(crate) owner: Owner<'s>,
+    /// The part the name is in (its home part has the signer).
+    pub(crate) part: u32,
+    pub(crate) kind: DenialKind,
+}
+
+/// What an NSEC denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DenialKind {
+    /// The name: it does not exist, its NSEC lists RRSIG, NSEC and NXNAME only.
+    Name,
+    /// Data: the name exists (the node) without the type asked; its NSEC lists the node's
+    /// types.
+    Data(NodeId),
+    /// A DS: a delegation without one; its NSEC lists NS (RFC 4035 §3.1.4.1).
+    Ds,
 }
 
 impl<'s> Response<'s> {
@@ -79,6 +110,21 @@ impl<'s> Response<'s> {
             additional: SmallVec::new(),
             required_additional: 0,
             ecs_scope: 0,
+            dnssec: false,
+            denial: None,
+            now: 0,
+        }
+    }
+
+    /// Whether zone (part) `zone` is signed and the query asked for DNSSEC records.
+    fn signs(&self, zone: u32) -> bool {
+        self.dnssec && self.snap.part(self.snap.home_of(zone)).signer().is_some()
+    }
+
+    /// Denies `kind` at `owner` with an NSEC, when the zone is signed and DNSSEC was asked.
+    fn deny(&mut self, owner: Owner<'s>, zone: u32, kind: DenialKind) {
+        if self.signs(zone) {
+            self.denial = Some(Denial { owner, part: zone, kind });
         }
     }
 
@@ -110,12 +156,14 @@ impl<'s> Response<'s> {
             if let Some(set) = part.rrset_at(id, t) {
                 let mut picks = Picks::new();
                 part.select(set, ctx, trace, &mut picks);
+                let delegation = part.node(id).cut.is_some();
                 for rrset in picks {
                     self.additional.push(Item {
                         owner: Owner::Name(part.name(id)),
                         part: zone,
                         rrset,
                         first: 0,
+                        delegation,
                     });
                 }
                 if required {
@@ -150,16 +198,25 @@ impl<'s> Response<'s> {
         }
     }
 
-    /// NS RRsets are never chosen by a policy (validation refuses it).
+    /// NS RRsets are never chosen by a policy (validation refuses it). With DNSSEC, the DS
+    /// RRset of the delegation, or the proof that it has none (RFC 4035 §3.1.4).
     fn referral(&mut self, zone: u32, cut: NodeId, ctx: &mut Context, trace: &mut impl Trace) {
         let part = self.snap.part(zone);
         if let Some(ns) = part.rrset_at(cut, RType::NS) {
-            self.authority.push(Item {
-                owner: Owner::Name(part.name(cut)),
-                part: zone,
-                rrset: ns,
-                first: 0,
-            });
+            let owner = Owner::Name(part.name(cut));
+            self.authority.push(Item { owner, part: zone, rrset: ns, first: 0, delegation: true });
+            if self.signs(zone) {
+                match part.rrset_at(cut, RType::DS) {
+                    Some(ds) => self.authority.push(Item {
+                        owner,
+                        part: zone,
+                        rrset: ds,
+                        first: 0,
+                        delegation: false,
+                    }),
+                    None => self.deny(owner, zone, DenialKind::Ds),
+                }
+            }
             self.add_addresses(zone, part.targets(ns.glue_required), true, ctx, trace);
             self.add_extras(zone, part.extras(ns.extra), ctx, trace);
         }
@@ -174,6 +231,7 @@ impl<'s> Response<'s> {
             part: zone,
             rrset: part.negative_soa(),
             first: 0,
+            delegation: false,
         });
     }
 }
@@ -213,6 +271,7 @@ fn answer_inner<'s>(
         _ => {}
     }
     let mut resp = Response::new(snap, Rcode::NOERROR, true);
+    resp.dnssec = q.edns.is_some_and(|e| e.dnssec_ok);
     let mut name: &[u8] = q.qname.as_wire();
     let mut owner = Owner::Query;
     let mut visited: SmallVec<[(u32, NodeId); 4]> = SmallVec::new();
@@ -254,6 +313,12 @@ fn answer_inner<'s>(
             (zone, ce)
         } else if let Some(w) = snap.wildcard(zone, ce) {
             w
+        } else if resp.signs(zone) {
+            // Compact denial (RFC 9824 §3.2): the name is said to exist with no data, and its
+            // NSEC says it does not (NXNAME).
+            resp.negative(zone);
+            resp.deny(owner, zone, DenialKind::Name);
+            return resp;
         } else {
             resp.rcode = Rcode::NXDOMAIN;
             resp.negative(zone);
@@ -276,7 +341,7 @@ fn answer_inner<'s>(
             if visited.contains(&(zone, node_id)) || visited.len() >= MAX_CNAME_CHAIN {
                 return resp; // a loop, or too long: stop with what we have
             }
-            resp.answer.push(Item { owner, part: zone, rrset: cname, first: 0 });
+            resp.answer.push(Item { owner, part: zone, rrset: cname, first: 0, delegation: false });
             visited.push((zone, node_id));
             let Some(target) = part.cname_target(cname) else {
                 return resp;
@@ -294,6 +359,7 @@ fn answer_inner<'s>(
             }
             if picks.is_empty() {
                 resp.negative(zone);
+                resp.deny(owner, zone, DenialKind::Data(node_id));
             }
             for rrset in picks {
                 resp.answer.push(Item {
@@ -301,6 +367,7 @@ fn answer_inner<'s>(
                     part: zone,
                     rrset,
                     first: part.rotation(rrset, ctx),
+                    delegation: false,
                 });
             }
             return resp;
@@ -311,9 +378,11 @@ fn answer_inner<'s>(
         }
         if picks.is_empty() {
             resp.negative(zone);
+            resp.deny(owner, zone, DenialKind::Data(node_id));
         }
         for rrset in picks {
-            resp.answer.push(Item { owner, part: zone, rrset, first: part.rotation(rrset, ctx) });
+            let first = part.rotation(rrset, ctx);
+            resp.answer.push(Item { owner, part: zone, rrset, first, delegation: false });
             resp.add_extras(zone, part.extras(rrset.extra), ctx, trace);
         }
         return resp;

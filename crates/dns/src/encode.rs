@@ -5,8 +5,11 @@
 //! header, the question and OPT, with TC set; optional additional records that do not fit are
 //! left out without TC.
 
+use smallvec::SmallVec;
+
 use crate::Snapshot;
-use crate::answer::{Item, Owner, Response};
+use crate::answer::{Denial, DenialKind, Item, Owner, Response};
+use crate::dnssec::{ZoneSigner, sign};
 use crate::wire::query::{Edns, ErrorReply, Query};
 use crate::wire::writer::{Full, Writer};
 use turnout_model::RType;
@@ -99,14 +102,159 @@ fn write_item<'n>(
 
 fn write_section<'n>(
     w: &mut Writer<'_, 'n>,
-    snap: &'n Snapshot,
+    r: &Response<'n>,
+    q: &Query<'_>,
     items: &[Item<'n>],
 ) -> Result<u16, Full> {
     let mut n = 0;
-    for item in items {
-        n += write_item(w, snap, item)?;
+    if !r.dnssec {
+        for item in items {
+            n += write_item(w, r.snap, item)?;
+        }
+        return Ok(n);
+    }
+    let mut rest = items;
+    while let Some(first) = rest.first() {
+        // An RRset: the items of one owner and type (a multivalue answer is several).
+        let len = rest
+            .iter()
+            .take_while(|i| i.owner == first.owner && i.rtype() == first.rtype())
+            .count();
+        let (run, tail) = rest.split_at(len);
+        for item in run {
+            n += write_item(w, r.snap, item)?;
+        }
+        n += write_rrsigs(w, r, q, run)?;
+        rest = tail;
     }
     Ok(n)
+}
+
+/// The signer of the zone of part `part`, if it signs.
+fn signer_of(snap: &Snapshot, part: u32) -> Option<&ZoneSigner> {
+    snap.part(snap.home_of(part)).signer().map(|s| &**s).filter(|s| s.signs())
+}
+
+/// An owner in lowercase wire form.
+fn owner_wire<'a>(q: &'a Query<'_>, owner: Owner<'a>) -> &'a [u8] {
+    match owner {
+        Owner::Query => q.qname.as_wire(),
+        Owner::Name(n) => n,
+    }
+}
+
+/// The time signatures are made at.
+fn signing_time(r: &Response<'_>) -> u32 {
+    if r.now != 0 {
+        return r.now;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Writes an RRSIG record of `rdata` at `owner` with `ttl`.
+fn write_rrsig<'n>(
+    w: &mut Writer<'_, 'n>,
+    owner: Owner<'n>,
+    ttl: [u8; 4],
+    rdata: &[u8],
+) -> Result<(), Full> {
+    write_owner(w, owner)?;
+    w.u16(RType::RRSIG.0)?;
+    w.u16(crate::wire::CLASS_IN)?;
+    w.bytes(&ttl)?;
+    w.u16(u16::try_from(rdata.len()).map_err(|_| Full)?)?;
+    // The signer's name inside is never compressed (RFC 4034 §3.1.7).
+    w.bytes(rdata)
+}
+
+/// Writes the RRSIGs of the RRset made of `run` (items of one owner and type), when its zone
+/// is signed and it is authoritative data; returns how many.
+fn write_rrsigs<'n>(
+    w: &mut Writer<'_, 'n>,
+    r: &Response<'n>,
+    q: &Query<'_>,
+    run: &[Item<'n>],
+) -> Result<u16, Full> {
+    let Some(first) = run.first().filter(|i| !i.delegation) else { return Ok(0) };
+    let Some(signer) = signer_of(r.snap, first.part) else { return Ok(0) };
+    let mut records: SmallVec<[&[u8]; 16]> = SmallVec::new();
+    for item in run {
+        let part = r.snap.part(item.part);
+        records.extend(part.records(item.rrset).iter().map(|rec| part.record(rec).0));
+    }
+    let Some(ttl) = records.first().and_then(|r| r.get(4..8)) else { return Ok(0) };
+    let ttl: [u8; 4] = ttl.try_into().map_err(|_| Full)?;
+    let owner = owner_wire(q, first.owner);
+    let sigs = signer.rrsigs(
+        &r.snap.signatures,
+        owner,
+        first.rtype(),
+        u32::from_be_bytes(ttl),
+        &records,
+        signing_time(r),
+    );
+    for sig in &sigs {
+        write_rrsig(w, first.owner, ttl, &sig.rdata)?;
+    }
+    Ok(sigs.len() as u16)
+}
+
+/// Writes the NSEC of a denial (RFC 9824) and its RRSIGs; returns how many records.
+fn write_denial<'n>(
+    w: &mut Writer<'_, 'n>,
+    r: &Response<'n>,
+    q: &Query<'_>,
+    d: &Denial<'n>,
+) -> Result<u16, Full> {
+    let Some(signer) = signer_of(r.snap, d.part) else { return Ok(0) };
+    let part = r.snap.part(d.part);
+    let nsec = RType::NSEC.0;
+    let mut types: SmallVec<[u16; 16]> = SmallVec::new();
+    match d.kind {
+        // NXNAME (RFC 9824 §2): the name does not exist.
+        DenialKind::Name => types.extend([RType::RRSIG.0, nsec, 128]),
+        DenialKind::Data(node) => {
+            // At a delegation only NS and DS are the parent's (RFC 4035 §2.3).
+            let cut = part.node(node).cut.is_some();
+            types.extend(
+                part.rrsets(node)
+                    .iter()
+                    .map(|s| s.rtype)
+                    .filter(|t| !cut || matches!(*t, RType::NS | RType::DS))
+                    .map(|t| t.0),
+            );
+            types.extend([RType::RRSIG.0, nsec]);
+        }
+        DenialKind::Ds => types.extend([RType::NS.0, RType::RRSIG.0, nsec]),
+    }
+    let owner = owner_wire(q, d.owner);
+    let rdata = sign::nsec_rdata(&sign::next_name(owner), &mut types);
+    // The NSEC's TTL is the negative TTL (RFC 9077 §3.1.3): the negative SOA's.
+    let home = r.snap.part(r.snap.home_of(d.part));
+    let soa = home.rrset_bytes(home.negative_soa());
+    let ttl: [u8; 4] = soa.get(4..8).and_then(|t| t.try_into().ok()).ok_or(Full)?;
+    let mut record: SmallVec<[u8; 320]> = SmallVec::new();
+    record.extend_from_slice(&nsec.to_be_bytes());
+    record.extend_from_slice(&crate::wire::CLASS_IN.to_be_bytes());
+    record.extend_from_slice(&ttl);
+    record.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    record.extend_from_slice(&rdata);
+    write_owner(w, d.owner)?;
+    w.bytes(&record)?;
+    let sigs = signer.rrsigs(
+        &r.snap.signatures,
+        owner,
+        RType::NSEC,
+        u32::from_be_bytes(ttl),
+        &[&record],
+        signing_time(r),
+    );
+    for sig in &sigs {
+        write_rrsig(w, d.owner, ttl, &sig.rdata)?;
+    }
+    Ok(1 + sigs.len() as u16)
 }
 
 /// EDNS options a reply carries besides the Client Subnet echo: the server's NSID (RFC 5001),
@@ -241,20 +389,33 @@ pub fn encode_with<'n>(
     let after_question = w.checkpoint();
     let mut counts = [1u16, 0, 0, 0];
     let mut truncated = false;
-    match write_section(&mut w, r.snap, &r.answer) {
+    match write_section(&mut w, r, q, &r.answer) {
         Ok(n) => counts[1] = n,
         Err(Full) => truncated = true,
     }
     if !truncated {
-        match write_section(&mut w, r.snap, &r.authority) {
+        match write_section(&mut w, r, q, &r.authority) {
             Ok(n) => counts[2] = n,
             Err(Full) => truncated = true,
         }
     }
+    if !truncated && let Some(d) = &r.denial {
+        match write_denial(&mut w, r, q, d) {
+            Ok(n) => counts[2] += n,
+            Err(Full) => truncated = true,
+        }
+    }
     if !truncated {
-        for (i, item) in r.additional.iter().enumerate() {
+        // Each RRset (a multivalue answer's items together) with its RRSIGs goes in whole, or
+        // not at all (RFC 2181 §9).
+        let mut i = 0;
+        while let Some(first) = r.additional.get(i) {
+            let len = r.additional[i..]
+                .iter()
+                .take_while(|x| x.owner == first.owner && x.rtype() == first.rtype())
+                .count();
             let cp = w.checkpoint();
-            match write_item(&mut w, r.snap, item) {
+            match write_section(&mut w, r, q, &r.additional[i..i + len]) {
                 Ok(n) => counts[3] += n,
                 Err(Full) => {
                     w.rollback(cp);
@@ -262,6 +423,7 @@ pub fn encode_with<'n>(
                     break;
                 }
             }
+            i += len;
         }
     }
     if truncated {

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod client;
+pub mod dnssec;
 pub mod door;
 pub mod encode;
 pub mod explain;
@@ -163,11 +164,13 @@ fn reply(
             if let Some(e) = subnet {
                 ctx = ctx.with_source_prefix(e.source);
             }
-            let r = if tally.is_some() {
+            let mut r = if tally.is_some() {
                 answer_traced(snap, &q, &mut ctx, &mut policy::Counting)
             } else {
                 answer(snap, &q, &mut ctx)
             };
+            // Signatures made for this reply are made at the batch's time.
+            r.now = now;
             Some((encode_with(&q, &r, response_limit(q.edns, transport), &extras, out), r.rcode))
         }
         Err(Rejection::Reply(e)) => Some((encode_error(&e, out), e.rcode)),

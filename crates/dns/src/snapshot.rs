@@ -250,6 +250,8 @@ pub struct ZonePart {
     pub(crate) zone_hits: crate::stats::Hits,
     /// Answers by member (as `members`), for metrics.
     pub(crate) member_hits: crate::stats::Hits,
+    /// The zone's keys, when it is signed (DNSSEC; on its home part).
+    signer: Option<Arc<crate::dnssec::ZoneSigner>>,
 }
 
 #[inline]
@@ -379,6 +381,8 @@ pub struct Snapshot {
     locator: Option<Arc<crate::locate::Locator>>,
     /// Which zones it holds, with their serials and record counts, for logs.
     summary: Vec<(Name, u32, usize)>,
+    /// Signatures made for DNSSEC answers, shared by the snapshots that follow this one.
+    pub(crate) signatures: Arc<crate::dnssec::cache::SigCache>,
 }
 
 impl Default for Snapshot {
@@ -393,6 +397,7 @@ impl Default for Snapshot {
             apexes: HashTable::new(),
             locator: None,
             summary: Vec::new(),
+            signatures: Arc::default(),
         }
     }
 }
@@ -456,6 +461,7 @@ impl Snapshot {
             apexes: self.apexes.clone(),
             locator: self.locator.clone(),
             summary: Vec::new(),
+            signatures: Arc::clone(&self.signatures),
         };
         next.apply(changes.into_iter().collect())?;
         Ok(next)
@@ -1007,6 +1013,17 @@ impl ZonePart {
     #[inline]
     pub fn is_unavailable(&self) -> bool {
         self.unavailable
+    }
+
+    /// Signs the zone's answers with `signer`'s keys (set on its home part, after
+    /// [`crate::dnssec::ZoneSigner::publish`] put its DNSKEYs into the zone it was built from).
+    pub fn set_signer(&mut self, signer: Option<Arc<crate::dnssec::ZoneSigner>>) {
+        self.signer = signer;
+    }
+
+    /// The zone's signer, if it is signed.
+    pub fn signer(&self) -> Option<&Arc<crate::dnssec::ZoneSigner>> {
+        self.signer.as_ref()
     }
 
     /// A part with no node: a removed zone's slot, or an empty chunk.

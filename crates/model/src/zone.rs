@@ -319,6 +319,13 @@ impl Zone {
         Ok(true)
     }
 
+    /// Removes the RRset of `rtype` at `name` (and its policy group); returns it.
+    pub fn remove_rrset(&mut self, name: &Name, rtype: RType) -> Option<RRset> {
+        let key = (name.clone(), rtype);
+        self.groups.remove(&key);
+        self.rrsets.remove(&key)
+    }
+
     /// Builds a zone from whole RRsets, each checked as [`Zone::insert`] checks a record (type,
     /// placement, one SOA record). Faster than inserting record by record when the RRsets come
     /// in canonical order, as a compiled record-set store gives them.

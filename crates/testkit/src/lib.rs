@@ -77,6 +77,13 @@ impl QueryBuilder {
         self
     }
 
+    /// Sets the DNSSEC OK bit (adding EDNS, UDP 1232, when there is none).
+    pub fn dnssec_ok(mut self) -> Self {
+        let e = self.edns.get_or_insert((1232, 0, false));
+        e.2 = true;
+        self
+    }
+
     /// Adds EDNS with this UDP size, version 0, DO clear.
     pub fn edns(mut self, udp: u16) -> Self {
         self.edns = Some((udp, 0, false));
@@ -121,9 +128,62 @@ fn render_record(r: &Record) -> Result<String, String> {
     enc.set_name_encoding(NameEncoding::Uncompressed);
     r.data.emit(&mut enc).map_err(|e| format!("cannot re-encode {r}: {e}"))?;
     let rtype = RType(u16::from(r.record_type()));
+    if matches!(rtype, RType::RRSIG | RType::NSEC) {
+        return Ok(format!("{} {} IN {rtype} {}", r.name, r.ttl, dnssec_rdata(rtype, &buf)?));
+    }
     let rdata = Rdata::from_wire(rtype, &buf)
         .map_err(|e| format!("bad {rtype} rdata in the response: {e}"))?;
     Ok(format!("{} {} IN {rtype} {}", r.name, r.ttl, rdata.display(rtype)))
+}
+
+/// The RDATA of an RRSIG (RFC 4034 §3.2) or NSEC (§4.2) in presentation form, read here
+/// (Turnout's model refuses to store these types).
+fn dnssec_rdata(rtype: RType, b: &[u8]) -> Result<String, String> {
+    let bad = || format!("bad {rtype} rdata: {b:?}");
+    let name_at = |at: usize| -> Result<(Name, usize), String> {
+        let mut end = at;
+        while let Some(&len) = b.get(end) {
+            end += 1 + usize::from(len);
+            if len == 0 {
+                return Name::from_wire(&b[at..end]).map(|n| (n, end)).map_err(|_| bad());
+            }
+        }
+        Err(bad())
+    };
+    if rtype == RType::RRSIG {
+        let fixed = b.get(..18).ok_or_else(bad)?;
+        let u16_at = |i: usize| u16::from_be_bytes([fixed[i], fixed[i + 1]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
+        let (signer, end) = name_at(18)?;
+        return Ok(format!(
+            "{} {} {} {} {} {} {} {signer} {}",
+            RType(u16_at(0)),
+            fixed[2],
+            fixed[3],
+            u32_at(4),
+            u32_at(8),
+            u32_at(12),
+            u16_at(16),
+            data_encoding::BASE64.encode(&b[end..])
+        ));
+    }
+    let (next, mut at) = name_at(0)?;
+    let mut types = Vec::new();
+    while at < b.len() {
+        let (window, len) =
+            (*b.get(at).ok_or_else(bad)?, usize::from(*b.get(at + 1).ok_or_else(bad)?));
+        let bits = b.get(at + 2..at + 2 + len).ok_or_else(bad)?;
+        for (i, byte) in bits.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (0x80 >> bit) != 0 {
+                    types.push(RType((u16::from(window) << 8) | (i * 8 + bit) as u16).to_string());
+                }
+            }
+        }
+        at += 2 + len;
+    }
+    Ok(format!("{next} {}", types.join(" ")))
 }
 
 /// Decodes a response with hickory-proto and prints it, one line per item (the records of one
