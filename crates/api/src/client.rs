@@ -511,6 +511,31 @@ impl Client {
         self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
     }
 
+    /// A zone's DNSSEC state: its public keys and the DS for its parent.
+    pub async fn dnssec(
+        &self,
+        zone: &str,
+    ) -> Result<turnout_control::types::DnssecInfo, ClientError> {
+        let path = format!("/v1/zones/{}/dnssec", encode_component(zone));
+        self.request(Method::GET, &path, None).await
+    }
+
+    /// Signs a zone: the node makes its keys.
+    pub async fn enable_dnssec(
+        &self,
+        zone: &str,
+        request: &turnout_control::types::EnableDnssec,
+    ) -> Result<turnout_control::types::DnssecInfo, ClientError> {
+        let path = format!("/v1/zones/{}/dnssec", encode_component(zone));
+        self.send(Method::POST, &path, request).await
+    }
+
+    /// Stops signing a zone and deletes its keys.
+    pub async fn disable_dnssec(&self, zone: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/zones/{}/dnssec", encode_component(zone));
+        self.request::<serde::de::IgnoredAny>(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
     /// A zone's outgoing transfer settings.
     pub async fn zone_transfers(
         &self,

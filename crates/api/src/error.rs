@@ -189,6 +189,12 @@ impl From<ControlError> for ApiError {
             ControlError::TsigKeyInUse { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "TsigKeyInUse", message).field("name")
             }
+            ControlError::DnssecAlreadyOn(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ZoneAlreadySigned", message).field("zone")
+            }
+            ControlError::DnssecOff(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ZoneNotSigned", message).field("zone")
+            }
             ControlError::ZoneIsSecondary(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ZoneIsSecondary", message).field("zone")
             }

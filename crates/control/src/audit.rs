@@ -188,6 +188,7 @@ fn describe(key: &str) -> Option<(&'static str, String)> {
         "tokens" => "token",
         "secrets" => "secret",
         "tsig" => "tsig_key",
+        "dnssec" => "dnssec_keys",
         "views" => "zone_view",
         "tags" => "tags",
         "drills" => "drill",
@@ -237,6 +238,10 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
             let key = st.tsig_keys.get(&turnout_model::Name::parse_absolute(&name).ok()?)?;
             json(serde_json::to_value(key))
         }
+        "dnssec_keys" => {
+            let apex = turnout_model::Name::parse_absolute(&name).ok()?;
+            json(serde_json::to_value(&*st.dnssec.get(&apex)?.0))
+        }
         "caller_reference" => json(serde_json::to_value(st.caller_references.get(&name)?)),
         "tags" => {
             let (kind, id) = rest.split_once('/')?;
@@ -269,6 +274,15 @@ fn redacted(kind: &str, mut value: Value) -> Value {
         "tsig_key" => {
             if let Some(secret) = value.get_mut("secret") {
                 *secret = Value::from(REDACTED);
+            }
+            value
+        }
+        "dnssec_keys" => {
+            let keys = value.get_mut("keys").and_then(Value::as_array_mut);
+            for key in keys.into_iter().flatten() {
+                if let Some(private) = key.get_mut("private_key") {
+                    *private = Value::from(REDACTED);
+                }
             }
             value
         }

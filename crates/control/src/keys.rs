@@ -17,6 +17,7 @@
 //! /turnout/reports/<checker>/<gen>/<seq>         a part of a checker's report: its observed statuses
 //! /turnout/secrets/dns-cookie                    the DNS cookie secrets every node shares
 //! /turnout/tsig/<name>                           a TSIG key: algorithm and secret
+//! /turnout/dnssec/<apex>                         a zone's DNSSEC keys, private keys included
 //! /turnout/views/<apex>                          which current-answers view the zone's serial stands for
 //! /turnout/secondary/<apex>                      how a secondary zone's refreshes went (not configuration)
 //! /turnout/tags/<kind>/<id>                      a hosted zone's or health check's tags (Route 53 API)
@@ -249,6 +250,16 @@ pub fn tsig_keys() -> String {
 /// One TSIG key.
 pub fn tsig_key(name: &Name) -> String {
     format!("{ROOT}tsig/{}", escape(&name.to_string()))
+}
+
+/// Every zone's DNSSEC keys.
+pub fn all_dnssec() -> String {
+    format!("{ROOT}dnssec/")
+}
+
+/// One zone's DNSSEC keys.
+pub fn dnssec(apex: &Name) -> String {
+    format!("{ROOT}dnssec/{}", escape(&apex.to_string()))
 }
 
 /// Every zone's current-answers view record (`crate::views`).

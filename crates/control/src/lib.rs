@@ -31,6 +31,7 @@ pub use collections::{CollectionWrite, collection_id};
 pub use explain::{CheckView, Explained};
 mod checks;
 mod collections;
+pub mod dnssec;
 pub mod keys;
 mod node;
 mod pieces;
@@ -279,6 +280,12 @@ pub enum ControlError {
         /// What uses it.
         user: String,
     },
+    /// The zone is signed already.
+    #[error("the zone {0} is signed already")]
+    DnssecAlreadyOn(Name),
+    /// The zone is not signed.
+    #[error("the zone {0} is not signed")]
+    DnssecOff(Name),
     /// The zone is a secondary zone: its records come from its primaries.
     #[error(
         "the zone {0} is a secondary zone: its records come from its primaries (promote it to \

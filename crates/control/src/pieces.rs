@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use turnout_dns::dnssec::ZoneSigner;
 use turnout_dns::{ZonePart, ZoneParts, chunk_index, first_label_below};
 use turnout_model::cidr::CidrCollection;
 use turnout_model::compile::{Piece, compile_piece, compile_zone};
@@ -32,6 +33,20 @@ pub(crate) struct Inputs<'a> {
     pub collection: &'a dyn Fn(&str) -> Option<Arc<CidrCollection>>,
     /// Where clients are, for location-based policies.
     pub locator: Option<&'a Arc<turnout_dns::locate::Locator>>,
+    /// The zone's DNSSEC keys, when it is signed: its apex publishes them and its home part
+    /// signs with them.
+    pub signer: Option<&'a Arc<ZoneSigner>>,
+}
+
+/// Builds the part that holds a zone's apex: with its signer's DNSKEY, CDS and CDNSKEY
+/// published, and the signer attached.
+fn apex_part(mut zone: turnout_model::Zone, inputs: &Inputs<'_>) -> Result<ZonePart, String> {
+    if let Some(signer) = inputs.signer {
+        signer.publish(&mut zone).map_err(|e| e.to_string())?;
+    }
+    let mut part = ZonePart::build_validated(&zone, inputs.locator).map_err(|e| e.to_string())?;
+    part.set_signer(inputs.signer.cloned());
+    Ok(part)
 }
 
 fn text(errors: &[ZoneError]) -> String {
@@ -47,8 +62,7 @@ pub(crate) fn compile(records: &ZoneRecords, inputs: &Inputs<'_>) -> Result<Zone
     };
     if bounds.len() < 2 {
         let zone = compile_zone(records, inputs.slot, inputs.collection).map_err(|e| text(&e))?;
-        let part = ZonePart::build_validated(&zone, inputs.locator).map_err(|e| e.to_string())?;
-        return Ok(ZoneParts::whole(Arc::new(part)));
+        return Ok(ZoneParts::whole(Arc::new(apex_part(zone, inputs)?)));
     }
     let bounds: Arc<[Box<[u8]>]> = Arc::from(bounds);
     let home = home(records, inputs)?;
@@ -154,8 +168,7 @@ fn split(records: &ZoneRecords) -> Vec<Box<[u8]>> {
 fn home(records: &ZoneRecords, inputs: &Inputs<'_>) -> Result<Arc<ZonePart>, String> {
     let zone = compile_piece(records, Piece::Apex, inputs.slot, inputs.collection)
         .map_err(|e| text(&e))?;
-    let part = ZonePart::build_validated(&zone, inputs.locator).map_err(|e| e.to_string())?;
-    Ok(Arc::new(part))
+    Ok(Arc::new(apex_part(zone, inputs)?))
 }
 
 /// Why a chunk did not compile.

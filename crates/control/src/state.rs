@@ -98,6 +98,10 @@ pub struct State {
     pub caller_references: HashMap<String, CallerReference>,
     /// TSIG keys by name (usable ones only).
     pub tsig_keys: BTreeMap<Name, TsigKeyRecord>,
+    /// Signed zones' DNSSEC keys as stored, and the signer they make, by zone (usable ones
+    /// only).
+    pub dnssec:
+        HashMap<Name, (Arc<crate::types::DnssecRecord>, Arc<turnout_dns::dnssec::ZoneSigner>)>,
     /// Each zone's recent serial changes, for IXFR (from this node's start).
     pub journals: HashMap<Name, Journal>,
     /// Which current-answers view each zone's serial stands for (`crate::views`).
@@ -132,7 +136,7 @@ pub struct CallerReference {
 /// Called for every key applied (a million record sets at a start): no allocation.
 fn is_object(key: &str) -> bool {
     // The kinds below `keys::ROOT` whose keys are objects (`keys::zones()`, `checks()`...).
-    const KINDS: [&str; 13] = [
+    const KINDS: [&str; 14] = [
         "zones/",
         "callerrefs/",
         "checks/",
@@ -142,6 +146,7 @@ fn is_object(key: &str) -> bool {
         "tokens/",
         "secrets/",
         "tsig/",
+        "dnssec/",
         "views/",
         "tags/",
         "drills/",
@@ -494,6 +499,23 @@ impl State {
             if let Ok(apex) = Name::parse_absolute(&unescape(rest)) {
                 self.views.insert(apex, record);
             }
+        } else if let Some(rest) = key.strip_prefix(&keys::all_dnssec()) {
+            let Some(record) = decode::<crate::types::DnssecRecord>(key, &kv.value) else {
+                return;
+            };
+            let Ok(apex) = Name::parse_absolute(&unescape(rest)) else { return };
+            // Keys that make no signer are not served: the zone stays unsigned, and says so.
+            match record.signer(&apex) {
+                Ok(signer) => {
+                    self.dnssec.insert(apex.clone(), (Arc::new(record), Arc::new(signer)));
+                }
+                Err(e) => {
+                    warn!("stored DNSSEC keys {key:?} are unusable ({e}); zone {apex} not signed");
+                    self.dnssec.remove(&apex);
+                }
+            }
+            touched.whole.insert(apex.clone());
+            touched.zones.insert(apex);
         } else if key.starts_with(&keys::tsig_keys()) {
             let Some(record) = decode::<TsigKeyRecord>(key, &kv.value) else { return };
             match (Name::parse_absolute(&record.name), record.key()) {
@@ -581,6 +603,13 @@ impl State {
         } else if let Some(rest) = key.strip_prefix(&keys::tsig_keys()) {
             if let Ok(name) = Name::parse_absolute(&unescape(rest)) {
                 self.tsig_keys.remove(&name);
+            }
+        } else if let Some(rest) = key.strip_prefix(&keys::all_dnssec()) {
+            if let Ok(apex) = Name::parse_absolute(&unescape(rest))
+                && self.dnssec.remove(&apex).is_some()
+            {
+                touched.whole.insert(apex.clone());
+                touched.zones.insert(apex);
             }
         } else if let Some(rest) = key.strip_prefix(&keys::tokens()) {
             let name = unescape(rest);

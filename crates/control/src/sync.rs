@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use turnout_dns::dnssec::ZoneSigner;
 
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -569,7 +570,7 @@ impl Builder {
     /// Recompiles dirty zones (all with `dirty.all`); returns how many, and how many failed.
     /// The lock is held only to take the zones' shared record sets, not while compiling.
     fn recompile(&mut self, dirty: &Dirty, static_apexes: &BTreeSet<&Name>) -> (usize, usize) {
-        type Work = Vec<(Name, Option<Arc<ZoneRecords>>, bool)>;
+        type Work = Vec<(Name, Option<Arc<ZoneRecords>>, bool, Option<Arc<ZoneSigner>>)>;
         let (work, collections): (Work, BTreeMap<String, _>) = {
             let st = self.control.read();
             let collections =
@@ -586,13 +587,14 @@ impl Builder {
                     let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
                     let records = records.cloned();
                     let unavailable = crate::secondary::unavailable(&st, &apex);
-                    (apex, records, unavailable)
+                    let signer = st.dnssec.get(&apex).map(|(_, s)| Arc::clone(s));
+                    (apex, records, unavailable, signer)
                 })
                 .collect();
             (work, collections)
         };
         let (mut count, mut failed) = (0, 0);
-        for (apex, records, unavailable) in work {
+        for (apex, records, unavailable, signer) in work {
             let Some(records) = records else {
                 self.compiled.remove(&apex);
                 continue;
@@ -606,6 +608,7 @@ impl Builder {
                 slot: &|name| health.slot(name),
                 collection: &|name| collections.get(name).cloned(),
                 locator: self.locator.as_ref(),
+                signer: signer.as_ref(),
             };
             // Only the pieces holding what changed, when nothing but record sets changed.
             let names = (!dirty.all && !dirty.whole.contains(&apex) && !self.stale.contains(&apex))

@@ -594,3 +594,100 @@ pub struct DrillRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
 }
+
+/// A zone's DNSSEC keys as stored (`/turnout/dnssec/<apex>`): the private keys are kept here
+/// and nowhere else, never shown by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnssecRecord {
+    /// The zone (absolute, lower case).
+    pub zone: String,
+    /// Its keys.
+    pub keys: Vec<StoredDnssecKey>,
+    /// TTL of DNSKEY, CDS and CDNSKEY.
+    pub dnskey_ttl: u32,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for DnssecRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnssecRecord")
+            .field("zone", &self.zone)
+            .field("keys", &self.keys.iter().map(|k| (k.role, k.algorithm)).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a DNSSEC key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// A combined signing key: signs the zone and its DNSKEY RRset; its DS is in the parent.
+    Csk,
+    /// A key signing key: signs the DNSKEY RRset; its DS is in the parent.
+    Ksk,
+    /// A zone signing key: signs every other RRset.
+    Zsk,
+}
+
+/// One stored DNSSEC key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDnssecKey {
+    /// What it does.
+    pub role: KeyRole,
+    /// Its algorithm.
+    pub algorithm: turnout_dns::dnssec::Algorithm,
+    /// The private key: PKCS#8, base64.
+    pub private_key: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A zone's DNSSEC state as the API shows it: no private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnssecInfo {
+    /// The zone.
+    pub zone: String,
+    /// Whether its answers are signed.
+    pub signed: bool,
+    /// Its keys.
+    pub keys: Vec<DnssecKeyInfo>,
+    /// The DS records for the parent zone, in presentation form (SHA-256 digests).
+    pub ds: Vec<String>,
+    /// TTL of DNSKEY, CDS and CDNSKEY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnskey_ttl: Option<u32>,
+}
+
+/// One key of a zone, public parts only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnssecKeyInfo {
+    /// Its key tag (RFC 4034 Appendix B).
+    pub tag: u16,
+    /// What it does.
+    pub role: KeyRole,
+    /// The algorithm's number.
+    pub algorithm: u8,
+    /// The algorithm's mnemonic.
+    pub algorithm_name: String,
+    /// The DNSKEY record, in presentation form.
+    pub dnskey: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A request to sign a zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnableDnssec {
+    /// `ECDSAP256SHA256` or 13 (default), `ED25519` or 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// `csk` (default: one key does both) or `ksk-zsk` (a key signing key and a zone signing
+    /// key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// TTL of DNSKEY, CDS and CDNSKEY (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnskey_ttl: Option<u32>,
+}

@@ -271,6 +271,10 @@ impl Control {
                 if st.secondary_status.contains_key(&apex) {
                     ops.push(Op::delete(keys::secondary_status(&apex)));
                 }
+                // Its keys go with it: a zone made again later gets new ones.
+                if st.dnssec.contains_key(&apex) {
+                    ops.push(Op::delete(keys::dnssec(&apex)));
+                }
                 let id = entry.meta.hosted_zone_id();
                 if st.tags.contains_key(&("hostedzone".to_owned(), id.clone())) {
                     ops.push(Op::delete(keys::tags_of("hostedzone", &id)));

@@ -77,6 +77,10 @@ pub enum Command {
     /// and deleting need the admin token.
     #[command(subcommand)]
     TsigKey(TsigKeyCommand),
+    /// Sign zones with DNSSEC: enable, status, the DS for the parent, disable
+    /// (docs/dnssec.md).
+    #[command(subcommand)]
+    Dnssec(DnssecCommand),
     /// The audit trail of every configuration write, newest first: who (the token), from
     /// where, what changed.
     Audit(AuditArgs),
@@ -350,6 +354,50 @@ pub enum TsigKeyCommand {
     Delete {
         /// The key's name
         name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `turnout dnssec`.
+#[derive(Debug, Subcommand)]
+pub enum DnssecCommand {
+    /// Sign a zone: the node makes its keys; every node signs answers to queries with the DO
+    /// bit. Then give the parent the DS (`turnout dnssec ds ZONE`).
+    Enable {
+        /// The zone
+        zone: String,
+        /// ECDSAP256SHA256 (13) or ED25519 (15)
+        #[arg(long, default_value = "ECDSAP256SHA256")]
+        algorithm: String,
+        /// csk (one key signs everything) or ksk-zsk (a key signing key and a zone signing key)
+        #[arg(long, default_value = "csk")]
+        scheme: String,
+        /// TTL of DNSKEY, CDS and CDNSKEY
+        #[arg(long, value_name = "SECONDS")]
+        dnskey_ttl: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Whether a zone is signed, its public keys and its DS.
+    Status {
+        /// The zone
+        zone: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the DS records to give the zone's parent (SHA-256), one per line.
+    Ds {
+        /// The zone
+        zone: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop signing a zone and delete its keys: only after its DS is gone from the parent and
+    /// the DS's TTL has passed (docs/dnssec.md).
+    Disable {
+        /// The zone
+        zone: String,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -10,7 +10,7 @@ use super::{AppState, query};
 use crate::error::ApiError;
 
 /// The kinds of object a write may change.
-pub const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 14] = [
     "zone",
     "record_set",
     "change",
@@ -22,6 +22,7 @@ pub const KINDS: [&str; 13] = [
     "token",
     "secret",
     "tsig_key",
+    "dnssec_keys",
     "zone_view",
     "tags",
 ];

@@ -7,6 +7,7 @@ mod changes;
 pub(crate) mod checks;
 pub(crate) mod collections;
 pub(crate) mod controls;
+pub(crate) mod dnssec;
 pub(crate) mod drills;
 mod explain;
 mod external_dns;
@@ -188,6 +189,10 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/zones/{zone}/promote", axum::routing::post(zones::promote))
         .route("/zones/{zone}/transfers", get(tsig::get_transfers).put(tsig::put_transfers))
         .route("/zones/{zone}/updates", get(tsig::get_updates).put(tsig::put_updates))
+        .route(
+            "/zones/{zone}/dnssec",
+            get(dnssec::get).post(dnssec::enable).delete(dnssec::disable),
+        )
         .route("/tsig-keys", get(tsig::list))
         .route("/tsig-keys/{name}", get(tsig::get))
         .route("/changes", axum::routing::post(changes::submit))

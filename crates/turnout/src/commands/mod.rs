@@ -76,6 +76,7 @@ pub fn run(command: &Command) -> ExitCode {
             Command::Drill(c) => drills::run(c).await,
             Command::Token(c) => controls::run_token(c).await,
             Command::TsigKey(c) => zones::run_tsig_key(c).await,
+            Command::Dnssec(c) => zones::run_dnssec(c).await,
             Command::Cluster(c) => controls::run_cluster(c).await,
             Command::Audit(a) => controls::run_audit(a).await,
             Command::Serve(_)

@@ -6,7 +6,7 @@ use turnout_control::types::{
 };
 
 use super::{Failure, client, output};
-use crate::cli::{TsigKeyCommand, ZoneCommand};
+use crate::cli::{DnssecCommand, TsigKeyCommand, ZoneCommand};
 
 fn zone_line(z: &ZoneInfo) -> String {
     format!(
@@ -277,6 +277,62 @@ pub async fn run_tsig_key(command: &TsigKeyCommand) -> Result<(), Failure> {
             client(args)?.delete_tsig_key(name).await?;
             output(args.output, &serde_json::json!({"deleted": name}), |_| {
                 format!("deleted the TSIG key {name}")
+            })
+        }
+    }
+}
+
+fn dnssec_text(d: &turnout_control::types::DnssecInfo) -> String {
+    if !d.signed {
+        return format!("zone {} is not signed", d.zone);
+    }
+    let mut lines = vec![format!("zone {} is signed", d.zone)];
+    for k in &d.keys {
+        let role = match k.role {
+            turnout_control::types::KeyRole::Csk => "CSK",
+            turnout_control::types::KeyRole::Ksk => "KSK",
+            turnout_control::types::KeyRole::Zsk => "ZSK",
+        };
+        lines.push(format!(
+            "{role} tag {} algorithm {} ({}) created {}",
+            k.tag, k.algorithm, k.algorithm_name, k.created_at
+        ));
+        lines.push(format!("  {}", k.dnskey));
+    }
+    lines.push("DS for the parent:".to_owned());
+    lines.extend(d.ds.iter().map(|ds| format!("  {ds}")));
+    lines.join("\n")
+}
+
+/// `turnout dnssec`.
+pub async fn run_dnssec(command: &DnssecCommand) -> Result<(), Failure> {
+    match command {
+        DnssecCommand::Enable { zone, algorithm, scheme, dnskey_ttl, client: args } => {
+            let request = turnout_control::types::EnableDnssec {
+                algorithm: Some(algorithm.clone()),
+                scheme: Some(scheme.clone()),
+                dnskey_ttl: *dnskey_ttl,
+            };
+            let info = client(args)?.enable_dnssec(zone, &request).await?;
+            output(args.output, &info, |d| {
+                format!("{}\n(give the parent the DS above; docs/dnssec.md)", dnssec_text(d))
+            })
+        }
+        DnssecCommand::Status { zone, client: args } => {
+            let info = client(args)?.dnssec(zone).await?;
+            output(args.output, &info, dnssec_text)
+        }
+        DnssecCommand::Ds { zone, client: args } => {
+            let info = client(args)?.dnssec(zone).await?;
+            if !info.signed {
+                return Err(Failure::Input(format!("zone {} is not signed", info.zone)));
+            }
+            output(args.output, &info.ds, |ds| ds.join("\n"))
+        }
+        DnssecCommand::Disable { zone, client: args } => {
+            client(args)?.disable_dnssec(zone).await?;
+            output(args.output, &serde_json::json!({"unsigned": zone}), |_| {
+                format!("zone {zone} is no longer signed; its keys are deleted")
             })
         }
     }
