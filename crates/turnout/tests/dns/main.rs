@@ -2,6 +2,7 @@
 //! TCP, real `dig`/`kdig`, signals and exit codes. One test binary for the suite.
 
 mod abuse;
+mod dnssec;
 mod interop;
 mod lifecycle;
 mod metrics;

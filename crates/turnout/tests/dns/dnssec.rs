@@ -1,0 +1,257 @@
+//! DNSSEC online signing (docs/dnssec.md) checked by real validators: Unbound (Debian's
+//! unbound, which the test command installs) as a validating resolver whose only trust
+//! anchor is the DS Turnout prints, in front of a node, and BIND's `delv`.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use turnout_testkit::process::{DEADLINE, Turnout, poll};
+
+use super::bin;
+use super::transfers::{ok, own_loopback};
+
+/// Unbound, stopped when dropped.
+struct Unbound {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        drop(self.child.kill());
+        drop(self.child.wait());
+    }
+}
+
+impl Unbound {
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// `dig` through Unbound with DO set: (the status, whether AD is set, the answer).
+    fn ask(&self, name: &str, rtype: &str) -> (String, bool, String) {
+        let out = Command::new("dig")
+            .arg(format!("@{}", self.addr.ip()))
+            .args(["-p", &self.addr.port().to_string(), "+time=5", "+tries=1", "+dnssec"])
+            .args([name, rtype])
+            .output()
+            .expect("dig runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let status = text
+            .split("status: ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("no answer")
+            .to_owned();
+        let ad = text.lines().find(|l| l.starts_with(";; flags:")).is_some_and(|l| {
+            l.split(';').nth(2).unwrap_or("").split_whitespace().any(|f| f == "ad")
+        });
+        (status, ad, text)
+    }
+}
+
+/// Starts Unbound on a port of [`own_loopback`], validating `zone` with `ds` (presentation
+/// form) as its only trust anchor, and asking `server` for it.
+fn unbound(zone: &str, ds: &str, server: SocketAddr) -> Unbound {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = SocketAddr::from((own_loopback(), 5357));
+    let conf = format!(
+        "server:\n  interface: {ip}@{port}\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  \
+         directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  \
+         verbosity: 1\n  val-log-level: 2\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
+         do-not-query-localhost: no\n  module-config: \"validator iterator\"\n  \
+         trust-anchor: \"{ds}\"\n  cache-max-ttl: 1\n  cache-max-negative-ttl: 1\n  \
+         local-zone: \"test.\" nodefault\n\
+         stub-zone:\n  name: \"{zone}\"\n  stub-addr: {sip}@{sport}\n",
+        ip = addr.ip(),
+        port = addr.port(),
+        d = dir.path().display(),
+        sip = server.ip(),
+        sport = server.port(),
+    );
+    let path = dir.path().join("unbound.conf");
+    std::fs::write(&path, conf).expect("write unbound.conf");
+    let unbound = if std::path::Path::new("/usr/sbin/unbound").exists() {
+        "/usr/sbin/unbound"
+    } else {
+        "unbound"
+    };
+    let mut child = Command::new(unbound)
+        .args(["-d", "-c", &path.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unbound runs (the README test command installs it)");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    let u = Unbound { child, log, addr, _dir: dir };
+    assert!(
+        poll(DEADLINE, || u.log().contains("start of service").then_some(())).is_some(),
+        "unbound did not start: {}",
+        u.log()
+    );
+    u
+}
+
+/// `delv` against the node itself, with `ds` as the trust anchor for `zone`.
+fn delv(server: SocketAddr, zone: &str, ds: &str, dir: &std::path::Path, q: &[&str]) -> String {
+    // `zone. IN DS tag alg type digest` -> a trust-anchors clause.
+    let f: Vec<&str> = ds.split_whitespace().collect();
+    let anchor = format!(
+        "trust-anchors {{ {zone} static-ds {} {} {} \"{}\"; }};\n",
+        f[3],
+        f[4],
+        f[5],
+        f[6..].concat()
+    );
+    let path = dir.join("anchor.conf");
+    std::fs::write(&path, anchor).expect("write the anchor");
+    let out = Command::new("delv")
+        .args(["-a", &path.display().to_string(), &format!("+root={zone}")])
+        .args(["-p", &server.port().to_string(), &format!("@{}", server.ip())])
+        .args(q)
+        .output()
+        .expect("delv runs (bind9-dnsutils)");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A signed zone behind Unbound: positive, nonexistent name, no data, wildcard, CNAME chain,
+/// DNSKEY, a delegation with DS and one without (and the unsigned child it leads to), and a
+/// failover answer before and after the primary's backend stops: every answer validates (AD)
+/// or, for the unsigned child, is insecure, and none is SERVFAIL. `delv` agrees.
+#[test]
+fn unbound_validates_every_kind_of_signed_answer() {
+    let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
+    ok(&t.cli(&["zone", "create", "signed.test"]));
+    ok(&t.cli(&["zone", "create", "child.signed.test"]));
+    let upsert = |name: &str, rtype: &str, values: &[&str]| {
+        let mut args = vec!["record", "upsert", "signed.test", name, rtype, "--ttl", "1"];
+        for v in values {
+            args.extend(["--value", v]);
+        }
+        ok(&t.cli(&args));
+    };
+    upsert("www", "A", &["192.0.2.1", "192.0.2.2"]);
+    upsert("*.wild", "TXT", &["\"from the wildcard\""]);
+    upsert("chain", "CNAME", &["link"]);
+    upsert("link", "CNAME", &["www"]);
+    upsert("mail", "MX", &["10 www"]);
+    upsert("secure", "NS", &["ns.secure"]);
+    upsert("ns.secure", "A", &["192.0.2.53"]);
+    upsert(
+        "secure",
+        "DS",
+        &["12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"],
+    );
+    upsert("child", "NS", &["ns1.child"]);
+    ok(&t.cli(&[
+        "record",
+        "upsert",
+        "child.signed.test",
+        "www",
+        "A",
+        "--ttl",
+        "1",
+        "--value",
+        "192.0.2.77",
+    ]));
+    // A failover pair whose primary is checked over TCP against a listener the test closes.
+    let mut backend = Some(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let port = backend.as_ref().and_then(|b| b.local_addr().ok()).expect("address").port();
+    let checks = t.data_dir.join("checks.yaml");
+    std::fs::write(
+        &checks,
+        format!(
+            "health_checks:\n  - {{ name: web, type: tcp, ip: 127.0.0.1, port: {port}, \
+             interval: 1s, failure_threshold: 1 }}\n"
+        ),
+    )
+    .expect("write the checks");
+    ok(&t.cli(&["apply", "-f", &checks.display().to_string(), "--yes"]));
+    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
+        let mut args = vec!["record", "upsert", "signed.test", "fo", "A", "--ttl", "1"];
+        args.extend(["--set-id", id, "--failover", role, "--value", value]);
+        if role == "primary" {
+            args.extend(["--health-check", "web"]);
+        }
+        ok(&t.cli(&args));
+    }
+
+    ok(&t.cli(&["dnssec", "enable", "signed.test"]));
+    let ds = ok(&t.cli(&["dnssec", "ds", "signed.test"]));
+    let ds = ds.lines().next().expect("a DS line").trim().to_owned();
+    assert!(ds.starts_with("signed.test. IN DS "), "{ds}");
+    // The DS agrees with ldns-key2ds run on the DNSKEY the node serves.
+    let dnskey = super::transfers::kdig(t.dns, &["+short", "signed.test", "DNSKEY"]);
+    let keyfile = t.data_dir.join("signed.test.key");
+    std::fs::write(&keyfile, format!("signed.test. 3600 IN DNSKEY {}", dnskey.trim()))
+        .expect("write the key");
+    let key2ds = Command::new("ldns-key2ds")
+        .args(["-n", "-2", &keyfile.display().to_string()])
+        .output()
+        .expect("ldns-key2ds runs (ldnsutils)");
+    let theirs = String::from_utf8_lossy(&key2ds.stdout).to_uppercase();
+    let digest = ds.split_whitespace().last().expect("a digest");
+    assert!(theirs.contains(digest), "ldns-key2ds: {theirs} / ours: {ds}");
+
+    let u = unbound("signed.test.", &ds.replace(" IN ", " "), t.dns);
+    let expect = |name: &str, rtype: &str, status: &str, needle: &str, ad: bool| {
+        let (got, got_ad, text) = u.ask(name, rtype);
+        assert_eq!(got, status, "{name} {rtype}: {text}\nunbound: {}", u.log());
+        assert_eq!(got_ad, ad, "{name} {rtype}: AD {got_ad}: {text}\nunbound: {}", u.log());
+        assert!(text.contains(needle), "{name} {rtype}: no {needle:?}: {text}");
+    };
+    expect("www.signed.test", "A", "NOERROR", "192.0.2.2", true);
+    expect("signed.test", "DNSKEY", "NOERROR", "DNSKEY", true);
+    expect("signed.test", "SOA", "NOERROR", "hostmaster", true);
+    expect("mail.signed.test", "MX", "NOERROR", "www.signed.test.", true);
+    expect("x.y.wild.signed.test", "TXT", "NOERROR", "from the wildcard", true);
+    expect("chain.signed.test", "A", "NOERROR", "192.0.2.1", true);
+    // No data, and a name that does not exist (compact denial: NOERROR, an NSEC with NXNAME).
+    expect("www.signed.test", "AAAA", "NOERROR", "SOA", true);
+    let (status, ad, text) = u.ask("nothing.signed.test", "A");
+    assert!(status == "NXDOMAIN" || status == "NOERROR", "{status}: {text}");
+    assert!(ad, "nonexistent name: {text}");
+    expect("nothing.wild.signed.test", "A", "NOERROR", "SOA", true);
+    // Delegations: a DS answered, a missing DS proven; the unsigned child is insecure.
+    expect("secure.signed.test", "DS", "NOERROR", "12345 13 2", true);
+    expect("child.signed.test", "DS", "NOERROR", "SOA", true);
+    expect("www.child.signed.test", "A", "NOERROR", "192.0.2.77", false);
+
+    // The failover answer, signed, before and after the primary's backend stops.
+    let fo = |ip: &str| {
+        poll(DEADLINE, || {
+            let (status, ad, text) = u.ask("fo.signed.test", "A");
+            assert_ne!(status, "SERVFAIL", "{text}\nunbound: {}", u.log());
+            (ad && text.contains(ip)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no validated answer {ip}: {}", u.ask("fo.signed.test", "A").2));
+    };
+    fo("192.0.2.10");
+    backend = None;
+    fo("192.0.2.11");
+    drop(backend);
+
+    // delv, validating against the node itself.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = "signed.test.";
+    for q in [["www.signed.test", "A"], ["x.wild.signed.test", "TXT"], ["nothing.signed.test", "A"]]
+    {
+        let out = delv(t.dns, zone, &ds, dir.path(), &q);
+        assert!(out.contains("fully validated"), "delv {q:?}: {out}");
+    }
+}
