@@ -145,7 +145,16 @@ impl Etcd {
             if ready && TcpStream::connect(self.members[i].client).is_ok() {
                 return;
             }
-            assert!(Instant::now() < end, "etcd member {i} did not come up");
+            if Instant::now() >= end {
+                // Its log says why (a port taken since it was chosen, a slow disk...).
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "etcd member {i} did not come up within 20 s; its log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
