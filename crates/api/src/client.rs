@@ -530,6 +530,26 @@ impl Client {
         self.send(Method::POST, &path, request).await
     }
 
+    /// Starts a key rollover.
+    pub async fn start_rollover(
+        &self,
+        zone: &str,
+        request: &turnout_control::types::StartRollover,
+    ) -> Result<turnout_control::types::DnssecInfo, ClientError> {
+        let path = format!("/v1/zones/{}/dnssec/rollover", encode_component(zone));
+        self.send(Method::POST, &path, request).await
+    }
+
+    /// Confirms that the parent serves the new DS of a KSK or CSK rollover.
+    pub async fn dnssec_ds_seen(
+        &self,
+        zone: &str,
+        request: &turnout_control::types::DsSeen,
+    ) -> Result<turnout_control::types::DnssecInfo, ClientError> {
+        let path = format!("/v1/zones/{}/dnssec/ds-seen", encode_component(zone));
+        self.send(Method::POST, &path, request).await
+    }
+
     /// Stops signing a zone and deletes its keys.
     pub async fn disable_dnssec(&self, zone: &str) -> Result<(), ClientError> {
         let path = format!("/v1/zones/{}/dnssec", encode_component(zone));

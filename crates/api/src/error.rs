@@ -195,6 +195,9 @@ impl From<ControlError> for ApiError {
             ControlError::DnssecOff(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ZoneNotSigned", message).field("zone")
             }
+            ControlError::Rollover(_) => {
+                ApiError::new(StatusCode::CONFLICT, "RolloverNotPossible", message).field("zone")
+            }
             ControlError::ZoneIsSecondary(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ZoneIsSecondary", message).field("zone")
             }

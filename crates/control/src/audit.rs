@@ -240,7 +240,7 @@ fn before(st: &State, kind: &str, key: &str) -> Option<Value> {
         }
         "dnssec_keys" => {
             let apex = turnout_model::Name::parse_absolute(&name).ok()?;
-            json(serde_json::to_value(&*st.dnssec.get(&apex)?.0))
+            json(serde_json::to_value(&**st.dnssec.get(&apex)?))
         }
         "caller_reference" => json(serde_json::to_value(st.caller_references.get(&name)?)),
         "tags" => {

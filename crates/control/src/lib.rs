@@ -286,6 +286,9 @@ pub enum ControlError {
     /// The zone is not signed.
     #[error("the zone {0} is not signed")]
     DnssecOff(Name),
+    /// A key rollover cannot start or go on now; the message says why.
+    #[error("{0}")]
+    Rollover(String),
     /// The zone is a secondary zone: its records come from its primaries.
     #[error(
         "the zone {0} is a secondary zone: its records come from its primaries (promote it to \

@@ -98,10 +98,8 @@ pub struct State {
     pub caller_references: HashMap<String, CallerReference>,
     /// TSIG keys by name (usable ones only).
     pub tsig_keys: BTreeMap<Name, TsigKeyRecord>,
-    /// Signed zones' DNSSEC keys as stored, and the signer they make, by zone (usable ones
-    /// only).
-    pub dnssec:
-        HashMap<Name, (Arc<crate::types::DnssecRecord>, Arc<turnout_dns::dnssec::ZoneSigner>)>,
+    /// Signed zones' DNSSEC keys as stored, by zone (usable ones only).
+    pub dnssec: HashMap<Name, Arc<crate::types::DnssecRecord>>,
     /// Each zone's recent serial changes, for IXFR (from this node's start).
     pub journals: HashMap<Name, Journal>,
     /// Which current-answers view each zone's serial stands for (`crate::views`).
@@ -505,9 +503,9 @@ impl State {
             };
             let Ok(apex) = Name::parse_absolute(&unescape(rest)) else { return };
             // Keys that make no signer are not served: the zone stays unsigned, and says so.
-            match record.signer(&apex) {
-                Ok(signer) => {
-                    self.dnssec.insert(apex.clone(), (Arc::new(record), Arc::new(signer)));
+            match record.signer(&apex, crate::dnssec::unix_now()) {
+                Ok(_) => {
+                    self.dnssec.insert(apex.clone(), Arc::new(record));
                 }
                 Err(e) => {
                     warn!("stored DNSSEC keys {key:?} are unusable ({e}); zone {apex} not signed");

@@ -410,6 +410,14 @@ impl Follower {
     }
 }
 
+/// The instant the Unix second `t` begins, a little after it (timelines are in whole seconds).
+fn wake_at(t: u64) -> tokio::time::Instant {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let wait = Duration::from_secs(t).saturating_sub(now) + Duration::from_millis(20);
+    tokio::time::Instant::now() + wait
+}
+
 /// Bytes a retired snapshot must free for the builder to hand memory back to the OS.
 const TRIM_AFTER_FREEING: usize = 32 << 20;
 
@@ -443,8 +451,14 @@ struct Builder {
 impl Builder {
     async fn run(mut self) {
         let mut static_open = true;
+        // DNSSEC key timelines (rollovers) change what a signed zone publishes and signs with
+        // at set times: the zones whose timeline has a time in (checked, now] are compiled
+        // again when the clock gets there.
+        let mut checked = crate::dnssec::unix_now();
+        let mut next_key_event: Option<u64> = None;
         loop {
             let mut rebuild_static = false;
+            let key_event = next_key_event.map(wake_at);
             tokio::select! {
                 () = self.shared.wake.notified() => {}
                 changed = self.static_zones.changed(), if static_open => {
@@ -453,8 +467,22 @@ impl Builder {
                         Err(_) => static_open = false,
                     }
                 }
+                () = tokio::time::sleep_until(key_event.unwrap_or_else(tokio::time::Instant::now)),
+                    if key_event.is_some() => {}
             }
-            let dirty = self.shared.take();
+            let mut dirty = self.shared.take();
+            let now = crate::dnssec::unix_now();
+            {
+                let st = self.control.read();
+                for (apex, record) in &st.dnssec {
+                    if record.next_event(checked).is_some_and(|t| t <= now) {
+                        dirty.zones.insert(apex.clone());
+                        dirty.whole.insert(apex.clone());
+                    }
+                }
+                next_key_event = st.dnssec.values().filter_map(|r| r.next_event(now)).min();
+            }
+            checked = now;
             let Some(revision) = dirty.revision.or(self.control.served_revision()) else {
                 continue;
             };
@@ -587,7 +615,15 @@ impl Builder {
                     let records = st.records.get(&apex).filter(|_| st.zones.contains_key(&apex));
                     let records = records.cloned();
                     let unavailable = crate::secondary::unavailable(&st, &apex);
-                    let signer = st.dnssec.get(&apex).map(|(_, s)| Arc::clone(s));
+                    let signer = st.dnssec.get(&apex).and_then(|record| {
+                        match record.signer(&apex, crate::dnssec::unix_now()) {
+                            Ok(signer) => Some(Arc::new(signer)),
+                            Err(e) => {
+                                error!("zone {apex}: its DNSSEC keys are unusable ({e}); unsigned");
+                                None
+                            }
+                        }
+                    });
                     (apex, records, unavailable, signer)
                 })
                 .collect();

@@ -607,6 +607,31 @@ pub struct DnssecRecord {
     pub dnskey_ttl: u32,
     /// RFC 3339.
     pub created_at: String,
+    /// Seconds a change takes to reach every server of the zone (nodes, secondaries): added
+    /// to every wait of a rollover.
+    #[serde(default = "default_propagation")]
+    pub propagation_delay: u32,
+    /// The rollover under way, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollover: Option<Rollover>,
+}
+
+fn default_propagation() -> u32 {
+    60
+}
+
+/// A key rollover under way (docs/dnssec.md#rollovers): which role rolls, and, for a key
+/// whose DS is at the parent, whether the parent's new DS was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollover {
+    /// The role of the keys that roll.
+    pub role: KeyRole,
+    /// When it started (Unix seconds).
+    pub started_at: u64,
+    /// A KSK or CSK rollover: whether it waits for the operator to confirm that the parent
+    /// serves the new DS (`dnssec ds-seen`).
+    #[serde(default)]
+    pub waiting_for_ds: bool,
 }
 
 impl std::fmt::Debug for DnssecRecord {
@@ -641,6 +666,33 @@ pub struct StoredDnssecKey {
     pub private_key: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Its timeline, in Unix seconds (docs/dnssec.md#rollovers); each left out is "from the
+    /// start" (publish, active, ds) or "never" (retire, remove, ds_until).
+    #[serde(flatten)]
+    pub timeline: KeyTimeline,
+}
+
+/// When a key enters and leaves each part it plays (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyTimeline {
+    /// In the DNSKEY RRset from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<u64>,
+    /// Signs the zone's RRsets (a ZSK or CSK) from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<u64>,
+    /// Stops signing the zone's RRsets at (it still signs the DNSKEY RRset if it may).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_at: Option<u64>,
+    /// Leaves the DNSKEY RRset, and signs nothing more, at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_at: Option<u64>,
+    /// Named by CDS and CDNSKEY (its DS wanted at the parent) from (a KSK or CSK).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds_at: Option<u64>,
+    /// No longer named by CDS and CDNSKEY from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds_until: Option<u64>,
 }
 
 /// A zone's DNSSEC state as the API shows it: no private key.
@@ -657,6 +709,12 @@ pub struct DnssecInfo {
     /// TTL of DNSKEY, CDS and CDNSKEY.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnskey_ttl: Option<u32>,
+    /// The rollover under way, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollover: Option<Rollover>,
+    /// What the rollover waits for, in words (none: no rollover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
 }
 
 /// One key of a zone, public parts only.
@@ -674,6 +732,12 @@ pub struct DnssecKeyInfo {
     pub dnskey: String,
     /// RFC 3339.
     pub created_at: String,
+    /// What it does now: `published` (in DNSKEY, not signing yet), `active` (signing),
+    /// `retired` (in DNSKEY, no longer signing the zone), `removed`.
+    pub state: String,
+    /// Its timeline (Unix seconds), as stored.
+    #[serde(flatten)]
+    pub timeline: KeyTimeline,
 }
 
 /// A request to sign a zone.
@@ -690,4 +754,27 @@ pub struct EnableDnssec {
     /// TTL of DNSKEY, CDS and CDNSKEY (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnskey_ttl: Option<u32>,
+    /// Seconds a change takes to reach every server of the zone, added to each wait of a
+    /// rollover (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation_delay: Option<u32>,
+}
+
+/// A request to roll a zone's keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRollover {
+    /// The role to roll: `zsk`, `ksk` or `csk`.
+    #[serde(default)]
+    pub role: String,
+}
+
+/// The operator's word that the parent serves the new DS (a KSK or CSK rollover).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsSeen {
+    /// The TTL of the DS RRset at the parent (default 86400): how long resolvers may still
+    /// hold the old DS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ds_ttl: Option<u32>,
 }

@@ -376,6 +376,32 @@ pub enum DnssecCommand {
         /// TTL of DNSKEY, CDS and CDNSKEY
         #[arg(long, value_name = "SECONDS")]
         dnskey_ttl: Option<u32>,
+        /// Seconds a change takes to reach every server of the zone, added to each wait of a
+        /// rollover (default 60)
+        #[arg(long, value_name = "SECONDS")]
+        propagation_delay: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Roll a zone's keys: zsk (pre-publication; ends by itself), ksk or csk (double DS:
+    /// give the parent the new DS, then `dnssec ds-seen`).
+    Rollover {
+        /// The zone
+        zone: String,
+        /// Which key: zsk, ksk or csk
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Confirm that the parent serves the new DS of a KSK or CSK rollover: the old key goes
+    /// once resolvers can no longer hold the old DS.
+    DsSeen {
+        /// The zone
+        zone: String,
+        /// The TTL of the DS RRset at the parent (default 86400)
+        #[arg(long, value_name = "SECONDS")]
+        parent_ds_ttl: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },

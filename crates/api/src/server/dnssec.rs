@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use turnout_control::types::{DnssecInfo, EnableDnssec};
+use turnout_control::types::{DnssecInfo, DsSeen, EnableDnssec, StartRollover};
 
 use super::{AppState, json_body};
 use crate::error::ApiError;
@@ -33,4 +33,22 @@ pub(crate) async fn disable(
 ) -> Result<StatusCode, ApiError> {
     state.control.disable_dnssec(&zone).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn rollover(
+    State(state): State<AppState>,
+    Path(zone): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DnssecInfo>, ApiError> {
+    let request: StartRollover = json_body(body)?;
+    Ok(Json(state.control.start_rollover(&zone, &request).await?))
+}
+
+pub(crate) async fn ds_seen(
+    State(state): State<AppState>,
+    Path(zone): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DnssecInfo>, ApiError> {
+    let request: DsSeen = json_body(body)?;
+    Ok(Json(state.control.dnssec_ds_seen(&zone, &request).await?))
 }

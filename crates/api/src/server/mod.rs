@@ -193,6 +193,8 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
             "/zones/{zone}/dnssec",
             get(dnssec::get).post(dnssec::enable).delete(dnssec::disable),
         )
+        .route("/zones/{zone}/dnssec/rollover", axum::routing::post(dnssec::rollover))
+        .route("/zones/{zone}/dnssec/ds-seen", axum::routing::post(dnssec::ds_seen))
         .route("/tsig-keys", get(tsig::list))
         .route("/tsig-keys/{name}", get(tsig::get))
         .route("/changes", axum::routing::post(changes::submit))

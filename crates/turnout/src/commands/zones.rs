@@ -294,24 +294,36 @@ fn dnssec_text(d: &turnout_control::types::DnssecInfo) -> String {
             turnout_control::types::KeyRole::Zsk => "ZSK",
         };
         lines.push(format!(
-            "{role} tag {} algorithm {} ({}) created {}",
-            k.tag, k.algorithm, k.algorithm_name, k.created_at
+            "{role} tag {} algorithm {} ({}) {} created {}",
+            k.tag, k.algorithm, k.algorithm_name, k.state, k.created_at
         ));
         lines.push(format!("  {}", k.dnskey));
     }
     lines.push("DS for the parent:".to_owned());
     lines.extend(d.ds.iter().map(|ds| format!("  {ds}")));
+    if let (Some(r), Some(next)) = (&d.rollover, &d.next_step) {
+        let role = format!("{:?}", r.role).to_uppercase();
+        lines.push(format!("{role} rollover: {next}"));
+    }
     lines.join("\n")
 }
 
 /// `turnout dnssec`.
 pub async fn run_dnssec(command: &DnssecCommand) -> Result<(), Failure> {
     match command {
-        DnssecCommand::Enable { zone, algorithm, scheme, dnskey_ttl, client: args } => {
+        DnssecCommand::Enable {
+            zone,
+            algorithm,
+            scheme,
+            dnskey_ttl,
+            propagation_delay,
+            client: args,
+        } => {
             let request = turnout_control::types::EnableDnssec {
                 algorithm: Some(algorithm.clone()),
                 scheme: Some(scheme.clone()),
                 dnskey_ttl: *dnskey_ttl,
+                propagation_delay: *propagation_delay,
             };
             let info = client(args)?.enable_dnssec(zone, &request).await?;
             output(args.output, &info, |d| {
@@ -328,6 +340,16 @@ pub async fn run_dnssec(command: &DnssecCommand) -> Result<(), Failure> {
                 return Err(Failure::Input(format!("zone {} is not signed", info.zone)));
             }
             output(args.output, &info.ds, |ds| ds.join("\n"))
+        }
+        DnssecCommand::Rollover { zone, role, client: args } => {
+            let request = turnout_control::types::StartRollover { role: role.clone() };
+            let info = client(args)?.start_rollover(zone, &request).await?;
+            output(args.output, &info, dnssec_text)
+        }
+        DnssecCommand::DsSeen { zone, parent_ds_ttl, client: args } => {
+            let request = turnout_control::types::DsSeen { parent_ds_ttl: *parent_ds_ttl };
+            let info = client(args)?.dnssec_ds_seen(zone, &request).await?;
+            output(args.output, &info, dnssec_text)
         }
         DnssecCommand::Disable { zone, client: args } => {
             client(args)?.disable_dnssec(zone).await?;

@@ -53,11 +53,11 @@ impl Unbound {
     }
 }
 
-/// Starts Unbound on a port of [`own_loopback`], validating `zone` with `ds` (presentation
+/// Starts Unbound on `port` of [`own_loopback`] (each test its own port), validating `zone` with `ds` (presentation
 /// form) as its only trust anchor, and asking `server` for it.
-fn unbound(zone: &str, ds: &str, server: SocketAddr) -> Unbound {
+fn unbound(zone: &str, ds: &str, server: SocketAddr, port: u16) -> Unbound {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr = SocketAddr::from((own_loopback(), 5357));
+    let addr = SocketAddr::from((own_loopback(), port));
     let conf = format!(
         "server:\n  interface: {ip}@{port}\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  \
          directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  \
@@ -208,7 +208,7 @@ fn unbound_validates_every_kind_of_signed_answer() {
     let digest = ds.split_whitespace().last().expect("a digest");
     assert!(theirs.contains(digest), "ldns-key2ds: {theirs} / ours: {ds}");
 
-    let u = unbound("signed.test.", &ds.replace(" IN ", " "), t.dns);
+    let u = unbound("signed.test.", &ds.replace(" IN ", " "), t.dns, 5357);
     let expect = |name: &str, rtype: &str, status: &str, needle: &str, ad: bool| {
         let (got, got_ad, text) = u.ask(name, rtype);
         assert_eq!(got, status, "{name} {rtype}: {text}\nunbound: {}", u.log());
@@ -254,4 +254,181 @@ fn unbound_validates_every_kind_of_signed_answer() {
         let out = delv(t.dns, zone, &ds, dir.path(), &q);
         assert!(out.contains("fully validated"), "delv {q:?}: {out}");
     }
+}
+
+/// The zone's DS records for its parent, as record values (`tag alg type digest`).
+fn ds_values(t: &Turnout, zone: &str) -> Vec<String> {
+    ok(&t.cli(&["dnssec", "ds", zone]))
+        .lines()
+        .map(|l| l.split_whitespace().skip(3).collect::<Vec<_>>().join(" "))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The zone's DNSSEC state as JSON.
+fn dnssec_status(t: &Turnout, zone: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&t.cli(&["dnssec", "status", zone, "--output", "json"])))
+        .expect("json")
+}
+
+/// Key tags of the DNSKEYs the node serves for `zone`.
+fn served_tags(t: &Turnout, zone: &str) -> Vec<u16> {
+    let keys = super::transfers::kdig(t.dns, &["+short", zone, "DNSKEY"]);
+    let status = dnssec_status(t, zone);
+    let known = status["keys"].as_array().cloned().unwrap_or_default();
+    known
+        .iter()
+        .filter(|k| {
+            let dnskey = k["dnskey"].as_str().unwrap_or("");
+            let key = dnskey.split_whitespace().last().unwrap_or("-");
+            keys.replace(' ', "").contains(key)
+        })
+        .filter_map(|k| k["tag"].as_u64().map(|t| t as u16))
+        .collect()
+}
+
+/// A ZSK rollover (pre-publication) and a CSK rollover (double DS: the test plays the parent,
+/// a zone on the same node, copying the CDS into its DS) run to completion with shortened
+/// timings, while Unbound, trusting only the parent's DS, is asked every 100 ms for a name,
+/// a missing name and the keys of both zones: no answer is ever SERVFAIL or unvalidated.
+#[test]
+fn zsk_and_csk_rollovers_never_break_validation() {
+    let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
+    let zones = ["parent.test", "zsk.parent.test", "csk.parent.test"];
+    for z in zones {
+        ok(&t.cli(&["zone", "create", z]));
+        // Short TTLs everywhere: the rollover's waits come from them.
+        ok(&t.cli(&[
+            "record", "upsert", z, "@", "NS", "--ttl", "1", "--value", "ns1", "--value", "ns2",
+        ]));
+        let soa = format!("ns1.{z}. hostmaster.{z}. 1 7200 900 1209600 1");
+        ok(&t.cli(&["record", "upsert", z, "@", "SOA", "--ttl", "1", "--value", &soa]));
+        ok(&t.cli(&["record", "upsert", z, "www", "A", "--ttl", "1", "--value", "192.0.2.1"]));
+    }
+    let enable = |z: &str, scheme: &str| {
+        let args = ["dnssec", "enable", z, "--scheme", scheme, "--dnskey-ttl", "1"];
+        ok(&t.cli(&[&args[..], &["--propagation-delay", "1"]].concat()));
+    };
+    enable("parent.test", "csk");
+    enable("zsk.parent.test", "ksk-zsk");
+    enable("csk.parent.test", "csk");
+    let set_ds = |child: &str, values: &[String]| {
+        let label = child.trim_end_matches(".parent.test");
+        ok(&t.cli(&[
+            "record",
+            "upsert",
+            "parent.test",
+            label,
+            "NS",
+            "--ttl",
+            "1",
+            "--value",
+            &format!("ns1.{child}."),
+        ]));
+        let mut args = vec!["record", "upsert", "parent.test", label, "DS", "--ttl", "1"];
+        for v in values {
+            args.extend(["--value", v.as_str()]);
+        }
+        ok(&t.cli(&args));
+    };
+    set_ds("zsk.parent.test", &ds_values(&t, "zsk.parent.test"));
+    set_ds("csk.parent.test", &ds_values(&t, "csk.parent.test"));
+    let anchor = format!("parent.test. DS {}", ds_values(&t, "parent.test")[0]);
+    let u = Arc::new(unbound("parent.test.", &anchor, t.dns, 5358));
+    let questions = [
+        ("www.zsk.parent.test", "A"),
+        ("nothing.zsk.parent.test", "A"),
+        ("zsk.parent.test", "DNSKEY"),
+        ("www.csk.parent.test", "A"),
+        ("nothing.csk.parent.test", "A"),
+        ("csk.parent.test", "DNSKEY"),
+    ];
+    // Validated before anything rolls.
+    for (name, rtype) in questions {
+        poll(DEADLINE, || u.ask(name, rtype).1.then_some(()))
+            .unwrap_or_else(|| panic!("{name} {rtype} never validated: {}", u.ask(name, rtype).2));
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asker = {
+        let (u, stop) = (Arc::clone(&u), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut asked, mut failures) = (0usize, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (name, rtype) in questions {
+                    let (status, ad, text) = u.ask(name, rtype);
+                    asked += 1;
+                    if status == "SERVFAIL" || !ad {
+                        failures.push(format!("{name} {rtype}: {status}, AD {ad}\n{text}"));
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            (asked, failures)
+        })
+    };
+    let done = |z: &str| {
+        poll(std::time::Duration::from_secs(60), || {
+            (dnssec_status(&t, z)["next_step"].as_str() == Some("done")).then_some(())
+        })
+        .unwrap_or_else(|| panic!("the rollover of {z} did not end: {}", dnssec_status(&t, z)));
+    };
+
+    // ZSK: the new ZSK is published, signs, and the old one leaves.
+    let before = served_tags(&t, "zsk.parent.test");
+    assert_eq!(before.len(), 2, "a KSK and a ZSK: {before:?}");
+    ok(&t.cli(&["dnssec", "rollover", "zsk.parent.test", "--role", "zsk"]));
+    poll(DEADLINE, || (served_tags(&t, "zsk.parent.test").len() == 3).then_some(()))
+        .expect("the new ZSK is published next to the old one");
+    done("zsk.parent.test");
+    // The node publishes the end state a moment after the second it is due.
+    let after = poll(DEADLINE, || {
+        let tags = served_tags(&t, "zsk.parent.test");
+        (tags.len() == 2).then_some(tags)
+    })
+    .unwrap_or_else(|| panic!("the old ZSK stays: {:?}", served_tags(&t, "zsk.parent.test")));
+    assert_eq!(
+        before.iter().filter(|k| after.contains(k)).count(),
+        1,
+        "the KSK stays, the ZSK changed"
+    );
+
+    // CSK: the new key is published and takes over; CDS names it; the parent gets its DS; the
+    // operator says so; the old key leaves.
+    let old = served_tags(&t, "csk.parent.test");
+    let old_ds = ds_values(&t, "csk.parent.test");
+    ok(&t.cli(&["dnssec", "rollover", "csk.parent.test", "--role", "csk"]));
+    let new_ds = poll(DEADLINE, || {
+        let ds = ds_values(&t, "csk.parent.test");
+        (ds != old_ds && !ds.is_empty()).then_some(ds)
+    })
+    .expect("CDS names the new key");
+    // The node serves it a moment after the second it is due.
+    poll(DEADLINE, || {
+        let cds = super::transfers::kdig(t.dns, &["+short", "csk.parent.test", "CDS"]);
+        cds.replace(' ', "").contains(&new_ds[0].replace(' ', "")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("CDS does not name the new key: {new_ds:?}"));
+    // The parent replaces the DS with what CDS says.
+    set_ds("csk.parent.test", &new_ds);
+    ok(&t.cli(&["dnssec", "ds-seen", "csk.parent.test", "--parent-ds-ttl", "1"]));
+    done("csk.parent.test");
+    let new = poll(DEADLINE, || {
+        let tags = served_tags(&t, "csk.parent.test");
+        (tags.len() == 1).then_some(tags)
+    })
+    .unwrap_or_else(|| panic!("the old CSK stays: {:?}", served_tags(&t, "csk.parent.test")));
+    assert!(!old.contains(&new[0]), "a new key: {old:?} -> {new:?}");
+
+    // A little more of the new state, then the verdict.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (asked, failures) = asker.join().expect("the asker");
+    assert!(asked > 100, "asked {asked} times");
+    assert!(
+        failures.is_empty(),
+        "{} of {asked} failed, first: {}\nunbound: {}",
+        failures.len(),
+        failures[0],
+        u.log()
+    );
 }
