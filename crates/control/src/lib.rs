@@ -37,6 +37,7 @@ mod node;
 mod pieces;
 pub mod replica;
 pub mod reports;
+mod signing;
 pub mod state;
 mod sync;
 pub mod tags;

@@ -503,7 +503,7 @@ impl State {
             };
             let Ok(apex) = Name::parse_absolute(&unescape(rest)) else { return };
             // Keys that make no signer are not served: the zone stays unsigned, and says so.
-            match record.signer(&apex, crate::dnssec::unix_now()) {
+            match record.signer(&apex, crate::signing::unix_now()) {
                 Ok(_) => {
                     self.dnssec.insert(apex.clone(), Arc::new(record));
                 }

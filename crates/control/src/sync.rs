@@ -454,7 +454,7 @@ impl Builder {
         // DNSSEC key timelines (rollovers) change what a signed zone publishes and signs with
         // at set times: the zones whose timeline has a time in (checked, now] are compiled
         // again when the clock gets there.
-        let mut checked = crate::dnssec::unix_now();
+        let mut checked = crate::signing::unix_now();
         let mut next_key_event: Option<u64> = None;
         loop {
             let mut rebuild_static = false;
@@ -471,7 +471,7 @@ impl Builder {
                     if key_event.is_some() => {}
             }
             let mut dirty = self.shared.take();
-            let now = crate::dnssec::unix_now();
+            let now = crate::signing::unix_now();
             {
                 let st = self.control.read();
                 for (apex, record) in &st.dnssec {
@@ -616,7 +616,7 @@ impl Builder {
                     let records = records.cloned();
                     let unavailable = crate::secondary::unavailable(&st, &apex);
                     let signer = st.dnssec.get(&apex).and_then(|record| {
-                        match record.signer(&apex, crate::dnssec::unix_now()) {
+                        match record.signer(&apex, crate::signing::unix_now()) {
                             Ok(signer) => Some(Arc::new(signer)),
                             Err(e) => {
                                 error!("zone {apex}: its DNSSEC keys are unusable ({e}); unsigned");
