@@ -370,7 +370,7 @@ impl Control {
                 Some((ede::NOT_SUPPORTED, "zones from zone files are not transferred")),
             );
         }
-        let (source, client_serial) = {
+        let (source, client_serial, signer) = {
             let st = self.read();
             let Some(entry) = st.zones.get(&q.name) else {
                 return reply(Rcode::NOTAUTH, Some((ede::NOT_AUTHORITATIVE, "no such zone here")));
@@ -414,7 +414,10 @@ impl Control {
                 });
                 Source::Static(zone, deltas)
             };
-            (source, client_serial)
+            // A signed zone goes out signed, whole (docs/dnssec.md).
+            let now = crate::signing::unix_now();
+            let signer = st.dnssec.get(&q.name).and_then(|r| r.signer(&q.name, now).ok());
+            (source, client_serial, signer.filter(turnout_dns::dnssec::ZoneSigner::signs))
         };
         let (soa, deltas, view) = match source {
             Source::Static(zone, deltas) => match journal::zone_soa(&zone) {
@@ -454,8 +457,10 @@ impl Control {
         // Every record goes in, or the transfer is not sent: a secondary must never load part
         // of a zone.
         let mut complete = p.push(&soa);
-        let deltas =
-            deltas.filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)));
+        let deltas = deltas
+            .filter(|d| d.last().is_some_and(|d| journal::serial_of(&d.to) == Some(current)))
+            // The journal holds no signatures: a signed zone's IXFR is the whole zone.
+            .filter(|_| signer.is_none());
         counts.add((kind, if deltas.is_some() { "incremental" } else { "full" }));
         match deltas {
             Some(deltas) => {
@@ -474,6 +479,15 @@ impl Control {
                         Ok((_, rest)) => rest,
                         Err(_) => return reply(Rcode::SERVFAIL, None),
                     },
+                };
+                let rest = match &signer {
+                    Some(signer) => turnout_dns::signed_transfer::sign_zone(
+                        signer,
+                        &soa,
+                        rest,
+                        crate::signing::unix_now() as u32,
+                    ),
+                    None => rest,
                 };
                 complete &= rest.iter().all(|r| p.push(r));
             }

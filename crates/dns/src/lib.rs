@@ -5,7 +5,8 @@
 //! say from an immutable [`Snapshot`]; [`encode()`] writes it. What is served changes only
 //! through [`SnapshotHandle::publish`], one atomic pointer swap: workers read a whole snapshot
 //! or the next one, never a mix. This crate must not read the store, take a lock or allocate per
-//! query on the answer path.
+//! query on the answer path; the one exception is DNSSEC ([`dnssec`]): a query with DO for an
+//! RRset whose signature is not cached yet allocates the signature it makes.
 
 pub mod answer;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod locate;
 pub mod policy;
 pub mod server;
 pub mod shield;
+pub mod signed_transfer;
 pub mod snapshot;
 pub mod stats;
 pub mod tap;

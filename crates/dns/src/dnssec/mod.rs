@@ -11,9 +11,8 @@
 pub mod cache;
 pub mod keys;
 pub mod sign;
-#[cfg(test)]
-mod tests;
 
+use std::hash::Hasher as _;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -106,6 +105,19 @@ impl ZoneSigner {
         !self.zone_signing.is_empty()
     }
 
+    /// The apex's DNSKEY, CDS (SHA-256) and CDNSKEY records: type, TTL, RDATA.
+    pub fn apex_records(&self) -> Vec<(RType, u32, Vec<u8>)> {
+        let ttl = self.dnskey_ttl;
+        let mut out: Vec<(RType, u32, Vec<u8>)> =
+            self.dnskeys.iter().map(|k| (RType::DNSKEY, ttl, k.to_vec())).collect();
+        for k in &self.sep {
+            let ds = keys::ds_rdata(self.apex.as_wire(), k, DigestType::Sha256);
+            out.push((RType::CDS, ttl, ds));
+            out.push((RType::CDNSKEY, ttl, k.to_vec()));
+        }
+        out
+    }
+
     /// Adds the apex's DNSKEY, CDS (SHA-256) and CDNSKEY RRsets to `zone`, replacing any
     /// there (records of these types are the signer's, not the operator's).
     pub fn publish(&self, zone: &mut Zone) -> Result<(), turnout_model::ZoneError> {
@@ -113,19 +125,14 @@ impl ZoneSigner {
         zone.remove_rrset(&apex, RType::DNSKEY);
         zone.remove_rrset(&apex, RType::CDS);
         zone.remove_rrset(&apex, RType::CDNSKEY);
-        let rd = |t: RType, b: &[u8]| {
-            Rdata::from_wire(t, b).map_err(|_| turnout_model::ZoneError::Unstorable {
-                rtype: t,
-                reason: "the signer made RDATA that does not read back",
-            })
-        };
-        for k in &self.dnskeys {
-            zone.insert(apex.clone(), RType::DNSKEY, self.dnskey_ttl, rd(RType::DNSKEY, k)?)?;
-        }
-        for k in &self.sep {
-            let ds = keys::ds_rdata(apex.as_wire(), k, DigestType::Sha256);
-            zone.insert(apex.clone(), RType::CDS, self.dnskey_ttl, rd(RType::CDS, &ds)?)?;
-            zone.insert(apex.clone(), RType::CDNSKEY, self.dnskey_ttl, rd(RType::CDNSKEY, k)?)?;
+        for (rtype, ttl, rdata) in self.apex_records() {
+            let rdata = Rdata::from_wire(rtype, &rdata).map_err(|_| {
+                turnout_model::ZoneError::Unstorable {
+                    rtype,
+                    reason: "the signer made RDATA that does not read back",
+                }
+            })?;
+            zone.insert(apex.clone(), rtype, ttl, rdata)?;
         }
         Ok(())
     }
@@ -133,6 +140,39 @@ impl ZoneSigner {
     /// The DS RDATAs for the parent: one per key it wants there, in `digest`.
     pub fn ds(&self, digest: DigestType) -> Vec<Vec<u8>> {
         self.sep.iter().map(|k| keys::ds_rdata(self.apex.as_wire(), k, digest)).collect()
+    }
+
+    /// The keys that sign an RRset of `rtype` at `owner`: the key signing keys for the
+    /// apex's DNSKEY, CDS and CDNSKEY, the zone signing keys for the rest.
+    fn keys_for(&self, owner: &[u8], rtype: RType) -> &[Arc<SigningKey>] {
+        if owner == self.apex.as_wire()
+            && matches!(rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY)
+        {
+            &self.key_signing
+        } else {
+            &self.zone_signing
+        }
+    }
+
+    /// The RRSIG RDATAs of an RRset, made now (`now`: Unix seconds) without the cache: for a
+    /// whole zone signed once (a transfer).
+    pub fn sign_rrset(
+        &self,
+        owner: &[u8],
+        rtype: RType,
+        ttl: u32,
+        records: &[&[u8]],
+        now: u32,
+    ) -> Vec<Vec<u8>> {
+        let l = self.lifetimes;
+        let validity = Validity {
+            inception: now.wrapping_sub(l.backdate),
+            expiration: now.wrapping_add(l.validity),
+        };
+        self.keys_for(owner, rtype)
+            .iter()
+            .map(|key| sign::rrsig(key, self.apex.as_wire(), owner, rtype, ttl, validity, records))
+            .collect()
     }
 
     /// The RRSIGs of an RRset: `records` (each `TYPE CLASS TTL RDLENGTH RDATA`, as stored) at
@@ -146,13 +186,7 @@ impl ZoneSigner {
         records: &[&[u8]],
         now: u32,
     ) -> SmallVec<[Arc<Entry>; 1]> {
-        let keys = if owner == self.apex.as_wire()
-            && matches!(rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY)
-        {
-            &self.key_signing
-        } else {
-            &self.zone_signing
-        };
+        let keys = self.keys_for(owner, rtype);
         let mut out = SmallVec::new();
         for key in keys {
             let mut h = cache.hasher();
@@ -189,4 +223,5 @@ impl ZoneSigner {
     }
 }
 
-use std::hash::Hasher as _;
+#[cfg(test)]
+mod tests;

@@ -222,6 +222,18 @@ impl Rdata {
         Ok(Rdata(out.into_boxed_slice()))
     }
 
+    /// The RDATA of an RRSIG or NSEC record Turnout made itself (a signed zone's transfer):
+    /// these types are never stored ([`RType::storage_error`]), only sent.
+    pub fn generated_dnssec(rtype: RType, wire: &[u8]) -> Result<Rdata, RdataError> {
+        if !matches!(rtype, RType::RRSIG | RType::NSEC) {
+            return Err(RdataError::whole(format!("type {rtype} is not made by the signer")));
+        }
+        if wire.len() > usize::from(u16::MAX) {
+            return Err(RdataError::whole("rdata longer than 65535 bytes"));
+        }
+        Ok(Rdata(wire.into()))
+    }
+
     /// Rdata from bytes this crate wrote from an [`Rdata`] (packed record sets): not checked
     /// again.
     pub(crate) fn from_trusted_wire(wire: &[u8]) -> Rdata {

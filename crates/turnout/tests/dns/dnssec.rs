@@ -246,6 +246,47 @@ fn unbound_validates_every_kind_of_signed_answer() {
     fo("192.0.2.11");
     drop(backend);
 
+    // A transfer carries the zone signed (its current answers: the zone has a failover
+    // group), with a full NSEC chain: ldns-verify-zone checks every signature and the chain.
+    ok(&t.cli(&[
+        "zone",
+        "transfers",
+        "signed.test",
+        "--allow-prefix",
+        "127.0.0.0/8",
+        "--policy-mode",
+        "current-answers",
+    ]));
+    let axfr = poll(DEADLINE, || {
+        let out = super::transfers::kdig(t.dns, &["+tcp", "signed.test", "AXFR"]);
+        (out.contains("RRSIG") && out.contains("NSEC")).then_some(out)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no signed AXFR: {}",
+            super::transfers::kdig(t.dns, &["+tcp", "signed.test", "AXFR"])
+        )
+    });
+    let mut lines: Vec<&str> =
+        axfr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with(';')).collect();
+    // The SOA closes the transfer too: once is a zone file.
+    if lines.last().is_some_and(|l| l.contains("SOA") && !l.contains("RRSIG")) {
+        lines.pop();
+    }
+    let zone_file = t.data_dir.join("signed.test.axfr");
+    std::fs::write(&zone_file, lines.join("\n") + "\n").expect("write the transfer");
+    let verify = Command::new("ldns-verify-zone")
+        .arg(zone_file.display().to_string())
+        .output()
+        .expect("ldns-verify-zone runs (ldnsutils)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(verify.status.success(), "ldns-verify-zone: {said}\n{}", lines.join("\n"));
+    assert!(axfr.contains("DNSKEY") && axfr.contains(" CDS "), "{axfr}");
+
     // delv, validating against the node itself.
     let dir = tempfile::tempdir().expect("tempdir");
     let zone = "signed.test.";
