@@ -265,6 +265,8 @@ fn answer_inner<'s>(
     match q.qtype {
         // Zone transfers come with a later issue.
         RType::AXFR | RType::IXFR => return Response::new(snap, Rcode::REFUSED, false),
+        // NXNAME, the compact-denial sentinel, is never asked for (RFC 9824 §3.5).
+        RType(128) => return Response::new(snap, Rcode::FORMERR, false),
         RType(t) if (128..=255).contains(&t) && t != RType::ANY.0 => {
             return Response::new(snap, Rcode::NOTIMP, false);
         }

@@ -269,6 +269,10 @@ fn missing_names_are_denied_compactly() {
     assert!(nsec.contains(" nothing.example.test. "), "{nsec}");
     assert!(nsec.contains("\\000.nothing.example.test.") && nsec.contains("TYPE128"), "{nsec}");
     assert_eq!(count(&r, "IN RRSIG"), 2, "the SOA's and the NSEC's: {r}");
+    // NXNAME itself is never a question (RFC 9824 §3.5).
+    let r =
+        ask(&snap, QueryBuilder::new("www.example.test", "TYPE128").dnssec_ok(), Transport::Udp);
+    assert!(r.contains("FORMERR"), "{r}");
     // No data: the NSEC lists the types the name has.
     let r = ask(&snap, QueryBuilder::new("www.example.test", "TXT").dnssec_ok(), Transport::Udp);
     let nsec = r.lines().find(|l| l.contains(" NSEC ")).unwrap_or_else(|| panic!("{r}"));
