@@ -37,6 +37,22 @@ fn new_key(alg: Algorithm, role: KeyRole) -> Result<StoredDnssecKey, ControlErro
 }
 
 impl Control {
+    /// The largest TTL of a zone's record sets: how long a cache may hold a signature the
+    /// zone's keys made (read before the write: a large zone's sets are decoded).
+    fn largest_ttl(&self, apex: &turnout_model::Name) -> u64 {
+        let records = self.read().records.get(apex).cloned();
+        records.map_or(0, |z| {
+            z.sets
+                .values()
+                .filter_map(|s| match &s.data {
+                    turnout_model::RecordData::Values { ttl, .. } => Some(u64::from(*ttl)),
+                    turnout_model::RecordData::Alias { .. } => None,
+                })
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
     /// A zone's DNSSEC state (public parts only).
     pub fn dnssec(&self, zone: &str) -> Result<DnssecInfo, ControlError> {
         let apex = crate::zones::parse_zone_name(zone, "zone")?;
@@ -141,27 +157,16 @@ impl Control {
         };
         // The new key is made before the write (it is slow and needs randomness), with the
         // algorithm the zone's keys of that role have; the write checks it still is.
-        let (alg, max_ttl) = {
+        let alg = {
             let st = self.read();
             let record =
                 st.dnssec.get(&apex).ok_or_else(|| ControlError::DnssecOff(apex.clone()))?;
-            let alg = record.keys.iter().find(|k| k.role == role).map(|k| k.algorithm);
-            (alg, st.records.get(&apex).cloned())
+            record.keys.iter().find(|k| k.role == role).map(|k| k.algorithm)
         };
         let alg = alg.ok_or_else(|| {
             ControlError::Rollover(format!("the zone {apex} has no {} to roll", role_word(role)))
         })?;
-        // Caches hold a signature at most as long as its RRset's TTL.
-        let max_ttl = max_ttl.map_or(0, |z| {
-            z.sets
-                .values()
-                .filter_map(|s| match &s.data {
-                    turnout_model::RecordData::Values { ttl, .. } => Some(u64::from(*ttl)),
-                    turnout_model::RecordData::Alias { .. } => None,
-                })
-                .max()
-                .unwrap_or(0)
-        });
+        let max_ttl = self.largest_ttl(&apex);
         let fresh = new_key(alg, role)?;
         let now = unix_now();
         let written = self
@@ -236,20 +241,7 @@ impl Control {
         if ds_ttl > i32::MAX as u64 {
             return Err(invalid("parent_ds_ttl", format!("{ds_ttl} is above 2147483647")));
         }
-        let max_ttl = {
-            let st = self.read();
-            st.records.get(&apex).cloned()
-        }
-        .map_or(0, |z| {
-            z.sets
-                .values()
-                .filter_map(|s| match &s.data {
-                    turnout_model::RecordData::Values { ttl, .. } => Some(u64::from(*ttl)),
-                    turnout_model::RecordData::Alias { .. } => None,
-                })
-                .max()
-                .unwrap_or(0)
-        });
+        let max_ttl = self.largest_ttl(&apex);
         let now = unix_now();
         let written = self
             .write(Lane::Config, |st, reads| {

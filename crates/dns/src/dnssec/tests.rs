@@ -167,18 +167,9 @@ fn the_cache_signs_once_refreshes_and_stays_bounded() {
     }
     assert!(cache.len() <= 4, "{} entries in 4 slots", cache.len());
 
-    let alg = Algorithm::Ed25519;
-    let key = SigningKey::from_pkcs8(alg, 257, &keys::generate(alg).expect("key")).expect("ok");
-    let zk = ZoneKey {
-        key: Arc::new(key),
-        signs_zone: true,
-        signs_keys: true,
-        published: true,
-        wanted_in_parent: true,
-    };
     let signer = ZoneSigner::new(
         turnout_testkit::name("example."),
-        &[zk],
+        &[csk(Algorithm::Ed25519)],
         3600,
         Lifetimes { validity: 1000, refresh: 100, backdate: 10 },
     );
@@ -200,20 +191,25 @@ fn the_cache_signs_once_refreshes_and_stays_bounded() {
     assert_eq!(&later[0].rdata[8..12], &6100u32.to_be_bytes());
 }
 
-/// A signed copy of the suite's example.test zone (a CSK of `alg`), and its signer.
-fn signed_snapshot(alg: Algorithm) -> (Snapshot, Arc<ZoneSigner>) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/");
-    let mut zone =
-        zonefile::parse_file(format!("{dir}example.test.zone").as_ref(), None).expect("valid");
+/// A new combined signing key of `alg`: signs everything, its DS wanted at the parent.
+fn csk(alg: Algorithm) -> ZoneKey {
     let key = SigningKey::from_pkcs8(alg, 257, &keys::generate(alg).expect("key")).expect("ok");
-    let zk = ZoneKey {
+    ZoneKey {
         key: Arc::new(key),
         signs_zone: true,
         signs_keys: true,
         published: true,
         wanted_in_parent: true,
-    };
-    let signer = Arc::new(ZoneSigner::new(zone.apex().clone(), &[zk], 3600, Lifetimes::default()));
+    }
+}
+
+/// A signed copy of the suite's example.test zone (a CSK of `alg`), and its signer.
+fn signed_snapshot(alg: Algorithm) -> (Snapshot, Arc<ZoneSigner>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/");
+    let mut zone =
+        zonefile::parse_file(format!("{dir}example.test.zone").as_ref(), None).expect("valid");
+    let signer =
+        Arc::new(ZoneSigner::new(zone.apex().clone(), &[csk(alg)], 3600, Lifetimes::default()));
     // A TXT RRset that fits in 512 bytes alone, not with its RRSIG.
     let text = format!("\"{}\" \"{}\"", "x".repeat(180), "y".repeat(180));
     let txt = turnout_model::Rdata::parse(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use turnout_testkit::process::{DEADLINE, Turnout, poll};
 
 use super::bin;
-use super::transfers::{ok, own_loopback};
+use super::transfers::{log_of, ok, own_loopback};
 
 /// Unbound, stopped when dropped.
 struct Unbound {
@@ -86,18 +86,7 @@ fn unbound(zone: &str, ds: &str, server: SocketAddr, port: u16) -> Unbound {
         .stderr(Stdio::piped())
         .spawn()
         .expect("unbound runs (the README test command installs it)");
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(mut l) = sink.lock() {
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
+    let log = log_of(&mut child);
     let u = Unbound { child, log, addr, _dir: dir };
     assert!(
         poll(DEADLINE, || u.log().contains("start of service").then_some(())).is_some(),
@@ -170,26 +159,7 @@ fn unbound_validates_every_kind_of_signed_answer() {
         "192.0.2.77",
     ]));
     // A failover pair whose primary is checked over TCP against a listener the test closes.
-    let mut backend = Some(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
-    let port = backend.as_ref().and_then(|b| b.local_addr().ok()).expect("address").port();
-    let checks = t.data_dir.join("checks.yaml");
-    std::fs::write(
-        &checks,
-        format!(
-            "health_checks:\n  - {{ name: web, type: tcp, ip: 127.0.0.1, port: {port}, \
-             interval: 1s, failure_threshold: 1 }}\n"
-        ),
-    )
-    .expect("write the checks");
-    ok(&t.cli(&["apply", "-f", &checks.display().to_string(), "--yes"]));
-    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
-        let mut args = vec!["record", "upsert", "signed.test", "fo", "A", "--ttl", "1"];
-        args.extend(["--set-id", id, "--failover", role, "--value", value]);
-        if role == "primary" {
-            args.extend(["--health-check", "web"]);
-        }
-        ok(&t.cli(&args));
-    }
+    let backend = super::transfers::failover_pair_on_a_backend(&t, "signed.test", "1");
 
     ok(&t.cli(&["dnssec", "enable", "signed.test"]));
     let ds = ok(&t.cli(&["dnssec", "ds", "signed.test"]));
@@ -242,9 +212,8 @@ fn unbound_validates_every_kind_of_signed_answer() {
         .unwrap_or_else(|| panic!("no validated answer {ip}: {}", u.ask("fo.signed.test", "A").2));
     };
     fo("192.0.2.10");
-    backend = None;
-    fo("192.0.2.11");
     drop(backend);
+    fo("192.0.2.11");
 
     // A transfer carries the zone signed (its current answers: the zone has a failover
     // group), with a full NSEC chain: ldns-verify-zone checks every signature and the chain.

@@ -272,6 +272,23 @@ fn knot_secondary(primary: SocketAddr, port: u16) -> Knot {
     start_knot(dir, &conf, addr, &listening)
 }
 
+/// What a child process writes to its (piped) stderr, gathered as it comes.
+pub(super) fn log_of(child: &mut Child) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    log
+}
+
 /// Starts knotd with `conf` (written into `dir`, which it keeps), serving on `addr`; waits
 /// until its log says `ready`.
 pub(super) fn start_knot(
@@ -290,18 +307,7 @@ pub(super) fn start_knot(
         .stderr(Stdio::piped())
         .spawn()
         .expect("knotd runs (the README test command installs knot)");
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(mut l) = sink.lock() {
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
+    let log = log_of(&mut child);
     let knot = Knot { child, log, dns: addr, _dir: dir };
     assert!(
         poll(DEADLINE, || knot.log().contains(ready).then_some(())).is_some(),
@@ -319,6 +325,37 @@ fn node_for_knot(port: u16, more: &[&str]) -> Turnout {
     settings.extend(["--notify-key", "xfr.test.key"]);
     settings.extend_from_slice(more);
     node_with_zone(&settings)
+}
+
+/// On `t`: the failover pair `fo.<zone> A` (192.0.2.10 primary, 192.0.2.11 secondary, TTL
+/// `ttl`) whose primary has a TCP check (1 s, threshold 1) on the returned listener, the
+/// primary's backend: the kernel completes the check's handshake; dropping it stops the backend.
+pub(super) fn failover_pair_on_a_backend(
+    t: &Turnout,
+    zone: &str,
+    ttl: &str,
+) -> std::net::TcpListener {
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = backend.local_addr().expect("its address").port();
+    let checks = t.data_dir.join("checks.yaml");
+    std::fs::write(
+        &checks,
+        format!(
+            "health_checks:\n  - {{ name: web, type: tcp, ip: 127.0.0.1, port: {port}, \
+             interval: 1s, failure_threshold: 1 }}\n"
+        ),
+    )
+    .expect("write the checks");
+    ok(&t.cli(&["apply", "-f", &checks.display().to_string(), "--yes"]));
+    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
+        let mut args = vec!["record", "upsert", zone, "fo", "A", "--ttl", ttl];
+        args.extend(["--set-id", id, "--failover", role, "--value", value]);
+        if role == "primary" {
+            args.extend(["--health-check", "web"]);
+        }
+        ok(&t.cli(&args));
+    }
+    backend
 }
 
 /// Knot takes the zone by AXFR, then each API change arrives by NOTIFY and IXFR within a
@@ -368,28 +405,8 @@ fn knot_follows_turnout_as_a_secondary() {
 #[test]
 fn knot_follows_a_failover_in_a_current_answers_zone() {
     let t = node_for_knot(5355, &["--policy-mode", "current-answers"]);
-    // The primary's backend: a listening socket (the kernel completes the TCP check's
-    // handshake); closing it stops the backend.
-    let mut backend = Some(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let mut backend = Some(failover_pair_on_a_backend(&t, "xfr.test", "60"));
     let port = backend.as_ref().and_then(|b| b.local_addr().ok()).expect("its address").port();
-    let checks = t.data_dir.join("checks.yaml");
-    std::fs::write(
-        &checks,
-        format!(
-            "health_checks:\n  - {{ name: web, type: tcp, ip: 127.0.0.1, port: {port}, \
-             interval: 1s, failure_threshold: 1 }}\n"
-        ),
-    )
-    .expect("write the checks");
-    ok(&t.cli(&["apply", "-f", &checks.display().to_string(), "--yes"]));
-    for (id, role, value) in [("a", "primary", "192.0.2.10"), ("b", "secondary", "192.0.2.11")] {
-        let mut args = vec!["record", "upsert", "xfr.test", "fo", "A", "--ttl", "60"];
-        args.extend(["--set-id", id, "--failover", role, "--value", value]);
-        if role == "primary" {
-            args.extend(["--health-check", "web"]);
-        }
-        ok(&t.cli(&args));
-    }
     let knot = knot_secondary(t.dns, 5355);
     let on_knot = || kdig(knot.dns, &["+short", "fo.xfr.test", "A"]);
     let soa = |server: SocketAddr| kdig(server, &["+short", "xfr.test", "SOA"]);
