@@ -90,6 +90,11 @@ pub async fn run_cookie_secrets(
             if let Some(s) = secrets {
                 shield.set_cookie_secrets(s);
             }
+            if served.is_none() {
+                // Until now, the node's own random secret: cookies it gave before are
+                // replaced by fresh ones at the client's next query (RFC 7873 §5.2.3).
+                info!("server cookies use the DNS cookie secret every node shares");
+            }
             served = secrets;
         }
         tokio::select! {

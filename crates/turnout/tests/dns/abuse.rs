@@ -25,6 +25,14 @@ fn start(dns: &str) -> (tempfile::TempDir, Turnout) {
     .unwrap();
     let c = cfg.to_string_lossy().into_owned();
     let t = Turnout::start(bin(), &["serve", "--config", &c]);
+    // Cookies are stable once the node uses the shared secret (before it, its own).
+    if !dns.contains("cookies = false") {
+        assert!(
+            t.wait_for_log("server cookies use the DNS cookie secret every node shares"),
+            "{}",
+            t.log_text()
+        );
+    }
     (dir, t)
 }
 
