@@ -166,8 +166,26 @@ impl Control {
         let alg = alg.ok_or_else(|| {
             ControlError::Rollover(format!("the zone {apex} has no {} to roll", role_word(role)))
         })?;
+        // Another algorithm: an algorithm rollover (RFC 6781 §4.1.4), for a CSK.
+        let new_alg = match request.algorithm.as_deref() {
+            None => alg,
+            Some(text) => Algorithm::parse(text.trim()).ok_or_else(|| {
+                invalid(
+                    "algorithm",
+                    format!("{text:?} is not one of ECDSAP256SHA256 (13) and ED25519 (15)"),
+                )
+            })?,
+        };
+        let algorithm_rollover = new_alg != alg;
+        if algorithm_rollover && role != KeyRole::Csk {
+            return Err(ControlError::Rollover(format!(
+                "an algorithm rollover is for a zone signed with a CSK; {apex} rolls its {} \
+                 with its algorithm",
+                role_word(role)
+            )));
+        }
         let max_ttl = self.largest_ttl(&apex);
-        let fresh = new_key(alg, role)?;
+        let fresh = new_key(new_alg, role)?;
         let now = unix_now();
         let written = self
             .write(Lane::Config, |st, reads| {
@@ -196,6 +214,28 @@ impl Control {
                 let d = u64::from(record.dnskey_ttl) + u64::from(record.propagation_delay);
                 let p = u64::from(record.propagation_delay);
                 let mut new = fresh.clone();
+                if algorithm_rollover {
+                    // Signatures of the new algorithm first, everywhere, until every cached
+                    // RRset has them; then its key; then its DS. The old key signs on after
+                    // it leaves, until no cache holds a DNSKEY RRset with it (ds-seen).
+                    let publish = now + max_ttl.max(u64::from(record.dnskey_ttl)) + p;
+                    new.timeline = KeyTimeline {
+                        active_at: Some(now),
+                        publish_at: Some(publish),
+                        ds_at: Some(publish + d),
+                        signs_unpublished: true,
+                        ..KeyTimeline::default()
+                    };
+                    for old in record.keys.iter_mut().filter(|k| k.role == role) {
+                        old.timeline.ds_until = Some(publish + d);
+                        old.timeline.signs_unpublished = true;
+                    }
+                    record.keys.push(new);
+                    record.rollover =
+                        Some(Rollover { role, started_at: now, waiting_for_ds: true });
+                    let ops = vec![Op::put(keys::dnssec(&apex), to_json(&record))];
+                    return Ok(Plan::Write { ops, value: record });
+                }
                 new.timeline.publish_at = Some(now);
                 for old in record.keys.iter_mut().filter(|k| k.role == role) {
                     match role {
@@ -271,6 +311,7 @@ impl Control {
                 }
                 let mut record = (**record).clone();
                 let p = u64::from(record.propagation_delay);
+                let key_ttl = u64::from(record.dnskey_ttl);
                 for old in record.keys.iter_mut().filter(|k| {
                     k.role == role
                         && k.timeline.ds_until.is_some()
@@ -281,6 +322,11 @@ impl Control {
                         at = at.max(retired + max_ttl + p);
                     }
                     old.timeline.remove_at = Some(at);
+                    if old.timeline.signs_unpublished {
+                        // An algorithm rollover: the old algorithm's signatures stay until no
+                        // cache can hold a DNSKEY RRset with its key.
+                        old.timeline.retire_at = Some(at + key_ttl + p);
+                    }
                 }
                 if let Some(r) = record.rollover.as_mut() {
                     r.waiting_for_ds = false;

@@ -50,13 +50,13 @@ impl KeyTimeline {
         let until = |t: Option<u64>| t.is_none_or(|t| now < t);
         let published = from(self.publish_at) && until(self.remove_at);
         let sep = matches!(role, KeyRole::Csk | KeyRole::Ksk);
+        let active = from(self.active_at) && until(self.retire_at);
+        // An algorithm rollover's key signs while active, published or not.
+        let signing = if self.signs_unpublished { active } else { published };
         KeyState {
             published,
-            signs_zone: published
-                && !matches!(role, KeyRole::Ksk)
-                && from(self.active_at)
-                && until(self.retire_at),
-            signs_keys: published && sep,
+            signs_zone: signing && active && !matches!(role, KeyRole::Ksk),
+            signs_keys: signing && sep,
             wanted_in_parent: published && sep && from(self.ds_at) && until(self.ds_until),
         }
     }
@@ -73,7 +73,13 @@ impl KeyTimeline {
     fn word(&self, role: KeyRole, now: u64) -> &'static str {
         let st = self.state(role, now);
         if !st.published {
-            if self.remove_at.is_some_and(|t| t <= now) { "removed" } else { "created" }
+            if st.signs_zone || st.signs_keys {
+                "signing"
+            } else if self.remove_at.is_some_and(|t| t <= now) {
+                "removed"
+            } else {
+                "created"
+            }
         } else if st.signs_zone || (role == KeyRole::Ksk && st.signs_keys) {
             "active"
         } else if self.retire_at.is_some_and(|t| t <= now) {
@@ -232,6 +238,7 @@ mod tests {
             remove_at: Some(300),
             ds_at: Some(110),
             ds_until: Some(200),
+            signs_unpublished: false,
         };
         let at = |now| t.state(KeyRole::Csk, now);
         assert!(!at(99).published);
@@ -245,6 +252,21 @@ mod tests {
         assert_eq!(t.word(KeyRole::Csk, 150), "active");
         assert_eq!(t.word(KeyRole::Csk, 250), "retired");
         assert_eq!(t.word(KeyRole::Csk, 300), "removed");
+        // An algorithm rollover's key signs while active, in DNSKEY or not.
+        let alg = KeyTimeline {
+            active_at: Some(10),
+            publish_at: Some(50),
+            remove_at: Some(100),
+            retire_at: Some(120),
+            signs_unpublished: true,
+            ..KeyTimeline::default()
+        };
+        let at = |now| alg.state(KeyRole::Csk, now);
+        assert!(!at(5).signs_zone && at(20).signs_zone && at(20).signs_keys && !at(20).published);
+        assert!(at(60).published && at(110).signs_zone && !at(110).published);
+        assert!(!at(120).signs_zone && !at(120).signs_keys);
+        let words: Vec<_> = [5, 20, 60, 110, 120].map(|n| alg.word(KeyRole::Csk, n)).into();
+        assert_eq!(words, ["created", "signing", "active", "signing", "removed"]);
         // A ZSK never signs keys nor goes to the parent; a KSK never signs the zone.
         let zsk = KeyTimeline::default().state(KeyRole::Zsk, 0);
         assert!(zsk.signs_zone && !zsk.signs_keys && !zsk.wanted_in_parent);

@@ -693,6 +693,11 @@ pub struct KeyTimeline {
     /// No longer named by CDS and CDNSKEY from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ds_until: Option<u64>,
+    /// An algorithm rollover's key: it signs from `active_at` to `retire_at` whether or not
+    /// it is in the DNSKEY RRset (RFC 6781 §4.1.4: signatures of the new algorithm come
+    /// before its key, those of the old one outlive its key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signs_unpublished: bool,
 }
 
 /// A zone's DNSSEC state as the API shows it: no private key.
@@ -767,6 +772,10 @@ pub struct StartRollover {
     /// The role to roll: `zsk`, `ksk` or `csk`.
     #[serde(default)]
     pub role: String,
+    /// A CSK rollover to another algorithm: `ECDSAP256SHA256` (13) or `ED25519` (15); none:
+    /// the same algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
 }
 
 /// The operator's word that the parent serves the new DS (a KSK or CSK rollover).

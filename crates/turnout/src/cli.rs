@@ -391,6 +391,9 @@ pub enum DnssecCommand {
         /// Which key: zsk, ksk or csk
         #[arg(long)]
         role: String,
+        /// A CSK rollover to another algorithm: ECDSAP256SHA256 (13) or ED25519 (15)
+        #[arg(long)]
+        algorithm: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -88,7 +88,7 @@ impl ZoneSigner {
             apex,
             zone_signing: pick(|k| k.signs_zone),
             key_signing: pick(|k| k.signs_keys),
-            dnskeys: rdatas(|k| k.published || k.signs_zone || k.signs_keys),
+            dnskeys: rdatas(|k| k.published),
             sep: rdatas(|k| k.wanted_in_parent),
             dnskey_ttl,
             lifetimes,

@@ -341,8 +341,11 @@ pub async fn run_dnssec(command: &DnssecCommand) -> Result<(), Failure> {
             }
             output(args.output, &info.ds, |ds| ds.join("\n"))
         }
-        DnssecCommand::Rollover { zone, role, client: args } => {
-            let request = turnout_control::types::StartRollover { role: role.clone() };
+        DnssecCommand::Rollover { zone, role, algorithm, client: args } => {
+            let request = turnout_control::types::StartRollover {
+                role: role.clone(),
+                algorithm: algorithm.clone(),
+            };
             let info = client(args)?.start_rollover(zone, &request).await?;
             output(args.output, &info, dnssec_text)
         }

@@ -304,7 +304,7 @@ fn served_tags(t: &Turnout, zone: &str) -> Vec<u16> {
 #[test]
 fn zsk_and_csk_rollovers_never_break_validation() {
     let t = Turnout::start(bin(), &["serve", "--dns", "127.0.0.1:0", "--udp-workers", "1"]);
-    let zones = ["parent.test", "zsk.parent.test", "csk.parent.test"];
+    let zones = ["parent.test", "zsk.parent.test", "csk.parent.test", "alg.parent.test"];
     for z in zones {
         ok(&t.cli(&["zone", "create", z]));
         // Short TTLs everywhere: the rollover's waits come from them.
@@ -322,6 +322,7 @@ fn zsk_and_csk_rollovers_never_break_validation() {
     enable("parent.test", "csk");
     enable("zsk.parent.test", "ksk-zsk");
     enable("csk.parent.test", "csk");
+    enable("alg.parent.test", "csk");
     let set_ds = |child: &str, values: &[String]| {
         let label = child.trim_end_matches(".parent.test");
         ok(&t.cli(&[
@@ -343,6 +344,7 @@ fn zsk_and_csk_rollovers_never_break_validation() {
     };
     set_ds("zsk.parent.test", &ds_values(&t, "zsk.parent.test"));
     set_ds("csk.parent.test", &ds_values(&t, "csk.parent.test"));
+    set_ds("alg.parent.test", &ds_values(&t, "alg.parent.test"));
     let anchor = format!("parent.test. DS {}", ds_values(&t, "parent.test")[0]);
     let u = Arc::new(unbound("parent.test.", &anchor, t.dns, 5358));
     let questions = [
@@ -352,6 +354,9 @@ fn zsk_and_csk_rollovers_never_break_validation() {
         ("www.csk.parent.test", "A"),
         ("nothing.csk.parent.test", "A"),
         ("csk.parent.test", "DNSKEY"),
+        ("www.alg.parent.test", "A"),
+        ("nothing.alg.parent.test", "A"),
+        ("alg.parent.test", "DNSKEY"),
     ];
     // Validated before anything rolls.
     for (name, rtype) in questions {
@@ -428,6 +433,40 @@ fn zsk_and_csk_rollovers_never_break_validation() {
     })
     .unwrap_or_else(|| panic!("the old CSK stays: {:?}", served_tags(&t, "csk.parent.test")));
     assert!(!old.contains(&new[0]), "a new key: {old:?} -> {new:?}");
+
+    // An algorithm rollover (13 to 15) of a CSK: the new algorithm signs first, its key
+    // follows, then its DS; the old key goes, then its signatures.
+    let before = served_tags(&t, "alg.parent.test");
+    let old_ds = ds_values(&t, "alg.parent.test");
+    let args = ["dnssec", "rollover", "alg.parent.test", "--role", "csk", "--algorithm", "ED25519"];
+    ok(&t.cli(&args));
+    let rrsigs =
+        || super::transfers::kdig(t.dns, &["+dnssec", "+short", "www.alg.parent.test", "A"]);
+    poll(DEADLINE, || {
+        (rrsigs().matches("A 15 ").count() == 1 && rrsigs().matches("A 13 ").count() == 1)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("not signed with both algorithms: {}", rrsigs()));
+    assert_eq!(served_tags(&t, "alg.parent.test"), before, "the new key is not published yet");
+    let new_ds = poll(DEADLINE, || {
+        let ds = ds_values(&t, "alg.parent.test");
+        (ds != old_ds && !ds.is_empty()).then_some(ds)
+    })
+    .expect("CDS names the new key");
+    assert!(new_ds[0].contains(" 15 2 "), "{new_ds:?}");
+    poll(DEADLINE, || {
+        let cds = super::transfers::kdig(t.dns, &["+short", "alg.parent.test", "CDS"]);
+        cds.replace(' ', "").contains(&new_ds[0].replace(' ', "")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("CDS does not name the new key: {new_ds:?}"));
+    set_ds("alg.parent.test", &new_ds);
+    ok(&t.cli(&["dnssec", "ds-seen", "alg.parent.test", "--parent-ds-ttl", "1"]));
+    done("alg.parent.test");
+    poll(DEADLINE, || (rrsigs().matches("A 13 ").count() == 0).then_some(()))
+        .unwrap_or_else(|| panic!("the old algorithm still signs: {}", rrsigs()));
+    let after = served_tags(&t, "alg.parent.test");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(!before.contains(&after[0]), "{before:?} -> {after:?}");
 
     // A little more of the new state, then the verdict.
     std::thread::sleep(std::time::Duration::from_secs(3));
