@@ -118,7 +118,9 @@ impl<'s> Response<'s> {
 
     /// Whether zone (part) `zone` is signed and the query asked for DNSSEC records.
     fn signs(&self, zone: u32) -> bool {
-        self.dnssec && self.snap.part(self.snap.home_of(zone)).signer().is_some()
+        // As the encoder decides (`signer_of`): a signer without zone-signing keys signs
+        // nothing, so nothing may be answered as if it did (a compact denial unproven).
+        self.dnssec && self.snap.part(self.snap.home_of(zone)).signer().is_some_and(|s| s.signs())
     }
 
     /// Denies `kind` at `owner` with an NSEC, when the zone is signed and DNSSEC was asked.
