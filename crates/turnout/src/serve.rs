@@ -63,6 +63,7 @@ fn describe(zones: &[Zone]) -> String {
 
 /// Runs `turnout serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
+    let allocator_set = crate::memory::configure_allocator();
     let settings = match config::resolve(args) {
         Ok(s) => s,
         Err(e) => {
@@ -73,6 +74,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     crate::logging::init(&settings.log_level, settings.log_format);
     info!("{}", settings.describe());
+    if !allocator_set {
+        warn!(
+            "the allocator refused a fixed mmap threshold: resident memory after a load may vary"
+        );
+    }
     let zones = match load_zones(&settings.zone_files) {
         Ok(z) => z,
         Err(errors) => {
