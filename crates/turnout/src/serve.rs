@@ -75,9 +75,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     crate::logging::init(&settings.log_level, settings.log_format);
     info!("{}", settings.describe());
     if !allocator_set {
-        warn!(
-            "the allocator refused a fixed mmap threshold: resident memory after a load may vary"
-        );
+        warn!("the allocator refused fixed mmap and trim thresholds: memory after a load may vary");
     }
     let zones = match load_zones(&settings.zone_files) {
         Ok(z) => z,
