@@ -223,6 +223,11 @@ impl Control {
         *self.served.borrow()
     }
 
+    /// The served revision as it changes (for the console's live updates).
+    pub fn served_watch(&self) -> watch::Receiver<Option<Revision>> {
+        self.served.subscribe()
+    }
+
     /// Waits (at most `timeout`) until every registered node serves `revision` (this one first).
     pub async fn wait_served(&self, revision: Revision, timeout: Duration) -> bool {
         let mut rx = self.served.subscribe();
@@ -279,7 +284,7 @@ impl Control {
     }
 
     /// This node's name, once its registration runs.
-    pub(crate) fn node_name(&self) -> Option<String> {
+    pub fn node_name(&self) -> Option<String> {
         self.node_name.get().cloned()
     }
 

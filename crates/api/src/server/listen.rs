@@ -64,6 +64,11 @@ pub(crate) async fn request_deadline(request: Request, next: Next) -> Response {
     }
 }
 
+/// Cancelled when the server stops: long-lived responses (the console's event stream) end
+/// then instead of holding the drain. In every request's extensions.
+#[derive(Clone)]
+pub(crate) struct Stopping(pub CancellationToken);
+
 /// Connections held per client address.
 #[derive(Default)]
 struct Clients(Mutex<HashMap<IpAddr, usize>>);
@@ -147,7 +152,10 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         // The client's address, for the audit trail.
-        let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let app = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+            .layer(axum::Extension(Stopping(shutdown.clone())));
         let service = TowerToHyperService::new(app);
         let shutdown = shutdown.clone();
         let acceptor = tls.as_ref().map(|t| t.acceptor());

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 mod changes;
 pub(crate) mod checks;
 pub(crate) mod collections;
+mod console;
 pub(crate) mod controls;
 pub(crate) mod dnssec;
 pub(crate) mod drills;
@@ -13,6 +14,7 @@ mod explain;
 mod external_dns;
 pub mod listen;
 mod ops;
+mod overview;
 pub(crate) mod panels;
 pub(crate) mod tokens;
 pub(crate) mod tsig;
@@ -216,10 +218,14 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/drills", get(drills::list))
         .route("/drills/{name}", get(drills::get).put(drills::put).delete(drills::delete))
         .route("/drills/{name}/runs", get(drills::runs))
+        .route("/overview", get(overview::overview))
+        .route("/events", get(overview::events))
         // Only on matched routes: an unknown path is a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         // The API's description holds no data: open to all.
-        .route("/openapi.json", get(ops::openapi));
+        .route("/openapi.json", get(ops::openapi))
+        // Any valid token says who it is (the console shows what its scopes allow).
+        .route("/whoami", get(overview::whoami));
     let admin = Router::new()
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::delete))
@@ -233,13 +239,16 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
         .route("/drills/{name}/run", axum::routing::post(drills::run))
         .route("/drills/{name}/abort", axum::routing::post(drills::abort))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls));
-    let v1 = v1.merge(admin).merge(drill_runs);
+    // The routing-control API is on this listener too (the console flips from here), with
+    // the same rules as on its own.
+    let v1 = v1.merge(admin).merge(drill_runs).merge(controls_routes(&state));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/v1", v1)
         .merge(external_dns::router(state.clone()))
+        .merge(console::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))
@@ -251,13 +260,7 @@ pub fn router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> R
 pub fn controls_router(control: Arc<Control>, access: Access, telemetry: &Telemetry) -> Router {
     let metrics = Arc::new(Metrics::new(control.clone(), telemetry));
     let state = AppState { metrics, control, access };
-    let v1 = Router::new()
-        .route("/controls", get(controls::list))
-        .route("/controls/history", get(controls::history))
-        .route("/controls/{panel}", get(controls::panel).post(controls::batch))
-        .route("/controls/{panel}/{control}", get(controls::get).put(controls::set))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls))
-        .route("/openapi.json", get(ops::controls_openapi));
+    let v1 = controls_routes(&state).route("/openapi.json", get(ops::controls_openapi));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .nest("/v1", v1)
@@ -265,6 +268,16 @@ pub fn controls_router(control: Arc<Control>, access: Access, telemetry: &Teleme
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// The routing-control routes, under the routing-control rules.
+fn controls_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/controls", get(controls::list))
+        .route("/controls/history", get(controls::history))
+        .route("/controls/{panel}", get(controls::panel).post(controls::batch))
+        .route("/controls/{panel}/{control}", get(controls::get).put(controls::set))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize_controls))
 }
 
 /// Counts every request by method and status.

@@ -4,6 +4,7 @@
 mod access;
 mod checks;
 mod collections;
+mod console;
 mod controls;
 mod harness;
 mod lifecycle;
