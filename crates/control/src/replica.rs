@@ -120,7 +120,14 @@ pub(crate) async fn keep(
                     last_durable = tokio::time::Instant::now();
                     continue;
                 }
-                Ok(None) => return,
+                // The follower stopped: what is written is made durable, so that the next
+                // start resumes from it instead of catching up on it from the store.
+                Ok(None) => {
+                    if lazy {
+                        apply(&replica, Vec::new(), true).await;
+                    }
+                    return;
+                }
                 Ok(Some(n)) => take(n, &mut queued, &mut rewrite),
             }
         }

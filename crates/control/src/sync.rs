@@ -174,11 +174,19 @@ pub async fn run_sync(
         joined = saver_ended => Err(SyncError::ended("the local-copy writer", joined)),
     };
     builder.abort();
-    if let Some(saver) = saver {
+    // The follower is gone, and its sender with it: the replica's writer makes its last
+    // writes durable and ends (bounded: a stuck disk does not hold the stop).
+    if let Some(mut saver) = saver
+        && !saver.is_finished()
+        && tokio::time::timeout(REPLICA_FLUSH_AT_STOP, &mut saver).await.is_err()
+    {
         saver.abort();
     }
     outcome
 }
+
+/// How long a stop waits for the replica's last writes to become durable.
+const REPLICA_FLUSH_AT_STOP: Duration = Duration::from_secs(5);
 
 /// Makes `config` the node's state and hands its checks and controls to the health engine.
 fn install(control: &Control, config: State) {

@@ -281,6 +281,31 @@ zones:
     nodes[2] = node(&etcd, &dir);
     until(&nodes[2], "www.st.test", "192.0.2.6");
     assert!(nodes[2].wait_for_log("resumed from the local replica at revision"));
+    // Stopped cleanly right after two changes (the second is written to the replica lazily,
+    // within a second of the first), it resumes from the revision it served: the replica's
+    // last writes were made durable at the stop, not lost with it.
+    ok(&nodes[0], &[&upsert[..], &["192.0.2.3"]].concat());
+    ok(&nodes[0], &[&upsert[..], &["192.0.2.4"]].concat());
+    until(&nodes[2], "www.st.test", "192.0.2.4");
+    let metrics = get(nodes[2].api.unwrap(), "/metrics");
+    let served: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("turnout_served_revision "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no turnout_served_revision: {metrics}"));
+    nodes[2].signal("TERM");
+    assert!(nodes[2].wait_exit(Duration::from_secs(15)).is_some(), "no clean stop");
+    nodes[2] = node(&etcd, &dir);
+    until(&nodes[2], "www.st.test", "192.0.2.4");
+    assert!(nodes[2].wait_for_log("resumed from the local replica at revision"));
+    let log = nodes[2].log_text();
+    let resumed: i64 = log
+        .split("resumed from the local replica at revision ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no revision: {log}"));
+    assert!(resumed >= served, "resumed at {resumed}, had served {served}: {log}");
     // The store compacted past the replica: the node reads it whole.
     stop(&mut nodes[2]);
     ok(&nodes[0], &[&upsert[..], &["192.0.2.5"]].concat());
