@@ -24,7 +24,9 @@ Bytes per record = RSS / records, the whole process included, as for Knot.
 
 Knobs (environment): SHAPES ("one many"), N (1000000: records of the one-zone shape), ZONES
 (1000) and PER_ZONE (1000) for the other, BACKENDS ("embedded etcd"), REFERENCE (1: Knot and
-`--zone-file` too), BIN (a turnout binary; built with cargo when not given). Needs knotd (Debian's knot), etcd (etcd-server) and dig; installs none.
+`--zone-file` too), BIN (a turnout binary; built with cargo when not given), LOGS (a directory
+that keeps each node's log, `NN-name.log` in the order of the starts; the work directory with
+its logs is removed at the end). Needs knotd (Debian's knot), etcd (etcd-server) and dig; installs none.
 """
 
 import os
@@ -46,6 +48,8 @@ BACKENDS = os.environ.get("BACKENDS", "embedded etcd").split()
 ETCD = "etcd" in BACKENDS
 REFERENCE = os.environ.get("REFERENCE", "1") == "1"
 DEADLINE = 900  # seconds any one step may take
+LOGS = os.environ.get("LOGS", "")  # a directory to keep every node's log in, numbered by start
+STARTS = [0]
 
 procs = []
 
@@ -181,6 +185,10 @@ def turnout_start(work, name, extra, last):
     data = os.path.join(work, name)
     os.makedirs(data, exist_ok=True)
     log = os.path.join(work, f"{name}.log")
+    if LOGS:
+        os.makedirs(LOGS, exist_ok=True)
+        STARTS[0] += 1
+        log = os.path.join(LOGS, f"{STARTS[0]:02d}-{name}.log")
     t0 = time.time()
     p = start(serve_args(data, extra), log)
     port = int(wait_log(log, r"listening for DNS/UDP on 127\.0\.0\.1:(\d+)", p, name).group(1))
