@@ -346,13 +346,7 @@ async fn authorize_scopes(
         Some(reads) if !is_write(request.method()) => (reads, "read through this API"),
         _ => (rule.writes, rule.write_what),
     };
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
+    let Some(token) = bearer_token(&request) else {
         return ApiError::unauthorized(&format!(
             "this request needs an Authorization: Bearer token allowed to {what}"
         ))
@@ -389,6 +383,16 @@ async fn authorize_scopes(
         .into_response(),
         Err(e) => auth_refusal(&e),
     }
+}
+
+/// The request's `Authorization: Bearer` token, if it has one.
+pub(crate) fn bearer_token(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// A refused token's answer: 401, or 503 with `Retry-After` while the node loads its

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -19,7 +18,7 @@ use turnout_health::engine::{CheckerView, Observation, Transition};
 use turnout_model::health::Detection;
 
 use super::listen::Stopping;
-use super::{AppState, auth_refusal};
+use super::{AppState, auth_refusal, bearer_token};
 use crate::error::ApiError;
 
 /// The most policy groups an overview lists (the console says when there are more; the
@@ -44,13 +43,7 @@ pub(crate) struct WhoAmI {
 /// `GET /v1/whoami`: any valid token (whatever its scopes) says who it is; without one, 401
 /// unless anonymous reads are on.
 pub(crate) async fn whoami(State(state): State<AppState>, request: Request) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token {
+    match bearer_token(&request) {
         None if state.access.anonymous_reads => {
             Json(WhoAmI { name: None, scopes: Vec::new() }).into_response()
         }
