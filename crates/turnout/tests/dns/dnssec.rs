@@ -275,6 +275,22 @@ fn ds_values(t: &Turnout, zone: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until a rollover's new DS differs from `old_ds` and the zone's served CDS names it
+/// (a moment after the second it is due); returns it.
+fn new_ds_in_cds(t: &Turnout, zone: &str, old_ds: &[String]) -> Vec<String> {
+    let new_ds = poll(DEADLINE, || {
+        let ds = ds_values(t, zone);
+        (ds != old_ds && !ds.is_empty()).then_some(ds)
+    })
+    .expect("CDS names the new key");
+    poll(DEADLINE, || {
+        let cds = super::transfers::kdig(t.dns, &["+short", zone, "CDS"]);
+        cds.replace(' ', "").contains(&new_ds[0].replace(' ', "")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("CDS does not name the new key: {new_ds:?}"));
+    new_ds
+}
+
 /// The zone's DNSSEC state as JSON.
 fn dnssec_status(t: &Turnout, zone: &str) -> serde_json::Value {
     serde_json::from_str(&ok(&t.cli(&["dnssec", "status", zone, "--output", "json"])))
@@ -412,17 +428,7 @@ fn zsk_and_csk_rollovers_never_break_validation() {
     let old = served_tags(&t, "csk.parent.test");
     let old_ds = ds_values(&t, "csk.parent.test");
     ok(&t.cli(&["dnssec", "rollover", "csk.parent.test", "--role", "csk"]));
-    let new_ds = poll(DEADLINE, || {
-        let ds = ds_values(&t, "csk.parent.test");
-        (ds != old_ds && !ds.is_empty()).then_some(ds)
-    })
-    .expect("CDS names the new key");
-    // The node serves it a moment after the second it is due.
-    poll(DEADLINE, || {
-        let cds = super::transfers::kdig(t.dns, &["+short", "csk.parent.test", "CDS"]);
-        cds.replace(' ', "").contains(&new_ds[0].replace(' ', "")).then_some(())
-    })
-    .unwrap_or_else(|| panic!("CDS does not name the new key: {new_ds:?}"));
+    let new_ds = new_ds_in_cds(&t, "csk.parent.test", &old_ds);
     // The parent replaces the DS with what CDS says.
     set_ds("csk.parent.test", &new_ds);
     ok(&t.cli(&["dnssec", "ds-seen", "csk.parent.test", "--parent-ds-ttl", "1"]));
@@ -448,17 +454,8 @@ fn zsk_and_csk_rollovers_never_break_validation() {
     })
     .unwrap_or_else(|| panic!("not signed with both algorithms: {}", rrsigs()));
     assert_eq!(served_tags(&t, "alg.parent.test"), before, "the new key is not published yet");
-    let new_ds = poll(DEADLINE, || {
-        let ds = ds_values(&t, "alg.parent.test");
-        (ds != old_ds && !ds.is_empty()).then_some(ds)
-    })
-    .expect("CDS names the new key");
+    let new_ds = new_ds_in_cds(&t, "alg.parent.test", &old_ds);
     assert!(new_ds[0].contains(" 15 2 "), "{new_ds:?}");
-    poll(DEADLINE, || {
-        let cds = super::transfers::kdig(t.dns, &["+short", "alg.parent.test", "CDS"]);
-        cds.replace(' ', "").contains(&new_ds[0].replace(' ', "")).then_some(())
-    })
-    .unwrap_or_else(|| panic!("CDS does not name the new key: {new_ds:?}"));
     set_ds("alg.parent.test", &new_ds);
     ok(&t.cli(&["dnssec", "ds-seen", "alg.parent.test", "--parent-ds-ttl", "1"]));
     done("alg.parent.test");
