@@ -464,8 +464,10 @@ impl Builder {
         // again when the clock gets there.
         let mut checked = crate::signing::unix_now();
         let mut next_key_event: Option<u64> = None;
+        // Set when the zone files change and cleared once a build has compiled them: a reload
+        // that comes before the store's first revision is served waits for it, not lost.
+        let mut rebuild_static = false;
         loop {
-            let mut rebuild_static = false;
             let key_event = next_key_event.map(wake_at);
             tokio::select! {
                 () = self.shared.wake.notified() => {}
@@ -496,6 +498,7 @@ impl Builder {
             };
             let rebuilt = dirty.all || rebuild_static || !dirty.zones.is_empty();
             let served = if rebuilt { self.build(&dirty, rebuild_static, revision) } else { true };
+            rebuild_static = false;
             // INSYNC must never lie: a revision whose zones did not all make it into the
             // published snapshot is not served (the errors are logged; the next good build
             // catches up).

@@ -486,3 +486,39 @@ async fn scheduled_drills_start_when_due_and_never_in_a_blocked_window() {
     assert_eq!(f.control.start_due_drills(last + 60 * 60_000).await, ["hourly"]);
     f.shutdown.cancel();
 }
+
+/// A zone-file reload that lands before the store's first revision is served is not lost:
+/// the snapshot that serves that revision holds the reloaded files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_before_the_first_served_revision_is_served() {
+    let version = |serial: u32| {
+        let text = format!(
+            "$ORIGIN files.test.\n@ 60 SOA ns h {serial} 1 1 1 60\n@ 60 NS ns\nns 60 A 192.0.2.1\n"
+        );
+        turnout_model::zonefile::parse_str(&text, "files.test.zone", None).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default()).unwrap(),
+    );
+    let control = Control::new(store, ControlOptions::default());
+    // As `turnout serve` starts: the first snapshot holds the zone files as read at start.
+    let first = version(1);
+    let handle = SnapshotHandle::new(Snapshot::build([&first]).unwrap());
+    let (files, static_zones) = tokio::sync::watch::channel(Arc::new(vec![first]));
+    // SIGHUP: the files are read again before the sync has served anything.
+    files.send_replace(Arc::new(vec![version(2)]));
+    let shutdown = CancellationToken::new();
+    let options = SyncOptions { static_zones, ..SyncOptions::default() };
+    tokio::spawn(run_sync(control.clone(), handle.clone(), options, shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let serial = || handle.load().zones().first().map(|z| z.1);
+    while (control.served_revision().is_none() || serial() != Some(2))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(control.served_revision().is_some(), "the store's revision is served");
+    assert_eq!(serial(), Some(2), "the reloaded zone file is served");
+    shutdown.cancel();
+}
