@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use turnout_api::Access;
 use turnout_api::client::Client;
+use turnout_control::types::CreateZone;
 
 use crate::harness::{start, start_with};
 
@@ -119,9 +120,11 @@ async fn the_overview_shows_checks_groups_and_the_answer_each_gives() {
     )
     .await
     .unwrap();
-    s.call(
+    // Groups come from the served snapshot: wait until the change is INSYNC.
+    let change = s
+        .call(
         Method::POST,
-        "/v1/zones/o.test/changes",
+        "/v1/zones/o.test/changes?wait=true",
         Some(
             r#"{"changes": [
               {"action": "CREATE", "record_set": {"name": "www", "type": "A", "ttl": 60, "set_id": "a", "weight": 1, "values": ["192.0.2.1"]}},
@@ -131,6 +134,7 @@ async fn the_overview_shows_checks_groups_and_the_answer_each_gives() {
     )
     .await
     .unwrap();
+    assert_eq!(change["status"], "INSYNC", "{change}");
     let o = s.call(Method::GET, "/v1/overview", None).await.unwrap();
     assert_eq!(o["node"]["store_reachable"], true, "{o}");
     assert!(o["node"]["served_revision"].as_u64().unwrap() > 0, "{o}");
@@ -161,12 +165,18 @@ async fn events_follow_changes_and_end_when_the_server_stops() {
     read_until(&mut stream, &mut text, Duration::from_secs(5), |t| t.contains("event: change"))
         .await;
     let first = text.clone();
-    s.zone("e.test").await;
-    let served =
-        s.call(Method::GET, "/v1/overview", None).await.unwrap()["node"]["served_revision"].clone();
-    let wanted = format!("\"served_revision\":{served}");
+    // The new zone's revision (or a later one: events coalesce) reaches the stream once served.
+    let created = s
+        .client
+        .create_zone(&CreateZone { name: "e.test".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let wanted = created.change.revision;
     read_until(&mut stream, &mut text, Duration::from_secs(5), |t| {
-        t[first.len()..].contains(&wanted)
+        t[first.len()..].split("\"served_revision\":").skip(1).any(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i64>().is_ok_and(|r| r >= wanted)
+        })
     })
     .await;
     // Without a token: 401, no stream.
