@@ -41,6 +41,9 @@ pub struct Control {
     state: RwLock<State>,
     state_revision: watch::Sender<Revision>,
     served: watch::Sender<Option<Revision>>,
+    /// Set when the sync's first load failed with no local copy to serve: the node has only
+    /// its zone files until the store answers.
+    storeless: watch::Sender<bool>,
     options: ControlOptions,
     /// Serializes this node's configuration writes (see `write.rs`).
     pub(crate) config_writer: tokio::sync::Mutex<()>,
@@ -143,6 +146,7 @@ impl Control {
             state: RwLock::new(State::default()),
             state_revision: watch::Sender::new(0),
             served: watch::Sender::new(None),
+            storeless: watch::Sender::new(false),
             options,
             config_writer: tokio::sync::Mutex::new(()),
             controls_writer: tokio::sync::Mutex::new(()),
@@ -221,6 +225,25 @@ impl Control {
     /// The store revision the DNS data plane serves, once the first snapshot is published.
     pub fn served_revision(&self) -> Option<Revision> {
         *self.served.borrow()
+    }
+
+    /// Waits (at most `within`) until the store's configuration is first served, or the first
+    /// load found the store unreachable with no local copy (the zone files are all there is
+    /// to serve then); false if neither came in time.
+    pub async fn first_served(&self, within: Duration) -> bool {
+        let (mut served, mut storeless) = (self.served.subscribe(), self.storeless.subscribe());
+        let settled = async {
+            tokio::select! {
+                r = served.wait_for(Option::is_some) => r.is_ok(),
+                r = storeless.wait_for(|s| *s) => r.is_ok(),
+            }
+        };
+        tokio::time::timeout(within, settled).await.unwrap_or(false)
+    }
+
+    /// The sync's first load failed and there is no local copy to serve.
+    pub(crate) fn first_load_failed(&self) {
+        self.storeless.send_replace(true);
     }
 
     /// The served revision as it changes (for the console's live updates).

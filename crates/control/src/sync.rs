@@ -222,6 +222,9 @@ impl Follower {
             if !tried_copy && self.control.served_revision().is_none() {
                 tried_copy = true;
                 copy = self.load_copy().await;
+                if copy.is_none() {
+                    self.control.first_load_failed();
+                }
             }
             warn!(
                 "store sync interrupted ({e}); {}; retrying in {}s",

@@ -448,7 +448,24 @@ async fn serve(
     let reload =
         Reload { static_zones: static_tx, files: settings.zone_files.clone(), tls: tls.all() };
     tasks.spawn("signals", signals(term, int, hup, reload, stop));
-    tasks.spawn("DNS server", dns.run(handle.clone(), tasks.token()));
+    tasks.spawn("DNS server", {
+        let (control, handle, stop) = (control.clone(), handle.clone(), tasks.token());
+        async move {
+            // Queries wait in the bound sockets while the store's configuration loads, rather
+            // than being refused for zones about to be served (docs/production.md, "Upgrades").
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                loaded = control.first_served(FIRST_LOAD_WAIT) => if !loaded {
+                    warn!(
+                        "the store's configuration is not served after {}s: answering from the \
+                         zone files until it is",
+                        FIRST_LOAD_WAIT.as_secs()
+                    );
+                },
+            }
+            dns.run(handle, stop).await
+        }
+    });
     tasks.spawn("configuration API", api.run(control.clone(), tasks.token()));
     // The node must not run without its emergency switch.
     tasks.spawn("routing-control API", controls_api.run_controls(control.clone(), tasks.token()));
@@ -554,6 +571,9 @@ async fn ok(task: impl std::future::Future<Output = ()>) -> Result<(), std::conv
     task.await;
     Ok(())
 }
+
+/// How long the DNS server waits for the store's configuration before it answers anyway.
+const FIRST_LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What SIGHUP reloads.
 struct Reload {

@@ -317,6 +317,42 @@ zones:
     assert!(!log.contains("resumed from"), "{log}");
 }
 
+/// A start with the store unreachable and a local copy that cannot be read: the node answers
+/// from its zone files as soon as the first load fails (it does not hold DNS for the store).
+#[test]
+fn a_start_without_the_store_and_an_unreadable_copy_serves_the_zone_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("files.test.zone");
+    std::fs::write(
+        &zone,
+        "$ORIGIN files.test.\n@ 60 SOA ns h 1 1 1 1 60\n@ 60 NS ns\nns 60 A 192.0.2.1\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("store-replica.redb"), b"not a database").unwrap();
+    let data = data.display().to_string();
+    // Port 1 on loopback: nothing listens, every connection is refused.
+    let t = Turnout::start(
+        bin(),
+        &[
+            "serve",
+            "--dns",
+            "127.0.0.1:0",
+            "--store",
+            "etcd://127.0.0.1:1",
+            "--data-dir",
+            &data,
+            "--zone-file",
+            zone.to_str().unwrap(),
+        ],
+    );
+    until(&t, "ns.files.test", "192.0.2.1");
+    let log = t.log_text();
+    assert!(log.contains("serving the zone files only until the store answers"), "{log}");
+    assert!(!log.contains("is not served after"), "it did not wait out the bound: {log}");
+}
+
 /// The CPU time a process has used, user and system (proc(5): `utime` and `stime`, in clock
 /// ticks).
 fn cpu_seconds(pid: u32) -> f64 {
