@@ -233,7 +233,7 @@ zones:
     )
     .unwrap();
     ok(&t, &["apply", "-f", file.to_str().unwrap(), "--yes"]);
-    let set = ok(&t, &["control", "set", "main/east", "on", "--reason", "drill", "--for", "4s"]);
+    let set = ok(&t, &["control", "set", "main/east", "on", "--reason", "drill", "--for", "10s"]);
     assert!(set.contains("reverts at"), "{set}");
     until(&t, "tr.test", "192.0.2.1", Duration::from_secs(2));
     // The node stops before the change is due to revert, and starts again: the revert time
@@ -242,7 +242,7 @@ zones:
     assert!(t.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
     let t = start(Some(&data));
     assert_eq!(www(&t, "tr.test"), "192.0.2.1", "still on after the restart");
-    until(&t, "tr.test", "192.0.2.2", Duration::from_secs(8));
+    until(&t, "tr.test", "192.0.2.2", Duration::from_secs(15));
     let history = ok(&t, &["control", "history", "--panel", "main"]);
     assert!(history.contains("applied main by turnout: east On -> Off (expired"), "{history}");
 }

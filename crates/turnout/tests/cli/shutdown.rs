@@ -57,7 +57,7 @@ fn slow_receiver(hold: Duration) -> (u16, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn sigterm_delivers_queued_webhooks_then_exits_0() {
-    let (port, got) = slow_receiver(Duration::from_millis(800));
+    let (port, got) = slow_receiver(Duration::from_millis(2500));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("turnout.toml");
     std::fs::write(&config, format!("[health]\nwebhook = \"http://127.0.0.1:{port}/hook\"\n"))

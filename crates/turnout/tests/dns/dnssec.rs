@@ -166,7 +166,13 @@ fn unbound_validates_every_kind_of_signed_answer() {
     let ds = ds.lines().next().expect("a DS line").trim().to_owned();
     assert!(ds.starts_with("signed.test. IN DS "), "{ds}");
     // The DS agrees with ldns-key2ds run on the DNSKEY the node serves.
-    let dnskey = super::transfers::kdig(t.dns, &["+short", "signed.test", "DNSKEY"]);
+    // `dnssec enable` returns once the node holds the key; the signed zone is served a moment
+    // later.
+    let dnskey = poll(DEADLINE, || {
+        let k = super::transfers::kdig(t.dns, &["+short", "signed.test", "DNSKEY"]);
+        (!k.trim().is_empty()).then_some(k)
+    })
+    .expect("the DNSKEY is served");
     let keyfile = t.data_dir.join("signed.test.key");
     std::fs::write(&keyfile, format!("signed.test. 3600 IN DNSKEY {}", dnskey.trim()))
         .expect("write the key");

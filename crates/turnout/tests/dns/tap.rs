@@ -153,7 +153,17 @@ fn a_socket_collector_that_comes_late_gets_every_message_from_then_on() {
         sample(&t.scrape(), written).filter(|n| *n > 0.0)
     });
     assert!(connected.is_some(), "{}", t.log_text());
-    let before = sample(&t.scrape(), written).unwrap_or(0.0);
+    // The writer may still be writing the last queries' messages: count on from once the
+    // counter has settled.
+    let mut before = sample(&t.scrape(), written).unwrap_or(0.0);
+    let settled = poll(DEADLINE, || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = sample(&t.scrape(), written).unwrap_or(0.0);
+        let same = now == before;
+        before = now;
+        same.then_some(())
+    });
+    assert!(settled.is_some(), "{}", t.scrape());
     for _ in 0..5 {
         send(&t);
     }
