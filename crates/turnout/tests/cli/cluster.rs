@@ -87,15 +87,9 @@ zones:
     }
     // Each node reports the revision it serves through its registration, so a's view of the
     // others' lag catches up a moment after their answers moved.
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = ok(&nodes[0], &["cluster", "status"]);
-        if status.matches("(lag 0)").count() == 3 {
-            break;
-        }
-        assert!(Instant::now() < end, "{status}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_cli(&nodes[0], &["cluster", "status"], Duration::from_secs(10), |status| {
+        status.matches("(lag 0)").count() == 3
+    });
     // Every node checks the cookies the others make: one secret, shared through the store.
     let first = dns_tool("dig", nodes[0].dns, &["+cookie", "www.cl.test", "A"]);
     let line = first.lines().find(|l| l.starts_with("; COOKIE: ")).unwrap();
@@ -131,15 +125,9 @@ zones:
         let refused = if passed[0] { &west } else { &east };
         assert!(text(refused).contains("keep-one"), "round {round}: {}", text(refused));
         // The winning flip went through b or c: a lists it once its watch brings it.
-        let end = Instant::now() + Duration::from_secs(5);
-        loop {
-            let listed = ok(&nodes[0], &["control", "list"]);
-            if listed.matches(" On").count() == 1 {
-                break;
-            }
-            assert!(Instant::now() < end, "round {round}: {listed}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_cli(&nodes[0], &["control", "list"], Duration::from_secs(5), |listed| {
+            listed.matches(" On").count() == 1
+        });
     }
     // A node that stops cleanly revokes its registration: the others drop it at once (well
     // within its lease's ten seconds), and changes are INSYNC without it.
@@ -155,14 +143,27 @@ zones:
 
 /// Waits until `t` counts `n` registered nodes.
 pub(crate) fn until_nodes(t: &Turnout, n: usize, deadline: Duration) -> String {
+    until_cli(t, &["cluster", "status"], deadline, |status| {
+        status.matches(" record written ").count() == n
+    })
+}
+
+/// Runs the CLI against `t` until what it prints satisfies `holds`, at most `deadline`; what
+/// it printed last.
+fn until_cli(
+    t: &Turnout,
+    args: &[&str],
+    deadline: Duration,
+    holds: impl Fn(&str) -> bool,
+) -> String {
     let end = Instant::now() + deadline;
     loop {
-        let status = ok(t, &["cluster", "status"]);
-        if status.matches(" record written ").count() == n {
-            return status;
+        let out = ok(t, args);
+        if holds(&out) {
+            return out;
         }
-        assert!(Instant::now() < end, "not {n} nodes: {status}");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(Instant::now() < end, "{args:?} within {deadline:?}: {out}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
